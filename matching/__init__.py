@@ -1,0 +1,74 @@
+"""The matching engine: may this ESIA person enter that diary account, and if not, why.
+
+Pure domain code. It normalises and compares what ESIA says about a person with the diary's
+registry, applies the diary's rules (region, tier x age, SNILS, names, birth date, gender, links)
+and returns a :class:`Decision` carrying its outcome, one primary reason and every check that ran.
+
+Import rule: the standard library only. No Flask, SQLAlchemy, requests, Authlib, joserfc,
+cryptography or marshmallow, and nothing from ``broker``, ``providers`` or ``mock_esia``.
+Callers pass the clock (``at``) and the registry (a :class:`Registry` port).
+"""
+
+from __future__ import annotations
+
+from matching.engine import decide
+from matching.mask import mask_birth_date, mask_name, mask_snils
+from matching.model import (
+    Account,
+    AccountId,
+    AccountStatus,
+    Check,
+    CheckResult,
+    Decision,
+    EsiaOid,
+    Gender,
+    Outcome,
+    Person,
+    RegionPolicy,
+    Role,
+    Tier,
+)
+from matching.names import NormalisedName, is_latin_mixed, is_placeholder, name_key, normalise_name
+from matching.ports import Registry
+from matching.refusals import REFUSALS, Fixer, Reason, Refusal
+from matching.snils import InvalidSnilsError, Snils, format_snils, parse_snils, snils_checksum
+from matching.gender import parse_gender
+from matching.age import age_on, local_date
+
+__all__ = [
+    "REFUSALS",
+    "Account",
+    "AccountId",
+    "AccountStatus",
+    "Check",
+    "CheckResult",
+    "Decision",
+    "EsiaOid",
+    "Fixer",
+    "Gender",
+    "InvalidSnilsError",
+    "NormalisedName",
+    "Outcome",
+    "Person",
+    "Reason",
+    "Refusal",
+    "RegionPolicy",
+    "Registry",
+    "Role",
+    "Snils",
+    "Tier",
+    "age_on",
+    "decide",
+    "format_snils",
+    "is_latin_mixed",
+    "is_placeholder",
+    "local_date",
+    "mask_birth_date",
+    "mask_name",
+    "mask_snils",
+    "name_key",
+    "normalise_name",
+    "parse_gender",
+    "parse_snils",
+    "snils_checksum",
+]

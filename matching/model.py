@@ -1,0 +1,142 @@
+"""The domain's value types: the ESIA person, the diary account, a region's policy, a decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import NewType
+
+from matching.refusals import Reason
+
+AccountId = NewType("AccountId", str)
+EsiaOid = NewType("EsiaOid", str)
+
+
+class Tier(StrEnum):
+    """ESIA account tier (уровень учётной записи), weakest first."""
+
+    SIMPLIFIED = "simplified"  # упрощённая
+    STANDARD = "standard"  # стандартная
+    VERIFIED = "verified"  # подтверждённая
+
+    @property
+    def rank(self) -> int:
+        return _TIER_RANK[self]
+
+
+_TIER_RANK = {Tier.SIMPLIFIED: 0, Tier.STANDARD: 1, Tier.VERIFIED: 2}
+
+
+class Gender(StrEnum):
+    MALE = "M"
+    FEMALE = "F"
+
+
+class Role(StrEnum):
+    STUDENT = "student"
+    PARENT = "parent"
+    TEACHER = "teacher"
+    STAFF = "staff"
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+
+
+class Outcome(StrEnum):
+    SIGNED_IN = "signed_in"  # through an existing link
+    LINKED = "linked"  # first login (or the link flow): a link is to be created
+    CHOOSE_ACCOUNT = "choose_account"  # one person, several accounts: the person picks
+    REFUSED = "refused"
+
+
+class CheckResult(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INFO = "info"  # a fact the decision used (age, rule, lookup), neither pass nor fail
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """What ESIA says about the person who logged in. Names are as ESIA gave them."""
+
+    oid: EsiaOid
+    tier: Tier
+    last_name: str = ""
+    first_name: str = ""
+    middle_name: str = ""
+    birth_date: date | None = None
+    gender: Gender | None = None
+    snils: str | None = None  # as ESIA gave it; parsed and checked by the engine
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A diary account as the registry holds it. SNILS is known only by digest and masked tail."""
+
+    id: AccountId
+    login: str
+    role: Role
+    region: str
+    school_id: str | None
+    last_name: str
+    first_name: str
+    middle_name: str
+    birth_date: date | None
+    gender: Gender | None
+    snils_digest: str | None
+    snils_masked: str | None
+    status: AccountStatus
+    esia_oid: EsiaOid | None = None
+
+    @property
+    def is_attached(self) -> bool:
+        return bool(self.school_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RegionPolicy:
+    """One federal subject as the matching rules see it."""
+
+    code: str
+    name: str
+    timezone: str
+    enabled: bool = False
+    # Whether a child under 14 may be linked on first login without the link flow.
+    child_autolink: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One comparison or fact in a decision's trace. Values in ``detail`` are masked."""
+
+    field: str
+    result: CheckResult
+    detail: str
+    rules: tuple[str, ...] = ()
+    account_id: AccountId | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"field": self.field, "result": str(self.result), "detail": self.detail}
+        if self.rules:
+            out["rules"] = list(self.rules)
+        if self.account_id is not None:
+            out["account_id"] = self.account_id
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The engine's answer: an outcome, one primary reason when refused, and the full trace."""
+
+    outcome: Outcome
+    reason: Reason | None = None
+    account_ids: tuple[AccountId, ...] = ()
+    checks: tuple[Check, ...] = field(default=())
+    age: int | None = None
+
+    @property
+    def is_refused(self) -> bool:
+        return self.outcome is Outcome.REFUSED

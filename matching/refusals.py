@@ -1,0 +1,198 @@
+"""The public vocabulary of refusals: one table, one row per reason.
+
+Each reason has the message the person reads (Russian), the next step, who can fix it and an
+English text for logs and staff. Pages, logs, docs and tests all take their words from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    REGION_DISABLED = "region_disabled"
+    ESIA_DENIED = "esia_denied"
+    ESIA_UNAVAILABLE = "esia_unavailable"
+    ESIA_ERROR = "esia_error"
+    ESIA_DATA_INCOMPLETE = "esia_data_incomplete"
+    TIER_INSUFFICIENT = "tier_insufficient"
+    NO_ACCOUNT = "no_account"
+    ACCOUNT_BLOCKED = "account_blocked"
+    NOT_ATTACHED = "not_attached"
+    NAME_MISMATCH = "name_mismatch"
+    BIRTHDATE_MISMATCH = "birthdate_mismatch"
+    GENDER_MISMATCH = "gender_mismatch"
+    SNILS_MISMATCH = "snils_mismatch"
+    SNILS_MISSING_IN_DIARY = "snils_missing_in_diary"
+    AMBIGUOUS = "ambiguous"
+    LINKED_ELSEWHERE = "linked_elsewhere"
+
+
+class Fixer(StrEnum):
+    """Who can remove the cause of a refusal."""
+
+    PERSON = "person"  # the person, in their Gosuslugi profile
+    SCHOOL_ADMIN = "school_admin"  # the school's diary administrator
+    REGIONAL_OPERATOR = "regional_operator"
+    NOBODY = "nobody"  # nothing to fix: try again later
+
+
+FIXER_RU = {
+    Fixer.PERSON: "Вы сами — в личном кабинете на Госуслугах",
+    Fixer.SCHOOL_ADMIN: "Администратор электронного дневника в вашей школе",
+    Fixer.REGIONAL_OPERATOR: "Региональный оператор электронного дневника",
+    Fixer.NOBODY: "Никто: это временный сбой, повторите попытку позже",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: Reason
+    message_ru: str
+    next_step_ru: str
+    fixer: Fixer
+    text_en: str
+
+    @property
+    def fixer_ru(self) -> str:
+        return FIXER_RU[self.fixer]
+
+
+def _table(*rows: Refusal) -> dict[Reason, Refusal]:
+    table = {row.reason: row for row in rows}
+    missing = set(Reason) - set(table)
+    if missing:  # a new reason without its words is a programming error, caught at import
+        raise ValueError(f"no refusal text for {sorted(missing)}")
+    return table
+
+
+REFUSALS: dict[Reason, Refusal] = _table(
+    Refusal(
+        Reason.REGION_DISABLED,
+        "Вход через Госуслуги в вашем регионе пока не подключён.",
+        "Войдите в дневник по логину и паролю.",
+        Fixer.REGIONAL_OPERATOR,
+        "ESIA login is not enabled for this region.",
+    ),
+    Refusal(
+        Reason.ESIA_DENIED,
+        "Вход отменён: на Госуслугах не было дано согласие на передачу данных.",
+        "Попробуйте войти ещё раз и подтвердите передачу данных на Госуслугах "
+        "или войдите по логину и паролю.",
+        Fixer.PERSON,
+        "The person declined or cancelled at ESIA.",
+    ),
+    Refusal(
+        Reason.ESIA_UNAVAILABLE,
+        "Госуслуги сейчас не отвечают.",
+        "Повторите попытку через несколько минут или войдите по логину и паролю.",
+        Fixer.NOBODY,
+        "ESIA did not answer in time or answered with a server error.",
+    ),
+    Refusal(
+        Reason.ESIA_ERROR,
+        "Не удалось проверить ответ Госуслуг.",
+        "Повторите вход с начала. Если ошибка повторяется, сообщите в поддержку код обращения.",
+        Fixer.NOBODY,
+        "The ESIA response failed protocol or token validation.",
+    ),
+    Refusal(
+        Reason.ESIA_DATA_INCOMPLETE,
+        "Госуслуги не передали данные, нужные для входа (дата рождения, а с 14 лет — СНИЛС).",
+        "Заполните дату рождения и СНИЛС в профиле на Госуслугах, дождитесь проверки "
+        "и повторите вход.",
+        Fixer.PERSON,
+        "ESIA did not supply the data the rule needs (birth date; SNILS from age 14).",
+    ),
+    Refusal(
+        Reason.TIER_INSUFFICIENT,
+        "С 14 лет для входа нужна стандартная или подтверждённая учётная запись Госуслуг, "
+        "а ваша — упрощённая.",
+        "Заполните в профиле на Госуслугах паспорт и СНИЛС и дождитесь проверки "
+        "(от 15 минут до 5 дней) или подтвердите учётную запись.",
+        Fixer.PERSON,
+        "From age 14 a standard or verified ESIA account is required; this one is simplified.",
+    ),
+    Refusal(
+        Reason.NO_ACCOUNT,
+        "Не найден аккаунт в электронном дневнике с вашими данными.",
+        "Обратитесь к администратору электронного дневника в школе: он создаст аккаунт "
+        "или исправит ваши данные.",
+        Fixer.SCHOOL_ADMIN,
+        "No diary account matches this person.",
+    ),
+    Refusal(
+        Reason.ACCOUNT_BLOCKED,
+        "Ваш аккаунт в электронном дневнике заблокирован.",
+        "Обратитесь к администратору электронного дневника в школе.",
+        Fixer.SCHOOL_ADMIN,
+        "The matching diary account is blocked.",
+    ),
+    Refusal(
+        Reason.NOT_ATTACHED,
+        "Ваш аккаунт в электронном дневнике не привязан к учебному заведению.",
+        "Обратитесь к администратору электронного дневника в школе, чтобы он прикрепил "
+        "аккаунт к школе.",
+        Fixer.SCHOOL_ADMIN,
+        "The matching diary account is not attached to a school.",
+    ),
+    Refusal(
+        Reason.NAME_MISMATCH,
+        "Фамилия, имя или отчество на Госуслугах и в электронном дневнике не совпадают.",
+        "Проверьте ФИО в профиле на Госуслугах. Если там всё верно, попросите "
+        "администратора дневника в школе исправить ФИО в дневнике.",
+        Fixer.SCHOOL_ADMIN,
+        "The full name differs between ESIA and the diary.",
+    ),
+    Refusal(
+        Reason.BIRTHDATE_MISMATCH,
+        "Дата рождения на Госуслугах и в электронном дневнике не совпадает.",
+        "Проверьте дату рождения в профиле на Госуслугах. Если там всё верно, попросите "
+        "администратора дневника в школе исправить её в дневнике.",
+        Fixer.SCHOOL_ADMIN,
+        "The birth date differs between ESIA and the diary.",
+    ),
+    Refusal(
+        Reason.GENDER_MISMATCH,
+        "Пол на Госуслугах и в электронном дневнике не совпадает.",
+        "Проверьте профиль на Госуслугах. Если там всё верно, попросите администратора "
+        "дневника в школе исправить данные в дневнике.",
+        Fixer.SCHOOL_ADMIN,
+        "The gender differs between ESIA and the diary.",
+    ),
+    Refusal(
+        Reason.SNILS_MISMATCH,
+        "СНИЛС на Госуслугах и в электронном дневнике не совпадает.",
+        "Проверьте СНИЛС в профиле на Госуслугах. Если там всё верно, попросите "
+        "администратора дневника в школе исправить СНИЛС в дневнике.",
+        Fixer.SCHOOL_ADMIN,
+        "The SNILS differs between ESIA and the diary.",
+    ),
+    Refusal(
+        Reason.SNILS_MISSING_IN_DIARY,
+        "В электронном дневнике у вашего аккаунта не указан СНИЛС, поэтому найти его "
+        "по данным Госуслуг нельзя.",
+        "Войдите в дневник по логину и паролю и выберите «Привязать аккаунт портала "
+        "Госуслуги» или попросите администратора дневника в школе внести СНИЛС.",
+        Fixer.SCHOOL_ADMIN,
+        "The diary account of a person aged 14+ has no SNILS; use the link flow.",
+    ),
+    Refusal(
+        Reason.AMBIGUOUS,
+        "Ваши данные подходят к аккаунтам разных людей в электронном дневнике, "
+        "поэтому выбрать аккаунт автоматически нельзя.",
+        "Войдите в дневник по логину и паролю и выберите «Привязать аккаунт портала "
+        "Госуслуги» или обратитесь к администратору дневника в школе.",
+        Fixer.SCHOOL_ADMIN,
+        "Several different people in the diary match this person.",
+    ),
+    Refusal(
+        Reason.LINKED_ELSEWHERE,
+        "Этот аккаунт электронного дневника уже привязан к другой учётной записи Госуслуг.",
+        "Войдите через ту учётную запись Госуслуг, к которой привязан аккаунт, "
+        "или обратитесь к администратору дневника в школе.",
+        Fixer.SCHOOL_ADMIN,
+        "The diary account is linked to a different ESIA person.",
+    ),
+)
