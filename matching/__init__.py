@@ -12,6 +12,7 @@ Callers pass the clock (``at``) and the registry (a :class:`Registry` port).
 from __future__ import annotations
 
 from matching.engine import decide
+from matching.messages import message_ru
 from matching.mask import mask_birth_date, mask_name, mask_snils
 from matching.model import (
     Account,
@@ -66,6 +67,7 @@ __all__ = [
     "mask_birth_date",
     "mask_name",
     "mask_snils",
+    "message_ru",
     "name_key",
     "normalise_name",
     "parse_gender",

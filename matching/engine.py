@@ -251,6 +251,9 @@ def _identity_failures(
             failures.append(Reason.SNILS_MISSING_IN_DIARY)
         else:
             trace.add("snils", INFO, "not compared: the diary account has no SNILS", (), account.id)
+    elif not account.snils_valid:
+        trace.add("snils", FAIL, f"the diary's SNILS {account.snils_masked} has a bad checksum", (), account.id)
+        failures.append(Reason.SNILS_MISMATCH)
     elif subject.digest is None:
         trace.add("snils", INFO, "not compared: ESIA supplied no usable SNILS", (), account.id)
     elif account.snils_digest == subject.digest:

@@ -90,6 +90,8 @@ class Account:
     snils_masked: str | None
     status: AccountStatus
     esia_oid: EsiaOid | None = None
+    # False when the registry's SNILS has a bad checksum: kept for reports, never matched.
+    snils_valid: bool = True
 
     @property
     def is_attached(self) -> bool:

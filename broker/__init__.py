@@ -1,0 +1,46 @@
+"""The broker: the Flask application that takes a person from the diary portal through ESIA.
+
+``create_app`` is the one composition root: config -> validation -> extensions -> services ->
+commands (and, as they arrive, blueprints and error handlers).
+
+Import rule: ``matching`` and ``providers`` plus Flask, Flask-SQLAlchemy, Alembic, Authlib's
+Flask parts and marshmallow. Never ``mock_esia``: the broker knows the mock only as a URL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from broker import config
+from broker.extensions import db
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the broker application."""
+    app = Flask(__name__, instance_relative_config=True)
+    config.load(app, test_config)
+    config.validate(app.config)
+    db.init_app(app)
+
+    from broker import cli, services
+
+    services.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite: enforce foreign keys, and write-ahead logging for concurrent readers."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

@@ -1,0 +1,247 @@
+"""The ``broker`` command line (Flask CLI): database, registry, regions and the what-if tool."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from functools import wraps
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+
+import matching
+from broker import decisions, importer, regions, schema, services
+from broker.errors import BrokerError, InputError
+from broker.extensions import db
+from providers import InvalidUpstreamResponseError, ProviderError, person_from_esia
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def main() -> None:
+    from broker import create_app
+
+    FlaskGroup(create_app=create_app, help="The ESIA identity broker of the school diary.")()
+
+
+def init_app(app: Flask) -> None:
+    for command in (db_group, registry_group, regions_group, simulate_command):
+        app.cli.add_command(command)
+
+
+def _clean_errors(func: F) -> F:
+    """Show broker errors as one line naming the field, with exit status 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (BrokerError, ProviderError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _needs_schema(func: F) -> F:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        schema.ensure_current()
+        return func(*args, **kwargs)
+
+    return _clean_errors(wrapper)  # type: ignore[return-value]
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+# --- database ----------------------------------------------------------------------------------
+
+
+@click.group("db", help="Create or upgrade the broker's database.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Apply every pending migration (creates the database if new).")
+@_clean_errors
+def db_upgrade() -> None:
+    schema.upgrade()
+    click.echo(f"database at revision {schema.current_revision()}")
+
+
+@db_group.command("current", help="Print the database's revision.")
+@_clean_errors
+def db_current() -> None:
+    current, head = schema.current_revision(), schema.head_revision()
+    click.echo(f"{current or 'empty'} (latest: {head})")
+
+
+# --- registry ----------------------------------------------------------------------------------
+
+
+@click.group("registry", help="The diary's account registry.")
+def registry_group() -> None:
+    pass
+
+
+@registry_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from the file name.")
+@_needs_schema
+def registry_import(file: str, fmt: str | None) -> None:
+    """Import (upsert by id) a CSV or JSON Lines registry export.
+
+    Columns: id, login, role, region, school_id, last_name, first_name, middle_name,
+    birth_date, gender, snils, status, esia_oid. Rejected rows are listed on standard error
+    (line, field, why) and write nothing; the exit status is 1 if any row was rejected.
+    """
+    fmt = fmt or ("csv" if file == "-" else importer.detect_format(file))
+    parser = importer.RowParser(
+        regions=frozenset(r.code for r in regions.all_regions()),
+        snils_key=services.current().snils_key,
+        today=datetime.now(timezone.utc).date(),
+    )
+
+    def show(problem: importer.Rejection, rejected: bool) -> None:
+        click.echo(f"{'rejected' if rejected else 'warning'}: {problem}", err=True)
+
+    try:
+        stream = sys.stdin if file == "-" else open(file, encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InputError("FILE", f"cannot open {file}: {exc.strerror}") from None
+    with stream, db.engine.connect() as connection:
+        report = importer.import_registry(
+            connection,
+            importer.read_rows(stream, fmt),
+            parser,
+            batch_size=current_app.config["IMPORT_BATCH_SIZE"],
+            on_problem=show,
+        )
+    click.echo(
+        f"{report.rows} rows read: {report.written} accounts written, {report.links} links, "
+        f"{report.rejected} rejected, {report.warnings} warnings"
+    )
+    if report.rejected:
+        sys.exit(1)
+
+
+# --- regions -----------------------------------------------------------------------------------
+
+
+@click.group("regions", help="Switch ESIA login on or off per federal subject.")
+def regions_group() -> None:
+    pass
+
+
+@regions_group.command("list")
+@click.option("--enabled", "only_enabled", is_flag=True, help="Only regions with ESIA login on.")
+@_needs_schema
+def regions_list(only_enabled: bool) -> None:
+    """List the federal subjects: code, ESIA login on/off, time zone, name."""
+    for region in regions.all_regions():
+        if only_enabled and not region.enabled:
+            continue
+        state = "on " if region.enabled else "off"
+        click.echo(f"{region.code}  {state}  {region.timezone:<20} {region.name}")
+
+
+def _switch(codes: tuple[str, ...], enabled: bool) -> None:
+    for code in codes:
+        regions.get_region(code)  # validate every code before changing any
+    for code in codes:
+        region = regions.set_enabled(code, enabled, _actor())
+        click.echo(f"{region.code} {region.name}: ESIA login {'enabled' if enabled else 'disabled'}")
+
+
+@regions_group.command("enable")
+@click.argument("codes", nargs=-1, required=True)
+@_needs_schema
+def regions_enable(codes: tuple[str, ...]) -> None:
+    """Switch ESIA login on in the regions with these two-digit codes."""
+    _switch(codes, True)
+
+
+@regions_group.command("disable")
+@click.argument("codes", nargs=-1, required=True)
+@_needs_schema
+def regions_disable(codes: tuple[str, ...]) -> None:
+    """Switch ESIA login off in the regions with these two-digit codes."""
+    _switch(codes, False)
+
+
+# --- simulate ----------------------------------------------------------------------------------
+
+
+@click.command("simulate")
+@click.option("--person", "person_file", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="ESIA person data as /rs/prns/{oid} returns it (documents embedded), JSON.")
+@click.option("--region", "region_code", help="The login's region code; default: the person's accounts' region.")
+@click.option("--at", "at_text", help="The login instant, ISO 8601; without an offset, the region's local time.")
+@_needs_schema
+def simulate_command(person_file: str, region_code: str | None, at_text: str | None) -> None:
+    """Decide for ESIA person data against the current registry, writing nothing.
+
+    Prints one JSON object: outcome, reason, account_ids, checks, message_ru. The exit status
+    is 0 whatever the outcome, and non-zero only for unusable input.
+    """
+    try:
+        person = person_from_esia(_read_json(person_file))
+    except InvalidUpstreamResponseError as exc:
+        raise InputError(f"{exc.field} (in --person)", exc.why) from None
+    code = region_code or _infer_region(person)
+    region = regions.get_region(code)
+    at = _parse_at(at_text, region.timezone)
+    decision = decisions.decide(person, region.code, at)
+    report = {"region": region.code, "at": at.isoformat(), **decisions.decision_report(decision)}
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+def _read_json(path: str) -> Any:
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8-sig") as handle:
+                text = handle.read()
+    except OSError as exc:
+        raise InputError("--person", f"cannot open {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError("--person", f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
+
+
+def _parse_at(text: str | None, timezone_name: str) -> datetime:
+    if not text:
+        return datetime.now(timezone.utc)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError("--at", "must be an ISO 8601 instant such as 2026-09-01T08:00+03:00") from None
+    return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(timezone_name))
+
+
+def _infer_region(person: matching.Person) -> str:
+    """The region of the accounts the person would be matched against, when there is one."""
+    registry = services.current().registry
+    found = list(registry.find_by_oid(person.oid))
+    if not found and person.snils:
+        try:
+            found = list(registry.find_by_snils(registry.snils_digest(matching.parse_snils(person.snils))))
+        except matching.InvalidSnilsError:
+            found = []
+    if not found:
+        key = matching.name_key(person.last_name, person.first_name, person.middle_name)
+        found = list(registry.find_by_name(key, person.birth_date))
+    codes = sorted({account.region for account in found})
+    if len(codes) != 1:
+        seen = f"accounts in regions {', '.join(codes)}" if codes else "no accounts"
+        raise InputError("--region", f"cannot be inferred ({seen} for this person); pass --region NN")
+    return codes[0]

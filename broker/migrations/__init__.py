@@ -1,0 +1,1 @@
+"""Alembic migrations of the broker's database (run with `broker db upgrade`)."""

@@ -1,0 +1,187 @@
+"""`broker registry import`: streaming, idempotent, strict, and SNILS never stored in clear."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy import func, select
+
+from broker.extensions import db
+from broker.models import Account, EsiaLink
+from tests.builders import ADULT_SNILS, make_snils
+
+HEADER = ["id", "login", "role", "region", "school_id", "last_name", "first_name", "middle_name",
+          "birth_date", "gender", "snils", "status", "esia_oid"]  # fmt: skip
+
+
+def row(**overrides: Any) -> dict[str, Any]:
+    values = {
+        "id": "acc-1", "login": "p.testov", "role": "teacher", "region": "77", "school_id": "sch-1",
+        "last_name": "Тестов", "first_name": "Пётр", "middle_name": "Сергеевич", "birth_date": "1990-07-14",
+        "gender": "M", "snils": ADULT_SNILS, "status": "active", "esia_oid": "",
+    }  # fmt: skip
+    values.update(overrides)
+    return values
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], header: list[str] = HEADER) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def count(model: type) -> int:
+    db.session.remove()
+    return db.session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_imports_a_csv_registry_and_reports_the_counts(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    rows = [row(), row(id="acc-2", login="a.testova", role="student", last_name="Тестова", first_name="Алёна",
+                       birth_date="2016-03-01", gender="Ж", snils="", school_id="")]
+    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "r.csv", rows))])
+    assert result.exit_code == 0, result.output
+    assert "2 rows read: 2 accounts written, 0 links, 0 rejected" in result.output
+    assert count(Account) == 2
+    child = db.session.get(Account, "acc-2")
+    assert child is not None
+    assert (child.gender, child.school_id, child.snils_digest, child.name_key) == ("F", None, None, "тестова|алена|сергеевич")
+
+
+def test_imports_json_lines_with_numeric_ids_and_an_existing_link(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "r.jsonl", [row(id=17, esia_oid=1000100001)])
+    result = runner.invoke(args=["registry", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    link = db.session.get(EsiaLink, "17")
+    assert link is not None and (link.oid, link.source) == ("1000100001", "import")
+
+
+def test_importing_the_same_file_twice_changes_nothing(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "r.csv", [row(), row(id="acc-2", login="other", snils=make_snils(555666777))])
+    assert runner.invoke(args=["registry", "import", str(path)]).exit_code == 0
+    before = [tuple(r) for r in db.session.execute(select(Account.id, Account.login, Account.snils_digest).order_by(Account.id))]
+    assert runner.invoke(args=["registry", "import", str(path)]).exit_code == 0
+    after = [tuple(r) for r in db.session.execute(select(Account.id, Account.login, Account.snils_digest).order_by(Account.id))]
+    assert before == after and count(Account) == 2
+
+
+def test_a_later_import_updates_the_account_by_id(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "a.csv", [row()]))])
+    runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "b.csv", [row(status="blocked", school_id="")]))])
+    db.session.remove()
+    account = db.session.get(Account, "acc-1")
+    assert account is not None and (account.status, account.school_id) == ("blocked", None)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"id": ""}, "id"),
+        ({"login": ""}, "login"),
+        ({"role": "pupil"}, "role"),
+        ({"region": "99"}, "region"),
+        ({"region": "7"}, "region"),
+        ({"last_name": ""}, "last_name"),
+        ({"first_name": "-"}, "first_name"),
+        ({"birth_date": "14.07.1990"}, "birth_date"),
+        ({"birth_date": "1990-02-30"}, "birth_date"),
+        ({"birth_date": "2999-01-01"}, "birth_date"),
+        ({"gender": "X"}, "gender"),
+        ({"snils": "123-456"}, "snils"),
+        ({"status": "deleted"}, "status"),
+        ({"esia_oid": "abc"}, "esia_oid"),
+        ({"school_id": "s" * 65}, "school_id"),
+    ],
+)
+def test_rejects_a_row_naming_the_field_and_writes_nothing(
+    runner: FlaskCliRunner, tmp_path: Path, overrides: dict[str, Any], field: str
+) -> None:
+    path = write_csv(tmp_path / "r.csv", [row(id="good", login="good"), row(**overrides)])
+    result = runner.invoke(args=["registry", "import", str(path)])
+    assert result.exit_code == 1
+    assert f"rejected: line 3: {field}: " in result.output
+    assert "1 accounts written" in result.output and "1 rejected" in result.output
+    assert [a.id for a in db.session.scalars(select(Account))] == ["good"]
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ("not json", "(json)"),
+        ('["a list"]', "(json)"),
+        (json.dumps(row(snils=11223344595)), "snils"),  # a number loses leading zeros
+        (json.dumps({**row(), "nickname": "x"}), "nickname"),
+    ],
+)
+def test_rejects_unusable_json_lines(runner: FlaskCliRunner, tmp_path: Path, line: str, field: str) -> None:
+    path = write_jsonl(tmp_path / "r.jsonl", [line])
+    result = runner.invoke(args=["registry", "import", str(path)])
+    assert result.exit_code == 1
+    assert f"rejected: line 1: {field}: " in result.output
+    assert count(Account) == 0
+
+
+def test_rejects_a_login_that_belongs_to_another_account(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "r.csv", [row(), row(id="acc-2", snils=""), row(id="acc-3", login="ok", snils="")])
+    result = runner.invoke(args=["registry", "import", str(path)])
+    assert result.exit_code == 1
+    assert "rejected: line 3: login: already belongs to another account" in result.output
+    assert sorted(a.id for a in db.session.scalars(select(Account))) == ["acc-1", "acc-3"]
+
+
+def test_stores_a_snils_with_a_bad_checksum_flagged_and_warns(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "r.csv", [row(snils="112-233-445 96")]))])
+    assert result.exit_code == 0
+    assert "warning: line 2: snils: checksum does not match" in result.output
+    account = db.session.get(Account, "acc-1")
+    assert account is not None and account.snils_valid is False and account.snils_masked == "***-***-*45 96"
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ([h for h in HEADER if h != "birth_date"], "header: missing column 'birth_date'"),
+        ([*HEADER, "nickname"], "header: unknown column 'nickname'"),
+    ],
+)
+def test_refuses_a_file_whose_header_is_wrong(runner: FlaskCliRunner, tmp_path: Path, header: list[str], message: str) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text(",".join(header) + "\n", encoding="utf-8")
+    result = runner.invoke(args=["registry", "import", str(path)])
+    assert result.exit_code == 1 and message in result.output
+
+
+def test_never_stores_a_snils_in_clear(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "r.csv", [row()]))])
+    digits = ADULT_SNILS.replace("-", "").replace(" ", "")
+    stored = " ".join(str(value) for r in db.session.execute(select(Account)).scalars() for value in vars(r).values())
+    assert digits not in stored and ADULT_SNILS not in stored
+    assert digits[:9] not in stored
+
+
+def test_reads_csv_from_standard_input(runner: FlaskCliRunner) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HEADER)
+    writer.writeheader()
+    writer.writerow(row())
+    result = runner.invoke(args=["registry", "import", "-"], input=buffer.getvalue())
+    assert result.exit_code == 0, result.output
+    assert count(Account) == 1
+
+
+def test_names_a_missing_file(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["registry", "import", "/nonexistent/registry.csv"])
+    assert result.exit_code == 1 and "FILE: cannot open" in result.output
