@@ -123,10 +123,12 @@ def registry_import(file: str, fmt: str | None) -> None:
             parser,
             batch_size=current_app.config["IMPORT_BATCH_SIZE"],
             on_problem=show,
+            background=True,
         )
     click.echo(
         f"{report.rows} rows read: {report.written} accounts written, {report.links} links, "
         f"{report.rejected} rejected, {report.warnings} warnings"
+        + (" (initial load: lookup indexes built after loading)" if report.initial_load else "")
     )
     if report.rejected:
         sys.exit(1)
@@ -229,18 +231,7 @@ def _parse_at(text: str | None, timezone_name: str) -> datetime:
 
 
 def _infer_region(person: matching.Person) -> str:
-    """The region of the accounts the person would be matched against, when there is one."""
-    registry = services.current().registry
-    found = list(registry.find_by_oid(person.oid))
-    if not found and person.snils:
-        try:
-            found = list(registry.find_by_snils(registry.snils_digest(matching.parse_snils(person.snils))))
-        except matching.InvalidSnilsError:
-            found = []
-    if not found:
-        key = matching.name_key(person.last_name, person.first_name, person.middle_name)
-        found = list(registry.find_by_name(key, person.birth_date))
-    codes = sorted({account.region for account in found})
+    codes = decisions.regions_of_accounts(person)
     if len(codes) != 1:
         seen = f"accounts in regions {', '.join(codes)}" if codes else "no accounts"
         raise InputError("--region", f"cannot be inferred ({seen} for this person); pass --region NN")

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import matching
 from broker import regions, services
+from broker.errors import InputError
 
 
 def decide(
@@ -16,11 +17,13 @@ def decide(
 ) -> matching.Decision:
     """Decide for ``person`` logging in through ``region_code`` at ``at``; writes nothing."""
     policies = regions.policies()
-    region = regions.get_region(region_code)
+    region = policies.get(region_code)
+    if region is None:
+        raise InputError("region", f"{region_code!r} is not a federal subject code (see `broker regions list`)")
     return matching.decide(
         person,
         registry=services.current().registry,
-        region=policies[region.code],
+        region=region,
         at=at,
         regions=policies,
         link_account=link_account,
@@ -41,3 +44,18 @@ def decision_report(decision: matching.Decision) -> dict[str, object]:
         refusal = matching.REFUSALS[decision.reason]
         report.update(next_step_ru=refusal.next_step_ru, fixer=str(refusal.fixer), text_en=refusal.text_en)
     return report
+
+
+def regions_of_accounts(person: matching.Person) -> list[str]:
+    """The regions of the accounts the person would be compared with (by link, SNILS, name)."""
+    registry = services.current().registry
+    found = list(registry.find_by_oid(person.oid))
+    if not found and person.snils:
+        try:
+            found = list(registry.find_by_snils(registry.snils_digest(matching.parse_snils(person.snils))))
+        except matching.InvalidSnilsError:
+            found = []
+    if not found:
+        key = matching.name_key(person.last_name, person.first_name, person.middle_name)
+        found = list(registry.find_by_name(key, person.birth_date))
+    return sorted({account.region for account in found})

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from operator import itemgetter
 from typing import IO, Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 import matching
-from broker.errors import InputError
+from broker.errors import BrokerError, InputError
 from broker.models import Account, EsiaLink
 from broker.registry import snils_digest
 
@@ -36,6 +38,8 @@ _STATUSES = {str(status) for status in matching.AccountStatus}
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _OID = re.compile(r"\d{1,32}")
 _EARLIEST_BIRTH = date(1900, 1, 1)
+_LENGTHS = (("id", 64), ("login", 128), ("school_id", 64), ("last_name", 128), ("first_name", 128), ("middle_name", 128))
+SQLITE_CACHE_KIB = 32768
 
 
 class RowError(Exception):
@@ -62,6 +66,7 @@ class ImportReport:
     links: int = 0
     rejected: int = 0
     warnings: int = 0
+    initial_load: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +79,16 @@ class RowParser:
 
     def parse(self, raw: Mapping[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
         """Return (account values, linked oid or None, warning or None); raise RowError."""
-        unknown = [key for key in raw if key not in COLUMNS]
-        if unknown:
-            raise RowError(str(unknown[0]), "unknown column")
-        value = {key: _text(raw.get(key), key) for key in COLUMNS}
+        value = {}
+        for key in COLUMNS:
+            item = raw.get(key)
+            value[key] = item.strip() if type(item) is str else _text(item, key)
         for key in REQUIRED:
             if not value[key]:
                 raise RowError(key, "is required")
-        _limit(value, "id", 64)
-        _limit(value, "login", 128)
-        _limit(value, "school_id", 64)
+        for key, length in _LENGTHS:
+            if len(value[key]) > length:
+                raise RowError(key, f"is longer than {length} characters")
         role = value["role"].lower()
         if role not in _ROLES:
             raise RowError("role", f"must be one of {', '.join(sorted(_ROLES))}")
@@ -92,11 +97,11 @@ class RowParser:
         status = value["status"].lower()
         if status not in _STATUSES:
             raise RowError("status", "must be active or blocked")
-        for key in ("last_name", "first_name", "middle_name"):
-            _limit(value, key, 128)
-        for key in ("last_name", "first_name"):
-            if matching.normalise_name(value[key]).is_empty:
-                raise RowError(key, "is a placeholder, not a name")
+        last, first = matching.normalise_name(value["last_name"]), matching.normalise_name(value["first_name"])
+        if last.is_empty:
+            raise RowError("last_name", "is a placeholder, not a name")
+        if first.is_empty:
+            raise RowError("first_name", "is a placeholder, not a name")
         birth_date = _birth_date(value["birth_date"], self.today)
         try:
             gender = matching.parse_gender(value["gender"])
@@ -105,12 +110,12 @@ class RowParser:
         digest = masked = warning = None
         valid = True
         if value["snils"]:
-            digits = "".join(ch for ch in value["snils"] if ch.isdigit())
             try:
-                matching.parse_snils(value["snils"])
+                digits = matching.parse_snils(value["snils"]).digits
             except matching.InvalidSnilsError as exc:
                 if exc.code != "snils_checksum":
                     raise RowError("snils", "must have 11 digits (123-456-789 01)") from None
+                digits = "".join(ch for ch in value["snils"] if ch.isdigit())
                 valid = False
                 warning = "snils: checksum does not match; stored flagged, never matched"
             digest = snils_digest(self.snils_key, digits)
@@ -128,7 +133,7 @@ class RowParser:
             "last_name": value["last_name"],
             "first_name": value["first_name"],
             "middle_name": middle,
-            "name_key": matching.name_key(value["last_name"], value["first_name"], middle),
+            "name_key": f"{last.value}|{first.value}|{matching.normalise_name(middle).value}",
             "birth_date": birth_date,
             "gender": str(gender),
             "snils_digest": digest,
@@ -149,11 +154,6 @@ def _text(raw: Any, key: str) -> str:
     return str(raw).strip()
 
 
-def _limit(value: Mapping[str, str], key: str, length: int) -> None:
-    if len(value[key]) > length:
-        raise RowError(key, f"is longer than {length} characters")
-
-
 def _birth_date(raw: str, today: date) -> date:
     if not _ISO_DATE.fullmatch(raw):
         raise RowError("birth_date", "must be a date as YYYY-MM-DD")
@@ -167,7 +167,11 @@ def _birth_date(raw: str, today: date) -> date:
 
 
 def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
-    """Yield (line number, raw row) or (line number, RowError) for unreadable lines."""
+    """Yield (line number, raw row) or (line number, RowError) for unreadable lines.
+
+    A CSV header is checked at once: a missing or unknown column stops the import before
+    anything is read or written.
+    """
     if fmt == "csv":
         reader = csv.DictReader(stream)
         header = reader.fieldnames or []
@@ -177,26 +181,37 @@ def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, Mapping[str, Any
             raise InputError("header", f"unknown column {unknown[0]!r}; columns are {', '.join(COLUMNS)}")
         if missing:
             raise InputError("header", f"missing column {missing[0]!r}")
-        for row in reader:
-            if None in row:
-                yield reader.line_num, RowError("(row)", "has more values than the header has columns")
-            else:
-                yield reader.line_num, row
-    elif fmt == "jsonl":
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, RowError("(json)", f"not valid JSON: {exc.msg}")
-                continue
-            if not isinstance(row, dict):
-                yield number, RowError("(json)", "each line must be one JSON object")
-                continue
-            yield number, row
-    else:
-        raise InputError("format", "must be csv or jsonl")
+        return _csv_rows(reader)
+    if fmt == "jsonl":
+        return _jsonl_rows(stream)
+    raise InputError("format", "must be csv or jsonl")
+
+
+def _csv_rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
+    for row in reader:
+        if None in row:
+            yield reader.line_num, RowError("(row)", "has more values than the header has columns")
+        else:
+            yield reader.line_num, row
+
+
+def _jsonl_rows(stream: IO[str]) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, RowError("(json)", f"not valid JSON: {exc.msg}")
+            continue
+        if not isinstance(row, dict):
+            yield number, RowError("(json)", "each line must be one JSON object")
+            continue
+        unknown = [key for key in row if key not in COLUMNS]
+        if unknown:
+            yield number, RowError(str(unknown[0]), "unknown column")
+            continue
+        yield number, row
 
 
 def detect_format(filename: str) -> str:
@@ -213,6 +228,10 @@ class Writer:
 
     def __init__(self, connection: Connection) -> None:
         dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        if connection.dialect.name == "sqlite":
+            # A bigger page cache keeps the indexes' hot pages in memory during a bulk upsert.
+            connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            connection.commit()
         self.connection = connection
         accounts = dialect.insert(Account.__table__)
         self.upsert_accounts = accounts.on_conflict_do_update(
@@ -226,8 +245,33 @@ class Writer:
             where=EsiaLink.__table__.c.oid != links.excluded.oid,
         )
 
+        # Rows go to the driver as they are (executemany on the compiled SQL): per-row parameter
+        # processing by SQLAlchemy would cost as much as the database's own work.
+        compiled = self.upsert_accounts.compile(dialect=connection.dialect)
+        self.accounts_sql = compiled.string
+        self.positional = compiled.positiontup is not None
+        self.account_keys = tuple(compiled.positiontup or ())
+        self.is_sqlite = connection.dialect.name == "sqlite"
+
+        self.pick = itemgetter(*self.account_keys) if self.positional else None
+
+    def _driver_rows(self, accounts: list[dict[str, Any]]) -> list[Any]:
+        if self.is_sqlite:
+            # SQLite keeps dates as ISO text, booleans as integers and times in SQLAlchemy's
+            # text format; the rows are ours to change.
+            # (A batch retried row by row after a clash comes here again: convert only once.)
+            stamp = accounts[0]["updated_at"]
+            if isinstance(stamp, datetime):
+                stamp = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
+            for account in accounts:
+                if isinstance(account["birth_date"], date):
+                    account["birth_date"] = account["birth_date"].isoformat()
+                account["snils_valid"] = 1 if account["snils_valid"] else 0
+                account["updated_at"] = stamp
+        return list(map(self.pick, accounts)) if self.pick else accounts
+
     def write(self, accounts: list[dict[str, Any]], links: list[dict[str, Any]]) -> None:
-        self.connection.execute(self.upsert_accounts, accounts)
+        self.connection.exec_driver_sql(self.accounts_sql, self._driver_rows(accounts))
         if links:
             self.connection.execute(self.upsert_links, links)
 
@@ -245,57 +289,161 @@ def import_registry(
     *,
     batch_size: int = 5000,
     on_problem: Callable[[Rejection, bool], None] = lambda rejection, rejected: None,
+    background: bool = False,
 ) -> ImportReport:
-    """Validate and upsert ``rows``; call ``on_problem(rejection, rejected)`` for each problem."""
+    """Validate and upsert ``rows``; call ``on_problem(rejection, rejected)`` for each problem.
+
+    With ``background`` the rows are read and validated in a second process while this one
+    writes (two cores for one import).
+
+    Into an empty registry (the initial load) the lookup indexes are dropped first and built
+    once at the end: building an index by sorting is several times faster than growing it one
+    random key at a time. The indexes are rebuilt whatever happens, and any index missing at
+    the start (an interrupted load) is rebuilt too.
+    """
     report = ImportReport()
     writer = Writer(connection)
+    report.initial_load = _is_empty(connection)
+    if report.initial_load:
+        with connection.begin():
+            for index in _LOOKUP_INDEXES:
+                index.drop(connection, checkfirst=True)
+    batches = parse_batches(rows, parser, batch_size)
+    try:
+        _import(connection, in_background(batches) if background else batches, writer, report, on_problem)
+    finally:
+        with connection.begin():
+            for index in _LOOKUP_INDEXES:
+                index.create(connection, checkfirst=True)
+    return report
+
+
+_LOOKUP_INDEXES = tuple(sorted(Account.__table__.indexes, key=lambda index: str(index.name)))
+
+
+def _is_empty(connection: Connection) -> bool:
+    with connection.begin():
+        return connection.execute(select(Account.__table__.c.id).limit(1)).first() is None
+
+
+# One parsed row: (line, account values, link values, problem, whether the problem rejects it).
+Parsed = tuple[int, "dict[str, Any] | None", "dict[str, Any] | None", "Rejection | None", bool]
+
+
+def parse_batches(
+    rows: Iterable[tuple[int, Mapping[str, Any] | RowError]], parser: RowParser, batch_size: int
+) -> Iterator[list[Parsed]]:
+    """Validate rows into batches ready to write (plain, picklable data)."""
     now = datetime.now(timezone.utc)
-    batch: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []
+    batch: list[Parsed] = []
+    for line, raw in rows:
+        if isinstance(raw, RowError):
+            batch.append((line, None, None, Rejection(line, raw.field, raw.why), True))
+        else:
+            try:
+                account, oid, warning = parser.parse(raw)
+            except RowError as error:
+                batch.append((line, None, None, Rejection(line, error.field, error.why), True))
+            else:
+                account["updated_at"] = now
+                link = {"account_id": account["id"], "oid": oid, "source": "import", "linked_at": now} if oid else None
+                problem = None
+                if warning:
+                    field_name, _, why = warning.partition(": ")
+                    problem = Rejection(line, field_name, why)
+                batch.append((line, account, link, problem, False))
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
-    def reject(line: int, error: RowError) -> None:
-        report.rejected += 1
-        on_problem(Rejection(line, error.field, error.why), True)
 
-    def flush() -> None:
-        if not batch:
-            return
-        accounts = [account for _, account, _ in batch]
-        links = [link for _, _, link in batch if link]
+def in_background(batches: Iterator[list[Parsed]]) -> Iterator[list[Parsed]]:
+    """Run ``batches`` in a forked process, so that parsing and writing use two cores.
+
+    Where fork is not available the batches are produced in this process.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        yield from batches
+        return
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue(maxsize=4)
+    producer = context.Process(target=_produce, args=(batches, queue), daemon=True)
+    producer.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is None:
+                break
+            if isinstance(item, str):
+                raise BrokerError(f"the registry parser failed: {item}")
+            yield item
+    finally:
+        if producer.is_alive():
+            producer.terminate()
+        producer.join()
+        queue.close()
+
+
+def _produce(batches: Iterator[list[Parsed]], queue: Any) -> None:
+    try:
+        for batch in batches:
+            queue.put(batch)
+    except Exception as exc:  # reported to the parent, which raises it; the child just ends
+        queue.put(f"{type(exc).__name__}: {exc}")
+        return
+    queue.put(None)
+
+
+def _import(
+    connection: Connection,
+    batches: Iterable[list[Parsed]],
+    writer: Writer,
+    report: ImportReport,
+    on_problem: Callable[[Rejection, bool], None],
+) -> None:
+    for batch in batches:
+        good: list[tuple[int, dict[str, Any], dict[str, Any] | None]] = []
+        for line, account, link, problem, rejected in batch:
+            report.rows += 1
+            if problem is not None:
+                on_problem(problem, rejected)
+                if rejected:
+                    report.rejected += 1
+                    continue
+                report.warnings += 1
+            assert account is not None
+            good.append((line, account, link))
+        _write(connection, writer, good, report, on_problem)
+
+
+def _write(
+    connection: Connection,
+    writer: Writer,
+    batch: list[tuple[int, dict[str, Any], dict[str, Any] | None]],
+    report: ImportReport,
+    on_problem: Callable[[Rejection, bool], None],
+) -> None:
+    if not batch:
+        return
+    accounts = [account for _, account, _ in batch]
+    links = [link for _, _, link in batch if link]
+    try:
+        with connection.begin():
+            writer.write(accounts, links)
+        report.written += len(accounts)
+        report.links += len(links)
+        return
+    except IntegrityError:
+        pass
+    # A unique login clashed somewhere in the batch: write row by row to find it.
+    for line, account, link in batch:
         try:
             with connection.begin():
-                writer.write(accounts, links)
-            report.written += len(accounts)
-            report.links += len(links)
+                writer.write([account], [link] if link else [])
+            report.written += 1
+            report.links += bool(link)
         except IntegrityError:
-            # A unique login clashed somewhere in the batch: write row by row to find it.
-            for line, account, link in batch:
-                try:
-                    with connection.begin():
-                        writer.write([account], [link] if link else [])
-                    report.written += 1
-                    report.links += bool(link)
-                except IntegrityError:
-                    reject(line, RowError("login", "already belongs to another account"))
-        batch.clear()
-
-    for line, raw in rows:
-        report.rows += 1
-        if isinstance(raw, RowError):
-            reject(line, raw)
-            continue
-        try:
-            account, oid, warning = parser.parse(raw)
-        except RowError as error:
-            reject(line, error)
-            continue
-        if warning:
-            report.warnings += 1
-            field_name, _, why = warning.partition(": ")
-            on_problem(Rejection(line, field_name, why), False)
-        account["updated_at"] = now
-        link = {"account_id": account["id"], "oid": oid, "source": "import", "linked_at": now} if oid else None
-        batch.append((line, account, link))
-        if len(batch) >= batch_size:
-            flush()
-    flush()
-    return report
+            report.rejected += 1
+            on_problem(Rejection(line, "login", "already belongs to another account"), True)

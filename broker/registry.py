@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -46,7 +45,7 @@ _BY_OID = (
 
 def snils_digest(key: bytes, digits: str) -> str:
     """The keyed digest under which a SNILS (eleven digits) is stored and looked up."""
-    return hmac.new(key, digits.encode("ascii"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, digits.encode("ascii"), "sha256").hex()
 
 
 def to_account(row: Row[Any]) -> matching.Account:

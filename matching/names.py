@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Latin capitals and small letters that are drawn like Cyrillic ones (the usual OCR/keyboard slips).
 _LATIN_TO_CYRILLIC = str.maketrans(
@@ -71,10 +72,24 @@ def _fix_lookalikes(word: re.Match[str]) -> str:
     return text
 
 
+_PLAIN = re.compile(r"[А-ЯЁа-яё]+(?:-[А-ЯЁа-яё]+)*")
+_EMPTY = NormalisedName("")
+_YO = ("yo",)
+
+
+@lru_cache(maxsize=65536)
 def normalise_name(raw: str | None) -> NormalisedName:
-    """Normalise one name part (a surname, a given name or a patronymic)."""
+    """Normalise one name part (a surname, a given name or a patronymic).
+
+    Cached: a registry repeats the same surnames, given names and patronymics millions of times.
+    """
     if raw is None:
-        return NormalisedName("")
+        return _EMPTY
+    if _PLAIN.fullmatch(raw):  # the common case: plain Cyrillic letters, maybe a double surname
+        folded = raw.casefold()
+        if "ё" in folded:
+            return NormalisedName(folded.replace("ё", "е"), _YO)
+        return NormalisedName(folded) if folded not in PLACEHOLDERS else NormalisedName("", ("placeholder",))
     rules: list[str] = []
     text = unicodedata.normalize("NFC", raw)
     if text != raw:

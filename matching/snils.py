@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import mul
 
 # Checksums are defined only for numbers above 001-001-998; the lower range was issued before
 # the checksum rule and is not checked (Pension Fund rule for insurance numbers).
 _UNCHECKED_UP_TO = 1001998
+_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, 1)
 _SEPARATORS = str.maketrans("", "", " -\u00a0\u2010\u2011\u2012\u2013\u2014\u2212")
 
 
@@ -35,7 +37,7 @@ def snils_checksum(number: str) -> str:
     """Return the two check digits for the nine-digit ``number``."""
     if len(number) != 9 or not number.isdigit():
         raise ValueError("a SNILS number is nine digits")
-    total = sum(int(digit) * weight for digit, weight in zip(number, range(9, 0, -1)))
+    total = sum(map(mul, map(int, number), _WEIGHTS))
     if total > 101:
         total %= 101
     return "00" if total in (100, 101) else f"{total:02d}"

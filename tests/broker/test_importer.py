@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ def test_imports_a_csv_registry_and_reports_the_counts(runner: FlaskCliRunner, t
     child = db.session.get(Account, "acc-2")
     assert child is not None
     assert (child.gender, child.school_id, child.snils_digest, child.name_key) == ("F", None, None, "тестова|алена|сергеевич")
+    assert (child.birth_date, child.snils_valid, type(child.updated_at)) == (date(2016, 3, 1), True, datetime)
 
 
 def test_imports_json_lines_with_numeric_ids_and_an_existing_link(runner: FlaskCliRunner, tmp_path: Path) -> None:

@@ -1,0 +1,73 @@
+"""Import speed: rows per second and the importer's peak memory for a large registry file.
+
+    .venv/bin/python bench/import.py [--rows 1000000] [--database-url URL]
+
+Generates a CSV of synthetic accounts (not timed), migrates a fresh database, then times
+`broker registry import FILE` as a separate process and reads its peak RSS from the kernel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import machine  # noqa: E402
+import synthetic  # noqa: E402
+
+BROKER = str(Path(sys.executable).with_name("broker"))
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[float, int, str, float]:
+    """Run a command; return (seconds, peak RSS in bytes, output, CPU seconds)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = process.stdout.read() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{output}")
+    return elapsed, usage.ru_maxrss * 1024, output, usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary folder")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as folder:
+        path = Path(folder) / "registry.csv"
+        started = time.perf_counter()
+        synthetic.write_csv(path, args.rows, date.today())
+        generated = time.perf_counter() - started
+        env = {
+            **os.environ,
+            "BROKER_SECRET_KEY": "bench",
+            "BROKER_SNILS_HASH_KEY": "bench",
+            "DATABASE_URL": args.database_url or f"sqlite:///{folder}/broker.sqlite3",
+        }
+        run([BROKER, "db", "upgrade"], env)
+        seconds, peak, output, cpu = run([BROKER, "registry", "import", str(path)], env)
+        again, _, _, cpu_again = run([BROKER, "registry", "import", str(path)], env)
+
+    print(f"machine: {machine.describe()}")
+    print(f"database: {'SQLite (file)' if not args.database_url else args.database_url.split('@')[-1]}")
+    print(f"file: {args.rows:,} rows, {path.name} generated in {generated:.1f} s (not timed)")
+    print(f"importer says: {output.strip().splitlines()[-1]}")
+    print(f"first import (empty registry): {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, CPU {cpu:.1f} s")
+    print(f"re-import (every row an update): {again:.1f} s, {args.rows / again:,.0f} rows/s, CPU {cpu_again:.1f} s")
+    print(f"importer peak RSS: {peak / 1024 / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

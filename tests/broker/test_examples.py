@@ -1,0 +1,74 @@
+"""The demo registry and example persons (`make run`) show every outcome the engine can reach."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskCliRunner
+
+ROOT = Path(__file__).resolve().parents[2]
+# A fixed instant keeps the ages of the example people (children born 2012-2016) stable.
+AT = "2026-12-01T12:00:00+03:00"
+EXPECTED = {
+    "adult-simple": ("refused", "tier_insufficient"),
+    "adult-standard": ("linked", None),
+    "adult-verified": ("linked", None),
+    "bad-snils": ("refused", "esia_data_incomplete"),
+    "birthdate-mismatch": ("refused", "birthdate_mismatch"),
+    "blocked": ("refused", "account_blocked"),
+    "decline": ("linked", None),  # declines at ESIA's consent page; its data would match
+    "double-surname": ("linked", None),
+    "gender-mismatch": ("refused", "gender_mismatch"),
+    "kid": ("linked", None),
+    "latin-letters": ("linked", None),
+    "linked-elsewhere": ("refused", "linked_elsewhere"),
+    "name-mismatch": ("refused", "name_mismatch"),
+    "namesake-1": ("signed_in", None),
+    "namesake-2": ("linked", None),
+    "namesakes": ("refused", "ambiguous"),
+    "no-account": ("refused", "no_account"),
+    "no-birthdate": ("refused", "esia_data_incomplete"),
+    "no-patronymic": ("linked", None),
+    "not-attached": ("refused", "not_attached"),
+    "other-region": ("refused", "region_disabled"),
+    "snils-mismatch": ("refused", "snils_mismatch"),
+    "teacher": ("choose_account", None),
+    "teen-simple": ("refused", "tier_insufficient"),
+    "teen-standard": ("linked", None),
+    "teen-verified": ("refused", "snils_missing_in_diary"),
+    "yo": ("linked", None),
+}
+
+
+@pytest.fixture
+def demo(runner: FlaskCliRunner) -> FlaskCliRunner:
+    result = runner.invoke(args=["registry", "import", str(ROOT / "examples" / "registry.csv")])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(args=["regions", "enable", "77", "50"]).exit_code == 0
+    return runner
+
+
+def test_every_example_person_has_an_expected_outcome() -> None:
+    assert {path.stem for path in (ROOT / "examples" / "persons").glob("*.json")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(EXPECTED.items()))
+def test_the_example_person_gets_the_documented_outcome(demo: FlaskCliRunner, name: str, expected: tuple[str, str | None]) -> None:
+    person = ROOT / "examples" / "persons" / f"{name}.json"
+    region = "39" if name == "other-region" else "77"  # the region the person logs in through
+    result = demo.invoke(args=["simulate", "--person", str(person), "--region", region, "--at", AT])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["outcome"], out["reason"]) == expected
+
+
+def test_the_examples_reach_every_outcome_and_every_decision_reason() -> None:
+    reached = {outcome for outcome, _ in EXPECTED.values()} | {r for _, r in EXPECTED.values() if r}
+    assert reached >= {
+        "signed_in", "linked", "choose_account", "refused", "region_disabled", "esia_data_incomplete",
+        "tier_insufficient", "no_account", "account_blocked", "not_attached", "name_mismatch",
+        "birthdate_mismatch", "gender_mismatch", "snils_mismatch", "snils_missing_in_diary",
+        "ambiguous", "linked_elsewhere",
+    }  # fmt: skip
