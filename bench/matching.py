@@ -46,6 +46,7 @@ def build(count: int, today: date) -> None:
         snils_key=services.current().snils_key,
         today=today,
     )
+    db.session.commit()  # end the read transaction: the initial load drops and rebuilds indexes
     started = time.perf_counter()
     with db.engine.connect() as connection:
         report = importer.import_registry(connection, enumerate(synthetic.rows(count, today), start=2), parser)

@@ -108,6 +108,7 @@ def registry_import(file: str, fmt: str | None) -> None:
         snils_key=services.current().snils_key,
         today=datetime.now(timezone.utc).date(),
     )
+    db.session.commit()  # end the read transaction before the import's own
 
     def show(problem: importer.Rejection, rejected: bool) -> None:
         click.echo(f"{'rejected' if rejected else 'warning'}: {problem}", err=True)

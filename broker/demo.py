@@ -52,6 +52,7 @@ def main() -> None:
                 snils_key=services.current().snils_key,
                 today=datetime.now(timezone.utc).date(),
             )
+            db.session.commit()  # end the read transaction before the import's own
             with (EXAMPLES / "registry.csv").open(encoding="utf-8", newline="") as stream, db.engine.connect() as connection:
                 report = importer.import_registry(connection, importer.read_rows(stream, "csv"), parser)
             count = report.written

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 import matching
 from broker.errors import BrokerError, InputError
@@ -312,11 +312,7 @@ def import_registry(
     """
     report = ImportReport()
     writer = Writer(connection)
-    report.initial_load = _is_empty(connection)
-    if report.initial_load:
-        with connection.begin():
-            for index in _LOOKUP_INDEXES:
-                index.drop(connection, checkfirst=True)
+    report.initial_load = _is_empty(connection) and _drop_lookup_indexes(connection)
     batches = parse_batches(rows, parser, writer.shape, batch_size)
     try:
         _import(connection, in_background(batches) if background else batches, writer, report, on_problem)
@@ -330,6 +326,23 @@ def import_registry(
 _LOOKUP_INDEXES = tuple(
     sorted((*Account.__table__.indexes, *EsiaLink.__table__.indexes), key=lambda index: str(index.name))
 )
+
+
+def _drop_lookup_indexes(connection: Connection) -> bool:
+    """Drop the lookup indexes for an initial load, if that can be done at once.
+
+    Dropping an index waits for every open transaction that has read the table; rather than
+    wait, the import then keeps the indexes (slower, equally correct).
+    """
+    try:
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+            for index in _LOOKUP_INDEXES:
+                index.drop(connection, checkfirst=True)
+    except OperationalError:
+        return False
+    return True
 
 
 def _is_empty(connection: Connection) -> bool:

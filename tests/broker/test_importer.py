@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
+from broker import importer, regions, services
 from broker.extensions import db
 from broker.models import Account, EsiaLink
 from tests.builders import ADULT_SNILS, make_snils
@@ -187,3 +188,24 @@ def test_reads_csv_from_standard_input(runner: FlaskCliRunner) -> None:
 def test_names_a_missing_file(runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["registry", "import", "/nonexistent/registry.csv"])
     assert result.exit_code == 1 and "FILE: cannot open" in result.output
+
+
+def test_an_initial_load_completes_while_another_transaction_reads_the_accounts(app: Flask, tmp_path: Path) -> None:
+    """Dropping indexes would wait for the reader; the import keeps them and goes on instead."""
+    parser = importer.RowParser(
+        regions=frozenset(r.code for r in regions.all_regions()), snils_key=services.current().snils_key, today=date.today()
+    )
+    db.session.commit()
+    with db.engine.connect() as reader, db.engine.connect() as writer:
+        reader.begin()
+        reader.execute(select(func.count()).select_from(Account))
+        path = write_csv(tmp_path / "r.csv", [row()])
+        with path.open(encoding="utf-8", newline="") as stream:
+            report = importer.import_registry(writer, importer.read_rows(stream, "csv"), parser)
+        reader.rollback()
+    assert report.written == 1
+    db.session.remove()
+    assert count(Account) == 1
+    with db.engine.connect() as connection:
+        names = {index["name"] for index in inspect(connection).get_indexes("accounts")}
+    assert {"ix_accounts_snils_digest", "ix_accounts_name_key_birth_date", "ix_accounts_region_school_id"} <= names
