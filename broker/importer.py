@@ -320,6 +320,11 @@ def import_registry(
         with connection.begin():
             for index in _LOOKUP_INDEXES:
                 index.create(connection, checkfirst=True)
+    if report.initial_load and connection.dialect.name == "postgresql":
+        # Fresh statistics, or the planner may scan a freshly loaded table instead of its indexes.
+        with connection.begin():
+            connection.exec_driver_sql("ANALYZE accounts")
+            connection.exec_driver_sql("ANALYZE esia_links")
     return report
 
 
