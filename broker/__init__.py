@@ -15,7 +15,6 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from broker import config
 from broker.extensions import db
@@ -27,6 +26,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config.load(app, test_config)
     config.validate(app.config)
     db.init_app(app)
+    with app.app_context():
+        event.listen(db.engine, "connect", _sqlite_pragmas)
 
     from broker import cli, services
 
@@ -35,7 +36,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-@event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """SQLite: enforce foreign keys, and write-ahead logging for concurrent readers."""
     if isinstance(dbapi_connection, sqlite3.Connection):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import io
 import json
 import sys
 from collections.abc import Callable
@@ -114,18 +116,27 @@ def registry_import(file: str, fmt: str | None) -> None:
         click.echo(f"{'rejected' if rejected else 'warning'}: {problem}", err=True)
 
     try:
-        stream = sys.stdin if file == "-" else open(file, encoding="utf-8-sig", newline="")
+        if file == "-":
+            # Standard input as the file would be read: UTF-8 with or without a BOM, and the
+            # csv module's own newline handling; it is left open for the caller.
+            stream: Any = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+            closing: Any = contextlib.nullcontext(stream)
+        else:
+            stream = closing = open(file, encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise InputError("FILE", f"cannot open {file}: {exc.strerror}") from None
-    with stream, db.engine.connect() as connection:
-        report = importer.import_registry(
-            connection,
-            importer.read_rows(stream, fmt),
-            parser,
-            batch_size=current_app.config["IMPORT_BATCH_SIZE"],
-            on_problem=show,
-            background=True,
-        )
+    try:
+        with closing, db.engine.connect() as connection:
+            report = importer.import_registry(
+                connection,
+                importer.read_rows(stream, fmt),
+                parser,
+                batch_size=current_app.config["IMPORT_BATCH_SIZE"],
+                on_problem=show,
+                background=True,
+            )
+    except UnicodeDecodeError:
+        raise InputError("FILE", "is not UTF-8 text") from None
     click.echo(
         f"{report.rows} rows read: {report.written} accounts written, {report.links} links, "
         f"{report.rejected} rejected, {report.warnings} warnings"

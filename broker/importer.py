@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import multiprocessing
+from queue import Empty
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -20,9 +21,9 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import IO, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 import matching
 from broker.errors import BrokerError, InputError
@@ -36,8 +37,11 @@ COLUMNS = (
 REQUIRED = ("id", "login", "role", "region", "last_name", "first_name", "birth_date", "gender", "status")
 _ROLES = {str(role) for role in matching.Role}
 _STATUSES = {str(status) for status in matching.AccountStatus}
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_OID = re.compile(r"\d{1,32}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_OID = re.compile(r"[1-9][0-9]{0,31}")
+# Control and invisible format characters have no place in a registry field (and PostgreSQL
+# refuses NUL outright).
+_CONTROL = re.compile("[\x00-\x1f\x7f\u200b-\u200f\u2028\u2029\u2060\ufeff]")
 _EARLIEST_BIRTH = date(1900, 1, 1)
 _LENGTHS = (("id", 64), ("login", 128), ("school_id", 64), ("last_name", 128), ("first_name", 128), ("middle_name", 128))
 SQLITE_CACHE_KIB = 32768
@@ -87,6 +91,9 @@ class RowParser:
         for key in REQUIRED:
             if not value[key]:
                 raise RowError(key, "is required")
+        if _CONTROL.search("".join(value.values())):
+            key = next(key for key in COLUMNS if _CONTROL.search(value[key]))
+            raise RowError(key, "contains control or invisible characters")
         for key, length in _LENGTHS:
             if len(value[key]) > length:
                 raise RowError(key, f"is longer than {length} characters")
@@ -135,6 +142,7 @@ class RowParser:
             "first_name": value["first_name"],
             "middle_name": middle,
             "name_key": f"{last.value}|{first.value}|{matching.normalise_name(middle).value}",
+            "short_key": f"{last.value}|{first.value}",
             "birth_date": birth_date,
             "gender": str(gender),
             "snils_digest": digest,
@@ -243,10 +251,17 @@ class Writer:
             set_={key: accounts.excluded[key] for key in (*_ACCOUNT_FIELDS, "updated_at") if key != "id"},
         )
         links = dialect.insert(EsiaLink.__table__)
+        # A registry file may create or move a link it made itself; a link made by a person at
+        # login or in the link flow is never moved by a file.
+        table = EsiaLink.__table__
         self.upsert_links = links.on_conflict_do_update(
             index_elements=["account_id"],
-            set_={"oid": links.excluded.oid, "source": links.excluded.source, "linked_at": links.excluded.linked_at},
-            where=EsiaLink.__table__.c.oid != links.excluded.oid,
+            set_={"oid": links.excluded.oid, "source": links.excluded.source, "linked_at": links.excluded.linked_at,
+                  "tier": None},
+            where=(table.c.oid != links.excluded.oid) & (table.c.source == "import"),
+        )
+        self.kept_links = select(table.c.account_id).where(
+            table.c.account_id.in_(bindparam("ids", expanding=True)), table.c.source != "import"
         )
 
         # Rows go to the driver as they are (executemany on the compiled SQL): per-row parameter
@@ -287,7 +302,7 @@ class Writer:
 
 _ACCOUNT_FIELDS = (
     "id", "login", "role", "region", "school_id", "last_name", "first_name", "middle_name", "name_key",
-    "birth_date", "gender", "snils_digest", "snils_masked", "snils_valid", "status",
+    "short_key", "birth_date", "gender", "snils_digest", "snils_masked", "snils_valid", "status",
 )  # fmt: skip
 
 
@@ -313,13 +328,13 @@ def import_registry(
     report = ImportReport()
     writer = Writer(connection)
     report.initial_load = _is_empty(connection) and _drop_lookup_indexes(connection)
+    if not report.initial_load:
+        _create_lookup_indexes(connection)  # any an interrupted initial load left missing
     batches = parse_batches(rows, parser, writer.shape, batch_size)
     try:
         _import(connection, in_background(batches) if background else batches, writer, report, on_problem)
     finally:
-        with connection.begin():
-            for index in _LOOKUP_INDEXES:
-                index.create(connection, checkfirst=True)
+        _create_lookup_indexes(connection)
     if report.initial_load and connection.dialect.name == "postgresql":
         # Fresh statistics, or the planner may scan a freshly loaded table instead of its indexes.
         with connection.begin():
@@ -348,6 +363,12 @@ def _drop_lookup_indexes(connection: Connection) -> bool:
     except OperationalError:
         return False
     return True
+
+
+def _create_lookup_indexes(connection: Connection) -> None:
+    with connection.begin():
+        for index in _LOOKUP_INDEXES:
+            index.create(connection, checkfirst=True)
 
 
 def _is_empty(connection: Connection) -> bool:
@@ -405,7 +426,13 @@ def in_background(batches: Iterator[list[Parsed]]) -> Iterator[list[Parsed]]:
     producer.start()
     try:
         while True:
-            item = queue.get()
+            try:
+                item = queue.get(timeout=1.0)
+            except Empty:
+                if producer.exitcode is None:
+                    continue
+                # The parser died without a word (killed, out of memory): stop, don't wait.
+                raise BrokerError(f"the registry parser stopped unexpectedly (exit code {producer.exitcode})") from None
             if item is None:
                 break
             if isinstance(item, str):
@@ -422,6 +449,9 @@ def _produce(batches: Iterator[list[Parsed]], queue: Any) -> None:
     try:
         for batch in batches:
             queue.put(batch)
+    except UnicodeDecodeError:
+        queue.put("the file is not UTF-8 text")
+        return
     except Exception as exc:  # reported to the parent, which raises it; the child just ends
         queue.put(f"{type(exc).__name__}: {exc}")
         return
@@ -459,6 +489,7 @@ def _write(
 ) -> None:
     if not batch:
         return
+    batch = _without_moved_links(connection, writer, batch, report, on_problem)
     accounts = [account for _, account, _ in batch]
     links = [link for _, _, link in batch if link]
     try:
@@ -467,9 +498,11 @@ def _write(
         report.written += len(accounts)
         report.links += len(links)
         return
-    except IntegrityError:
+    except DBAPIError:
         pass
-    # A unique login clashed somewhere in the batch: write row by row to find it.
+    # Something in the batch was refused (a login that belongs to another account, most
+    # often): write row by row to find it. The database's message is not shown: it may quote
+    # the row's personal data.
     for line, account, link in batch:
         try:
             with connection.begin():
@@ -479,3 +512,31 @@ def _write(
         except IntegrityError:
             report.rejected += 1
             on_problem(Rejection(line, "login", "already belongs to another account"), True)
+        except DBAPIError:
+            report.rejected += 1
+            on_problem(Rejection(line, "(row)", "the database refused the row"), True)
+
+
+def _without_moved_links(
+    connection: Connection,
+    writer: Writer,
+    batch: list[tuple[int, Any, dict[str, Any] | None]],
+    report: ImportReport,
+    on_problem: Callable[[Rejection, bool], None],
+) -> list[tuple[int, Any, dict[str, Any] | None]]:
+    """Drop (and warn about) file links that would move a link a person made."""
+    ids = [link["account_id"] for _, _, link in batch if link]
+    if not ids:
+        return batch
+    with connection.begin():
+        kept = {row.account_id for row in connection.execute(writer.kept_links, {"ids": ids})}
+    if not kept:
+        return batch
+    result = []
+    for line, account, link in batch:
+        if link and link["account_id"] in kept:
+            report.warnings += 1
+            on_problem(Rejection(line, "esia_oid", "the account was linked by its owner at login; that link is kept"), False)
+            link = None
+        result.append((line, account, link))
+    return result

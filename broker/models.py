@@ -43,6 +43,7 @@ class Account(db.Model):
     first_name: Mapped[str] = mapped_column(String(128))
     middle_name: Mapped[str] = mapped_column(String(128), default="")
     name_key: Mapped[str] = mapped_column(String(400))
+    short_key: Mapped[str] = mapped_column(String(260), server_default="")  # surname|given name
     birth_date: Mapped[date] = mapped_column(Date)
     gender: Mapped[str] = mapped_column(String(1))
     snils_digest: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -53,6 +54,7 @@ class Account(db.Model):
 
     __table_args__ = (
         Index("ix_accounts_name_key_birth_date", "name_key", "birth_date"),
+        Index("ix_accounts_short_key_birth_date", "short_key", "birth_date"),
         Index("ix_accounts_region_school_id", "region", "school_id"),
     )
 
@@ -71,3 +73,95 @@ class EsiaLink(db.Model):
     tier: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16))  # "import", "login" or "link"
     linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PendingLogin(db.Model):
+    """A login on its way through ESIA: single use, short-lived, bound to one browser.
+
+    ``state`` is the ESIA ``state`` of the authorization request; ``browser_digest`` is the
+    HMAC of the value in the browser's binding cookie, so a callback from another browser (or
+    a replayed one, after the row is gone) is refused.
+    """
+
+    __tablename__ = "pending_logins"
+
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_digest: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[str] = mapped_column(String(64))
+    portal_request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    region: Mapped[str] = mapped_column(String(2))
+    link_account: Mapped[str | None] = mapped_column(String(64))
+    esia_nonce: Mapped[str] = mapped_column(String(64))
+    esia_code_verifier: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LoginAttempt(db.Model):
+    """Every login or link attempt, whatever its end, with its masked decision trace."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    client_id: Mapped[str] = mapped_column(String(64))
+    flow: Mapped[str] = mapped_column(String(8))  # "login" or "link"
+    region: Mapped[str | None] = mapped_column(String(2))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    account_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    candidate_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    oid_digest: Mapped[str | None] = mapped_column(String(64), index=True)
+    snils_digest: Mapped[str | None] = mapped_column(String(64), index=True)
+    tier: Mapped[str | None] = mapped_column(String(16))
+    age: Mapped[int | None]
+    trace: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    detail: Mapped[str | None] = mapped_column(String(200))  # e.g. the provider error code
+
+
+class DiarySession(db.Model):
+    """A diary session the broker issued: the SSO session behind the portal's tokens."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # digest of the cookie value
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("login_attempts.id", ondelete="SET NULL"))
+    tier: Mapped[str] = mapped_column(String(16))
+    amr: Mapped[str] = mapped_column(String(16))
+    claims: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # phone and e-mail confirmed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuthorizationCode(db.Model):
+    """An OIDC authorization code handed to a portal (stored as a digest, single use)."""
+
+    __tablename__ = "oidc_codes"
+
+    code_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(String(512))
+    scope: Mapped[str] = mapped_column(String(256))
+    nonce: Mapped[str | None] = mapped_column(String(256))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(8))
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    auth_time: Mapped[int]
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AccessToken(db.Model):
+    """An access token issued to a portal, for userinfo (stored as a digest)."""
+
+    __tablename__ = "oidc_tokens"
+
+    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(256))
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

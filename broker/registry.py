@@ -31,15 +31,26 @@ _COLUMNS = (
     _accounts.c.status,
     _links.c.oid,
 )
+# Every lookup returns rows in account id order, so that decisions never depend on how the
+# database happens to return them.
 _WITH_LINK = select(*_COLUMNS).select_from(_accounts.outerjoin(_links, _links.c.account_id == _accounts.c.id))
 _BY_ID = _WITH_LINK.where(_accounts.c.id == bindparam("value"))
-_BY_SNILS = _WITH_LINK.where(_accounts.c.snils_digest == bindparam("value"))
-_BY_NAME = _WITH_LINK.where(_accounts.c.name_key == bindparam("value"))
-_BY_NAME_AND_DATE = _BY_NAME.where(_accounts.c.birth_date == bindparam("birth_date"))
+_BY_SNILS = _WITH_LINK.where(_accounts.c.snils_digest == bindparam("value")).order_by(_accounts.c.id)
+_BY_NAME = _WITH_LINK.where(_accounts.c.name_key == bindparam("value")).order_by(_accounts.c.id).limit(2)
+_BY_NAME_AND_DATE = (
+    _WITH_LINK.where(_accounts.c.name_key == bindparam("value"), _accounts.c.birth_date == bindparam("birth_date"))
+    .order_by(_accounts.c.id)
+)
+_BY_SHORT_NAME_AND_DATE = (
+    _WITH_LINK.where(_accounts.c.short_key == bindparam("value"), _accounts.c.birth_date == bindparam("birth_date"))
+    .order_by(_accounts.c.id)
+    .limit(2)
+)
 _BY_OID = (
     select(*_COLUMNS)
     .select_from(_links.join(_accounts, _accounts.c.id == _links.c.account_id))
     .where(_links.c.oid == bindparam("value"))
+    .order_by(_accounts.c.id)
 )
 
 
@@ -99,3 +110,6 @@ class SqlRegistry:
         if birth_date is None:
             return self._rows(_BY_NAME, value=key)
         return self._rows(_BY_NAME_AND_DATE, value=key, birth_date=birth_date)
+
+    def find_by_short_name(self, key: str, birth_date: date) -> Sequence[matching.Account]:
+        return self._rows(_BY_SHORT_NAME_AND_DATE, value=key, birth_date=birth_date)

@@ -28,7 +28,8 @@ class Services:
 
 
 def init_app(app: Flask) -> None:
-    key = (app.config["SNILS_HASH_KEY"] or "testing-only-snils-key").encode()
+    # str(): BROKER_* values are JSON-decoded, so a key of digits would arrive as a number.
+    key = str(app.config["SNILS_HASH_KEY"] or "testing-only-snils-key").encode()
     app.extensions["broker"] = Services(
         registry=SqlRegistry(lambda: db.session.connection(), key),
         snils_key=key,

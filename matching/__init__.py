@@ -29,7 +29,14 @@ from matching.model import (
     Role,
     Tier,
 )
-from matching.names import NormalisedName, is_latin_mixed, is_placeholder, name_key, normalise_name
+from matching.names import (
+    NormalisedName,
+    is_latin_mixed,
+    is_placeholder,
+    name_key,
+    normalise_name,
+    short_name_key,
+)
 from matching.ports import Registry
 from matching.refusals import REFUSALS, Fixer, Reason, Refusal
 from matching.snils import InvalidSnilsError, Snils, format_snils, parse_snils, snils_checksum
@@ -72,5 +79,6 @@ __all__ = [
     "normalise_name",
     "parse_gender",
     "parse_snils",
+    "short_name_key",
     "snils_checksum",
 ]

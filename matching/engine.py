@@ -6,13 +6,18 @@ The rules (ARCHITECTURE.md §2, from the diary's own guide):
 2. ESIA must supply a birth date; the age on the login date in the region's time zone picks
    the rule. From 14 a standard or verified ESIA account and a SNILS are required.
 3. An ESIA person with links goes through them: names are not compared again, but the region,
-   the tier x age gate and the account's status still apply.
+   the tier x age gate and the account's status still apply. Accounts that carry the person's
+   SNILS but are not linked yet join them (a parent who is also a teacher).
 4. Otherwise candidates are looked up: from 14 by SNILS (full name, birth date and gender must
-   agree), under 14 by full name and birth date. A candidate that agrees on the person's
-   identity is an *identity match*; it must then be active, attached to a school, unlinked or
-   linked to this person, and in an enabled region.
-5. Several identity matches that are provably one person (one SNILS) give an account chooser;
-   several people give ``ambiguous``. The engine never guesses.
+   agree), under 14 by full name and birth date (and by SNILS when ESIA gives one). A candidate
+   that agrees on the person's identity is an *identity match*; it must then be in an enabled
+   region, active, attached to a school, and unlinked or linked to this person.
+5. An account carrying the person's SNILS outranks name-only matches. Several identity matches
+   that are provably one person (one SNILS) give an account chooser; several people give
+   ``ambiguous``. The engine never guesses.
+6. When nothing matches, the lookups widen (same surname, given name and birth date; same full
+   name on another date) only to explain the refusal, and only when exactly one account is
+   found, so that a namesake's record is never blamed.
 
 ``decide`` performs no I/O besides the registry port and reads no clock: callers pass ``at``.
 """
@@ -22,9 +27,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from matching.age import age_on, local_date
-from matching.mask import mask_birth_date, mask_name
+from matching.mask import mask_birth_date, mask_name, mask_snils
 from matching.model import (
     Account,
     AccountId,
@@ -32,25 +38,33 @@ from matching.model import (
     Check,
     CheckResult,
     Decision,
+    EsiaOid,
+    Gender,
     Outcome,
     Person,
     RegionPolicy,
     Tier,
 )
 from matching.names import normalise_name
-from matching.ports import Registry
 from matching.refusals import Reason
-from matching.snils import InvalidSnilsError, Snils, mask_tail, parse_snils
+from matching.snils import InvalidSnilsError, Snils, parse_snils
+
+if TYPE_CHECKING:
+    from matching.ports import Registry
 
 ADULT_AGE = 14  # from this age: standard/verified tier and SNILS (the diary's rule)
 ADULT_MIN_TIER = Tier.STANDARD
 
 PASS, FAIL, INFO = CheckResult.PASS, CheckResult.FAIL, CheckResult.INFO
-
-_NAME_FIELDS = (
-    ("last_name", "last_name"),
-    ("first_name", "first_name"),
-    ("middle_name", "middle_name"),
+# When every candidate fails, the one with the fewest failures explains the refusal; ties go
+# to the earlier reason here, then to the smaller account id, so the answer never depends on
+# the order the registry returns rows in.
+_IDENTITY_PRECEDENCE = (
+    Reason.NAME_MISMATCH,
+    Reason.BIRTHDATE_MISMATCH,
+    Reason.GENDER_MISMATCH,
+    Reason.SNILS_MISSING_IN_DIARY,
+    Reason.SNILS_MISMATCH,
 )
 
 
@@ -78,14 +92,24 @@ class _Trace:
 
 
 @dataclass(frozen=True, slots=True)
-class _Subject:
-    """The person with the values every comparison needs, computed once."""
+class _Compared:
+    """What every comparison needs of the person, computed once."""
 
-    person: Person
+    oid: EsiaOid
+    birth_date: date
+    gender: Gender | None
     names: tuple[tuple[str, tuple[str, ...]], ...]  # (normalised value, rules) per name part
     snils: Snils | None
     digest: str | None
     is_adult: bool
+
+    @property
+    def key(self) -> str:
+        return "|".join(value for value, _ in self.names)
+
+    @property
+    def short_key(self) -> str:
+        return "|".join(value for value, _ in self.names[:2])
 
 
 def decide(
@@ -93,14 +117,14 @@ def decide(
     *,
     registry: Registry,
     region: RegionPolicy,
+    regions: Mapping[str, RegionPolicy],
     at: datetime,
-    regions: Mapping[str, RegionPolicy] | None = None,
     link_account: AccountId | None = None,
 ) -> Decision:
     """Decide whether ``person`` may enter a diary account.
 
-    ``region`` is the region the login came through, ``at`` the login instant (aware).
-    ``regions`` maps region codes to policies, for accounts in another region than the login's.
+    ``region`` is the region the login came through and ``at`` the login instant (aware).
+    ``regions`` holds every region's policy: an account in a region missing from it is refused.
     ``link_account`` is set in the link flow: the account the person is signed in to with a
     password and wants to link; only that account is considered.
     """
@@ -137,33 +161,29 @@ def decide(
     snils = _esia_snils(person, is_adult, trace)
     if is_adult and snils is None:
         return trace.refuse(Reason.ESIA_DATA_INCOMPLETE)
-    subject = _Subject(
-        person=person,
-        names=tuple(
-            (n.value, n.rules)
-            for n in (
-                normalise_name(person.last_name),
-                normalise_name(person.first_name),
-                normalise_name(person.middle_name),
-            )
-        ),
+    names = tuple(
+        (n.value, n.rules)
+        for n in map(normalise_name, (person.last_name, person.first_name, person.middle_name))
+    )
+    subject = _Compared(
+        oid=person.oid,
+        birth_date=person.birth_date,
+        gender=person.gender,
+        names=names,
         snils=snils,
         digest=registry.snils_digest(snils) if snils else None,
         is_adult=is_adult,
     )
-    policies = regions or {region.code: region}
 
     if link_account is not None:
-        return _decide_link(subject, registry, link_account, region, policies, trace)
-
+        return _decide_link(subject, registry, link_account, regions, trace)
     linked = registry.find_by_oid(person.oid)
     if linked:
-        return _decide_through_links(subject, linked, region, policies, trace)
-
+        return _decide_through_links(subject, registry, linked, regions, trace)
     candidates = _find_candidates(subject, registry, trace)
     if not candidates:
         return trace.refuse(Reason.NO_ACCOUNT)
-    return _resolve(subject, candidates, region, policies, trace)
+    return _resolve(subject, candidates, regions, trace)
 
 
 def _esia_snils(person: Person, is_adult: bool, trace: _Trace) -> Snils | None:
@@ -174,43 +194,49 @@ def _esia_snils(person: Person, is_adult: bool, trace: _Trace) -> Snils | None:
     try:
         snils = parse_snils(person.snils)
     except InvalidSnilsError as exc:
-        # A bad checksum is a data error: reported, never matched.
-        trace.add("esia_snils", FAIL, f"ESIA SNILS is unusable ({exc.code})")
+        # A bad checksum is a data error: reported, never matched. Under 14 SNILS is not part
+        # of the rule, so there it is only noted.
+        trace.add("esia_snils", FAIL if is_adult else INFO, f"ESIA SNILS is unusable ({exc.code})")
         return None
-    trace.add("esia_snils", PASS, f"ESIA SNILS {mask_tail(snils.digits)} is well-formed")
+    trace.add("esia_snils", PASS, f"ESIA SNILS {mask_snils(snils.digits)} is well-formed")
     return snils
 
 
-def _find_candidates(subject: _Subject, registry: Registry, trace: _Trace) -> list[Account]:
-    person = subject.person
-    key = "|".join(value for value, _ in subject.names)
+def _find_candidates(subject: _Compared, registry: Registry, trace: _Trace) -> list[Account]:
+    found: list[Account] = []
     if subject.is_adult:
-        assert subject.digest is not None
-        found = list(registry.find_by_snils(subject.digest))
-        trace.add("lookup", INFO, f"by SNILS: {len(found)} account(s)")
-        if found:
-            return found
-        # Nobody has this SNILS: look for the person by name to explain why (no SNILS in the
-        # diary, or another SNILS there).
-        found = list(registry.find_by_name(key, person.birth_date))
-        trace.add("lookup", INFO, f"by full name and birth date: {len(found)} account(s)")
-        return found
-    found = list(registry.find_by_name(key, person.birth_date))
-    trace.add("lookup", INFO, f"by full name and birth date: {len(found)} account(s)")
+        assert subject.digest is not None  # checked by decide(): adults without SNILS stop there
+        found = _lookup(trace, "by SNILS", registry.find_by_snils(subject.digest))
+        if not found:
+            # Nobody has this SNILS: look for the person by name to explain why (no SNILS in
+            # the diary, or another SNILS there).
+            found = _lookup(trace, "by full name and birth date", registry.find_by_name(subject.key, subject.birth_date))
+    else:
+        found = _lookup(trace, "by full name and birth date", registry.find_by_name(subject.key, subject.birth_date))
+        if subject.digest is not None:
+            by_snils = _lookup(trace, "by SNILS", registry.find_by_snils(subject.digest))
+            known = {account.id for account in found}
+            found += [account for account in by_snils if account.id not in known]
     if found:
         return found
-    if subject.digest is not None:
-        found = list(registry.find_by_snils(subject.digest))
-        trace.add("lookup", INFO, f"by SNILS: {len(found)} account(s)")
-        if found:
+    # Only to explain a refusal, and only when exactly one account answers.
+    for label, accounts in (
+        ("by surname, given name and birth date", lambda: registry.find_by_short_name(subject.short_key, subject.birth_date)),
+        ("by full name on another birth date", lambda: registry.find_by_name(subject.key, None)),
+    ):
+        found = _lookup(trace, label, accounts())
+        if len(found) == 1:
             return found
-    found = list(registry.find_by_name(key, None))
-    trace.add("lookup", INFO, f"by full name only: {len(found)} account(s)")
-    return found
+    return []
+
+
+def _lookup(trace: _Trace, label: str, accounts: Sequence[Account]) -> list[Account]:
+    trace.add("lookup", INFO, f"{label}: {len(accounts)} account(s)")
+    return list(accounts)
 
 
 def _identity_failures(
-    subject: _Subject, account: Account, trace: _Trace, *, snils_required: bool
+    subject: _Compared, account: Account, trace: _Trace, *, snils_required: bool
 ) -> list[Reason]:
     """Compare the person with ``account`` field by field; return the reasons that fired."""
     failures: list[Reason] = []
@@ -229,48 +255,63 @@ def _identity_failures(
         if Reason.NAME_MISMATCH not in failures:
             failures.append(Reason.NAME_MISMATCH)
 
-    person = subject.person
-    if account.birth_date == person.birth_date:
+    if account.birth_date == subject.birth_date:
         trace.add("birth_date", PASS, f"{mask_birth_date(account.birth_date)} equal", (), account.id)
     else:
-        trace.add("birth_date", FAIL, _date_difference(person.birth_date, account.birth_date), (), account.id)
+        trace.add("birth_date", FAIL, _date_difference(subject.birth_date, account.birth_date), (), account.id)
         failures.append(Reason.BIRTHDATE_MISMATCH)
 
-    if person.gender is None or account.gender is None:
-        side = "ESIA" if person.gender is None else "the diary"
+    if subject.gender is None or account.gender is None:
+        side = "ESIA" if subject.gender is None else "the diary"
         trace.add("gender", INFO, f"not compared: unknown in {side}", (), account.id)
-    elif person.gender == account.gender:
+    elif subject.gender == account.gender:
         trace.add("gender", PASS, "equal", (), account.id)
+    elif not subject.is_adult:
+        trace.add("gender", INFO, f"{subject.gender} vs {account.gender}: not part of the under-14 rule", (), account.id)
     else:
-        trace.add("gender", FAIL, f"{person.gender} vs {account.gender}", (), account.id)
+        trace.add("gender", FAIL, f"{subject.gender} vs {account.gender}", (), account.id)
         failures.append(Reason.GENDER_MISMATCH)
 
-    if account.snils_digest is None:
-        if snils_required:
-            trace.add("snils", FAIL, "the diary account has no SNILS", (), account.id)
-            failures.append(Reason.SNILS_MISSING_IN_DIARY)
-        else:
-            trace.add("snils", INFO, "not compared: the diary account has no SNILS", (), account.id)
-    elif not account.snils_valid:
-        trace.add("snils", FAIL, f"the diary's SNILS {account.snils_masked} has a bad checksum", (), account.id)
-        failures.append(Reason.SNILS_MISMATCH)
-    elif subject.digest is None:
-        trace.add("snils", INFO, "not compared: ESIA supplied no usable SNILS", (), account.id)
-    elif account.snils_digest == subject.digest:
-        trace.add("snils", PASS, f"{account.snils_masked} equal", (), account.id)
-    else:
-        trace.add("snils", FAIL, f"{mask_tail(subject.snils.digits) if subject.snils else ''} vs {account.snils_masked}", (), account.id)
-        failures.append(Reason.SNILS_MISMATCH)
+    failure = _snils_failure(subject, account, trace, snils_required=snils_required)
+    if failure is not None:
+        failures.append(failure)
     return failures
 
 
+def _snils_failure(subject: _Compared, account: Account, trace: _Trace, *, snils_required: bool) -> Reason | None:
+    if account.snils_digest is None:
+        if snils_required:
+            trace.add("snils", FAIL, "the diary account has no SNILS", (), account.id)
+            return Reason.SNILS_MISSING_IN_DIARY
+        trace.add("snils", INFO, "not compared: the diary account has no SNILS", (), account.id)
+        return None
+    if not account.snils_valid:
+        detail = f"the diary's SNILS {account.snils_masked} has a bad checksum"
+        if snils_required:
+            trace.add("snils", FAIL, detail, (), account.id)
+            return Reason.SNILS_MISMATCH
+        trace.add("snils", INFO, f"not compared: {detail}", (), account.id)
+        return None
+    if subject.digest is None or subject.snils is None:
+        trace.add("snils", INFO, "not compared: ESIA supplied no usable SNILS", (), account.id)
+        return None
+    if account.snils_digest == subject.digest:
+        trace.add("snils", PASS, f"{account.snils_masked} equal", (), account.id)
+        return None
+    # Both sides have a valid SNILS and they differ: another person, whatever the age.
+    trace.add("snils", FAIL, f"{mask_snils(subject.snils.digits)} vs {account.snils_masked}", (), account.id)
+    return Reason.SNILS_MISMATCH
+
+
 def _account_failure(
-    subject: _Subject,
-    account: Account,
-    policies: Mapping[str, RegionPolicy],
-    trace: _Trace,
+    subject: _Compared, account: Account, regions: Mapping[str, RegionPolicy], trace: _Trace
 ) -> Reason | None:
     """Check that ``account`` may be entered at all; return the first reason that fired."""
+    policy = regions.get(account.region)
+    if policy is None or not policy.enabled:
+        trace.add("account_region", FAIL, f"ESIA login is not enabled in region {account.region}", (), account.id)
+        return Reason.REGION_DISABLED
+    trace.add("account_region", PASS, f"ESIA login is enabled in region {account.region}", (), account.id)
     if account.status is not AccountStatus.ACTIVE:
         trace.add("status", FAIL, f"account is {account.status}", (), account.id)
         return Reason.ACCOUNT_BLOCKED
@@ -279,22 +320,34 @@ def _account_failure(
         trace.add("school", FAIL, "account is not attached to a school", (), account.id)
         return Reason.NOT_ATTACHED
     trace.add("school", PASS, "account is attached to a school", (), account.id)
-    if account.esia_oid is not None and account.esia_oid != subject.person.oid:
+    if account.esia_oid is not None and account.esia_oid != subject.oid:
         trace.add("link", FAIL, "account is linked to another ESIA person", (), account.id)
         return Reason.LINKED_ELSEWHERE
-    policy = policies.get(account.region)
-    if policy is not None and not policy.enabled:
-        trace.add("account_region", FAIL, f"ESIA login is not enabled in region {account.region}", (), account.id)
-        return Reason.REGION_DISABLED
+    linked = "linked to this ESIA person" if account.esia_oid else "not linked yet"
+    trace.add("link", PASS, f"account is {linked}", (), account.id)
     return None
 
 
+def _usable(
+    subject: _Compared, accounts: Sequence[Account], regions: Mapping[str, RegionPolicy], trace: _Trace
+) -> tuple[list[Account], Reason | None]:
+    """The accounts that pass the account checks, and the first reason of those that did not."""
+    usable: list[Account] = []
+    first: Reason | None = None
+    for account in accounts:
+        reason = _account_failure(subject, account, regions, trace)
+        if reason is None:
+            usable.append(account)
+        elif first is None:
+            first = reason
+    return usable, first
+
+
 def _decide_link(
-    subject: _Subject,
+    subject: _Compared,
     registry: Registry,
     account_id: AccountId,
-    region: RegionPolicy,
-    policies: Mapping[str, RegionPolicy],
+    regions: Mapping[str, RegionPolicy],
     trace: _Trace,
 ) -> Decision:
     account = registry.get(account_id)
@@ -302,105 +355,102 @@ def _decide_link(
         trace.add("lookup", FAIL, "the account to link does not exist")
         return trace.refuse(Reason.NO_ACCOUNT)
     trace.add("lookup", INFO, "link flow: the person's signed-in account only", (), account.id)
-    # In the link flow the diary password proved the account, so a missing SNILS in the diary
-    # is no obstacle; a different SNILS still is.
+    # In the link flow the diary password proved the account, so a missing (or unusable) SNILS
+    # in the diary is no obstacle; a different one still is.
     failures = _identity_failures(subject, account, trace, snils_required=False)
     if failures:
         return trace.refuse(failures[0])
-    reason = _account_failure(subject, account, _with(policies, region), trace)
+    reason = _account_failure(subject, account, regions, trace)
     if reason is not None:
         return trace.refuse(reason)
-    if account.esia_oid == subject.person.oid:
-        trace.add("link", PASS, "already linked to this ESIA person", (), account.id)
+    if account.esia_oid == subject.oid:
         return trace.grant(Outcome.SIGNED_IN, [account])
     return trace.grant(Outcome.LINKED, [account])
 
 
 def _decide_through_links(
-    subject: _Subject,
+    subject: _Compared,
+    registry: Registry,
     linked: Sequence[Account],
-    region: RegionPolicy,
-    policies: Mapping[str, RegionPolicy],
+    regions: Mapping[str, RegionPolicy],
     trace: _Trace,
 ) -> Decision:
-    trace.add("link", INFO, f"{len(linked)} linked account(s); names are not compared again")
-    usable: list[Account] = []
-    first_reason: Reason | None = None
-    for account in linked:
-        reason = _account_failure(subject, account, _with(policies, region), trace)
-        if reason is None:
-            usable.append(account)
-        elif first_reason is None:
-            first_reason = reason
+    trace.add("lookup", INFO, f"through links: {len(linked)} account(s); names are not compared again")
+    usable, first_reason = _usable(subject, linked, regions, trace)
+    if subject.digest is not None:
+        # The person's other accounts, proven by SNILS, join the linked ones.
+        known = {account.id for account in linked}
+        others = [a for a in registry.find_by_snils(subject.digest) if a.id not in known]
+        if others:
+            trace.add("lookup", INFO, f"by SNILS, not linked yet: {len(others)} account(s)")
+        matches = [
+            a
+            for a in others
+            if not _identity_failures(subject, a, trace, snils_required=True)
+            and (a.esia_oid is None or a.esia_oid == subject.oid)
+        ]
+        more, reason = _usable(subject, matches, regions, trace)
+        usable += more
+        first_reason = first_reason or reason
     if not usable:
-        assert first_reason is not None
-        return trace.refuse(first_reason)
-    return trace.grant(Outcome.SIGNED_IN if len(usable) == 1 else Outcome.CHOOSE_ACCOUNT, usable)
+        return trace.refuse(first_reason or Reason.NO_ACCOUNT)
+    if len(usable) > 1:
+        return trace.grant(Outcome.CHOOSE_ACCOUNT, usable)
+    return trace.grant(Outcome.SIGNED_IN if usable[0].esia_oid == subject.oid else Outcome.LINKED, usable)
 
 
 def _resolve(
-    subject: _Subject,
+    subject: _Compared,
     candidates: Sequence[Account],
-    region: RegionPolicy,
-    policies: Mapping[str, RegionPolicy],
+    regions: Mapping[str, RegionPolicy],
     trace: _Trace,
 ) -> Decision:
+    if subject.digest is not None:
+        # An account carrying the person's SNILS is theirs for certain: it outranks any match
+        # by name alone (a namesake's account without SNILS must never win over it).
+        holders = [a for a in candidates if a.snils_valid and a.snils_digest == subject.digest]
+        candidates = holders or candidates
     matches: list[Account] = []
-    best: list[Reason] | None = None
+    failed: list[tuple[int, int, str, Reason]] = []
     for account in candidates:
         failures = _identity_failures(subject, account, trace, snils_required=subject.is_adult)
-        if not failures:
+        if failures:
+            failed.append((len(failures), _IDENTITY_PRECEDENCE.index(failures[0]), account.id, failures[0]))
+        else:
             matches.append(account)
-        elif best is None or len(failures) < len(best):
-            best = failures
     if not matches:
-        assert best is not None
-        return trace.refuse(best[0])
+        return trace.refuse(min(failed)[3])
 
-    if subject.digest is not None:
-        # A SNILS match is certain; keep it over name-only matches (namesakes may lack SNILS).
-        certain = [a for a in matches if a.snils_digest == subject.digest]
-        matches = certain or matches
-    if len(matches) > 1 and not _one_person(subject, matches):
-        trace.add("identity", FAIL, f"{len(matches)} different people match; not guessing")
+    # Accounts linked to another ESIA person are provably someone else's: they do not make a
+    # match ambiguous, and they are refused as such only when nothing else matched.
+    own = [a for a in matches if a.esia_oid is None or a.esia_oid == subject.oid]
+    if not own:
+        _, reason = _usable(subject, matches[:1], regions, trace)
+        return trace.refuse(reason or Reason.LINKED_ELSEWHERE)
+    if len(own) > 1 and not _is_one_person(subject, own):
+        trace.add("identity", FAIL, f"{len(own)} different people match; not guessing")
         return trace.refuse(Reason.AMBIGUOUS)
-
-    usable: list[Account] = []
-    first_reason: Reason | None = None
-    for account in matches:
-        reason = _account_failure(subject, account, _with(policies, region), trace)
-        if reason is None:
-            usable.append(account)
-        elif first_reason is None:
-            first_reason = reason
+    usable, first_reason = _usable(subject, own, regions, trace)
     if not usable:
-        assert first_reason is not None
-        return trace.refuse(first_reason)
+        return trace.refuse(first_reason or Reason.NO_ACCOUNT)
     if len(usable) > 1:
         trace.add("identity", INFO, f"one person owns {len(usable)} accounts")
         return trace.grant(Outcome.CHOOSE_ACCOUNT, usable)
     return trace.grant(Outcome.LINKED, usable)
 
 
-def _one_person(subject: _Subject, accounts: Sequence[Account]) -> bool:
+def _is_one_person(subject: _Compared, accounts: Sequence[Account]) -> bool:
     """Several accounts are one person's only when each carries the person's SNILS."""
     return subject.digest is not None and all(a.snils_digest == subject.digest for a in accounts)
-
-
-def _with(policies: Mapping[str, RegionPolicy], region: RegionPolicy) -> Mapping[str, RegionPolicy]:
-    if policies.get(region.code) is region:
-        return policies
-    return {**policies, region.code: region}
 
 
 def _masked(value: str) -> str:
     return mask_name(value) if value else "(empty)"
 
 
-def _date_difference(esia: date | None, diary: date | None) -> str:
+def _date_difference(esia: date, diary: date | None) -> str:
     if diary is None:
         return "absent in the diary"
-    assert esia is not None
     parts = [
         name
         for name, a, b in (("year", esia.year, diary.year), ("month", esia.month, diary.month), ("day", esia.day, diary.day))

@@ -64,12 +64,13 @@ class Person:
 
     oid: EsiaOid
     tier: Tier
-    last_name: str = ""
-    first_name: str = ""
-    middle_name: str = ""
-    birth_date: date | None = None
+    # Personal data stays out of repr(), so that no log line or traceback carries it.
+    last_name: str = field(default="", repr=False)
+    first_name: str = field(default="", repr=False)
+    middle_name: str = field(default="", repr=False)
+    birth_date: date | None = field(default=None, repr=False)
     gender: Gender | None = None
-    snils: str | None = None  # as ESIA gave it; parsed and checked by the engine
+    snils: str | None = field(default=None, repr=False)  # as ESIA gave it; checked by the engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +82,10 @@ class Account:
     role: Role
     region: str
     school_id: str | None
-    last_name: str
-    first_name: str
-    middle_name: str
-    birth_date: date | None
+    last_name: str = field(repr=False)
+    first_name: str = field(repr=False)
+    middle_name: str = field(repr=False)
+    birth_date: date | None = field(repr=False)
     gender: Gender | None
     snils_digest: str | None
     snils_masked: str | None
@@ -106,8 +107,6 @@ class RegionPolicy:
     name: str
     timezone: str
     enabled: bool = False
-    # Whether a child under 14 may be linked on first login without the link flow.
-    child_autolink: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +137,3 @@ class Decision:
     account_ids: tuple[AccountId, ...] = ()
     checks: tuple[Check, ...] = field(default=())
     age: int | None = None
-
-    @property
-    def is_refused(self) -> bool:
-        return self.outcome is Outcome.REFUSED

@@ -4,6 +4,7 @@ Each rule that changes a value is reported by name, so a decision's trace can sa
 did or did not match:
 
 - ``nfc``: Unicode NFC composition (a decomposed ``й`` or ``ё`` becomes one code point);
+- ``invisible``: soft hyphens and zero-width characters are dropped;
 - ``latin_lookalike``: Latin letters that look Cyrillic inside a word with Cyrillic letters
   (``Иванoв`` with a Latin ``o``) become Cyrillic;
 - case is always ignored (not reported: every name is capitalised somewhere);
@@ -22,15 +23,15 @@ from functools import lru_cache
 
 # Latin capitals and small letters that are drawn like Cyrillic ones (the usual OCR/keyboard slips).
 _LATIN_TO_CYRILLIC = str.maketrans(
-    "ABCEHKMOPTXYaceopxyk",
-    "АВСЕНКМОРТХУасеорхук",
+    "ABCEHKMOPTXYaceopxykËë",
+    "АВСЕНКМОРТХУасеорхукЁё",
 )
-_LATIN_LOOKALIKES = frozenset("ABCEHKMOPTXYaceopxyk")
-_DASH = r"[\-\u00ad\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d]"
+_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
+_DASH = r"[\-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d]"
 _DASHES = re.compile(rf"(?:\s*{_DASH})+\s*")
 _SPACES = re.compile(r"\s+")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-_LATIN = re.compile(r"[A-Za-z]")
+_LATIN = re.compile(r"[A-Za-zËë]")
 _WORD = re.compile(r"[^\s\-]+")
 
 # Values that registries and forms use for "no value" (compared after the other rules).
@@ -94,6 +95,10 @@ def normalise_name(raw: str | None) -> NormalisedName:
     text = unicodedata.normalize("NFC", raw)
     if text != raw:
         rules.append("nfc")
+    visible = _INVISIBLE.sub("", text)
+    if visible != text:
+        rules.append("invisible")
+        text = visible
     fixed = _WORD.sub(_fix_lookalikes, text)
     if fixed != text:
         rules.append("latin_lookalike")
@@ -138,6 +143,11 @@ def is_latin_mixed(raw: str | None) -> bool:
     if not raw:
         return False
     return any(_CYRILLIC.search(w) and _LATIN.search(w) for w in _WORD.findall(raw))
+
+
+def short_name_key(last_name: str | None, first_name: str | None) -> str:
+    """The lookup key for a surname and given name, whatever the patronymic."""
+    return f"{normalise_name(last_name).value}|{normalise_name(first_name).value}"
 
 
 def name_key(last_name: str | None, first_name: str | None, middle_name: str | None) -> str:

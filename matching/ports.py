@@ -34,5 +34,13 @@ class Registry(Protocol):
         ...
 
     def find_by_name(self, key: str, birth_date: date | None) -> Sequence[Account]:
-        """Accounts with the normalised full-name key; with ``birth_date`` only those born then."""
+        """Accounts with the normalised full-name key (see :func:`matching.name_key`).
+
+        With ``birth_date``, those born then; without, at most two (enough to tell one account
+        from several).
+        """
+        ...
+
+    def find_by_short_name(self, key: str, birth_date: date) -> Sequence[Account]:
+        """Accounts with the surname and given name key (:func:`matching.short_name_key`) born then."""
         ...

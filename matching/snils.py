@@ -26,11 +26,16 @@ class Snils:
 
     digits: str
 
-    def __str__(self) -> str:
-        return format_snils(self.digits)
+    def __str__(self) -> str:  # never print a full SNILS by accident
+        return mask_tail(self.digits)
 
-    def __repr__(self) -> str:  # never print a full SNILS by accident
+    def __repr__(self) -> str:
         return f"Snils({mask_tail(self.digits)!r})"
+
+    @property
+    def formatted(self) -> str:
+        """The full number as ``NNN-NNN-NNN CC`` (personal data: display to its owner only)."""
+        return format_snils(self.digits)
 
 
 def snils_checksum(number: str) -> str:

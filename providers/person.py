@@ -77,7 +77,7 @@ def person_from_esia(
         raise InvalidUpstreamResponseError("oid", "differs from the oid the tokens name")
     chosen = oid if oid is not None else given
     person_oid = "" if chosen is None else str(chosen)
-    if not person_oid.isdigit():
+    if not (person_oid.isascii() and person_oid.isdigit()):
         raise InvalidUpstreamResponseError("oid", "is missing or not numeric")
     names = {}
     for key in ("lastName", "firstName", "middleName"):

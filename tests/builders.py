@@ -21,10 +21,11 @@ from matching import (
     Snils,
     Tier,
     format_snils,
+    mask_snils,
     name_key,
+    short_name_key,
     snils_checksum,
 )
-from matching.snils import mask_tail
 
 TEST_KEY = b"test-snils-key"
 MOSCOW = RegionPolicy(code="77", name="Москва", timezone="Europe/Moscow", enabled=True)
@@ -95,7 +96,7 @@ def make_account(**overrides: Any) -> Account:
         birth_date=date(1990, 7, 14),
         gender=Gender.MALE,
         snils_digest=digest(snils) if snils else None,
-        snils_masked=mask_tail("".join(c for c in snils if c.isdigit())) if snils else None,
+        snils_masked=mask_snils("".join(c for c in snils if c.isdigit())) if snils else None,
         status=AccountStatus.ACTIVE,
         esia_oid=None,
     )
@@ -140,16 +141,25 @@ class FakeRegistry:
     def get(self, account_id: AccountId) -> Account | None:
         return self.accounts.get(account_id)
 
+    def _sorted(self) -> list[Account]:
+        return sorted(self.accounts.values(), key=lambda a: a.id)
+
     def find_by_oid(self, oid: EsiaOid) -> Sequence[Account]:
-        return [a for a in self.accounts.values() if a.esia_oid == oid]
+        return [a for a in self._sorted() if a.esia_oid == oid]
 
     def find_by_snils(self, digest: str) -> Sequence[Account]:
-        return [a for a in self.accounts.values() if a.snils_digest == digest]
+        return [a for a in self._sorted() if a.snils_digest == digest]
 
     def find_by_name(self, key: str, birth_date: date | None) -> Sequence[Account]:
-        return [
+        found = [
             a
-            for a in self.accounts.values()
+            for a in self._sorted()
             if name_key(a.last_name, a.first_name, a.middle_name) == key
             and (birth_date is None or a.birth_date == birth_date)
         ]
+        return found if birth_date is not None else found[:2]
+
+    def find_by_short_name(self, key: str, birth_date: date) -> Sequence[Account]:
+        return [
+            a for a in self._sorted() if short_name_key(a.last_name, a.first_name) == key and a.birth_date == birth_date
+        ][:2]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,36 +17,11 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, inspect, select
 
 from broker import importer, regions, services
+from broker.errors import BrokerError
 from broker.extensions import db
 from broker.models import Account, EsiaLink
+from tests.broker.registry_files import HEADER, row, write_csv, write_jsonl
 from tests.builders import ADULT_SNILS, make_snils
-
-HEADER = ["id", "login", "role", "region", "school_id", "last_name", "first_name", "middle_name",
-          "birth_date", "gender", "snils", "status", "esia_oid"]  # fmt: skip
-
-
-def row(**overrides: Any) -> dict[str, Any]:
-    values = {
-        "id": "acc-1", "login": "p.testov", "role": "teacher", "region": "77", "school_id": "sch-1",
-        "last_name": "Тестов", "first_name": "Пётр", "middle_name": "Сергеевич", "birth_date": "1990-07-14",
-        "gender": "M", "snils": ADULT_SNILS, "status": "active", "esia_oid": "",
-    }  # fmt: skip
-    values.update(overrides)
-    return values
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]], header: list[str] = HEADER) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def write_jsonl(path: Path, rows: list[Any]) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows), encoding="utf-8")
-    return path
-
 
 def count(model: type) -> int:
     db.session.remove()
@@ -209,3 +186,67 @@ def test_an_initial_load_completes_while_another_transaction_reads_the_accounts(
     with db.engine.connect() as connection:
         names = {index["name"] for index in inspect(connection).get_indexes("accounts")}
     assert {"ix_accounts_snils_digest", "ix_accounts_name_key_birth_date", "ix_accounts_region_school_id"} <= names
+
+
+@pytest.mark.parametrize("value", ["p.tes\x00tov", "p.testov\x07", "p.\u200btestov"])
+def test_rejects_control_and_invisible_characters(runner: FlaskCliRunner, tmp_path: Path, value: str) -> None:
+    result = runner.invoke(args=["registry", "import", str(write_jsonl(tmp_path / "r.jsonl", [row(login=value)]))])
+    assert result.exit_code == 1
+    assert "rejected: line 1: login: contains control or invisible characters" in result.output
+    assert count(Account) == 0
+
+
+def test_a_file_never_moves_a_link_its_owner_made_at_login(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "a.csv", [row()]))])
+    db.session.add(EsiaLink(account_id="acc-1", oid="111", tier="verified", source="login", linked_at=datetime.now()))
+    db.session.commit()
+    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "b.csv", [row(esia_oid="222")]))])
+    assert result.exit_code == 0
+    assert "warning: line 2: esia_oid: the account was linked by its owner at login" in result.output
+    db.session.remove()
+    link = db.session.get(EsiaLink, "acc-1")
+    assert link is not None and (link.oid, link.source, link.tier) == ("111", "login", "verified")
+
+
+def test_a_file_may_move_a_link_it_made_and_forgets_the_old_tier(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "a.csv", [row(esia_oid="111")]))])
+    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "b.csv", [row(esia_oid="222")]))])
+    assert result.exit_code == 0
+    db.session.remove()
+    link = db.session.get(EsiaLink, "acc-1")
+    assert link is not None and (link.oid, link.source, link.tier) == ("222", "import", None)
+
+
+def test_reads_jsonl_with_a_bom_from_standard_input(runner: FlaskCliRunner) -> None:
+    data = ("\ufeff" + json.dumps(row(), ensure_ascii=False) + "\n").encode()
+    result = runner.invoke(args=["registry", "import", "--format", "jsonl", "-"], input=data)
+    assert result.exit_code == 0, result.output
+    assert count(Account) == 1
+
+
+def test_names_a_file_that_is_not_utf8(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_bytes(",".join(HEADER).encode() + b"\n" + "acc-1,Тестов".encode("cp1251") + b"\n")
+    result = runner.invoke(args=["registry", "import", str(path)])
+    assert result.exit_code == 1 and "FILE: is not UTF-8 text" in result.output
+
+
+def test_an_import_rebuilds_lookup_indexes_an_interrupted_load_left_missing(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "a.csv", [row()]))])
+    with db.engine.begin() as connection:
+        for index in importer._LOOKUP_INDEXES:
+            index.drop(connection)
+    runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "b.csv", [row(id="acc-2", login="x")]))])
+    with db.engine.connect() as connection:
+        names = {index["name"] for index in inspect(connection).get_indexes("accounts")}
+    assert {index.name for index in importer._LOOKUP_INDEXES if index.table.name == "accounts"} <= names
+
+
+def _dies() -> Iterator[list[importer.Parsed]]:
+    os._exit(3)
+    yield []  # pragma: no cover  (makes this a generator)
+
+
+def test_the_import_stops_when_its_parser_process_dies() -> None:
+    with pytest.raises(BrokerError, match="stopped unexpectedly"):
+        list(importer.in_background(_dies()))

@@ -36,6 +36,7 @@ def store(accounts: Iterable[matching.Account]) -> matching.Registry:
                 id=a.id, login=a.login, role=str(a.role), region=a.region, school_id=a.school_id,
                 last_name=a.last_name, first_name=a.first_name, middle_name=a.middle_name,
                 name_key=matching.name_key(a.last_name, a.first_name, a.middle_name),
+                short_key=matching.short_name_key(a.last_name, a.first_name),
                 birth_date=a.birth_date, gender=str(a.gender), snils_digest=a.snils_digest,
                 snils_masked=a.snils_masked, snils_valid=a.snils_valid, status=str(a.status), updated_at=now,
             )  # fmt: skip
@@ -87,5 +88,5 @@ def test_finds_accounts_by_snils_digest_name_and_birth_date_and_oid(build: Build
 def test_decisions_agree_on_both_registries(
     build: Build, person: matching.Person, accounts: list[matching.Account], outcome: matching.Outcome, reason: matching.Reason | None
 ) -> None:
-    decision = matching.decide(person, registry=build(accounts), region=MOSCOW, at=NOW)
+    decision = matching.decide(person, registry=build(accounts), region=MOSCOW, regions={"77": MOSCOW}, at=NOW)
     assert (decision.outcome, decision.reason) == (outcome, reason)

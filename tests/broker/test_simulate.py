@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from broker.extensions import db
 from broker.models import Account, EsiaLink
-from tests.broker.test_importer import row, write_csv
+from tests.broker.registry_files import row, write_csv
 from tests.builders import ADULT_SNILS
 
 

@@ -60,7 +60,8 @@ def test_checks_numbers_from_001_001_999() -> None:
 
 def test_formats_and_masks_without_leaking_the_number() -> None:
     snils = parse_snils("11223344595")
-    assert str(snils) == format_snils("11223344595") == "112-233-445 95"
+    assert snils.formatted == format_snils("11223344595") == "112-233-445 95"
+    assert str(snils) == "***-***-*45 95"
     assert mask_snils(snils.digits) == "***-***-*45 95"
     assert "112" not in repr(snils)
 
