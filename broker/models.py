@@ -55,7 +55,6 @@ class Account(db.Model):
     __table_args__ = (
         Index("ix_accounts_name_key_birth_date", "name_key", "birth_date"),
         Index("ix_accounts_short_key_birth_date", "short_key", "birth_date"),
-        Index("ix_accounts_region_school_id", "region", "school_id"),
     )
 
 

@@ -185,7 +185,7 @@ def test_an_initial_load_completes_while_another_transaction_reads_the_accounts(
     assert count(Account) == 1
     with db.engine.connect() as connection:
         names = {index["name"] for index in inspect(connection).get_indexes("accounts")}
-    assert {"ix_accounts_snils_digest", "ix_accounts_name_key_birth_date", "ix_accounts_region_school_id"} <= names
+    assert {"ix_accounts_snils_digest", "ix_accounts_name_key_birth_date", "ix_accounts_short_key_birth_date"} <= names
 
 
 @pytest.mark.parametrize("value", ["p.tes\x00tov", "p.testov\x07", "p.\u200btestov"])

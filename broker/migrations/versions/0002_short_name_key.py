@@ -1,5 +1,8 @@
 """Accounts: a surname + given name key, to explain refusals when the patronymic differs.
 
+Also drops the (region, school) index of 0001, which no lookup uses: every index costs the
+initial load and each upsert.
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-28
@@ -29,9 +32,11 @@ def upgrade() -> None:
             "instr(name_key, '|') + instr(substr(name_key, instr(name_key, '|') + 1), '|') - 1)"
         )
     op.create_index("ix_accounts_short_key_birth_date", "accounts", ["short_key", "birth_date"])
+    op.drop_index("ix_accounts_region_school_id", "accounts")
 
 
 def downgrade() -> None:
+    op.create_index("ix_accounts_region_school_id", "accounts", ["region", "school_id"])
     op.drop_index("ix_accounts_short_key_birth_date", "accounts")
     with op.batch_alter_table("accounts") as batch:
         batch.drop_column("short_key")
