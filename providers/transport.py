@@ -1,0 +1,132 @@
+"""HTTP to ESIA: explicit timeouts, one retry for idempotent reads, every failure as a provider error.
+
+How answers are read (ESIA.md §6 and our decision 7):
+
+* no answer in time, no connection, a 5xx, a 429, a redirect, or an HTML page where JSON was
+  expected → :class:`UpstreamUnavailableError` (``esia_unavailable``);
+* a 4xx with ESIA's JSON error (``{"error", "error_description": "ESIA-0070xx: …"}``) or any
+  other 4xx → :class:`UpstreamRefusedError` carrying the ESIA code (``esia_error``), except
+  ESIA-007007/007008 (server error, overload), which are ``esia_unavailable``;
+* a 2xx whose body is not a JSON object → :class:`InvalidUpstreamResponseError`.
+
+Only reads (GET) are retried, once, and only after a connection error, a timeout or a 5xx. The
+token request is never retried: a code is single-use, and a retry after a lost answer would
+only earn ESIA-007011.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from providers.base import InvalidUpstreamResponseError, UpstreamRefusedError, UpstreamUnavailableError
+
+#: ESIA's codes meaning "try again later" rather than "your request is wrong" (ESIA.md §6.2).
+UNAVAILABLE_CODES = frozenset({"ESIA-007007", "ESIA-007008"})
+_ESIA_CODE = re.compile(r"ESIA-[0-9]{6}")
+_OAUTH_ERROR = re.compile(r"[a-z_]{1,64}")  # as RFC 6749 §4.1.2.1 and ESIA spell them
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class JsonAnswer:
+    """A JSON object ESIA answered with, and the headers that came with it."""
+
+    status: int
+    body: Mapping[str, Any]
+    headers: Mapping[str, str]
+
+
+def esia_code_of(description: object) -> str | None:
+    """The ``ESIA-NNNNNN`` code in the first 11 characters of an ``error_description``."""
+    if not isinstance(description, str):
+        return None
+    head = description[:11]
+    return head if _ESIA_CODE.fullmatch(head) else None
+
+
+def oauth_error_of(value: object) -> str | None:
+    """An OAuth ``error`` value if it looks like one (it may come through the browser)."""
+    return value if isinstance(value, str) and _OAUTH_ERROR.fullmatch(value) else None
+
+
+def refusal(
+    esia_code: str | None, error: str | None, what: str, *, status: int | None = None
+) -> UpstreamRefusedError | UpstreamUnavailableError:
+    """The provider error for an ESIA error answer (redirect or JSON)."""
+    named = esia_code or error or "an unnamed error"
+    if esia_code in UNAVAILABLE_CODES or error in ("server_error", "temporarily_unavailable"):
+        return UpstreamUnavailableError(f"ESIA could not serve {what}: {named}", status=status, esia_code=esia_code)
+    return UpstreamRefusedError(f"ESIA refused {what}: {named}", esia_code=esia_code, error=error, status=status)
+
+
+class Transport:
+    """Sends requests to ESIA with fixed timeouts and reads the answers as JSON objects."""
+
+    def __init__(self, session: requests.Session, *, connect_timeout: float, read_timeout: float) -> None:
+        self._session = session
+        self._timeout = (connect_timeout, read_timeout)
+
+    def post_form(self, url: str, form: Mapping[str, str], what: str) -> JsonAnswer:
+        """POST a form once (never retried); ``what`` names the request in errors."""
+        response = self._send("POST", url, what, data=dict(form), headers={"Accept": "application/json"})
+        return _read(response, what)
+
+    def get_json(self, url: str, what: str, *, headers: Mapping[str, str], params: Mapping[str, str]) -> JsonAnswer:
+        """GET a JSON resource; one retry after a connection error, a timeout or a 5xx."""
+        try:
+            response = self._send("GET", url, what, headers=dict(headers), params=dict(params))
+        except UpstreamUnavailableError as exc:
+            _log.info("ESIA did not answer %s (%s); retrying once", what, exc)
+        else:
+            if response.status_code < 500:
+                return _read(response, what)
+            _log.info("ESIA answered %s with HTTP %s; retrying once", what, response.status_code)
+        return _read(self._send("GET", url, what, headers=dict(headers), params=dict(params)), what)
+
+    def _send(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+        try:
+            return self._session.request(method, url, timeout=self._timeout, allow_redirects=False, **kwargs)
+        except requests.Timeout as exc:
+            raise UpstreamUnavailableError(f"ESIA did not answer {what} in time") from exc
+        except requests.ConnectionError as exc:
+            raise UpstreamUnavailableError(f"ESIA could not be reached for {what}") from exc
+        except requests.RequestException as exc:
+            raise UpstreamUnavailableError(f"The request for {what} failed: {type(exc).__name__}") from exc
+
+
+def _read(response: requests.Response, what: str) -> JsonAnswer:
+    status = response.status_code
+    if status >= 500 or status == 429 or 300 <= status < 400:
+        raise UpstreamUnavailableError(f"ESIA answered {what} with HTTP {status}", status=status)
+    content_type = response.headers.get("Content-Type", "").lower()
+    body = response.content
+    looks_like_html = "html" in content_type or body.lstrip()[:1] == b"<"
+    if status >= 400:
+        answer = None if looks_like_html else _json_or_none(body)
+        if answer is None:
+            raise UpstreamRefusedError(f"ESIA refused {what} with HTTP {status}", status=status)
+        raise refusal(
+            esia_code_of(answer.get("error_description")), oauth_error_of(answer.get("error")), what, status=status
+        )
+    if looks_like_html:
+        # A maintenance page may come as 200 text/html: HTML instead of JSON is esia_unavailable (decision 7).
+        raise UpstreamUnavailableError(f"ESIA answered {what} with an HTML page instead of JSON", status=status)
+    answer = _json_or_none(body)
+    if answer is None:
+        raise InvalidUpstreamResponseError("(body)", f"the answer to {what} is not a JSON object")
+    return JsonAnswer(status, answer, response.headers)
+
+
+def _json_or_none(body: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
