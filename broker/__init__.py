@@ -29,10 +29,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         event.listen(db.engine, "connect", _sqlite_pragmas)
 
-    from broker import cli, services
+    from broker import auth, cli, errors, oidc, portal, services
 
     services.init_app(app)
+    registry = app.extensions["broker"]
+    registry.oidc, registry.resource_protector = oidc.create_server(app, registry.clients)
     cli.init_app(app)
+    app.register_blueprint(portal.bp)
+    app.register_blueprint(auth.bp)
+    errors.register_error_handlers(app)
     return app
 
 

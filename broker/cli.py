@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 import matching
-from broker import decisions, importer, regions, schema, services
+from broker import decisions, importer, keys, regions, schema, services
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
 from providers import InvalidUpstreamResponseError, ProviderError, person_from_esia
@@ -33,7 +34,7 @@ def main() -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (db_group, registry_group, regions_group, simulate_command):
+    for command in (db_group, registry_group, regions_group, simulate_command, keys_group):
         app.cli.add_command(command)
 
 
@@ -248,3 +249,22 @@ def _infer_region(person: matching.Person) -> str:
         seen = f"accounts in regions {', '.join(codes)}" if codes else "no accounts"
         raise InputError("--region", f"cannot be inferred ({seen} for this person); pass --region NN")
     return codes[0]
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+@click.group("keys", help="The broker's id_token signing keys.")
+def keys_group() -> None:
+    pass
+
+
+@keys_group.command("generate")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_clean_errors
+def keys_generate(file: Path) -> None:
+    """Write a new RSA signing key (PEM, owner-only) to FILE; list it in OIDC_SIGNING_KEY_FILES."""
+    if file.exists():
+        raise InputError("FILE", f"{file} exists; a key is never overwritten")
+    keys.generate_key_file(file)
+    click.echo(f"{file}: new RSA key, kid {keys.load_signing_keys([str(file)]).active_kid}")

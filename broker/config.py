@@ -30,6 +30,36 @@ DEFAULTS: dict[str, Any] = {
     "REGION_CACHE_SECONDS": 5.0,
     # Rows written per transaction by `broker registry import`.
     "IMPORT_BATCH_SIZE": 5000,
+    # --- the broker as the portals' OpenID Connect provider ---------------------------------
+    # The issuer the portals see (the broker's public base URL, no trailing slash).
+    "OIDC_ISSUER": None,
+    # The portals: {client_id: {redirect_uris, regions, login_url, secret_sha256?,
+    # post_logout_redirect_uris?, name?}}; see config.example.toml.
+    "OIDC_CLIENTS": {},
+    # RSA private keys (PEM) signing id_tokens; the first signs, all are published.
+    "OIDC_SIGNING_KEY_FILES": [],
+    "ACCESS_TOKEN_SECONDS": 600,
+    "ID_TOKEN_SECONDS": 600,
+    # How long a broker session (SSO across portals) lasts.
+    "SESSION_SECONDS": 8 * 3600,
+    # How long a person may take at ESIA and on the broker's pages.
+    "PENDING_LOGIN_SECONDS": 900,
+    # Cookies are Secure unless this is False (plain-HTTP development on loopback only).
+    "COOKIE_SECURE": True,
+    # --- ESIA ------------------------------------------------------------------------------
+    "ESIA_BASE_URL": None,
+    "ESIA_CLIENT_ID": None,
+    "ESIA_FLOW": "current",  # "current" (v2/ac + v3/te, GOST) or "legacy" (ac + te, CMS)
+    "ESIA_SIGNER": "gost-raw",  # "gost-raw" for the current flow, "rsa-cms" for the legacy one
+    "ESIA_KEY_FILE": None,  # the system's private key (PKCS#8 PEM)
+    "ESIA_CERTIFICATE_FILE": None,  # the system's certificate registered at ESIA
+    "ESIA_ISSUER": "http://esia-portal1.test.gosuslugi.ru/",
+    "ESIA_TOKEN_CERTIFICATE_FILES": [],  # ESIA's token-signing certificates (several: rotation)
+    "ESIA_REDIRECT_URI": None,  # the broker's callback as registered at ESIA
+    "ESIA_SCOPES": ["openid", "fullname", "birthdate", "gender", "snils", "id_doc", "email", "mobile"],
+    "ESIA_CONNECT_TIMEOUT": 3.05,
+    "ESIA_READ_TIMEOUT": 10.0,
+    "ESIA_PERSON_FILTER": None,
 }
 
 REQUIRED = ("SECRET_KEY", "SNILS_HASH_KEY")
@@ -67,6 +97,11 @@ def _load_toml(app: Flask, path: str) -> None:
 
 def validate(config: Mapping[str, Any]) -> None:
     """Raise one :class:`ConfigError` naming every missing required key."""
+    if config.get("OIDC_CLIENTS") and not (config.get("OIDC_ISSUER") and config.get("OIDC_SIGNING_KEY_FILES")):
+        raise ConfigError(
+            "OIDC_CLIENTS are configured but OIDC_ISSUER or OIDC_SIGNING_KEY_FILES is not: the broker cannot "
+            "sign id_tokens for them. Create a key with `broker keys generate FILE` and set both."
+        )
     if config.get("TESTING"):
         return
     missing = [key for key in REQUIRED if not config.get(key)]

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+
+log = logging.getLogger(__name__)
+
 
 class BrokerError(Exception):
     """Base of the broker's own failures."""
@@ -36,3 +43,17 @@ class SchemaMissingError(BrokerError):
     code = "schema_missing"
     description = "The database has no schema yet. Run `broker db upgrade` first."
     status = 503
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Broker errors become a page (or JSON for API clients) with their code; nothing leaks."""
+
+    @app.errorhandler(BrokerError)
+    def broker_error(error: BrokerError) -> Any:
+        log.warning("broker error %s on %s", error.code, request.path)
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify(error=error.code, error_description=str(error)), error.status
+        return (
+            render_template("error.html", title="Сервис входа недоступен", message=error.description, code=error.code),
+            error.status,
+        )

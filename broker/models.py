@@ -94,6 +94,10 @@ class PendingLogin(db.Model):
     esia_code_verifier: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # Set once, atomically, when ESIA's callback arrives: a second callback finds it set.
+    consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # After the decision: what the person still has to do here (confirm contacts, choose).
+    stage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class LoginAttempt(db.Model):

@@ -55,6 +55,8 @@ def upgrade() -> None:
     sa.Column('esia_code_verifier', sa.String(length=128), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('consumed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('stage', sa.JSON(), nullable=True),
     sa.PrimaryKeyConstraint('state', name=op.f('pk_pending_logins'))
     )
     with op.batch_alter_table('pending_logins', schema=None) as batch_op:

@@ -1,0 +1,158 @@
+"""The person's side of a login: ESIA's callback, the first-link confirmation and the account
+chooser (the blueprint ``auth``)."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from sqlalchemy import delete
+
+import matching
+from broker import login, services, sessions
+from broker.extensions import db
+from broker.models import Account, EsiaLink, PendingLogin
+from broker.portal import complete_authorization, render_refusal, set_cookie
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+ROLES_RU = {"student": "Ученик", "parent": "Родитель", "teacher": "Учитель", "staff": "Сотрудник"}
+_PHONE = re.compile(r"\+?[0-9]{10,15}")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}")
+
+
+def _binding() -> tuple[str | None, str | None]:
+    """The pending login's state and the browser's secret, from the binding cookie."""
+    value = request.cookies.get(login.BINDING_COOKIE, "")
+    state, _, binding = value.partition(".")
+    return (state or None, binding or None)
+
+
+def _csrf(binding: str) -> str:
+    return login.keyed("csrf:" + binding)
+
+
+@bp.get("/esia/callback")
+def esia_callback() -> Any:
+    """ESIA sends the browser back here with a code (or an error) and the state."""
+    state, binding = _binding()
+    pending = login.claim(request.args.get("state"), binding) if state == request.args.get("state") else None
+    if pending is None:
+        attempt = login.refusal_attempt("unknown", None, matching.Reason.ESIA_ERROR, "state_unknown_or_replayed")
+        return render_refusal(matching.Reason.ESIA_ERROR, attempt.reference, None, 400)
+    client = services.current().clients.get(pending.client_id)
+    finished = login.finish(pending, request.args.to_dict())
+    decision = finished.decision
+    if decision is None or decision.reason is not None:
+        reason = decision.reason if decision and decision.reason else matching.Reason(finished.attempt.reason)
+        _drop(pending)
+        return render_refusal(reason, finished.attempt.reference, client)
+    pending.stage = login.stage_data(finished)
+    db.session.commit()
+    if decision.outcome is matching.Outcome.CHOOSE_ACCOUNT:
+        return redirect(url_for("auth.choose"))
+    if decision.outcome is matching.Outcome.LINKED:
+        return redirect(url_for("auth.confirm"))
+    return _sign_in(pending, decision.account_ids[0])
+
+
+@bp.route("/choose", methods=["GET", "POST"])
+def choose() -> Any:
+    state, binding = _binding()
+    pending = login.staged(state, binding)
+    if pending is None or binding is None or pending.stage is None:
+        return _expired()
+    stage = pending.stage
+    accounts = [a for a in (db.session.get(Account, i) for i in stage["account_ids"]) if a is not None]
+    if request.method == "POST":
+        if not hmac.compare_digest(request.form.get("csrf_token", ""), _csrf(binding)):
+            return _expired()
+        chosen = request.form.get("account_id")
+        if chosen not in stage["account_ids"]:
+            return render_template("auth/choose.html", accounts=accounts, roles=ROLES_RU, csrf_token=_csrf(binding),
+                                   action=url_for("auth.choose")), 400
+        account = db.session.get(Account, chosen)
+        if account is not None and _linked_to(account.id, stage["oid"]):
+            return _sign_in(pending, account.id)
+        pending.stage = {**stage, "outcome": "linked", "account_ids": [chosen]}
+        db.session.commit()
+        return redirect(url_for("auth.confirm"))
+    return render_template("auth/choose.html", accounts=accounts, roles=ROLES_RU, csrf_token=_csrf(binding),
+                           action=url_for("auth.choose"))
+
+
+@bp.route("/confirm", methods=["GET", "POST"])
+def confirm() -> Any:
+    """The first link: show the diary's name and birth date, ask for a mobile phone and e-mail."""
+    state, binding = _binding()
+    pending = login.staged(state, binding)
+    if pending is None or binding is None or pending.stage is None or pending.stage["outcome"] != "linked":
+        return _expired()
+    stage = pending.stage
+    account = db.session.get(Account, stage["account_ids"][0])
+    if account is None:
+        return _expired()
+    phone = request.form.get("phone", stage.get("mobile") or "").strip()
+    email = request.form.get("email", stage.get("email") or "").strip()
+    page = dict(account=account, phone=phone, email=email, csrf_token=_csrf(binding), action=url_for("auth.confirm"))
+    if request.method == "GET":
+        return render_template("auth/confirm.html", **page)
+    if not hmac.compare_digest(request.form.get("csrf_token", ""), _csrf(binding)):
+        return _expired()
+    digits = re.sub(r"[\s()\-]", "", phone)
+    if not _PHONE.fullmatch(digits):
+        return render_template("auth/confirm.html", problem="Укажите мобильный телефон: от 10 до 15 цифр.", **page), 400
+    if not _EMAIL.fullmatch(email):
+        return render_template("auth/confirm.html", problem="Укажите адрес электронной почты.", **page), 400
+    login.link_accounts(stage["oid"], [account.id], stage.get("tier"), "login")
+    claims = {
+        "email": email,
+        "email_verified": email == (stage.get("email") or ""),
+        "phone_number": digits,
+        "phone_number_verified": digits == re.sub(r"[\s()\-]", "", stage.get("mobile") or ""),
+    }
+    return _sign_in(pending, account.id, claims)
+
+
+def _sign_in(pending: PendingLogin, account_id: str, claims: dict[str, Any] | None = None) -> Any:
+    """Create the diary session, hand the portal its code, and forget the pending login."""
+    stage = pending.stage or {}
+    if claims is None:
+        claims = {}
+        if stage.get("email"):
+            claims.update(email=stage["email"], email_verified=True)
+        if stage.get("mobile"):
+            claims.update(phone_number=re.sub(r"[\s()\-]", "", stage["mobile"]), phone_number_verified=True)
+    diary_session, token = sessions.create_session(
+        account_id, tier=stage.get("tier") or "simplified", amr=stage.get("amr") or "PWD",
+        attempt_id=stage.get("attempt_id"), claims=claims,
+    )
+    client = services.current().clients[pending.client_id]
+    portal_request = dict(pending.portal_request)
+    db.session.delete(pending)
+    db.session.commit()
+    response = complete_authorization(client, portal_request, diary_session)
+    set_cookie(response, sessions.COOKIE, token, int(current_app.config["SESSION_SECONDS"]))
+    response.delete_cookie(login.BINDING_COOKIE)
+    return response
+
+
+def _linked_to(account_id: str, oid: str) -> bool:
+    link = db.session.get(EsiaLink, account_id)
+    return link is not None and link.oid == oid
+
+
+def _drop(pending: PendingLogin) -> None:
+    db.session.execute(delete(PendingLogin).where(PendingLogin.state == pending.state))
+    db.session.commit()
+
+
+def _expired() -> Any:
+    return render_template(
+        "error.html",
+        title="Сеанс входа истёк",
+        message="Вернитесь на портал электронного дневника и начните вход заново.",
+        code=None,
+    ), 400

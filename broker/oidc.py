@@ -1,0 +1,295 @@
+"""The broker as the portals' OpenID Connect provider, on Authlib's server parts.
+
+Authorization code with PKCE (S256 only, for every client), id_tokens signed RS256 with the
+broker's keys (JWKS at ``/oidc/jwks``), userinfo, and discovery. The id_token's ``sub`` is the
+diary account id; claims carry role, region, school, the ESIA tier (``acr``) and ``amr``.
+Codes and access tokens are stored as digests; a code is deleted the moment it is redeemed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import UserInfo
+from authlib.oidc.core.grants import OpenIDCode
+from flask import Flask, current_app
+from sqlalchemy import delete, select
+
+from broker import services
+from broker.clients import SCOPES, PortalClient
+from broker.extensions import db
+from broker.models import AccessToken, Account, AuthorizationCode, DiarySession
+from broker.sessions import as_utc
+
+CODE_SECONDS = 60
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemedCode:
+    """An authorization code as Authlib's grant and OIDC extension read it."""
+
+    client_id: str
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    session_id: str
+    auth_time: int
+    acr: str
+    amr: str
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> str:
+        return self.acr
+
+    def get_amr(self) -> list[str]:
+        return [self.amr.lower()]
+
+
+class S256Challenge(CodeChallenge):
+    """PKCE with S256 for every client, confidential portals included (OAuth 2.1's advice).
+
+    Authlib requires it of public clients only; a missing method would mean ``plain``.
+    """
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge") or data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("PKCE is required: send code_challenge with code_challenge_method=S256.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def validate_code_verifier(self, grant: Any, result: Any) -> None:
+        if not grant.request.form.get("code_verifier"):
+            raise InvalidRequestError("Missing 'code_verifier'.")
+        super().validate_code_verifier(grant, result)
+
+
+class CodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
+        session: DiarySession = request.user
+        data = request.payload.data
+        db.session.add(
+            AuthorizationCode(
+                code_digest=_digest(code),
+                client_id=request.client.client_id,
+                redirect_uri=request.payload.redirect_uri or "",
+                scope=request.scope or "",
+                nonce=data.get("nonce"),
+                code_challenge=data.get("code_challenge"),
+                code_challenge_method=data.get("code_challenge_method"),
+                session_id=session.id,
+                auth_time=int(as_utc(session.created_at).timestamp()),
+                expires_at=datetime.now(timezone.utc) + timedelta(seconds=CODE_SECONDS),
+            )
+        )
+        db.session.commit()
+
+    def query_authorization_code(self, code: str, client: PortalClient) -> RedeemedCode | None:
+        # Single use: the row is deleted as it is read, so a second exchange finds nothing.
+        row = db.session.get(AuthorizationCode, _digest(code))
+        if row is None:
+            return None
+        deleted = db.session.execute(delete(AuthorizationCode).where(AuthorizationCode.code_digest == row.code_digest))
+        db.session.commit()
+        if deleted.rowcount != 1 or row.client_id != client.client_id:
+            return None
+        if as_utc(row.expires_at) <= datetime.now(timezone.utc):
+            return None
+        session = db.session.get(DiarySession, row.session_id)
+        if session is None:
+            return None
+        return RedeemedCode(
+            client_id=row.client_id,
+            redirect_uri=row.redirect_uri,
+            scope=row.scope,
+            nonce=row.nonce,
+            code_challenge=row.code_challenge,
+            code_challenge_method=row.code_challenge_method,
+            session_id=row.session_id,
+            auth_time=row.auth_time,
+            acr=session.tier,
+            amr=session.amr,
+        )
+
+    def delete_authorization_code(self, authorization_code: RedeemedCode) -> None:
+        """Already deleted when it was read."""
+
+    def authenticate_user(self, authorization_code: RedeemedCode) -> DiarySession | None:
+        session = db.session.get(DiarySession, authorization_code.session_id)
+        if session is None or session.revoked_at is not None:
+            return None
+        return session
+
+
+class DiaryOpenIDCode(OpenIDCode):
+    def resolve_client_private_key(self, client: PortalClient) -> Any:
+        return services.current().signing_keys.active
+
+    def get_client_algorithm(self, client: PortalClient) -> str:
+        return "RS256"
+
+    def get_encode_header(self, client: PortalClient) -> dict[str, str]:
+        return {"alg": "RS256", "kid": services.current().signing_keys.active_kid, "typ": "JWT"}
+
+    def get_client_claims(self, client: PortalClient) -> dict[str, Any]:
+        now = int(time.time())
+        return {
+            "iss": current_app.config["OIDC_ISSUER"],
+            "aud": client.client_id,
+            "iat": now,
+            "exp": now + current_app.config["ID_TOKEN_SECONDS"],
+        }
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        query = select(AuthorizationCode.code_digest).where(
+            AuthorizationCode.client_id == request.payload.client_id, AuthorizationCode.nonce == nonce
+        )
+        return db.session.execute(query.limit(1)).first() is not None
+
+    def generate_user_info(self, user: DiarySession, scope: str) -> UserInfo:
+        return user_info(user, scope)
+
+
+def user_info(session: DiarySession, scope: str) -> UserInfo:
+    """The claims about a session's account that ``scope`` opens."""
+    account = db.session.get(Account, session.account_id)
+    assert account is not None  # sessions are deleted with their account
+    info = UserInfo(
+        sub=account.id,
+        role=account.role,
+        region=account.region,
+        school_id=account.school_id,
+        acr=session.tier,
+        amr=[session.amr.lower()],
+    )
+    scopes = set(scope.split())
+    if "profile" in scopes:
+        info.update(
+            family_name=account.last_name,
+            given_name=account.first_name,
+            middle_name=account.middle_name or None,
+            preferred_username=account.login,
+        )
+    if "email" in scopes and session.claims.get("email"):
+        info.update(email=session.claims["email"], email_verified=bool(session.claims.get("email_verified")))
+    if "phone" in scopes and session.claims.get("phone_number"):
+        info.update(
+            phone_number=session.claims["phone_number"],
+            phone_number_verified=bool(session.claims.get("phone_number_verified")),
+        )
+    return info
+
+
+class StoredToken:
+    """An access token row as Authlib's resource protector reads it."""
+
+    def __init__(self, row: AccessToken) -> None:
+        self.row = row
+
+    def is_expired(self) -> bool:
+        return as_utc(self.row.expires_at) <= datetime.now(timezone.utc)
+
+    def is_revoked(self) -> bool:
+        session = db.session.get(DiarySession, self.row.session_id)
+        return session is None or session.revoked_at is not None
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+
+class TokenValidator(BearerTokenValidator):
+    def authenticate_token(self, token_string: str) -> StoredToken | None:
+        row = db.session.get(AccessToken, _digest(token_string))
+        return StoredToken(row) if row else None
+
+
+class StoredAuthorizationRequest(OAuth2Request):
+    """A portal's authorization request kept while the person was away at ESIA."""
+
+    def __init__(self, uri: str, args: dict[str, str]) -> None:
+        super().__init__("GET", uri, headers={})
+        self._args = args
+        self.payload = BasicOAuth2Payload(args)
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self._args
+
+
+def _save_token(token: dict[str, Any], request: OAuth2Request) -> None:
+    now = datetime.now(timezone.utc)
+    db.session.add(
+        AccessToken(
+            token_digest=_digest(token["access_token"]),
+            client_id=request.client.client_id,
+            scope=token.get("scope", ""),
+            session_id=request.user.id,
+            issued_at=now,
+            expires_at=now + timedelta(seconds=int(token["expires_in"])),
+        )
+    )
+    db.session.commit()
+
+
+def create_server(app: Flask, clients: dict[str, PortalClient]) -> tuple[AuthorizationServer, ResourceProtector]:
+    app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {"authorization_code": app.config["ACCESS_TOKEN_SECONDS"]})
+    app.config.setdefault("OAUTH2_SCOPES_SUPPORTED", list(SCOPES))
+    server = AuthorizationServer(app, query_client=clients.get, save_token=_save_token)
+    server.register_grant(CodeGrant, [DiaryOpenIDCode(require_nonce=False), S256Challenge(required=True)])
+    protector = ResourceProtector()
+    protector.register_token_validator(TokenValidator())
+    return server, protector
+
+
+def discovery(issuer: str, url_for: Any) -> dict[str, Any]:
+    """The OpenID Provider metadata (``/.well-known/openid-configuration``)."""
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": url_for("oidc.authorize"),
+        "token_endpoint": url_for("oidc.token"),
+        "userinfo_endpoint": url_for("oidc.userinfo"),
+        "jwks_uri": url_for("oidc.jwks"),
+        "end_session_endpoint": url_for("oidc.logout"),
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": list(SCOPES),
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "role", "region",
+            "school_id", "family_name", "given_name", "middle_name", "preferred_username", "email",
+            "email_verified", "phone_number", "phone_number_verified",
+        ],  # fmt: skip
+        "acr_values_supported": ["simplified", "standard", "verified"],
+    }

@@ -1,0 +1,164 @@
+"""The OpenID Connect endpoints the diary portals use: discovery, JWKS, authorize, token,
+userinfo and logout (the blueprint ``oidc``)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from authlib.oauth2 import OAuth2Error
+from authlib.integrations.flask_oauth2 import current_token
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
+
+import matching
+from broker import login, oidc, regions, services, sessions
+from broker.clients import PortalClient
+from broker.models import Account, DiarySession
+from broker.extensions import db
+
+bp = Blueprint("oidc", __name__)
+
+
+def external(endpoint: str, **values: Any) -> str:
+    """An absolute URL under the configured issuer (not the Host header a proxy passed on)."""
+    return current_app.config["OIDC_ISSUER"] + url_for(endpoint, **values)
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery() -> Response:
+    return jsonify(oidc.discovery(current_app.config["OIDC_ISSUER"], external))
+
+
+@bp.get("/oidc/jwks")
+def jwks() -> Response:
+    keys = services.current().signing_keys
+    return jsonify(keys.jwks() if keys else {"keys": []})
+
+
+@bp.get("/oidc/authorize")
+def authorize() -> Any:
+    """Validate the portal's request, pick the region, then SSO or off to ESIA."""
+    server = services.current().oidc
+    assert server is not None
+    try:
+        grant = server.get_consent_grant(end_user=None)
+    except OAuth2Error as error:
+        if error.redirect_uri:  # the client and its redirect URI are known: tell the portal
+            return server.handle_error_response(None, error)
+        return render_error("Портал отправил неверный запрос на вход", error.description or error.error, error.error, 400)
+    client: PortalClient = grant.request.client
+    portal_request = request.args.to_dict()
+    region = portal_request.pop("region", None)
+    policies = regions.policies()
+    if not region or region not in policies or not client.may_serve(region):
+        problem = "Этот портал не обслуживает выбранный регион." if region else None
+        return render_region_choice(client, portal_request, policies, problem)
+    if not policies[region].enabled:
+        attempt = login.refusal_attempt(client.client_id, region, matching.Reason.REGION_DISABLED, "region_disabled")
+        return render_refusal(matching.Reason.REGION_DISABLED, attempt.reference, client)
+
+    live = sessions.find_session(request.cookies.get(sessions.COOKIE))
+    if live is not None:
+        account = db.session.get(Account, live.account_id)
+        if account is not None and client.may_serve(account.region):
+            return complete_authorization(client, portal_request, live)
+    started = login.start(client.client_id, portal_request, region)
+    response = redirect(started.url)
+    set_cookie(response, login.BINDING_COOKIE, f"{started.state}.{started.binding}", current_app.config["PENDING_LOGIN_SECONDS"])
+    return response
+
+
+@bp.post("/oidc/token")
+def token() -> Any:
+    server = services.current().oidc
+    assert server is not None
+    return server.create_token_response()
+
+
+@bp.route("/oidc/userinfo", methods=["GET", "POST"])
+def userinfo() -> Any:
+    protector = services.current().resource_protector
+    assert protector is not None
+
+    @protector("openid")
+    def answer() -> Response:
+        stored: oidc.StoredToken = current_token  # type: ignore[assignment]
+        diary_session = db.session.get(DiarySession, stored.row.session_id)
+        assert diary_session is not None  # a token whose session is gone is refused as revoked
+        return jsonify(oidc.user_info(diary_session, stored.row.scope))
+
+    return answer()
+
+
+@bp.get("/oidc/logout")
+def logout() -> Any:
+    """RP-initiated logout: end the broker session, then the ESIA session, then back to the portal."""
+    target = request.args.get("post_logout_redirect_uri")
+    client = services.current().clients.get(request.args.get("client_id", ""))
+    if target and (client is None or not client.check_post_logout_redirect_uri(target)):
+        return render_error("Выход не выполнен", "Портал указал адрес возврата, который не зарегистрирован.", "invalid_request", 400)
+    live = sessions.find_session(request.cookies.get(sessions.COOKIE))
+    if live is not None:
+        sessions.revoke(live)
+        db.session.commit()
+    state = request.args.get("state")
+    session["after_logout"] = target + ("?" + urlencode({"state": state}) if state else "") if target else None
+    response = redirect(services.current().esia.logout_url(external("oidc.logged_out")))
+    response.delete_cookie(sessions.COOKIE)
+    return response
+
+
+@bp.get("/oidc/logged-out")
+def logged_out() -> Any:
+    target = session.pop("after_logout", None)
+    if target:
+        return redirect(target)
+    return render_template("auth/logged_out.html")
+
+
+# --- shared by the login pages --------------------------------------------------------------
+
+
+def complete_authorization(client: PortalClient, portal_request: dict[str, str], diary_session: DiarySession) -> Any:
+    """Issue the portal's authorization code for ``diary_session`` and send the browser back."""
+    server = services.current().oidc
+    assert server is not None
+    uri = external("oidc.authorize") + "?" + urlencode(portal_request)
+    stored = oidc.StoredAuthorizationRequest(uri, portal_request)
+    grant = server.get_authorization_grant(stored)
+    return server.create_authorization_response(request=stored, grant_user=diary_session, grant=grant)
+
+
+def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, secure=current_app.config["COOKIE_SECURE"], samesite="Lax"
+    )
+
+
+def render_refusal(reason: matching.Reason, reference: str, client: PortalClient | None, status: int = 200) -> Any:
+    return (
+        render_template(
+            "auth/refusal.html",
+            refusal=matching.REFUSALS[reason],
+            reference=reference,
+            login_url=client.login_url if client else None,
+        ),
+        status,
+    )
+
+
+def render_error(title: str, message: str, code: str | None, status: int) -> Any:
+    return render_template("error.html", title=title, message=message, code=code), status
+
+
+def render_region_choice(
+    client: PortalClient, portal_request: dict[str, str], policies: dict[str, matching.RegionPolicy], problem: str | None
+) -> Any:
+    served = sorted((policies[code] for code in client.regions if code in policies), key=lambda r: r.name)
+    return render_template(
+        "auth/region.html",
+        action=url_for("oidc.authorize"),
+        carried=sorted(portal_request.items()),
+        regions=served,
+        problem=problem,
+    )

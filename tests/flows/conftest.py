@@ -1,0 +1,237 @@
+"""End-to-end logins: a standard OIDC client (the portal) → the broker → the mock ESIA.
+
+All three talk over ``requests`` routed by ``responses`` into each app's test client, so every
+hop is real HTTP semantics (redirects, cookies, form posts) without sockets. The person's
+browser is a ``requests.Session`` that follows redirects by hand, keeping cookies per host.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import pytest
+import requests
+import responses
+from authlib.integrations.requests_client import OAuth2Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from flask import Flask
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+import mock_esia
+from broker import create_app, keys, schema
+from broker.extensions import db
+from tests.conftest import TEST_SNILS_KEY
+
+BROKER = "https://broker.test"
+PORTAL = "https://portal.test"
+ESIA = "https://esia.test"
+PORTAL_CALLBACK = f"{PORTAL}/callback"
+PORTAL_SECRET = "portal-secret"
+ESIA_CALLBACK = f"{BROKER}/auth/esia/callback"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def write_rsa_pair(directory: Path) -> tuple[Path, Path]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "DIARY01")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    key_path, certificate_path = directory / "diary.key", directory / "diary.cer"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return key_path, certificate_path
+
+
+@pytest.fixture(scope="session")
+def material(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Keys made once per session: the broker's ESIA client pair and its id_token key."""
+    folder = tmp_path_factory.mktemp("flow-keys")
+    key, certificate = write_rsa_pair(folder)
+    keys.generate_key_file(folder / "oidc.pem")
+    return {"key": key, "certificate": certificate, "oidc": folder / "oidc.pem", "mock": folder / "mock"}
+
+
+def _forwarder(app: Flask) -> Callable[[requests.PreparedRequest], tuple[int, list[tuple[str, str]], bytes]]:
+    client = app.test_client(use_cookies=False)  # the browser (requests) keeps the cookies
+
+    def forward(request: requests.PreparedRequest) -> tuple[int, list[tuple[str, str]], bytes]:
+        url = urlsplit(str(request.url))
+        answer = client.open(
+            url.path,
+            base_url=f"{url.scheme}://{url.hostname}",
+            method=str(request.method),
+            query_string=url.query,
+            headers=dict(request.headers),
+            data=request.body,
+        )
+        # A list, not a dict: a response may set several cookies.
+        headers = [(k, v) for k, v in answer.headers.items() if k.lower() != "content-length"]
+        return answer.status_code, headers, answer.get_data()
+
+    return forward
+
+
+@dataclass
+class World:
+    broker: Flask
+    esia: Flask
+    browser: requests.Session = field(default_factory=requests.Session)
+
+    def portal(self, **overrides: Any) -> OAuth2Session:
+        return OAuth2Session(
+            client_id=overrides.get("client_id", "portal"),
+            client_secret=overrides.get("client_secret", PORTAL_SECRET),
+            scope="openid profile email phone",
+            redirect_uri=PORTAL_CALLBACK,
+            code_challenge_method="S256",
+        )
+
+    def go(self, url: str, *, data: dict[str, str] | None = None) -> requests.Response:
+        """One browser step (GET, or POST with ``data``), redirects not followed."""
+        if data is None:
+            return self.browser.get(url, allow_redirects=False)
+        return self.browser.post(url, data=data, allow_redirects=False)
+
+    def follow(self, response: requests.Response, stop: Callable[[str], bool]) -> requests.Response | str:
+        """Follow redirects until one points where ``stop`` says; return that URL or the page."""
+        while response.status_code in (301, 302, 303, 307):
+            location = urljoin(response.url, response.headers["Location"])
+            if stop(location):
+                return location
+            response = self.go(location)
+        return response
+
+
+@pytest.fixture
+def world(material: dict[str, Path], tmp_path: Path) -> Iterator[World]:
+    esia = mock_esia.create_app(
+        {
+            "TESTING": True,
+            "DATA_DIR": str(material["mock"]),
+            "PUBLIC_URL": ESIA,
+            "CLIENTS": {
+                "DIARY01": {
+                    "certificates": [material["certificate"].read_text()],
+                    "redirect_uris": [ESIA_CALLBACK],
+                    "scopes": ["openid", "fullname", "birthdate", "gender", "snils", "id_doc", "email", "mobile"],
+                    "jwt_alg": "RS256",
+                }
+            },
+        }
+    )
+    broker = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "flow-secret",
+            "SNILS_HASH_KEY": TEST_SNILS_KEY,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/broker.sqlite3",
+            "REGION_CACHE_SECONDS": 0,
+            "OIDC_ISSUER": BROKER,
+            "OIDC_SIGNING_KEY_FILES": [str(material["oidc"])],
+            "OIDC_CLIENTS": {
+                "portal": {
+                    "redirect_uris": [PORTAL_CALLBACK],
+                    "post_logout_redirect_uris": [f"{PORTAL}/bye"],
+                    "regions": ["77", "50", "39"],
+                    "login_url": f"{PORTAL}/login",
+                    "secret_sha256": hashlib.sha256(PORTAL_SECRET.encode()).hexdigest(),
+                }
+            },
+            "ESIA_BASE_URL": ESIA,
+            "ESIA_CLIENT_ID": "DIARY01",
+            "ESIA_FLOW": "legacy",
+            "ESIA_SIGNER": "rsa-cms",
+            "ESIA_KEY_FILE": str(material["key"]),
+            "ESIA_CERTIFICATE_FILE": str(material["certificate"]),
+            "ESIA_TOKEN_CERTIFICATE_FILES": [str(material["mock"] / "esia-rsa.cer")],
+            "ESIA_REDIRECT_URI": ESIA_CALLBACK,
+        }
+    )
+    with broker.app_context():
+        schema.upgrade()
+        runner = broker.test_cli_runner()
+        assert runner.invoke(args=["registry", "import", str(EXAMPLES / "registry.csv")]).exit_code == 0
+        assert runner.invoke(args=["regions", "enable", "77", "50"]).exit_code == 0
+        db.session.remove()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as routes:
+        for host, app in ((ESIA, esia), (BROKER, broker)):
+            pattern = re.compile(re.escape(host) + r"(:443)?/.*")
+            for method in (responses.GET, responses.POST):
+                routes.add_callback(method, pattern, callback=_forwarder(app))
+        yield World(broker, esia)
+    with broker.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@dataclass
+class Login:
+    """One portal login driven through to its end."""
+
+    world: World
+    portal: OAuth2Session
+    verifier: str
+    nonce: str
+    state: str
+    page: requests.Response | None = None  # a broker page where the login stopped
+    callback: str | None = None  # the portal callback URL the browser reached
+
+    def token(self) -> dict[str, Any]:
+        assert self.callback is not None
+        return self.portal.fetch_token(
+            f"{BROKER}/oidc/token", authorization_response=self.callback, code_verifier=self.verifier
+        )
+
+
+def start_login(world: World, region: str | None = "77", **params: str) -> tuple[Login, requests.Response]:
+    portal = world.portal()
+    verifier = secrets.token_urlsafe(48)
+    nonce = secrets.token_urlsafe(16)
+    extra = {"region": region} if region else {}
+    url, state = portal.create_authorization_url(
+        f"{BROKER}/oidc/authorize", code_verifier=verifier, nonce=nonce, **extra, **params
+    )
+    return Login(world, portal, verifier, nonce, state), world.go(url)
+
+
+def log_in(world: World, person: str, region: str = "77") -> Login:
+    """The whole browser path for mock person ``person`` (login ``person``, password test1234)."""
+    login, response = start_login(world, region)
+    at_esia = world.follow(response, lambda url: urlsplit(url).path == "/login")
+    assert isinstance(at_esia, str), "the broker should send the browser to ESIA's login page"
+    answer = world.go(at_esia, data={"login": person, "password": "test1234"})
+    end = world.follow(answer, lambda url: url.startswith(PORTAL_CALLBACK))
+    if isinstance(end, str):
+        login.callback = end
+    else:
+        login.page = end
+    return login
+
+
+def verify_id_token(token: str, nonce: str | None = None) -> dict[str, Any]:
+    jwks = requests.get(f"{BROKER}/oidc/jwks").json()
+    claims = jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["RS256"]).claims
+    assert claims["iss"] == BROKER and claims["aud"] == "portal"
+    if nonce:
+        assert claims["nonce"] == nonce
+    return claims
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
