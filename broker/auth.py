@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from sqlalchemy import delete
@@ -49,6 +50,8 @@ def esia_callback() -> Any:
         reason = decision.reason if decision and decision.reason else matching.Reason(finished.attempt.reason)
         _drop(pending)
         return render_refusal(reason, finished.attempt.reference, client)
+    if pending.link_account:
+        return _finish_link(pending, finished)
     pending.stage = login.stage_data(finished)
     db.session.commit()
     if decision.outcome is matching.Outcome.CHOOSE_ACCOUNT:
@@ -56,6 +59,30 @@ def esia_callback() -> Any:
     if decision.outcome is matching.Outcome.LINKED:
         return redirect(url_for("auth.confirm"))
     return _sign_in(pending, decision.account_ids[0])
+
+
+@bp.get("/link")
+def link() -> Any:
+    """The link flow's browser step: redeem the portal's ticket, then off to ESIA."""
+    redeemed = login.redeem_link_ticket(request.args.get("state"), request.args.get("ticket"))
+    if redeemed is None:
+        return _expired()
+    pending, binding = redeemed
+    response = redirect(pending.portal_request["esia_url"])
+    set_cookie(response, login.BINDING_COOKIE, f"{pending.state}.{binding}", current_app.config["PENDING_LOGIN_SECONDS"])
+    return response
+
+
+def _finish_link(pending: PendingLogin, finished: login.Finished) -> Any:
+    """Record the link the person proved, and go back to where the portal asked."""
+    assert finished.decision is not None and finished.oid is not None
+    account_id = finished.decision.account_ids[0]
+    login.link_accounts(finished.oid, [account_id], finished.tier, "link")
+    return_to = pending.portal_request["return_to"]
+    _drop(pending)
+    response = redirect(return_to + ("&" if "?" in return_to else "?") + urlencode({"linked": account_id}))
+    response.delete_cookie(login.BINDING_COOKIE)
+    return response
 
 
 @bp.route("/choose", methods=["GET", "POST"])

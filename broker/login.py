@@ -88,6 +88,64 @@ def start(client_id: str, portal_request: dict[str, str], region: str, link_acco
     return Started(url=request.url, state=request.state, binding=binding)
 
 
+LINK_TICKET_SECONDS = 120
+
+
+def issue_link_ticket(client_id: str, account_id: str, region: str, return_to: str) -> tuple[str, str]:
+    """The link flow's first step, asked by the portal for a person signed in with a password.
+
+    Returns (state, ticket): the portal sends the browser to ``/auth/link`` with both. The
+    ticket is single use and short-lived; the pending login is bound to the browser that
+    redeems it.
+    """
+    request = services.current().esia.authorize()
+    ticket = secrets.token_urlsafe(32)
+    now = datetime.now(timezone.utc)
+    db.session.add(
+        PendingLogin(
+            state=request.state,
+            browser_digest=keyed("ticket:" + ticket),
+            client_id=client_id,
+            portal_request={"return_to": return_to, "esia_url": request.url},
+            region=region,
+            link_account=account_id,
+            esia_nonce=request.nonce,
+            esia_code_verifier=request.code_verifier,
+            created_at=now,
+            expires_at=now + timedelta(seconds=LINK_TICKET_SECONDS),
+        )
+    )
+    db.session.commit()
+    return request.state, ticket
+
+
+def redeem_link_ticket(state: str | None, ticket: str | None) -> tuple[PendingLogin, str] | None:
+    """Bind the link flow's pending login to this browser; return it and the browser's secret."""
+    if not state or not ticket or len(state) > 64:
+        return None
+    binding = secrets.token_urlsafe(32)
+    now = datetime.now(timezone.utc)
+    bound = db.session.execute(
+        update(PendingLogin)
+        .where(
+            PendingLogin.state == state,
+            PendingLogin.browser_digest == keyed("ticket:" + ticket),
+            PendingLogin.link_account.is_not(None),
+            PendingLogin.consumed_at.is_(None),
+            PendingLogin.expires_at > now,
+        )
+        .values(
+            browser_digest=keyed(binding),
+            expires_at=now + timedelta(seconds=current_app.config["PENDING_LOGIN_SECONDS"]),
+        )
+    )
+    db.session.commit()
+    if bound.rowcount != 1:
+        return None
+    pending = db.session.get(PendingLogin, state)
+    return (pending, binding) if pending is not None else None
+
+
 def claim(state: str | None, binding: str | None) -> PendingLogin | None:
     """The pending login ESIA's callback names, if this browser started it; single use.
 

@@ -4,7 +4,7 @@ userinfo and logout (the blueprint ``oidc``)."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.integrations.flask_oauth2 import current_token
@@ -66,6 +66,47 @@ def authorize() -> Any:
     response = redirect(started.url)
     set_cookie(response, login.BINDING_COOKIE, f"{started.state}.{started.binding}", current_app.config["PENDING_LOGIN_SECONDS"])
     return response
+
+
+@bp.post("/oidc/link")
+def start_link() -> Any:
+    """The portal asks to link the account a person is signed in to (by password) with ESIA.
+
+    Back channel, confidential clients only (HTTP Basic with the client's secret). Answers
+    ``{"url": ...}``: where the portal sends the person's browser. ``return_to`` must be on the
+    portal's own origin (one of its registered redirect URIs').
+    """
+    client = _authenticated_client()
+    if client is None:
+        return jsonify(error="invalid_client"), 401
+    account_id = request.form.get("account_id", "")
+    return_to = request.form.get("return_to", "")
+    account = db.session.get(Account, account_id) if account_id else None
+    if account is None:
+        return jsonify(error="invalid_request", error_description="account_id: no such diary account"), 400
+    if not client.may_serve(account.region):
+        return jsonify(error="invalid_request", error_description="account_id: not in this portal's regions"), 400
+    if not _same_origin(return_to, client.redirect_uris):
+        return jsonify(error="invalid_request", error_description="return_to: not on the portal's registered origin"), 400
+    state, ticket = login.issue_link_ticket(client.client_id, account.id, account.region, return_to)
+    return jsonify(url=external("auth.link") + "?" + urlencode({"state": state, "ticket": ticket}))
+
+
+def _authenticated_client() -> PortalClient | None:
+    auth = request.authorization
+    if auth is None or auth.type != "basic" or not auth.username or not auth.password:
+        return None
+    client = services.current().clients.get(auth.username)
+    if client is None or client.is_public or not client.check_client_secret(auth.password):
+        return None
+    return client
+
+
+def _same_origin(url: str, registered: tuple[str, ...]) -> bool:
+    target = urlsplit(url)
+    if target.scheme not in ("http", "https") or not target.netloc or target.fragment:
+        return False
+    return any((target.scheme, target.netloc) == (urlsplit(uri).scheme, urlsplit(uri).netloc) for uri in registered)
 
 
 @bp.post("/oidc/token")

@@ -1,0 +1,66 @@
+"""The link flow ("Привязать аккаунт портала Госуслуги"): a person signed in to the diary with a
+password links their ESIA account to that diary account."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from broker.extensions import db
+from broker.models import EsiaLink
+from tests.flows.conftest import BROKER, PORTAL, PORTAL_SECRET, World, log_in, query_of
+
+pytestmark = pytest.mark.flow
+
+
+def ask_link(account_id: str, return_to: str = f"{PORTAL}/settings", secret: str = PORTAL_SECRET) -> requests.Response:
+    return requests.post(
+        f"{BROKER}/oidc/link", data={"account_id": account_id, "return_to": return_to}, auth=("portal", secret)
+    )
+
+
+def link_through_esia(world: World, account_id: str, person: str) -> requests.Response | str:
+    url = ask_link(account_id).json()["url"]
+    at_esia = world.follow(world.go(url), lambda u: urlsplit(u).path == "/login")
+    assert isinstance(at_esia, str)
+    answer = world.go(at_esia, data={"login": person, "password": "test1234"})
+    return world.follow(answer, lambda u: u.startswith(f"{PORTAL}/settings"))
+
+
+def test_an_account_without_snils_is_linked_and_the_next_login_goes_straight_in(world: World) -> None:
+    assert log_in(world, "teen-verified").page is not None  # refused: snils_missing_in_diary
+    back = link_through_esia(world, "d-004", "teen-verified")
+    assert isinstance(back, str) and query_of(back)["linked"] == "d-004"
+    with world.broker.app_context():
+        link = db.session.scalars(select(EsiaLink).where(EsiaLink.account_id == "d-004")).one()
+        assert (link.oid, link.source) == ("1000300004", "link")
+    login = log_in(world, "teen-verified")
+    assert login.callback is not None
+
+
+def test_the_link_flow_refuses_a_person_who_is_not_that_account(world: World) -> None:
+    page = link_through_esia(world, "d-004", "adult-verified")
+    assert not isinstance(page, str) and "Фамилия, имя или отчество" in page.text
+
+
+@pytest.mark.parametrize(
+    ("account_id", "return_to", "secret", "status"),
+    [
+        ("d-004", "https://evil.test/steal", PORTAL_SECRET, 400),
+        ("d-004", "javascript:alert(1)", PORTAL_SECRET, 400),
+        ("d-004", f"{PORTAL}/settings", "wrong", 401),
+        ("nobody", f"{PORTAL}/settings", PORTAL_SECRET, 400),
+        ("d-028", f"{PORTAL}/settings", PORTAL_SECRET, 200),  # region 39 is among the portal's regions
+    ],
+)
+def test_the_portal_must_authenticate_and_stay_on_its_origin(world: World, account_id: str, return_to: str, secret: str, status: int) -> None:
+    assert ask_link(account_id, return_to, secret).status_code == status
+
+
+def test_a_link_ticket_is_used_once(world: World) -> None:
+    url = ask_link("d-004").json()["url"]
+    assert world.go(url).status_code == 302
+    assert requests.get(url, allow_redirects=False).status_code == 400
