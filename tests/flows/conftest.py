@@ -118,8 +118,31 @@ class World:
         return response
 
 
+GOST_CLIENT = Path(__file__).resolve().parents[1] / "providers" / "data"
+# How the broker meets ESIA: the legacy flow with an RSA CMS client_secret and RS256 tokens
+# (the default here: fast), or the current flow with a raw GOST client_secret and either
+# RS256 or GOST-signed tokens.
+SETUPS = {
+    "legacy-rsa": ("legacy", "rsa-cms", "RS256"),
+    "current-gost-rs256": ("current", "gost-raw", "RS256"),
+    "current-gost-gost": ("current", "gost-raw", "GOST3410_2012_256"),
+}
+
+
 @pytest.fixture
-def world(material: dict[str, Path], tmp_path: Path) -> Iterator[World]:
+def setup() -> str:
+    """The ESIA setup of a test; override with ``@pytest.mark.parametrize("setup", [...])``."""
+    return "legacy-rsa"
+
+
+@pytest.fixture
+def world(material: dict[str, Path], tmp_path: Path, setup: str) -> Iterator[World]:
+    flow, signer, jwt_alg = SETUPS[setup]
+    if signer == "gost-raw":
+        client_key, client_certificate = GOST_CLIENT / "client-gost.key", GOST_CLIENT / "client-gost.cer"
+    else:
+        client_key, client_certificate = material["key"], material["certificate"]
+    token_certificate = material["mock"] / ("esia-gost.cer" if jwt_alg.startswith("GOST") else "esia-rsa.cer")
     esia = mock_esia.create_app(
         {
             "TESTING": True,
@@ -127,10 +150,10 @@ def world(material: dict[str, Path], tmp_path: Path) -> Iterator[World]:
             "PUBLIC_URL": ESIA,
             "CLIENTS": {
                 "DIARY01": {
-                    "certificates": [material["certificate"].read_text()],
+                    "certificates": [client_certificate.read_text()],
                     "redirect_uris": [ESIA_CALLBACK],
                     "scopes": ["openid", "fullname", "birthdate", "gender", "snils", "id_doc", "email", "mobile"],
-                    "jwt_alg": "RS256",
+                    "jwt_alg": jwt_alg,
                 }
             },
         }
@@ -155,11 +178,11 @@ def world(material: dict[str, Path], tmp_path: Path) -> Iterator[World]:
             },
             "ESIA_BASE_URL": ESIA,
             "ESIA_CLIENT_ID": "DIARY01",
-            "ESIA_FLOW": "legacy",
-            "ESIA_SIGNER": "rsa-cms",
-            "ESIA_KEY_FILE": str(material["key"]),
-            "ESIA_CERTIFICATE_FILE": str(material["certificate"]),
-            "ESIA_TOKEN_CERTIFICATE_FILES": [str(material["mock"] / "esia-rsa.cer")],
+            "ESIA_FLOW": flow,
+            "ESIA_SIGNER": signer,
+            "ESIA_KEY_FILE": str(client_key),
+            "ESIA_CERTIFICATE_FILE": str(client_certificate),
+            "ESIA_TOKEN_CERTIFICATE_FILES": [str(token_certificate)],
             "ESIA_REDIRECT_URI": ESIA_CALLBACK,
         }
     )
