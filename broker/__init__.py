@@ -29,7 +29,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         event.listen(db.engine, "connect", _sqlite_pragmas)
 
-    from broker import auth, cli, errors, oidc, portal, services
+    from broker import auth, cli, errors, health, oidc, portal, services
 
     services.init_app(app)
     registry = app.extensions["broker"]
@@ -37,6 +37,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     app.register_blueprint(portal.bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(health.bp)
     errors.register_error_handlers(app)
     return app
 

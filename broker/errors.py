@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
@@ -56,4 +57,18 @@ def register_error_handlers(app: Flask) -> None:
         return (
             render_template("error.html", title="Сервис входа недоступен", message=error.description, code=error.code),
             error.status,
+        )
+
+    @app.errorhandler(SQLAlchemyError)
+    def database_error(error: SQLAlchemyError) -> Any:
+        # The database is down or refused: nothing was half-done (each step commits whole).
+        log.error("database error %s on %s", type(error).__name__, request.path)
+        return (
+            render_template(
+                "error.html",
+                title="Сервис входа временно недоступен",
+                message="Повторите попытку через несколько минут или войдите по логину и паролю.",
+                code="database_unavailable",
+            ),
+            503,
         )
