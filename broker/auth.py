@@ -14,7 +14,7 @@ from sqlalchemy import delete
 import matching
 from broker import login, services, sessions
 from broker.extensions import db
-from broker.models import Account, EsiaLink, PendingLogin
+from broker.models import Account, EsiaLink, LoginAttempt, PendingLogin
 from broker.portal import complete_authorization, render_refusal, set_cookie
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -156,6 +156,9 @@ def _sign_in(pending: PendingLogin, account_id: str, claims: dict[str, Any] | No
         account_id, tier=stage.get("tier") or "simplified", amr=stage.get("amr") or "PWD",
         attempt_id=stage.get("attempt_id"), claims=claims,
     )
+    attempt = db.session.get(LoginAttempt, stage.get("attempt_id")) if stage.get("attempt_id") else None
+    if attempt is not None:
+        attempt.account_id = account_id  # the account the person entered (after a chooser, too)
     client = services.current().clients[pending.client_id]
     portal_request = dict(pending.portal_request)
     db.session.delete(pending)

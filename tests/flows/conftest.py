@@ -151,7 +151,7 @@ def world(material: dict[str, Path], tmp_path: Path, setup: str) -> Iterator[Wor
             "CLIENTS": {
                 "DIARY01": {
                     "certificates": [client_certificate.read_text()],
-                    "redirect_uris": [ESIA_CALLBACK],
+                    "redirect_uris": [ESIA_CALLBACK, f"{BROKER}/oidc/logged-out"],
                     "scopes": ["openid", "fullname", "birthdate", "gender", "snils", "id_doc", "email", "mobile"],
                     "jwt_alg": jwt_alg,
                 }

@@ -83,3 +83,36 @@ def test_a_second_portal_login_within_the_session_skips_esia(world: World) -> No
     assert response.status_code == 302 and response.headers["Location"].startswith(PORTAL_CALLBACK)
     second.callback = response.headers["Location"]
     assert verify_id_token(second.token()["id_token"])["sub"] == "d-016"
+
+
+def test_logout_ends_the_broker_and_esia_sessions_and_returns_to_the_portal(world: World) -> None:
+    login = log_in(world, "namesake-1")
+    token = login.token()
+    answer = world.go(f"{BROKER}/oidc/logout?client_id=portal&post_logout_redirect_uri=https://portal.test/bye&state=s9")
+    back = world.follow(answer, lambda url: url.startswith("https://portal.test/bye"))
+    assert back == "https://portal.test/bye?state=s9"
+    revoked = login.portal.get(f"{BROKER}/oidc/userinfo")
+    assert revoked.status_code == 401 and token["access_token"]
+    _, again = start_login(world)
+    assert "esia.test" in again.headers["Location"]  # no session left: ESIA again
+
+
+def test_logout_refuses_an_unregistered_return_address(world: World) -> None:
+    answer = world.go(f"{BROKER}/oidc/logout?client_id=portal&post_logout_redirect_uri=https://evil.test/")
+    assert answer.status_code == 400
+
+
+def test_the_confirmation_insists_on_a_phone_and_an_email(world: World) -> None:
+    login = log_in(world, "adult-verified")
+    assert login.page is not None
+    answer = world.go(f"{BROKER}/auth/confirm", data={"csrf_token": csrf(login.page.text), "phone": "12", "email": "x@example.org"})
+    assert answer.status_code == 400 and "мобильный телефон" in answer.text
+    answer = world.go(f"{BROKER}/auth/confirm", data={"csrf_token": "forged", "phone": "+79000000005", "email": "x@example.org"})
+    assert answer.status_code == 400 and "Сеанс входа истёк" in answer.text
+
+
+def test_the_chooser_offers_only_the_persons_own_accounts(world: World) -> None:
+    login = log_in(world, "teacher")
+    assert login.page is not None
+    answer = world.go(f"{BROKER}/auth/choose", data={"csrf_token": csrf(login.page.text), "account_id": "d-005"})
+    assert answer.status_code == 400
