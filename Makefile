@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+AXE    := node_modules/axe-core/axe.min.js
 
 .PHONY: run test install bench clean
 
@@ -15,9 +16,15 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m broker.demo
+	$(BIN)/python examples/run_demo.py
 
-test: $(STAMP)
+# axe-core (npm) for the browser tests' accessibility checks; without npm those tests skip
+# (and fail under REQUIRE_BROWSER=1, as in CI).
+$(AXE): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent; \
+	else echo "npm not found: the browser tests will be skipped"; fi
+
+test: $(STAMP) $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -25,4 +32,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/import.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules instance .pytest_cache .hypothesis

@@ -80,6 +80,13 @@ def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         app.config.from_mapping(test_config)
     if app.config.get("DATABASE_URL"):
         app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    # Flask's own signed cookie (logout's way back) follows the broker's cookie rules.
+    app.config.update(
+        SESSION_COOKIE_NAME="broker_flask",
+        SESSION_COOKIE_SECURE=bool(app.config["COOKIE_SECURE"]),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'broker.sqlite3'}"
 

@@ -1,18 +1,22 @@
-"""`make run`: prepare a local broker with the demo registry and show what it decides.
+"""The broker's side of the demo: a development instance with the demo registry, and what it decides.
 
-Creates ``instance/config.toml`` with random development secrets on first run, migrates the
-SQLite database, loads ``examples/registry.csv`` (the diary accounts of the mock ESIA's test
-persons) and switches ESIA login on in Moscow and the Moscow region. Then it decides for every
-example person in ``examples/persons/`` and prints the outcomes and the commands to try next.
+``prepare`` creates ``config.toml`` with random development secrets on first run, migrates the
+database, loads ``examples/registry.csv`` (the diary accounts of the mock ESIA's test persons)
+once and switches ESIA login on in Moscow and the Moscow region. ``decide_examples`` decides for
+every example person in ``examples/persons/`` against the current registry, writing nothing.
+``make run`` (``examples/run_demo.py``) uses both before it starts the servers;
+``python -m broker.demo`` does only this and prints the commands to try next.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from flask import Flask
 from sqlalchemy import func, select
 
 from broker import create_app, decisions, importer, regions, schema, services
@@ -23,6 +27,16 @@ from providers import person_from_esia
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 DEMO_REGIONS = ("77", "50")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the broker decides today for one example person (``examples/persons/<name>.json``)."""
+
+    name: str
+    oid: str
+    verdict: str  # the refusal reason, or the outcome (signed_in, linked, choose_account)
+    account_ids: tuple[str, ...]
 
 
 def ensure_dev_config(instance: Path) -> Path:
@@ -40,39 +54,63 @@ def ensure_dev_config(instance: Path) -> Path:
     return path
 
 
+def prepare() -> int:
+    """Migrate, import the demo registry into an empty database, enable the demo regions.
+
+    Returns how many diary accounts the registry holds. Call inside an app context.
+    """
+    schema.upgrade()
+    count = db.session.scalar(select(func.count()).select_from(Account)) or 0
+    if count == 0:
+        parser = importer.RowParser(
+            regions=frozenset(r.code for r in regions.all_regions()),
+            snils_key=services.current().snils_key,
+            today=datetime.now(timezone.utc).date(),
+        )
+        db.session.commit()  # end the read transaction before the import's own
+        with (EXAMPLES / "registry.csv").open(encoding="utf-8", newline="") as stream, db.engine.connect() as connection:
+            report = importer.import_registry(connection, importer.read_rows(stream, "csv"), parser)
+        count = report.written
+        for code in DEMO_REGIONS:
+            regions.set_enabled(code, True, "demo")
+    return count
+
+
+def decide_examples(at: datetime) -> list[Verdict]:
+    """Decide for every example person in the region of their accounts. Call inside an app context."""
+    verdicts = []
+    for path in sorted((EXAMPLES / "persons").glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        person = person_from_esia(data)
+        codes = decisions.regions_of_accounts(person)
+        decision = decisions.decide(person, codes[0] if codes else DEMO_REGIONS[0], at)
+        verdict = decision.reason or decision.outcome
+        verdicts.append(Verdict(path.stem, str(data["oid"]), str(verdict), tuple(decision.account_ids)))
+    return verdicts
+
+
+def report(app: Flask, config_path: Path) -> list[Verdict]:
+    """Prepare the instance and print the database, the regions and the decision table."""
+    with app.app_context():
+        count = prepare()
+        enabled = [f"{r.code} {r.name}" for r in regions.all_regions() if r.enabled]
+        verdicts = decide_examples(datetime.now(timezone.utc))
+        db.session.remove()
+        db.engine.dispose()
+    shown = config_path.relative_to(ROOT) if config_path.is_relative_to(ROOT) else config_path
+    print(f"Broker database: {app.config['SQLALCHEMY_DATABASE_URI']}")
+    print(f"Config: {shown} (development secrets)")
+    print(f"Registry: {count} diary accounts; ESIA login on in: {', '.join(enabled) or 'no region'}")
+    print()
+    print("What the broker decides today for each example ESIA person (examples/persons/):")
+    for verdict in verdicts:
+        print(f"  {verdict.name:<20} {verdict.verdict:<24} {', '.join(verdict.account_ids)}")
+    return verdicts
+
+
 def main() -> None:
     config_path = ensure_dev_config(ROOT / "instance")
-    app = create_app()
-    with app.app_context():
-        schema.upgrade()
-        count = db.session.scalar(select(func.count()).select_from(Account)) or 0
-        if count == 0:
-            parser = importer.RowParser(
-                regions=frozenset(r.code for r in regions.all_regions()),
-                snils_key=services.current().snils_key,
-                today=datetime.now(timezone.utc).date(),
-            )
-            db.session.commit()  # end the read transaction before the import's own
-            with (EXAMPLES / "registry.csv").open(encoding="utf-8", newline="") as stream, db.engine.connect() as connection:
-                report = importer.import_registry(connection, importer.read_rows(stream, "csv"), parser)
-            count = report.written
-            for code in DEMO_REGIONS:
-                regions.set_enabled(code, True, "demo")
-        enabled = [f"{r.code} {r.name}" for r in regions.all_regions() if r.enabled]
-        print(f"Broker database: {app.config['SQLALCHEMY_DATABASE_URI']}")
-        print(f"Config: {config_path.relative_to(ROOT)} (development secrets)")
-        print(f"Registry: {count} diary accounts; ESIA login on in: {', '.join(enabled) or 'no region'}")
-        print()
-        print("What the broker decides today for each example ESIA person (examples/persons/):")
-        now = datetime.now(timezone.utc)
-        for path in sorted((EXAMPLES / "persons").glob("*.json")):
-            person = person_from_esia(json.loads(path.read_text(encoding="utf-8")))
-            codes = decisions.regions_of_accounts(person)
-            decision = decisions.decide(person, codes[0] if codes else DEMO_REGIONS[0], now)
-            verdict = decision.reason or decision.outcome
-            ids = ", ".join(decision.account_ids)
-            print(f"  {path.stem:<20} {verdict:<24} {ids}")
-        db.session.remove()
+    report(create_app(), config_path)
     print()
     print("Next, try:")
     print("  .venv/bin/broker simulate --person examples/persons/teacher.json      # one person, two accounts")
