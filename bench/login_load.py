@@ -2,8 +2,8 @@
 with N concurrent users, against a running demo (`make run`) or one this script starts.
 
     .venv/bin/python bench/login_load.py [--users 16] [--seconds 20] [--person namesake-1]
-    .venv/bin/python bench/login_load.py --broker http://127.0.0.1:5000 --esia http://127.0.0.1:8800 \\
-        --client-id demo-portal --client-secret SECRET --redirect-uri http://127.0.0.1:8000/callback
+    .venv/bin/python bench/login_load.py --broker http://127.0.0.1:5000 --client-id ID \\
+        --client-secret SECRET --redirect-uri http://127.0.0.1:8000/callback
 
 Each user is a process with its own cookie jar doing logins back to back: the portal's
 authorization request (PKCE S256) → the broker → ESIA's login form (POST login/password) → the
@@ -102,6 +102,19 @@ def broker_pids(args: argparse.Namespace) -> list[int]:
     return pids
 
 
+def demo_portal_secret() -> str:
+    """The client secret `make run` gave the demo portal (it is random on every run)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:
+            continue
+        for item in environ:
+            if item.startswith(b"DIARY_PORTAL_CLIENT_SECRET="):
+                return item.split(b"=", 1)[1].decode()
+    raise SystemExit("no running demo portal found: start `make run`, or pass --client-secret")
+
+
 def cpu_and_rss(pids: list[int]) -> tuple[float, int]:
     """CPU seconds used so far and resident bytes now, summed over ``pids``."""
     cpu, rss = 0.0, 0
@@ -118,8 +131,8 @@ def cpu_and_rss(pids: list[int]) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--broker", default="http://127.0.0.1:5000")
-    parser.add_argument("--client-id", default=os.environ.get("DEMO_CLIENT_ID", "demo-portal"))
-    parser.add_argument("--client-secret", default=os.environ.get("DEMO_CLIENT_SECRET", ""))
+    parser.add_argument("--client-id", default="diary-demo")
+    parser.add_argument("--client-secret", help="default: the running demo portal's (read from its environment)")
     parser.add_argument("--redirect-uri", default="http://127.0.0.1:8000/callback")
     parser.add_argument("--region", default="77")
     parser.add_argument("--person", default="namesake-1", help="a mock ESIA login whose account is linked")
@@ -129,6 +142,7 @@ def main() -> None:
     parser.add_argument("--broker-match", default="broker:create_app")
     args = parser.parse_args()
 
+    args.client_secret = args.client_secret or demo_portal_secret()
     pids = broker_pids(args)
     if not pids:
         raise SystemExit(f"no broker process found (looked for {args.broker_match!r}); pass --broker-pids")
