@@ -22,7 +22,6 @@ from matching import (
     decide,
 )
 from tests.builders import (
-    ADULT_SNILS,
     CHILD_SNILS,
     MOSCOW,
     NOW,
