@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskCliRunner
 
 from broker.errors import ConfigError
 from broker.keys import generate_key_file, load_signing_keys
@@ -38,3 +39,12 @@ def test_an_unreadable_key_is_a_config_error(tmp_path: Path, content: bytes | No
         path.write_bytes(content)
     with pytest.raises(ConfigError, match="OIDC_SIGNING_KEY_FILES"):
         load_signing_keys([str(path)])
+
+
+def test_the_cli_writes_a_new_key_and_never_overwrites_one(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "oidc.pem"
+    first = runner.invoke(args=["keys", "generate", str(path)])
+    assert first.exit_code == 0 and "kid" in first.output
+    assert load_signing_keys([str(path)]).active_kid in first.output
+    again = runner.invoke(args=["keys", "generate", str(path)])
+    assert again.exit_code == 1 and "never overwritten" in again.output
