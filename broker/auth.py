@@ -9,12 +9,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from sqlalchemy import delete
-
 import matching
 from broker import login, services, sessions
 from broker.extensions import db
-from broker.models import Account, EsiaLink, LoginAttempt, PendingLogin
+from broker.models import Account, EsiaLink
 from broker.portal import complete_authorization, render_refusal, set_cookie
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -46,19 +44,19 @@ def esia_callback() -> Any:
     client = services.current().clients.get(pending.client_id)
     finished = login.finish(pending, request.args.to_dict())
     decision = finished.decision
-    if decision is None or decision.reason is not None:
-        reason = decision.reason if decision and decision.reason else matching.Reason(finished.attempt.reason)
-        _drop(pending)
-        return render_refusal(reason, finished.attempt.reference, client)
+    if decision is None or finished.reason is not None:
+        login.drop(pending)
+        db.session.commit()
+        return render_refusal(finished.reason or matching.Reason.ESIA_ERROR, finished.attempt.reference, client)
     if pending.link_account:
         return _finish_link(pending, finished)
-    pending.stage = login.stage_data(finished)
+    pending = login.set_stage(pending, login.stage_data(finished))
+    if decision.outcome is matching.Outcome.SIGNED_IN:  # the attempt names its account already
+        return _sign_in(pending, decision.account_ids[0], record_account=False)
     db.session.commit()
     if decision.outcome is matching.Outcome.CHOOSE_ACCOUNT:
         return redirect(url_for("auth.choose"))
-    if decision.outcome is matching.Outcome.LINKED:
-        return redirect(url_for("auth.confirm"))
-    return _sign_in(pending, decision.account_ids[0])
+    return redirect(url_for("auth.confirm"))
 
 
 @bp.get("/link")
@@ -73,13 +71,14 @@ def link() -> Any:
     return response
 
 
-def _finish_link(pending: PendingLogin, finished: login.Finished) -> Any:
+def _finish_link(pending: login.Pending, finished: login.Finished) -> Any:
     """Record the link the person proved, and go back to where the portal asked."""
     assert finished.decision is not None and finished.oid is not None
     account_id = finished.decision.account_ids[0]
     login.link_accounts(finished.oid, [account_id], finished.tier, "link")
     return_to = pending.portal_request["return_to"]
-    _drop(pending)
+    login.drop(pending)
+    db.session.commit()
     response = redirect(return_to + ("&" if "?" in return_to else "?") + urlencode({"linked": account_id}))
     response.delete_cookie(login.BINDING_COOKIE)
     return response
@@ -103,7 +102,7 @@ def choose() -> Any:
         account = db.session.get(Account, chosen)
         if account is not None and _linked_to(account.id, stage["oid"]):
             return _sign_in(pending, account.id)
-        pending.stage = {**stage, "outcome": "linked", "account_ids": [chosen]}
+        login.set_stage(pending, {**stage, "outcome": "linked", "account_ids": [chosen]})
         db.session.commit()
         return redirect(url_for("auth.confirm"))
     return render_template("auth/choose.html", accounts=accounts, roles=ROLES_RU, csrf_token=_csrf(binding),
@@ -143,8 +142,10 @@ def confirm() -> Any:
     return _sign_in(pending, account.id, claims)
 
 
-def _sign_in(pending: PendingLogin, account_id: str, claims: dict[str, Any] | None = None) -> Any:
-    """Create the diary session, hand the portal its code, and forget the pending login."""
+def _sign_in(
+    pending: login.Pending, account_id: str, claims: dict[str, Any] | None = None, *, record_account: bool = True
+) -> Any:
+    """Create the diary session, hand the portal its code, forget the pending login: one commit."""
     stage = pending.stage or {}
     if claims is None:
         claims = {}
@@ -152,18 +153,16 @@ def _sign_in(pending: PendingLogin, account_id: str, claims: dict[str, Any] | No
             claims.update(email=stage["email"], email_verified=True)
         if stage.get("mobile"):
             claims.update(phone_number=re.sub(r"[\s()\-]", "", stage["mobile"]), phone_number_verified=True)
-    diary_session, token = sessions.create_session(
+    live, token = sessions.create_session(
         account_id, tier=stage.get("tier") or "simplified", amr=stage.get("amr") or "PWD",
         attempt_id=stage.get("attempt_id"), claims=claims,
     )
-    attempt = db.session.get(LoginAttempt, stage.get("attempt_id")) if stage.get("attempt_id") else None
-    if attempt is not None:
-        attempt.account_id = account_id  # the account the person entered (after a chooser, too)
+    if record_account and stage.get("attempt_id"):
+        login.set_attempt_account(stage["attempt_id"], account_id)  # the account entered (after a chooser, too)
     client = services.current().clients[pending.client_id]
-    portal_request = dict(pending.portal_request)
-    db.session.delete(pending)
+    login.drop(pending)
+    response = complete_authorization(client, dict(pending.portal_request), live)
     db.session.commit()
-    response = complete_authorization(client, portal_request, diary_session)
     set_cookie(response, sessions.COOKIE, token, int(current_app.config["SESSION_SECONDS"]))
     response.delete_cookie(login.BINDING_COOKIE)
     return response
@@ -172,11 +171,6 @@ def _sign_in(pending: PendingLogin, account_id: str, claims: dict[str, Any] | No
 def _linked_to(account_id: str, oid: str) -> bool:
     link = db.session.get(EsiaLink, account_id)
     return link is not None and link.oid == oid
-
-
-def _drop(pending: PendingLogin) -> None:
-    db.session.execute(delete(PendingLogin).where(PendingLogin.state == pending.state))
-    db.session.commit()
 
 
 def _expired() -> Any:

@@ -4,10 +4,15 @@ A pending login lives in the database (any broker instance can finish it), singl
 short-lived, and bound to the browser by an ``HttpOnly`` cookie whose value only the browser
 has (the table keeps its HMAC). Every attempt, whatever its end, becomes a ``login_attempts``
 row with a short reference code and the decision's masked trace.
+
+This is the hot path of every login, so it speaks SQL through Core statements (one statement
+per step, ``RETURNING`` where a row is both changed and read) and leaves the commit to the
+view, which commits once per step of the person's way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -17,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 import matching
@@ -26,6 +31,31 @@ from broker.extensions import db
 from broker.models import EsiaLink, LoginAttempt, PendingLogin
 from broker.sessions import as_utc
 from providers import AuthorizationRequest, EsiaContacts, ProviderError
+
+_PENDING = PendingLogin.__table__
+_ATTEMPTS = LoginAttempt.__table__
+_LINKS = EsiaLink.__table__
+#: One ``start`` in this many also deletes the expired pending logins (an indexed range delete).
+SWEEP_EVERY = 64
+
+# The statements every login runs, built once: SQLAlchemy then skips building them and finds
+# their compiled form by a cache key memoised on the statement object.
+_INSERT_PENDING = insert(_PENDING)
+_SWEEP_PENDING = delete(_PENDING).where(_PENDING.c.expires_at < bindparam("now"))
+_CLAIM_PENDING = (
+    update(_PENDING)
+    .where(
+        _PENDING.c.state == bindparam("key"),
+        _PENDING.c.browser_digest == bindparam("digest"),
+        _PENDING.c.consumed_at.is_(None),
+        _PENDING.c.expires_at > bindparam("now"),
+    )
+    .values(consumed_at=bindparam("now"))
+    .returning(*_PENDING.c)
+)
+_STAGE_PENDING = update(_PENDING).where(_PENDING.c.state == bindparam("key")).values(stage=bindparam("new_stage"))
+_DROP_PENDING = delete(_PENDING).where(_PENDING.c.state == bindparam("key"))
+_INSERT_ATTEMPT = insert(_ATTEMPTS)
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +72,42 @@ class Started:
 
 
 @dataclass(frozen=True, slots=True)
+class Pending:
+    """A pending login as read from its row."""
+
+    state: str
+    browser_digest: str
+    client_id: str
+    portal_request: dict[str, Any]
+    region: str
+    link_account: str | None
+    esia_nonce: str
+    esia_code_verifier: str | None
+    created_at: datetime
+    expires_at: datetime
+    consumed_at: datetime | None
+    stage: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Pending:
+        return cls(**{name: getattr(row, name) for name in cls.__slots__})  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The recorded attempt: its row id and the reference code the person sees."""
+
+    id: int
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     """What the callback learned: the pending login, the attempt and, if ESIA answered, more."""
 
-    pending: PendingLogin
-    attempt: LoginAttempt
+    pending: Pending
+    attempt: Attempt
+    reason: matching.Reason | None  # the refusal's reason (the decision's, or the ESIA step's)
     decision: matching.Decision | None
     oid: str | None = None
     contacts: EsiaContacts | None = None
@@ -69,9 +130,11 @@ def start(client_id: str, portal_request: dict[str, str], region: str, link_acco
     request = services.current().esia.authorize()
     binding = secrets.token_urlsafe(32)
     now = datetime.now(timezone.utc)
-    db.session.execute(delete(PendingLogin).where(PendingLogin.expires_at < now))  # keep the table small
-    db.session.add(
-        PendingLogin(
+    if secrets.randbelow(SWEEP_EVERY) == 0:  # keep the table small without a statement per login
+        db.session.execute(_SWEEP_PENDING, {"now": now})
+    db.session.execute(
+        _INSERT_PENDING,
+        dict(
             state=request.state,
             browser_digest=keyed(binding),
             client_id=client_id,
@@ -82,7 +145,9 @@ def start(client_id: str, portal_request: dict[str, str], region: str, link_acco
             esia_code_verifier=request.code_verifier,
             created_at=now,
             expires_at=now + timedelta(seconds=current_app.config["PENDING_LOGIN_SECONDS"]),
-        )
+            consumed_at=None,
+            stage=None,
+        ),
     )
     db.session.commit()
     return Started(url=request.url, state=request.state, binding=binding)
@@ -101,8 +166,8 @@ def issue_link_ticket(client_id: str, account_id: str, region: str, return_to: s
     request = services.current().esia.authorize()
     ticket = secrets.token_urlsafe(32)
     now = datetime.now(timezone.utc)
-    db.session.add(
-        PendingLogin(
+    db.session.execute(
+        insert(_PENDING).values(
             state=request.state,
             browser_digest=keyed("ticket:" + ticket),
             client_id=client_id,
@@ -119,74 +184,74 @@ def issue_link_ticket(client_id: str, account_id: str, region: str, return_to: s
     return request.state, ticket
 
 
-def redeem_link_ticket(state: str | None, ticket: str | None) -> tuple[PendingLogin, str] | None:
+def redeem_link_ticket(state: str | None, ticket: str | None) -> tuple[Pending, str] | None:
     """Bind the link flow's pending login to this browser; return it and the browser's secret."""
     if not state or not ticket or len(state) > 64:
         return None
     binding = secrets.token_urlsafe(32)
     now = datetime.now(timezone.utc)
-    bound = db.session.execute(
-        update(PendingLogin)
+    row = db.session.execute(
+        update(_PENDING)
         .where(
-            PendingLogin.state == state,
-            PendingLogin.browser_digest == keyed("ticket:" + ticket),
-            PendingLogin.link_account.is_not(None),
-            PendingLogin.consumed_at.is_(None),
-            PendingLogin.expires_at > now,
+            _PENDING.c.state == state,
+            _PENDING.c.browser_digest == keyed("ticket:" + ticket),
+            _PENDING.c.link_account.is_not(None),
+            _PENDING.c.consumed_at.is_(None),
+            _PENDING.c.expires_at > now,
         )
         .values(
             browser_digest=keyed(binding),
             expires_at=now + timedelta(seconds=current_app.config["PENDING_LOGIN_SECONDS"]),
         )
-    )
+        .returning(*_PENDING.c)
+    ).first()
     db.session.commit()
-    if bound.rowcount != 1:
-        return None
-    pending = db.session.get(PendingLogin, state)
-    return (pending, binding) if pending is not None else None
+    return (Pending.from_row(row), binding) if row is not None else None
 
 
-def claim(state: str | None, binding: str | None) -> PendingLogin | None:
+def claim(state: str | None, binding: str | None) -> Pending | None:
     """The pending login ESIA's callback names, if this browser started it; single use.
 
     ``None`` for an unknown, expired, replayed or foreign ``state`` (and nothing is changed).
+    The claim is committed at once: the calls to ESIA that follow must not hold a transaction.
     """
     if not state or not binding or len(state) > 64:
         return None
     now = datetime.now(timezone.utc)
-    claimed = db.session.execute(
-        update(PendingLogin)
-        .where(
-            PendingLogin.state == state,
-            PendingLogin.browser_digest == keyed(binding),
-            PendingLogin.consumed_at.is_(None),
-            PendingLogin.expires_at > now,
-        )
-        .values(consumed_at=now)
-    )
+    row = db.session.execute(_CLAIM_PENDING, {"key": state, "digest": keyed(binding), "now": now}).first()
     db.session.commit()
-    if claimed.rowcount != 1:
-        return None
-    return db.session.get(PendingLogin, state)
+    return Pending.from_row(row) if row is not None else None
 
 
-def staged(state: str | None, binding: str | None) -> PendingLogin | None:
+def staged(state: str | None, binding: str | None) -> Pending | None:
     """A claimed pending login that is waiting on one of the broker's pages."""
     if not state or not binding:
         return None
-    pending = db.session.get(PendingLogin, state)
+    row = db.session.execute(select(*_PENDING.c).where(_PENDING.c.state == state)).first()
     if (
-        pending is None
-        or pending.stage is None
-        or not hmac.compare_digest(pending.browser_digest, keyed(binding))
-        or as_utc(pending.expires_at) <= datetime.now(timezone.utc)
+        row is None
+        or row.stage is None
+        or not hmac.compare_digest(row.browser_digest, keyed(binding))
+        or as_utc(row.expires_at) <= datetime.now(timezone.utc)
     ):
         return None
-    return pending
+    return Pending.from_row(row)
 
 
-def finish(pending: PendingLogin, args: dict[str, str]) -> Finished:
-    """Complete ESIA's part and decide; record the attempt whatever happens."""
+def set_stage(pending: Pending, stage: dict[str, Any]) -> Pending:
+    """Keep what the person still has to do here (the view commits)."""
+    db.session.execute(_STAGE_PENDING, {"key": pending.state, "new_stage": stage})
+    return dataclasses.replace(pending, stage=stage)
+
+
+def drop(pending: Pending) -> None:
+    """Forget a pending login (the view commits)."""
+    db.session.execute(_DROP_PENDING, {"key": pending.state})
+
+
+
+def finish(pending: Pending, args: dict[str, str]) -> Finished:
+    """Complete ESIA's part and decide; record the attempt whatever happens (the view commits)."""
     esia = services.current().esia
     request = AuthorizationRequest(
         url="", state=pending.state, nonce=pending.esia_nonce, code_verifier=pending.esia_code_verifier, timestamp=""
@@ -195,13 +260,12 @@ def finish(pending: PendingLogin, args: dict[str, str]) -> Finished:
     try:
         code = esia.parse_callback(args, request)
         tokens = esia.exchange_code(code, request)
-        person = esia.fetch_person(tokens)
-        contacts = esia.fetch_contacts(tokens) if flow == "login" else EsiaContacts()
+        person, contacts = esia.fetch_profile(tokens)
     except ProviderError as exc:
         log.info("[%s] ESIA step failed: %s", pending.state[:8], exc.code)
         attempt = record(pending.client_id, pending.region, pending.created_at, flow, reason=exc.reason,
                          detail=exc.esia_code or exc.code)
-        return Finished(pending, attempt, None)
+        return Finished(pending, attempt, exc.reason, None)
     decision = decisions.decide(
         person,
         pending.region,
@@ -225,7 +289,7 @@ def finish(pending: PendingLogin, args: dict[str, str]) -> Finished:
         tier=str(person.tier),
     )
     amr = tokens.amr[0] if tokens.amr else "PWD"
-    return Finished(pending, attempt, decision, person.oid, contacts, str(person.tier), amr)
+    return Finished(pending, attempt, decision.reason, decision, person.oid, contacts, str(person.tier), amr)
 
 
 def record(
@@ -240,52 +304,67 @@ def record(
     oid: str | None = None,
     snils_digest: str | None = None,
     tier: str | None = None,
-) -> LoginAttempt:
-    """Write one attempt row (never a name, SNILS or token: the trace is masked already)."""
+) -> Attempt:
+    """Write one attempt row (never a name, SNILS or token: the trace is masked already).
+
+    It must be the first write of its transaction: a reference code that is already taken
+    rolls the transaction back and draws again. The view commits.
+    """
     now = datetime.now(timezone.utc)
+    values = dict(
+        started_at=as_utc(started_at),
+        finished_at=now,
+        client_id=client_id,
+        flow=flow,
+        region=region or None,
+        outcome=str(decision.outcome) if decision else str(matching.Outcome.REFUSED),
+        reason=str(decision.reason) if decision and decision.reason else (str(reason) if reason else None),
+        account_id=decision.account_ids[0] if decision and len(decision.account_ids) == 1 else None,
+        candidate_ids=list(decision.account_ids) if decision else [],
+        oid_digest=keyed(oid) if oid else None,
+        snils_digest=snils_digest,
+        tier=tier,
+        age=decision.age if decision else None,
+        trace=[check.as_dict() for check in decision.checks] if decision else [],
+        detail=detail,
+    )
     for _ in range(5):
-        attempt = LoginAttempt(
-            reference=new_reference(),
-            started_at=as_utc(started_at),
-            finished_at=now,
-            client_id=client_id,
-            flow=flow,
-            region=region or None,
-            outcome=str(decision.outcome) if decision else str(matching.Outcome.REFUSED),
-            reason=str(decision.reason) if decision and decision.reason else (str(reason) if reason else None),
-            account_id=decision.account_ids[0] if decision and len(decision.account_ids) == 1 else None,
-            candidate_ids=list(decision.account_ids) if decision else [],
-            oid_digest=keyed(oid) if oid else None,
-            snils_digest=snils_digest,
-            tier=tier,
-            age=decision.age if decision else None,
-            trace=[check.as_dict() for check in decision.checks] if decision else [],
-            detail=detail,
-        )
-        db.session.add(attempt)
+        reference = new_reference()
         try:
-            db.session.commit()
-            return attempt
+            result = db.session.execute(_INSERT_ATTEMPT, {"reference": reference, **values})
         except IntegrityError:  # a reference code collision: draw again
             db.session.rollback()
+            continue
+        return Attempt(int(result.inserted_primary_key[0]), reference)
     raise RuntimeError("could not draw a unique attempt reference")
 
 
-def refusal_attempt(client_id: str, region: str | None, reason: matching.Reason, detail: str) -> LoginAttempt:
-    """Record an attempt that ended before a pending login existed or could be found."""
-    return record(client_id, region, datetime.now(timezone.utc), "login", reason=reason, detail=detail)
+def set_attempt_account(attempt_id: int, account_id: str) -> None:
+    """The account the person entered (after a chooser, the one chosen)."""
+    db.session.execute(update(_ATTEMPTS).where(_ATTEMPTS.c.id == attempt_id).values(account_id=account_id))
+
+
+def refusal_attempt(client_id: str, region: str | None, reason: matching.Reason, detail: str) -> Attempt:
+    """Record an attempt that ended before a pending login existed or could be found (commits)."""
+    attempt = record(client_id, region, datetime.now(timezone.utc), "login", reason=reason, detail=detail)
+    db.session.commit()
+    return attempt
 
 
 def link_accounts(oid: str, account_ids: list[str], tier: str | None, source: str) -> None:
-    """Record that ESIA person ``oid`` holds these accounts (first login or link flow)."""
+    """Record that ESIA person ``oid`` holds these accounts (first login or link flow).
+
+    An account linked to another person keeps its link; the view commits.
+    """
     now = datetime.now(timezone.utc)
     for account_id in account_ids:
-        link = db.session.get(EsiaLink, account_id)
-        if link is None:
-            db.session.add(EsiaLink(account_id=account_id, oid=oid, tier=tier, source=source, linked_at=now))
-        elif link.oid == oid:
-            link.tier = tier
-    db.session.flush()
+        current = db.session.execute(select(_LINKS.c.oid).where(_LINKS.c.account_id == account_id)).scalar()
+        if current is None:
+            db.session.execute(
+                insert(_LINKS).values(account_id=account_id, oid=oid, tier=tier, source=source, linked_at=now)
+            )
+        elif current == oid:
+            db.session.execute(update(_LINKS).where(_LINKS.c.account_id == account_id).values(tier=tier))
 
 
 def stage_data(finished: Finished) -> dict[str, Any]:

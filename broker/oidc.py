@@ -4,6 +4,7 @@ Authorization code with PKCE (S256 only, for every client), id_tokens signed RS2
 broker's keys (JWKS at ``/oidc/jwks``), userinfo, and discovery. The id_token's ``sub`` is the
 diary account id; claims carry role, region, school, the ESIA tier (``acr``) and ``amr``.
 Codes and access tokens are stored as digests; a code is deleted the moment it is redeemed.
+Rows are written and read with Core statements (every login passes here); the views commit.
 """
 
 from __future__ import annotations
@@ -22,19 +23,76 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from flask import Flask, current_app
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select
 
 from broker import services
 from broker.clients import SCOPES, PortalClient
 from broker.extensions import db
 from broker.models import AccessToken, Account, AuthorizationCode, DiarySession
-from broker.sessions import as_utc
+from broker.sessions import LiveSession, as_utc
 
 CODE_SECONDS = 60
+_CODES = AuthorizationCode.__table__
+_TOKENS = AccessToken.__table__
+_SESSIONS = DiarySession.__table__
+_ACCOUNTS = Account.__table__
+#: The account's columns the claims are made of.
+_CLAIM_COLUMNS = tuple(
+    _ACCOUNTS.c[name].label(f"claim_{name}")
+    for name in ("id", "role", "region", "school_id", "last_name", "first_name", "middle_name", "login")
+)
+# The statements every login runs, built once (see broker.login).
+_INSERT_CODE = insert(_CODES)
+_REDEEM_CODE = delete(_CODES).where(_CODES.c.code_digest == bindparam("digest")).returning(*_CODES.c)
+_NONCE_USED = select(_CODES.c.code_digest).where(
+    _CODES.c.client_id == bindparam("client"), _CODES.c.nonce == bindparam("used_nonce")
+).limit(1)
+_SIGNED_IN = (
+    select(*_SESSIONS.c, *_CLAIM_COLUMNS)
+    .join(_ACCOUNTS, _ACCOUNTS.c.id == _SESSIONS.c.account_id)
+    .where(_SESSIONS.c.id == bindparam("key"))
+)
+_INSERT_TOKEN = insert(_TOKENS)
+_SELECT_TOKEN = select(*_TOKENS.c).where(_TOKENS.c.token_digest == bindparam("digest"))
 
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountClaims:
+    """The diary account's fields the id_token and userinfo are made of."""
+
+    id: str
+    role: str
+    region: str
+    school_id: str | None
+    last_name: str
+    first_name: str
+    middle_name: str
+    login: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A live session and its account: who the portal's tokens speak for."""
+
+    session: LiveSession
+    account: AccountClaims
+
+    @property
+    def id(self) -> str:
+        return self.session.id
+
+
+def signed_in(session_id: str) -> SignedIn | None:
+    """The session ``session_id`` with its account's claims, one query; None if gone."""
+    row = db.session.execute(_SIGNED_IN, {"key": session_id}).first()
+    if row is None:
+        return None
+    account = AccountClaims(**{name: getattr(row, f"claim_{name}") for name in AccountClaims.__slots__})  # type: ignore[attr-defined]
+    return SignedIn(LiveSession.from_row(row), account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +105,16 @@ class RedeemedCode:
     nonce: str | None
     code_challenge: str | None
     code_challenge_method: str | None
-    session_id: str
+    signed_in: SignedIn
     auth_time: int
-    acr: str
-    amr: str
+
+    @property
+    def acr(self) -> str:
+        return self.signed_in.session.tier
+
+    @property
+    def amr(self) -> str:
+        return self.signed_in.session.amr
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -95,10 +159,11 @@ class CodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
-        session: DiarySession = request.user
+        session: LiveSession = request.user
         data = request.payload.data
-        db.session.add(
-            AuthorizationCode(
+        db.session.execute(
+            _INSERT_CODE,
+            dict(
                 code_digest=_digest(code),
                 client_id=request.client.client_id,
                 redirect_uri=request.payload.redirect_uri or "",
@@ -109,23 +174,19 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 session_id=session.id,
                 auth_time=int(as_utc(session.created_at).timestamp()),
                 expires_at=datetime.now(timezone.utc) + timedelta(seconds=CODE_SECONDS),
-            )
-        )
-        db.session.commit()
+            ),
+        )  # the view commits
 
     def query_authorization_code(self, code: str, client: PortalClient) -> RedeemedCode | None:
-        # Single use: the row is deleted as it is read, so a second exchange finds nothing.
-        row = db.session.get(AuthorizationCode, _digest(code))
-        if row is None:
-            return None
-        deleted = db.session.execute(delete(AuthorizationCode).where(AuthorizationCode.code_digest == row.code_digest))
-        db.session.commit()
-        if deleted.rowcount != 1 or row.client_id != client.client_id:
+        # Single use: the row is deleted as it is read, so a second exchange finds nothing. The
+        # token view commits whatever the answer, so a code is spent even by a failed exchange.
+        row = db.session.execute(_REDEEM_CODE, {"digest": _digest(code)}).first()
+        if row is None or row.client_id != client.client_id:
             return None
         if as_utc(row.expires_at) <= datetime.now(timezone.utc):
             return None
-        session = db.session.get(DiarySession, row.session_id)
-        if session is None:
+        found = signed_in(row.session_id)
+        if found is None:
             return None
         return RedeemedCode(
             client_id=row.client_id,
@@ -134,20 +195,16 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             nonce=row.nonce,
             code_challenge=row.code_challenge,
             code_challenge_method=row.code_challenge_method,
-            session_id=row.session_id,
+            signed_in=found,
             auth_time=row.auth_time,
-            acr=session.tier,
-            amr=session.amr,
         )
 
     def delete_authorization_code(self, authorization_code: RedeemedCode) -> None:
         """Already deleted when it was read."""
 
-    def authenticate_user(self, authorization_code: RedeemedCode) -> DiarySession | None:
-        session = db.session.get(DiarySession, authorization_code.session_id)
-        if session is None or session.revoked_at is not None:
-            return None
-        return session
+    def authenticate_user(self, authorization_code: RedeemedCode) -> SignedIn | None:
+        found = authorization_code.signed_in
+        return found if found.session.revoked_at is None else None
 
 
 class DiaryOpenIDCode(OpenIDCode):
@@ -170,19 +227,16 @@ class DiaryOpenIDCode(OpenIDCode):
         }
 
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
-        query = select(AuthorizationCode.code_digest).where(
-            AuthorizationCode.client_id == request.payload.client_id, AuthorizationCode.nonce == nonce
-        )
-        return db.session.execute(query.limit(1)).first() is not None
+        used = db.session.execute(_NONCE_USED, {"client": request.payload.client_id, "used_nonce": nonce})
+        return used.first() is not None
 
-    def generate_user_info(self, user: DiarySession, scope: str) -> UserInfo:
+    def generate_user_info(self, user: SignedIn, scope: str) -> UserInfo:
         return user_info(user, scope)
 
 
-def user_info(session: DiarySession, scope: str) -> UserInfo:
+def user_info(user: SignedIn, scope: str) -> UserInfo:
     """The claims about a session's account that ``scope`` opens."""
-    account = db.session.get(Account, session.account_id)
-    assert account is not None  # sessions are deleted with their account
+    session, account = user.session, user.account
     info = UserInfo(
         sub=account.id,
         role=account.role,
@@ -210,17 +264,17 @@ def user_info(session: DiarySession, scope: str) -> UserInfo:
 
 
 class StoredToken:
-    """An access token row as Authlib's resource protector reads it."""
+    """An access token row and who it speaks for, as Authlib's resource protector reads it."""
 
-    def __init__(self, row: AccessToken) -> None:
+    def __init__(self, row: Any, user: SignedIn | None) -> None:
         self.row = row
+        self.user = user
 
     def is_expired(self) -> bool:
         return as_utc(self.row.expires_at) <= datetime.now(timezone.utc)
 
     def is_revoked(self) -> bool:
-        session = db.session.get(DiarySession, self.row.session_id)
-        return session is None or session.revoked_at is not None
+        return self.user is None or self.user.session.revoked_at is not None
 
     def get_scope(self) -> str:
         return self.row.scope
@@ -228,8 +282,8 @@ class StoredToken:
 
 class TokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> StoredToken | None:
-        row = db.session.get(AccessToken, _digest(token_string))
-        return StoredToken(row) if row else None
+        row = db.session.execute(_SELECT_TOKEN, {"digest": _digest(token_string)}).first()
+        return StoredToken(row, signed_in(row.session_id)) if row else None
 
 
 class StoredAuthorizationRequest(OAuth2Request):
@@ -247,17 +301,17 @@ class StoredAuthorizationRequest(OAuth2Request):
 
 def _save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     now = datetime.now(timezone.utc)
-    db.session.add(
-        AccessToken(
+    db.session.execute(
+        _INSERT_TOKEN,
+        dict(
             token_digest=_digest(token["access_token"]),
             client_id=request.client.client_id,
             scope=token.get("scope", ""),
             session_id=request.user.id,
             issued_at=now,
             expires_at=now + timedelta(seconds=int(token["expires_in"])),
-        )
-    )
-    db.session.commit()
+        ),
+    )  # the token view commits
 
 
 def create_server(app: Flask, clients: dict[str, PortalClient]) -> tuple[AuthorizationServer, ResourceProtector]:

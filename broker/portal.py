@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 import matching
 from broker import login, oidc, regions, services, sessions
 from broker.clients import PortalClient
-from broker.models import Account, DiarySession
+from broker.models import Account
 from broker.extensions import db
 
 bp = Blueprint("oidc", __name__)
@@ -59,9 +59,11 @@ def authorize() -> Any:
 
     live = sessions.find_session(request.cookies.get(sessions.COOKIE))
     if live is not None:
-        account = db.session.get(Account, live.account_id)
-        if account is not None and client.may_serve(account.region):
-            return complete_authorization(client, portal_request, live)
+        account = oidc.signed_in(live.id)
+        if account is not None and client.may_serve(account.account.region):
+            response = complete_authorization(client, portal_request, live)
+            db.session.commit()
+            return response
     started = login.start(client.client_id, portal_request, region)
     response = redirect(started.url)
     set_cookie(response, login.BINDING_COOKIE, f"{started.state}.{started.binding}", current_app.config["PENDING_LOGIN_SECONDS"])
@@ -113,7 +115,9 @@ def _same_origin(url: str, registered: tuple[str, ...]) -> bool:
 def token() -> Any:
     server = services.current().oidc
     assert server is not None
-    return server.create_token_response()
+    response = server.create_token_response()
+    db.session.commit()  # the code is spent whatever the answer; the access token is kept
+    return response
 
 
 @bp.route("/oidc/userinfo", methods=["GET", "POST"])
@@ -124,9 +128,8 @@ def userinfo() -> Any:
     @protector("openid")
     def answer() -> Response:
         stored: oidc.StoredToken = current_token  # type: ignore[assignment]
-        diary_session = db.session.get(DiarySession, stored.row.session_id)
-        assert diary_session is not None  # a token whose session is gone is refused as revoked
-        return jsonify(oidc.user_info(diary_session, stored.row.scope))
+        assert stored.user is not None  # a token whose session is gone is refused as revoked
+        return jsonify(oidc.user_info(stored.user, stored.row.scope))
 
     return answer()
 
@@ -160,14 +163,17 @@ def logged_out() -> Any:
 # --- shared by the login pages --------------------------------------------------------------
 
 
-def complete_authorization(client: PortalClient, portal_request: dict[str, str], diary_session: DiarySession) -> Any:
-    """Issue the portal's authorization code for ``diary_session`` and send the browser back."""
+def complete_authorization(client: PortalClient, portal_request: dict[str, str], live: sessions.LiveSession) -> Any:
+    """Issue the portal's authorization code for session ``live`` and send the browser back.
+
+    The code is written in the caller's transaction: the caller commits.
+    """
     server = services.current().oidc
     assert server is not None
     uri = external("oidc.authorize") + "?" + urlencode(portal_request)
     stored = oidc.StoredAuthorizationRequest(uri, portal_request)
     grant = server.get_authorization_grant(stored)
-    return server.create_authorization_response(request=stored, grant_user=diary_session, grant=grant)
+    return server.create_authorization_response(request=stored, grant_user=live, grant=grant)
 
 
 def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:

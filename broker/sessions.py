@@ -1,22 +1,51 @@
 """Diary sessions: what the broker remembers of a person it has signed in (its SSO session).
 
 The browser holds a random token in an ``HttpOnly`` cookie; the table keeps only its digest.
-A session is valid until it expires or is revoked (logout).
+A session is valid until it expires or is revoked (logout). Rows are written and read with
+Core statements (this is on every login's path); the view commits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import bindparam, insert, select, update
 
 from broker.extensions import db
 from broker.models import DiarySession
 
 COOKIE = "broker_sso"
+_SESSIONS = DiarySession.__table__
+_INSERT = insert(_SESSIONS)
+_SELECT = select(*_SESSIONS.c).where(_SESSIONS.c.id == bindparam("key"))
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """A diary session as the OIDC endpoints use it (``id`` is the cookie token's digest)."""
+
+    id: str
+    account_id: str
+    tier: str
+    amr: str
+    created_at: datetime
+    expires_at: datetime
+    claims: dict[str, Any] = field(default_factory=dict, repr=False)
+    attempt_id: int | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None and as_utc(self.expires_at) > datetime.now(timezone.utc)
+
+    @classmethod
+    def from_row(cls, row: Any) -> LiveSession:
+        return cls(**{name: getattr(row, name) for name in cls.__slots__})  # type: ignore[attr-defined]
 
 
 def digest(token: str) -> str:
@@ -25,37 +54,41 @@ def digest(token: str) -> str:
 
 def create_session(
     account_id: str, *, tier: str, amr: str, attempt_id: int | None, claims: dict[str, Any] | None = None
-) -> tuple[DiarySession, str]:
+) -> tuple[LiveSession, str]:
     """Create a session for ``account_id``; return it and the cookie token (shown once)."""
     token = secrets.token_urlsafe(32)
     now = datetime.now(timezone.utc)
-    row = DiarySession(
+    live = LiveSession(
         id=digest(token),
         account_id=account_id,
-        attempt_id=attempt_id,
         tier=tier,
         amr=amr,
-        claims=claims or {},
         created_at=now,
         expires_at=now + timedelta(seconds=current_app.config["SESSION_SECONDS"]),
+        claims=claims or {},
+        attempt_id=attempt_id,
     )
-    db.session.add(row)
-    db.session.flush()
-    return row, token
+    db.session.execute(_INSERT, {name: getattr(live, name) for name in LiveSession.__slots__})  # type: ignore[attr-defined]
+    return live, token
 
 
-def find_session(token: str | None) -> DiarySession | None:
+def get_session(session_id: str) -> LiveSession | None:
+    """A session by its id, live or not."""
+    row = db.session.execute(_SELECT, {"key": session_id}).first()
+    return LiveSession.from_row(row) if row is not None else None
+
+
+def find_session(token: str | None) -> LiveSession | None:
     """The live session behind a cookie token, or None."""
     if not token:
         return None
-    row = db.session.get(DiarySession, digest(token))
-    if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= datetime.now(timezone.utc):
-        return None
-    return row
+    live = get_session(digest(token))
+    return live if live is not None and live.is_live else None
 
 
-def revoke(row: DiarySession) -> None:
-    row.revoked_at = datetime.now(timezone.utc)
+def revoke(live: LiveSession) -> None:
+    """End a session (the view commits)."""
+    db.session.execute(update(_SESSIONS).where(_SESSIONS.c.id == live.id).values(revoked_at=datetime.now(timezone.utc)))
 
 
 def as_utc(value: datetime) -> datetime:

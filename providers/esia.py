@@ -290,30 +290,30 @@ class EsiaProvider:
         """Read ``/rs/prns/{oid}`` (documents embedded) and map it to the engine's person."""
         path = f"/rs/prns/{tokens.oid}"
         answer = self._read(tokens, path, "(documents.elements)", "the person data")
-        data = answer.body
-        documents: Sequence[Mapping[str, Any]] = ()
-        if _needs_documents(data):
-            # ESIA listed the documents as URLs; the tier rule needs them (decision 6).
-            docs = self._read(tokens, f"{path}/docs", "(elements)", "the person's documents")
-            documents = _embedded(docs.body)
-        return person_from_esia(data, oid=tokens.oid, documents=documents)
+        return self._person(tokens, path, answer.body)
 
     def fetch_contacts(self, tokens: EsiaTokens) -> EsiaContacts:
         """Read ``/rs/prns/{oid}/ctts``; keep the verified e-mail and mobile only."""
         answer = self._read(tokens, f"/rs/prns/{tokens.oid}/ctts", "(elements)", "the person's contacts")
-        verified: dict[str, str | None] = {"EML": None, "MBT": None}
-        for element in _embedded(answer.body):
-            kind, value = element.get("type"), element.get("value")
-            if (
-                isinstance(kind, str)
-                and kind in verified
-                and verified[kind] is None
-                and element.get("vrfStu") == "VERIFIED"
-            ):
-                if not isinstance(value, str) or not value:
-                    raise InvalidUpstreamResponseError("ctts.value", "must be a non-empty string")
-                verified[kind] = value
-        return EsiaContacts(email=verified["EML"], mobile=verified["MBT"])
+        return _verified_contacts(answer.body)
+
+    def fetch_profile(self, tokens: EsiaTokens) -> tuple[matching.Person, EsiaContacts]:
+        """The person and their verified contacts in one call (ESIA.md §5: nested collections).
+
+        ``/rs/prns/{oid}?embed=(documents.elements,contacts.elements)``. Only where ESIA lists
+        the contacts as URLs, or leaves them out although ``email``/``mobile`` were asked for,
+        does a second call read ``/ctts``; documents given as URLs are read as in
+        :meth:`fetch_person`.
+        """
+        path = f"/rs/prns/{tokens.oid}"
+        answer = self._read(tokens, path, "(documents.elements,contacts.elements)", "the person data")
+        person = self._person(tokens, path, answer.body)
+        collection = answer.body.get("contacts")
+        if isinstance(collection, Mapping) and _is_embedded(collection):
+            return person, _verified_contacts(collection)
+        if {"email", "mobile"} & set(self.config.scopes):
+            return person, self.fetch_contacts(tokens)
+        return person, EsiaContacts()
 
     def logout_url(self, redirect_url: str) -> str:
         """Where to send the browser to end the ESIA session (note ``redirect_url``, ESIA.md §1)."""
@@ -329,6 +329,14 @@ class EsiaProvider:
         else:
             message = config.client_id + config.scope + timestamp + state + config.redirect_uri + (code or "")
         return b64url(config.signer.sign(message.encode("utf-8")))
+
+    def _person(self, tokens: EsiaTokens, path: str, data: Mapping[str, Any]) -> matching.Person:
+        documents: Sequence[Mapping[str, Any]] = ()
+        if _needs_documents(data):
+            # ESIA listed the documents as URLs; the tier rule needs them (decision 6).
+            docs = self._read(tokens, f"{path}/docs", "(elements)", "the person's documents")
+            documents = _embedded(docs.body)
+        return person_from_esia(data, oid=tokens.oid, documents=documents)
 
     def _read(self, tokens: EsiaTokens, path: str, embed: str, what: str) -> JsonAnswer:
         answer = self._transport.get_json(
@@ -375,6 +383,24 @@ def _strings(value: object) -> list[str]:
     if isinstance(value, list):
         return [text for item in value for text in _strings(item)]
     return []
+
+
+def _verified_contacts(collection: Mapping[str, Any]) -> EsiaContacts:
+    """The first verified e-mail (``EML``) and mobile (``MBT``) of a contacts collection."""
+    verified: dict[str, str | None] = {"EML": None, "MBT": None}
+    for element in _embedded(collection):
+        kind, value = element.get("type"), element.get("value")
+        if isinstance(kind, str) and kind in verified and verified[kind] is None and element.get("vrfStu") == "VERIFIED":
+            if not isinstance(value, str) or not value:
+                raise InvalidUpstreamResponseError("ctts.value", "must be a non-empty string")
+            verified[kind] = value
+    return EsiaContacts(email=verified["EML"], mobile=verified["MBT"])
+
+
+def _is_embedded(collection: Mapping[str, Any]) -> bool:
+    """Did ESIA put the collection's elements inline (not as URLs to read)?"""
+    elements = collection.get("elements")
+    return isinstance(elements, list) and all(isinstance(element, Mapping) for element in elements)
 
 
 def _embedded(collection: Mapping[str, Any]) -> list[Mapping[str, Any]]:

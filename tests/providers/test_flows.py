@@ -61,6 +61,15 @@ def test_a_confirmed_adult_logs_in(esia: MockEsia, make_provider: ProviderFactor
     assert contacts == EsiaContacts(email="ivan.petrov@example.org", mobile="+7(900)0000051")
 
 
+@pytest.mark.parametrize("client_id", list(MOCK_CLIENTS))
+def test_a_profile_is_the_person_and_contacts_in_one_call(
+    esia: MockEsia, make_provider: ProviderFactory, client_id: str
+) -> None:
+    provider = provider_for(esia, make_provider, client_id)
+    tokens = log_in(esia, provider, "adult-verified")
+    assert provider.fetch_profile(tokens) == (provider.fetch_person(tokens), provider.fetch_contacts(tokens))
+
+
 @pytest.mark.parametrize(
     ("login", "tier"),
     [

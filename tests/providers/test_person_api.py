@@ -221,3 +221,55 @@ def test_refuses_person_data_that_names_another_oid(
     with pytest.raises(InvalidUpstreamResponseError) as info:
         provider.fetch_person(tokens)
     assert info.value.field in ("Location", "elements") and info.value.reason is Reason.ESIA_ERROR
+
+
+def test_a_profile_is_one_call_with_contacts_and_documents_embedded(
+    http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]
+) -> None:
+    provider, tokens = logged_in
+    contacts = {"size": 2, "elements": [
+        {"id": 1, "type": "EML", "vrfStu": "VERIFIED", "value": "marina@example.org"},
+        {"id": 2, "type": "MBT", "vrfStu": "NOT_VERIFIED", "value": "+7(900)1111111"},
+    ]}  # fmt: skip
+    http.add(responses.GET, PRNS, json=person_document(contacts=contacts), headers=LOCATION)
+    person, found = provider.fetch_profile(tokens)
+    assert len(http.calls) == 1
+    assert http.calls[0].request.url == f"{PRNS}?embed=%28documents.elements%2Ccontacts.elements%29"
+    assert (person.tier, person.last_name) == (Tier.STANDARD, "Соколова")
+    assert found == EsiaContacts(email="marina@example.org", mobile=None)
+
+
+def test_a_profile_reads_the_contacts_apart_when_esia_lists_them_as_urls(
+    http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]
+) -> None:
+    provider, tokens = logged_in
+    listed = {"size": 1, "elements": [f"https://esia.test:443/rs/prns/{OID}/ctts/1"]}
+    http.add(responses.GET, PRNS, json=person_document(contacts=listed), headers=LOCATION)
+    element = {"id": 1, "type": "MBT", "vrfStu": "VERIFIED", "value": "+7(900)2222222"}
+    http.add(responses.GET, CTTS, json={"size": 1, "elements": [element]})
+    _, found = provider.fetch_profile(tokens)
+    assert found == EsiaContacts(email=None, mobile="+7(900)2222222")
+    assert http.calls[1].request.url == f"{CTTS}?embed=%28elements%29"
+
+
+def test_a_profile_without_contact_scopes_has_no_contacts_and_makes_no_second_call(
+    http: responses.RequestsMock, make_provider: ProviderFactory, upstream: Upstream
+) -> None:
+    provider = make_provider(scopes=("openid", "fullname", "birthdate", "gender", "snils", "id_doc"))
+    with responses.RequestsMock() as token_only:
+        token_only.add_callback(responses.POST, f"{BASE_URL}/aas/oauth2/v3/te", callback=upstream.token_endpoint())
+        tokens = provider.exchange_code("c0de", provider.authorize())
+    http.add(responses.GET, PRNS, json=person_document(), headers=LOCATION)
+    assert provider.fetch_profile(tokens)[1] == EsiaContacts()
+    assert len(http.calls) == 1
+
+
+def test_a_profile_refuses_embedded_contacts_that_name_another_person(
+    http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]
+) -> None:
+    provider, tokens = logged_in
+    listed = {"size": 1, "elements": [f"https://esia.test:443/rs/prns/{OTHER_OID}/ctts/1"]}
+    http.add(responses.GET, PRNS, json=person_document(contacts=listed), headers=LOCATION)
+    with pytest.raises(InvalidUpstreamResponseError) as info:
+        provider.fetch_profile(tokens)
+    assert info.value.field == "elements"
