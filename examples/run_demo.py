@@ -3,9 +3,9 @@
 First run: development secrets and the demo registry (``broker.demo``), and key material under
 ``instance/demo/``: the broker's RSA key and self-signed certificate as ESIA's client system
 ``DIARY01`` (legacy flow, detached CMS) and its id_token signing key. Every run: the mock ESIA's
-config and the broker's settings for the ports in use, then three child processes: the mock ESIA
-(``python -m mock_esia``), the broker and the portal (gunicorn, several threads). It prints the
-portal's URL and which test person shows which outcome; Ctrl-C or SIGTERM stops all three.
+config and the broker's settings for the ports in use, then three child processes: the mock ESIA,
+the broker and the portal, each under gunicorn with several threads. It prints the portal's URL
+and which test person shows which outcome; Ctrl-C or SIGTERM stops all three.
 
 Environment: ``DEMO_INSTANCE_DIR`` (default ``instance/``), ``DEMO_ESIA_PORT`` (8800),
 ``DEMO_BROKER_PORT`` (5000), ``DEMO_PORTAL_PORT`` (8000). Server output: ``<instance>/demo/log/``.
@@ -213,10 +213,12 @@ def make_servers(instance: Path, ports: Ports, portal_secret: str) -> list[Serve
         "DIARY_PORTAL_PUBLIC_URL": portal,
         "DIARY_PORTAL_SECRET_KEY": secrets.token_hex(32),
     }
-    mock = [sys.executable, "-m", "mock_esia", "--config", str(mock_config), "--port", str(ports.esia)]
-    mock += ["--data-dir", str(demo / "mock_esia")]
+    # One worker: the mock keeps its codes and tokens in memory. Its settings come from the
+    # environment, as `python -m mock_esia --config … --data-dir …` would set them.
+    mock = [*gunicorn, "--bind", f"{HOST}:{ports.esia}", "--workers", "1", "--threads", "8", "mock_esia:create_app()"]
+    mock_env = {**env, "MOCK_ESIA_CONFIG_FILE": str(mock_config), "MOCK_ESIA_DATA_DIR": str(demo / "mock_esia")}
     return [
-        Server("mock ESIA", ports.esia, mock, env, "/__mock__/jwks.json", logs / "mock_esia.log"),
+        Server("mock ESIA", ports.esia, mock, mock_env, "/__mock__/jwks.json", logs / "mock_esia.log"),
         Server(
             "broker",
             ports.broker,
