@@ -10,11 +10,13 @@ import requests
 import responses
 
 from matching import Gender, Reason, Tier
+import providers.esia as esia_module
 from providers import (
     EsiaContacts,
     EsiaProvider,
     EsiaTokens,
     InvalidUpstreamResponseError,
+    ProviderConfigError,
     ProviderError,
     UpstreamRefusedError,
     UpstreamUnavailableError,
@@ -273,3 +275,20 @@ def test_a_profile_refuses_embedded_contacts_that_name_another_person(
     with pytest.raises(InvalidUpstreamResponseError) as info:
         provider.fetch_profile(tokens)
     assert info.value.field == "elements"
+
+
+def test_the_session_takes_its_proxy_and_ca_bundle_from_config_not_the_environment(
+    make_provider: ProviderFactory, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = tmp_path / "esia-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("HTTPS_PROXY", "http://from-the-environment:1")
+    session = esia_module._session("http://proxy.internal:3128", str(bundle))
+    assert (session.trust_env, session.proxies["https"], session.verify) == (False, "http://proxy.internal:3128", str(bundle))
+    assert esia_module._session(None, None).proxies == {}
+
+
+@pytest.mark.parametrize(("field", "value"), [("proxy", "proxy.internal:3128"), ("ca_bundle", "/nonexistent/ca.pem")])
+def test_a_bad_proxy_or_ca_bundle_is_a_config_error(make_provider: ProviderFactory, field: str, value: str) -> None:
+    with pytest.raises(ProviderConfigError, match=field):
+        make_provider(**{field: value})
