@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,11 @@ from broker.errors import ConfigError
 @dataclass(frozen=True, slots=True)
 class SigningKeys:
     keys: tuple[RSAKey, ...]
+    #: Each key's id (its RFC 7638 thumbprint), worked out once: every id_token names one.
+    kids: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kids", tuple(key.thumbprint() for key in self.keys))
 
     @property
     def active(self) -> RSAKey:
@@ -28,13 +33,13 @@ class SigningKeys:
 
     @property
     def active_kid(self) -> str:
-        return self.active.thumbprint()
+        return self.kids[0]
 
     def jwks(self) -> dict[str, Any]:
         return {
             "keys": [
-                {**key.as_dict(private=False), "kid": key.thumbprint(), "use": "sig", "alg": "RS256"}
-                for key in self.keys
+                {**key.as_dict(private=False), "kid": kid, "use": "sig", "alg": "RS256"}
+                for key, kid in zip(self.keys, self.kids)
             ]
         }
 

@@ -10,6 +10,7 @@ Rows are written and read with Core statements (every login passes here); the vi
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -155,8 +156,16 @@ class S256Challenge(CodeChallenge):
         super().validate_code_verifier(grant, result)
 
 
+def random_token(*_: Any, **__: Any) -> str:
+    """256 random bits, URL-safe (Authlib's default draws 42 characters one call at a time)."""
+    return secrets.token_urlsafe(32)
+
+
 class CodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def generate_authorization_code(self) -> str:
+        return random_token()
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         session: LiveSession = request.user
@@ -317,6 +326,7 @@ def _save_token(token: dict[str, Any], request: OAuth2Request) -> None:
 def create_server(app: Flask, clients: dict[str, PortalClient]) -> tuple[AuthorizationServer, ResourceProtector]:
     app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {"authorization_code": app.config["ACCESS_TOKEN_SECONDS"]})
     app.config.setdefault("OAUTH2_SCOPES_SUPPORTED", list(SCOPES))
+    app.config.setdefault("OAUTH2_ACCESS_TOKEN_GENERATOR", random_token)
     server = AuthorizationServer(app, query_client=clients.get, save_token=_save_token)
     server.register_grant(CodeGrant, [DiaryOpenIDCode(require_nonce=False), S256Challenge(required=True)])
     protector = ResourceProtector()
