@@ -5,9 +5,9 @@ with N concurrent users, against a running demo (`make run` in another terminal)
     .venv/bin/python bench/login_load.py --broker http://127.0.0.1:5000 --client-id ID \\
         --client-secret SECRET --redirect-uri http://127.0.0.1:8000/callback
 
-Each user is a process with its own cookie jar doing logins back to back: the portal's
-authorization request (PKCE S256) → the broker → ESIA's login form (POST login/password) → the
-broker's callback → the portal's callback → the token request. The default person's account
+Each user is a process with its own keep-alive connections and cookie jar doing logins back to
+back: the portal's authorization request (PKCE S256) → the broker → ESIA's login form (POST
+login/password) → the broker's callback → the portal's callback → the token request. The default person's account
 is linked already, so every login ends in a session (`signed_in`). Prints logins/s, p50/p99
 of a whole login, errors, and the broker processes' own CPU per login and peak RSS, read from
 /proc (the broker's pids: given, or found by their command line).
@@ -18,16 +18,19 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import http.client
+import json
 import multiprocessing
 import os
+import resource
 import secrets
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
-
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,7 +40,59 @@ import machine  # noqa: E402
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def one_login(http: requests.Session, args: argparse.Namespace) -> None:
+class Browser:
+    """A lean browser for the load: one keep-alive connection per origin and a cookie jar.
+
+    ``requests`` costs about 0.7 ms of CPU per call; on a 2-core machine that shares the CPU
+    with the servers it measures, the load generator must be cheap. Cookies are kept per
+    host by name (the servers set them on ``/``); a cookie set to expire is dropped.
+    """
+
+    def __init__(self) -> None:
+        self.connections: dict[str, http.client.HTTPConnection] = {}
+        self.cookies: dict[str, dict[str, str]] = {}
+
+    def request(self, method: str, url: str, body: dict[str, str] | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(url)
+        sent = dict(headers or {})
+        jar = self.cookies.setdefault(parts.netloc, {})
+        if jar:
+            sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in jar.items())
+        payload = None
+        if body is not None:
+            payload = urlencode(body).encode()
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        target = parts.path + ("?" + parts.query if parts.query else "")
+        for attempt in (1, 2):  # a keep-alive connection the server closed: reconnect once
+            connection = self.connections.get(parts.netloc)
+            if connection is None:
+                connection = self.connections[parts.netloc] = http.client.HTTPConnection(parts.netloc, timeout=30)
+            try:
+                connection.request(method, target, body=payload, headers=sent)
+                response = connection.getresponse()
+                data = response.read()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                connection.close()
+                del self.connections[parts.netloc]
+                if attempt == 2:
+                    raise
+        for header in response.headers.get_all("Set-Cookie") or []:
+            cookie = SimpleCookie()
+            cookie.load(header)
+            for name, morsel in cookie.items():
+                if morsel["max-age"] == "0" or (morsel["expires"] and "1970" in morsel["expires"]):
+                    jar.pop(name, None)
+                else:
+                    jar[name] = morsel.value
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+    def clear_cookies(self) -> None:
+        self.cookies.clear()
+
+
+def one_login(browser: Browser, args: argparse.Namespace) -> None:
     """A whole login; raises on anything but a token response."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
@@ -47,49 +102,47 @@ def one_login(http: requests.Session, args: argparse.Namespace) -> None:
         "scope": "openid profile", "state": state, "nonce": secrets.token_urlsafe(16),
         "code_challenge": challenge, "code_challenge_method": "S256", "region": args.region,
     })  # fmt: skip
-    answer = http.get(f"{args.broker}/oidc/authorize?{query}", allow_redirects=False)
-    answer = follow(http, answer, lambda url: urlsplit(url).path == "/login")
-    assert isinstance(answer, str), f"no ESIA login form: {answer.status_code}"
-    answer = http.post(answer, data={"login": args.person, "password": "test1234"}, allow_redirects=False)
-    callback = follow(http, answer, lambda url: url.startswith(args.redirect_uri))
-    assert isinstance(callback, str), f"no portal callback: {callback.status_code}"
+    login_form = follow(browser, f"{args.broker}/oidc/authorize?{query}", lambda url: urlsplit(url).path == "/login")
+    status, headers, _ = browser.request("POST", login_form, {"login": args.person, "password": "test1234"})
+    assert status in (301, 302, 303), f"ESIA login: {status}"
+    callback = follow(browser, urljoin(login_form, headers["location"]), lambda url: url.startswith(args.redirect_uri))
     params = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}
     assert params.get("state") == state and "code" in params, "bad portal callback"
-    token = http.post(
-        f"{args.broker}/oidc/token",
-        data={"grant_type": "authorization_code", "code": params["code"], "redirect_uri": args.redirect_uri,
-              "code_verifier": verifier},
-        auth=(args.client_id, args.client_secret),
+    basic = base64.b64encode(f"{args.client_id}:{args.client_secret}".encode()).decode()
+    status, _, body = browser.request(
+        "POST", f"{args.broker}/oidc/token",
+        {"grant_type": "authorization_code", "code": params["code"], "redirect_uri": args.redirect_uri,
+         "code_verifier": verifier},
+        {"Authorization": f"Basic {basic}"},
     )  # fmt: skip
-    assert token.status_code == 200 and "id_token" in token.json(), f"token: {token.status_code}"
+    assert status == 200 and "id_token" in json.loads(body), f"token: {status}"
 
 
-def follow(http: requests.Session, answer: requests.Response, stop: object) -> requests.Response | str:
-    while answer.status_code in (301, 302, 303):
-        location = urljoin(answer.url, answer.headers["Location"])
-        if stop(location):  # type: ignore[operator]
-            return location
-        answer = http.get(location, allow_redirects=False)
-    return answer
+def follow(browser: Browser, url: str, stop: Callable[[str], bool]) -> str:
+    """GET ``url`` and follow redirects until one points where ``stop`` says; return that URL."""
+    while not stop(url):
+        status, headers, _ = browser.request("GET", url)
+        assert status in (301, 302, 303), f"{urlsplit(url).path}: HTTP {status}"
+        url = urljoin(url, headers["location"])
+    return url
 
 
 def user(args: argparse.Namespace, deadline: float, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    http = requests.Session()
+    browser = Browser()
     latencies, errors = [], 0
     while time.monotonic() < deadline:
-        http.cookies.clear()  # a new person each time: no SSO shortcut
+        browser.clear_cookies()  # a new person each time: no SSO shortcut
         started = time.perf_counter()
         try:
-            one_login(http, args)
+            one_login(browser, args)
             latencies.append(time.perf_counter() - started)
-        except (AssertionError, requests.RequestException):
+        except (AssertionError, OSError, http.client.HTTPException, ValueError, KeyError):
             errors += 1
     results.put((latencies, errors))
 
 
-def broker_pids(args: argparse.Namespace) -> list[int]:
-    if args.broker_pids:
-        return [int(pid) for pid in args.broker_pids.split(",")]
+def pids_matching(match: str) -> list[int]:
+    """Processes whose command line contains ``match`` (not this script's)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -97,9 +150,16 @@ def broker_pids(args: argparse.Namespace) -> list[int]:
                 command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if args.broker_match in command and "login_load" not in command:
+            if match in command and "login_load" not in command:
                 pids.append(int(entry.name))
     return pids
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (all cores, from /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
 def demo_portal_secret() -> str:
@@ -140,14 +200,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--broker-pids", help="comma-separated; default: processes whose command line has --broker-match")
     parser.add_argument("--broker-match", default="broker:create_app")
+    parser.add_argument("--esia-match", default="mock_esia", help="the mock ESIA's processes, for its CPU figure")
     args = parser.parse_args()
 
     args.client_secret = args.client_secret or demo_portal_secret()
-    pids = broker_pids(args)
+    pids = [int(pid) for pid in args.broker_pids.split(",")] if args.broker_pids else pids_matching(args.broker_match)
     if not pids:
         raise SystemExit(f"no broker process found (looked for {args.broker_match!r}); pass --broker-pids")
-    one_login(requests.Session(), args)  # fail fast, and warm up
+    esia_pids = pids_matching(args.esia_match)
+    one_login(Browser(), args)  # fail fast, and warm up
     cpu_before, _ = cpu_and_rss(pids)
+    esia_before, busy_before = cpu_and_rss(esia_pids)[0], machine_busy_seconds()
+    own_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     results: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     deadline = time.monotonic() + args.seconds
     started = time.perf_counter()
@@ -163,6 +227,9 @@ def main() -> None:
         worker.join()
     elapsed = time.perf_counter() - started
     cpu_after, _ = cpu_and_rss(pids)
+    esia_after, busy_after = cpu_and_rss(esia_pids)[0], machine_busy_seconds()
+    own_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_cpu = (own_after.ru_utime + own_after.ru_stime) - (own_before.ru_utime + own_before.ru_stime)
     latencies = sorted(l for done, _ in outcomes for l in done)
     errors = sum(e for _, e in outcomes)
     logins = len(latencies)
@@ -175,6 +242,10 @@ def main() -> None:
           f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms, mean {statistics.fmean(latencies) * 1000:.0f} ms")
     print(f"broker processes ({len(pids)}): CPU {(cpu_after - cpu_before) / logins * 1000:.1f} ms per login, "
           f"peak RSS {peak_rss / 1024 / 1024:.0f} MB")
+    per_login = lambda seconds: f"{seconds / logins * 1000:.1f} ms"  # noqa: E731
+    print(f"CPU per login elsewhere: mock ESIA {per_login(esia_after - esia_before)}, load generator "
+          f"{per_login(load_cpu)}; the whole machine {per_login(busy_after - busy_before)} "
+          f"({(busy_after - busy_before) / elapsed / (os.cpu_count() or 1) * 100:.0f} % busy)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ the broker and the portal, each under gunicorn with several threads. It prints t
 and which test person shows which outcome; Ctrl-C or SIGTERM stops all three.
 
 Environment: ``DEMO_INSTANCE_DIR`` (default ``instance/``), ``DEMO_ESIA_PORT`` (8800),
-``DEMO_BROKER_PORT`` (5000), ``DEMO_PORTAL_PORT`` (8000). Server output: ``<instance>/demo/log/``.
+``DEMO_BROKER_PORT`` (5000), ``DEMO_PORTAL_PORT`` (8000), ``DEMO_DATABASE_URL`` (default: the
+SQLite file ``<instance>/broker.sqlite3``; a PostgreSQL URL runs the demo on the production
+store, e.g. for ``bench/login_load.py``), ``DEMO_BROKER_WORKERS`` and ``DEMO_BROKER_THREADS``
+(gunicorn's, 2 and 4). Server output: ``<instance>/demo/log/``.
 """
 
 from __future__ import annotations
@@ -162,7 +165,7 @@ def base_env(instance: Path) -> dict[str, str]:
     """What every process of the demo shares: the broker's files, and no proxy for loopback."""
     env = dict(os.environ)
     env["BROKER_CONFIG"] = str(instance / "config.toml")
-    env["BROKER_DATABASE_URL"] = f"sqlite:///{instance / 'broker.sqlite3'}"
+    env["BROKER_DATABASE_URL"] = env.get("DEMO_DATABASE_URL") or f"sqlite:///{instance / 'broker.sqlite3'}"
     loopback = ",".join(filter(None, [HOST, "localhost", env.get("NO_PROXY") or env.get("no_proxy")]))
     env["NO_PROXY"] = env["no_proxy"] = loopback
     env["PYTHONUNBUFFERED"] = "1"
@@ -222,7 +225,8 @@ def make_servers(instance: Path, ports: Ports, portal_secret: str) -> list[Serve
         Server(
             "broker",
             ports.broker,
-            [*gunicorn, "--bind", f"{HOST}:{ports.broker}", "--workers", "2", "--threads", "4", "broker:create_app()"],
+            [*gunicorn, "--bind", f"{HOST}:{ports.broker}", "--workers", env.get("DEMO_BROKER_WORKERS") or "2",
+             "--threads", env.get("DEMO_BROKER_THREADS") or "4", "broker:create_app()"],
             broker_env,
             "/readyz",  # the database answers at the latest schema
             logs / "broker.log",

@@ -39,6 +39,7 @@ class Demo:
     esia: str
     broker: str
     portal: str
+    servers: list[int]  # the process ids of the mock ESIA, the broker and the portal (gunicorn masters)
 
     @property
     def output(self) -> str:
@@ -102,7 +103,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     process = launch(folder, **{name: str(port) for name, port in ports.items()})
     try:
         wait_until_ready(folder, process)
-        yield Demo(folder, *(f"http://127.0.0.1:{port}" for port in ports.values()))
+        yield Demo(folder, *(f"http://127.0.0.1:{port}" for port in ports.values()), server_groups(process))
     finally:
         terminate(process)
 
@@ -178,6 +179,28 @@ def test_the_servers_log_no_codes_states_or_names(demo: Demo, browser: requests.
     log_in(demo, browser, "namesake-1")
     logs = demo.logs()
     assert "code=" not in logs and "state=" not in logs and "Иванов" not in logs
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_the_login_load_benchmark_runs_against_the_demo(demo: Demo) -> None:
+    _esia, broker, portal = demo.servers
+    environ = dict(
+        item.split(b"=", 1) for item in Path(f"/proc/{portal}/environ").read_bytes().split(b"\0") if b"=" in item
+    )
+    command = [
+        sys.executable, str(ROOT / "bench" / "login_load.py"), "--broker", demo.broker,
+        "--redirect-uri", demo.portal + "/callback", "--client-secret", environ[b"DIARY_PORTAL_CLIENT_SECRET"].decode(),
+        "--broker-pids", ",".join(map(str, [broker, *children(broker)])), "--esia-match", demo.esia.rsplit(":", 1)[1],
+        "--users", "2", "--seconds", "2",
+    ]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    found = re.search(r"logins: (\d+) \([0-9.]+/s\), errors: (\d+)", run.stdout)
+    assert found and int(found.group(1)) > 0 and found.group(2) == "0", run.stdout
+    assert "ms per login" in run.stdout and "mock ESIA" in run.stdout
 
 
 def test_sigterm_stops_all_three_servers(tmp_path: Path) -> None:
