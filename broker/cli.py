@@ -36,6 +36,9 @@ def main() -> None:
 def init_app(app: Flask) -> None:
     for command in (db_group, registry_group, regions_group, simulate_command, keys_group):
         app.cli.add_command(command)
+    from broker import staffcli  # imported late: it uses this module's helpers
+
+    staffcli.init_app(app)
 
 
 def _clean_errors(func: F) -> F:

@@ -46,6 +46,16 @@ DEFAULTS: dict[str, Any] = {
     "PENDING_LOGIN_SECONDS": 900,
     # Cookies are Secure unless this is False (plain-HTTP development on loopback only).
     "COOKIE_SECURE": True,
+    # --- staff: admins, regional operators, support (the /admin pages) ---------------------
+    # Failed password logins in a row after which a staff login is locked, and for how long.
+    "STAFF_MAX_FAILED_LOGINS": 5,
+    "STAFF_LOCKOUT_SECONDS": 900,
+    # A staff session ends this long after login, whatever happens (absolute timeout) ...
+    "STAFF_SESSION_SECONDS": 8 * 3600,
+    # ... or after this long without a request (idle timeout).
+    "STAFF_IDLE_SECONDS": 1800,
+    # The longest lifetime an API token may be given (days).
+    "STAFF_TOKEN_MAX_DAYS": 365,
     # --- ESIA ------------------------------------------------------------------------------
     "ESIA_BASE_URL": None,
     "ESIA_CLIENT_ID": None,
@@ -59,6 +69,8 @@ DEFAULTS: dict[str, Any] = {
     "ESIA_SCOPES": ["openid", "fullname", "birthdate", "gender", "snils", "id_doc", "email", "mobile"],
     "ESIA_CONNECT_TIMEOUT": 3.05,
     "ESIA_READ_TIMEOUT": 10.0,
+    "ESIA_PROXY": None,  # outbound proxy to ESIA; the *_PROXY environment variables are not read
+    "ESIA_CA_BUNDLE": None,  # PEM bundle checking ESIA's TLS certificate (default: certifi's)
     "ESIA_PERSON_FILTER": None,
 }
 

@@ -59,6 +59,21 @@ def register_error_handlers(app: Flask) -> None:
             error.status,
         )
 
+    @app.errorhandler(403)
+    def forbidden(_error: Any) -> Any:
+        # A signed-in staff member, or an API token, whose role or regions do not cover this.
+        if request.accept_mimetypes.best == "application/json" or request.headers.get("Authorization"):
+            return jsonify(error="forbidden", error_description="Your role or regions do not allow this."), 403
+        return (
+            render_template(
+                "error.html",
+                title="Недостаточно прав",
+                message="Ваша роль или ваши регионы не позволяют открыть эту страницу или выполнить это действие.",
+                code="forbidden",
+            ),
+            403,
+        )
+
     @app.errorhandler(SQLAlchemyError)
     def database_error(error: SQLAlchemyError) -> Any:
         # The database is down or refused: nothing was half-done (each step commits whole).

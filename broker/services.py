@@ -80,6 +80,8 @@ def make_esia_provider(config: dict) -> EsiaProvider:  # type: ignore[type-arg]
                 connect_timeout=float(config["ESIA_CONNECT_TIMEOUT"]),
                 read_timeout=float(config["ESIA_READ_TIMEOUT"]),
                 person_filter=config["ESIA_PERSON_FILTER"],
+                proxy=config["ESIA_PROXY"],
+                ca_bundle=config["ESIA_CA_BUNDLE"],
             )
         )
     except ProviderConfigError as exc:
