@@ -123,6 +123,9 @@ class LoginAttempt(db.Model):
     trace: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     detail: Mapped[str | None] = mapped_column(String(200))  # e.g. the provider error code
 
+    # A region's attempts over a time range: the operators' figures and the support search.
+    __table_args__ = (Index("ix_login_attempts_region_started_at", "region", "started_at"),)
+
 
 class DiarySession(db.Model):
     """A diary session the broker issued: the SSO session behind the portal's tokens."""
@@ -155,6 +158,9 @@ class AuthorizationCode(db.Model):
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     auth_time: Mapped[int]
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    # Every authorization checks that its nonce was not used by the same client before.
+    __table_args__ = (Index("ix_oidc_codes_client_id_nonce", "client_id", "nonce"),)
 
 
 class AccessToken(db.Model):
