@@ -45,6 +45,7 @@ class Action(StrEnum):
     TOKEN_REVOKED = "token_revoked"
     REGION_CHANGED = "region_changed"
     ACCOUNT_UNLINKED = "account_unlinked"
+    REGISTRY_UPSERTED = "registry_upserted"
 
 
 LABELS_RU: dict[str, str] = {
@@ -60,6 +61,7 @@ LABELS_RU: dict[str, str] = {
     Action.TOKEN_REVOKED: "Токен API отозван",
     Action.REGION_CHANGED: "Регион изменён",
     Action.ACCOUNT_UNLINKED: "Связь с Госуслугами снята",
+    Action.REGISTRY_UPSERTED: "Реестр дневника обновлён через API",
 }
 
 

@@ -235,9 +235,12 @@ def detect_format(filename: str) -> str:
 class Writer:
     """Upserts batches of accounts (and links) on SQLite or PostgreSQL."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, bulk: bool = True) -> None:
+        """``bulk``: tune SQLite for a long import (commits the connection's transaction).
+        Without it the writer leaves the connection's transaction alone (the JSON API writes
+        in its own)."""
         dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        if connection.dialect.name == "sqlite":
+        if bulk and connection.dialect.name == "sqlite":
             # A bigger page cache keeps the indexes' hot pages in memory during a bulk upsert,
             # and checkpointing the write-ahead log every 64 MiB rather than every 4 MiB saves
             # most of the checkpoints' fsyncs.

@@ -1,0 +1,76 @@
+"""The OpenAPI 3 document of the JSON API, generated from :mod:`broker.schemas` with apispec.
+
+Each path is described once here, next to the others, so the document reads as the API's
+table of contents; the request and response bodies come from the marshmallow schemas, so
+the document and the validation cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from broker import schemas
+
+TITLE = "Diary ESIA broker API"
+VERSION = "1"
+
+_BEARER = [{"apiToken": []}]
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    texts = {
+        400: "The body is not a JSON object.",
+        401: "No live API token (missing, expired, revoked, or its owner is disabled).",
+        403: "The token's owner may not do this (role or region).",
+        404: "Not found.",
+        422: "Some fields are not valid (one entry per field); nothing was written.",
+    }
+    return {str(status): {"description": texts[status], "content": _json("Error")} for status in statuses}
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/registry/accounts": {
+        "post": {
+            "summary": "Insert or update diary accounts (the diary's sync job); all or nothing",
+            "description": (
+                "Up to 1000 accounts per request, validated by the same rules as `broker registry import`. "
+                "An operator's token may write accounts of its regions only. SNILS is stored as a keyed hash "
+                "and a masked tail; an esia_oid links the account unless its owner linked it at login."
+            ),
+            "security": _BEARER,
+            "requestBody": {"required": True, "content": _json("RegistryUpsert")},
+            "responses": {
+                "200": {"description": "Written.", "content": _json("RegistryUpsertResult")},
+                **_errors(400, 401, 403, 422),
+            },
+        }
+    },
+}
+
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    spec = APISpec(title=TITLE, version=VERSION, openapi_version="3.0.3", plugins=[MarshmallowPlugin()])
+    spec.components.security_scheme(
+        "apiToken", {"type": "http", "scheme": "bearer", "description": "A staff API token: brk_…"}
+    )
+    for name, schema in (
+        ("Error", schemas.ErrorSchema),
+        ("RegistryAccount", schemas.RegistryAccountSchema),
+        ("RegistryUpsert", schemas.RegistryUpsertSchema),
+        ("RegistryUpsertResult", schemas.RegistryUpsertResultSchema),
+    ):
+        spec.components.schema(name, schema=schema)
+    for path, operations in PATHS.items():
+        spec.path(path=path, operations=operations)
+    result = spec.to_dict()
+    result["servers"] = [{"url": "/api/v1"}]
+    return result

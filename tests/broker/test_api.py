@@ -1,0 +1,143 @@
+"""The JSON API: token-guarded registry upserts that write all or nothing, and its OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from broker import apitokens
+from broker.extensions import db
+from broker.models import Account, AuditEvent, EsiaLink
+from tests.broker.staffing import make_staff
+from tests.builders import ADULT_SNILS
+
+URL = "/api/v1/registry/accounts"
+
+
+def account(number: int = 1, **overrides: Any) -> dict[str, Any]:
+    row = {
+        "id": f"api-{number:03d}", "login": f"api.user{number}", "role": "parent", "region": "77",
+        "school_id": "sch-1", "last_name": "Сидорова", "first_name": "Анна", "middle_name": "Петровна",
+        "birth_date": "1984-03-02", "gender": "F", "snils": None, "status": "active", "esia_oid": None,
+    }  # fmt: skip
+    row.update(overrides)
+    return row
+
+
+def bearer(login: str, role: str, regions: tuple[str, ...] = ()) -> dict[str, str]:
+    member = make_staff(login, role=role, regions=regions)
+    _, clear = apitokens.create_token(member, name="sync", days=30, actor="cli:test")
+    db.session.commit()
+    return {"Authorization": f"Bearer {clear}"}
+
+
+def count(model: type) -> int:
+    return db.session.scalar(select(func.count()).select_from(model)) or 0
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def test_an_admin_token_upserts_accounts_and_is_audited(client: FlaskClient) -> None:
+    headers = bearer("sync", "admin")
+    answer = client.post(URL, json={"accounts": [account(1, snils=ADULT_SNILS), account(2, esia_oid="1000300099")]}, headers=headers)
+    assert answer.status_code == 200, answer.json
+    assert answer.json == {"written": 2, "links": 1, "warnings": []}
+    stored = db.session.get(Account, "api-001")
+    assert stored is not None and stored.snils_masked and ADULT_SNILS not in (stored.snils_digest or "")
+    assert db.session.get(EsiaLink, "api-002").oid == "1000300099"  # type: ignore[union-attr]
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "registry_upserted")).one()
+    assert event.after == {"written": 2, "links": 1} and event.actor.startswith("token:")
+
+
+def test_the_same_request_again_updates_in_place(client: FlaskClient) -> None:
+    headers = bearer("sync", "admin")
+    client.post(URL, json={"accounts": [account(1)]}, headers=headers)
+    answer = client.post(URL, json={"accounts": [account(1, last_name="Иванова")]}, headers=headers)
+    assert answer.status_code == 200 and count(Account) == 1
+    assert db.session.get(Account, "api-001").last_name == "Иванова"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        (account(2, birth_date="02.03.1984"), "accounts.1.birth_date"),
+        (account(2, role="pupil"), "accounts.1.role"),
+        (account(2, region="99"), "accounts.1.region"),
+        (account(2, snils="123"), "accounts.1.snils"),
+        (account(2, last_name="-"), "accounts.1.last_name"),
+        ({k: v for k, v in account(2).items() if k != "gender"}, "accounts.1.gender"),
+        (account(2, login=12), "accounts.1.login"),
+        (account(1), "accounts.1.id"),  # the same id twice in one request
+    ],
+)
+def test_a_bad_field_names_itself_and_nothing_is_written(client: FlaskClient, row: dict[str, Any], field: str) -> None:
+    headers = bearer("sync", "admin")
+    answer = client.post(URL, json={"accounts": [account(1), row]}, headers=headers)
+    assert answer.status_code == 422
+    assert answer.json["error"] == "invalid_request"
+    assert field in [error["field"] for error in answer.json["errors"]]
+    assert count(Account) == 0
+
+
+def test_a_login_that_belongs_to_another_account_is_refused(client: FlaskClient) -> None:
+    headers = bearer("sync", "admin")
+    client.post(URL, json={"accounts": [account(1)]}, headers=headers)
+    answer = client.post(URL, json={"accounts": [account(2, login="api.user1")]}, headers=headers)
+    assert answer.status_code == 422
+    assert answer.json["errors"] == [{"index": 0, "field": "accounts.0.login", "why": "already belongs to another account"}]
+    assert count(Account) == 1
+
+
+def test_an_operator_writes_only_in_its_regions(client: FlaskClient) -> None:
+    headers = bearer("op77", "operator", ("77",))
+    assert client.post(URL, json={"accounts": [account(1)]}, headers=headers).status_code == 200
+    answer = client.post(URL, json={"accounts": [account(2, region="50")]}, headers=headers)
+    assert answer.status_code == 422 and answer.json["errors"][0]["field"] == "accounts.0.region"
+    assert count(Account) == 1
+
+
+def test_support_and_missing_tokens_are_refused(client: FlaskClient) -> None:
+    assert client.post(URL, json={"accounts": [account(1)]}).status_code == 401
+    assert client.post(URL, json={"accounts": [account(1)]}, headers={"Authorization": "Bearer brk_nope"}).status_code == 401
+    answer = client.post(URL, json={"accounts": [account(1)]}, headers=bearer("helpdesk", "support"))
+    assert answer.status_code == 403 and count(Account) == 0
+
+
+def test_a_body_that_is_not_an_object_or_too_long_is_refused(client: FlaskClient) -> None:
+    headers = bearer("sync", "admin")
+    assert client.post(URL, data="[]", headers={**headers, "Content-Type": "application/json"}).status_code == 400
+    answer = client.post(URL, json={"accounts": [account(n) for n in range(1001)]}, headers=headers)
+    assert answer.status_code == 422 and answer.json["errors"][0]["field"] == "accounts"
+
+
+def test_a_file_link_never_moves_a_link_its_owner_made(client: FlaskClient) -> None:
+    headers = bearer("sync", "admin")
+    client.post(URL, json={"accounts": [account(1)]}, headers=headers)
+    from datetime import datetime, timezone
+
+    db.session.add(EsiaLink(account_id="api-001", oid="1000300001", tier="standard", source="login",
+                            linked_at=datetime.now(timezone.utc)))  # fmt: skip
+    db.session.commit()
+    answer = client.post(URL, json={"accounts": [account(1, esia_oid="1000300002")]}, headers=headers)
+    assert answer.status_code == 200 and answer.json["links"] == 0
+    assert answer.json["warnings"][0]["field"] == "accounts.0.esia_oid"
+    db.session.expire_all()
+    assert db.session.get(EsiaLink, "api-001").oid == "1000300001"  # type: ignore[union-attr]
+
+
+def test_the_openapi_document_describes_the_api_from_the_schemas(client: FlaskClient) -> None:
+    document = client.get("/api/v1/openapi.json").json
+    assert document["openapi"].startswith("3.")
+    operation = document["paths"]["/registry/accounts"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/RegistryUpsert"}
+    account_schema = document["components"]["schemas"]["RegistryAccount"]
+    assert {"id", "login", "birth_date", "snils"} <= set(account_schema["properties"])
+    assert "birth_date" in account_schema["required"]
+    assert document["components"]["securitySchemes"]["apiToken"]["scheme"] == "bearer"
