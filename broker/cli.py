@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 import matching
-from broker import decisions, importer, keys, regions, schema, services
+from broker import decisions, importer, keys, preflight, regions, schema, services
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
 from providers import InvalidUpstreamResponseError, ProviderError, person_from_esia
@@ -36,6 +36,7 @@ def main() -> None:
 def init_app(app: Flask) -> None:
     for command in (db_group, registry_group, regions_group, simulate_command, keys_group):
         app.cli.add_command(command)
+    app.cli.add_command(preflight.preflight_command)
     from broker import staffcli  # imported late: it uses this module's helpers
 
     staffcli.init_app(app)

@@ -3,6 +3,8 @@
 Pure domain code. It normalises and compares what ESIA says about a person with the diary's
 registry, applies the diary's rules (region, tier x age, SNILS, names, birth date, gender, links)
 and returns a :class:`Decision` carrying its outcome, one primary reason and every check that ran.
+:func:`preflight_region` applies the same rules to a region's registry alone, to predict who
+will be refused before ESIA login is switched on there.
 
 Import rule: the standard library only. No Flask, SQLAlchemy, requests, Authlib, joserfc,
 cryptography or marshmallow, and nothing from ``broker``, ``providers`` or ``mock_esia``.
@@ -38,31 +40,50 @@ from matching.names import (
     short_name_key,
 )
 from matching.ports import Registry
+from matching.preflight import (
+    FINDINGS,
+    AccountRow,
+    FlaggedAccount,
+    Finding,
+    FindingInfo,
+    PreflightReport,
+    SchoolSummary,
+    SharedKeys,
+    preflight_region,
+)
 from matching.refusals import REFUSALS, Fixer, Reason, Refusal
 from matching.snils import InvalidSnilsError, Snils, format_snils, parse_snils, snils_checksum
 from matching.gender import parse_gender
 from matching.age import age_on, local_date
 
 __all__ = [
+    "FINDINGS",
     "REFUSALS",
     "Account",
+    "AccountRow",
     "AccountId",
     "AccountStatus",
     "Check",
     "CheckResult",
     "Decision",
     "EsiaOid",
+    "Finding",
+    "FindingInfo",
     "Fixer",
+    "FlaggedAccount",
     "Gender",
     "InvalidSnilsError",
     "NormalisedName",
     "Outcome",
     "Person",
+    "PreflightReport",
     "Reason",
     "Refusal",
     "RegionPolicy",
     "Registry",
     "Role",
+    "SchoolSummary",
+    "SharedKeys",
     "Snils",
     "Tier",
     "age_on",
@@ -79,6 +100,7 @@ __all__ = [
     "normalise_name",
     "parse_gender",
     "parse_snils",
+    "preflight_region",
     "short_name_key",
     "snils_checksum",
 ]
