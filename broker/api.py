@@ -9,14 +9,16 @@ OpenAPI document at ``/api/v1/openapi.json`` is generated from the marshmallow s
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from broker import access, audit, csrf, importer, openapi, regions, schemas, services
+from broker import access, audit, csrf, importer, openapi, preflight, regions, schemas, services
+from broker.errors import InputError
 from broker.extensions import db
 from broker.models import Account
 from broker.staff import Role
@@ -99,6 +101,25 @@ def upsert_accounts() -> Any:
     audit.record(audit.Action.REGISTRY_UPSERTED, "registry", after={"written": written, "links": links})
     db.session.commit()
     return jsonify(schemas.RegistryUpsertResultSchema().dump({"written": written, "links": links, "warnings": warnings}))
+
+
+@bp.get("/regions/<code>/preflight")
+@access.token_required()
+def region_preflight(code: str) -> Any:
+    """The pre-flight of a region's registry (as ``broker preflight``): JSON, or CSV with ``format=csv``."""
+    access.require_region(code, manage=False)
+    try:
+        found = preflight.run_preflight(code)
+    except InputError as exc:
+        return problem(404, "not_found", exc.why)
+    if request.args.get("format") == "csv":
+        buffer = io.StringIO()
+        preflight.write_csv(found, buffer)
+        return Response(buffer.getvalue(), mimetype="text/csv")
+    schools = request.args.get("schools", "10")
+    if not schools.isdigit():
+        return problem(422, "invalid_request", "schools: a whole number", [{"field": "schools", "why": "must be a whole number"}])
+    return jsonify(found.as_dict(schools=int(schools)))
 
 
 def _order(error: dict[str, Any]) -> tuple[int, str]:

@@ -53,6 +53,29 @@ PATHS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/regions/{code}/preflight": {
+        "get": {
+            "summary": "Pre-flight of a region's registry: who ESIA login would refuse, and why",
+            "description": (
+                "The same as `broker preflight --region NN`; reads only. JSON summary (totals, counts by "
+                "predicted refusal and by finding, the schools with most refusals), or with format=csv the "
+                "accounts to fix (ids, logins, schools, findings, masked SNILS)."
+            ),
+            "security": _BEARER,
+            "parameters": [
+                {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}, "description": "e.g. 77"},
+                {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}},
+                {"name": "schools", "in": "query", "schema": {"type": "integer", "default": 10}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "The pre-flight.",
+                    "content": {"application/json": {"schema": "PreflightSummary"}, "text/csv": {"schema": {"type": "string"}}},
+                },
+                **_errors(401, 403, 404, 422),
+            },
+        }
+    },
 }
 
 
@@ -67,6 +90,7 @@ def document() -> dict[str, Any]:
         ("RegistryAccount", schemas.RegistryAccountSchema),
         ("RegistryUpsert", schemas.RegistryUpsertSchema),
         ("RegistryUpsertResult", schemas.RegistryUpsertResultSchema),
+        ("PreflightSummary", schemas.PreflightSummarySchema),
     ):
         spec.components.schema(name, schema=schema)
     for path, operations in PATHS.items():

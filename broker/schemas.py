@@ -60,3 +60,31 @@ class RegistryUpsertResultSchema(Schema):
     written = fields.Integer(required=True, metadata={"description": "Accounts inserted or updated."})
     links = fields.Integer(required=True, metadata={"description": "ESIA links written from esia_oid."})
     warnings = fields.List(fields.Nested(RegistryWarningSchema), required=True)
+
+
+class PreflightRegionSchema(Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    enabled = fields.Boolean(required=True)
+
+
+class PreflightSchoolSchema(Schema):
+    school_id = fields.String(allow_none=True, metadata={"description": "null: not attached to a school"})
+    accounts = fields.Integer(required=True)
+    flagged = fields.Integer(required=True)
+    refused = fields.Integer(required=True)
+    by_finding = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class PreflightSummarySchema(Schema):
+    """``matching.PreflightReport.as_dict()``: reason and finding codes are the public vocabulary."""
+
+    region = fields.Nested(PreflightRegionSchema, required=True)
+    at = fields.DateTime(required=True)
+    today = fields.Date(required=True, metadata={"description": "the region's calendar date ages are counted on"})
+    accounts = fields.Integer(required=True)
+    flagged = fields.Integer(required=True, metadata={"description": "accounts with at least one finding"})
+    refused = fields.Integer(required=True, metadata={"description": "accounts whose owner would be refused"})
+    by_reason = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    by_finding = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    schools = fields.List(fields.Nested(PreflightSchoolSchema), required=True)

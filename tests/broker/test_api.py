@@ -141,3 +141,10 @@ def test_the_openapi_document_describes_the_api_from_the_schemas(client: FlaskCl
     assert {"id", "login", "birth_date", "snils"} <= set(account_schema["properties"])
     assert "birth_date" in account_schema["required"]
     assert document["components"]["securitySchemes"]["apiToken"]["scheme"] == "bearer"
+
+
+def test_the_openapi_document_describes_the_preflight(client: FlaskClient) -> None:
+    document = client.get("/api/v1/openapi.json").json
+    operation = document["paths"]["/regions/{code}/preflight"]["get"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/PreflightSummary"}
+    assert {"by_reason", "by_finding", "schools"} <= set(document["components"]["schemas"]["PreflightSummary"]["properties"])

@@ -1,0 +1,85 @@
+"""The pre-flight page and API: the same report as `broker preflight`, within the staff's regions."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from broker import apitokens
+from broker.extensions import db
+from tests.broker.registry_files import write_csv
+from tests.broker.staffing import StaffBrowser, browser, make_staff  # noqa: F401 (fixture)
+from tests.broker.test_preflight import ADULT_SNILS, ROWS
+
+
+@pytest.fixture
+def registry(runner: FlaskCliRunner, tmp_path: Path) -> FlaskCliRunner:
+    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "registry.csv", ROWS))])
+    assert result.exit_code == 0, result.output
+    return runner
+
+
+def signed_in(browser: StaffBrowser, login: str, role: str, regions: tuple[str, ...] = ()) -> StaffBrowser:  # noqa: F811
+    make_staff(login, role=role, regions=regions)
+    db.session.commit()
+    assert browser.login(login).status_code == 302
+    return browser
+
+
+def test_an_operator_sees_the_report_of_a_disabled_region_of_theirs(registry: FlaskCliRunner, browser: StaffBrowser) -> None:  # noqa: F811
+    page = signed_in(browser, "op77", "operator", ("77",)).get("/preflight/77")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Проверка реестра: 77" in text and "выключен" in text
+    assert "СНИЛС в дневнике с ошибкой в контрольном числе" in text  # acc-4's bad checksum
+    assert "sch-1" in text
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_the_csv_lists_the_accounts_to_fix_with_masked_snils_only(registry: FlaskCliRunner, browser: StaffBrowser) -> None:  # noqa: F811
+    answer = signed_in(browser, "helpdesk", "support").get("/preflight/77.csv")
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
+    by_id = {row["account_id"]: row for row in rows}
+    assert by_id["acc-4"]["findings"] == "snils_checksum"
+    body = answer.get_data(as_text=True)
+    assert ADULT_SNILS not in body and ADULT_SNILS.replace("-", "").replace(" ", "") not in body
+    assert "Тестов" not in body  # no names
+
+
+def test_an_operator_cannot_see_another_region(registry: FlaskCliRunner, browser: StaffBrowser) -> None:  # noqa: F811
+    signed_in(browser, "op50", "operator", ("50",))
+    assert browser.get("/preflight/77").status_code == 403
+    assert browser.get("/preflight/77.csv").status_code == 403
+    chooser = browser.get("/preflight/").get_data(as_text=True)
+    assert 'value="50"' in chooser and 'value="77"' not in chooser
+
+
+def test_without_a_staff_session_the_page_asks_to_sign_in(registry: FlaskCliRunner, app: Flask) -> None:
+    answer = app.test_client().get("/preflight/77")
+    assert answer.status_code == 302 and "/admin/login" in answer.headers["Location"]
+
+
+def test_an_unknown_region_is_not_found(registry: FlaskCliRunner, browser: StaffBrowser) -> None:  # noqa: F811
+    assert signed_in(browser, "boss", "admin").get("/preflight/00").status_code == 404
+
+
+def test_the_api_gives_the_summary_and_the_csv(registry: FlaskCliRunner, app: Flask) -> None:
+    member = make_staff("sync", role="operator", regions=("77",))
+    _, clear = apitokens.create_token(member, name="preflight", days=1, actor="cli:test")
+    db.session.commit()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {clear}"}
+    summary = client.get("/api/v1/regions/77/preflight?schools=2", headers=headers)
+    assert summary.status_code == 200
+    assert summary.json["region"] == {"code": "77", "name": "Москва", "enabled": False}
+    assert summary.json["by_finding"]["snils_checksum"] == 1 and len(summary.json["schools"]) <= 2
+    as_csv = client.get("/api/v1/regions/77/preflight?format=csv", headers=headers)
+    assert as_csv.status_code == 200 and as_csv.get_data(as_text=True).startswith("account_id,login,role")
+    assert client.get("/api/v1/regions/50/preflight", headers=headers).status_code == 403
+    assert client.get("/api/v1/regions/77/preflight?schools=x", headers=headers).status_code == 422
