@@ -3,6 +3,7 @@ chooser (the blueprint ``auth``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import re
 from typing import Any
@@ -50,9 +51,10 @@ def esia_callback() -> Any:
         return render_refusal(finished.reason or matching.Reason.ESIA_ERROR, finished.attempt.reference, client)
     if pending.link_account:
         return _finish_link(pending, finished)
-    pending = login.set_stage(pending, login.stage_data(finished))
-    if decision.outcome is matching.Outcome.SIGNED_IN:  # the attempt names its account already
-        return _sign_in(pending, decision.account_ids[0], record_account=False)
+    stage = login.stage_data(finished)
+    if decision.outcome is matching.Outcome.SIGNED_IN:  # signed in now: the stage is never stored
+        return _sign_in(dataclasses.replace(pending, stage=stage), decision.account_ids[0], record_account=False)
+    login.set_stage(pending, stage)
     db.session.commit()
     if decision.outcome is matching.Outcome.CHOOSE_ACCOUNT:
         return redirect(url_for("auth.choose"))
