@@ -14,7 +14,7 @@ import matching
 from broker import login, services, sessions
 from broker.extensions import db
 from broker.models import Account, EsiaLink
-from broker.portal import complete_authorization, render_refusal, set_cookie
+from broker.portal import complete_authorization, render_error, render_refusal, set_cookie
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -43,6 +43,15 @@ def esia_callback() -> Any:
         attempt = login.refusal_attempt("unknown", None, matching.Reason.ESIA_ERROR, "state_unknown_or_replayed")
         return render_refusal(matching.Reason.ESIA_ERROR, attempt.reference, None, 400)
     client = services.current().clients.get(pending.client_id)
+    if client is None:  # the portal was unregistered while the person was at ESIA
+        login.drop(pending)
+        db.session.commit()
+        return render_error(
+            "Портал больше не обслуживается",
+            "Портал, с которого начался вход, отключён от входа через Госуслуги. Вернитесь на портал дневника.",
+            "client_unregistered",
+            400,
+        )
     finished = login.finish(pending, request.args.to_dict())
     decision = finished.decision
     if decision is None or finished.reason is not None:

@@ -118,3 +118,18 @@ def test_a_wrong_client_secret_is_refused(world: World) -> None:
         auth=("portal", "wrong"),
     )
     assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
+
+
+def test_a_portal_unregistered_while_the_person_was_at_esia_ends_the_login_without_a_500(world: World) -> None:
+    callback = esia_callback_for(world, "namesake-1")
+    with world.broker.app_context():
+        from broker import services
+
+        clients = services.current().clients
+        removed = clients.pop("portal")
+    try:
+        answer = world.go(callback)
+    finally:
+        clients["portal"] = removed
+    assert answer.status_code == 400 and "client_unregistered" in answer.text
+    assert sessions_count(world) == 0
