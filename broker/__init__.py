@@ -30,6 +30,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         event.listen(db.engine, "connect", _sqlite_pragmas)
 
     from broker import preflightpages  # noqa: I001 (kept apart: other blueprints are added above)
+    from broker import regionpages  # noqa: I001
+    from broker import support  # noqa: I001
     from broker import admin, api, auth, cli, csrf, errors, health, oidc, portal, services
 
     services.init_app(app)
@@ -41,6 +43,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     csrf.init_app(app)  # every form post of the staff pages; `oidc` and `auth` exempt
     app.register_blueprint(admin.bp)
+    app.register_blueprint(support.bp)
+    app.register_blueprint(regionpages.bp)
     app.register_blueprint(preflightpages.bp)
     app.register_blueprint(api.bp)  # bearer tokens; exempts itself from CSRF (after csrf.init_app)
     errors.register_error_handlers(app)

@@ -46,6 +46,7 @@ class Action(StrEnum):
     REGION_CHANGED = "region_changed"
     ACCOUNT_UNLINKED = "account_unlinked"
     REGISTRY_UPSERTED = "registry_upserted"
+    RETENTION_PURGE = "retention_purge"
 
 
 LABELS_RU: dict[str, str] = {
@@ -62,6 +63,7 @@ LABELS_RU: dict[str, str] = {
     Action.REGION_CHANGED: "Регион изменён",
     Action.ACCOUNT_UNLINKED: "Связь с Госуслугами снята",
     Action.REGISTRY_UPSERTED: "Реестр дневника обновлён через API",
+    Action.RETENTION_PURGE: "Удалены записи с истёкшим сроком хранения",
 }
 
 

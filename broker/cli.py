@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 import matching
-from broker import decisions, importer, keys, preflight, regions, schema, services
+from broker import decisions, importer, keys, preflight, regionadmin, regions, schema, services
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
 from providers import InvalidUpstreamResponseError, ProviderError, person_from_esia
@@ -37,9 +37,10 @@ def init_app(app: Flask) -> None:
     for command in (db_group, registry_group, regions_group, simulate_command, keys_group):
         app.cli.add_command(command)
     app.cli.add_command(preflight.preflight_command)
-    from broker import staffcli  # imported late: it uses this module's helpers
+    from broker import retention, staffcli  # imported late: they use this module's helpers
 
     staffcli.init_app(app)
+    app.cli.add_command(retention.purge_command)
 
 
 def _clean_errors(func: F) -> F:
@@ -171,28 +172,38 @@ def regions_list(only_enabled: bool) -> None:
         click.echo(f"{region.code}  {state}  {region.timezone:<20} {region.name}")
 
 
-def _switch(codes: tuple[str, ...], enabled: bool) -> None:
+def _switch(codes: tuple[str, ...], enabled: bool, comment: str) -> None:
     for code in codes:
-        regions.get_region(code)  # validate every code before changing any
+        regions.get_region(code)  # validate every code and the comment before changing any
+    regionadmin.check_comment(comment)
+    state = "enabled" if enabled else "disabled"
     for code in codes:
-        region = regions.set_enabled(code, enabled, _actor())
-        click.echo(f"{region.code} {region.name}: ESIA login {'enabled' if enabled else 'disabled'}")
+        change = regionadmin.change_region(
+            code, enabled=enabled, policy=None, comment=comment, actor_staff=None, actor=_actor()
+        )
+        region = change.region
+        click.echo(f"{region.code} {region.name}: ESIA login {state if change.changed else 'was ' + state + ' already'}")
+
+
+_COMMENT = click.option("--comment", required=True, help="Why (kept in the audit log with who and when).")
 
 
 @regions_group.command("enable")
 @click.argument("codes", nargs=-1, required=True)
+@_COMMENT
 @_needs_schema
-def regions_enable(codes: tuple[str, ...]) -> None:
-    """Switch ESIA login on in the regions with these two-digit codes."""
-    _switch(codes, True)
+def regions_enable(codes: tuple[str, ...], comment: str) -> None:
+    """Switch ESIA login on in the regions with these two-digit codes (audited, with --comment)."""
+    _switch(codes, True, comment)
 
 
 @regions_group.command("disable")
 @click.argument("codes", nargs=-1, required=True)
+@_COMMENT
 @_needs_schema
-def regions_disable(codes: tuple[str, ...]) -> None:
-    """Switch ESIA login off in the regions with these two-digit codes."""
-    _switch(codes, False)
+def regions_disable(codes: tuple[str, ...], comment: str) -> None:
+    """Switch ESIA login off in the regions with these two-digit codes (audited, with --comment)."""
+    _switch(codes, False, comment)
 
 
 # --- simulate ----------------------------------------------------------------------------------

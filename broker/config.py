@@ -30,6 +30,12 @@ DEFAULTS: dict[str, Any] = {
     "REGION_CACHE_SECONDS": 5.0,
     # Rows written per transaction by `broker registry import`.
     "IMPORT_BATCH_SIZE": 5000,
+    # `broker purge`: login attempts and audit events older than this many days are deleted.
+    # Attempts (masked traces, keyed SNILS and oid digests) serve complaints and the figures;
+    # 152-FZ art. 5(7) keeps personal data no longer than its purpose needs. Audit events answer
+    # "who changed this" for as long as a dispute may arise (3 years, Civil Code art. 196).
+    "ATTEMPT_RETENTION_DAYS": 180,
+    "AUDIT_RETENTION_DAYS": 3 * 365,
     # --- the broker as the portals' OpenID Connect provider ---------------------------------
     # The issuer the portals see (the broker's public base URL, no trailing slash).
     "OIDC_ISSUER": None,

@@ -115,7 +115,7 @@ def main() -> None:
     print("Next, try:")
     print("  .venv/bin/broker simulate --person examples/persons/teacher.json      # one person, two accounts")
     print("  .venv/bin/broker simulate --person examples/persons/yo.json --region 77  # ё in ESIA, е in the diary")
-    print("  .venv/bin/broker regions enable 39 && .venv/bin/broker simulate --person examples/persons/other-region.json")
+    print("  .venv/bin/broker regions enable 39 --comment 'демо' && .venv/bin/broker simulate --person examples/persons/other-region.json")
     print("  .venv/bin/broker regions list --enabled")
     print("  .venv/bin/broker registry import examples/registry.csv                # idempotent: run it twice")
     print("  .venv/bin/broker --help")

@@ -55,6 +55,7 @@ class Account(db.Model):
     __table_args__ = (
         Index("ix_accounts_name_key_birth_date", "name_key", "birth_date"),
         Index("ix_accounts_short_key_birth_date", "short_key", "birth_date"),
+        Index("ix_accounts_region", "region"),  # a region's accounts: pre-flight
     )
 
 
@@ -123,8 +124,12 @@ class LoginAttempt(db.Model):
     trace: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     detail: Mapped[str | None] = mapped_column(String(200))  # e.g. the provider error code
 
-    # A region's attempts over a time range: the operators' figures and the support search.
-    __table_args__ = (Index("ix_login_attempts_region_started_at", "region", "started_at"),)
+    # A region's attempts over a time range: the operators' figures and the support search;
+    # a refusal reason's latest attempts, whatever the region: the support search.
+    __table_args__ = (
+        Index("ix_login_attempts_region_started_at", "region", "started_at"),
+        Index("ix_login_attempts_reason_started_at", "reason", "started_at"),
+    )
 
 
 class DiarySession(db.Model):
@@ -134,7 +139,8 @@ class DiarySession(db.Model):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # digest of the cookie value
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
-    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("login_attempts.id", ondelete="SET NULL"))
+    # Indexed: purging an attempt clears this column in the sessions that name it.
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("login_attempts.id", ondelete="SET NULL"), index=True)
     tier: Mapped[str] = mapped_column(String(16))
     amr: Mapped[str] = mapped_column(String(16))
     claims: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # phone and e-mail confirmed

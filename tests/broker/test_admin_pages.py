@@ -176,18 +176,29 @@ def test_the_login_form_needs_the_csrf_token_too(app: Flask, browser: StaffBrows
     assert answer.status_code == 400 and audit_rows("staff_login") == []
 
 
-def test_every_form_post_outside_oidc_and_auth_needs_the_csrf_token(app: Flask, browser: StaffBrowser) -> None:
+def test_every_form_post_outside_oidc_auth_and_the_api_needs_the_csrf_token(app: Flask, browser: StaffBrowser) -> None:
     make_staff("boss", role="admin")
     signed_in(browser)
     checked = []
     for rule in app.url_map.iter_rules():
         blueprint = rule.endpoint.rpartition(".")[0]
-        if "POST" not in (rule.methods or ()) or blueprint in {"oidc", "auth"}:
+        if "POST" not in (rule.methods or ()) or blueprint in {"oidc", "auth", "api"}:
             continue
         path = rule.rule.replace("<login>", "boss").replace("<int:token_id>", "1")
         assert browser.client.post(path, data={"login": "x"}).status_code == 400, path
         checked.append(path)
     assert "/admin/logout" in checked and "/admin/staff/new" in checked
+
+
+def test_the_api_takes_no_cookies_so_it_needs_no_csrf_token_but_a_bearer_token(app: Flask, browser: StaffBrowser) -> None:
+    """A signed-in staff browser's cookies do not open the API: only a bearer token does."""
+    make_staff("boss", role="admin")
+    signed_in(browser)
+    posts = [r for r in app.url_map.iter_rules() if "POST" in (r.methods or ()) and r.endpoint.startswith("api.")]
+    assert posts
+    for rule in posts:
+        answer = browser.client.post(rule.rule, json={})
+        assert answer.status_code == 401 and "csrf_failed" not in answer.get_data(as_text=True), rule.rule
 
 
 def test_the_portal_and_login_endpoints_need_no_csrf_token(app: Flask) -> None:

@@ -46,7 +46,7 @@ EXPECTED = {
 def demo(runner: FlaskCliRunner) -> FlaskCliRunner:
     result = runner.invoke(args=["registry", "import", str(ROOT / "examples" / "registry.csv")])
     assert result.exit_code == 0, result.output
-    assert runner.invoke(args=["regions", "enable", "77", "50"]).exit_code == 0
+    assert runner.invoke(args=["regions", "enable", "77", "50", "--comment", "test"]).exit_code == 0
     return runner
 
 

@@ -32,7 +32,7 @@ def registry(runner: FlaskCliRunner, tmp_path: Path) -> FlaskCliRunner:
     rows = [row(), row(id="acc-2", login="parent", role="parent"), row(id="acc-3", login="x", region="39", snils="",
                                                                      last_name="Иванов")]
     assert runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "r.csv", rows))]).exit_code == 0
-    assert runner.invoke(args=["regions", "enable", "77"]).exit_code == 0
+    assert runner.invoke(args=["regions", "enable", "77", "--comment", "test"]).exit_code == 0
     return runner
 
 

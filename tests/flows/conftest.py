@@ -190,7 +190,7 @@ def world(material: dict[str, Path], tmp_path: Path, setup: str) -> Iterator[Wor
         schema.upgrade()
         runner = broker.test_cli_runner()
         assert runner.invoke(args=["registry", "import", str(EXAMPLES / "registry.csv")]).exit_code == 0
-        assert runner.invoke(args=["regions", "enable", "77", "50"]).exit_code == 0
+        assert runner.invoke(args=["regions", "enable", "77", "50", "--comment", "flow tests"]).exit_code == 0
         db.session.remove()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as routes:
         for host, app in ((ESIA, esia), (BROKER, broker)):

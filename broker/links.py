@@ -1,0 +1,206 @@
+"""A diary account's ESIA link as staff see and change it: the masked account card, and unlink.
+
+Shared by the support pages and the JSON API, so nothing here reads the Flask request: callers
+pass the acting staff member. What a card shows (152-FZ, the least that lets staff help): the
+account's id, login, role, region, school, status, gender and SNILS tail as the registry keeps
+them; names masked as the decision trace masks them (first letter of each part), the birth year
+and today's age, never the full date; the ESIA oid masked to its last four characters. Every
+role sees the same card: support staff diagnose, operators switch regions and unlink, and none
+of them needs more; the school's diary administrator, who corrects records, sees them in the
+diary itself.
+
+Unlinking removes the link (the person's next ESIA login matches afresh, or links another ESIA
+account), ends the broker's live diary sessions of the account (a person linked by mistake is
+signed out at once), and is audited with before/after and the mandatory reason, in one commit.
+Admins may unlink anywhere, operators within their regions, support never.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select, update
+
+import matching
+from broker import access, audit, regions
+from broker.audit import Action
+from broker.errors import BrokerError, InputError
+from broker.extensions import db
+from broker.models import Account, DiarySession, EsiaLink
+from broker.sessions import as_utc
+
+if TYPE_CHECKING:
+    from broker.models import Staff
+
+MAX_COMMENT = 1000
+ROLE_RU = {"student": "ученик", "parent": "родитель", "teacher": "учитель", "staff": "сотрудник школы"}
+STATUS_RU = {"active": "активен", "blocked": "заблокирован"}
+GENDER_RU = {"M": "мужской", "F": "женский"}
+SOURCE_RU = {"import": "из реестра дневника", "login": "при первом входе через Госуслуги", "link": "привязка из дневника"}
+_SESSIONS = DiarySession.__table__
+
+
+class AccountNotFoundError(InputError):
+    code = "account_not_found"
+    status = 404
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__("account", f"no diary account {account_id!r}")
+        self.why_ru = "Такого аккаунта в реестре дневника нет."
+
+
+class UnlinkError(InputError):
+    """The unlink cannot be done as asked; nothing was written."""
+
+    code = "unlink_refused"
+
+    def __init__(self, field: str, why: str, why_ru: str) -> None:
+        super().__init__(field, why)
+        self.why_ru = why_ru
+
+
+class UnlinkForbiddenError(BrokerError):
+    code = "forbidden"
+    description = "Only an admin, or an operator of the account's region, may unlink it."
+    status = 403
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCard:
+    oid_masked: str
+    tier: str | None
+    source: str  # import, login or link
+    linked_at: datetime  # aware
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCard:
+    """An account as staff pages show it: masked where the registry holds personal data."""
+
+    id: str
+    login: str
+    role: str
+    region: str
+    region_name: str | None
+    school_id: str | None
+    name_masked: str  # "Л******* М***** И*******"
+    birth_year: int | None
+    age_today: int | None  # in the account's region's time zone
+    gender: str | None
+    snils_masked: str | None
+    snils_valid: bool
+    status: str
+    updated_at: datetime
+    link: LinkCard | None
+
+    @property
+    def is_attached(self) -> bool:
+        return bool(self.school_id)
+
+
+def mask_oid(oid: str) -> str:
+    """Keep the last four characters: ``1000300015`` -> ``******0015``."""
+    return "*" * max(len(oid) - 4, 2) + oid[-4:]
+
+
+def account_card(account_id: str, *, at: datetime | None = None) -> AccountCard:
+    """The card of account ``account_id``; raises :class:`AccountNotFoundError`.
+
+    Callers check the region scope (:func:`broker.access.can_view_region` on ``card.region``).
+    """
+    account = db.session.get(Account, account_id) if isinstance(account_id, str) else None
+    if account is None:
+        raise AccountNotFoundError(account_id)
+    link = db.session.get(EsiaLink, account.id)
+    policy = regions.policies().get(account.region)
+    today = matching.local_date(at or datetime.now(timezone.utc), policy.timezone if policy else "Europe/Moscow")
+    names = (account.last_name, account.first_name, account.middle_name)
+    return AccountCard(
+        id=account.id,
+        login=account.login,
+        role=account.role,
+        region=account.region,
+        region_name=policy.name if policy else None,
+        school_id=account.school_id or None,
+        name_masked=" ".join(matching.mask_name(part) for part in names if part) or "—",
+        birth_year=account.birth_date.year if isinstance(account.birth_date, date) else None,
+        age_today=matching.age_on(account.birth_date, today) if isinstance(account.birth_date, date) else None,
+        gender=account.gender or None,
+        snils_masked=account.snils_masked,
+        snils_valid=account.snils_valid,
+        status=account.status,
+        updated_at=as_utc(account.updated_at),
+        link=(
+            LinkCard(oid_masked=mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=as_utc(link.linked_at))
+            if link is not None
+            else None
+        ),
+    )
+
+
+def can_unlink(member: Staff, region: str) -> bool:
+    """Admins anywhere, operators in their regions; support never."""
+    return access.can_manage_region(member, region)
+
+
+def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None) -> LinkCard:
+    """Remove the account's ESIA link, end its live diary sessions, audit it; commit.
+
+    ``comment`` (why) is mandatory. Raises :class:`UnlinkForbiddenError` if ``by`` may not
+    unlink in the account's region, :class:`UnlinkError` for a missing comment or an account
+    without a link, :class:`AccountNotFoundError`; nothing is written then. Returns the removed
+    link (masked).
+    """
+    account = db.session.get(Account, account_id) if isinstance(account_id, str) else None
+    if account is None:
+        raise AccountNotFoundError(account_id)
+    if not can_unlink(by, account.region):
+        raise UnlinkForbiddenError()
+    comment = " ".join((comment or "").split())
+    if not comment:
+        raise UnlinkError("comment", "a reason is required", "Укажите причину: она попадёт в журнал действий.")
+    if len(comment) > MAX_COMMENT:
+        raise UnlinkError("comment", f"at most {MAX_COMMENT} characters", f"Причина — не длиннее {MAX_COMMENT} знаков.")
+    link = db.session.get(EsiaLink, account.id)
+    if link is None:
+        raise UnlinkError("account", "the account has no ESIA link", "Этот аккаунт не связан с Госуслугами.")
+    removed = LinkCard(oid_masked=mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=as_utc(link.linked_at))
+    table = EsiaLink.__table__
+    gone = db.session.execute(delete(table).where(table.c.account_id == account.id, table.c.oid == link.oid))
+    if gone.rowcount != 1:  # unlinked or relinked meanwhile by someone else
+        db.session.rollback()
+        raise UnlinkError("account", "the link changed meanwhile; reload", "Связь только что изменилась: обновите страницу.")
+    db.session.expunge(link)
+    now = datetime.now(timezone.utc)
+    ended = db.session.execute(
+        update(_SESSIONS)
+        .where(_SESSIONS.c.account_id == account.id, _SESSIONS.c.revoked_at.is_(None), _SESSIONS.c.expires_at > now)
+        .values(revoked_at=now)
+    ).rowcount
+    audit.record(
+        Action.ACCOUNT_UNLINKED,
+        f"account:{account.id}",
+        before={
+            "linked": True,
+            "oid": removed.oid_masked,
+            "tier": removed.tier,
+            "source": removed.source,
+            "linked_at": removed.linked_at,
+        },
+        after={"linked": False, "sessions_ended": ended},
+        comment=comment,
+        actor=actor,
+    )
+    db.session.commit()
+    return removed
+
+
+def live_sessions(account_id: str) -> int:
+    """How many broker diary sessions of the account are live now."""
+    now = datetime.now(timezone.utc)
+    rows = db.session.execute(
+        select(_SESSIONS.c.expires_at).where(_SESSIONS.c.account_id == account_id, _SESSIONS.c.revoked_at.is_(None))
+    )
+    return sum(1 for (expires_at,) in rows if as_utc(expires_at) > now)

@@ -1,0 +1,375 @@
+"""Region administration: what staff see of the regions, how a region is changed, its figures.
+
+The staff pages, the CLI and the JSON API share these functions, so the rules hold whichever
+door is used: a change needs a comment, stays within the operator's regions, accepts only the
+policy overrides the matching engine knows, is audited with before and after in the same
+transaction, and reaches this process's next decision at once (other broker processes see it
+within ``REGION_CACHE_SECONDS``). Nothing here reads the Flask request: callers pass the staff
+member (or, from the CLI, an actor string).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import case, func, select
+
+import matching
+from broker import access, audit, services
+from broker.audit import Action
+from broker.errors import BrokerError, InputError
+from broker.extensions import db
+from broker.models import AuditEvent, LoginAttempt, Region, Staff
+from broker.sessions import as_utc
+
+MAX_COMMENT_LENGTH = 1000  # the audit log's comment column
+MAX_TEXT_VALUE_LENGTH = 200
+DAY = timedelta(hours=24)
+WEEK = timedelta(days=7)
+#: RegionPolicy fields that are not overrides: the subject's identity and time zone are facts of
+#: the regions table, and ``enabled`` has its own switch.
+NOT_OVERRIDES = frozenset({"code", "name", "timezone", "enabled"})
+#: The value types an override may have (what a form and JSON can carry unambiguously).
+OVERRIDE_TYPES: tuple[type, ...] = (bool, int, str)
+
+
+class RegionAccessError(BrokerError):
+    """The staff member may not change (or see) this region."""
+
+    code = "forbidden"
+    description = "Your role or regions do not allow changing this region."
+    status = 403
+
+
+class RegionNotFoundError(InputError):
+    code = "not_found"
+    status = 404
+
+    def __init__(self, code: str) -> None:
+        super().__init__("region", f"{code!r} is not a federal subject code (see `broker regions list`)")
+
+
+class RegionInputError(InputError):
+    """One or more bad fields of a region change; nothing was written.
+
+    ``errors`` maps each field (``enabled``, ``comment``, ``policy.<name>``) to the English
+    explanation (logs, CLI, API), ``errors_ru`` to the Russian one (the pages).
+    """
+
+    def __init__(self, errors: dict[str, tuple[str, str]]) -> None:
+        field, (why, _) = next(iter(errors.items()))
+        super().__init__(field, why)
+        self.errors = {name: en for name, (en, _) in errors.items()}
+        self.errors_ru = {name: ru for name, (_, ru) in errors.items()}
+        if len(errors) > 1:
+            self.args = ("; ".join(f"{name}: {en}" for name, en in self.errors.items()),)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyField:
+    """A region policy override the matching engine supports: a field of ``RegionPolicy``."""
+
+    name: str
+    type: type
+    default: Any
+
+    @property
+    def kind(self) -> str:
+        """``bool``, ``int`` or ``str``: how a form shows it."""
+        return self.type.__name__
+
+
+@dataclass(frozen=True, slots=True)
+class RegionView:
+    """A region as staff see it, with whether this staff member may change it."""
+
+    code: str
+    name: str
+    timezone: str
+    enabled: bool
+    policy: dict[str, Any]
+    changed_by: str | None
+    changed_at: datetime | None
+    can_manage: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RegionChange:
+    """The result of :func:`change_region`: the region now, and whether anything changed."""
+
+    region: RegionView
+    changed: bool
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FigureLine:
+    """Attempts of one outcome (and, for refusals, one reason) in the last day and week."""
+
+    outcome: str
+    reason: str | None
+    day: int
+    week: int
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """A region's login attempts over two rolling windows ending at ``until``.
+
+    The windows are rolling (the last 24 hours, the last 7 days), not calendar days in the
+    region's time zone: the same numbers whoever looks, and no midnight jump.
+    """
+
+    region: str
+    until: datetime
+    day_since: datetime
+    week_since: datetime
+    lines: tuple[FigureLine, ...]  # outcomes in the engine's order, refusals by weekly count
+
+    @property
+    def day_total(self) -> int:
+        return sum(line.day for line in self.lines)
+
+    @property
+    def week_total(self) -> int:
+        return sum(line.week for line in self.lines)
+
+    def by_outcome(self) -> list[FigureLine]:
+        """One line per outcome (refusals summed over their reasons), every outcome present."""
+        lines = []
+        for outcome in matching.Outcome:
+            mine = [line for line in self.lines if line.outcome == outcome]
+            lines.append(FigureLine(str(outcome), None, sum(x.day for x in mine), sum(x.week for x in mine)))
+        known = {str(outcome) for outcome in matching.Outcome}
+        lines.extend(line for line in self.lines if line.outcome not in known)
+        return lines
+
+    def refusals(self) -> list[FigureLine]:
+        """The refusals by reason, most frequent in the week first."""
+        return [line for line in self.lines if line.outcome == matching.Outcome.REFUSED]
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def to_view(region: Region, member: Staff | None) -> RegionView:
+    return RegionView(
+        code=region.code,
+        name=region.name,
+        timezone=region.timezone,
+        enabled=bool(region.enabled),
+        policy=dict(region.policy or {}),
+        changed_by=region.changed_by,
+        changed_at=as_utc(region.changed_at) if region.changed_at else None,
+        can_manage=member is not None and _may_manage(member, region.code),
+    )
+
+
+def list_regions(staff: Staff) -> list[RegionView]:
+    """The regions ``staff`` may see, by code: every region for admins and support."""
+    query = select(Region).order_by(Region.code)
+    scope = access.visible_regions(staff)
+    if scope is not None:
+        query = query.where(Region.code.in_(sorted(scope)))
+    return [to_view(region, staff) for region in db.session.scalars(query)]
+
+
+def region_view(code: str, staff: Staff) -> RegionView:
+    """Region ``code`` as ``staff`` sees it; RegionAccessError outside their regions."""
+    if not access.can_view_region(staff, code):
+        raise RegionAccessError("this region is outside your regions")
+    return to_view(_get(code), staff)
+
+
+def history(code: str, *, limit: int = 10) -> list[AuditEvent]:
+    """The region's last changes from the audit log, newest first."""
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.action == Action.REGION_CHANGED.value, AuditEvent.target == f"region:{code}")
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(query))
+
+
+def policy_fields(policy_class: type = matching.RegionPolicy) -> tuple[PolicyField, ...]:
+    """The overrides the matching engine supports: every ``RegionPolicy`` field but its identity.
+
+    Read from the engine's dataclass itself, so a field added there is accepted here (and shown
+    on the region page) without another list to keep in step.
+    """
+    hints = typing.get_type_hints(policy_class)
+    found = []
+    for item in dataclasses.fields(policy_class):
+        if item.name in NOT_OVERRIDES:
+            continue
+        kind = hints[item.name]
+        if kind not in OVERRIDE_TYPES:
+            raise TypeError(f"RegionPolicy.{item.name}: an override must be bool, int or str, not {kind}")
+        default = item.default if item.default is not dataclasses.MISSING else None
+        found.append(PolicyField(item.name, kind, default))
+    return tuple(found)
+
+
+# --- checking ----------------------------------------------------------------------------------
+
+
+def check_policy(overrides: Any, fields: tuple[PolicyField, ...] | None = None) -> dict[str, Any]:
+    """``overrides`` checked against the engine's fields; RegionInputError names every bad one."""
+    fields = policy_fields() if fields is None else fields
+    if not isinstance(overrides, dict):
+        raise RegionInputError({"policy": ("must be an object of overrides", "Настройки политики заданы неверно.")})
+    known = {item.name: item for item in fields}
+    errors: dict[str, tuple[str, str]] = {}
+    checked: dict[str, Any] = {}
+    for name, value in overrides.items():
+        key = f"policy.{name}"
+        item = known.get(name) if isinstance(name, str) else None
+        if item is None:
+            supported = ", ".join(sorted(known)) or "none yet"
+            errors[key] = (
+                f"unknown override (the matching engine supports: {supported})",
+                f"Настройки «{str(name)[:64]}» нет: движок сопоставления её не поддерживает.",
+            )
+        elif not _fits(value, item.type):
+            errors[key] = (f"must be {_TYPE_EN[item.type]}", f"Значение должно быть {_TYPE_RU[item.type]}.")
+        else:
+            checked[name] = value
+    if errors:
+        raise RegionInputError(errors)
+    return checked
+
+
+_TYPE_EN = {bool: "true or false", int: "a whole number", str: f"text of at most {MAX_TEXT_VALUE_LENGTH} characters"}
+_TYPE_RU = {bool: "«да» или «нет»", int: "целым числом", str: f"текстом не длиннее {MAX_TEXT_VALUE_LENGTH} знаков"}
+
+
+def _fits(value: Any, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, str) and 0 < len(value) <= MAX_TEXT_VALUE_LENGTH and value.isprintable()
+
+
+def check_comment(comment: Any) -> str:
+    """The change's comment, trimmed: required, at most 1000 characters."""
+    text = comment.strip() if isinstance(comment, str) else ""
+    if not text:
+        raise RegionInputError(
+            {"comment": ("is required: say why (it is kept in the audit log)", "Напишите, почему вы меняете регион: комментарий обязателен.")}
+        )
+    if len(text) > MAX_COMMENT_LENGTH or any(not (ch.isprintable() or ch in "\r\n\t") for ch in text):
+        raise RegionInputError(
+            {"comment": (f"at most {MAX_COMMENT_LENGTH} printable characters", f"Комментарий — не более {MAX_COMMENT_LENGTH} знаков, без управляющих символов.")}
+        )
+    return text
+
+
+# --- changing ----------------------------------------------------------------------------------
+
+
+def change_region(
+    code: str,
+    *,
+    enabled: bool | None,
+    policy: dict[str, Any] | None,
+    comment: str,
+    actor_staff: Staff | None,
+    actor: str | None = None,
+) -> RegionChange:
+    """Switch ESIA login in region ``code`` and/or replace its policy overrides, audited.
+
+    ``enabled`` or ``policy`` None leaves that part as it is; ``policy`` replaces the overrides
+    as a whole (``{}`` clears them). ``actor_staff`` is the staff member acting (their scope is
+    enforced: RegionAccessError); the CLI passes None and ``actor="cli:<user>"``. The audit
+    event names ``actor``, by default the request's principal (a staff login or
+    ``token:<prefix>``) or the member's login. Every field is checked before anything is
+    written (RegionInputError lists all bad fields). A change that changes nothing writes nothing.
+    """
+    if actor_staff is not None and not _may_manage(actor_staff, code):
+        raise RegionAccessError(f"region {code} is outside your regions")
+    actor = actor or audit.request_actor() or (actor_staff.login if actor_staff is not None else None)
+    if not actor:
+        raise ValueError("change_region needs actor_staff or an actor")
+    region = _get(code, lock=True)
+    errors: dict[str, tuple[str, str]] = {}
+    if enabled is not None and not isinstance(enabled, bool):
+        errors["enabled"] = ("must be true or false", "Выберите, включён ли вход через Госуслуги.")
+    new_policy = dict(region.policy or {})
+    if policy is not None:
+        try:
+            new_policy = check_policy(policy)
+        except RegionInputError as exc:
+            errors.update({name: (exc.errors[name], exc.errors_ru[name]) for name in exc.errors})
+    try:
+        comment = check_comment(comment)
+    except RegionInputError as exc:
+        errors.update({name: (exc.errors[name], exc.errors_ru[name]) for name in exc.errors})
+    if errors:
+        db.session.rollback()  # end the locking read
+        raise RegionInputError(errors)
+
+    before = _snapshot(region)
+    if enabled is not None and enabled != region.enabled:
+        region.enabled = enabled
+    if new_policy != before["policy"]:
+        region.policy = new_policy
+    after = _snapshot(region)
+    if after == before:
+        db.session.rollback()
+        return RegionChange(to_view(_get(code), actor_staff), False, before, after)
+    region.changed_by = actor[:128]
+    region.changed_at = datetime.now(timezone.utc)
+    audit.record(Action.REGION_CHANGED, f"region:{code}", before=before, after=after, comment=comment, actor=actor)
+    db.session.commit()
+    # This process's next decision sees the change; other processes within REGION_CACHE_SECONDS.
+    services.current().region_cache.clear()
+    return RegionChange(to_view(region, actor_staff), True, before, after)
+
+
+def _snapshot(region: Region) -> dict[str, Any]:
+    return {"enabled": bool(region.enabled), "policy": dict(region.policy or {})}
+
+
+def _may_manage(member: Staff, code: str) -> bool:
+    return member.disabled_at is None and access.can_manage_region(member, code)
+
+
+def _get(code: str, *, lock: bool = False) -> Region:
+    region = None
+    if isinstance(code, str):
+        # Locked (PostgreSQL) so that two changes at once are audited with true before values.
+        options: dict[str, Any] = {"with_for_update": True, "populate_existing": True} if lock else {}
+        region = db.session.get(Region, code, **options)
+    if region is None:
+        raise RegionNotFoundError(str(code))
+    return region
+
+
+# --- figures -----------------------------------------------------------------------------------
+
+
+def figures(code: str, *, now: datetime) -> Figures:
+    """Region ``code``'s login attempts by outcome and reason in the 24 hours and 7 days to ``now``.
+
+    One query over the (region, started_at) index. Attempts without a region (a portal that
+    named none and an ESIA error before one was known) belong to no region's figures.
+    """
+    until = now.astimezone(timezone.utc)
+    day_since, week_since = until - DAY, until - WEEK
+    in_day = func.sum(case((LoginAttempt.started_at >= day_since, 1), else_=0))
+    query = (
+        select(LoginAttempt.outcome, LoginAttempt.reason, func.count(), in_day)
+        .where(LoginAttempt.region == code, LoginAttempt.started_at >= week_since, LoginAttempt.started_at <= until)
+        .group_by(LoginAttempt.outcome, LoginAttempt.reason)
+    )
+    found = [FigureLine(outcome, reason, int(day or 0), int(week)) for outcome, reason, week, day in db.session.execute(query)]
+    order = {str(outcome): index for index, outcome in enumerate(matching.Outcome)}
+    found.sort(key=lambda line: (order.get(line.outcome, len(order)), -line.week, line.reason or ""))
+    return Figures(code, until, day_since, week_since, tuple(found))

@@ -1,0 +1,215 @@
+"""Retention: ``broker purge`` deletes what the broker may no longer keep, or no longer needs.
+
+* login attempts older than ``ATTEMPT_RETENTION_DAYS`` and audit events older than
+  ``AUDIT_RETENTION_DAYS`` (personal data is kept no longer than its purpose needs, 152-FZ);
+* what has expired anyway: pending logins, OIDC codes and access tokens past their expiry,
+  diary sessions past theirs (revoked or not) and staff sessions that ended, expired or idled out.
+
+Rows go in batches of ``batch_size``, one transaction each, walking an index from where the
+last batch stopped, so a million old rows never hold one huge transaction or lock and each batch
+is cheap. Foreign keys take care of the rest: a session's ``attempt_id`` is set to NULL when its
+attempt goes, and a session's codes and tokens go with it (they have expired by then: a session
+is kept past its expiry for as long as an access token issued in it may live). The purge itself
+is audited (``retention_purge``) with what it removed; a dry run counts and writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import click
+from flask import current_app
+from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from broker import audit, oidc
+from broker.audit import Action
+from broker.cli import _actor, _needs_schema
+from broker.errors import InputError
+from broker.extensions import db
+from broker.models import (
+    AccessToken,
+    AuditEvent,
+    AuthorizationCode,
+    DiarySession,
+    LoginAttempt,
+    PendingLogin,
+    StaffSession,
+)
+
+DEFAULT_BATCH_SIZE = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One table's purge: which rows, and the indexed column the batches walk along."""
+
+    table: str
+    model: type
+    condition: ColumnElement[bool]
+    walk: InstrumentedAttribute[Any]  # ascending; the primary key or an indexed time column
+    why: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    """What a purge removed (or, in a dry run, would remove), per table, in the order purged."""
+
+    now: datetime
+    attempts_before: datetime
+    audit_before: datetime
+    removed: dict[str, int]
+    why: dict[str, str]
+    dry_run: bool
+
+    @property
+    def total(self) -> int:
+        return sum(self.removed.values())
+
+
+def targets(now: datetime, *, attempt_days: int, audit_days: int) -> list[Target]:
+    """The purge, table by table, in an order that lets the foreign keys do the least work."""
+    config = current_app.config
+    attempts_before = now - timedelta(days=attempt_days)
+    audit_before = now - timedelta(days=audit_days)
+    # An access token may be issued up to a code's lifetime after its session's last moment and
+    # then lives ACCESS_TOKEN_SECONDS: keep the session (which the token needs) until then.
+    session_grace = timedelta(seconds=float(config["ACCESS_TOKEN_SECONDS"]) + oidc.CODE_SECONDS)
+    idle = timedelta(seconds=float(config["STAFF_IDLE_SECONDS"]))
+    return [
+        Target("oidc_codes", AuthorizationCode, AuthorizationCode.expires_at < now,
+               AuthorizationCode.code_digest, "expired"),
+        Target("oidc_tokens", AccessToken, AccessToken.expires_at < now, AccessToken.token_digest, "expired"),
+        Target("sessions", DiarySession, DiarySession.expires_at < now - session_grace, DiarySession.id,
+               "expired (revoked or not), and no access token of theirs is live"),
+        Target("pending_logins", PendingLogin, PendingLogin.expires_at < now, PendingLogin.expires_at, "expired"),
+        Target(
+            "staff_sessions",
+            StaffSession,
+            or_(StaffSession.ended_at.is_not(None), StaffSession.expires_at < now, StaffSession.last_seen_at < now - idle),
+            StaffSession.id,
+            "ended, expired or idle past STAFF_IDLE_SECONDS",
+        ),
+        Target("login_attempts", LoginAttempt, LoginAttempt.started_at < attempts_before, LoginAttempt.started_at,
+               f"started before {_utc(attempts_before)} (ATTEMPT_RETENTION_DAYS={attempt_days})"),
+        Target("audit_events", AuditEvent, AuditEvent.at < audit_before, AuditEvent.at,
+               f"recorded before {_utc(audit_before)} (AUDIT_RETENTION_DAYS={audit_days})",
+               # The audit log refuses every other delete (broker.audit's guards).
+               options={audit.PURGE_OPTION: True}),
+    ]  # fmt: skip
+
+
+def purge(
+    now: datetime,
+    *,
+    attempt_days: int,
+    audit_days: int,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    dry_run: bool = False,
+    actor: str,
+) -> PurgeReport:
+    """Delete (or with ``dry_run`` count) what retention allows, and audit the purge as ``actor``."""
+    for name, value in (("ATTEMPT_RETENTION_DAYS", attempt_days), ("AUDIT_RETENTION_DAYS", audit_days), ("--batch-size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(name, f"must be a whole number of at least 1, not {value!r}")
+    now = now.astimezone(timezone.utc)
+    plan = targets(now, attempt_days=attempt_days, audit_days=audit_days)
+    db.session.commit()  # start from a clean transaction: every batch is its own
+    removed: dict[str, int] = {}
+    for target in plan:
+        removed[target.table] = _count(target) if dry_run else _delete(target, batch_size)
+    report = PurgeReport(
+        now=now,
+        attempts_before=now - timedelta(days=attempt_days),
+        audit_before=now - timedelta(days=audit_days),
+        removed=removed,
+        why={target.table: target.why for target in plan},
+        dry_run=dry_run,
+    )
+    if not dry_run:
+        audit.record(
+            Action.RETENTION_PURGE,
+            None,
+            after={
+                "removed": removed,
+                "attempts_before": report.attempts_before,
+                "audit_before": report.audit_before,
+            },
+            actor=actor,
+        )
+        db.session.commit()
+    return report
+
+
+def _count(target: Target) -> int:
+    return db.session.scalar(select(func.count()).select_from(target.model).where(target.condition)) or 0
+
+
+def _delete(target: Target, batch_size: int) -> int:
+    """Delete ``target``'s rows batch by batch, each batch its own transaction."""
+    key = target.model.__mapper__.primary_key[0]
+    walks_key = target.walk.property.columns[0] is key
+    columns = (key,) if walks_key else (key, target.walk)
+    removed = 0
+    last: Any = None
+    while True:
+        query = select(*columns).where(target.condition)
+        if last is not None:
+            # Resume where the last batch stopped: rows before it are gone, so the index is
+            # not walked again over them (nor over their dead entries, on PostgreSQL).
+            query = query.where(target.walk > last if walks_key else target.walk >= last)
+        rows = db.session.execute(query.order_by(target.walk).limit(batch_size)).all()
+        if not rows:
+            break
+        statement = (
+            delete(target.model)
+            .where(key.in_([row[0] for row in rows]))
+            .execution_options(synchronize_session=False, **target.options)
+        )
+        done = db.session.execute(statement).rowcount
+        db.session.commit()
+        removed += done
+        if len(rows) < batch_size or done == 0:
+            break
+        last = rows[-1][-1]
+    return removed
+
+
+def _utc(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; delete nothing.")
+@click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True,
+              help="Rows deleted per transaction.")
+@_needs_schema
+def purge_command(dry_run: bool, batch_size: int) -> None:
+    """Delete login attempts and audit events past their retention, and whatever has expired.
+
+    Periods: ATTEMPT_RETENTION_DAYS and AUDIT_RETENTION_DAYS (see config.example.toml). Prints
+    what was removed per table; the purge is recorded in the audit log (a dry run is not).
+    """
+    config = current_app.config
+    report = purge(
+        datetime.now(timezone.utc),
+        attempt_days=config["ATTEMPT_RETENTION_DAYS"],
+        audit_days=config["AUDIT_RETENTION_DAYS"],
+        batch_size=batch_size,
+        dry_run=dry_run,
+        actor=_actor(),
+    )
+    verb = "would remove" if dry_run else "removed"
+    width = max(len(name) for name in report.removed)
+    for name, count in report.removed.items():
+        click.echo(f"{name:<{width}}  {count:>9} {verb}  ({report.why[name]})")
+    if dry_run:
+        click.echo(f"dry run: {report.total} rows would be removed; nothing was deleted")
+    else:
+        click.echo(f"{report.total} rows removed; the purge is recorded in the audit log")

@@ -1,0 +1,195 @@
+"""The support pages (the blueprint ``support``): find a login attempt, read why it ended as it
+did, re-check it against today's registry, and see an account with its ESIA link.
+
+Every staff role may use them within its scope (``broker.access``): admins and support staff see
+every region, operators their own. Only admins and the region's operators may unlink an
+account; support staff see no button and get 403.
+
+The search form is posted, never sent in the URL: its fields may hold a SNILS, an ESIA oid or a
+diary login, which must not land in access logs, browser history or a Referer. The page never
+repeats a typed SNILS or oid (a next page carries their keyed digests). Pages are not cached
+and may not be framed (``access.staff_page_headers``); posts are CSRF-checked (``broker.csrf``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from broker import access, attempts, links, regions
+from broker.access import staff_required
+from broker.sessions import as_utc
+from broker.staff import Role
+
+bp = Blueprint("support", __name__, url_prefix="/support")
+bp.after_request(access.staff_page_headers)
+
+PER_PAGE = 50
+ACCOUNT_ATTEMPTS = 20
+
+
+@bp.app_template_filter("attempt_time")
+def attempt_time(value: datetime | None, zone: str | None = None) -> str:
+    """A time in a region's zone with its UTC offset (``28.11.2026 14:03 UTC+5``), else in UTC."""
+    if value is None:
+        return "—"
+    moment = as_utc(value)
+    if zone:
+        moment = moment.astimezone(ZoneInfo(zone))
+    offset = moment.utcoffset()
+    hours = int(offset.total_seconds() // 3600) if offset else 0
+    minutes = int(offset.total_seconds() % 3600 // 60) if offset else 0
+    label = "UTC" if not hours and not minutes else f"UTC{hours:+d}" + (f":{minutes:02d}" if minutes else "")
+    return f"{moment:%d.%m.%Y %H:%M} {label}"
+
+
+def _scope() -> frozenset[str] | None:
+    member = access.current_staff()
+    assert member is not None  # staff_required ran
+    return access.visible_regions(member)
+
+
+def _page_context() -> dict[str, Any]:
+    """What every support page needs: region names and zones, the words for outcomes and reasons."""
+    member = access.current_staff()
+    assert member is not None
+    scope = access.visible_regions(member)
+    policies = regions.policies()
+    return {
+        "policies": policies,
+        "region_choices": [p for code, p in sorted(policies.items()) if scope is None or code in scope],
+        "outcomes": attempts.OUTCOME_RU,
+        "reasons": attempts.REASON_RU,
+        "tier_ru": attempts.TIER_RU,
+        "role_ru": links.ROLE_RU,
+        "status_ru": links.STATUS_RU,
+        "gender_ru": links.GENDER_RU,
+        "source_ru": links.SOURCE_RU,
+        "member": member,
+    }
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+@bp.route("/", methods=["GET", "POST"])
+@staff_required()
+def search() -> Any:
+    scope = _scope()
+    form = request.form if request.method == "POST" else {}
+    values = {name: (form.get(name) or "").strip() for name in attempts.FORM_FIELDS}
+    shown = {key: value for key, value in values.items() if key not in ("snils", "oid", "snils_digest", "oid_digest")}
+    before_id = _whole(form.get("before_id"))
+    errors: dict[str, str] = {}
+    found: attempts.SearchPage | None = None
+    criteria: attempts.Criteria | None = None
+    try:
+        criteria = attempts.parse_criteria(values)
+        found = attempts.search(criteria, regions=scope, limit=PER_PAGE, before_id=before_id)
+    except attempts.CriteriaError as exc:
+        errors = exc.errors
+    if found is not None and criteria is not None and criteria.is_reference_only and found.attempts:
+        return redirect(url_for(".attempt", reference=found.attempts[0].reference))
+    searched_by = {
+        "snils": bool(values["snils"] or values["snils_digest"]),
+        "oid": bool(values["oid"] or values["oid_digest"]),
+    }
+    return (
+        render_template(
+            "support/search.html",
+            values=shown,
+            errors=errors,
+            found=found,
+            searched=request.method == "POST",
+            searched_by=searched_by,
+            more_open=any(values[k] for k in attempts.FORM_FIELDS if k != "reference") or bool(errors.keys() - {"reference"}),
+            **_page_context(),
+        ),
+        400 if errors else 200,
+    )
+
+
+def _whole(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() and len(text) < 19 else None
+
+
+# --- one attempt -------------------------------------------------------------------------------
+
+
+@bp.get("/attempts/<reference>")
+@staff_required()
+def attempt(reference: str) -> Any:
+    scope = _scope()
+    try:
+        detail = attempts.get(reference, regions=scope)
+    except attempts.CriteriaError as exc:
+        return _not_found(exc.errors["reference"])
+    except attempts.AttemptNotFoundError as exc:
+        return _not_found(exc.why_ru)
+    if detail.attempt.reference != reference:  # typed by hand in another spelling
+        return redirect(url_for(".attempt", reference=detail.attempt.reference, **request.args))
+    recheck = None
+    if request.args.get("recheck"):
+        recheck = attempts.decide_again(detail.attempt.reference, regions=scope)
+    return render_template("support/attempt.html", detail=detail, recheck=recheck, **_page_context())
+
+
+def _not_found(message: str) -> Any:
+    return render_template("error.html", title="Попытка входа не найдена", message=message, code="attempt_not_found"), 404
+
+
+# --- accounts ----------------------------------------------------------------------------------
+
+
+@bp.get("/accounts/<account_id>")
+@staff_required()
+def account(account_id: str) -> Any:
+    return _account_page(account_id, errors={}, comment="")
+
+
+def _account_page(account_id: str, *, errors: dict[str, str], comment: str, status: int = 200) -> Any:
+    member = access.current_staff()
+    assert member is not None
+    try:
+        card = links.account_card(account_id)
+    except links.AccountNotFoundError as exc:
+        return render_template("error.html", title="Аккаунт не найден", message=exc.why_ru, code=exc.code), 404
+    if not access.can_view_region(member, card.region):
+        abort(403)
+    recent = attempts.search(
+        attempts.Criteria(account=card.id), regions=access.visible_regions(member), limit=ACCOUNT_ATTEMPTS
+    )
+    return (
+        render_template(
+            "support/account.html",
+            card=card,
+            recent=recent,
+            can_unlink=links.can_unlink(member, card.region),
+            live_sessions=links.live_sessions(card.id) if card.link else 0,
+            errors=errors,
+            comment=comment,
+            **_page_context(),
+        ),
+        status,
+    )
+
+
+@bp.post("/accounts/<account_id>/unlink")
+@staff_required(Role.OPERATOR)
+def unlink(account_id: str) -> Any:
+    member = access.current_staff()
+    assert member is not None
+    comment = request.form.get("comment", "")
+    try:
+        removed = links.unlink(account_id, comment=comment, by=member)
+    except links.AccountNotFoundError as exc:
+        return render_template("error.html", title="Аккаунт не найден", message=exc.why_ru, code=exc.code), 404
+    except links.UnlinkForbiddenError:
+        abort(403)
+    except links.UnlinkError as exc:
+        return _account_page(account_id, errors={exc.field: exc.why_ru}, comment=comment[:1000], status=400)
+    flash(f"Связь аккаунта {account_id} с учётной записью Госуслуг {removed.oid_masked} снята. Действие записано в журнал.")
+    return redirect(url_for(".account", account_id=account_id))
