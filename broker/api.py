@@ -9,6 +9,7 @@ OpenAPI document at ``/api/v1/openapi.json`` is generated from the marshmallow s
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import datetime, timezone
 from typing import Any
@@ -17,7 +18,7 @@ from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from broker import access, audit, csrf, importer, openapi, preflight, regions, schemas, services
+from broker import access, attempts, audit, csrf, importer, openapi, preflight, regionadmin, regions, schemas, services
 from broker.errors import InputError
 from broker.extensions import db
 from broker.models import Account
@@ -120,6 +121,101 @@ def region_preflight(code: str) -> Any:
     if not schools.isdigit():
         return problem(422, "invalid_request", "schools: a whole number", [{"field": "schools", "why": "must be a whole number"}])
     return jsonify(found.as_dict(schools=int(schools)))
+
+
+# --- regions ------------------------------------------------------------------------------------
+
+
+@bp.get("/regions")
+@access.token_required()
+def list_regions() -> Any:
+    """The regions the token's owner may see, with ESIA login on or off and the policy overrides."""
+    member = access.current_staff()
+    assert member is not None
+    views = [dataclasses.asdict(view) for view in regionadmin.list_regions(member)]
+    return jsonify(schemas.RegionListSchema().dump({"regions": views}))
+
+
+@bp.patch("/regions/<code>")
+@access.token_required(Role.OPERATOR)
+def change_region(code: str) -> Any:
+    """Switch ESIA login and/or replace the policy overrides of one region; audited."""
+    body = json_body()
+    if body is None:
+        return problem(400, "invalid_request", "The body must be a JSON object.")
+    try:
+        loaded = schemas.RegionChangeSchema().load(body)
+    except ValidationError as exc:
+        return problem(422, "invalid_request", "Some fields are not valid; nothing was written.", field_errors(exc.messages))
+    try:
+        change = regionadmin.change_region(
+            code, enabled=loaded.get("enabled"), policy=loaded.get("policy"), comment=loaded["comment"],
+            actor_staff=access.current_staff(),
+        )  # fmt: skip
+    except regionadmin.RegionNotFoundError as exc:
+        return problem(404, "not_found", exc.why)
+    except regionadmin.RegionAccessError as exc:
+        return problem(403, "forbidden", exc.description)
+    except regionadmin.RegionInputError as exc:
+        errors = [{"field": name, "why": why} for name, why in exc.errors.items()]
+        return problem(422, "invalid_request", "Some fields are not valid; nothing was written.", errors)
+    result = {"region": dataclasses.asdict(change.region), "changed": change.changed}
+    return jsonify(schemas.RegionChangeResultSchema().dump(result))
+
+
+@bp.get("/regions/<code>/figures")
+@access.token_required()
+def region_figures(code: str) -> Any:
+    """Login attempts in the region over the last 24 hours and 7 days, by outcome and reason."""
+    access.require_region(code, manage=False)
+    try:
+        found = regionadmin.figures(code, now=datetime.now(timezone.utc))
+    except regionadmin.RegionNotFoundError as exc:
+        return problem(404, "not_found", exc.why)
+    return jsonify(schemas.FiguresSchema().dump(dataclasses.asdict(found)))
+
+
+# --- attempts -------------------------------------------------------------------------------------
+
+
+@bp.post("/attempts/search")
+@access.token_required()
+def search_attempts() -> Any:
+    """Login attempts matching every given field, newest first, within the token's regions."""
+    body = json_body()
+    if body is None:
+        return problem(400, "invalid_request", "The body must be a JSON object.")
+    try:
+        loaded = schemas.AttemptSearchSchema().load(body)
+    except ValidationError as exc:
+        return problem(422, "invalid_request", "Some fields are not valid.", field_errors(exc.messages))
+    values = {name: loaded.get(name) or "" for name in ("reference", "account", "snils", "oid", "outcome", "reason", "region")}
+    values.update({"from": loaded.get("started_from") or "", "to": loaded.get("started_to") or ""})
+    member = access.current_staff()
+    assert member is not None
+    try:
+        page = attempts.search(
+            attempts.parse_criteria(values), regions=access.visible_regions(member),
+            limit=loaded["limit"], before_id=loaded["before_id"],
+        )  # fmt: skip
+    except attempts.CriteriaError as exc:
+        errors = [{"field": name, "why": why} for name, why in exc.errors_en.items()]
+        return problem(422, "invalid_request", "Some fields are not valid.", errors)
+    found = {"attempts": [dataclasses.asdict(row) for row in page.attempts], "next_before_id": page.next_before_id}
+    return jsonify(schemas.AttemptPageSchema().dump(found))
+
+
+@bp.get("/attempts/<reference>")
+@access.token_required()
+def get_attempt(reference: str) -> Any:
+    """One attempt by its reference code: the masked trace and the words the person read."""
+    member = access.current_staff()
+    assert member is not None
+    try:
+        detail = attempts.get(reference, regions=access.visible_regions(member))
+    except attempts.AttemptNotFoundError as exc:
+        return problem(404, "not_found", exc.why)
+    return jsonify(schemas.AttemptDetailSchema().dump(dataclasses.asdict(detail)))
 
 
 def _order(error: dict[str, Any]) -> tuple[int, str]:

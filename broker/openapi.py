@@ -76,6 +76,57 @@ PATHS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/regions": {
+        "get": {
+            "summary": "The regions the token's owner may see: ESIA login on or off, policy overrides",
+            "security": _BEARER,
+            "responses": {"200": {"description": "The regions.", "content": _json("RegionList")}, **_errors(401)},
+        }
+    },
+    "/regions/{code}": {
+        "patch": {
+            "summary": "Switch ESIA login and/or replace the policy overrides of a region (audited)",
+            "description": "Operators change their own regions only, admins any. The comment is mandatory.",
+            "security": _BEARER,
+            "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": _json("RegionChange")},
+            "responses": {
+                "200": {"description": "The region now.", "content": _json("RegionChangeResult")},
+                **_errors(400, 401, 403, 404, 422),
+            },
+        }
+    },
+    "/regions/{code}/figures": {
+        "get": {
+            "summary": "Login attempts in the region over the last 24 hours and 7 days, by outcome and reason",
+            "security": _BEARER,
+            "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The figures.", "content": _json("Figures")}, **_errors(401, 403, 404)},
+        }
+    },
+    "/attempts/search": {
+        "post": {
+            "summary": "Find login attempts (newest first) within the token's regions",
+            "description": (
+                "A POST, so that a SNILS, an oid or a login never lands in a URL. SNILS and oid are looked up "
+                "by their keyed hashes and never echoed. Page with next_before_id."
+            ),
+            "security": _BEARER,
+            "requestBody": {"required": True, "content": _json("AttemptSearch")},
+            "responses": {
+                "200": {"description": "A page of attempts.", "content": _json("AttemptPage")},
+                **_errors(400, 401, 422),
+            },
+        }
+    },
+    "/attempts/{reference}": {
+        "get": {
+            "summary": "One attempt: the masked decision trace and the words the person read",
+            "security": _BEARER,
+            "parameters": [{"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The attempt.", "content": _json("AttemptDetail")}, **_errors(401, 404)},
+        }
+    },
 }
 
 
@@ -91,6 +142,15 @@ def document() -> dict[str, Any]:
         ("RegistryUpsert", schemas.RegistryUpsertSchema),
         ("RegistryUpsertResult", schemas.RegistryUpsertResultSchema),
         ("PreflightSummary", schemas.PreflightSummarySchema),
+        ("Region", schemas.RegionSchema),
+        ("RegionList", schemas.RegionListSchema),
+        ("RegionChange", schemas.RegionChangeSchema),
+        ("RegionChangeResult", schemas.RegionChangeResultSchema),
+        ("Figures", schemas.FiguresSchema),
+        ("AttemptSearch", schemas.AttemptSearchSchema),
+        ("Attempt", schemas.AttemptSchema),
+        ("AttemptPage", schemas.AttemptPageSchema),
+        ("AttemptDetail", schemas.AttemptDetailSchema),
     ):
         spec.components.schema(name, schema=schema)
     for path, operations in PATHS.items():

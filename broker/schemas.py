@@ -88,3 +88,107 @@ class PreflightSummarySchema(Schema):
     by_reason = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     by_finding = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     schools = fields.List(fields.Nested(PreflightSchoolSchema), required=True)
+
+
+class RegionSchema(Schema):
+    """A region as the API shows it (``can_manage``: whether this token may change it)."""
+
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    timezone = fields.String(required=True)
+    enabled = fields.Boolean(required=True)
+    policy = fields.Dict(keys=fields.String(), required=True, metadata={"description": "policy overrides"})
+    changed_by = fields.String(allow_none=True)
+    changed_at = fields.DateTime(allow_none=True)
+    can_manage = fields.Boolean(required=True)
+
+
+class RegionListSchema(Schema):
+    regions = fields.List(fields.Nested(RegionSchema), required=True)
+
+
+class RegionChangeSchema(Schema):
+    """A change of one region: leave a field out to keep it; ``policy`` replaces the overrides."""
+
+    enabled = fields.Boolean()
+    policy = fields.Dict(keys=fields.String(), allow_none=False)
+    comment = fields.String(required=True, metadata={"description": "why (mandatory; audited)"})
+
+
+class RegionChangeResultSchema(Schema):
+    region = fields.Nested(RegionSchema, required=True)
+    changed = fields.Boolean(required=True)
+
+
+class FigureLineSchema(Schema):
+    outcome = fields.String(required=True)
+    reason = fields.String(allow_none=True)
+    day = fields.Integer(required=True)
+    week = fields.Integer(required=True)
+
+
+class FiguresSchema(Schema):
+    """Attempts in the last 24 hours and the last 7 days (rolling), by outcome and reason."""
+
+    region = fields.String(required=True)
+    until = fields.DateTime(required=True)
+    day_since = fields.DateTime(required=True)
+    week_since = fields.DateTime(required=True)
+    lines = fields.List(fields.Nested(FigureLineSchema), required=True)
+
+
+class AttemptSearchSchema(Schema):
+    """What to look for (every given field must hold). A POST body, so that a SNILS, an oid or
+    a login never lands in a URL or an access log."""
+
+    reference = fields.String(metadata={"description": "e.g. 7K3M-Q9XZ (case, dash and look-alikes forgiven)"})
+    account = fields.String(metadata={"description": "a diary account id or login"})
+    snils = fields.String(metadata={"description": "looked up by its keyed hash; never echoed"})
+    oid = fields.String(metadata={"description": "an ESIA oid; looked up by its keyed hash"})
+    outcome = fields.String()
+    reason = fields.String()
+    region = fields.String()
+    started_from = fields.String(data_key="from", metadata={"description": "ISO 8601 (Moscow time without an offset)"})
+    started_to = fields.String(data_key="to")
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    before_id = fields.Integer(load_default=None, allow_none=True, metadata={"description": "the previous page's next_before_id"})
+
+
+class AttemptSchema(Schema):
+    id = fields.Integer(required=True)
+    reference = fields.String(required=True)
+    started_at = fields.DateTime(required=True)
+    finished_at = fields.DateTime(allow_none=True)
+    client_id = fields.String(required=True)
+    flow = fields.String(required=True)
+    region = fields.String(allow_none=True)
+    outcome = fields.String(required=True)
+    reason = fields.String(allow_none=True)
+    account_id = fields.String(allow_none=True)
+    candidate_ids = fields.List(fields.String(), required=True)
+    tier = fields.String(allow_none=True)
+    age = fields.Integer(allow_none=True)
+    detail = fields.String(allow_none=True)
+
+
+class AttemptPageSchema(Schema):
+    attempts = fields.List(fields.Nested(AttemptSchema), required=True)
+    next_before_id = fields.Integer(allow_none=True)
+
+
+class TraceRowSchema(Schema):
+    field = fields.String(required=True)
+    result = fields.String(required=True)
+    detail = fields.String(required=True, metadata={"description": "masked values only"})
+    rules = fields.List(fields.String())
+    account_id = fields.String(allow_none=True)
+
+
+class AttemptDetailSchema(Schema):
+    attempt = fields.Nested(AttemptSchema, required=True)
+    trace = fields.List(fields.Nested(TraceRowSchema), required=True)
+    message_ru = fields.String(required=True, metadata={"description": "what the person read"})
+    next_step_ru = fields.String(allow_none=True)
+    fixer = fields.String(allow_none=True)
+    text_en = fields.String(allow_none=True)
+    account_ids = fields.List(fields.String(), required=True)

@@ -148,3 +148,62 @@ def test_the_openapi_document_describes_the_preflight(client: FlaskClient) -> No
     operation = document["paths"]["/regions/{code}/preflight"]["get"]
     assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/PreflightSummary"}
     assert {"by_reason", "by_finding", "schools"} <= set(document["components"]["schemas"]["PreflightSummary"]["properties"])
+
+
+# --- regions and attempts ---------------------------------------------------------------------
+
+
+def test_regions_are_listed_within_the_tokens_sight_and_changed_within_its_regions(client: FlaskClient) -> None:
+    headers = bearer("op77", "operator", ("77",))
+    listed = client.get("/api/v1/regions", headers=headers).json["regions"]
+    assert [region["code"] for region in listed] == ["77"] and listed[0]["can_manage"] is True
+    answer = client.patch("/api/v1/regions/77", json={"enabled": True, "comment": "пилот"}, headers=headers)
+    assert answer.status_code == 200 and answer.json["region"]["enabled"] is True and answer.json["changed"] is True
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "region_changed")).one()
+    assert event.comment == "пилот" and event.before["enabled"] is False and event.actor.startswith("token:")
+    assert client.patch("/api/v1/regions/50", json={"enabled": True, "comment": "x"}, headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"enabled": True}, "comment"), ({"enabled": "yes please", "comment": "x"}, "enabled"), ({"enabled": True, "comment": " "}, "comment"),
+     ({"policy": {"no_such_rule": True}, "comment": "x"}, "policy.no_such_rule")],
+)
+def test_a_bad_region_change_names_the_field_and_changes_nothing(client: FlaskClient, body: dict[str, Any], field: str) -> None:
+    headers = bearer("boss", "admin")
+    answer = client.patch("/api/v1/regions/77", json=body, headers=headers)
+    assert answer.status_code == 422 and field in [error["field"] for error in answer.json["errors"]]
+    regions = {region["code"]: region for region in client.get("/api/v1/regions", headers=headers).json["regions"]}
+    assert regions["77"]["enabled"] is False and regions["77"]["policy"] == {}
+
+
+def test_support_may_read_regions_but_not_change_them(client: FlaskClient) -> None:
+    headers = bearer("helpdesk", "support")
+    assert len(client.get("/api/v1/regions", headers=headers).json["regions"]) == 89
+    assert client.patch("/api/v1/regions/77", json={"enabled": True, "comment": "x"}, headers=headers).status_code == 403
+    figures = client.get("/api/v1/regions/77/figures", headers=headers)
+    assert figures.status_code == 200 and figures.json["region"] == "77" and figures.json["lines"] == []
+
+
+def test_attempts_are_found_by_reference_and_criteria_within_the_tokens_regions(client: FlaskClient) -> None:
+    from broker import login
+    from matching import Reason
+
+    mine = login.refusal_attempt("portal", "77", Reason.REGION_DISABLED, "region_disabled")
+    theirs = login.refusal_attempt("portal", "50", Reason.REGION_DISABLED, "region_disabled")
+    headers = bearer("op77", "operator", ("77",))
+    found = client.post("/api/v1/attempts/search", json={"reason": "region_disabled"}, headers=headers).json
+    assert [row["reference"] for row in found["attempts"]] == [mine.reference]
+    detail = client.get(f"/api/v1/attempts/{mine.reference.lower().replace('-', '')}", headers=headers)
+    assert detail.status_code == 200 and detail.json["attempt"]["reason"] == "region_disabled"
+    assert "Госуслуг" in detail.json["message_ru"]
+    assert client.get(f"/api/v1/attempts/{theirs.reference}", headers=headers).status_code == 404
+
+
+def test_an_attempt_search_never_echoes_a_snils_and_names_a_bad_field(client: FlaskClient) -> None:
+    headers = bearer("helpdesk", "support")
+    answer = client.post("/api/v1/attempts/search", json={"snils": ADULT_SNILS}, headers=headers)
+    assert answer.status_code == 200 and ADULT_SNILS not in answer.get_data(as_text=True)
+    bad = client.post("/api/v1/attempts/search", json={"from": "yesterday"}, headers=headers)
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "from"
+    assert client.post("/api/v1/attempts/search", json={"limit": 0}, headers=headers).status_code == 422
