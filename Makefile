@@ -27,9 +27,11 @@ $(AXE): package.json package-lock.json
 test: $(STAMP) $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The offline benchmarks (bench/login_load.py needs `make run` in another terminal).
 bench: $(STAMP)
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/import.py
+	$(BIN)/python bench/preflight.py
 
 clean:
 	rm -rf $(VENV) node_modules instance .pytest_cache .hypothesis
