@@ -1,7 +1,8 @@
 """The broker: the Flask application that takes a person from the diary portal through ESIA.
 
 ``create_app`` is the one composition root: config -> validation -> extensions -> services ->
-commands (and, as they arrive, blueprints and error handlers).
+commands -> blueprints (the person's login and the portals' OIDC provider, then, behind CSRF
+protection, the staff pages, then the bearer-token JSON API) -> error handlers.
 
 Import rule: ``matching`` and ``providers`` plus Flask, Flask-SQLAlchemy, Alembic, Authlib's
 Flask parts and marshmallow. Never ``mock_esia``: the broker knows the mock only as a URL.
@@ -29,23 +30,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         event.listen(db.engine, "connect", _sqlite_pragmas)
 
-    from broker import preflightpages  # noqa: I001 (kept apart: other blueprints are added above)
-    from broker import regionpages  # noqa: I001
-    from broker import support  # noqa: I001
-    from broker import admin, api, auth, cli, csrf, errors, health, oidc, portal, services
+    from broker import (
+        admin, api, auth, cli, csrf, errors, health, oidc, portal, preflightpages, regionpages, services, support,
+    )  # fmt: skip
 
     services.init_app(app)
     registry = app.extensions["broker"]
     registry.oidc, registry.resource_protector = oidc.create_server(app, registry.clients)
     cli.init_app(app)
-    app.register_blueprint(portal.bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(health.bp)
+    for blueprint in (portal.bp, auth.bp, health.bp):
+        app.register_blueprint(blueprint)
     csrf.init_app(app)  # every form post of the staff pages; `oidc` and `auth` exempt
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(support.bp)
-    app.register_blueprint(regionpages.bp)
-    app.register_blueprint(preflightpages.bp)
+    for blueprint in (admin.bp, support.bp, regionpages.bp, preflightpages.bp):
+        app.register_blueprint(blueprint)
     app.register_blueprint(api.bp)  # bearer tokens; exempts itself from CSRF (after csrf.init_app)
     errors.register_error_handlers(app)
     return app
