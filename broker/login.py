@@ -311,6 +311,9 @@ def record(
     rolls the transaction back and draws again. The view commits.
     """
     now = datetime.now(timezone.utc)
+    # The accounts the attempt concerns: the decision's, or for a refusal the ones its checks
+    # compared (so that support finds a refusal by the account it was about).
+    involved = list(dict.fromkeys([*decision.account_ids, *(c.account_id for c in decision.checks if c.account_id)])) if decision else []
     values = dict(
         started_at=as_utc(started_at),
         finished_at=now,
@@ -319,8 +322,8 @@ def record(
         region=region or None,
         outcome=str(decision.outcome) if decision else str(matching.Outcome.REFUSED),
         reason=str(decision.reason) if decision and decision.reason else (str(reason) if reason else None),
-        account_id=decision.account_ids[0] if decision and len(decision.account_ids) == 1 else None,
-        candidate_ids=list(decision.account_ids) if decision else [],
+        account_id=involved[0] if len(involved) == 1 else None,
+        candidate_ids=involved,
         oid_digest=keyed(oid) if oid else None,
         snils_digest=snils_digest,
         tier=tier,

@@ -110,3 +110,12 @@ def test_every_granted_outcome_is_reached_and_recorded(world: World, person: str
         attempt = db.session.scalars(select(LoginAttempt)).one()
         assert (attempt.outcome, attempt.reason) == (outcome, None)
         assert attempt.trace and all("Сёмина" not in str(check) and "Лебедев" not in str(check) for check in attempt.trace)
+
+
+def test_a_refusal_about_one_account_names_that_account_for_the_support_search(world: World) -> None:
+    log_in(world, "teen-verified")  # 14+, the diary account has no SNILS: snils_missing_in_diary
+    with world.broker.app_context():
+        attempt = db.session.scalars(select(LoginAttempt)).one()
+        compared = {check["account_id"] for check in attempt.trace if check.get("account_id")}
+        assert attempt.reason == "snils_missing_in_diary" and len(compared) == 1
+        assert attempt.account_id in compared and attempt.candidate_ids == [attempt.account_id]
