@@ -102,6 +102,7 @@ REASON_RU = {
     matching.Reason.SNILS_MISSING_IN_DIARY: "в дневнике нет СНИЛС",
     matching.Reason.AMBIGUOUS: "подходят аккаунты разных людей",
     matching.Reason.LINKED_ELSEWHERE: "аккаунт связан с другой учётной записью Госуслуг",
+    matching.Reason.LINK_REQUIRED: "до 14 лет первая привязка только из дневника (настройка региона)",
 }
 FIELD_RU = {
     "region": "Регион входа",
@@ -122,6 +123,7 @@ FIELD_RU = {
     "school": "Прикрепление к школе",
     "link": "Связь с Госуслугами",
     "identity": "Один человек или разные",
+    "policy": "Настройка региона",
 }
 RESULT_RU = {"pass": "пройдена", "fail": "не пройдена", "info": "сведения"}
 RULE_RU = {
@@ -140,6 +142,11 @@ FIXER_STAFF_RU = {
     matching.Fixer.SCHOOL_ADMIN: "Администратор электронного дневника в школе человека: только он исправляет записи дневника.",
     matching.Fixer.REGIONAL_OPERATOR: "Региональный оператор: вход через Госуслуги включается по регионам.",
     matching.Fixer.NOBODY: "Исправлять нечего: это временный сбой, пусть человек повторит вход позже.",
+}
+#: Reasons whose fixer does the fix somewhere else than the fixer's usual place.
+FIXER_STAFF_BY_REASON_RU = {
+    matching.Reason.LINK_REQUIRED: "Сам человек или его родитель — в электронном дневнике: войти по логину и паролю "
+    "и выбрать «Привязать аккаунт портала Госуслуги»; затем вход через Госуслуги пройдёт.",
 }
 TIER_RU = {"simplified": "упрощённая", "standard": "стандартная", "verified": "подтверждённая"}
 
@@ -638,7 +645,7 @@ def _detail(row: Any) -> AttemptDetail:
         next_step_ru=refusal.next_step_ru if refusal else None,
         fixer=str(refusal.fixer) if refusal else None,
         fixer_ru=refusal.fixer_ru if refusal else None,
-        fixer_staff_ru=FIXER_STAFF_RU[refusal.fixer] if refusal else None,
+        fixer_staff_ru=(FIXER_STAFF_BY_REASON_RU.get(refusal.reason) or FIXER_STAFF_RU[refusal.fixer]) if refusal else None,
         text_en=refusal.text_en if refusal else None,
         account_ids=_involved(row),
         has_snils=row.snils_digest is not None,
@@ -707,6 +714,7 @@ _RECHECKABLE = frozenset(
         matching.Reason.SNILS_MISSING_IN_DIARY,
         matching.Reason.SNILS_MISMATCH,
         matching.Reason.NO_ACCOUNT,
+        matching.Reason.LINK_REQUIRED,
     }
 )
 _ESIA_SIDE = frozenset(
@@ -940,6 +948,16 @@ def _account_facts(
             facts.append(Fact("age", "Возраст сегодня (по дате рождения в дневнике)", "info", f"{age_now}{note}",
                               "info" if age_then is not None else None,
                               f"{age_then} at the attempt" if age_then is not None else None, None, account_id))  # fmt: skip
+
+    if account.esia_oid is None and not is_adult and row.flow != "link":
+        # The engine's last account check: the account's region may require the link flow.
+        auto = policy is None or policy.auto_link_under_14
+        add("policy", "Настройка региона", auto,
+            f"В регионе аккаунта ({region_name}) аккаунт ребёнка младше 14 лет "
+            + ("связывается с Госуслугами при первом входе." if auto else
+               "связывают с Госуслугами только из дневника, войдя по логину и паролю "
+               "(«Привязать аккаунт портала Госуслуги»)."),
+            matching.Reason.LINK_REQUIRED)  # fmt: skip
 
     if not linked_here:  # through a link the SNILS is not compared again
         facts.append(_snils_fact(account, row, trace, is_adult))

@@ -11,6 +11,7 @@ member (or, from the CLI, an actor string).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -197,6 +198,7 @@ def history(code: str, *, limit: int = 10) -> list[AuditEvent]:
     return list(db.session.scalars(query))
 
 
+@functools.lru_cache(maxsize=8)
 def policy_fields(policy_class: type = matching.RegionPolicy) -> tuple[PolicyField, ...]:
     """The overrides the matching engine supports: every ``RegionPolicy`` field but its identity.
 
@@ -236,7 +238,7 @@ def check_policy(overrides: Any, fields: tuple[PolicyField, ...] | None = None) 
                 f"unknown override (the matching engine supports: {supported})",
                 f"Настройки «{str(name)[:64]}» нет: движок сопоставления её не поддерживает.",
             )
-        elif not _fits(value, item.type):
+        elif not fits_override(value, item.type):
             errors[key] = (f"must be {_TYPE_EN[item.type]}", f"Значение должно быть {_TYPE_RU[item.type]}.")
         else:
             checked[name] = value
@@ -249,7 +251,8 @@ _TYPE_EN = {bool: "true or false", int: "a whole number", str: f"text of at most
 _TYPE_RU = {bool: "«да» или «нет»", int: "целым числом", str: f"текстом не длиннее {MAX_TEXT_VALUE_LENGTH} знаков"}
 
 
-def _fits(value: Any, kind: type) -> bool:
+def fits_override(value: Any, kind: type) -> bool:
+    """Whether ``value`` is a valid override value of type ``kind`` (bool, int or str)."""
     if kind is bool:
         return isinstance(value, bool)
     if kind is int:

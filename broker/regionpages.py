@@ -36,6 +36,19 @@ OUTCOME_LABELS_RU: dict[str, str] = {
 }
 
 
+#: What each policy override means, for the operator: a label and a hint (the form shows the
+#: field's code next to them). An override without words here is shown by its code only.
+POLICY_RU: dict[str, tuple[str, str]] = {
+    "auto_link_under_14": (
+        "Первая привязка детей младше 14 лет при входе через Госуслуги",
+        "«да» (по общим правилам) — аккаунт ребёнка младше 14 лет связывается с Госуслугами при первом "
+        "входе, если совпали ФИО и дата рождения. «нет» — первую привязку делают только в дневнике, "
+        "войдя по логину и паролю («Привязать аккаунт портала Госуслуги»); до этого вход через "
+        "Госуслуги отклоняется с причиной link_required. Уже привязанные аккаунты и взрослых это не затрагивает.",
+    ),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Bar:
     """One bar of a figures chart: its label, value and length (percent of the chart's width)."""
@@ -137,6 +150,7 @@ def _page(region: regionadmin.RegionView, *, values: MultiDict[str, str] | None,
         history=regionadmin.history(region.code),
         cache_seconds=current_app.config["REGION_CACHE_SECONDS"],
         prefix=POLICY_PREFIX,
+        policy_ru=POLICY_RU,
         outcome_ru=outcome_ru,
         reason_ru=reason_ru,
         describe_change=describe_change,

@@ -4,22 +4,44 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from typing import Any
 
 from flask import current_app
 
 from sqlalchemy import select
 
 import matching
-from broker import services
+from broker import regionadmin, services
 from broker.errors import InputError
 from broker.extensions import db
 from broker.models import Region
 
 
 def to_policy(region: Region) -> matching.RegionPolicy:
+    """The region as the matching engine sees it, with its stored policy overrides applied.
+
+    Only overrides the engine knows, of the right type, are applied; anything else in the stored
+    JSON (an override a newer or older broker wrote, a hand edit) is ignored, so that one odd
+    row can never stop logins in every region.
+    """
     return matching.RegionPolicy(
-        code=region.code, name=region.name, timezone=region.timezone, enabled=region.enabled
+        code=region.code,
+        name=region.name,
+        timezone=region.timezone,
+        enabled=bool(region.enabled),
+        **overrides_of(region.policy),
     )
+
+
+def overrides_of(stored: Any) -> dict[str, Any]:
+    """The usable overrides in a region's stored ``policy`` JSON (see :func:`to_policy`)."""
+    if not isinstance(stored, dict):
+        return {}
+    found = {}
+    for item in regionadmin.policy_fields():
+        if item.name in stored and regionadmin.fits_override(stored[item.name], item.type):
+            found[item.name] = stored[item.name]
+    return found
 
 
 def all_regions() -> list[Region]:

@@ -11,7 +11,9 @@ The rules (ARCHITECTURE.md §2, from the diary's own guide):
 4. Otherwise candidates are looked up: from 14 by SNILS (full name, birth date and gender must
    agree), under 14 by full name and birth date (and by SNILS when ESIA gives one). A candidate
    that agrees on the person's identity is an *identity match*; it must then be in an enabled
-   region, active, attached to a school, and unlinked or linked to this person.
+   region, active, attached to a school, and unlinked or linked to this person. A region whose
+   policy has ``auto_link_under_14`` off lets no account of a person under 14 be linked on an
+   ESIA login: that first link is made in the link flow (``link_required``).
 5. An account carrying the person's SNILS outranks name-only matches. Several identity matches
    that are provably one person (one SNILS) give an account chooser; several people give
    ``ambiguous``. The engine never guesses.
@@ -304,9 +306,18 @@ def _snils_failure(subject: _Compared, account: Account, trace: _Trace, *, snils
 
 
 def _account_failure(
-    subject: _Compared, account: Account, regions: Mapping[str, RegionPolicy], trace: _Trace
+    subject: _Compared,
+    account: Account,
+    regions: Mapping[str, RegionPolicy],
+    trace: _Trace,
+    *,
+    link_flow: bool = False,
 ) -> Reason | None:
-    """Check that ``account`` may be entered at all; return the first reason that fired."""
+    """Check that ``account`` may be entered at all; return the first reason that fired.
+
+    ``link_flow``: the person proved the account with its password, so a region's rule against
+    linking under-14 accounts automatically does not apply.
+    """
     policy = regions.get(account.region)
     if policy is None or not policy.enabled:
         trace.add("account_region", FAIL, f"ESIA login is not enabled in region {account.region}", (), account.id)
@@ -325,6 +336,23 @@ def _account_failure(
         return Reason.LINKED_ELSEWHERE
     linked = "linked to this ESIA person" if account.esia_oid else "not linked yet"
     trace.add("link", PASS, f"account is {linked}", (), account.id)
+    if account.esia_oid is None and not subject.is_adult and not link_flow:
+        # The *account's* region decides, not the login's: its operator owns the account and
+        # set the rule for it, and a person must not get round the rule by logging in through
+        # another region's entry point (the login's region only says whether ESIA login is on
+        # there and whose calendar counts the age). Checked last, once the account is known to
+        # be this person's and usable, so that every other refusal keeps its own reason.
+        if not policy.auto_link_under_14:
+            trace.add(
+                "policy",
+                FAIL,
+                f"region {account.region}: under 14 the first link is made in the diary's link flow "
+                "(auto_link_under_14 off)",
+                (),
+                account.id,
+            )
+            return Reason.LINK_REQUIRED
+        trace.add("policy", PASS, f"region {account.region} links under-14 accounts on the first ESIA login", (), account.id)
     return None
 
 
@@ -360,7 +388,7 @@ def _decide_link(
     failures = _identity_failures(subject, account, trace, snils_required=False)
     if failures:
         return trace.refuse(failures[0])
-    reason = _account_failure(subject, account, regions, trace)
+    reason = _account_failure(subject, account, regions, trace, link_flow=True)
     if reason is not None:
         return trace.refuse(reason)
     if account.esia_oid == subject.oid:

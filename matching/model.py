@@ -107,6 +107,11 @@ class RegionPolicy:
     name: str
     timezone: str
     enabled: bool = False
+    # Policy overrides (issue 5): every field below is one, set per region by its operators.
+    #: A person under 14 is linked on their first ESIA login by full name and birth date; when
+    #: False, that first link must be made in the diary's link flow («Привязать аккаунт портала
+    #: Госуслуги») by someone signed in to the account with its password (``link_required``).
+    auto_link_under_14: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,10 @@ a time and across accounts, without an ESIA person to compare with:
   decides, and a missing one is reported as such);
 - a blocked account (``account_blocked``) or one not attached to a school (``not_attached``)
   is refused whatever the link;
+- when the region's policy has ``auto_link_under_14`` off, an unlinked account of a child
+  (under 14) cannot be linked on the first ESIA login (``link_required``): the engine checks
+  this last, after identity, ambiguity and status, so it is the primary refusal only when
+  nothing else is found;
 - names are read by :func:`normalise_name`: a word still mixing Latin and Cyrillic letters after
   the look-alike rule can equal no ESIA name (``name_mismatch``). A Latin look-alike that the
   rule repairs stops no login; a placeholder (``-``, ``нет``) reads as empty, so it matches a
@@ -61,6 +65,7 @@ class Finding(StrEnum):
     NOT_ATTACHED = "not_attached"
     PLACEHOLDER = "placeholder"  # "-", "нет"... as a name part
     LATIN_LOOKALIKE = "latin_lookalike"  # Latin letters drawn like Cyrillic ones, repaired
+    LINK_REQUIRED = "link_required"  # under 14, not linked, and the region's auto_link_under_14 off
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +141,14 @@ FINDINGS: dict[Finding, FindingInfo] = _table(
         "A name has Latin letters drawn like Cyrillic ones (repaired when comparing).",
         "В ФИО латинские буквы, похожие на русские (при сравнении исправляются).",
     ),
+    FindingInfo(
+        Finding.LINK_REQUIRED,
+        Reason.LINK_REQUIRED,
+        "Under 14 and not linked yet, and the region links such accounts only in the link flow "
+        "(auto_link_under_14 off).",
+        "Младше 14 лет и аккаунт не привязан к Госуслугам, а в регионе такие аккаунты привязывают "
+        "только из дневника («Привязать аккаунт портала Госуслуги»).",
+    ),
 )
 
 # The order in which the engine would give a refusal for one account: identity checks first
@@ -150,6 +163,7 @@ _REASON_ORDER = {
             Reason.AMBIGUOUS,
             Reason.ACCOUNT_BLOCKED,
             Reason.NOT_ATTACHED,
+            Reason.LINK_REQUIRED,  # the engine's last account check
         )
     )
 }
@@ -357,6 +371,7 @@ def preflight_region(
     total = 0
     blocked, not_attached = Finding.ACCOUNT_BLOCKED, Finding.NOT_ATTACHED
     missing, checksum = Finding.SNILS_MISSING_IN_DIARY, Finding.SNILS_CHECKSUM
+    link_required = not region.auto_link_under_14
 
     for row in accounts:
         (_, _, _, school, last, first, middle, key, born, digest, _, valid, status, linked) = row
@@ -392,6 +407,9 @@ def preflight_region(
         elif snils_keys is None or digest in snils_keys:
             found = found or _Flags(row)
             by_snils.setdefault(digest, []).append(((key, born), found))
+        if link_required and not adult and not linked:
+            found = found or _Flags(row)
+            found.add(Finding.LINK_REQUIRED, Reason.LINK_REQUIRED)
         if not adult and not linked and not (digest and valid):
             if name_keys is None or (key, born) in name_keys:
                 found = found or _Flags(row)

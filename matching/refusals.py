@@ -27,6 +27,7 @@ class Reason(StrEnum):
     SNILS_MISSING_IN_DIARY = "snils_missing_in_diary"
     AMBIGUOUS = "ambiguous"
     LINKED_ELSEWHERE = "linked_elsewhere"
+    LINK_REQUIRED = "link_required"  # a region override: under 14, the first link only by password
 
 
 class Fixer(StrEnum):
@@ -53,10 +54,13 @@ class Refusal:
     next_step_ru: str
     fixer: Fixer
     text_en: str
+    #: Who fixes it, in the person's words, where the fixer's usual words do not fit (the person
+    #: fixes ``link_required`` in the diary, not in their Gosuslugi profile).
+    fixer_note_ru: str | None = None
 
     @property
     def fixer_ru(self) -> str:
-        return FIXER_RU[self.fixer]
+        return self.fixer_note_ru or FIXER_RU[self.fixer]
 
 
 def _table(*rows: Refusal) -> dict[Reason, Refusal]:
@@ -194,5 +198,16 @@ REFUSALS: dict[Reason, Refusal] = _table(
         "или обратитесь к администратору дневника в школе.",
         Fixer.SCHOOL_ADMIN,
         "The diary account is linked to a different ESIA person.",
+    ),
+    Refusal(
+        Reason.LINK_REQUIRED,
+        "В вашем регионе аккаунт ребёнка младше 14 лет связывают с Госуслугами только "
+        "из электронного дневника, поэтому в первый раз войти через Госуслуги нельзя.",
+        "Войдите в дневник по логину и паролю и выберите в настройках «Привязать аккаунт "
+        "портала Госуслуги» или попросите об этом родителя. После этого вход через Госуслуги "
+        "будет работать.",
+        Fixer.PERSON,
+        "Under 14, the region links an account to ESIA only in the link flow (password first).",
+        "Вы сами или ваш родитель — в электронном дневнике, войдя по логину и паролю",
     ),
 )

@@ -450,3 +450,34 @@ def test_no_account_is_rechecked_by_the_persons_snils(registry: Flask, tmp_path:
                                                            snils=make_snils(556677889))])  # fmt: skip
     result = attempts.decide_again(attempt.reference, regions=ALL)
     assert (result.verdict, result.accounts_found_by_snils) == (Verdict.CAUSE_REMOVED, ("acc-9",))
+
+
+def set_policy(code: str, policy: dict[str, Any]) -> None:
+    """Set a region's overrides as a test's setting (the audited way is regionadmin's business)."""
+    db.session.execute(update(Region).where(Region.code == code).values(policy=policy))
+    db.session.commit()
+    services.current().region_cache.clear()
+
+
+def test_link_required_is_found_explained_and_rechecked(registry: Flask) -> None:
+    set_policy("50", {"auto_link_under_14": False})
+    attempt = attempt_for(KID, "50")
+    assert db.session.get(LoginAttempt, attempt.id).reason == "link_required"
+    assert find(reason="link_required") == [attempt.reference]
+    detail = attempts.get(attempt.reference, regions=ALL)
+    assert detail.message_ru == matching.REFUSALS[matching.Reason.LINK_REQUIRED].message_ru
+    assert "Привязать аккаунт портала Госуслуги" in detail.next_step_ru and "в электронном дневнике" in detail.fixer_staff_ru
+    policy_row = next(row for row in detail.trace if row.field == "policy")
+    assert (policy_row.field_ru, policy_row.result, policy_row.account_id) == ("Настройка региона", "fail", "acc-4")
+
+    result = attempts.decide_again(attempt.reference, regions=ALL)
+    policy = next(f for f in result.facts if f.topic == "policy")
+    assert (result.verdict, result.reason_now, policy.then, policy.now) == (Verdict.STILL_REFUSED, "link_required", "fail", "fail")
+    set_policy("50", {})  # the operator switched the override back on
+    result = attempts.decide_again(attempt.reference, regions=ALL)
+    assert result.verdict is Verdict.CAUSE_REMOVED and next(f for f in result.facts if f.topic == "policy").now == "pass"
+    set_policy("50", {"auto_link_under_14": False})
+    login.link_accounts(str(KID.oid), ["acc-4"], "simplified", "link")  # the link flow was used since
+    db.session.commit()
+    result = attempts.decide_again(attempt.reference, regions=ALL)
+    assert result.verdict is Verdict.CAUSE_REMOVED and not any(f.topic == "policy" for f in result.facts)

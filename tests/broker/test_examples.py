@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskCliRunner
 
+import matching
+from broker import regionadmin
+
 ROOT = Path(__file__).resolve().parents[2]
 # A fixed instant keeps the ages of the example people (children born 2012-2016) stable.
 AT = "2026-12-01T12:00:00+03:00"
@@ -72,3 +75,21 @@ def test_the_examples_reach_every_outcome_and_every_decision_reason() -> None:
         "birthdate_mismatch", "gender_mismatch", "snils_mismatch", "snils_missing_in_diary",
         "ambiguous", "linked_elsewhere",
     }  # fmt: skip
+
+
+def test_simulate_shows_link_required_for_the_example_child_when_the_region_requires_the_link_flow(demo: FlaskCliRunner) -> None:
+    regionadmin.change_region("77", enabled=None, policy={"auto_link_under_14": False}, comment="test",
+                              actor_staff=None, actor="cli:test")  # fmt: skip
+    kid = str(ROOT / "examples" / "persons" / "kid.json")
+    result = demo.invoke(args=["simulate", "--person", kid, "--region", "77", "--at", AT])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    words = matching.REFUSALS[matching.Reason.LINK_REQUIRED]
+    assert (out["outcome"], out["reason"], out["account_ids"]) == ("refused", "link_required", [])
+    assert (out["message_ru"], out["next_step_ru"], out["fixer"], out["text_en"]) == (
+        words.message_ru, words.next_step_ru, "person", words.text_en,
+    )  # fmt: skip
+    [policy] = [check for check in out["checks"] if check["field"] == "policy"]
+    assert (policy["result"], policy["account_id"]) == ("fail", "d-001") and "auto_link_under_14" in policy["detail"]
+    adult = str(ROOT / "examples" / "persons" / "adult-verified.json")
+    assert json.loads(demo.invoke(args=["simulate", "--person", adult, "--region", "77", "--at", AT]).stdout)["outcome"] == "linked"

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from broker import preflight
+from broker import preflight, regionadmin
 from tests.broker.registry_files import row, write_csv
 from tests.builders import ADULT_SNILS, make_snils
 
@@ -168,3 +168,25 @@ def test_csv_rows_start_with_the_header_and_follow_the_report(registry: FlaskCli
     rows = list(preflight.csv_rows(report))
     assert rows[0] == preflight.CSV_HEADER
     assert [r[0] for r in rows[1:]] == [a.id for a in report.flagged]
+
+
+def test_a_region_that_requires_the_link_flow_for_children_predicts_link_required(registry: FlaskCliRunner, tmp_path: Path) -> None:
+    children = [
+        row(id="acc-16", login="u16", role="student", first_name="Фёдор", birth_date="2016-04-04", snils=""),
+        row(id="acc-17", login="u17", role="student", first_name="Савва", birth_date="2016-04-04", snils="", esia_oid="1000100017"),
+    ]
+    assert registry.invoke(args=["registry", "import", str(write_csv(tmp_path / "more.csv", children))]).exit_code == 0
+    regionadmin.change_region("77", enabled=None, policy={"auto_link_under_14": False}, comment="test",
+                              actor_staff=None, actor="cli:test")  # fmt: skip
+    path = tmp_path / "fix.csv"
+    result = registry.invoke(args=["preflight", "--region", "77", "--at", AT, "--csv", str(path)])
+    assert result.exit_code == 0, result.output
+    predicted = result.output.split("Predicted refusals")[1].split("Findings")[0]
+    assert re.search(r"link_required +1 ", predicted)  # acc-16 only: acc-17 is linked already
+    assert re.search(r"link_required +5 ", result.output.split("Findings")[1])  # with the other children's
+    found = {r["account_id"]: (r["findings"], r["predicted_refusal"]) for r in read_csv(path)}
+    assert found["acc-16"] == ("link_required", "link_required") and "acc-17" not in found
+    # The engine checks the identity and ambiguity first: so does the prediction.
+    assert found["acc-5"] == ("ambiguous link_required", "ambiguous")
+    assert found["acc-12"] == ("snils_shared link_required", "snils_mismatch")
+    assert found["acc-14"] == EXPECTED["acc-14"]  # 14 today: the SNILS rule, not the override

@@ -160,9 +160,9 @@ def test_the_switch_must_be_chosen(app: Flask, browser: StaffBrowser) -> None:
 
 def test_an_unknown_policy_override_posted_is_named_and_nothing_is_written(app: Flask, browser: StaffBrowser) -> None:
     signed_in(browser, "ivanov", "operator", ("77",))
-    answer = browser.post("/regions/77", {**ENABLE, "policy.auto_link_under_14": "true"})
+    answer = browser.post("/regions/77", {**ENABLE, "policy.max_candidates": "3"})
     page = html(answer)
-    assert answer.status_code == 400 and "Настройки «auto_link_under_14» нет" in page
+    assert answer.status_code == 400 and "Настройки «max_candidates» нет" in page
     assert not moscow().enabled and moscow().policy == {} and audit_rows("region_changed") == []
 
 
@@ -171,6 +171,46 @@ def test_a_change_without_the_csrf_token_is_refused(app: Flask, browser: StaffBr
     answer = browser.client.post("/regions/77", data=ENABLE)
     assert answer.status_code == 400 and "csrf_failed" in html(answer)
     assert not moscow().enabled
+
+
+def test_an_operator_turns_off_auto_linking_of_children_with_a_comment(app: Flask, browser: StaffBrowser) -> None:
+    signed_in(browser, "ivanov", "operator", ("77",))
+    form = html(browser.get("/regions/77")).split('action="/regions/77"')[1].split("</form>")[0]
+    assert '<select id="policy.auto_link_under_14" name="policy.auto_link_under_14" aria-describedby="policy.auto_link_under_14-hint">' in form
+    assert "Первая привязка детей младше 14 лет при входе через Госуслуги" in form and "по общим правилам (да)" in form
+    assert 'id="policy.auto_link_under_14-hint"' in form and "link_required" in form
+    comment = "по решению министерства: первая привязка детей только из дневника"
+    answer = browser.post("/regions/77", {"enabled": "on", "policy_form": "1", "policy.auto_link_under_14": "false", "comment": comment})
+    assert answer.status_code == 302
+    assert moscow().policy == {"auto_link_under_14": False} and moscow().enabled
+    [event] = audit_rows("region_changed")
+    assert (event.actor, event.comment) == ("ivanov", comment)
+    assert (event.before, event.after) == (
+        {"enabled": False, "policy": {}},
+        {"enabled": True, "policy": {"auto_link_under_14": False}},
+    )
+    page = html(browser.get("/regions/77"))
+    assert "<code>auto_link_under_14</code> = false" in page  # the region's summary
+    assert '<option value="false" selected>нет</option>' in page  # the form shows the stored value
+    history = page.split("Последние изменения")[1]
+    assert "auto_link_under_14: false" in history and comment in history
+    # An empty choice goes back to the general rule, audited too.
+    answer = browser.post("/regions/77", {"enabled": "on", "policy_form": "1", "policy.auto_link_under_14": "", "comment": "откат"})
+    assert answer.status_code == 302 and moscow().policy == {}
+    assert audit_rows("region_changed")[-1].after == {"enabled": True, "policy": {}}
+    assert "auto_link_under_14: по общим правилам" in html(browser.get("/regions/77"))
+
+
+def test_a_bad_override_value_posted_is_named_and_nothing_is_written(app: Flask, browser: StaffBrowser) -> None:
+    signed_in(browser, "ivanov", "operator", ("77",))
+    answer = browser.post("/regions/77", {**ENABLE, "policy.auto_link_under_14": "maybe"})
+    page = html(answer)
+    assert answer.status_code == 400 and 'id="policy.auto_link_under_14-error"' in page and "«да» или «нет»" in page
+    assert moscow().policy == {} and not moscow().enabled and audit_rows("region_changed") == []
+
+
+def test_every_override_the_engine_supports_has_operator_words() -> None:
+    assert set(regionpages.POLICY_RU) == {item.name for item in regionadmin.policy_fields()}
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -229,7 +269,7 @@ def test_chart_bars_are_scaled_to_the_largest(app: Flask) -> None:
     assert [b.value for b in regionpages.chart_bars(figures, "day")] == [10, 1]
 
 
-# --- policy overrides, as they will look when the engine has some -----------------------------
+# --- policy overrides, as they will look when the engine has more --------------------------
 
 
 def test_the_form_reads_overrides_in_their_types() -> None:

@@ -107,10 +107,10 @@ def test_the_comment_is_required_and_bounded(app: Flask, comment: str) -> None:
 def test_an_unknown_policy_key_is_a_field_error_and_nothing_is_written(app: Flask) -> None:
     boss = make_staff("boss", role="admin")
     with pytest.raises(RegionInputError) as caught:
-        change("77", boss, policy={"auto_link_under_14": True})
-    assert set(caught.value.errors) == {"policy.auto_link_under_14"}
-    assert "unknown override" in str(caught.value)
-    assert "не поддерживает" in caught.value.errors_ru["policy.auto_link_under_14"]
+        change("77", boss, policy={"max_candidates": 3})
+    assert set(caught.value.errors) == {"policy.max_candidates"}
+    assert "unknown override (the matching engine supports: auto_link_under_14)" in str(caught.value)
+    assert "не поддерживает" in caught.value.errors_ru["policy.max_candidates"]
     assert not region("77").enabled and region("77").policy == {}
     assert audit_rows("region_changed") == []
 
@@ -186,6 +186,50 @@ def test_every_supported_override_reaches_the_engine(app: Flask) -> None:
         value = {bool: not item.default, int: (item.default or 0) + 1, str: "x"}[item.type]
         moscow.policy = {item.name: value}
         assert getattr(regions.to_policy(moscow), item.name) == value, item.name
+
+
+def test_the_engine_supports_the_under_14_auto_link_override() -> None:
+    assert [(f.name, f.kind, f.default) for f in regionadmin.policy_fields()] == [("auto_link_under_14", "bool", True)]
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ({}, True),
+        (None, True),
+        ({"auto_link_under_14": False}, False),
+        ({"auto_link_under_14": False, "retired_override": 5, "code": "50", "enabled": True}, False),  # only known fields
+        ({"auto_link_under_14": "no"}, True),  # a hand-edited value of the wrong type is not applied
+        (["auto_link_under_14"], True),
+    ],
+)
+def test_to_policy_applies_only_the_known_overrides_of_the_right_type(app: Flask, stored: object, expected: bool) -> None:
+    moscow = region("77")
+    moscow.policy = stored
+    policy = regions.to_policy(moscow)
+    assert (policy.code, policy.enabled, policy.auto_link_under_14) == ("77", False, expected)
+
+
+def test_an_operator_turns_off_auto_linking_of_children_audited_and_the_next_login_sees_it(app: Flask) -> None:
+    app.config["REGION_CACHE_SECONDS"] = 3600  # the change must clear this process's cache
+    ivanov = make_staff("ivanov", role="operator", regions=("77",))
+    change("77", ivanov, enabled=True, comment="пилот")
+    assert regions.policies()["77"].auto_link_under_14 is True
+    done = change("77", ivanov, enabled=None, policy={"auto_link_under_14": False}, comment="решение министерства: дети — только через привязку")
+    assert done.changed and done.region.policy == {"auto_link_under_14": False}
+    assert (done.before, done.after) == (
+        {"enabled": True, "policy": {}},
+        {"enabled": True, "policy": {"auto_link_under_14": False}},
+    )
+    event = audit_rows("region_changed")[-1]
+    assert (event.actor, event.comment) == ("ivanov", "решение министерства: дети — только через привязку")
+    assert (event.before, event.after) == (done.before, done.after)
+    assert region("77").policy == {"auto_link_under_14": False}
+    assert regions.policies()["77"].auto_link_under_14 is False
+    assert regions.policies()["50"].auto_link_under_14 is True
+    # Back to the general rule: an empty policy.
+    change("77", ivanov, enabled=None, policy={}, comment="откат")
+    assert regions.policies()["77"].auto_link_under_14 is True
 
 
 # --- the change ----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import requests
 from sqlalchemy import func, select
 
 from broker.extensions import db
-from broker.models import Account, EsiaLink, LoginAttempt
+from broker.models import Account, EsiaLink, LoginAttempt, Region
 from tests.flows.conftest import ESIA, World, log_in
 
 pytestmark = pytest.mark.flow
@@ -52,6 +52,14 @@ def add_namesake_of_kid(world: World) -> None:
         db.session.commit()
 
 
+def require_link_flow_for_children(world: World) -> None:
+    with world.broker.app_context():
+        region = db.session.get(Region, "77")
+        assert region is not None
+        region.policy = {"auto_link_under_14": False}  # as an operator sets it on the region page
+        db.session.commit()
+
+
 def esia_fault(fault: str, endpoint: str) -> Callable[[World], None]:
     def arrange(world: World) -> None:
         answer = requests.post(f"{ESIA}/__mock__/faults", json={"fault": fault, "endpoints": [endpoint], "count": 2})
@@ -70,6 +78,7 @@ REFUSALS: list[tuple[str, Callable[[World], None] | None, str]] = [
     ("adult-verified", lambda w: change(w, "d-005", region="39"), "region_disabled"),
     ("kid", lambda w: change(w, "d-001", birth_date=date(2016, 5, 15)), "birthdate_mismatch"),
     ("kid", add_namesake_of_kid, "ambiguous"),
+    ("kid", require_link_flow_for_children, "link_required"),
     ("teen-standard", lambda w: change(w, "d-002", snils_digest="0" * 64), "snils_mismatch"),
     ("teen-verified", None, "snils_missing_in_diary"),
     ("teen-simple", None, "tier_insufficient"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -420,3 +421,132 @@ def test_the_trace_and_reprs_carry_no_personal_data(account: Any) -> None:
     for secret in ("Тестов", "тестов", "Пётр", "петр", "Сергеевич", "сергеевич", "Другов", "другов", "Павел",
                    "Иванович", "1990-07-14", "1991-02-03", "14.07", "112-233-445", "11223344595", "334-455-667"):  # fmt: skip
         assert secret not in shown
+
+
+# --- a region's policy: auto_link_under_14 ----------------------------------------------------
+
+STRICT_MOSCOW = make_region(auto_link_under_14=False)  # region 77, first links of children by password only
+STRICT_KALININGRAD = RegionPolicy("39", "Калининградская область", "Europe/Kaliningrad", enabled=True, auto_link_under_14=False)
+CHILD_OID = make_child().oid
+
+
+def strict(person: Any, *accounts: Any, **kwargs: Any) -> Decision:
+    return run(person, *accounts, region=STRICT_MOSCOW, **kwargs)
+
+
+def test_the_default_policy_links_children_automatically() -> None:
+    assert MOSCOW.auto_link_under_14 is True
+    decision = run(make_child(), make_child_account())
+    assert decision.outcome is Outcome.LINKED
+    assert [(c.result, c.account_id) for c in decision.checks if c.field == "policy"] == [(CheckResult.PASS, "acc-child")]
+
+
+def test_refuses_a_childs_first_login_when_the_region_requires_the_link_flow() -> None:
+    decision = strict(make_child(), make_child_account())
+    assert (decision.outcome, decision.reason, decision.account_ids) == (Outcome.REFUSED, Reason.LINK_REQUIRED, ())
+    [check] = [c for c in decision.checks if c.field == "policy"]
+    assert (check.result, check.account_id) == (CheckResult.FAIL, "acc-child")
+    assert "auto_link_under_14" in check.detail and "link flow" in check.detail
+    assert failed(decision) == ["policy"]
+
+
+@pytest.mark.parametrize(
+    ("person", "accounts", "kwargs", "expected"),
+    [
+        # through an existing link: nothing is linked, the override does not apply
+        (make_child(), [make_child_account(esia_oid=CHILD_OID)], {}, (Outcome.SIGNED_IN, None)),
+        (make_child(last_name="Новикова"), [make_child_account(esia_oid=CHILD_OID)], {}, (Outcome.SIGNED_IN, None)),
+        # the link flow itself: the password proved the account
+        (make_child(), [make_child_account()], {"link_account": AccountId("acc-child")}, (Outcome.LINKED, None)),
+        (make_child(), [make_child_account(esia_oid=CHILD_OID)], {"link_account": AccountId("acc-child")}, (Outcome.SIGNED_IN, None)),
+        # 14 and over: the SNILS rule, not this override
+        (make_person(), [make_account()], {}, (Outcome.LINKED, None)),
+        (make_person(tier=Tier.STANDARD, birth_date=date(2012, 1, 5), snils=CHILD_SNILS),
+         [make_account(birth_date=date(2012, 1, 5), snils=CHILD_SNILS, role=Role.STUDENT)], {}, (Outcome.LINKED, None)),
+        # a chooser of accounts none of which is linked yet would link one: refused
+        (make_child(snils=CHILD_SNILS),
+         [make_child_account(id=AccountId("c-1"), snils=CHILD_SNILS), make_child_account(id=AccountId("c-2"), login="c2", snils=CHILD_SNILS)],
+         {}, (Outcome.REFUSED, Reason.LINK_REQUIRED)),
+        # through a link, an unlinked account carrying the child's SNILS does not join
+        (make_child(snils=CHILD_SNILS),
+         [make_child_account(id=AccountId("c-1"), snils=CHILD_SNILS, esia_oid=CHILD_OID),
+          make_child_account(id=AccountId("c-2"), login="c2", snils=CHILD_SNILS)],
+         {}, (Outcome.SIGNED_IN, None)),
+        # ... and when the linked account is unusable, its own reason is given (the new one needs the link flow)
+        (make_child(snils=CHILD_SNILS),
+         [make_child_account(id=AccountId("c-1"), snils=CHILD_SNILS, esia_oid=CHILD_OID, status=AccountStatus.BLOCKED),
+          make_child_account(id=AccountId("c-2"), login="c2", snils=CHILD_SNILS)],
+         {}, (Outcome.REFUSED, Reason.ACCOUNT_BLOCKED)),
+    ],
+)  # fmt: skip
+def test_the_override_leaves_links_the_link_flow_and_adults_alone(
+    person: Any, accounts: list[Any], kwargs: dict[str, Any], expected: tuple[Outcome, Reason | None]
+) -> None:
+    decision = strict(person, *accounts, **kwargs)
+    assert (decision.outcome, decision.reason) == expected
+    # Only an account that would be linked now is held back by the override.
+    held_back = {c.account_id for c in decision.checks if c.field == "policy" and c.result is CheckResult.FAIL}
+    assert held_back <= {a.id for a in accounts if a.esia_oid is None} and not held_back & set(decision.account_ids)
+    if "link_account" in kwargs or person.birth_date.year < 2013:
+        assert not any(c.field == "policy" for c in decision.checks)
+
+
+def test_the_same_cases_with_the_override_on_link_or_offer_a_chooser() -> None:
+    pair = [make_child_account(id=AccountId("c-1"), snils=CHILD_SNILS), make_child_account(id=AccountId("c-2"), login="c2", snils=CHILD_SNILS)]
+    assert run(make_child(snils=CHILD_SNILS), *pair).outcome is Outcome.CHOOSE_ACCOUNT
+    linked = [replace(pair[0], esia_oid=CHILD_OID), pair[1]]
+    assert run(make_child(snils=CHILD_SNILS), *linked).outcome is Outcome.CHOOSE_ACCOUNT
+
+
+@pytest.mark.parametrize(
+    ("person", "accounts", "reason"),
+    [
+        (make_child(), [], Reason.NO_ACCOUNT),
+        (make_child(), [make_child_account(middle_name="Павловна")], Reason.NAME_MISMATCH),
+        (make_child(), [make_child_account(birth_date=date(2016, 3, 2))], Reason.BIRTHDATE_MISMATCH),
+        (make_child(), [make_child_account(status=AccountStatus.BLOCKED)], Reason.ACCOUNT_BLOCKED),
+        (make_child(), [make_child_account(school_id=None)], Reason.NOT_ATTACHED),
+        (make_child(), [make_child_account(esia_oid=EsiaOid("42"))], Reason.LINKED_ELSEWHERE),
+        (make_child(), [make_child_account(region="50")], Reason.REGION_DISABLED),
+        (make_child(), [make_child_account(id=AccountId("c-1")), make_child_account(id=AccountId("c-2"), login="c2")], Reason.AMBIGUOUS),
+        (make_child(birth_date=None), [make_child_account()], Reason.ESIA_DATA_INCOMPLETE),
+    ],
+)
+def test_every_other_refusal_keeps_its_own_reason_when_the_override_is_off(person: Any, accounts: list[Any], reason: Reason) -> None:
+    decision = strict(person, *accounts, regions={"50": make_region(code="50", enabled=False)})
+    assert (decision.outcome, decision.reason) == (Outcome.REFUSED, reason)
+
+
+@pytest.mark.parametrize(
+    ("login_region", "account_region", "expected"),
+    [
+        ("77", "77", (Outcome.REFUSED, Reason.LINK_REQUIRED)),
+        ("50", "77", (Outcome.REFUSED, Reason.LINK_REQUIRED)),  # another region's door does not get round it
+        ("77", "50", (Outcome.LINKED, None)),  # the account's region links children automatically
+        ("50", "50", (Outcome.LINKED, None)),
+    ],
+)
+def test_the_accounts_region_policy_decides_not_the_logins(
+    login_region: str, account_region: str, expected: tuple[Outcome, Reason | None]
+) -> None:
+    regions = {"77": STRICT_MOSCOW, "50": make_region(code="50", name="Московская область")}
+    decision = run(make_child(), make_child_account(region=account_region), region=regions[login_region], regions=regions)
+    assert (decision.outcome, decision.reason) == expected
+
+
+@pytest.mark.parametrize(
+    ("instant", "age", "expected"),
+    [
+        (datetime(2026, 11, 27, 21, 59, 59, tzinfo=timezone.utc), 13, (Outcome.REFUSED, Reason.LINK_REQUIRED)),
+        (datetime(2026, 11, 27, 22, 0, 0, tzinfo=timezone.utc), 14, (Outcome.LINKED, None)),  # 14 at local midnight
+    ],
+)
+def test_the_override_ends_on_the_14th_birthday_in_the_regions_time_zone(
+    instant: datetime, age: int, expected: tuple[Outcome, Reason | None]
+) -> None:
+    born = date(2012, 11, 28)
+    teen = make_person(tier=Tier.STANDARD, birth_date=born, snils=CHILD_SNILS)
+    account = make_account(birth_date=born, snils=CHILD_SNILS, role=Role.STUDENT, region="39")
+    decision = run(teen, account, region=STRICT_KALININGRAD, at=instant)
+    assert decision.age == age
+    assert (decision.outcome, decision.reason) == expected

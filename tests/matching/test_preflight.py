@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -414,3 +415,56 @@ def test_a_finding_named_like_a_refusal_leads_to_that_refusal() -> None:
     for finding in Finding:
         if finding in set(Reason):
             assert FINDINGS[finding].reason == Reason(finding)
+
+
+# --- a region's policy: auto_link_under_14 ----------------------------------------------------
+
+STRICT_MOSCOW = replace(MOSCOW, auto_link_under_14=False)
+
+
+@pytest.mark.parametrize(
+    ("account", "expected"),
+    [
+        (make_child_account(), ((F.LINK_REQUIRED,), R.LINK_REQUIRED)),
+        (make_child_account(snils=CHILD_SNILS), ((F.LINK_REQUIRED,), R.LINK_REQUIRED)),
+        (make_child_account(esia_oid=EsiaOid("1")), None),  # linked already: signs in through the link
+        (make_account(), None),  # 14 and over: the SNILS rule
+        (make_child_account(status=AccountStatus.BLOCKED), ((F.ACCOUNT_BLOCKED, F.LINK_REQUIRED), R.ACCOUNT_BLOCKED)),
+        (make_child_account(school_id=None), ((F.NOT_ATTACHED, F.LINK_REQUIRED), R.NOT_ATTACHED)),
+        (make_child_account(last_name="Тестоvа"), ((F.NAME_MISMATCH, F.LINK_REQUIRED), R.NAME_MISMATCH)),
+        (make_child_account(snils=BAD_SNILS, snils_valid=False), ((F.SNILS_CHECKSUM, F.LINK_REQUIRED), R.LINK_REQUIRED)),
+    ],
+)
+def test_predicts_link_required_for_unlinked_children_when_the_region_requires_the_link_flow(
+    account: Account, expected: tuple[tuple[Finding, ...], Reason | None] | None
+) -> None:
+    assert findings(run(account, region=STRICT_MOSCOW)) == ({account.id: expected} if expected else {})
+    assert all(F.LINK_REQUIRED not in found for found, _ in findings(run(account)).values())  # the default: on
+
+
+def test_link_required_comes_after_ambiguity_as_in_the_engine() -> None:
+    twins = [make_child_account(), make_child_account(id=AccountId("n2"), login="n2", school_id="school-2")]
+    found = findings(run(*twins, region=STRICT_MOSCOW))
+    assert found["acc-child"] == ((F.AMBIGUOUS, F.LINK_REQUIRED), R.AMBIGUOUS)
+
+
+@pytest.mark.parametrize(
+    ("person", "accounts", "account_id"),
+    [
+        (make_child(), [make_child_account()], "acc-child"),
+        (make_child(), [make_child_account(status=AccountStatus.BLOCKED)], "acc-child"),
+        (make_child(), [make_child_account(esia_oid=make_child().oid)], None),
+        (make_child(), [make_child_account(), make_child_account(id=AccountId("n2"), login="n2")], "acc-child"),
+        (make_child(snils=CHILD_SNILS),
+         [make_child_account(snils=CHILD_SNILS), make_child_account(id=AccountId("n2"), login="n2", snils=CHILD_SNILS)], "acc-child"),
+        (make_child(), [make_child_account(snils=BAD_SNILS, snils_valid=False)], "acc-child"),
+        (make_person(), [make_account()], None),
+    ],
+)  # fmt: skip
+def test_the_predicted_link_required_is_what_the_engine_gives(person: Person, accounts: list[Account], account_id: str | None) -> None:
+    decision = decide(person, registry=FakeRegistry(accounts), region=STRICT_MOSCOW, regions={"77": STRICT_MOSCOW}, at=NOW)
+    predicted = {a.id: a.reason for a in run(*accounts, region=STRICT_MOSCOW).flagged if a.reason is not None}
+    if account_id is None:
+        assert decision.outcome is not Outcome.REFUSED and predicted == {}
+    else:
+        assert (decision.outcome, decision.reason) == (Outcome.REFUSED, predicted[account_id])

@@ -13,6 +13,7 @@ PUBLIC_VOCABULARY = {
     "tier_insufficient", "no_account", "account_blocked", "not_attached", "name_mismatch",
     "birthdate_mismatch", "gender_mismatch", "snils_mismatch", "snils_missing_in_diary",
     "ambiguous", "linked_elsewhere",
+    "link_required",  # a region's policy override (issue 5): under 14, the first link by password only
 }  # fmt: skip
 
 
@@ -48,6 +49,7 @@ def test_every_reason_has_a_russian_message_a_next_step_a_fixer_and_english_text
         (Reason.SNILS_MISSING_IN_DIARY, "не указан СНИЛС"),
         (Reason.AMBIGUOUS, "разных людей"),
         (Reason.LINKED_ELSEWHERE, "уже привязан"),
+        (Reason.LINK_REQUIRED, "младше 14 лет"),
     ],
 )
 def test_each_message_names_its_cause(reason: Reason, words: str) -> None:
@@ -55,5 +57,13 @@ def test_each_message_names_its_cause(reason: Reason, words: str) -> None:
 
 
 def test_the_link_flow_is_offered_where_it_fixes_the_cause() -> None:
-    for reason in (Reason.SNILS_MISSING_IN_DIARY, Reason.AMBIGUOUS):
+    for reason in (Reason.SNILS_MISSING_IN_DIARY, Reason.AMBIGUOUS, Reason.LINK_REQUIRED):
         assert "Привязать аккаунт портала Госуслуги" in REFUSALS[reason].next_step_ru
+
+
+def test_link_required_is_fixed_by_the_person_in_the_diary_not_on_gosuslugi() -> None:
+    refusal = REFUSALS[Reason.LINK_REQUIRED]
+    assert refusal.fixer is Fixer.PERSON
+    assert "в электронном дневнике" in refusal.fixer_ru and "Госуслугах" not in refusal.fixer_ru
+    assert "логину и паролю" in refusal.next_step_ru and "родител" in refusal.next_step_ru
+    assert REFUSALS[Reason.TIER_INSUFFICIENT].fixer_ru == "Вы сами — в личном кабинете на Госуслугах"
