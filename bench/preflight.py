@@ -146,6 +146,9 @@ def main() -> None:
         else:
             Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
         build(url, args.region, args.accounts)
+    else:
+        with _app(url).app_context():  # a kept registry gets today's indexes too
+            schema.upgrade()
     preflight_figures(url, args.region, args.grouping)
     if args.attempts:
         # The support search, as the issue asks for it next to the pre-flight: its own rows in
