@@ -35,8 +35,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )  # fmt: skip
 
     services.init_app(app)
-    registry = app.extensions["broker"]
-    registry.oidc, registry.resource_protector = oidc.create_server(app, registry.clients)
+    wired = app.extensions["broker"]
+    wired.oidc, wired.resource_protector = oidc.create_server(app, wired.clients)
     cli.init_app(app)
     for blueprint in (portal.bp, auth.bp, health.bp):
         app.register_blueprint(blueprint)

@@ -96,6 +96,7 @@ def upsert_accounts() -> Any:
             warnings.append({"index": index, "field": f"accounts.{index}.{field}", "why": why})
         rows.append((index, account, oid))
     errors.extend(_conflicts(rows))
+    errors.extend(_foreign_accounts(rows, member))
     if errors:
         return problem(422, "invalid_request", "Some fields are not valid; nothing was written.", sorted(errors, key=_order))
     written, links = _write(rows, warnings)
@@ -213,6 +214,9 @@ def get_attempt(reference: str) -> Any:
     assert member is not None
     try:
         detail = attempts.get(reference, regions=access.visible_regions(member))
+    except attempts.CriteriaError as exc:
+        return problem(422, "invalid_request", "The reference code is not valid.",
+                       [{"field": name, "why": why} for name, why in exc.errors_en.items()])  # fmt: skip
     except attempts.AttemptNotFoundError as exc:
         return problem(404, "not_found", exc.why)
     return jsonify(schemas.AttemptDetailSchema().dump(dataclasses.asdict(detail)))
@@ -242,6 +246,21 @@ def _conflicts(rows: list[tuple[int, dict[str, Any], str | None]]) -> list[dict[
             if owner != account_id:
                 errors.append({"index": index, "field": f"accounts.{index}.login", "why": "already belongs to another account"})
     return errors
+
+
+def _foreign_accounts(rows: list[tuple[int, dict[str, Any], str | None]], member: Any) -> list[dict[str, Any]]:
+    """Stored accounts outside the token's regions: an operator may not take one over by sending
+    its id with a region of theirs (it would move the account and could relink it)."""
+    ids = {account["id"]: index for index, account, _ in rows}
+    if not ids:
+        return []
+    table = Account.__table__
+    stored = db.session.execute(select(table.c.id, table.c.region).where(table.c.id.in_(list(ids))))
+    return [
+        {"index": ids[account_id], "field": f"accounts.{ids[account_id]}.id", "why": "belongs to a region outside the token's regions"}
+        for account_id, region in stored
+        if not access.can_manage_region(member, region)
+    ]
 
 
 def _write(rows: list[tuple[int, dict[str, Any], str | None]], warnings: list[dict[str, Any]]) -> tuple[int, int]:

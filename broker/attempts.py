@@ -50,6 +50,7 @@ from broker import regions as regions_module
 from broker import services
 from broker.errors import InputError
 from broker.extensions import db
+from broker import login
 from broker.login import keyed
 from broker.models import Account, EsiaLink, LoginAttempt
 from broker.sessions import as_utc
@@ -58,8 +59,8 @@ _ATTEMPTS = LoginAttempt.__table__
 _ACCOUNTS = Account.__table__
 _LINKS = EsiaLink.__table__
 
-# Crockford's base32 without I, L, O, U, as broker.login draws reference codes.
-REFERENCE_ALPHABET = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+# The characters broker.login draws reference codes from (Crockford's base32 without I, L, O, U).
+REFERENCE_ALPHABET = frozenset(login.REFERENCE_ALPHABET)
 # What people read aloud or type for a reference character: Crockford's confusables, every dash,
 # and Cyrillic capitals typed with the Russian keyboard layout that look like Latin ones.
 _REFERENCE_TYPOS = str.maketrans(
@@ -318,6 +319,8 @@ def _resolve(criteria: Criteria, regions: frozenset[str] | None) -> _Resolved:
 
     if criteria.account:
         row = _find_account(criteria.account)
+        if row is not None and regions is not None and row.region not in regions:
+            row = None  # another region's account is not there for this caller, and says so alike
         if row is None:
             errors["account"] = (
                 "no diary account with this id or login",
@@ -811,6 +814,12 @@ def decide_again(attempt: int | str, *, regions: frozenset[str] | None, at: date
         found = [a.id for a in services.current().registry.find_by_snils(row.snils_digest)]
         by_snils = [account_id for account_id in found if account_id not in involved]
         involved += by_snils
+    if regions is not None and involved:  # an operator re-checks only their regions' accounts
+        in_scope = set(
+            db.session.scalars(select(_ACCOUNTS.c.id).where(_ACCOUNTS.c.id.in_(involved), _ACCOUNTS.c.region.in_(regions)))
+        )
+        involved = [account_id for account_id in involved if account_id in in_scope]
+        by_snils = [account_id for account_id in by_snils if account_id in in_scope]
     accounts = involved[:MAX_RECHECKED_ACCOUNTS]
     account_facts = {account_id: _account_facts(account_id, row, trace, policies, now) for account_id in accounts}
     for account_id in accounts:

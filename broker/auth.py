@@ -44,11 +44,14 @@ def esia_callback() -> Any:
         return render_refusal(matching.Reason.ESIA_ERROR, attempt.reference, None, 400)
     client = services.current().clients.get(pending.client_id)
     if client is None:  # the portal was unregistered while the person was at ESIA
+        attempt = login.record(pending.client_id, pending.region, pending.created_at, "login",
+                               reason=matching.Reason.ESIA_ERROR, detail="client_unregistered")  # fmt: skip
         login.drop(pending)
         db.session.commit()
         return render_error(
             "Портал больше не обслуживается",
-            "Портал, с которого начался вход, отключён от входа через Госуслуги. Вернитесь на портал дневника.",
+            "Портал, с которого начался вход, отключён от входа через Госуслуги. Вернитесь на портал дневника. "
+            f"Код обращения: {attempt.reference}.",
             "client_unregistered",
             400,
         )

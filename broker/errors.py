@@ -46,13 +46,18 @@ class SchemaMissingError(BrokerError):
     status = 503
 
 
+def wants_json() -> bool:
+    """JSON for the JSON API and for clients that ask for it; a page for browsers."""
+    return request.blueprint == "api" or request.accept_mimetypes.best == "application/json"
+
+
 def register_error_handlers(app: Flask) -> None:
     """Broker errors become a page (or JSON for API clients) with their code; nothing leaks."""
 
     @app.errorhandler(BrokerError)
     def broker_error(error: BrokerError) -> Any:
         log.warning("broker error %s on %s", error.code, request.path)
-        if request.accept_mimetypes.best == "application/json":
+        if wants_json():
             return jsonify(error=error.code, error_description=str(error)), error.status
         return (
             render_template("error.html", title="Сервис входа недоступен", message=error.description, code=error.code),
@@ -62,7 +67,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(403)
     def forbidden(_error: Any) -> Any:
         # A signed-in staff member, or an API token, whose role or regions do not cover this.
-        if request.accept_mimetypes.best == "application/json" or request.headers.get("Authorization"):
+        if wants_json() or request.headers.get("Authorization"):
             return jsonify(error="forbidden", error_description="Your role or regions do not allow this."), 403
         return (
             render_template(

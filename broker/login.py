@@ -5,9 +5,13 @@ short-lived, and bound to the browser by an ``HttpOnly`` cookie whose value only
 has (the table keeps its HMAC). Every attempt, whatever its end, becomes a ``login_attempts``
 row with a short reference code and the decision's masked trace.
 
-This is the hot path of every login, so it speaks SQL through Core statements (one statement
-per step, ``RETURNING`` where a row is both changed and read) and leaves the commit to the
-view, which commits once per step of the person's way.
+This is the hot path of every login, so it speaks SQL through Core statements built once
+(``RETURNING`` where a row is both changed and read). Who commits: the steps that stand alone
+commit themselves (``start``, the link ticket's issue and redemption, ``refusal_attempt``, and
+``claim``, which must be committed before ESIA is called, so that no transaction is held open
+across the calls); the rest (``record``, ``set_stage``, ``drop``, ``link_accounts``,
+``set_attempt_account``) write into the view's transaction, which commits once per step of
+the person's way.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ log = logging.getLogger(__name__)
 
 BINDING_COOKIE = "broker_login"
 # Crockford's base32 without I, L, O, U: read aloud over the phone without confusion.
-_REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +125,7 @@ def keyed(value: str) -> str:
 
 
 def new_reference() -> str:
-    code = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
+    code = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
     return f"{code[:4]}-{code[4:]}"
 
 
@@ -311,9 +315,15 @@ def record(
     rolls the transaction back and draws again. The view commits.
     """
     now = datetime.now(timezone.utc)
-    # The accounts the attempt concerns: the decision's, or for a refusal the ones its checks
-    # compared (so that support finds a refusal by the account it was about).
-    involved = list(dict.fromkeys([*decision.account_ids, *(c.account_id for c in decision.checks if c.account_id)])) if decision else []
+    # The accounts the attempt concerns: a granted login's are the decision's (the one entered,
+    # or the chooser's candidates); a refusal's are the ones its checks compared, so that
+    # support finds a refusal by the account it was about.
+    if decision is None:
+        involved: list[str] = []
+    elif decision.reason is None:
+        involved = list(decision.account_ids)
+    else:
+        involved = list(dict.fromkeys([*decision.account_ids, *(c.account_id for c in decision.checks if c.account_id)]))
     values = dict(
         started_at=as_utc(started_at),
         finished_at=now,

@@ -59,8 +59,8 @@ def authorize() -> Any:
 
     live = sessions.find_session(request.cookies.get(sessions.COOKIE))
     if live is not None:
-        account = oidc.signed_in(live.id)
-        if account is not None and client.may_serve(account.account.region):
+        signed = oidc.signed_in(live.id)
+        if signed is not None and client.may_serve(signed.account.region):
             response = complete_authorization(client, portal_request, live)
             db.session.commit()
             return response

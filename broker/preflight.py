@@ -182,14 +182,20 @@ def csv_rows(report: matching.PreflightReport) -> Iterator[tuple[str, ...]]:
     yield CSV_HEADER
     for account in report.flagged:
         yield (
-            account.id,
-            account.login,
+            cell(account.id),
+            cell(account.login),
             account.role,
-            account.school_id or "",
+            cell(account.school_id or ""),
             " ".join(account.findings),
             account.reason or "",
             account.snils_masked or "",
         )
+
+
+def cell(text: str) -> str:
+    """A registry value as a spreadsheet will not run it: one that starts like a formula
+    (``= + - @``, a tab or a carriage return) gets a leading apostrophe (OWASP's advice)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def write_csv(report: matching.PreflightReport, stream: IO[str]) -> int:

@@ -10,9 +10,6 @@ member (or, from the CLI, an actor string).
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import typing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -21,6 +18,9 @@ from sqlalchemy import case, func, select
 
 import matching
 from broker import access, audit, services
+from broker.regions import (  # re-exported: the pages and the API use them from here
+    MAX_TEXT_VALUE_LENGTH, NOT_OVERRIDES, OVERRIDE_TYPES, PolicyField, fits_override, policy_fields,
+)  # fmt: skip
 from broker.audit import Action
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
@@ -28,14 +28,9 @@ from broker.models import AuditEvent, LoginAttempt, Region, Staff
 from broker.sessions import as_utc
 
 MAX_COMMENT_LENGTH = 1000  # the audit log's comment column
-MAX_TEXT_VALUE_LENGTH = 200
 DAY = timedelta(hours=24)
 WEEK = timedelta(days=7)
-#: RegionPolicy fields that are not overrides: the subject's identity and time zone are facts of
-#: the regions table, and ``enabled`` has its own switch.
-NOT_OVERRIDES = frozenset({"code", "name", "timezone", "enabled"})
-#: The value types an override may have (what a form and JSON can carry unambiguously).
-OVERRIDE_TYPES: tuple[type, ...] = (bool, int, str)
+
 
 
 class RegionAccessError(BrokerError):
@@ -68,20 +63,6 @@ class RegionInputError(InputError):
         self.errors_ru = {name: ru for name, (_, ru) in errors.items()}
         if len(errors) > 1:
             self.args = ("; ".join(f"{name}: {en}" for name, en in self.errors.items()),)
-
-
-@dataclass(frozen=True, slots=True)
-class PolicyField:
-    """A region policy override the matching engine supports: a field of ``RegionPolicy``."""
-
-    name: str
-    type: type
-    default: Any
-
-    @property
-    def kind(self) -> str:
-        """``bool``, ``int`` or ``str``: how a form shows it."""
-        return self.type.__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,26 +179,6 @@ def history(code: str, *, limit: int = 10) -> list[AuditEvent]:
     return list(db.session.scalars(query))
 
 
-@functools.lru_cache(maxsize=8)
-def policy_fields(policy_class: type = matching.RegionPolicy) -> tuple[PolicyField, ...]:
-    """The overrides the matching engine supports: every ``RegionPolicy`` field but its identity.
-
-    Read from the engine's dataclass itself, so a field added there is accepted here (and shown
-    on the region page) without another list to keep in step.
-    """
-    hints = typing.get_type_hints(policy_class)
-    found = []
-    for item in dataclasses.fields(policy_class):
-        if item.name in NOT_OVERRIDES:
-            continue
-        kind = hints[item.name]
-        if kind not in OVERRIDE_TYPES:
-            raise TypeError(f"RegionPolicy.{item.name}: an override must be bool, int or str, not {kind}")
-        default = item.default if item.default is not dataclasses.MISSING else None
-        found.append(PolicyField(item.name, kind, default))
-    return tuple(found)
-
-
 # --- checking ----------------------------------------------------------------------------------
 
 
@@ -249,15 +210,6 @@ def check_policy(overrides: Any, fields: tuple[PolicyField, ...] | None = None) 
 
 _TYPE_EN = {bool: "true or false", int: "a whole number", str: f"text of at most {MAX_TEXT_VALUE_LENGTH} characters"}
 _TYPE_RU = {bool: "«да» или «нет»", int: "целым числом", str: f"текстом не длиннее {MAX_TEXT_VALUE_LENGTH} знаков"}
-
-
-def fits_override(value: Any, kind: type) -> bool:
-    """Whether ``value`` is a valid override value of type ``kind`` (bool, int or str)."""
-    if kind is bool:
-        return isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, str) and 0 < len(value) <= MAX_TEXT_VALUE_LENGTH and value.isprintable()
 
 
 def check_comment(comment: Any) -> str:

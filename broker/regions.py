@@ -1,8 +1,13 @@
-"""Regions: which federal subjects have ESIA login switched on, and their time zones."""
+"""Regions: which federal subjects have ESIA login switched on, their time zones, and the policy
+overrides the matching engine supports (read from ``matching.RegionPolicy`` itself)."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
+import typing
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -11,10 +16,60 @@ from flask import current_app
 from sqlalchemy import select
 
 import matching
-from broker import regionadmin, services
+from broker import services
 from broker.errors import InputError
 from broker.extensions import db
 from broker.models import Region
+
+MAX_TEXT_VALUE_LENGTH = 200  # a text override's longest value
+#: RegionPolicy fields that are not overrides: the subject's identity and time zone are facts of
+#: the regions table, and ``enabled`` has its own switch.
+NOT_OVERRIDES = frozenset({"code", "name", "timezone", "enabled"})
+#: The value types an override may have (what a form and JSON can carry unambiguously).
+OVERRIDE_TYPES: tuple[type, ...] = (bool, int, str)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyField:
+    """A region policy override the matching engine supports: a field of ``RegionPolicy``."""
+
+    name: str
+    type: type
+    default: Any
+
+    @property
+    def kind(self) -> str:
+        """``bool``, ``int`` or ``str``: how a form shows it."""
+        return self.type.__name__
+
+
+@functools.lru_cache(maxsize=8)
+def policy_fields(policy_class: type = matching.RegionPolicy) -> tuple[PolicyField, ...]:
+    """The overrides the matching engine supports: every ``RegionPolicy`` field but its identity.
+
+    Read from the engine's dataclass itself, so a field added there is accepted here (and shown
+    on the region page) without another list to keep in step.
+    """
+    hints = typing.get_type_hints(policy_class)
+    found = []
+    for item in dataclasses.fields(policy_class):
+        if item.name in NOT_OVERRIDES:
+            continue
+        kind = hints[item.name]
+        if kind not in OVERRIDE_TYPES:
+            raise TypeError(f"RegionPolicy.{item.name}: an override must be bool, int or str, not {kind}")
+        default = item.default if item.default is not dataclasses.MISSING else None
+        found.append(PolicyField(item.name, kind, default))
+    return tuple(found)
+
+
+def fits_override(value: Any, kind: type) -> bool:
+    """Whether ``value`` is a valid override value of type ``kind`` (bool, int or str)."""
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, str) and 0 < len(value) <= MAX_TEXT_VALUE_LENGTH and value.isprintable()
 
 
 def to_policy(region: Region) -> matching.RegionPolicy:
@@ -38,8 +93,8 @@ def overrides_of(stored: Any) -> dict[str, Any]:
     if not isinstance(stored, dict):
         return {}
     found = {}
-    for item in regionadmin.policy_fields():
-        if item.name in stored and regionadmin.fits_override(stored[item.name], item.type):
+    for item in policy_fields():
+        if item.name in stored and fits_override(stored[item.name], item.type):
             found[item.name] = stored[item.name]
     return found
 

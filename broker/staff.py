@@ -22,7 +22,7 @@ from broker import audit, regions, staffsessions
 from broker.audit import Action
 from broker.errors import InputError
 from broker.extensions import db
-from broker.models import Staff
+from broker.models import ApiToken, Staff
 from broker.sessions import as_utc
 
 MIN_PASSWORD_LENGTH = 12
@@ -233,7 +233,8 @@ def change_staff(
 
 
 def disable_staff(member: Staff, *, by: Staff | None = None, actor: str | None = None) -> Staff:
-    """Disable a member: their sessions end now and their API tokens stop working."""
+    """Disable a member: their sessions end now and their API tokens are revoked for good (enabling
+    them again later brings back no token that might have leaked meanwhile)."""
     if member.disabled_at is not None:
         return member
     _keep_an_admin(member, by, "disabled")
@@ -241,6 +242,14 @@ def disable_staff(member: Staff, *, by: Staff | None = None, actor: str | None =
     member.disabled_at = datetime.now(timezone.utc)
     staffsessions.end_all(member.id)
     audit.record(Action.STAFF_DISABLED, f"staff:{member.login}", before=before, after=snapshot(member), actor=actor)
+    live = select(ApiToken).where(ApiToken.staff_id == member.id, ApiToken.revoked_at.is_(None))
+    for token in db.session.scalars(live):
+        token.revoked_at = member.disabled_at
+        audit.record(
+            Action.TOKEN_REVOKED, f"token:{token.prefix}",
+            before={"staff": member.login, "name": token.name, "revoked": False},
+            after={"revoked": True, "because": "staff_disabled"}, actor=actor,
+        )  # fmt: skip
     db.session.commit()
     return member
 

@@ -130,7 +130,8 @@ def attempt(reference: str) -> Any:
     except attempts.AttemptNotFoundError as exc:
         return _not_found(exc.why_ru)
     if detail.attempt.reference != reference:  # typed by hand in another spelling
-        return redirect(url_for(".attempt", reference=detail.attempt.reference, **request.args))
+        again = {"recheck": "1"} if request.args.get("recheck") else {}
+        return redirect(url_for(".attempt", reference=detail.attempt.reference, **again))
     recheck = None
     if request.args.get("recheck"):
         recheck = attempts.decide_again(detail.attempt.reference, regions=scope)

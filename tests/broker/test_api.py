@@ -207,3 +207,19 @@ def test_an_attempt_search_never_echoes_a_snils_and_names_a_bad_field(client: Fl
     bad = client.post("/api/v1/attempts/search", json={"from": "yesterday"}, headers=headers)
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "from"
     assert client.post("/api/v1/attempts/search", json={"limit": 0}, headers=headers).status_code == 422
+
+
+def test_an_operator_cannot_take_over_another_regions_account_by_its_id(client: FlaskClient) -> None:
+    admin = bearer("boss", "admin")
+    assert client.post(URL, json={"accounts": [account(1, region="50")]}, headers=admin).status_code == 200
+    operator = bearer("op77", "operator", ("77",))
+    answer = client.post(URL, json={"accounts": [account(1, region="77", esia_oid="1000999999")]}, headers=operator)
+    assert answer.status_code == 422 and answer.json["errors"][0]["field"] == "accounts.0.id"
+    db.session.expire_all()
+    assert db.session.get(Account, "api-001").region == "50"  # type: ignore[union-attr]
+    assert db.session.get(EsiaLink, "api-001") is None
+
+
+def test_a_malformed_reference_is_a_json_field_error(client: FlaskClient) -> None:
+    answer = client.get("/api/v1/attempts/xx", headers=bearer("helpdesk", "support"))
+    assert answer.status_code == 422 and answer.is_json and answer.json["errors"][0]["field"] == "reference"

@@ -95,10 +95,21 @@ def test_refuses_an_expired_a_revoked_or_a_disabled_owners_token(app: Flask) -> 
     assert apitokens.verify_token(expired_clear) is None
     assert apitokens.verify_token(revoked_clear) is None
     assert apitokens.verify_token(live_clear) is not None
-    staff.disable_staff(member, actor="cli:test")
-    assert apitokens.verify_token(live_clear) is None
     [event] = audit_rows("token_revoked")
     assert event.target == f"token:{revoked.prefix}" and event.after == {"revoked": True}
+    staff.disable_staff(member, actor="cli:test")
+    assert apitokens.verify_token(live_clear) is None
+
+
+def test_disabling_a_member_revokes_their_tokens_for_good(app: Flask) -> None:
+    make_staff("boss", role="admin")
+    member = make_staff("sync", role="support")
+    live, clear = apitokens.create_token(member, name="live", days=1, actor="cli:test")
+    staff.disable_staff(member, actor="cli:test")
+    staff.enable_staff(member, actor="cli:test")
+    assert apitokens.verify_token(clear) is None  # a token that leaked meanwhile stays dead
+    [event] = audit_rows("token_revoked")
+    assert event.target == f"token:{live.prefix}" and event.after == {"revoked": True, "because": "staff_disabled"}
 
 
 def test_the_api_guard_yields_the_owner_and_refuses_a_missing_expired_or_revoked_token(app: Flask) -> None:

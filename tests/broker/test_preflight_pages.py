@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from broker import apitokens
+from broker import apitokens, preflight
 from broker.extensions import db
 from tests.broker.registry_files import write_csv
 from tests.broker.staffing import StaffBrowser, browser, make_staff  # noqa: F401 (fixture)
@@ -83,3 +83,9 @@ def test_the_api_gives_the_summary_and_the_csv(registry: FlaskCliRunner, app: Fl
     assert as_csv.status_code == 200 and as_csv.get_data(as_text=True).startswith("account_id,login,role")
     assert client.get("/api/v1/regions/50/preflight", headers=headers).status_code == 403
     assert client.get("/api/v1/regions/77/preflight?schools=x", headers=headers).status_code == 422
+
+
+def test_a_registry_value_that_looks_like_a_formula_is_defused_in_the_csv() -> None:
+    assert [preflight.cell(text) for text in ("=HYPERLINK(1)", "+7", "-1", "@SUM", "school-1", "")] == [
+        "'=HYPERLINK(1)", "'+7", "'-1", "'@SUM", "school-1", "",
+    ]

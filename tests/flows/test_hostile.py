@@ -133,3 +133,6 @@ def test_a_portal_unregistered_while_the_person_was_at_esia_ends_the_login_witho
         clients["portal"] = removed
     assert answer.status_code == 400 and "client_unregistered" in answer.text
     assert sessions_count(world) == 0
+    with world.broker.app_context():
+        attempt = db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id.desc())).first()
+        assert attempt is not None and attempt.detail == "client_unregistered" and attempt.reference in answer.text
