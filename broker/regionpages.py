@@ -18,7 +18,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.datastructures import MultiDict
 
 import matching
-from broker import access, regionadmin
+from broker import access, attempts, regionadmin
 from broker.access import staff_required
 from broker.regionadmin import FigureLine, PolicyField, RegionInputError
 
@@ -27,14 +27,6 @@ bp.after_request(access.staff_page_headers)
 
 _CODE = re.compile(r"[0-9]{2}")
 POLICY_PREFIX = "policy."
-
-OUTCOME_LABELS_RU: dict[str, str] = {
-    matching.Outcome.SIGNED_IN: "Вход по связи",
-    matching.Outcome.LINKED: "Первый вход, связь создана",
-    matching.Outcome.CHOOSE_ACCOUNT: "Выбор учётной записи",
-    matching.Outcome.REFUSED: "Отказ",
-}
-
 
 #: What each policy override means, for the operator: a label and a hint (the form shows the
 #: field's code next to them). An override without words here is shown by its code only.
@@ -60,15 +52,14 @@ class Bar:
 
 
 def outcome_ru(outcome: str) -> str:
-    return OUTCOME_LABELS_RU.get(outcome, outcome)
+    """The staff label of an outcome (the support search's words), as a table row starts it."""
+    label: str = attempts.OUTCOME_RU.get(outcome, outcome)  # type: ignore[call-overload]
+    return label[:1].upper() + label[1:]
 
 
 def reason_ru(reason: str | None) -> str:
-    """What the person was told for a refusal reason (the engine's one table of words)."""
-    try:
-        return matching.REFUSALS[matching.Reason(reason)].message_ru
-    except ValueError:
-        return ""
+    """The staff label of a refusal reason (the same words as the support search)."""
+    return attempts.REASON_RU.get(reason, "") if reason else ""  # type: ignore[call-overload]
 
 
 def describe_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:

@@ -231,14 +231,14 @@ def test_the_figures_are_a_table_and_an_accessible_chart(app: Flask, browser: St
     rows = [(re.sub(r"<br>.*|<[^>]+>", "", head, flags=re.S).strip(), int(day), int(week)) for head, day, week in cells]
     assert rows == [
         ("Вход по связи", 1, 1),
-        ("Первый вход, связь создана", 0, 0),
-        ("Выбор учётной записи", 0, 0),
+        ("Первый вход: связь с Госуслугами", 0, 0),
+        ("Выбор аккаунта", 0, 0),
         ("Отказ", 2, 3),
         ("region_disabled", 2, 2),
         ("no_account", 0, 1),
         ("Всего попыток", 3, 4),
     ]
-    assert "Вход через Госуслуги в вашем регионе пока не подключён." in table  # what the person was told
+    assert "вход в регионе не включён" in table  # the staff label, as on the support pages
     assert "Скользящие окна" in page and "не календарные сутки" in page
     day, week = re.findall(r'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="([^"]+)"', page)
     assert day == "chart-day-title chart-day-desc" and week == "chart-week-title chart-week-desc"
