@@ -16,12 +16,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
-from sqlalchemy import select
 
-from broker import access, attempts, audit, csrf, importer, openapi, preflight, regionadmin, regions, schemas, services
+from broker import access, attempts, csrf, openapi, preflight, regionadmin, schemas, sync
 from broker.errors import InputError
 from broker.extensions import db
-from broker.models import Account
 from broker.staff import Role
 
 bp = csrf.exempt(Blueprint("api", __name__, url_prefix="/api/v1"))
@@ -76,33 +74,14 @@ def upsert_accounts() -> Any:
         return problem(422, "invalid_request", "Some fields are not valid; nothing was written.", field_errors(exc.messages))
     member = access.current_staff()
     assert member is not None
-    parser = importer.RowParser(
-        regions=frozenset(region.code for region in regions.all_regions()),
-        snils_key=services.current().snils_key,
-        today=datetime.now(timezone.utc).date(),
-    )
-    rows, errors, warnings = [], [], []
-    for index, raw in enumerate(loaded["accounts"]):
-        try:
-            account, oid, warning = parser.parse(raw)
-        except importer.RowError as exc:
-            errors.append({"index": index, "field": f"accounts.{index}.{exc.field}", "why": exc.why})
-            continue
-        if not access.can_manage_region(member, account["region"]):
-            errors.append({"index": index, "field": f"accounts.{index}.region", "why": "is outside the token's regions"})
-            continue
-        if warning:
-            field, _, why = warning.partition(": ")
-            warnings.append({"index": index, "field": f"accounts.{index}.{field}", "why": why})
-        rows.append((index, account, oid))
-    errors.extend(_conflicts(rows))
-    errors.extend(_foreign_accounts(rows, member))
-    if errors:
-        return problem(422, "invalid_request", "Some fields are not valid; nothing was written.", sorted(errors, key=_order))
-    written, links = _write(rows, warnings)
-    audit.record(audit.Action.REGISTRY_UPSERTED, "registry", after={"written": written, "links": links})
+    try:
+        done = sync.upsert_batch(loaded["accounts"], may_manage=lambda region: access.can_manage_region(member, region))
+    except sync.BatchError as exc:
+        problems = [item.as_dict() for item in exc.problems]
+        return problem(422, "invalid_request", "Some fields are not valid; nothing was written.", problems)
     db.session.commit()
-    return jsonify(schemas.RegistryUpsertResultSchema().dump({"written": written, "links": links, "warnings": warnings}))
+    result = {"written": done.written, "links": done.links, "warnings": [w.as_dict() for w in done.warnings]}
+    return jsonify(schemas.RegistryUpsertResultSchema().dump(result))
 
 
 @bp.get("/regions/<code>/preflight")
@@ -220,64 +199,3 @@ def get_attempt(reference: str) -> Any:
     except attempts.AttemptNotFoundError as exc:
         return problem(404, "not_found", exc.why)
     return jsonify(schemas.AttemptDetailSchema().dump(dataclasses.asdict(detail)))
-
-
-def _order(error: dict[str, Any]) -> tuple[int, str]:
-    return (error.get("index", -1), error["field"])
-
-
-def _conflicts(rows: list[tuple[int, dict[str, Any], str | None]]) -> list[dict[str, Any]]:
-    """Ids or logins given twice, and logins that belong to another account already."""
-    errors: list[dict[str, Any]] = []
-    seen_ids: dict[str, int] = {}
-    seen_logins: dict[str, int] = {}
-    for index, account, _ in rows:
-        for key, seen in (("id", seen_ids), ("login", seen_logins)):
-            if account[key] in seen:
-                errors.append({"index": index, "field": f"accounts.{index}.{key}",
-                               "why": f"is given twice (also at accounts.{seen[account[key]]})"})  # fmt: skip
-            seen.setdefault(account[key], index)
-    if seen_logins:
-        table = Account.__table__
-        owners = db.session.execute(select(table.c.login, table.c.id).where(table.c.login.in_(list(seen_logins))))
-        wanted = {account["login"]: (index, account["id"]) for index, account, _ in rows}
-        for login, owner in owners:
-            index, account_id = wanted[login]
-            if owner != account_id:
-                errors.append({"index": index, "field": f"accounts.{index}.login", "why": "already belongs to another account"})
-    return errors
-
-
-def _foreign_accounts(rows: list[tuple[int, dict[str, Any], str | None]], member: Any) -> list[dict[str, Any]]:
-    """Stored accounts outside the token's regions: an operator may not take one over by sending
-    its id with a region of theirs (it would move the account and could relink it)."""
-    ids = {account["id"]: index for index, account, _ in rows}
-    if not ids:
-        return []
-    table = Account.__table__
-    stored = db.session.execute(select(table.c.id, table.c.region).where(table.c.id.in_(list(ids))))
-    return [
-        {"index": ids[account_id], "field": f"accounts.{ids[account_id]}.id", "why": "belongs to a region outside the token's regions"}
-        for account_id, region in stored
-        if not access.can_manage_region(member, region)
-    ]
-
-
-def _write(rows: list[tuple[int, dict[str, Any], str | None]], warnings: list[dict[str, Any]]) -> tuple[int, int]:
-    """Upsert the accounts and their links in the request's transaction (the view commits)."""
-    connection = db.session.connection()
-    writer = importer.Writer(connection, bulk=False)
-    now = datetime.now(timezone.utc)
-    linked = [account["id"] for _, account, oid in rows if oid]
-    kept = {row.account_id for row in connection.execute(writer.kept_links, {"ids": linked})} if linked else set()
-    links = []
-    for index, account, oid in rows:
-        if oid is None:
-            continue
-        if account["id"] in kept:
-            warnings.append({"index": index, "field": f"accounts.{index}.esia_oid",
-                             "why": "the account was linked by its owner at login; that link is kept"})  # fmt: skip
-            continue
-        links.append({"account_id": account["id"], "oid": oid, "tier": None, "source": "import", "linked_at": now})
-    writer.write([writer.shape(account, now) for _, account, _ in rows], links)
-    return len(rows), len(links)
