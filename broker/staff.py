@@ -276,11 +276,34 @@ def set_password(member: Staff, password: str, *, actor: str | None = None) -> N
 
 
 def change_own_password(member: Staff, current: str, new: str) -> bool:
-    """Set ``new`` if ``current`` is right (False otherwise, nothing written)."""
+    """Set ``new`` if ``current`` is right. A wrong ``current`` counts towards lock-out as a
+    failed login does (someone holding a stolen session must not be able to guess the password
+    at leisure); at the lock, the member's sessions end."""
     if not check_password_hash(member.password_hash, current):
+        if _count_failure(member, datetime.now(timezone.utc), "wrong current password on the password page", actor=member.login):
+            staffsessions.end_all(member.id)
+            db.session.commit()
         return False
     set_password(member, new)
     return True
+
+
+def _count_failure(member: Staff, now: datetime, comment: str, *, actor: str) -> bool:
+    """Count a wrong password (audited, committed); lock the member at the limit. True if locked."""
+    config = current_app.config
+    # Counted in SQL, so that failures arriving at once from several workers all count.
+    member.failed_logins = Staff.failed_logins + 1
+    db.session.flush()
+    after: dict[str, Any] = {"failed_logins": member.failed_logins}
+    locked = member.failed_logins >= int(config["STAFF_MAX_FAILED_LOGINS"])
+    if locked:
+        member.failed_logins = 0
+        member.locked_until = now + timedelta(seconds=float(config["STAFF_LOCKOUT_SECONDS"]))
+        after["locked_until"] = member.locked_until
+        comment += "; locked"
+    audit.record(Action.STAFF_LOGIN_FAILED, f"staff:{member.login}", after=after, actor=actor, comment=comment)
+    db.session.commit()
+    return locked
 
 
 def _keep_an_admin(member: Staff, by: Staff | None, field: str) -> None:
@@ -315,7 +338,6 @@ def authenticate(login: str, password: str) -> Staff | None:
     locked, disabled), and an unknown login costs the same hashing time, so neither the
     answer nor its timing tells whether a login exists. Every attempt is audited.
     """
-    config = current_app.config
     now = datetime.now(timezone.utc)
     member = find_staff(login)
     if member is None or member.disabled_at is not None or is_locked(member, now):
@@ -326,18 +348,7 @@ def authenticate(login: str, password: str) -> Staff | None:
         db.session.commit()
         return None
     if not check_password_hash(member.password_hash, password):
-        # Counted in SQL, so that failures arriving at once from several workers all count.
-        member.failed_logins = Staff.failed_logins + 1
-        db.session.flush()
-        after: dict[str, Any] = {"failed_logins": member.failed_logins}
-        comment = "wrong password"
-        if member.failed_logins >= int(config["STAFF_MAX_FAILED_LOGINS"]):
-            member.failed_logins = 0
-            member.locked_until = now + timedelta(seconds=float(config["STAFF_LOCKOUT_SECONDS"]))
-            after["locked_until"] = member.locked_until
-            comment = "wrong password; locked"
-        audit.record(Action.STAFF_LOGIN_FAILED, f"staff:{member.login}", after=after, actor="anonymous", comment=comment)
-        db.session.commit()
+        _count_failure(member, now, "wrong password", actor="anonymous")
         return None
     member.failed_logins = 0
     member.locked_until = None

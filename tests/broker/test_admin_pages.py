@@ -331,6 +331,18 @@ def test_a_member_changes_their_own_password_and_signs_in_again(app: Flask, brow
     assert audit_rows("staff_password_set")[-1].actor == "ivanov"
 
 
+def test_guessing_the_current_password_on_the_password_page_locks_the_member_out(app: Flask, browser: StaffBrowser) -> None:
+    app.config.update(STAFF_MAX_FAILED_LOGINS=3, STAFF_LOCKOUT_SECONDS=600)
+    make_staff("ivanov", role="support")
+    signed_in(browser, "ivanov")
+    for _ in range(3):
+        browser.post("/admin/password", {"current": "a guess", "password": "new long passphrase", "password2": "new long passphrase"})
+    assert browser.get("/admin/").status_code == 302  # the (possibly stolen) session has ended
+    assert browser.login("ivanov").status_code != 302  # and the right password waits for the lock
+    comments = [event.comment for event in audit_rows("staff_login_failed")]
+    assert comments[:3] == ["wrong current password on the password page"] * 2 + ["wrong current password on the password page; locked"]
+
+
 # --- API tokens --------------------------------------------------------------------------------
 
 
