@@ -63,7 +63,7 @@ def login() -> Any:
             return redirect(next_url or url_for(".home"))
         return render_template("admin/login.html", next=next_url)
     typed = request.form.get("login", "")
-    member = staff.authenticate(typed, request.form.get("password", ""))
+    member = staff.authenticate(typed, request.form.get("password", ""), source=request.remote_addr)
     if member is None:
         return render_template("admin/login.html", next=next_url, login=typed[:64], problem=LOGIN_PROBLEM)
     staffsessions.start(member)

@@ -55,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
     # --- staff: admins, regional operators, support (the /admin pages) ---------------------
     # Failed password logins in a row after which a staff login is locked, and for how long.
     "STAFF_MAX_FAILED_LOGINS": 5,
+    # Failed staff logins from one address within STAFF_LOCKOUT_SECONDS before its attempts are refused.
+    "STAFF_MAX_FAILURES_PER_ADDRESS": 30,
     "STAFF_LOCKOUT_SECONDS": 900,
     # A staff session ends this long after login, whatever happens (absolute timeout) ...
     "STAFF_SESSION_SECONDS": 8 * 3600,

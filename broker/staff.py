@@ -22,7 +22,7 @@ from broker import audit, regions, staffsessions
 from broker.audit import Action
 from broker.errors import InputError
 from broker.extensions import db
-from broker.models import ApiToken, Staff
+from broker.models import ApiToken, AuditEvent, Staff
 from broker.sessions import as_utc
 
 MIN_PASSWORD_LENGTH = 12
@@ -331,7 +331,24 @@ def _keep_an_admin(member: Staff, by: Staff | None, field: str) -> None:
 # --- signing in --------------------------------------------------------------------------------
 
 
-def authenticate(login: str, password: str) -> Staff | None:
+def is_throttled(source: str, now: datetime) -> bool:
+    """Whether ``source`` (a client address) failed to sign in too often lately.
+
+    Lock-out protects one login; this protects the service from one address trying many (and
+    from filling the audit log): past ``STAFF_MAX_FAILURES_PER_ADDRESS`` failed logins within
+    ``STAFF_LOCKOUT_SECONDS``, the address's attempts are refused unread until the window moves.
+    """
+    config = current_app.config
+    since = now - timedelta(seconds=float(config["STAFF_LOCKOUT_SECONDS"]))
+    failures = db.session.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.action == Action.STAFF_LOGIN_FAILED.value, AuditEvent.at >= since, AuditEvent.source == source)
+    )
+    return (failures or 0) >= int(config["STAFF_MAX_FAILURES_PER_ADDRESS"])
+
+
+def authenticate(login: str, password: str, *, source: str | None = None) -> Staff | None:
     """The staff member with this login and password, or None; failures count towards lock-out.
 
     The caller shows the same message for every failure (unknown login, wrong password,
@@ -339,6 +356,8 @@ def authenticate(login: str, password: str) -> Staff | None:
     answer nor its timing tells whether a login exists. Every attempt is audited.
     """
     now = datetime.now(timezone.utc)
+    if source is not None and is_throttled(source, now):
+        return None  # too many failures from this address: not even looked at, nothing written
     member = find_staff(login)
     if member is None or member.disabled_at is not None or is_locked(member, now):
         check_password_hash(_decoy_hash(), password)

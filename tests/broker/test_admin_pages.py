@@ -343,6 +343,17 @@ def test_guessing_the_current_password_on_the_password_page_locks_the_member_out
     assert comments[:3] == ["wrong current password on the password page"] * 2 + ["wrong current password on the password page; locked"]
 
 
+def test_one_address_that_fails_too_often_is_refused_unread(app: Flask, browser: StaffBrowser, other_browser: StaffBrowser) -> None:
+    app.config.update(STAFF_MAX_FAILURES_PER_ADDRESS=4)
+    for login in ("a", "b", "c", "d"):  # four logins tried, one failure each: no login locked
+        browser.login(login, "a guess")
+    make_staff("ivanov", role="support")
+    before = len(audit_rows("staff_login_failed"))
+    assert browser.login("ivanov").status_code == 200  # the right password, from that address: refused
+    assert len(audit_rows("staff_login_failed")) == before  # and nothing written
+    assert other_browser.login("ivanov").status_code == 302  # another address is not affected
+
+
 # --- API tokens --------------------------------------------------------------------------------
 
 
