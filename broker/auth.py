@@ -9,7 +9,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 import matching
 from broker import login, services, sessions
 from broker.extensions import db
@@ -89,7 +89,8 @@ def _finish_link(pending: login.Pending, finished: login.Finished) -> Any:
     """Record the link the person proved, and go back to where the portal asked."""
     assert finished.decision is not None and finished.oid is not None
     account_id = finished.decision.account_ids[0]
-    login.link_accounts(finished.oid, [account_id], finished.tier, "link")
+    if login.link_accounts(finished.oid, [account_id], finished.tier, "link"):
+        return _linked_meanwhile(pending)
     return_to = pending.portal_request["return_to"]
     login.drop(pending)
     db.session.commit()
@@ -146,7 +147,8 @@ def confirm() -> Any:
         return render_template("auth/confirm.html", problem="Укажите мобильный телефон: от 10 до 15 цифр.", **page), 400
     if not _EMAIL.fullmatch(email):
         return render_template("auth/confirm.html", problem="Укажите адрес электронной почты.", **page), 400
-    login.link_accounts(stage["oid"], [account.id], stage.get("tier"), "login")
+    if login.link_accounts(stage["oid"], [account.id], stage.get("tier"), "login"):
+        return _linked_meanwhile(pending)
     claims = {
         "email": email,
         "email_verified": email == (stage.get("email") or ""),
@@ -178,6 +180,20 @@ def _sign_in(
     response = complete_authorization(client, dict(pending.portal_request), live)
     db.session.commit()
     set_cookie(response, sessions.COOKIE, token, int(current_app.config["SESSION_SECONDS"]))
+    response.delete_cookie(login.BINDING_COOKIE)
+    return response
+
+
+def _linked_meanwhile(pending: login.Pending) -> Any:
+    """Another ESIA person linked the account between the decision and now: refuse, recorded."""
+    db.session.rollback()  # nothing of this step is kept
+    attempt = login.record(pending.client_id, pending.region, pending.created_at,
+                           "link" if pending.link_account else "login",
+                           reason=matching.Reason.LINKED_ELSEWHERE, detail="linked_meanwhile")  # fmt: skip
+    login.drop(pending)
+    db.session.commit()
+    client = services.current().clients.get(pending.client_id)
+    response = make_response(render_refusal(matching.Reason.LINKED_ELSEWHERE, attempt.reference, client))
     response.delete_cookie(login.BINDING_COOKIE)
     return response
 

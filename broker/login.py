@@ -364,12 +364,15 @@ def refusal_attempt(client_id: str, region: str | None, reason: matching.Reason,
     return attempt
 
 
-def link_accounts(oid: str, account_ids: list[str], tier: str | None, source: str) -> None:
+def link_accounts(oid: str, account_ids: list[str], tier: str | None, source: str) -> list[str]:
     """Record that ESIA person ``oid`` holds these accounts (first login or link flow).
 
-    An account linked to another person keeps its link; the view commits.
+    Returns the accounts that turned out to be linked to another person meanwhile (between the
+    decision and now): they keep their link, and the caller must not sign anyone in to them.
+    The view commits.
     """
     now = datetime.now(timezone.utc)
+    taken = []
     for account_id in account_ids:
         current = db.session.execute(select(_LINKS.c.oid).where(_LINKS.c.account_id == account_id)).scalar()
         if current is None:
@@ -378,6 +381,9 @@ def link_accounts(oid: str, account_ids: list[str], tier: str | None, source: st
             )
         elif current == oid:
             db.session.execute(update(_LINKS).where(_LINKS.c.account_id == account_id).values(tier=tier))
+        else:
+            taken.append(account_id)
+    return taken
 
 
 def stage_data(finished: Finished) -> dict[str, Any]:

@@ -136,3 +136,27 @@ def test_a_portal_unregistered_while_the_person_was_at_esia_ends_the_login_witho
     with world.broker.app_context():
         attempt = db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id.desc())).first()
         assert attempt is not None and attempt.detail == "client_unregistered" and attempt.reference in answer.text
+
+
+def test_an_account_linked_by_someone_else_while_the_person_confirmed_is_refused_without_a_session(world: World) -> None:
+    import re
+    from datetime import datetime, timezone
+
+    from broker.models import EsiaLink
+
+    login = log_in(world, "adult-verified")  # a first link: the confirmation page
+    assert login.page is not None and login.page.url.endswith("/auth/confirm")
+    with world.broker.app_context():  # meanwhile another ESIA person links the same account
+        account_id = "d-005"
+        db.session.add(EsiaLink(account_id=account_id, oid="1000999997", tier="verified", source="link",
+                                linked_at=datetime.now(timezone.utc)))  # fmt: skip
+        db.session.commit()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login.page.text)
+    assert token
+    answer = world.go(f"{BROKER}/auth/confirm", data={"csrf_token": token.group(1), "phone": "+79000000005", "email": "i@example.org"})
+    assert answer.status_code == 200 and "Код обращения" in answer.text
+    assert sessions_count(world) == 0
+    with world.broker.app_context():
+        attempt = db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id.desc())).first()
+        assert attempt is not None and (attempt.reason, attempt.detail) == ("linked_elsewhere", "linked_meanwhile")
+        assert db.session.get(EsiaLink, account_id).oid == "1000999997"  # type: ignore[union-attr]
