@@ -9,7 +9,6 @@ owner's role and regions, whatever they are at the time of use.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta, timezone
 
@@ -20,7 +19,7 @@ from broker import audit
 from broker.audit import Action
 from broker.extensions import db
 from broker.models import ApiToken, Staff
-from broker.sessions import as_utc
+from broker.sessions import as_utc, digest
 from broker.staff import StaffInputError
 
 SCHEME = "brk_"
@@ -28,10 +27,6 @@ PREFIX_LENGTH = 12
 _MAX_LENGTH = 128  # longer input is not a token: not even hashed
 # last_used_at is written at most this often: an API call is not worth a write every time.
 _TOUCH_SECONDS = 60
-
-
-def digest(clear: str) -> str:
-    return hashlib.sha256(clear.encode()).hexdigest()
 
 
 def create_token(member: Staff, *, name: str, days: int, actor: str | None = None) -> tuple[ApiToken, str]:

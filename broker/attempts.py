@@ -768,9 +768,6 @@ class Recheck:
     def verdict_ru(self) -> str:
         return VERDICT_RU[self.verdict]
 
-    @property
-    def reason_now_ru(self) -> str | None:
-        return matching.REFUSALS[matching.Reason(self.reason_now)].message_ru if self.reason_now else None
 
 
 def decide_again(attempt: int | str, *, regions: frozenset[str] | None, at: datetime | None = None) -> Recheck:
@@ -870,7 +867,7 @@ def _login_region_fact(row: Any, trace: Sequence[Mapping[str, Any]], policies: M
 def _no_account_fact(row: Any) -> Fact:
     then, detail = _then(_as_list(row.trace), "lookup", None)
     if row.snils_digest:
-        is_adult = row.age is not None and row.age >= 14
+        is_adult = row.age is not None and row.age >= matching.ADULT_AGE
         return Fact(
             topic="lookup",
             label_ru="Аккаунт со СНИЛС человека",
@@ -944,9 +941,9 @@ def _account_facts(
 
     age_now = _age_now(account.birth_date, row, policies, now)
     age_then = row.age
-    is_adult = (age_now if age_now is not None else (age_then or 0)) >= 14
+    is_adult = (age_now if age_now is not None else (age_then or 0)) >= matching.ADULT_AGE
     if age_now is not None:
-        turned_14 = age_then is not None and age_then < 14 <= age_now
+        turned_14 = age_then is not None and age_then < matching.ADULT_AGE <= age_now
         simplified = row.tier == matching.Tier.SIMPLIFIED
         if turned_14 and simplified:
             add("age", "Возраст сегодня (по дате рождения в дневнике)", False,

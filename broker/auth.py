@@ -21,7 +21,13 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 ROLES_RU = {"student": "Ученик", "parent": "Родитель", "teacher": "Учитель", "staff": "Сотрудник"}
 _PHONE = re.compile(r"\+?[0-9]{10,15}")
+_PHONE_NOISE = re.compile(r"[\s()\-]")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}")
+
+
+def _phone_digits(text: str) -> str:
+    """A phone number without spaces, brackets and dashes (as typed, or as ESIA spells it)."""
+    return _PHONE_NOISE.sub("", text)
 
 
 def _binding() -> tuple[str | None, str | None]:
@@ -45,7 +51,7 @@ def esia_callback() -> Any:
         return render_refusal(matching.Reason.ESIA_ERROR, attempt.reference, None, 400)
     client = services.current().clients.get(pending.client_id)
     if client is None:  # the portal was unregistered while the person was at ESIA
-        attempt = login.record(pending.client_id, pending.region, pending.created_at, "login",
+        attempt = login.record(pending.client_id, pending.region, pending.created_at, pending.flow,
                                reason=matching.Reason.ESIA_ERROR, detail="client_unregistered")  # fmt: skip
         login.drop(pending)
         db.session.commit()
@@ -143,7 +149,7 @@ def confirm() -> Any:
         return render_template("auth/confirm.html", **page)
     if not hmac.compare_digest(request.form.get("csrf_token", ""), _csrf(binding)):
         return _expired()
-    digits = re.sub(r"[\s()\-]", "", phone)
+    digits = _phone_digits(phone)
     if not _PHONE.fullmatch(digits):
         return render_template("auth/confirm.html", problem="Укажите мобильный телефон: от 10 до 15 цифр.", **page), 400
     if not _EMAIL.fullmatch(email):
@@ -154,7 +160,7 @@ def confirm() -> Any:
         "email": email,
         "email_verified": email == (stage.get("email") or ""),
         "phone_number": digits,
-        "phone_number_verified": digits == re.sub(r"[\s()\-]", "", stage.get("mobile") or ""),
+        "phone_number_verified": digits == _phone_digits(stage.get("mobile") or ""),
     }
     return _sign_in(pending, account.id, claims)
 
@@ -169,7 +175,7 @@ def _sign_in(
         if stage.get("email"):
             claims.update(email=stage["email"], email_verified=True)
         if stage.get("mobile"):
-            claims.update(phone_number=re.sub(r"[\s()\-]", "", stage["mobile"]), phone_number_verified=True)
+            claims.update(phone_number=_phone_digits(stage["mobile"]), phone_number_verified=True)
     live, token = sessions.create_session(
         account_id, tier=stage.get("tier") or "simplified", amr=stage.get("amr") or "PWD",
         attempt_id=stage.get("attempt_id"), claims=claims,
@@ -188,8 +194,7 @@ def _sign_in(
 def _linked_meanwhile(pending: login.Pending) -> Any:
     """Another ESIA person linked the account between the decision and now: refuse, recorded."""
     db.session.rollback()  # nothing of this step is kept
-    attempt = login.record(pending.client_id, pending.region, pending.created_at,
-                           "link" if pending.link_account else "login",
+    attempt = login.record(pending.client_id, pending.region, pending.created_at, pending.flow,
                            reason=matching.Reason.LINKED_ELSEWHERE, detail="linked_meanwhile")  # fmt: skip
     login.drop(pending)
     db.session.commit()

@@ -96,6 +96,11 @@ class Pending:
     def from_row(cls, row: Any) -> Pending:
         return cls(**{name: getattr(row, name) for name in cls.__slots__})  # type: ignore[attr-defined]
 
+    @property
+    def flow(self) -> str:
+        """``link`` (the link flow, for one account) or ``login``."""
+        return "link" if self.link_account else "login"
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -136,11 +141,27 @@ def start(client_id: str, portal_request: dict[str, str], region: str, link_acco
     now = datetime.now(timezone.utc)
     if secrets.randbelow(SWEEP_EVERY) == 0:  # keep the table small without a statement per login
         db.session.execute(_SWEEP_PENDING, {"now": now})
+    _insert_pending(request, keyed(binding), client_id, portal_request, region, link_account,
+                    now, current_app.config["PENDING_LOGIN_SECONDS"])  # fmt: skip
+    db.session.commit()
+    return Started(url=request.url, state=request.state, binding=binding)
+
+
+def _insert_pending(
+    request: AuthorizationRequest,
+    browser_digest: str,
+    client_id: str,
+    portal_request: dict[str, Any],
+    region: str,
+    link_account: str | None,
+    now: datetime,
+    seconds: float,
+) -> None:
     db.session.execute(
         _INSERT_PENDING,
         dict(
             state=request.state,
-            browser_digest=keyed(binding),
+            browser_digest=browser_digest,
             client_id=client_id,
             portal_request=portal_request,
             region=region,
@@ -148,13 +169,11 @@ def start(client_id: str, portal_request: dict[str, str], region: str, link_acco
             esia_nonce=request.nonce,
             esia_code_verifier=request.code_verifier,
             created_at=now,
-            expires_at=now + timedelta(seconds=current_app.config["PENDING_LOGIN_SECONDS"]),
+            expires_at=now + timedelta(seconds=seconds),
             consumed_at=None,
             stage=None,
         ),
     )
-    db.session.commit()
-    return Started(url=request.url, state=request.state, binding=binding)
 
 
 LINK_TICKET_SECONDS = 120
@@ -169,21 +188,9 @@ def issue_link_ticket(client_id: str, account_id: str, region: str, return_to: s
     """
     request = services.current().esia.authorize()
     ticket = secrets.token_urlsafe(32)
-    now = datetime.now(timezone.utc)
-    db.session.execute(
-        insert(_PENDING).values(
-            state=request.state,
-            browser_digest=keyed("ticket:" + ticket),
-            client_id=client_id,
-            portal_request={"return_to": return_to, "esia_url": request.url},
-            region=region,
-            link_account=account_id,
-            esia_nonce=request.nonce,
-            esia_code_verifier=request.code_verifier,
-            created_at=now,
-            expires_at=now + timedelta(seconds=LINK_TICKET_SECONDS),
-        )
-    )
+    portal_request = {"return_to": return_to, "esia_url": request.url}
+    _insert_pending(request, keyed("ticket:" + ticket), client_id, portal_request, region, account_id,
+                    datetime.now(timezone.utc), LINK_TICKET_SECONDS)  # fmt: skip
     db.session.commit()
     return request.state, ticket
 
@@ -260,15 +267,15 @@ def finish(pending: Pending, args: dict[str, str]) -> Finished:
     request = AuthorizationRequest(
         url="", state=pending.state, nonce=pending.esia_nonce, code_verifier=pending.esia_code_verifier, timestamp=""
     )
-    flow = "link" if pending.link_account else "login"
+    flow = pending.flow
     try:
         code = esia.parse_callback(args, request)
         tokens = esia.exchange_code(code, request)
         person, contacts = esia.fetch_profile(tokens)
     except ProviderError as exc:
-        log.info("[%s] ESIA step failed: %s", pending.state[:8], exc.code)
         attempt = record(pending.client_id, pending.region, pending.created_at, flow, reason=exc.reason,
                          detail=exc.esia_code or exc.code)
+        log.info("attempt %s: ESIA step failed: %s", attempt.reference, exc.code)
         return Finished(pending, attempt, exc.reason, None)
     decision = decisions.decide(
         person,

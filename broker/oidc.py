@@ -9,7 +9,6 @@ Rows are written and read with Core statements (every login passes here); the vi
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from broker import services
 from broker.clients import SCOPES, PortalClient
 from broker.extensions import db
 from broker.models import AccessToken, Account, AuthorizationCode, DiarySession
-from broker.sessions import LiveSession, as_utc
+from broker.sessions import LiveSession, as_utc, digest
 
 CODE_SECONDS = 60
 _CODES = AuthorizationCode.__table__
@@ -55,10 +54,6 @@ _SIGNED_IN = (
 )
 _INSERT_TOKEN = insert(_TOKENS)
 _SELECT_TOKEN = select(*_TOKENS.c).where(_TOKENS.c.token_digest == bindparam("digest"))
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +168,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         db.session.execute(
             _INSERT_CODE,
             dict(
-                code_digest=_digest(code),
+                code_digest=digest(code),
                 client_id=request.client.client_id,
                 redirect_uri=request.payload.redirect_uri or "",
                 scope=request.scope or "",
@@ -189,7 +184,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
     def query_authorization_code(self, code: str, client: PortalClient) -> RedeemedCode | None:
         # Single use: the row is deleted as it is read, so a second exchange finds nothing. The
         # token view commits whatever the answer, so a code is spent even by a failed exchange.
-        row = db.session.execute(_REDEEM_CODE, {"digest": _digest(code)}).first()
+        row = db.session.execute(_REDEEM_CODE, {"digest": digest(code)}).first()
         if row is None or row.client_id != client.client_id:
             return None
         if as_utc(row.expires_at) <= datetime.now(timezone.utc):
@@ -291,7 +286,7 @@ class StoredToken:
 
 class TokenValidator(BearerTokenValidator):
     def authenticate_token(self, token_string: str) -> StoredToken | None:
-        row = db.session.execute(_SELECT_TOKEN, {"digest": _digest(token_string)}).first()
+        row = db.session.execute(_SELECT_TOKEN, {"digest": digest(token_string)}).first()
         return StoredToken(row, signed_in(row.session_id)) if row else None
 
 
@@ -313,7 +308,7 @@ def _save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     db.session.execute(
         _INSERT_TOKEN,
         dict(
-            token_digest=_digest(token["access_token"]),
+            token_digest=digest(token["access_token"]),
             client_id=request.client.client_id,
             scope=token.get("scope", ""),
             session_id=request.user.id,

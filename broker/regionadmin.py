@@ -316,6 +316,7 @@ def figures(code: str, *, now: datetime) -> Figures:
     One query over the (region, started_at) index. Attempts without a region (a portal that
     named none and an ESIA error before one was known) belong to no region's figures.
     """
+    _get(code)  # an unknown region is RegionNotFoundError, not empty figures
     until = now.astimezone(timezone.utc)
     day_since, week_since = until - DAY, until - WEEK
     in_day = func.sum(case((LoginAttempt.started_at >= day_since, 1), else_=0))

@@ -77,10 +77,6 @@ def all_staff() -> list[Staff]:
     return list(db.session.scalars(select(Staff).order_by(Staff.login)))
 
 
-def is_active(member: Staff) -> bool:
-    return member.disabled_at is None
-
-
 def is_locked(member: Staff, now: datetime | None = None) -> bool:
     now = now or datetime.now(timezone.utc)
     return member.locked_until is not None and as_utc(member.locked_until) > now

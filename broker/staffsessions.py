@@ -9,7 +9,6 @@ the CSRF token kept beside it) is new at every login: a planted session is worth
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta, timezone
 
@@ -20,15 +19,11 @@ from broker import audit
 from broker.audit import Action
 from broker.extensions import db
 from broker.models import Staff, StaffSession
-from broker.sessions import as_utc
+from broker.sessions import as_utc, digest
 
 SESSION_KEY = "staff_session"
 # last_seen_at is written at most this often: a page view is not worth a write every time.
 _TOUCH_SECONDS = 60
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def start(member: Staff) -> StaffSession:
@@ -37,7 +32,7 @@ def start(member: Staff) -> StaffSession:
     value = secrets.token_urlsafe(32)
     now = datetime.now(timezone.utc)
     row = StaffSession(
-        id=_digest(value),
+        id=digest(value),
         staff_id=member.id,
         created_at=now,
         expires_at=now + timedelta(seconds=float(config["STAFF_SESSION_SECONDS"])),
@@ -56,7 +51,7 @@ def current() -> StaffSession | None:
     value = session.get(SESSION_KEY)
     if not isinstance(value, str):
         return None
-    row = db.session.get(StaffSession, _digest(value))
+    row = db.session.get(StaffSession, digest(value))
     now = datetime.now(timezone.utc)
     if row is None or not is_live(row, now):
         session.pop(SESSION_KEY, None)
@@ -75,7 +70,7 @@ def is_live(row: StaffSession, now: datetime) -> bool:
 def end_current() -> None:
     """Sign this browser out: end its session (audited) and clear the Flask session."""
     value = session.get(SESSION_KEY)
-    row = db.session.get(StaffSession, _digest(value)) if isinstance(value, str) else None
+    row = db.session.get(StaffSession, digest(value)) if isinstance(value, str) else None
     if row is not None and row.ended_at is None:
         row.ended_at = datetime.now(timezone.utc)
         member = db.session.get(Staff, row.staff_id)

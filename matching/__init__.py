@@ -13,7 +13,7 @@ Callers pass the clock (``at``) and the registry (a :class:`Registry` port).
 
 from __future__ import annotations
 
-from matching.engine import decide
+from matching.engine import ADULT_AGE, decide
 from matching.messages import message_ru
 from matching.mask import mask_birth_date, mask_name, mask_snils
 from matching.model import (
@@ -57,6 +57,7 @@ from matching.gender import parse_gender
 from matching.age import age_on, local_date
 
 __all__ = [
+    "ADULT_AGE",
     "FINDINGS",
     "REFUSALS",
     "Account",
