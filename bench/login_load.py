@@ -241,7 +241,7 @@ def main() -> None:
     print(f"whole login: p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
           f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms, mean {statistics.fmean(latencies) * 1000:.0f} ms")
     print(f"broker processes ({len(pids)}): CPU {(cpu_after - cpu_before) / logins * 1000:.1f} ms per login, "
-          f"peak RSS {peak_rss / 1024 / 1024:.0f} MB")
+          f"peak RSS {peak_rss / 1024 / 1024:.0f} MB (summed over the processes: shared pages count once per process)")
     per_login = lambda seconds: f"{seconds / logins * 1000:.1f} ms"  # noqa: E731
     print(f"CPU per login elsewhere: mock ESIA {per_login(esia_after - esia_before)}, load generator "
           f"{per_login(load_cpu)}; the whole machine {per_login(busy_after - busy_before)} "

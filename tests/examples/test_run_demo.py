@@ -175,10 +175,11 @@ def test_without_a_region_the_broker_asks_for_one(demo: Demo, browser: requests.
     assert page.url.startswith(demo.broker + "/oidc/authorize?") and "Выберите свой регион" in page.text
 
 
-def test_the_servers_log_no_codes_states_or_names(demo: Demo, browser: requests.Session) -> None:
-    log_in(demo, browser, "namesake-1")
+def test_the_servers_log_no_codes_states_names_snils_or_birth_dates(demo: Demo, browser: requests.Session) -> None:
+    log_in(demo, browser, "namesake-1")  # Иванов Сергей Петрович, 1980-05-15, SNILS 245-678-903 16
     logs = demo.logs()
     assert "code=" not in logs and "state=" not in logs and "Иванов" not in logs
+    assert all(text not in logs for text in ("245-678-903", "24567890316", "1980-05-15", "15.05.1980"))
 
 
 def children(pid: int) -> list[int]:
