@@ -30,7 +30,7 @@ import synthetic  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 import matching  # noqa: E402
-from broker import create_app, decisions, importer, regions, schema, services  # noqa: E402
+from broker import create_app, decisions, importer, regionadmin, regions, schema, services  # noqa: E402
 from broker.extensions import db  # noqa: E402
 
 KEY = "bench-snils-key"
@@ -52,7 +52,7 @@ def build(count: int, today: date) -> None:
         report = importer.import_registry(connection, enumerate(synthetic.rows(count, today), start=2), parser)
     print(f"  built {report.written:,} accounts in {time.perf_counter() - started:.1f} s", flush=True)
     for code in synthetic.REGIONS:
-        regions.set_enabled(code, True, "bench")
+        regionadmin.change_region(code, enabled=True, policy=None, comment="bench", actor_staff=None, actor="bench")
 
 
 def workload(count: int, decisions_wanted: int, today: date) -> list[tuple[matching.Person, str]]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import func, select
 
-from broker import create_app, decisions, importer, regions, schema, services
+from broker import create_app, decisions, importer, regionadmin, regions, schema, services
 from broker.extensions import db
 from broker.models import Account
 from providers import person_from_esia
@@ -72,7 +72,8 @@ def prepare() -> int:
             report = importer.import_registry(connection, importer.read_rows(stream, "csv"), parser)
         count = report.written
         for code in DEMO_REGIONS:
-            regions.set_enabled(code, True, "demo")
+            regionadmin.change_region(code, enabled=True, policy=None, comment="make run: the demo's regions",
+                                      actor_staff=None, actor="demo")  # fmt: skip
     return count
 
 

@@ -8,7 +8,6 @@ import functools
 import time
 import typing
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from flask import current_app
@@ -122,15 +121,4 @@ def get_region(code: str) -> Region:
     region = db.session.get(Region, code) if isinstance(code, str) else None
     if region is None:
         raise InputError("region", f"{code!r} is not a federal subject code (see `broker regions list`)")
-    return region
-
-
-def set_enabled(code: str, enabled: bool, actor: str) -> Region:
-    """Switch ESIA login on or off in a region, recording who did it and when."""
-    region = get_region(code)
-    region.enabled = enabled
-    region.changed_by = actor
-    region.changed_at = datetime.now(timezone.utc)
-    db.session.commit()
-    services.current().region_cache.clear()
     return region
