@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import getpass
 import io
 import json
 import sys
-from collections.abc import Callable
 from datetime import datetime, timezone
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 import matching
-from broker import decisions, importer, keys, preflight, regionadmin, regions, schema, services
-from broker.errors import BrokerError, InputError
+from broker import (
+    commandline, decisions, importer, keys, preflight, regionadmin, regions, retention, schema, services, staffcli,
+)
+from broker.errors import InputError
 from broker.extensions import db
-from providers import InvalidUpstreamResponseError, ProviderError, person_from_esia
-
-F = TypeVar("F", bound=Callable[..., Any])
-
+from providers import InvalidUpstreamResponseError, person_from_esia
 
 def main() -> None:
     from broker import create_app
@@ -37,36 +32,8 @@ def init_app(app: Flask) -> None:
     for command in (db_group, registry_group, regions_group, simulate_command, keys_group):
         app.cli.add_command(command)
     app.cli.add_command(preflight.preflight_command)
-    from broker import retention, staffcli  # imported late: they use this module's helpers
-
     staffcli.init_app(app)
     app.cli.add_command(retention.purge_command)
-
-
-def _clean_errors(func: F) -> F:
-    """Show broker errors as one line naming the field, with exit status 1."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (BrokerError, ProviderError) as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _needs_schema(func: F) -> F:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        schema.ensure_current()
-        return func(*args, **kwargs)
-
-    return _clean_errors(wrapper)  # type: ignore[return-value]
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 # --- database ----------------------------------------------------------------------------------
@@ -78,14 +45,14 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade", help="Apply every pending migration (creates the database if new).")
-@_clean_errors
+@commandline.clean_errors
 def db_upgrade() -> None:
     schema.upgrade()
     click.echo(f"database at revision {schema.current_revision()}")
 
 
 @db_group.command("current", help="Print the database's revision.")
-@_clean_errors
+@commandline.clean_errors
 def db_current() -> None:
     current, head = schema.current_revision(), schema.head_revision()
     click.echo(f"{current or 'empty'} (latest: {head})")
@@ -102,7 +69,7 @@ def registry_group() -> None:
 @registry_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from the file name.")
-@_needs_schema
+@commandline.needs_schema
 def registry_import(file: str, fmt: str | None) -> None:
     """Import (upsert by id) a CSV or JSON Lines registry export.
 
@@ -162,7 +129,7 @@ def regions_group() -> None:
 
 @regions_group.command("list")
 @click.option("--enabled", "only_enabled", is_flag=True, help="Only regions with ESIA login on.")
-@_needs_schema
+@commandline.needs_schema
 def regions_list(only_enabled: bool) -> None:
     """List the federal subjects: code, ESIA login on/off, time zone, name."""
     for region in regions.all_regions():
@@ -179,7 +146,7 @@ def _switch(codes: tuple[str, ...], enabled: bool, comment: str) -> None:
     state = "enabled" if enabled else "disabled"
     for code in codes:
         change = regionadmin.change_region(
-            code, enabled=enabled, policy=None, comment=comment, actor_staff=None, actor=_actor()
+            code, enabled=enabled, policy=None, comment=comment, actor_staff=None, actor=commandline.actor()
         )
         region = change.region
         click.echo(f"{region.code} {region.name}: ESIA login {state if change.changed else 'was ' + state + ' already'}")
@@ -191,7 +158,7 @@ _COMMENT = click.option("--comment", required=True, help="Why (kept in the audit
 @regions_group.command("enable")
 @click.argument("codes", nargs=-1, required=True)
 @_COMMENT
-@_needs_schema
+@commandline.needs_schema
 def regions_enable(codes: tuple[str, ...], comment: str) -> None:
     """Switch ESIA login on in the regions with these two-digit codes (audited, with --comment)."""
     _switch(codes, True, comment)
@@ -200,7 +167,7 @@ def regions_enable(codes: tuple[str, ...], comment: str) -> None:
 @regions_group.command("disable")
 @click.argument("codes", nargs=-1, required=True)
 @_COMMENT
-@_needs_schema
+@commandline.needs_schema
 def regions_disable(codes: tuple[str, ...], comment: str) -> None:
     """Switch ESIA login off in the regions with these two-digit codes (audited, with --comment)."""
     _switch(codes, False, comment)
@@ -214,7 +181,7 @@ def regions_disable(codes: tuple[str, ...], comment: str) -> None:
               help="ESIA person data as /rs/prns/{oid} returns it (documents embedded), JSON.")
 @click.option("--region", "region_code", help="The login's region code; default: the person's accounts' region.")
 @click.option("--at", "at_text", help="The login instant, ISO 8601; without an offset, the region's local time.")
-@_needs_schema
+@commandline.needs_schema
 def simulate_command(person_file: str, region_code: str | None, at_text: str | None) -> None:
     """Decide for ESIA person data against the current registry, writing nothing.
 
@@ -227,7 +194,7 @@ def simulate_command(person_file: str, region_code: str | None, at_text: str | N
         raise InputError(f"{exc.field} (in --person)", exc.why) from None
     code = region_code or _infer_region(person)
     region = regions.get_region(code)
-    at = _parse_at(at_text, region.timezone)
+    at = commandline.parse_at(at_text, region.timezone)
     decision = decisions.decide(person, region.code, at)
     report = {"region": region.code, "at": at.isoformat(), **decisions.decision_report(decision)}
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -248,16 +215,6 @@ def _read_json(path: str) -> Any:
         raise InputError("--person", f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
 
 
-def _parse_at(text: str | None, timezone_name: str) -> datetime:
-    if not text:
-        return datetime.now(timezone.utc)
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError("--at", "must be an ISO 8601 instant such as 2026-09-01T08:00+03:00") from None
-    return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(timezone_name))
-
-
 def _infer_region(person: matching.Person) -> str:
     codes = decisions.regions_of_accounts(person)
     if len(codes) != 1:
@@ -276,7 +233,7 @@ def keys_group() -> None:
 
 @keys_group.command("generate")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@_clean_errors
+@commandline.clean_errors
 def keys_generate(file: Path) -> None:
     """Write a new RSA signing key (PEM, owner-only) to FILE; list it in OIDC_SIGNING_KEY_FILES."""
     if file.exists():

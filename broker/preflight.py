@@ -20,13 +20,12 @@ from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from itertools import islice
 from typing import IO, Any, Literal
-from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy import Boolean, Connection, bindparam, func, select, tuple_, type_coerce
 
 import matching
-from broker import regions, schema
+from broker import commandline, regions, schema
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
 from broker.models import Account, EsiaLink
@@ -227,7 +226,10 @@ def preflight_command(region_code: str, csv_file: str | None, at_text: str | Non
             region = regions.get_region(region_code)
         except InputError as exc:
             raise click.BadParameter(exc.why, param_hint="'--region'") from None
-        at = _parse_at(at_text, region.timezone)
+        try:
+            at = commandline.parse_at(at_text, region.timezone)
+        except InputError as exc:
+            raise click.BadParameter(exc.why, param_hint="'--at'") from None
         started = time.perf_counter()
         report = run_preflight(region.code, at)
         seconds = time.perf_counter() - started
@@ -241,17 +243,6 @@ def preflight_command(region_code: str, csv_file: str | None, at_text: str | Non
         except OSError as exc:
             raise click.ClickException(f"--csv: cannot write {csv_file}: {exc.strerror}") from None
         click.echo(f"\n{written:,} accounts to fix written to {csv_file}")
-
-
-def _parse_at(text: str | None, timezone_name: str) -> datetime:
-    if not text:
-        return datetime.now(timezone.utc)
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter("must be an ISO 8601 instant such as 2026-09-01T08:00+03:00",
-                                 param_hint="'--at'") from None
-    return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(timezone_name))
 
 
 def format_summary(report: matching.PreflightReport, seconds: float | None = None, top: int = 10) -> str:

@@ -24,9 +24,8 @@ from flask import current_app
 from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from broker import audit, oidc
+from broker import audit, commandline, oidc
 from broker.audit import Action
-from broker.cli import _actor, _needs_schema
 from broker.errors import InputError
 from broker.extensions import db
 from broker.models import (
@@ -189,7 +188,7 @@ def _utc(value: datetime) -> str:
 @click.option("--dry-run", is_flag=True, help="Count what would be removed; delete nothing.")
 @click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True,
               help="Rows deleted per transaction.")
-@_needs_schema
+@commandline.needs_schema
 def purge_command(dry_run: bool, batch_size: int) -> None:
     """Delete login attempts and audit events past their retention, and whatever has expired.
 
@@ -203,7 +202,7 @@ def purge_command(dry_run: bool, batch_size: int) -> None:
         audit_days=config["AUDIT_RETENTION_DAYS"],
         batch_size=batch_size,
         dry_run=dry_run,
-        actor=_actor(),
+        actor=commandline.actor(),
     )
     verb = "would remove" if dry_run else "removed"
     width = max(len(name) for name in report.removed)

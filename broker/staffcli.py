@@ -13,8 +13,7 @@ from datetime import datetime, timezone
 import click
 from flask import Flask
 
-from broker import apitokens, staff
-from broker.cli import _actor, _needs_schema
+from broker import apitokens, commandline, staff
 from broker.errors import InputError
 from broker.models import Staff
 from broker.sessions import as_utc
@@ -41,7 +40,7 @@ def staff_group() -> None:
 @click.option("--name", default="", help="The name shown on the staff pages.")
 @click.option("--password-file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the password from this file ('-': standard input) instead of prompting.")
-@_needs_schema
+@commandline.needs_schema
 def staff_create(login: str, role: str, regions: tuple[str, ...], name: str, password_file: str | None) -> None:
     """Create a staff member who signs in at /admin with LOGIN and a password (12 characters or more)."""
     # Everything but the password is checked before it is asked for.
@@ -51,14 +50,14 @@ def staff_create(login: str, role: str, regions: tuple[str, ...], name: str, pas
     if staff.find_staff(login) is not None:
         raise InputError("login", f"{login!r} exists already")
     member = staff.create_staff(
-        login, role=role, password=_password(password_file), name=name, regions=regions, actor=_actor()
+        login, role=role, password=_password(password_file), name=name, regions=regions, actor=commandline.actor()
     )
     scope = f" in regions {', '.join(member.regions)}" if member.regions else ""
     click.echo(f"{member.login}: {member.role} created{scope}")
 
 
 @staff_group.command("list")
-@_needs_schema
+@commandline.needs_schema
 def staff_list() -> None:
     """List staff: login, role, regions, state, last login."""
     for member in staff.all_staff():
@@ -71,29 +70,29 @@ def staff_list() -> None:
 @click.argument("login")
 @click.option("--password-file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the password from this file ('-': standard input) instead of prompting.")
-@_needs_schema
+@commandline.needs_schema
 def staff_set_password(login: str, password_file: str | None) -> None:
     """Set a new password: also unlocks the login and ends the member's sessions."""
     member = staff.get_staff(login)
-    staff.set_password(member, _password(password_file), actor=_actor())
+    staff.set_password(member, _password(password_file), actor=commandline.actor())
     click.echo(f"{member.login}: password set")
 
 
 @staff_group.command("disable")
 @click.argument("login")
-@_needs_schema
+@commandline.needs_schema
 def staff_disable(login: str) -> None:
     """Disable a member: they cannot sign in, their sessions end and their API tokens stop working."""
-    member = staff.disable_staff(staff.get_staff(login), actor=_actor())
+    member = staff.disable_staff(staff.get_staff(login), actor=commandline.actor())
     click.echo(f"{member.login}: disabled")
 
 
 @staff_group.command("enable")
 @click.argument("login")
-@_needs_schema
+@commandline.needs_schema
 def staff_enable(login: str) -> None:
     """Let a disabled member sign in again."""
-    member = staff.enable_staff(staff.get_staff(login), actor=_actor())
+    member = staff.enable_staff(staff.get_staff(login), actor=commandline.actor())
     click.echo(f"{member.login}: enabled")
 
 
@@ -129,10 +128,10 @@ def tokens_group() -> None:
 @click.option("--staff", "login", required=True, help="The staff member the token acts as.")
 @click.option("--name", required=True, help="What the token is for, e.g. 'registry sync'.")
 @click.option("--days", required=True, type=int, help="How many days it works.")
-@_needs_schema
+@commandline.needs_schema
 def tokens_create(login: str, name: str, days: int) -> None:
     """Create a token and print it once (standard output, alone on its line); only its digest is kept."""
-    token, clear = apitokens.create_token(staff.get_staff(login), name=name, days=days, actor=_actor())
+    token, clear = apitokens.create_token(staff.get_staff(login), name=name, days=days, actor=commandline.actor())
     click.echo(f"token {token.prefix}… for {login}, valid until {as_utc(token.expires_at):%Y-%m-%d %H:%M} UTC; "
                "it is shown only now", err=True)
     click.echo(clear)
@@ -140,7 +139,7 @@ def tokens_create(login: str, name: str, days: int) -> None:
 
 @tokens_group.command("list")
 @click.option("--staff", "login", help="Only this staff member's tokens.")
-@_needs_schema
+@commandline.needs_schema
 def tokens_list(login: str | None) -> None:
     """List tokens: id, prefix, owner, state, expiry, last use, name (never the token)."""
     members = [staff.get_staff(login)] if login else staff.all_staff()
@@ -157,11 +156,11 @@ def tokens_list(login: str | None) -> None:
 
 @tokens_group.command("revoke")
 @click.argument("token_id", type=int)
-@_needs_schema
+@commandline.needs_schema
 def tokens_revoke(token_id: int) -> None:
     """Revoke the token with this id (see `broker tokens list`)."""
     token = apitokens.find_token(token_id)
     if token is None:
         raise InputError("TOKEN_ID", f"no token {token_id} (see `broker tokens list`)")
-    apitokens.revoke_token(token, actor=_actor())
+    apitokens.revoke_token(token, actor=commandline.actor())
     click.echo(f"{token.prefix}…: revoked")
