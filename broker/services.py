@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -47,8 +48,7 @@ class Services:
 
 
 def init_app(app: Flask) -> None:
-    # str(): BROKER_* values are JSON-decoded, so a key of digits would arrive as a number.
-    key = str(app.config["SNILS_HASH_KEY"] or "testing-only-snils-key").encode()
+    key = snils_key(app.config)
     services = Services(registry=SqlRegistry(lambda: db.session.connection(), key), snils_key=key)
     services.clients = load_clients(app.config["OIDC_CLIENTS"])
     if app.config["OIDC_SIGNING_KEY_FILES"]:
@@ -56,6 +56,19 @@ def init_app(app: Flask) -> None:
     if app.config["ESIA_BASE_URL"]:
         services.esia_provider = make_esia_provider(app.config)
     app.extensions["broker"] = services
+
+
+def snils_key(config: dict) -> bytes:  # type: ignore[type-arg]
+    """The key of the SNILS digests; under ``TESTING`` without one, a random key for this app only.
+
+    ``validate`` refuses to start without ``SNILS_HASH_KEY`` outside tests. A random key (never a
+    fixed one in the code) keeps a test app's digests meaningless anywhere else.
+    """
+    configured = config["SNILS_HASH_KEY"]
+    if configured in (None, ""):
+        return secrets.token_bytes(32)
+    # str(): BROKER_* values are JSON-decoded, so a key of digits would arrive as a number.
+    return str(configured).encode()
 
 
 def make_esia_provider(config: dict) -> EsiaProvider:  # type: ignore[type-arg]
