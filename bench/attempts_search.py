@@ -12,7 +12,7 @@ through a link; about one in five is refused); keyed digests of the oid and SNIL
 ``broker.login`` records them, and masked traces of realistic length. The rows are kept (the
 SQLite file under --workdir, or the PostgreSQL database) and reused while they are complete.
 
-Then it times :func:`broker.attempts.search` inside an app context, the way the support pages
+Then it times :func:`broker.attemptsearch.search` inside an app context, the way the support pages
 and the API call it: by reference code (typed in lower case, without the dash), by account id,
 by diary login, by SNILS (through its keyed digest), and by region and a day's time range, plus,
 for information, an operator's latest attempts over three regions and a rare reason in the whole
@@ -47,7 +47,7 @@ import machine  # noqa: E402
 from sqlalchemy import bindparam, delete, func, insert, select  # noqa: E402
 
 import matching  # noqa: E402
-from broker import attempts, create_app, schema  # noqa: E402
+from broker import attemptsearch, create_app, schema  # noqa: E402
 from broker.extensions import db  # noqa: E402
 from broker.models import Account, EsiaLink, LoginAttempt  # noqa: E402
 
@@ -378,15 +378,15 @@ def fill(url: str, attempts_count: int, *, rebuild: bool = False) -> None:
 # --- measuring ---------------------------------------------------------------------------------------
 
 
-def _measure(kind: str, criteria: list[attempts.Criteria], scope: frozenset[str] | None = None) -> Figures:
+def _measure(kind: str, criteria: list[attemptsearch.Criteria], scope: frozenset[str] | None = None) -> Figures:
     for item in criteria[:20]:  # warm the statement cache and the pages each kind touches first
-        attempts.search(item, regions=scope, limit=50)
+        attemptsearch.search(item, regions=scope, limit=50)
         db.session.rollback()
     timings: list[float] = []
     rows = 0
     for item in criteria:
         started = time.perf_counter()
-        page = attempts.search(item, regions=scope, limit=50)
+        page = attemptsearch.search(item, regions=scope, limit=50)
         timings.append((time.perf_counter() - started) * 1000)
         db.session.rollback()  # each search is its own request
         rows += len(page.attempts)
@@ -413,14 +413,14 @@ def measure(url: str, attempts_count: int, queries: int = 300) -> list[Figures]:
         codes = list(ENABLED)
         db.session.commit()
         figures = [
-            _measure("reference code", [attempts.Criteria(reference=r.lower().replace("-", "")) for r in refs]),
-            _measure("account id", [attempts.Criteria(account=f"att-{i}") for i in people]),
-            _measure("diary login", [attempts.Criteria(account=f"att.user{i}") for i in people]),
-            _measure("SNILS (keyed digest)", [attempts.Criteria(snils=matching.format_snils(_snils_digits(i))) for i in with_snils]),
-            _measure("region + one day", [attempts.Criteria(region=rnd.choice(codes), started_from=d, started_to=d + timedelta(days=1)) for d in days]),
-            _measure("operator, 3 regions, latest", [attempts.Criteria() for _ in range(queries // 3)],
+            _measure("reference code", [attemptsearch.Criteria(reference=r.lower().replace("-", "")) for r in refs]),
+            _measure("account id", [attemptsearch.Criteria(account=f"att-{i}") for i in people]),
+            _measure("diary login", [attemptsearch.Criteria(account=f"att.user{i}") for i in people]),
+            _measure("SNILS (keyed digest)", [attemptsearch.Criteria(snils=matching.format_snils(_snils_digits(i))) for i in with_snils]),
+            _measure("region + one day", [attemptsearch.Criteria(region=rnd.choice(codes), started_from=d, started_to=d + timedelta(days=1)) for d in days]),
+            _measure("operator, 3 regions, latest", [attemptsearch.Criteria() for _ in range(queries // 3)],
                      scope=frozenset({"77", "39", "41"})),
-            _measure("reason linked_elsewhere, country", [attempts.Criteria(reason="linked_elsewhere") for _ in range(queries // 10)]),
+            _measure("reason linked_elsewhere, country", [attemptsearch.Criteria(reason="linked_elsewhere") for _ in range(queries // 10)]),
         ]  # fmt: skip
         db.engine.dispose()
     return figures

@@ -134,7 +134,7 @@ def staff_new() -> Any:
         )
     except StaffInputError as exc:
         values = {key: form.get(key, "") for key in ("login", "name", "role", "regions")}
-        return render_template("admin/staff_form.html", member=None, values=values, errors={exc.field: exc.why_ru}), 400
+        return render_template("admin/staff_form.html", member=None, values=values, errors=exc.why_ru_by_field()), 400
     flash(f"Сотрудник {member.login} добавлен.")
     return redirect(url_for(".staff_edit", login=member.login))
 
@@ -155,7 +155,7 @@ def staff_edit(login: str) -> Any:
             )
         except StaffInputError as exc:
             values = {key: form.get(key, "") for key in ("name", "role", "regions")}
-            return _staff_page(member, values, {exc.field: exc.why_ru}), 400
+            return _staff_page(member, values, exc.why_ru_by_field()), 400
         flash("Изменения сохранены.")
         return redirect(url_for(".staff_edit", login=member.login))
     return _staff_page(member, None, {})
@@ -168,7 +168,7 @@ def staff_disable(login: str) -> Any:
     try:
         staff.disable_staff(member, by=access.current_staff())
     except StaffInputError as exc:
-        return _staff_page(member, None, {"disabled": exc.why_ru}), 400
+        return _staff_page(member, None, exc.why_ru_by_field()), 400
     flash(f"Сотрудник {member.login} отключён: его сеансы завершены, токены API не действуют.")
     return redirect(url_for(".staff_edit", login=member.login))
 
@@ -212,7 +212,7 @@ def tokens() -> Any:
             days = _whole_number(request.form.get("days", ""))
             created = apitokens.create_token(member, name=request.form.get("name", ""), days=days)
         except StaffInputError as exc:
-            errors, status = {exc.field: exc.why_ru}, 400
+            errors, status = exc.why_ru_by_field(), 400
     return (
         render_template(
             "admin/tokens.html",
@@ -266,7 +266,7 @@ def password() -> Any:
         if not staff.change_own_password(member, form.get("current", ""), form.get("password", "")):
             raise StaffInputError("current", "wrong password", "Текущий пароль введён неверно.")
     except StaffInputError as exc:
-        return render_template("admin/password.html", errors={exc.field: exc.why_ru}), 400
+        return render_template("admin/password.html", errors=exc.why_ru_by_field()), 400
     # A new password ends every session of the member, this one too: sign in again.
     staffsessions.end_current()
     flash("Пароль изменён. Войдите с новым паролем.")

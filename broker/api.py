@@ -1,25 +1,27 @@
 """The JSON API for automation (the blueprint ``api``, under ``/api/v1``).
 
 Every call carries a staff API token (``Authorization: Bearer brk_…``, see
-:mod:`broker.apitokens`) and acts with its owner's role and regions. Bad input is answered
-``422`` with one entry per bad field (``accounts.3.birth_date``) and writes nothing. The
-OpenAPI document at ``/api/v1/openapi.json`` is generated from the marshmallow schemas in
-:mod:`broker.schemas`.
+:mod:`broker.apitokens`) and acts with its owner's role and regions. The views parse, call and
+serialise; failures are the broker's exceptions, which :func:`broker.errors.register_error_handlers`
+answers as ``{"error": <the exception's code>, "error_description", "errors": [{"field", "why"}]}``
+with the exception's status. Bad input is answered ``422`` with one entry per bad field
+(``accounts.3.birth_date``) and writes nothing. The OpenAPI document at ``/api/v1/openapi.json``
+is generated from the marshmallow schemas in :mod:`broker.schemas`, and every answer is dumped
+through them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from marshmallow import ValidationError
 
-from broker import access, attempts, csrf, openapi, preflight, regionadmin, schemas, sync
-from broker.errors import InputError
+from broker import access, attempts, attemptsearch, csrf, openapi, preflight, regionadmin, schemas, sync
+from broker.errors import MalformedBodyError
 from broker.extensions import db
+from broker.models import Staff
 from broker.staff import Role
 
 bp = csrf.exempt(Blueprint("api", __name__, url_prefix="/api/v1"))
@@ -31,28 +33,19 @@ def no_store(response: Any) -> Any:
     return response
 
 
-def problem(status: int, error: str, description: str, errors: list[dict[str, Any]] | None = None) -> Any:
-    body: dict[str, Any] = {"error": error, "error_description": description}
-    if errors is not None:
-        body["errors"] = errors
-    return jsonify(body), status
-
-
-def field_errors(messages: Any, prefix: str = "") -> list[dict[str, Any]]:
-    """marshmallow's nested messages as a flat list: ``{"field": "accounts.3.gender", "why": …}``."""
-    if isinstance(messages, dict):
-        found = []
-        for key, value in messages.items():
-            found.extend(field_errors(value, f"{prefix}.{key}" if prefix else str(key)))
-        return found
-    if isinstance(messages, list) and all(isinstance(item, str) for item in messages):
-        return [{"field": prefix or "(body)", "why": " ".join(messages)}]
-    return [{"field": prefix or "(body)", "why": str(messages)}]
-
-
-def json_body() -> Any:
+def json_body() -> dict[str, Any]:
+    """The request's JSON object; :class:`MalformedBodyError` (400) for anything else."""
     body = request.get_json(silent=True)
-    return body if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        raise MalformedBodyError()
+    return body
+
+
+def token_owner() -> Staff:
+    """The staff member whose token this request carries (under :func:`broker.access.token_required`)."""
+    found = access.current_staff()
+    assert found is not None
+    return found
 
 
 @bp.get("/openapi.json")
@@ -65,42 +58,27 @@ def openapi_document() -> Any:
 @access.token_required(Role.OPERATOR)
 def upsert_accounts() -> Any:
     """Insert or update diary accounts (the diary's sync job); all or nothing."""
-    body = json_body()
-    if body is None:
-        return problem(400, "invalid_request", "The body must be a JSON object.")
-    try:
-        loaded = schemas.RegistryUpsertSchema().load(body)
-    except ValidationError as exc:
-        return problem(422, "invalid_request", "Some fields are not valid; nothing was written.", field_errors(exc.messages))
-    member = access.current_staff()
-    assert member is not None
-    try:
-        done = sync.upsert_batch(loaded["accounts"], may_manage=lambda region: access.can_manage_region(member, region))
-    except sync.BatchError as exc:
-        problems = [item.as_dict() for item in exc.problems]
-        return problem(422, "invalid_request", "Some fields are not valid; nothing was written.", problems)
+    loaded = schemas.RegistryUpsertSchema().load(json_body())
+    owner = token_owner()
+    done = sync.upsert_batch(loaded["accounts"], may_manage=lambda region: access.can_manage_region(owner, region))
     db.session.commit()
-    result = {"written": done.written, "links": done.links, "warnings": [w.as_dict() for w in done.warnings]}
-    return jsonify(schemas.RegistryUpsertResultSchema().dump(result))
+    return jsonify(schemas.RegistryUpsertResultSchema().dump(done))
 
 
 @bp.get("/regions/<code>/preflight")
 @access.token_required()
 def region_preflight(code: str) -> Any:
     """The pre-flight of a region's registry (as ``broker preflight``): JSON, or CSV with ``format=csv``."""
-    access.require_region(code, manage=False)
-    try:
-        found = preflight.run_preflight(code)
-    except InputError as exc:
-        return problem(404, "not_found", exc.why)
-    if request.args.get("format") == "csv":
+    regionadmin.region_view(code, token_owner())  # 403 outside the token's regions, 404 for no such region
+    query = schemas.PreflightQuerySchema().load(request.args)
+    found = preflight.run_preflight(code)
+    if query["format"] == "csv":
         buffer = io.StringIO()
         preflight.write_csv(found, buffer)
         return Response(buffer.getvalue(), mimetype="text/csv")
-    schools = request.args.get("schools", "10")
-    if not schools.isdigit():
-        return problem(422, "invalid_request", "schools: a whole number", [{"field": "schools", "why": "must be a whole number"}])
-    return jsonify(found.as_dict(schools=int(schools)))
+    summary = found.as_dict(schools=query["schools"])
+    summary.update(at=found.at, today=found.today)  # as values: the schema writes them (ISO 8601)
+    return jsonify(schemas.PreflightSummarySchema().dump(summary))
 
 
 # --- regions ------------------------------------------------------------------------------------
@@ -110,37 +88,18 @@ def region_preflight(code: str) -> Any:
 @access.token_required()
 def list_regions() -> Any:
     """The regions the token's owner may see, with ESIA login on or off and the policy overrides."""
-    member = access.current_staff()
-    assert member is not None
-    views = [dataclasses.asdict(view) for view in regionadmin.list_regions(member)]
-    return jsonify(schemas.RegionListSchema().dump({"regions": views}))
+    return jsonify(schemas.RegionListSchema().dump({"regions": regionadmin.list_regions(token_owner())}))
 
 
 @bp.patch("/regions/<code>")
 @access.token_required(Role.OPERATOR)
 def change_region(code: str) -> Any:
     """Switch ESIA login and/or replace the policy overrides of one region; audited."""
-    body = json_body()
-    if body is None:
-        return problem(400, "invalid_request", "The body must be a JSON object.")
-    try:
-        loaded = schemas.RegionChangeSchema().load(body)
-    except ValidationError as exc:
-        return problem(422, "invalid_request", "Some fields are not valid; nothing was written.", field_errors(exc.messages))
-    try:
-        change = regionadmin.change_region(
-            code, enabled=loaded.get("enabled"), policy=loaded.get("policy"), comment=loaded["comment"],
-            actor_staff=access.current_staff(),
-        )  # fmt: skip
-    except regionadmin.RegionNotFoundError as exc:
-        return problem(404, "not_found", exc.why)
-    except regionadmin.RegionAccessError as exc:
-        return problem(403, "forbidden", exc.description)
-    except regionadmin.RegionInputError as exc:
-        errors = [{"field": name, "why": why} for name, why in exc.errors.items()]
-        return problem(422, "invalid_request", "Some fields are not valid; nothing was written.", errors)
-    result = {"region": dataclasses.asdict(change.region), "changed": change.changed}
-    return jsonify(schemas.RegionChangeResultSchema().dump(result))
+    loaded = schemas.RegionChangeSchema().load(json_body())
+    change = regionadmin.change_region(
+        code, enabled=loaded.get("enabled"), policy=loaded.get("policy"), comment=loaded["comment"], actor_staff=token_owner(),
+    )  # fmt: skip
+    return jsonify(schemas.RegionChangeResultSchema().dump(change))
 
 
 @bp.get("/regions/<code>/figures")
@@ -148,11 +107,8 @@ def change_region(code: str) -> Any:
 def region_figures(code: str) -> Any:
     """Login attempts in the region over the last 24 hours and 7 days, by outcome and reason."""
     access.require_region(code, manage=False)
-    try:
-        found = regionadmin.figures(code, now=datetime.now(timezone.utc))
-    except regionadmin.RegionNotFoundError as exc:
-        return problem(404, "not_found", exc.why)
-    return jsonify(schemas.FiguresSchema().dump(dataclasses.asdict(found)))
+    found = regionadmin.figures(code, now=datetime.now(timezone.utc))
+    return jsonify(schemas.FiguresSchema().dump(found))
 
 
 # --- attempts -------------------------------------------------------------------------------------
@@ -162,40 +118,19 @@ def region_figures(code: str) -> Any:
 @access.token_required()
 def search_attempts() -> Any:
     """Login attempts matching every given field, newest first, within the token's regions."""
-    body = json_body()
-    if body is None:
-        return problem(400, "invalid_request", "The body must be a JSON object.")
-    try:
-        loaded = schemas.AttemptSearchSchema().load(body)
-    except ValidationError as exc:
-        return problem(422, "invalid_request", "Some fields are not valid.", field_errors(exc.messages))
+    loaded = schemas.AttemptSearchSchema().load(json_body())
     values = {name: loaded.get(name) or "" for name in ("reference", "account", "snils", "oid", "outcome", "reason", "region")}
     values.update({"from": loaded.get("started_from") or "", "to": loaded.get("started_to") or ""})
-    member = access.current_staff()
-    assert member is not None
-    try:
-        page = attempts.search(
-            attempts.parse_criteria(values), regions=access.visible_regions(member),
-            limit=loaded["limit"], before_id=loaded["before_id"],
-        )  # fmt: skip
-    except attempts.CriteriaError as exc:
-        errors = [{"field": name, "why": why} for name, why in exc.errors_en.items()]
-        return problem(422, "invalid_request", "Some fields are not valid.", errors)
-    found = {"attempts": [dataclasses.asdict(row) for row in page.attempts], "next_before_id": page.next_before_id}
-    return jsonify(schemas.AttemptPageSchema().dump(found))
+    page = attemptsearch.search(
+        attemptsearch.parse_criteria(values), regions=access.visible_regions(token_owner()),
+        limit=loaded["limit"], before_id=loaded["before_id"],
+    )  # fmt: skip
+    return jsonify(schemas.AttemptPageSchema().dump(page))
 
 
 @bp.get("/attempts/<reference>")
 @access.token_required()
 def get_attempt(reference: str) -> Any:
     """One attempt by its reference code: the masked trace and the words the person read."""
-    member = access.current_staff()
-    assert member is not None
-    try:
-        detail = attempts.get(reference, regions=access.visible_regions(member))
-    except attempts.CriteriaError as exc:
-        return problem(422, "invalid_request", "The reference code is not valid.",
-                       [{"field": name, "why": why} for name, why in exc.errors_en.items()])  # fmt: skip
-    except attempts.AttemptNotFoundError as exc:
-        return problem(404, "not_found", exc.why)
-    return jsonify(schemas.AttemptDetailSchema().dump(dataclasses.asdict(detail)))
+    detail = attempts.get(reference, regions=access.visible_regions(token_owner()))
+    return jsonify(schemas.AttemptDetailSchema().dump(detail))

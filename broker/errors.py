@@ -1,14 +1,22 @@
-"""The broker's exceptions, each with a stable code."""
+"""The broker's exceptions, each with a stable code, and the one handler that answers them."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from broker.schemas import ErrorSchema
+
 log = logging.getLogger(__name__)
+
+#: How many bad fields an exception's message lists before "and N more" (``bad_fields`` has all).
+MESSAGE_FIELDS = 10
 
 
 class BrokerError(Exception):
@@ -27,23 +35,127 @@ class ConfigError(BrokerError):
     description = "The broker's configuration is incomplete or invalid."
 
 
+@dataclass(frozen=True, slots=True)
+class BadField:
+    """One bad field of some input, and why.
+
+    ``field`` names it as the caller wrote it (``comment``, ``policy.max_candidates``,
+    ``accounts.3.region``); ``why`` says what is wrong in English (logs, CLI, the JSON API);
+    ``why_ru`` says it in Russian for a staff page, where a page shows the field; ``index`` is
+    the item's position in a batch request (0-based), if any.
+    """
+
+    field: str
+    why: str
+    why_ru: str | None = None
+    index: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON API's entry: ``{"field", "why"}`` and ``index`` if any (never the Russian text)."""
+        found: dict[str, Any] = {"field": self.field, "why": self.why}
+        if self.index is not None:
+            found["index"] = self.index
+        return found
+
+
 class InputError(BrokerError):
-    """Bad input from an operator or a client: names the field, and nothing was written."""
+    """Bad input from an operator or a client: names every bad field, and nothing was written.
+
+    ``InputError(field, why, why_ru=None)`` for one bad field, ``InputError([BadField(...), ...])``
+    for several. ``bad_fields`` holds them all, in order; ``field``, ``why`` and ``why_ru`` are the
+    first one's, for callers that show a single message. The message (``str(error)``) lists them
+    as ``field: why; field: why``.
+    """
 
     code = "invalid_input"
-    description = "The input is not valid."
+    description = "The input is not valid; nothing was written."
     status = 400
 
-    def __init__(self, field: str, why: str) -> None:
-        super().__init__(f"{field}: {why}")
-        self.field = field
-        self.why = why
+    def __init__(self, field: str | Iterable[BadField], why: str = "", why_ru: str | None = None) -> None:
+        if isinstance(field, str):
+            found: tuple[BadField, ...] = (BadField(field, why, why_ru),)
+        else:
+            found = tuple(field)
+            if not found:
+                raise ValueError(f"{type(self).__name__} needs at least one bad field")
+        shown = [f"{item.field}: {item.why}" for item in found[:MESSAGE_FIELDS]]
+        if len(found) > MESSAGE_FIELDS:
+            shown.append(f"and {len(found) - MESSAGE_FIELDS} more")
+        super().__init__("; ".join(shown))
+        self.bad_fields = found
+        self.field, self.why, self.why_ru = found[0].field, found[0].why, found[0].why_ru
+
+    def why_by_field(self) -> dict[str, str]:
+        """Each bad field's English explanation, by field (the first one where a field repeats)."""
+        found: dict[str, str] = {}
+        for item in self.bad_fields:
+            found.setdefault(item.field, item.why)
+        return found
+
+    def why_ru_by_field(self) -> dict[str, str]:
+        """Each bad field's Russian explanation, by field, for a form (English where there is none)."""
+        found: dict[str, str] = {}
+        for item in self.bad_fields:
+            found.setdefault(item.field, item.why_ru or item.why)
+        return found
+
+
+class InvalidRequestError(InputError):
+    """A request's fields are not valid, by their shape (marshmallow) or by the rules behind them.
+
+    The JSON API answers 422 with one entry per bad field; nothing was written.
+    """
+
+    code = "invalid_request"
+    description = "Some fields are not valid; nothing was written."
+    status = 422
+
+
+class MalformedBodyError(InvalidRequestError):
+    """The request's body is not a JSON object, so no field in it can be named."""
+
+    description = "The body must be a JSON object."
+    status = 400
+
+    def __init__(self) -> None:
+        super().__init__("(body)", "must be a JSON object; send Content-Type: application/json")
 
 
 class SchemaMissingError(BrokerError):
     code = "schema_missing"
     description = "The database has no schema yet. Run `broker db upgrade` first."
     status = 503
+
+
+def bad_fields_of(messages: Any, prefix: str = "") -> list[BadField]:
+    """marshmallow's nested messages as a flat list of bad fields: ``accounts.3.gender``, …
+
+    A schema-level message (``_schema``) belongs to the object it is in; at the top, to ``(body)``.
+    """
+    if isinstance(messages, dict):
+        found = []
+        for key, value in messages.items():
+            name = prefix if key == "_schema" else (f"{prefix}.{key}" if prefix else str(key))
+            found.extend(bad_fields_of(value, name))
+        return found
+    if isinstance(messages, list) and all(isinstance(item, str) for item in messages):
+        return [BadField(prefix or "(body)", " ".join(messages))]
+    return [BadField(prefix or "(body)", str(messages))]
+
+
+def problem(error: BrokerError) -> dict[str, Any]:
+    """The JSON answer to ``error``: its code, what happened, and (for bad input) every bad field.
+
+    A server-side failure (5xx) says only its class's description: its message may name
+    internals. The Russian texts are for pages and never appear here.
+    """
+    body: dict[str, Any] = {
+        "error": error.code,
+        "error_description": str(error) if error.status < 500 else error.description,
+    }
+    if isinstance(error, InputError):
+        body["errors"] = [item.as_dict() for item in error.bad_fields]
+    return ErrorSchema().dump(body)  # the OpenAPI document's shape of every error answer
 
 
 def wants_json() -> bool:
@@ -58,11 +170,17 @@ def register_error_handlers(app: Flask) -> None:
     def broker_error(error: BrokerError) -> Any:
         log.warning("broker error %s on %s", error.code, request.path)
         if wants_json():
-            return jsonify(error=error.code, error_description=str(error)), error.status
+            return jsonify(problem(error)), error.status
         return (
             render_template("error.html", title="Сервис входа недоступен", message=error.description, code=error.code),
             error.status,
         )
+
+    @app.errorhandler(ValidationError)
+    def validation_error(error: ValidationError) -> Any:
+        # Only the JSON API loads requests with marshmallow: 422, every bad field named.
+        found = bad_fields_of(error.messages) or [BadField("(body)", "is not valid")]
+        return broker_error(InvalidRequestError(found))
 
     @app.errorhandler(403)
     def forbidden(_error: Any) -> Any:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 import matching
 from broker import access, audit, regions
@@ -32,6 +32,8 @@ from broker.models import Account, DiarySession, EsiaLink
 from broker.sessions import as_utc
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+
     from broker.models import Staff
 
 MAX_COMMENT = 1000
@@ -47,18 +49,13 @@ class AccountNotFoundError(InputError):
     status = 404
 
     def __init__(self, account_id: str) -> None:
-        super().__init__("account", f"no diary account {account_id!r}")
-        self.why_ru = "Такого аккаунта в реестре дневника нет."
+        super().__init__("account", f"no diary account {account_id!r}", "Такого аккаунта в реестре дневника нет.")
 
 
 class UnlinkError(InputError):
     """The unlink cannot be done as asked; nothing was written."""
 
     code = "unlink_refused"
-
-    def __init__(self, field: str, why: str, why_ru: str) -> None:
-        super().__init__(field, why)
-        self.why_ru = why_ru
 
 
 class UnlinkForbiddenError(BrokerError):
@@ -73,6 +70,11 @@ class LinkCard:
     tier: str | None
     source: str  # import, login or link
     linked_at: datetime  # aware
+
+
+def _link_card(link: EsiaLink) -> LinkCard:
+    """The link as a card shows it: the oid masked, the time aware."""
+    return LinkCard(oid_masked=mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=as_utc(link.linked_at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +134,7 @@ def account_card(account_id: str, *, at: datetime | None = None) -> AccountCard:
         snils_valid=account.snils_valid,
         status=account.status,
         updated_at=as_utc(account.updated_at),
-        link=(
-            LinkCard(oid_masked=mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=as_utc(link.linked_at))
-            if link is not None
-            else None
-        ),
+        link=_link_card(link) if link is not None else None,
     )
 
 
@@ -166,7 +164,7 @@ def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None
     link = db.session.get(EsiaLink, account.id)
     if link is None:
         raise UnlinkError("account", "the account has no ESIA link", "Этот аккаунт не связан с Госуслугами.")
-    removed = LinkCard(oid_masked=mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=as_utc(link.linked_at))
+    removed = _link_card(link)
     table = EsiaLink.__table__
     gone = db.session.execute(delete(table).where(table.c.account_id == account.id, table.c.oid == link.oid))
     if gone.rowcount != 1:  # unlinked or relinked meanwhile by someone else
@@ -174,11 +172,7 @@ def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None
         raise UnlinkError("account", "the link changed meanwhile; reload", "Связь только что изменилась: обновите страницу.")
     db.session.expunge(link)
     now = datetime.now(timezone.utc)
-    ended = db.session.execute(
-        update(_SESSIONS)
-        .where(_SESSIONS.c.account_id == account.id, _SESSIONS.c.revoked_at.is_(None), _SESSIONS.c.expires_at > now)
-        .values(revoked_at=now)
-    ).rowcount
+    ended = db.session.execute(update(_SESSIONS).where(*_live(account.id, now)).values(revoked_at=now)).rowcount
     audit.record(
         Action.ACCOUNT_UNLINKED,
         f"account:{account.id}",
@@ -198,9 +192,11 @@ def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None
 
 
 def live_sessions(account_id: str) -> int:
-    """How many broker diary sessions of the account are live now."""
-    now = datetime.now(timezone.utc)
-    rows = db.session.execute(
-        select(_SESSIONS.c.expires_at).where(_SESSIONS.c.account_id == account_id, _SESSIONS.c.revoked_at.is_(None))
-    )
-    return sum(1 for (expires_at,) in rows if as_utc(expires_at) > now)
+    """How many broker diary sessions of the account are live now (those :func:`unlink` would end)."""
+    count = select(func.count()).select_from(_SESSIONS).where(*_live(account_id, datetime.now(timezone.utc)))
+    return db.session.scalar(count) or 0
+
+
+def _live(account_id: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of the account's live sessions: neither revoked nor expired at ``now``."""
+    return (_SESSIONS.c.account_id == account_id, _SESSIONS.c.revoked_at.is_(None), _SESSIONS.c.expires_at > now)

@@ -25,15 +25,20 @@ def _json(schema: str) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _errors(*statuses: int) -> dict[str, Any]:
-    texts = {
-        400: "The body is not a JSON object.",
-        401: "No live API token (missing, expired, revoked, or its owner is disabled).",
-        403: "The token's owner may not do this (role or region).",
-        404: "Not found.",
-        422: "Some fields are not valid (one entry per field); nothing was written.",
-    }
-    return {str(status): {"description": texts[status], "content": _json("Error")} for status in statuses}
+#: What each error status means, and the codes it comes with (``error``: the exception's own code).
+ERRORS = {
+    400: "The body is not a JSON object (invalid_request).",
+    401: "No live API token: missing, expired, revoked, or its owner is disabled (invalid_token).",
+    403: "The token's owner may not do this: its role (insufficient_scope) or its regions (forbidden).",
+    404: "No such region (not_found).",
+    422: "Some fields are not valid, one entry per field in errors (invalid_request); nothing was written.",
+}
+
+
+def _errors(*statuses: int, texts: dict[int, str] | None = None) -> dict[str, Any]:
+    """The error answers of an operation; ``texts`` replace a status's words where it differs."""
+    words = {**ERRORS, **(texts or {})}
+    return {str(status): {"description": words[status], "content": _json("Error")} for status in statuses}
 
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -64,15 +69,14 @@ PATHS: dict[str, dict[str, Any]] = {
             "security": _BEARER,
             "parameters": [
                 {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}, "description": "e.g. 77"},
-                {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}},
-                {"name": "schools", "in": "query", "schema": {"type": "integer", "default": 10}},
+                {"in": "query", "schema": schemas.PreflightQuerySchema},
             ],
             "responses": {
                 "200": {
                     "description": "The pre-flight.",
                     "content": {"application/json": {"schema": "PreflightSummary"}, "text/csv": {"schema": {"type": "string"}}},
                 },
-                **_errors(401, 403, 404, 422),
+                **_errors(401, 403, 404, 422, texts={422: "A query parameter is not valid (invalid_request)."}),
             },
         }
     },
@@ -115,7 +119,10 @@ PATHS: dict[str, dict[str, Any]] = {
             "requestBody": {"required": True, "content": _json("AttemptSearch")},
             "responses": {
                 "200": {"description": "A page of attempts.", "content": _json("AttemptPage")},
-                **_errors(400, 401, 422),
+                **_errors(400, 401, 422, texts={422: (
+                    "A field is not valid: by its shape (invalid_request) or as a criterion, e.g. a SNILS with "
+                    "a bad checksum or a region outside the token's (invalid_criteria); one entry per field."
+                )}),  # fmt: skip
             },
         }
     },
@@ -124,7 +131,13 @@ PATHS: dict[str, dict[str, Any]] = {
             "summary": "One attempt: the masked decision trace and the words the person read",
             "security": _BEARER,
             "parameters": [{"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "The attempt.", "content": _json("AttemptDetail")}, **_errors(401, 404)},
+            "responses": {
+                "200": {"description": "The attempt.", "content": _json("AttemptDetail")},
+                **_errors(401, 404, 422, texts={
+                    404: "No such attempt within the token's regions (attempt_not_found).",
+                    422: "The reference code cannot be one (invalid_criteria).",
+                }),  # fmt: skip
+            },
         }
     },
 }

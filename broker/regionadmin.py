@@ -18,11 +18,9 @@ from sqlalchemy import case, func, select
 
 import matching
 from broker import access, audit, services
-from broker.regions import (  # re-exported: the pages and the API use them from here
-    MAX_TEXT_VALUE_LENGTH, NOT_OVERRIDES, OVERRIDE_TYPES, PolicyField, fits_override, policy_fields,
-)  # fmt: skip
+from broker.regions import MAX_TEXT_VALUE_LENGTH, PolicyField, fits_override, policy_fields
 from broker.audit import Action
-from broker.errors import BrokerError, InputError
+from broker.errors import BadField, BrokerError, InputError, InvalidRequestError
 from broker.extensions import db
 from broker.models import AuditEvent, LoginAttempt, Region, Staff
 from broker.sessions import as_utc
@@ -30,7 +28,6 @@ from broker.sessions import as_utc
 MAX_COMMENT_LENGTH = 1000  # the audit log's comment column
 DAY = timedelta(hours=24)
 WEEK = timedelta(days=7)
-
 
 
 class RegionAccessError(BrokerError):
@@ -46,23 +43,15 @@ class RegionNotFoundError(InputError):
     status = 404
 
     def __init__(self, code: str) -> None:
-        super().__init__("region", f"{code!r} is not a federal subject code (see `broker regions list`)")
+        super().__init__(
+            "region", f"{code!r} is not a federal subject code (see `broker regions list`)",
+            f"Региона с кодом «{str(code)[:8]}» нет. Код региона — две цифры, например 77.",
+        )  # fmt: skip
 
 
-class RegionInputError(InputError):
-    """One or more bad fields of a region change; nothing was written.
-
-    ``errors`` maps each field (``enabled``, ``comment``, ``policy.<name>``) to the English
-    explanation (logs, CLI, API), ``errors_ru`` to the Russian one (the pages).
-    """
-
-    def __init__(self, errors: dict[str, tuple[str, str]]) -> None:
-        field, (why, _) = next(iter(errors.items()))
-        super().__init__(field, why)
-        self.errors = {name: en for name, (en, _) in errors.items()}
-        self.errors_ru = {name: ru for name, (_, ru) in errors.items()}
-        if len(errors) > 1:
-            self.args = ("; ".join(f"{name}: {en}" for name, en in self.errors.items()),)
+class RegionInputError(InvalidRequestError):
+    """One or more bad fields of a region change (``enabled``, ``comment``, ``policy.<name>``),
+    each with its English and Russian explanation; nothing was written. The API answers 422."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,25 +175,25 @@ def check_policy(overrides: Any, fields: tuple[PolicyField, ...] | None = None) 
     """``overrides`` checked against the engine's fields; RegionInputError names every bad one."""
     fields = policy_fields() if fields is None else fields
     if not isinstance(overrides, dict):
-        raise RegionInputError({"policy": ("must be an object of overrides", "Настройки политики заданы неверно.")})
+        raise RegionInputError("policy", "must be an object of overrides", "Настройки политики заданы неверно.")
     known = {item.name: item for item in fields}
-    errors: dict[str, tuple[str, str]] = {}
+    bad: list[BadField] = []
     checked: dict[str, Any] = {}
     for name, value in overrides.items():
         key = f"policy.{name}"
         item = known.get(name) if isinstance(name, str) else None
         if item is None:
             supported = ", ".join(sorted(known)) or "none yet"
-            errors[key] = (
-                f"unknown override (the matching engine supports: {supported})",
+            bad.append(BadField(
+                key, f"unknown override (the matching engine supports: {supported})",
                 f"Настройки «{str(name)[:64]}» нет: движок сопоставления её не поддерживает.",
-            )
+            ))  # fmt: skip
         elif not fits_override(value, item.type):
-            errors[key] = (f"must be {_TYPE_EN[item.type]}", f"Значение должно быть {_TYPE_RU[item.type]}.")
+            bad.append(BadField(key, f"must be {_TYPE_EN[item.type]}", f"Значение должно быть {_TYPE_RU[item.type]}."))
         else:
             checked[name] = value
-    if errors:
-        raise RegionInputError(errors)
+    if bad:
+        raise RegionInputError(bad)
     return checked
 
 
@@ -217,12 +206,14 @@ def check_comment(comment: Any) -> str:
     text = comment.strip() if isinstance(comment, str) else ""
     if not text:
         raise RegionInputError(
-            {"comment": ("is required: say why (it is kept in the audit log)", "Напишите, почему вы меняете регион: комментарий обязателен.")}
-        )
+            "comment", "is required: say why (it is kept in the audit log)",
+            "Напишите, почему вы меняете регион: комментарий обязателен.",
+        )  # fmt: skip
     if len(text) > MAX_COMMENT_LENGTH or any(not (ch.isprintable() or ch in "\r\n\t") for ch in text):
         raise RegionInputError(
-            {"comment": (f"at most {MAX_COMMENT_LENGTH} printable characters", f"Комментарий — не более {MAX_COMMENT_LENGTH} знаков, без управляющих символов.")}
-        )
+            "comment", f"at most {MAX_COMMENT_LENGTH} printable characters",
+            f"Комментарий — не более {MAX_COMMENT_LENGTH} знаков, без управляющих символов.",
+        )  # fmt: skip
     return text
 
 
@@ -253,22 +244,22 @@ def change_region(
     if not actor:
         raise ValueError("change_region needs actor_staff or an actor")
     region = _get(code, lock=True)
-    errors: dict[str, tuple[str, str]] = {}
+    bad: list[BadField] = []
     if enabled is not None and not isinstance(enabled, bool):
-        errors["enabled"] = ("must be true or false", "Выберите, включён ли вход через Госуслуги.")
+        bad.append(BadField("enabled", "must be true or false", "Выберите, включён ли вход через Госуслуги."))
     new_policy = dict(region.policy or {})
     if policy is not None:
         try:
             new_policy = check_policy(policy)
         except RegionInputError as exc:
-            errors.update({name: (exc.errors[name], exc.errors_ru[name]) for name in exc.errors})
+            bad.extend(exc.bad_fields)
     try:
         comment = check_comment(comment)
     except RegionInputError as exc:
-        errors.update({name: (exc.errors[name], exc.errors_ru[name]) for name in exc.errors})
-    if errors:
+        bad.extend(exc.bad_fields)
+    if bad:
         db.session.rollback()  # end the locking read
-        raise RegionInputError(errors)
+        raise RegionInputError(bad)
 
     before = _snapshot(region)
     if enabled is not None and enabled != region.enabled:

@@ -18,7 +18,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.datastructures import MultiDict
 
 import matching
-from broker import access, attempts, regionadmin
+from broker import access, glossary, regionadmin
 from broker.access import staff_required
 from broker.regionadmin import FigureLine, PolicyField, RegionInputError
 
@@ -53,13 +53,13 @@ class Bar:
 
 def outcome_ru(outcome: str) -> str:
     """The staff label of an outcome (the support search's words), as a table row starts it."""
-    label: str = attempts.OUTCOME_RU.get(outcome, outcome)  # type: ignore[call-overload]
+    label: str = glossary.OUTCOME_RU.get(outcome, outcome)  # type: ignore[call-overload]
     return label[:1].upper() + label[1:]
 
 
 def reason_ru(reason: str | None) -> str:
     """The staff label of a refusal reason (the same words as the support search)."""
-    return attempts.REASON_RU.get(reason, "") if reason else ""  # type: ignore[call-overload]
+    return glossary.REASON_RU.get(reason, "") if reason else ""  # type: ignore[call-overload]
 
 
 def describe_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
@@ -108,7 +108,7 @@ def region_page(code: str) -> Any:
             actor_staff=member,
         )
     except RegionInputError as exc:
-        return _page(region, values=form, errors=exc.errors_ru), 400
+        return _page(region, values=form, errors=exc.why_ru_by_field()), 400
     if not change.changed:
         flash("Ничего не изменилось: регион уже в этом состоянии. Изменение не записано.")
     else:

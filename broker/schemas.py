@@ -7,7 +7,7 @@ API share, so a row the API accepts is a row ``broker registry import`` accepts.
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 MAX_ACCOUNTS_PER_REQUEST = 1000
 
@@ -15,13 +15,28 @@ MAX_ACCOUNTS_PER_REQUEST = 1000
 class ErrorItemSchema(Schema):
     index = fields.Integer(metadata={"description": "Position of the item in the request (0-based), if any."})
     field = fields.String(required=True, metadata={"description": "The field at fault, e.g. accounts.3.birth_date."})
-    why = fields.String(required=True)
+    why = fields.String(required=True, metadata={"description": "What is wrong with it, in English."})
 
 
 class ErrorSchema(Schema):
-    error = fields.String(required=True, metadata={"description": "A stable code: invalid_request, not_found, …"})
-    error_description = fields.String()
-    errors = fields.List(fields.Nested(ErrorItemSchema), metadata={"description": "One entry per bad field."})
+    """Every error answer of the API (:func:`broker.errors.problem` dumps it through this schema)."""
+
+    error = fields.String(
+        required=True,
+        metadata={
+            "description": (
+                "A stable snake_case code, the failure's own: invalid_request (400 the body is not a JSON "
+                "object; 422 some fields are not valid), invalid_criteria (422 search criteria or a reference "
+                "code that cannot be used), invalid_token (401), insufficient_scope (403 role), forbidden "
+                "(403 region), not_found (404 region), attempt_not_found (404 attempt)."
+            )
+        },
+    )
+    error_description = fields.String(metadata={"description": "What happened, in English, for people."})
+    errors = fields.List(
+        fields.Nested(ErrorItemSchema),
+        metadata={"description": "Bad input: one entry per bad field (absent for other errors)."},
+    )
 
 
 class RegistryAccountSchema(Schema):
@@ -60,6 +75,16 @@ class RegistryUpsertResultSchema(Schema):
     written = fields.Integer(required=True, metadata={"description": "Accounts inserted or updated."})
     links = fields.Integer(required=True, metadata={"description": "ESIA links written from esia_oid."})
     warnings = fields.List(fields.Nested(RegistryWarningSchema), required=True)
+
+
+class PreflightQuerySchema(Schema):
+    """The query of ``GET /regions/{code}/preflight``; other query parameters are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
+    schools = fields.Integer(load_default=10, validate=validate.Range(min=0), metadata={"description": "schools listed (JSON)"})
 
 
 class PreflightRegionSchema(Schema):

@@ -45,11 +45,7 @@ ROLE_LABELS_RU: dict[str, str] = {
 
 
 class StaffInputError(InputError):
-    """Bad staff input; carries the Russian explanation for the pages besides the English one."""
-
-    def __init__(self, field: str, why: str, why_ru: str) -> None:
-        super().__init__(field, why)
-        self.why_ru = why_ru
+    """Bad staff input: ``StaffInputError(field, why, why_ru)``, the Russian text for the pages."""
 
 
 # --- reading ---------------------------------------------------------------------------------

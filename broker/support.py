@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from broker import access, attempts, links, regions
+from broker import access, attempts, attemptsearch, glossary, links, recheck, regions
 from broker.access import staff_required
 from broker.sessions import as_utc
 from broker.staff import Role
@@ -61,9 +61,9 @@ def _page_context() -> dict[str, Any]:
     return {
         "policies": policies,
         "region_choices": [p for code, p in sorted(policies.items()) if scope is None or code in scope],
-        "outcomes": attempts.OUTCOME_RU,
-        "reasons": attempts.REASON_RU,
-        "tier_ru": attempts.TIER_RU,
+        "outcomes": glossary.OUTCOME_RU,
+        "reasons": glossary.REASON_RU,
+        "tier_ru": glossary.TIER_RU,
         "role_ru": links.ROLE_RU,
         "status_ru": links.STATUS_RU,
         "gender_ru": links.GENDER_RU,
@@ -80,17 +80,17 @@ def _page_context() -> dict[str, Any]:
 def search() -> Any:
     scope = _scope()
     form = request.form if request.method == "POST" else {}
-    values = {name: (form.get(name) or "").strip() for name in attempts.FORM_FIELDS}
+    values = {name: (form.get(name) or "").strip() for name in attemptsearch.FORM_FIELDS}
     shown = {key: value for key, value in values.items() if key not in ("snils", "oid", "snils_digest", "oid_digest")}
     before_id = _whole(form.get("before_id"))
     errors: dict[str, str] = {}
-    found: attempts.SearchPage | None = None
-    criteria: attempts.Criteria | None = None
+    found: attemptsearch.SearchPage | None = None
+    criteria: attemptsearch.Criteria | None = None
     try:
-        criteria = attempts.parse_criteria(values)
-        found = attempts.search(criteria, regions=scope, limit=PER_PAGE, before_id=before_id)
+        criteria = attemptsearch.parse_criteria(values)
+        found = attemptsearch.search(criteria, regions=scope, limit=PER_PAGE, before_id=before_id)
     except attempts.CriteriaError as exc:
-        errors = exc.errors
+        errors = exc.why_ru_by_field()
     if found is not None and criteria is not None and criteria.is_reference_only and found.attempts:
         return redirect(url_for(".attempt", reference=found.attempts[0].reference))
     searched_by = {
@@ -105,7 +105,7 @@ def search() -> Any:
             found=found,
             searched=request.method == "POST",
             searched_by=searched_by,
-            more_open=any(values[k] for k in attempts.FORM_FIELDS if k != "reference") or bool(errors.keys() - {"reference"}),
+            more_open=any(values[k] for k in attemptsearch.FORM_FIELDS if k != "reference") or bool(errors.keys() - {"reference"}),
             **_page_context(),
         ),
         400 if errors else 200,
@@ -126,16 +126,16 @@ def attempt(reference: str) -> Any:
     try:
         detail = attempts.get(reference, regions=scope)
     except attempts.CriteriaError as exc:
-        return _not_found(exc.errors["reference"])
+        return _not_found(exc.why_ru_by_field()["reference"])
     except attempts.AttemptNotFoundError as exc:
         return _not_found(exc.why_ru)
     if detail.attempt.reference != reference:  # typed by hand in another spelling
         again = {"recheck": "1"} if request.args.get("recheck") else {}
         return redirect(url_for(".attempt", reference=detail.attempt.reference, **again))
-    recheck = None
+    rechecked = None
     if request.args.get("recheck"):
-        recheck = attempts.decide_again(detail.attempt.reference, regions=scope)
-    return render_template("support/attempt.html", detail=detail, recheck=recheck, **_page_context())
+        rechecked = recheck.decide_again(detail.attempt.reference, regions=scope)
+    return render_template("support/attempt.html", detail=detail, recheck=rechecked, **_page_context())
 
 
 def _not_found(message: str) -> Any:
@@ -160,8 +160,8 @@ def _account_page(account_id: str, *, errors: dict[str, str], comment: str, stat
         return render_template("error.html", title="Аккаунт не найден", message=exc.why_ru, code=exc.code), 404
     if not access.can_view_region(member, card.region):
         abort(403)
-    recent = attempts.search(
-        attempts.Criteria(account=card.id), regions=access.visible_regions(member), limit=ACCOUNT_ATTEMPTS
+    recent = attemptsearch.search(
+        attemptsearch.Criteria(account=card.id), regions=access.visible_regions(member), limit=ACCOUNT_ATTEMPTS
     )
     return (
         render_template(
@@ -191,6 +191,6 @@ def unlink(account_id: str) -> Any:
     except links.UnlinkForbiddenError:
         abort(403)
     except links.UnlinkError as exc:
-        return _account_page(account_id, errors={exc.field: exc.why_ru}, comment=comment[:1000], status=400)
+        return _account_page(account_id, errors=exc.why_ru_by_field(), comment=comment[:1000], status=400)
     flash(f"Связь аккаунта {account_id} с учётной записью Госуслуг {removed.oid_masked} снята. Действие записано в журнал.")
     return redirect(url_for(".account", account_id=account_id))

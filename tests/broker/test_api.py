@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -91,8 +92,33 @@ def test_a_login_that_belongs_to_another_account_is_refused(client: FlaskClient)
     client.post(URL, json={"accounts": [account(1)]}, headers=headers)
     answer = client.post(URL, json={"accounts": [account(2, login="api.user1")]}, headers=headers)
     assert answer.status_code == 422
-    assert answer.json["errors"] == [{"index": 0, "field": "accounts.0.login", "why": "already belongs to another account"}]
+    assert answer.json["errors"] == [
+        {
+            "index": 0,
+            "field": "accounts.0.login",
+            "why": "already belongs to account api-001 (region 77); send another login, or change that account's login first",
+        }
+    ]
     assert count(Account) == 1
+
+
+def test_a_login_taken_in_another_region_is_refused_without_saying_whose_or_where(client: FlaskClient) -> None:
+    assert client.post(URL, json={"accounts": [account(1, region="50")]}, headers=bearer("boss", "admin")).status_code == 200
+    answer = client.post(URL, json={"accounts": [account(2, login="api.user1")]}, headers=bearer("op77", "operator", ("77",)))
+    assert answer.status_code == 422
+    [error] = answer.json["errors"]
+    assert error["field"] == "accounts.0.login" and error["why"].startswith("is already taken")
+    assert "api-001" not in answer.get_data(as_text=True) and "50" not in answer.get_data(as_text=True)
+    assert count(Account) == 1
+
+
+def test_a_batch_refusal_names_every_bad_field_and_summarises_the_rest(client: FlaskClient) -> None:
+    rows = [account(n, gender="?") for n in range(12)]
+    answer = client.post(URL, json={"accounts": rows}, headers=bearer("sync", "admin"))
+    assert answer.status_code == 422 and answer.json["error"] == "invalid_request"
+    assert [error["index"] for error in answer.json["errors"]] == list(range(12))
+    assert answer.json["error_description"].startswith("accounts.0.gender: ")
+    assert answer.json["error_description"].endswith("; and 2 more")
 
 
 def test_an_operator_writes_only_in_its_regions(client: FlaskClient) -> None:
@@ -112,7 +138,9 @@ def test_support_and_missing_tokens_are_refused(client: FlaskClient) -> None:
 
 def test_a_body_that_is_not_an_object_or_too_long_is_refused(client: FlaskClient) -> None:
     headers = bearer("sync", "admin")
-    assert client.post(URL, data="[]", headers={**headers, "Content-Type": "application/json"}).status_code == 400
+    not_an_object = client.post(URL, data="[]", headers={**headers, "Content-Type": "application/json"})
+    assert not_an_object.status_code == 400 and not_an_object.json["error"] == "invalid_request"
+    assert not_an_object.json["errors"] == [{"field": "(body)", "why": "must be a JSON object; send Content-Type: application/json"}]
     answer = client.post(URL, json={"accounts": [account(n) for n in range(1001)]}, headers=headers)
     assert answer.status_code == 422 and answer.json["errors"][0]["field"] == "accounts"
 
@@ -148,6 +176,44 @@ def test_the_openapi_document_describes_the_preflight(client: FlaskClient) -> No
     operation = document["paths"]["/regions/{code}/preflight"]["get"]
     assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/PreflightSummary"}
     assert {"by_reason", "by_finding", "schools"} <= set(document["components"]["schemas"]["PreflightSummary"]["properties"])
+    assert {(p["name"], p["in"]) for p in operation["parameters"]} == {("code", "path"), ("format", "query"), ("schools", "query")}
+
+
+def test_the_openapi_document_names_the_error_codes_the_api_answers_with(client: FlaskClient) -> None:
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    assert "attempt_not_found" in paths["/attempts/{reference}"]["get"]["responses"]["404"]["description"]
+    assert "invalid_criteria" in paths["/attempts/{reference}"]["get"]["responses"]["422"]["description"]
+    assert "invalid_criteria" in paths["/attempts/search"]["post"]["responses"]["422"]["description"]
+    assert "not_found" in paths["/regions/{code}"]["patch"]["responses"]["404"]["description"]
+
+
+def test_the_preflight_is_dumped_through_its_schema(preflight_registry: Any, client: FlaskClient) -> None:
+    from broker import preflight, schemas
+
+    headers = bearer("op77", "operator", ("77",))
+    answer = client.get("/api/v1/regions/77/preflight?schools=1", headers=headers)
+    assert answer.status_code == 200
+    assert set(answer.json) == set(schemas.PreflightSummarySchema().fields)
+    assert schemas.PreflightSummarySchema().validate(answer.json) == {}
+    report = preflight.run_preflight("77", datetime.fromisoformat(answer.json["at"]))
+    assert answer.json == {**report.as_dict(schools=1), "at": answer.json["at"]}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"), [("schools=x", "schools"), ("schools=-1", "schools"), ("format=xml", "format")]
+)
+def test_a_bad_preflight_query_names_the_parameter(client: FlaskClient, query: str, field: str) -> None:
+    answer = client.get(f"/api/v1/regions/77/preflight?{query}", headers=bearer("boss", "admin"))
+    assert answer.status_code == 422 and answer.json["error"] == "invalid_request"
+    assert [error["field"] for error in answer.json["errors"]] == [field]
+
+
+def test_the_preflight_of_an_unknown_or_foreign_region_is_refused(client: FlaskClient) -> None:
+    unknown = client.get("/api/v1/regions/00/preflight", headers=bearer("boss", "admin"))
+    assert unknown.status_code == 404 and unknown.json["error"] == "not_found"
+    assert unknown.json["errors"][0]["field"] == "region"
+    foreign = client.get("/api/v1/regions/50/preflight", headers=bearer("op77", "operator", ("77",)))
+    assert foreign.status_code == 403 and foreign.json["error"] == "forbidden"
 
 
 # --- regions and attempts ---------------------------------------------------------------------
@@ -161,7 +227,10 @@ def test_regions_are_listed_within_the_tokens_sight_and_changed_within_its_regio
     assert answer.status_code == 200 and answer.json["region"]["enabled"] is True and answer.json["changed"] is True
     event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "region_changed")).one()
     assert event.comment == "пилот" and event.before["enabled"] is False and event.actor.startswith("token:")
-    assert client.patch("/api/v1/regions/50", json={"enabled": True, "comment": "x"}, headers=headers).status_code == 403
+    foreign = client.patch("/api/v1/regions/50", json={"enabled": True, "comment": "x"}, headers=headers)
+    assert foreign.status_code == 403 and foreign.json["error"] == "forbidden" and "errors" not in foreign.json
+    unknown = client.patch("/api/v1/regions/00", json={"enabled": True, "comment": "x"}, headers=bearer("boss", "admin"))
+    assert unknown.status_code == 404 and unknown.json["error"] == "not_found"
 
 
 @pytest.mark.parametrize(
@@ -172,7 +241,8 @@ def test_regions_are_listed_within_the_tokens_sight_and_changed_within_its_regio
 def test_a_bad_region_change_names_the_field_and_changes_nothing(client: FlaskClient, body: dict[str, Any], field: str) -> None:
     headers = bearer("boss", "admin")
     answer = client.patch("/api/v1/regions/77", json=body, headers=headers)
-    assert answer.status_code == 422 and field in [error["field"] for error in answer.json["errors"]]
+    assert answer.status_code == 422 and answer.json["error"] == "invalid_request"
+    assert field in [error["field"] for error in answer.json["errors"]]
     regions = {region["code"]: region for region in client.get("/api/v1/regions", headers=headers).json["regions"]}
     assert regions["77"]["enabled"] is False and regions["77"]["policy"] == {}
 
@@ -197,7 +267,9 @@ def test_attempts_are_found_by_reference_and_criteria_within_the_tokens_regions(
     detail = client.get(f"/api/v1/attempts/{mine.reference.lower().replace('-', '')}", headers=headers)
     assert detail.status_code == 200 and detail.json["attempt"]["reason"] == "region_disabled"
     assert "Госуслуг" in detail.json["message_ru"]
-    assert client.get(f"/api/v1/attempts/{theirs.reference}", headers=headers).status_code == 404
+    hidden = client.get(f"/api/v1/attempts/{theirs.reference}", headers=headers)
+    assert hidden.status_code == 404 and hidden.json["error"] == "attempt_not_found"
+    assert hidden.json["errors"][0]["field"] == "reference"
 
 
 def test_an_attempt_search_never_echoes_a_snils_and_names_a_bad_field(client: FlaskClient) -> None:
@@ -205,8 +277,9 @@ def test_an_attempt_search_never_echoes_a_snils_and_names_a_bad_field(client: Fl
     answer = client.post("/api/v1/attempts/search", json={"snils": ADULT_SNILS}, headers=headers)
     assert answer.status_code == 200 and ADULT_SNILS not in answer.get_data(as_text=True)
     bad = client.post("/api/v1/attempts/search", json={"from": "yesterday"}, headers=headers)
-    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "from"
-    assert client.post("/api/v1/attempts/search", json={"limit": 0}, headers=headers).status_code == 422
+    assert bad.status_code == 422 and bad.json["error"] == "invalid_criteria" and bad.json["errors"][0]["field"] == "from"
+    shape = client.post("/api/v1/attempts/search", json={"limit": 0}, headers=headers)
+    assert shape.status_code == 422 and shape.json["error"] == "invalid_request" and shape.json["errors"][0]["field"] == "limit"
 
 
 def test_an_operator_cannot_take_over_another_regions_account_by_its_id(client: FlaskClient) -> None:
@@ -215,6 +288,7 @@ def test_an_operator_cannot_take_over_another_regions_account_by_its_id(client: 
     operator = bearer("op77", "operator", ("77",))
     answer = client.post(URL, json={"accounts": [account(1, region="77", esia_oid="1000999999")]}, headers=operator)
     assert answer.status_code == 422 and answer.json["errors"][0]["field"] == "accounts.0.id"
+    assert "50" not in answer.json["errors"][0]["why"]
     db.session.expire_all()
     assert db.session.get(Account, "api-001").region == "50"  # type: ignore[union-attr]
     assert db.session.get(EsiaLink, "api-001") is None
@@ -222,4 +296,26 @@ def test_an_operator_cannot_take_over_another_regions_account_by_its_id(client: 
 
 def test_a_malformed_reference_is_a_json_field_error(client: FlaskClient) -> None:
     answer = client.get("/api/v1/attempts/xx", headers=bearer("helpdesk", "support"))
-    assert answer.status_code == 422 and answer.is_json and answer.json["errors"][0]["field"] == "reference"
+    assert answer.status_code == 422 and answer.is_json and answer.json["error"] == "invalid_criteria"
+    assert answer.json["errors"][0]["field"] == "reference"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", URL, {"accounts": [account(1, birth_date="x", gender="?")]}),
+        ("post", URL, {"accounts": "none"}),
+        ("patch", "/api/v1/regions/77", {"enabled": "yes", "policy": {"x": 1}, "comment": " "}),
+        ("patch", "/api/v1/regions/00", {"comment": "x"}),
+        ("post", "/api/v1/attempts/search", {"snils": "123", "region": "50"}),
+        ("get", "/api/v1/attempts/AAAA-AAAA", None),
+        ("get", "/api/v1/regions/00/figures", None),
+    ],
+)
+def test_every_error_answer_has_one_shape_in_english(client: FlaskClient, method: str, path: str, body: Any) -> None:
+    from broker.schemas import ErrorSchema
+
+    answer = getattr(client, method)(path, json=body, headers=bearer("boss", "admin"))
+    assert 400 <= answer.status_code < 500 and ErrorSchema().validate(answer.json) == {}
+    assert answer.json["errors"] and all(set(error) <= {"index", "field", "why"} for error in answer.json["errors"])
+    assert not any("а" <= char <= "я" for char in answer.get_data(as_text=True).lower())  # no Russian

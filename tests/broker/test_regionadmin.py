@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,6 +14,7 @@ from broker import decisions, regionadmin, regions
 from broker.extensions import db
 from broker.models import LoginAttempt, Region
 from broker.regionadmin import RegionAccessError, RegionInputError, RegionNotFoundError
+from tests.broker.futurepolicy import FUTURE
 from tests.broker.staffing import audit_rows, make_staff
 from tests.builders import make_person
 
@@ -99,8 +99,9 @@ def test_the_comment_is_required_and_bounded(app: Flask, comment: str) -> None:
     boss = make_staff("boss", role="admin")
     with pytest.raises(RegionInputError) as caught:
         change("77", boss, comment=comment)
-    assert set(caught.value.errors) == {"comment"} and caught.value.field == "comment"
-    assert caught.value.errors_ru["comment"].startswith("Напишите") or "не более 1000" in caught.value.errors_ru["comment"]
+    assert [bad.field for bad in caught.value.bad_fields] == ["comment"] and caught.value.field == "comment"
+    assert caught.value.why_ru_by_field()["comment"].startswith("Напишите") or "не более 1000" in caught.value.why_ru
+    assert caught.value.status == 422 and caught.value.code == "invalid_request"  # the API's answer
     assert not region("77").enabled and audit_rows("region_changed") == []
 
 
@@ -108,9 +109,9 @@ def test_an_unknown_policy_key_is_a_field_error_and_nothing_is_written(app: Flas
     boss = make_staff("boss", role="admin")
     with pytest.raises(RegionInputError) as caught:
         change("77", boss, policy={"max_candidates": 3})
-    assert set(caught.value.errors) == {"policy.max_candidates"}
+    assert set(caught.value.why_by_field()) == {"policy.max_candidates"}
     assert "unknown override (the matching engine supports: auto_link_under_14)" in str(caught.value)
-    assert "не поддерживает" in caught.value.errors_ru["policy.max_candidates"]
+    assert "не поддерживает" in caught.value.why_ru_by_field()["policy.max_candidates"]
     assert not region("77").enabled and region("77").policy == {}
     assert audit_rows("region_changed") == []
 
@@ -119,27 +120,12 @@ def test_every_bad_field_is_named_at_once(app: Flask) -> None:
     boss = make_staff("boss", role="admin")
     with pytest.raises(RegionInputError) as caught:
         change("77", boss, enabled="yes", policy={"enabled": True, "x": 1}, comment=" ")
-    assert set(caught.value.errors) == {"enabled", "policy.enabled", "policy.x", "comment"}
+    assert [bad.field for bad in caught.value.bad_fields] == ["enabled", "policy.enabled", "policy.x", "comment"]
+    assert all(bad.why and bad.why_ru for bad in caught.value.bad_fields)
     assert str(caught.value).count(";") == 3
     with pytest.raises(RegionInputError) as not_a_dict:
         change("77", boss, policy=["auto_link_under_14"])
-    assert set(not_a_dict.value.errors) == {"policy"}
-
-
-@dataclass(frozen=True, slots=True)
-class FuturePolicy:
-    """RegionPolicy as it may grow: the overrides are read from the engine's dataclass."""
-
-    code: str
-    name: str
-    timezone: str
-    enabled: bool = False
-    auto_link_under_14: bool = True
-    max_candidates: int = 3
-    note: str = ""
-
-
-FUTURE = regionadmin.policy_fields(FuturePolicy)
+    assert set(not_a_dict.value.why_by_field()) == {"policy"}
 
 
 def test_the_overrides_are_the_engine_policy_fields_but_identity_and_switch() -> None:
@@ -170,7 +156,7 @@ def test_a_bad_override_value_is_a_field_error(overrides: dict) -> None:
     with pytest.raises(RegionInputError) as caught:
         regionadmin.check_policy(overrides, FUTURE)
     [name] = overrides
-    assert set(caught.value.errors) == {f"policy.{name}"}
+    assert set(caught.value.why_by_field()) == {f"policy.{name}"}
 
 
 def test_good_override_values_pass_as_given() -> None:

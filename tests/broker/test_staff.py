@@ -58,7 +58,9 @@ def test_refuses_a_weak_password_and_writes_nothing(app: Flask, password: str, w
 def test_refuses_roles_and_regions_that_do_not_fit(app: Flask, role: str, regions: tuple[str, ...], field: str, why: str) -> None:
     with pytest.raises(StaffInputError, match=why) as caught:
         make_staff("ivanov", role=role, regions=regions)
-    assert caught.value.field == field
+    [bad] = caught.value.bad_fields
+    assert (bad.field, caught.value.field) == (field, field) and bad.why_ru and bad.why_ru == caught.value.why_ru
+    assert caught.value.why_ru_by_field() == {field: bad.why_ru}
     assert count_staff() == 0
 
 

@@ -4,21 +4,20 @@ role and region rules, CSRF, the audit row, and no personal data or token in cle
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 import matching
-from broker import apitokens, login, sessions, staff
+from broker import apitokens, links, login, sessions, staff
 from broker.extensions import db
 from broker.models import DiarySession, EsiaLink
-from tests.broker.staffing import ADDRESS, StaffBrowser, audit_rows, browser, make_staff
-from tests.broker.test_attempts import KID, SNILS_6, TESTOV, made, registry, row_counts
+from tests.broker.attemptdata import KID, SNILS_6, TESTOV, row_counts
+from tests.broker.staffing import ADDRESS, StaffBrowser, audit_rows, make_staff
 from tests.builders import ADULT_SNILS, CHILD_SNILS, OTHER_SNILS
-
-__all__ = ["browser", "made", "registry"]  # fixtures
 
 EVERY_SNILS = (ADULT_SNILS, CHILD_SNILS, OTHER_SNILS, SNILS_6)
 
@@ -239,6 +238,23 @@ def test_an_operator_unlinks_in_their_region_audited_with_before_after_and_reaso
     assert "снята" in text(browser.get("/support/accounts/acc-1"))
     again = browser.post("/support/accounts/acc-1/unlink", {"comment": "ещё раз"})
     assert again.status_code == 400 and "не связан с Госуслугами" in text(again)
+
+
+def test_the_account_page_counts_the_live_sessions_that_unlink_ends(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+    """Expired and revoked sessions, and another account's, are not counted, and unlink ends the rest."""
+    now = datetime.now(timezone.utc)
+    extra = [sessions.create_session(account_id, tier="verified", amr="PWD", attempt_id=None)[0]
+             for account_id in ("acc-1", "acc-1", "acc-1", "acc-2")]  # fmt: skip
+    db.session.execute(update(DiarySession).where(DiarySession.id == extra[1].id).values(expires_at=now - timedelta(minutes=1)))
+    db.session.execute(update(DiarySession).where(DiarySession.id == extra[2].id).values(revoked_at=now))
+    db.session.commit()
+    assert (links.live_sessions("acc-1"), links.live_sessions("acc-2"), links.live_sessions("acc-3")) == (2, 1, 0)
+    signed_in(browser, "moscow", "operator", ("77",))
+    assert "Действующие сеансы входа через Госуслуги</dt><dd>2</dd>" in text(browser.get("/support/accounts/acc-1"))
+    assert browser.post("/support/accounts/acc-1/unlink", {"comment": "проверка сеансов"}).status_code == 302
+    [event] = audit_rows("account_unlinked")
+    assert event.after == {"linked": False, "sessions_ended": 2}
+    assert (links.live_sessions("acc-1"), links.live_sessions("acc-2")) == (0, 1)
 
 
 def test_an_admin_unlinks_anywhere(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
