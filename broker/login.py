@@ -283,12 +283,6 @@ def finish(pending: Pending, args: dict[str, str]) -> Finished:
         datetime.now(timezone.utc),
         link_account=matching.AccountId(pending.link_account) if pending.link_account else None,
     )
-    snils_digest = None
-    if person.snils:
-        try:
-            snils_digest = services.current().registry.snils_digest(matching.parse_snils(person.snils))
-        except matching.InvalidSnilsError:
-            pass
     attempt = record(
         pending.client_id,
         pending.region,
@@ -296,11 +290,21 @@ def finish(pending: Pending, args: dict[str, str]) -> Finished:
         flow,
         decision=decision,
         oid=person.oid,
-        snils_digest=snils_digest,
+        snils_digest=snils_digest_of(person),
         tier=str(person.tier),
     )
     amr = tokens.amr[0] if tokens.amr else "PWD"
     return Finished(pending, attempt, decision.reason, decision, person.oid, contacts, str(person.tier), amr)
+
+
+def snils_digest_of(person: matching.Person) -> str | None:
+    """The keyed digest of the SNILS ESIA gave for ``person``; None without one or if it is not valid."""
+    if not person.snils:
+        return None
+    try:
+        return services.current().registry.snils_digest(matching.parse_snils(person.snils))
+    except matching.InvalidSnilsError:
+        return None
 
 
 def record(

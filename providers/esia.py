@@ -40,7 +40,7 @@ from providers.base import (
     StateMismatchError,
 )
 from providers.certificates import EsiaCertificates
-from providers.person import person_from_esia
+from providers.person import inline_elements, is_inline, person_from_esia
 from providers.signing import Signer, client_certificate_hash
 from providers.tokens import TokenVerifier
 from providers.transport import JsonAnswer, Transport, esia_code_of, oauth_error_of, refusal
@@ -317,7 +317,7 @@ class EsiaProvider:
         answer = self._read(tokens, path, "(documents.elements,contacts.elements)", "the person data")
         person = self._person(tokens, path, answer.body)
         collection = answer.body.get("contacts")
-        if isinstance(collection, Mapping) and _is_embedded(collection):
+        if isinstance(collection, Mapping) and is_inline(collection):
             return person, _verified_contacts(collection)
         if {"email", "mobile"} & set(self.config.scopes):
             return person, self.fetch_contacts(tokens)
@@ -343,7 +343,7 @@ class EsiaProvider:
         if _needs_documents(data):
             # ESIA listed the documents as URLs; the tier rule needs them (decision 6).
             docs = self._read(tokens, f"{path}/docs", "(elements)", "the person's documents")
-            documents = _embedded(docs.body)
+            documents = inline_elements(docs.body)
         return person_from_esia(data, oid=tokens.oid, documents=documents)
 
     def _read(self, tokens: EsiaTokens, path: str, embed: str, what: str) -> JsonAnswer:
@@ -411,27 +411,13 @@ def _strings(value: object) -> list[str]:
 def _verified_contacts(collection: Mapping[str, Any]) -> EsiaContacts:
     """The first verified e-mail (``EML``) and mobile (``MBT``) of a contacts collection."""
     verified: dict[str, str | None] = {"EML": None, "MBT": None}
-    for element in _embedded(collection):
+    for element in inline_elements(collection):
         kind, value = element.get("type"), element.get("value")
         if isinstance(kind, str) and kind in verified and verified[kind] is None and element.get("vrfStu") == "VERIFIED":
             if not isinstance(value, str) or not value:
                 raise InvalidUpstreamResponseError("ctts.value", "must be a non-empty string")
             verified[kind] = value
     return EsiaContacts(email=verified["EML"], mobile=verified["MBT"])
-
-
-def _is_embedded(collection: Mapping[str, Any]) -> bool:
-    """Did ESIA put the collection's elements inline (not as URLs to read)?"""
-    elements = collection.get("elements")
-    return isinstance(elements, list) and all(isinstance(element, Mapping) for element in elements)
-
-
-def _embedded(collection: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """A collection's embedded elements; elements given only as URLs are not read."""
-    elements = collection.get("elements", [])
-    if not isinstance(elements, list):
-        raise InvalidUpstreamResponseError("elements", "must be a list")
-    return [element for element in elements if isinstance(element, Mapping)]
 
 
 def _needs_documents(data: Mapping[str, Any]) -> bool:

@@ -43,9 +43,21 @@ def embedded_elements(prns: Mapping[str, Any], collection: str) -> list[Mapping[
         return []
     if not isinstance(value, Mapping) or not isinstance(value.get("elements", []), list):
         raise InvalidUpstreamResponseError(collection, "must be a collection with an elements list")
-    elements = value.get("elements", [])
-    # Without embed, ESIA lists elements as URLs: nothing to read here.
-    return [e for e in elements if isinstance(e, Mapping)]
+    return inline_elements(value)
+
+
+def inline_elements(collection: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A collection's elements given inline; those listed only as URLs (no ``embed``) are not read."""
+    elements = collection.get("elements", [])
+    if not isinstance(elements, list):
+        raise InvalidUpstreamResponseError("elements", "must be a list")
+    return [element for element in elements if isinstance(element, Mapping)]
+
+
+def is_inline(collection: Mapping[str, Any]) -> bool:
+    """Did ESIA put the collection's elements inline (not as URLs to read)?"""
+    elements = collection.get("elements")
+    return isinstance(elements, list) and all(isinstance(element, Mapping) for element in elements)
 
 
 def parse_esia_date(raw: Any, field: str) -> date:
