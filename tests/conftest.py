@@ -1,58 +1,23 @@
-"""Root fixtures: the broker app on SQLite (and on PostgreSQL when TEST_DATABASE_URL is set)."""
+"""Root fixtures: the broker app on SQLite (and on PostgreSQL when TEST_DATABASE_URL is set), and
+what several test packages share: the flow tests' world, a live server, Chromium, and OpenSSL's GOST engine."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy import create_engine, text
 
-from broker import create_app, schema
-from broker.extensions import db
-
-POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
-DATABASES = ["sqlite"] + ([pytest.param("postgresql", marks=pytest.mark.postgres)] if POSTGRES_URL else [])
-TEST_SNILS_KEY = "test-snils-key"
-
-
-def _reset_postgres(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
-def database_url_for(kind: str, tmp_path: os.PathLike[str]) -> str:
-    """A fresh, empty database of ``kind`` ("sqlite" or "postgresql")."""
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path}/broker.sqlite3"
-    assert POSTGRES_URL
-    _reset_postgres(POSTGRES_URL)
-    return POSTGRES_URL
-
-
-@contextmanager
-def running_app(database_url: str) -> Iterator[Flask]:
-    """The broker on a freshly migrated database, inside its app context."""
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "SNILS_HASH_KEY": TEST_SNILS_KEY,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REGION_CACHE_SECONDS": 0,
-        }
-    )
-    with app.app_context():
-        schema.upgrade()
-        yield app
-        db.session.remove()
-        db.engine.dispose()
+from tests.browser import launched_chromium, phone_page
+from tests.databases import DATABASES, database_url_for, running_app
+from tests.liveserver import serving
+from tests.opensslgost import Openssl, gost_openssl
+from tests.world import DEFAULT_SETUP, World, make_material, opened_world
 
 
 @pytest.fixture(params=DATABASES)
@@ -69,3 +34,54 @@ def app(database_url: str) -> Iterator[Flask]:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+# -- the flow tests' world: portal → broker → mock ESIA, over ``responses`` (tests/world.py) ----
+
+
+@pytest.fixture(scope="session")
+def material(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Keys made once per session: the broker's ESIA client pair and its id_token key."""
+    return make_material(tmp_path_factory.mktemp("flow-keys"))
+
+
+@pytest.fixture
+def setup() -> str:
+    """The ESIA setup of a test; override with ``@pytest.mark.parametrize("setup", [...])``."""
+    return DEFAULT_SETUP
+
+
+@pytest.fixture
+def world(material: dict[str, Path], tmp_path: Path, setup: str) -> Iterator[World]:
+    with opened_world(material, tmp_path, setup) as world:
+        yield world
+
+
+# -- real sockets and a real browser ------------------------------------------------------------
+
+
+@pytest.fixture
+def live_server() -> Iterator[Callable[[Any], str]]:
+    """``live_server(app)`` serves a WSGI app on a loopback port until the test ends; gives its base URL."""
+    with ExitStack() as servers:
+        yield lambda app: servers.enter_context(serving(app))
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Headless Chromium, one per module; skipped without it unless REQUIRE_BROWSER=1."""
+    with launched_chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    """A phone-sized page in Russian, in a context of its own; axe-core is there for ``check_page``."""
+    with phone_page(chromium) as page:
+        yield page
+
+
+@pytest.fixture(scope="session")
+def openssl(tmp_path_factory: pytest.TempPathFactory) -> Openssl:
+    """OpenSSL with Debian's GOST engine; skipped without it unless REQUIRE_GOST_ENGINE=1."""
+    return gost_openssl(tmp_path_factory.mktemp("openssl"))

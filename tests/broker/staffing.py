@@ -1,13 +1,10 @@
-"""Builders and a browser for the staff tests (Flask's ``AuthActions`` idea)."""
+"""Builders and a browser for the staff tests (Flask's ``AuthActions`` idea), and the login in Chromium."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
@@ -71,15 +68,8 @@ class StaffBrowser:
         return self.post("/admin/logout")
 
 
-@pytest.fixture
-def browser(app: Flask) -> Iterator[StaffBrowser]:
-    client = app.test_client()
-    client.environ_base["REMOTE_ADDR"] = ADDRESS
-    yield StaffBrowser(client)
-
-
-@pytest.fixture
-def other_browser(app: Flask) -> Iterator[StaffBrowser]:
-    client = app.test_client()
-    client.environ_base["REMOTE_ADDR"] = "198.51.100.9"
-    yield StaffBrowser(client)
+def sign_in_with_chromium(page: Any, login: str, password: str = PASSWORD) -> None:
+    """In Chromium, on the staff login page: fill in ``login`` and ``password`` and press «Войти»."""
+    page.fill("#login", login)
+    page.fill("#password", password)
+    page.get_by_role("button", name="Войти", exact=True).click()

@@ -12,15 +12,13 @@ import pytest
 from flask import Flask
 
 from broker import apitokens, staff
-from tests.broker.staffing import StaffBrowser, browser, make_staff
-from tests.examples.test_browser import check_page, chromium, page  # noqa: F401  (fixtures)
-
-__all__ = ["browser"]
+from tests.broker.staffing import StaffBrowser, make_staff
+from tests.browser import check_page
 
 pytestmark = [pytest.mark.browser]
 
 
-def test_every_staff_page_is_accessible_on_a_phone(app: Flask, browser: StaffBrowser, page: Any) -> None:  # noqa: F811
+def test_every_staff_page_is_accessible_on_a_phone(app: Flask, browser: StaffBrowser, page: Any) -> None:
     make_staff("boss", role="admin", name="Начальник отдела")
     member = make_staff("ivanov", role="operator", regions=("77", "50"))
     apitokens.create_token(member, name="синхронизация реестра", days=30, actor="cli:test")

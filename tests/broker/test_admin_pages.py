@@ -11,9 +11,7 @@ from sqlalchemy import func, select
 from broker import apitokens, staff
 from broker.extensions import db
 from broker.models import AuditEvent, Staff, StaffSession
-from tests.broker.staffing import ADDRESS, PASSWORD, StaffBrowser, audit_rows, browser, make_staff, other_browser
-
-__all__ = ["browser", "other_browser"]  # fixtures
+from tests.broker.staffing import ADDRESS, PASSWORD, StaffBrowser, audit_rows, make_staff
 
 NEW_STAFF = {
     "login": "petrov",

@@ -12,39 +12,13 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from broker import preflight, regionadmin
-from tests.broker.registry_files import row, write_csv
-from tests.builders import ADULT_SNILS, make_snils
+from tests.broker.registry_files import BAD_SNILS, SHARED_SNILS, row, write_csv
+from tests.builders import ADULT_SNILS
 
 AT = "2026-11-28T12:00"  # Moscow local time (no offset): the region's calendar
-BAD_SNILS = "112-233-445 00"  # the check digits are wrong
-SHARED_SNILS = make_snils(445566778)
 SURNAMES = ("Тестов", "Иванов", "Тестова", "Петрoв", "Сидоров", "Сидорова", "Кузнецова")
 
-ROWS = [
-    row(),  # a teacher...
-    row(id="acc-2", login="parent-2", role="parent"),  # ...who is also a parent: one person, fine
-    row(id="acc-3", login="u3", last_name="Иванов", first_name="Иван", middle_name="Иванович",
-        birth_date="1985-01-01", snils=""),
-    row(id="acc-4", login="u4", last_name="Иванов", first_name="Олег", snils=BAD_SNILS),
-    row(id="acc-5", login="u5", role="student", school_id="sch-2", last_name="Тестова", first_name="Алёна",
-        middle_name="Петровна", birth_date="2016-03-01", gender="F", snils=""),
-    row(id="acc-6", login="u6", role="student", school_id="sch-1", last_name="Тестова", first_name="Алена",
-        middle_name="Петровна", birth_date="2016-03-01", gender="F", snils=""),
-    row(id="acc-7", login="u7", first_name="Илья", snils=make_snils(111222333), status="blocked"),
-    row(id="acc-8", login="u8", first_name="Глеб", snils=make_snils(111222334), school_id=""),
-    row(id="acc-9", login="u9", first_name="Яков", snils=make_snils(111222335), middle_name="-"),
-    row(id="acc-10", login="u10", last_name="Петрoв", snils=make_snils(111222336)),  # Latin o
-    row(id="acc-11", login="u11", role="parent", last_name="Сидоров", snils=SHARED_SNILS),
-    row(id="acc-12", login="u12", role="student", last_name="Сидорова", first_name="Мария", gender="F",
-        birth_date="2015-05-05", snils=SHARED_SNILS),  # the parent's SNILS in the child's record
-    row(id="acc-13", login="u13", role="student", last_name="Кузнецова", first_name="Ева", gender="F",
-        birth_date="2017-01-01", snils="", school_id="sch-3"),
-    row(id="acc-50", login="u50", region="50", role="student", last_name="Кузнецова", first_name="Ева", gender="F",
-        birth_date="2017-01-01", snils=""),  # acc-13's namesake in another region
-    row(id="acc-14", login="u14", role="student", first_name="Лев", birth_date="2012-11-28", snils=""),  # 14 today
-    row(id="acc-15", login="u15", first_name="Марк", snils="", esia_oid="1000100015"),  # linked: no SNILS needed
-]
-EXPECTED = {
+EXPECTED = {  # for PREFLIGHT_ROWS (tests/broker/registry_files.py)
     # account: (findings, predicted refusal)
     "acc-3": ("snils_missing_in_diary", "snils_missing_in_diary"),
     "acc-4": ("snils_checksum", "snils_mismatch"),
@@ -61,20 +35,13 @@ EXPECTED = {
 }
 
 
-@pytest.fixture
-def registry(runner: FlaskCliRunner, tmp_path: Path) -> FlaskCliRunner:
-    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "registry.csv", ROWS))])
-    assert result.exit_code == 0, result.output
-    return runner
-
-
 def read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
 
 
-def test_prints_predicted_refusals_findings_and_schools_for_a_disabled_region(registry: FlaskCliRunner) -> None:
-    result = registry.invoke(args=["preflight", "--region", "77", "--at", AT])
+def test_prints_predicted_refusals_findings_and_schools_for_a_disabled_region(preflight_registry: FlaskCliRunner) -> None:
+    result = preflight_registry.invoke(args=["preflight", "--region", "77", "--at", AT])
     assert result.exit_code == 0, result.output
     out = result.output
     assert "Pre-flight of region 77 Москва (ESIA login off)" in out
@@ -87,9 +54,9 @@ def test_prints_predicted_refusals_findings_and_schools_for_a_disabled_region(re
     assert re.search(r"sch-1 +7 refused, 9 to fix of 12 accounts", out)
 
 
-def test_writes_every_account_to_fix_to_csv_with_masked_snils_only(registry: FlaskCliRunner, tmp_path: Path) -> None:
+def test_writes_every_account_to_fix_to_csv_with_masked_snils_only(preflight_registry: FlaskCliRunner, tmp_path: Path) -> None:
     path = tmp_path / "fix.csv"
-    result = registry.invoke(args=["preflight", "--region", "77", "--at", AT, "--csv", str(path)])
+    result = preflight_registry.invoke(args=["preflight", "--region", "77", "--at", AT, "--csv", str(path)])
     assert result.exit_code == 0, result.output
     assert f"12 accounts to fix written to {path}" in result.output
     rows = read_csv(path)
@@ -107,26 +74,26 @@ def test_writes_every_account_to_fix_to_csv_with_masked_snils_only(registry: Fla
     assert not any(name in text for name in SURNAMES)
 
 
-def test_prints_no_names_and_no_full_snils(registry: FlaskCliRunner) -> None:
-    out = registry.invoke(args=["preflight", "--region", "77", "--at", AT]).output
+def test_prints_no_names_and_no_full_snils(preflight_registry: FlaskCliRunner) -> None:
+    out = preflight_registry.invoke(args=["preflight", "--region", "77", "--at", AT]).output
     assert not any(name in out for name in SURNAMES)
     assert ADULT_SNILS[:11] not in out and "***" not in out
 
 
-def test_the_login_instant_decides_who_is_14(registry: FlaskCliRunner, tmp_path: Path) -> None:
+def test_the_login_instant_decides_who_is_14(preflight_registry: FlaskCliRunner, tmp_path: Path) -> None:
     path = tmp_path / "fix.csv"
     # 23:30 in Moscow on the 27th: acc-14 turns 14 only at midnight.
-    result = registry.invoke(args=["preflight", "--region", "77", "--at", "2026-11-27T20:30:00+00:00", "--csv", str(path)])
+    result = preflight_registry.invoke(args=["preflight", "--region", "77", "--at", "2026-11-27T20:30:00+00:00", "--csv", str(path)])
     assert result.exit_code == 0, result.output
     assert "(2026-11-27 in Europe/Moscow)" in result.output
     assert "acc-14" not in {r["account_id"] for r in read_csv(path)}
 
 
 def test_accounts_of_another_region_count_but_are_listed_in_their_own_preflight(
-    registry: FlaskCliRunner, tmp_path: Path
+    preflight_registry: FlaskCliRunner, tmp_path: Path
 ) -> None:
     path = tmp_path / "fix-50.csv"
-    result = registry.invoke(args=["preflight", "--region", "50", "--at", AT, "--csv", str(path)])
+    result = preflight_registry.invoke(args=["preflight", "--region", "50", "--at", AT, "--csv", str(path)])
     assert result.exit_code == 0, result.output
     assert "1 accounts scanned" in result.output
     assert {r["account_id"]: r["findings"] for r in read_csv(path)} == {"acc-50": "ambiguous"}
@@ -142,20 +109,20 @@ def test_accounts_of_another_region_count_but_are_listed_in_their_own_preflight(
     ],
 )
 def test_a_bad_region_or_instant_exits_with_status_2_naming_the_option(
-    registry: FlaskCliRunner, args: list[str], option: str
+    preflight_registry: FlaskCliRunner, args: list[str], option: str
 ) -> None:
-    result = registry.invoke(args=["preflight", *args])
+    result = preflight_registry.invoke(args=["preflight", *args])
     assert result.exit_code == 2
     assert option in result.output
 
 
-def test_an_unwritable_csv_file_is_reported_with_status_1(registry: FlaskCliRunner, tmp_path: Path) -> None:
-    result = registry.invoke(args=["preflight", "--region", "77", "--csv", str(tmp_path / "missing" / "fix.csv")])
+def test_an_unwritable_csv_file_is_reported_with_status_1(preflight_registry: FlaskCliRunner, tmp_path: Path) -> None:
+    result = preflight_registry.invoke(args=["preflight", "--region", "77", "--csv", str(tmp_path / "missing" / "fix.csv")])
     assert result.exit_code == 1
     assert "--csv: cannot write" in result.output
 
 
-def test_grouping_in_memory_or_by_the_database_gives_the_same_report(registry: FlaskCliRunner, app: Flask) -> None:
+def test_grouping_in_memory_or_by_the_database_gives_the_same_report(preflight_registry: FlaskCliRunner, app: Flask) -> None:
     at = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
     by_database = preflight.run_preflight("77", at)
     assert preflight.run_preflight("77", at, grouping="memory") == by_database
@@ -163,23 +130,23 @@ def test_grouping_in_memory_or_by_the_database_gives_the_same_report(registry: F
     assert {a.id for a in by_database.flagged} == set(EXPECTED)
 
 
-def test_csv_rows_start_with_the_header_and_follow_the_report(registry: FlaskCliRunner, app: Flask) -> None:
+def test_csv_rows_start_with_the_header_and_follow_the_report(preflight_registry: FlaskCliRunner, app: Flask) -> None:
     report = preflight.run_preflight("77", datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc))
     rows = list(preflight.csv_rows(report))
     assert rows[0] == preflight.CSV_HEADER
     assert [r[0] for r in rows[1:]] == [a.id for a in report.flagged]
 
 
-def test_a_region_that_requires_the_link_flow_for_children_predicts_link_required(registry: FlaskCliRunner, tmp_path: Path) -> None:
+def test_a_region_that_requires_the_link_flow_for_children_predicts_link_required(preflight_registry: FlaskCliRunner, tmp_path: Path) -> None:
     children = [
         row(id="acc-16", login="u16", role="student", first_name="Фёдор", birth_date="2016-04-04", snils=""),
         row(id="acc-17", login="u17", role="student", first_name="Савва", birth_date="2016-04-04", snils="", esia_oid="1000100017"),
     ]
-    assert registry.invoke(args=["registry", "import", str(write_csv(tmp_path / "more.csv", children))]).exit_code == 0
+    assert preflight_registry.invoke(args=["registry", "import", str(write_csv(tmp_path / "more.csv", children))]).exit_code == 0
     regionadmin.change_region("77", enabled=None, policy={"auto_link_under_14": False}, comment="test",
                               actor_staff=None, actor="cli:test")  # fmt: skip
     path = tmp_path / "fix.csv"
-    result = registry.invoke(args=["preflight", "--region", "77", "--at", AT, "--csv", str(path)])
+    result = preflight_registry.invoke(args=["preflight", "--region", "77", "--at", AT, "--csv", str(path)])
     assert result.exit_code == 0, result.output
     predicted = result.output.split("Predicted refusals")[1].split("Findings")[0]
     assert re.search(r"link_required +1 ", predicted)  # acc-16 only: acc-17 is linked already

@@ -4,34 +4,24 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from broker import apitokens, preflight
 from broker.extensions import db
-from tests.broker.registry_files import write_csv
-from tests.broker.staffing import StaffBrowser, browser, make_staff  # noqa: F401 (fixture)
-from tests.broker.test_preflight import ADULT_SNILS, ROWS
+from tests.broker.staffing import StaffBrowser, make_staff
+from tests.builders import ADULT_SNILS
 
 
-@pytest.fixture
-def registry(runner: FlaskCliRunner, tmp_path: Path) -> FlaskCliRunner:
-    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "registry.csv", ROWS))])
-    assert result.exit_code == 0, result.output
-    return runner
-
-
-def signed_in(browser: StaffBrowser, login: str, role: str, regions: tuple[str, ...] = ()) -> StaffBrowser:  # noqa: F811
+def signed_in(browser: StaffBrowser, login: str, role: str, regions: tuple[str, ...] = ()) -> StaffBrowser:
     make_staff(login, role=role, regions=regions)
     db.session.commit()
     assert browser.login(login).status_code == 302
     return browser
 
 
-def test_an_operator_sees_the_report_of_a_disabled_region_of_theirs(registry: FlaskCliRunner, browser: StaffBrowser) -> None:  # noqa: F811
+def test_an_operator_sees_the_report_of_a_disabled_region_of_theirs(preflight_registry: FlaskCliRunner, browser: StaffBrowser) -> None:
     page = signed_in(browser, "op77", "operator", ("77",)).get("/preflight/77")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -41,7 +31,7 @@ def test_an_operator_sees_the_report_of_a_disabled_region_of_theirs(registry: Fl
     assert page.headers["Cache-Control"] == "no-store"
 
 
-def test_the_csv_lists_the_accounts_to_fix_with_masked_snils_only(registry: FlaskCliRunner, browser: StaffBrowser) -> None:  # noqa: F811
+def test_the_csv_lists_the_accounts_to_fix_with_masked_snils_only(preflight_registry: FlaskCliRunner, browser: StaffBrowser) -> None:
     answer = signed_in(browser, "helpdesk", "support").get("/preflight/77.csv")
     assert answer.status_code == 200 and answer.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
@@ -52,7 +42,7 @@ def test_the_csv_lists_the_accounts_to_fix_with_masked_snils_only(registry: Flas
     assert "Тестов" not in body  # no names
 
 
-def test_an_operator_cannot_see_another_region(registry: FlaskCliRunner, browser: StaffBrowser) -> None:  # noqa: F811
+def test_an_operator_cannot_see_another_region(preflight_registry: FlaskCliRunner, browser: StaffBrowser) -> None:
     signed_in(browser, "op50", "operator", ("50",))
     assert browser.get("/preflight/77").status_code == 403
     assert browser.get("/preflight/77.csv").status_code == 403
@@ -60,16 +50,16 @@ def test_an_operator_cannot_see_another_region(registry: FlaskCliRunner, browser
     assert 'value="50"' in chooser and 'value="77"' not in chooser
 
 
-def test_without_a_staff_session_the_page_asks_to_sign_in(registry: FlaskCliRunner, app: Flask) -> None:
+def test_without_a_staff_session_the_page_asks_to_sign_in(preflight_registry: FlaskCliRunner, app: Flask) -> None:
     answer = app.test_client().get("/preflight/77")
     assert answer.status_code == 302 and "/admin/login" in answer.headers["Location"]
 
 
-def test_an_unknown_region_is_not_found(registry: FlaskCliRunner, browser: StaffBrowser) -> None:  # noqa: F811
+def test_an_unknown_region_is_not_found(preflight_registry: FlaskCliRunner, browser: StaffBrowser) -> None:
     assert signed_in(browser, "boss", "admin").get("/preflight/00").status_code == 404
 
 
-def test_the_api_gives_the_summary_and_the_csv(registry: FlaskCliRunner, app: Flask) -> None:
+def test_the_api_gives_the_summary_and_the_csv(preflight_registry: FlaskCliRunner, app: Flask) -> None:
     member = make_staff("sync", role="operator", regions=("77",))
     _, clear = apitokens.create_token(member, name="preflight", days=1, actor="cli:test")
     db.session.commit()

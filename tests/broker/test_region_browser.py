@@ -9,45 +9,28 @@ with axe-core.
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from broker.extensions import db
 from broker.models import LoginAttempt, Region
-from tests.broker.staffing import PASSWORD, make_staff
-from tests.examples.test_browser import check_page, chromium, page  # noqa: F401  (fixtures)
-from tests.flows.conftest import World, log_in, material, setup, start_login, verify_id_token, world  # noqa: F401  (fixtures)
+from tests.broker.staffing import make_staff, sign_in_with_chromium
+from tests.browser import check_page
+from tests.world import World, log_in, start_login, verify_id_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.flow]
 
 
-@pytest.fixture
-def live(world: World) -> Iterator[str]:  # noqa: F811
-    """The flow tests' broker on a loopback port, for Chromium."""
-    # Plain HTTP on loopback: the staff cookie may not be Secure here (COOKIE_SECURE=false in dev).
-    world.broker.config["SESSION_COOKIE_SECURE"] = False
-    server = make_server("127.0.0.1", 0, world.broker, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-def last_attempt(world: World) -> LoginAttempt:  # noqa: F811
+def last_attempt(world: World) -> LoginAttempt:
     with world.broker.app_context():
         row = db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id.desc()).limit(1)).one()
         db.session.expunge(row)
         return row
 
 
-def test_an_operator_enables_a_region_and_the_next_login_there_works(world: World, live: str, page: Any) -> None:  # noqa: F811
+def test_an_operator_enables_a_region_and_the_next_login_there_works(world: World, live_broker: str, page: Any) -> None:
     runner = world.broker.test_cli_runner()
     with world.broker.app_context():
         assert runner.invoke(args=["regions", "disable", "77", "--comment", "до проверки реестра"]).exit_code == 0
@@ -60,12 +43,10 @@ def test_an_operator_enables_a_region_and_the_next_login_there_works(world: Worl
     assert not isinstance(refused, str) and "пока не подключён" in refused.text
     assert last_attempt(world).reason == "region_disabled"
 
-    page.goto(f"{live}/regions/77")
+    page.goto(f"{live_broker}/regions/77")
     page.wait_for_url(re.compile(r"/admin/login\?next=/regions/77$"))
-    page.fill("#login", "ivanov")
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="Войти").click()
-    page.wait_for_url(f"{live}/regions/77")
+    sign_in_with_chromium(page, "ivanov")
+    page.wait_for_url(f"{live_broker}/regions/77")
     check_page(page)
     table = page.inner_text("#figures")
     assert re.search(r"region_disabled\s.*\s1\s+1", table, re.S), table  # the refusal just now
@@ -74,7 +55,7 @@ def test_an_operator_enables_a_region_and_the_next_login_there_works(world: Worl
     page.get_by_label("включён").check()
     page.get_by_label("Комментарий").fill("Реестр проверен, включаем по письму министерства № 15")
     page.get_by_role("button", name="Сохранить").click()
-    page.wait_for_url(f"{live}/regions/77")
+    page.wait_for_url(f"{live_broker}/regions/77")
     assert "Вход через Госуслуги в регионе 77 включён" in page.inner_text("[role=status]")
     check_page(page)
     with world.broker.app_context():
@@ -90,36 +71,34 @@ def test_an_operator_enables_a_region_and_the_next_login_there_works(world: Worl
     page.reload()
     assert re.search(r"Вход по связи\s+1\s+1", page.inner_text("#figures"))
     page.get_by_role("link", name="← Все регионы").click()
-    page.wait_for_url(f"{live}/regions/")
+    page.wait_for_url(f"{live_broker}/regions/")
     assert "77 — Москва" in page.inner_text("main") and "ivanov" in page.inner_text("main")
     check_page(page)
 
 
-def test_the_read_only_view_and_a_refused_form_are_accessible_on_a_phone(world: World, live: str, page: Any) -> None:  # noqa: F811
+def test_the_read_only_view_and_a_refused_form_are_accessible_on_a_phone(world: World, live_broker: str, page: Any) -> None:
     with world.broker.app_context():
         make_staff("helper", role="support")
         make_staff("ivanov", role="operator", regions=("50",))
         db.session.remove()
 
     def sign_in(login: str) -> None:
-        page.goto(f"{live}/admin/login")
-        page.fill("#login", login)
-        page.fill("#password", PASSWORD)
-        page.get_by_role("button", name="Войти").click()
-        page.wait_for_url(f"{live}/admin/")
+        page.goto(f"{live_broker}/admin/login")
+        sign_in_with_chromium(page, login)
+        page.wait_for_url(f"{live_broker}/admin/")
 
     sign_in("helper")
-    page.goto(f"{live}/regions/41")  # no attempts: no chart, words instead
+    page.goto(f"{live_broker}/regions/41")  # no attempts: no chart, words instead
     assert "Только просмотр" in page.inner_text("main") and page.locator("form textarea").count() == 0
     check_page(page)
     page.get_by_role("button", name="Выйти").click()
 
     sign_in("ivanov")
-    page.goto(f"{live}/regions/50")
+    page.goto(f"{live_broker}/regions/50")
     page.get_by_label("включён").check()
     page.get_by_label("Комментарий").evaluate("field => field.removeAttribute('required')")
     page.get_by_role("button", name="Сохранить").click()
     assert "комментарий обязателен" in page.inner_text("#comment-error")
     assert page.get_by_label("Комментарий").get_attribute("aria-invalid") == "true"
     check_page(page)
-    assert page.goto(f"{live}/regions/77").status == 403  # another operator's region
+    assert page.goto(f"{live_broker}/regions/77").status == 403  # another operator's region

@@ -12,10 +12,8 @@ from werkzeug.datastructures import MultiDict
 from broker import regionadmin, regionpages
 from broker.extensions import db
 from broker.models import LoginAttempt, Region
-from tests.broker.staffing import ADDRESS, StaffBrowser, audit_rows, browser, make_staff
-from tests.broker.test_regionadmin import FUTURE
-
-__all__ = ["browser"]  # fixtures
+from tests.broker.futurepolicy import FUTURE
+from tests.broker.staffing import ADDRESS, StaffBrowser, audit_rows, make_staff
 
 ENABLE = {"enabled": "on", "comment": "по письму министерства №15"}
 

@@ -11,7 +11,7 @@ import matching
 from broker import services
 from broker.extensions import db
 from broker.models import Account, EsiaLink
-from tests.conftest import DATABASES, database_url_for, running_app
+from tests.databases import DATABASES, database_url_for, running_app
 from tests.builders import (
     ADULT_SNILS,
     CHILD_SNILS,

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.flows.conftest import BROKER, PORTAL_CALLBACK, World, log_in, verify_id_token
+from tests.world import BROKER, PORTAL_CALLBACK, World, log_in, verify_id_token
 
 pytestmark = pytest.mark.flow
 GOST_SETUPS = ["current-gost-rs256", "current-gost-gost"]

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from broker.extensions import db
 from broker.models import DiarySession, LoginAttempt
-from tests.flows.conftest import BROKER, PORTAL_CALLBACK, World, log_in, query_of, start_login
+from tests.world import BROKER, PORTAL_CALLBACK, World, log_in, query_of, start_login
 
 pytestmark = pytest.mark.flow
 

@@ -3,31 +3,15 @@ password links their ESIA account to that diary account."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pytest
 import requests
 from sqlalchemy import select
 
 from broker.extensions import db
 from broker.models import EsiaLink
-from tests.flows.conftest import BROKER, PORTAL, PORTAL_SECRET, World, log_in, query_of
+from tests.world import PORTAL, PORTAL_SECRET, World, ask_link, link_through_esia, log_in, query_of
 
 pytestmark = pytest.mark.flow
-
-
-def ask_link(account_id: str, return_to: str = f"{PORTAL}/settings", secret: str = PORTAL_SECRET) -> requests.Response:
-    return requests.post(
-        f"{BROKER}/oidc/link", data={"account_id": account_id, "return_to": return_to}, auth=("portal", secret)
-    )
-
-
-def link_through_esia(world: World, account_id: str, person: str) -> requests.Response | str:
-    url = ask_link(account_id).json()["url"]
-    at_esia = world.follow(world.go(url), lambda u: urlsplit(u).path == "/login")
-    assert isinstance(at_esia, str)
-    answer = world.go(at_esia, data={"login": person, "password": "test1234"})
-    return world.follow(answer, lambda u: u.startswith(f"{PORTAL}/settings"))
 
 
 def test_an_account_without_snils_is_linked_and_the_next_login_goes_straight_in(world: World) -> None:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.flows.conftest import BROKER, PORTAL_CALLBACK, World, log_in, query_of, start_login, verify_id_token
+from tests.world import BROKER, PORTAL_CALLBACK, World, log_in, query_of, start_login, verify_id_token
 
 pytestmark = pytest.mark.flow
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from broker.extensions import db
 from broker.models import Account, EsiaLink, LoginAttempt, Region
-from tests.flows.conftest import ESIA, World, log_in
+from tests.world import ESIA, World, log_in
 
 pytestmark = pytest.mark.flow
 

@@ -12,8 +12,7 @@ import matching
 from broker import regionadmin
 from broker.extensions import db
 from broker.models import EsiaLink, LoginAttempt
-from tests.flows.conftest import World, log_in, query_of
-from tests.flows.test_link import link_through_esia
+from tests.world import World, link_through_esia, log_in, query_of
 
 pytestmark = pytest.mark.flow
 

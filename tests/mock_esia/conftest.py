@@ -1,13 +1,9 @@
-"""Fixtures for the mock ESIA's tests: the app, a live server, OpenSSL, and an independent client."""
+"""Fixtures for the mock ESIA's tests: the app, its keys and clock, and an independent client."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +13,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from werkzeug.serving import make_server
 
 import mock_esia
+from tests.clock import FakeClock
 
-from .esia_test_client import DATA, OPENSSL_GOST_CONF, EsiaTestClient, FlaskAdapter, GostSigner, Openssl, RsaSigner
+from .esia_test_client import DATA, EsiaTestClient, FlaskAdapter, GostSigner, RsaSigner
 from .registration import (
     BASE_URL,
     CLIENT_ID,
@@ -31,18 +27,6 @@ from .registration import (
     PERSON_SCOPES,
     REDIRECT_URI,
 )
-
-class FakeClock:
-    """A clock the test moves by hand; starts at the real time."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="session")
@@ -139,44 +123,3 @@ def client_for(rsa_signer: RsaSigner, gost_signer: GostSigner, clock: FakeClock)
 @pytest.fixture
 def esia(app: Any, client_for: Callable[..., EsiaTestClient]) -> EsiaTestClient:
     return client_for(app)
-
-
-@pytest.fixture
-def live_server(make_app: Callable[..., Any]) -> Iterator[Callable[..., str]]:
-    """Serve an app (by default a new mock with the real clock) on 127.0.0.1; returns its base URL."""
-    servers = []
-
-    def start(app: Any = None, **overrides: Any) -> str:
-        if app is None:
-            overrides.setdefault("CLOCK", None)
-            app = make_app(**overrides)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        thread.join(timeout=5)
-
-
-@pytest.fixture(scope="session")
-def openssl(tmp_path_factory: pytest.TempPathFactory) -> Openssl:
-    """OpenSSL with Debian's GOST engine; skipped without it unless REQUIRE_GOST_ENGINE=1."""
-    config = tmp_path_factory.mktemp("openssl") / "gost.cnf"
-    config.write_text(OPENSSL_GOST_CONF)
-    tool = Openssl(config)
-    problem = None
-    if shutil.which("openssl") is None:
-        problem = "the openssl command is not installed"
-    else:
-        probe = tool.run("list", "-digest-algorithms")
-        if probe.returncode != 0 or b"md_gost12_256" not in probe.stdout:
-            problem = "OpenSSL's GOST engine (Debian libengine-gost-openssl) is not available"
-    if problem:
-        if os.environ.get("REQUIRE_GOST_ENGINE") == "1":
-            pytest.fail(f"REQUIRE_GOST_ENGINE=1 but {problem}")
-        pytest.skip(problem)
-    return tool

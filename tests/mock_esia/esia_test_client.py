@@ -12,7 +12,6 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -130,36 +129,6 @@ def gost_verify(public_key: tuple[int, int], message: bytes, signature: bytes, p
 def pem_body(text: str) -> bytes:
     lines = [line for line in text.strip().splitlines() if not line.startswith("-----")]
     return base64.b64decode("".join(lines))
-
-
-# -- OpenSSL with the GOST engine ------------------------------------------------------------
-
-
-OPENSSL_GOST_CONF = """openssl_conf = openssl_def
-[openssl_def]
-engines = engine_section
-[engine_section]
-gost = gost_section
-[gost_section]
-engine_id = gost
-default_algorithms = ALL
-"""
-
-
-@dataclass
-class Openssl:
-    """The ``openssl`` command with the GOST engine loaded through a config file."""
-
-    config: Path
-
-    def run(self, *args: str, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            ["openssl", *args],
-            input=data,
-            capture_output=True,
-            env={"OPENSSL_CONF": str(self.config), "PATH": "/usr/bin:/bin"},
-            timeout=30,
-        )
 
 
 # -- HTTP -------------------------------------------------------------------------------------

@@ -2,48 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import replace
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
 from flask import Flask
 
+from tests.browser import PHONE
+
 from .esia_test_client import EsiaTestClient
 from .registration import CLIENT_ID
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail("REQUIRE_BROWSER=1 but /usr/bin/chromium is missing")
-        pytest.skip("/usr/bin/chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def start(live_server, make_app, rsa_signer, gost_signer, browser):
+def start(live_server, make_app, rsa_signer, gost_signer, chromium):
     """Open the authorization URL in a phone-sized page.
 
     The client's callback is a real loopback server (the relying party's stand-in), so the
@@ -61,7 +37,7 @@ def start(live_server, make_app, rsa_signer, gost_signer, browser):
         esia = EsiaTestClient(requests.Session(), base, CLIENT_ID, callback_uri, rsa_signer, gost_signer)
         params = esia.v1_params("openid fullname birthdate") if flow == "v1" else esia.v2_params("openid fullname birthdate")
         path = "/aas/oauth2/ac" if flow == "v1" else "/aas/oauth2/v2/ac"
-        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="ru-RU")
+        context = chromium.new_context(viewport=PHONE, locale="ru-RU")
         page = context.new_page()
         page.goto(f"{base}{path}?{urlencode(params)}")
         return esia, params, page

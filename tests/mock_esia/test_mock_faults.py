@@ -117,8 +117,8 @@ def test_error_rate_fails_a_seeded_share_of_requests(make_app, client_for):
 
 
 @pytest.mark.flow
-def test_timeout_holds_the_request_until_the_client_gives_up(live_server, rsa_signer, gost_signer):
-    base = live_server(FAULT_TIMEOUT=0.25)
+def test_timeout_holds_the_request_until_the_client_gives_up(live_server, make_app, rsa_signer, gost_signer):
+    base = live_server(make_app(CLOCK=None, FAULT_TIMEOUT=0.25))  # the real clock
     esia = EsiaTestClient(requests.Session(), base, CLIENT_ID, REDIRECT_URI, rsa_signer, gost_signer)
 
     with pytest.raises(requests.exceptions.ReadTimeout):

@@ -1,13 +1,9 @@
-"""Fixtures for the ESIA client's tests: keys, a fake clock, ESIA's tokens, HTTP fakes, OpenSSL."""
+"""Fixtures for the ESIA client's tests: keys, a fake clock, ESIA's tokens, HTTP fakes, the mock ESIA."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import shutil
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,31 +20,9 @@ from cryptography.x509.oid import NameOID
 
 import mock_esia
 from providers import EsiaConfig, EsiaProvider, Signer, load_signer
+from tests.clock import FakeClock
 
 from .upstream import BASE_URL, CLIENT_ID, DATA, ISSUER, REDIRECT_URI, EsiaKeys, Upstream, gost_private_scalar
-
-OPENSSL_GOST_CONF = """openssl_conf = openssl_def
-[openssl_def]
-engines = engine_section
-[engine_section]
-gost = gost_section
-[gost_section]
-engine_id = gost
-default_algorithms = ALL
-"""
-
-
-class FakeClock:
-    """A clock the test moves by hand; starts at the real time."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def make_rsa_certificate(key: rsa.RSAPrivateKey, common_name: str) -> x509.Certificate:
@@ -156,43 +130,6 @@ class ProviderFactory:
 @pytest.fixture
 def make_provider(esia_keys: EsiaKeys, rsa_signer: Signer, gost_signer: Signer, clock: FakeClock) -> ProviderFactory:
     return ProviderFactory(esia_keys, rsa_signer, gost_signer, clock)
-
-
-@dataclass
-class Openssl:
-    """The ``openssl`` command with the GOST engine loaded through a config file."""
-
-    config: Path
-
-    def run(self, *args: str, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            ["openssl", *args],
-            input=data,
-            capture_output=True,
-            env={"OPENSSL_CONF": str(self.config), "PATH": "/usr/bin:/bin"},
-            timeout=30,
-            check=False,
-        )
-
-
-@pytest.fixture(scope="session")
-def openssl(tmp_path_factory: pytest.TempPathFactory) -> Openssl:
-    """OpenSSL with Debian's GOST engine; skipped without it unless REQUIRE_GOST_ENGINE=1."""
-    config = tmp_path_factory.mktemp("openssl") / "gost.cnf"
-    config.write_text(OPENSSL_GOST_CONF)
-    tool = Openssl(config)
-    problem = None
-    if shutil.which("openssl") is None:
-        problem = "the openssl command is not installed"
-    else:
-        probe = tool.run("list", "-digest-algorithms")
-        if probe.returncode != 0 or b"md_gost12_256" not in probe.stdout:
-            problem = "OpenSSL's GOST engine (Debian libengine-gost-openssl) is not available"
-    if problem:
-        if os.environ.get("REQUIRE_GOST_ENGINE") == "1":
-            pytest.fail(f"REQUIRE_GOST_ENGINE=1 but {problem}")
-        pytest.skip(problem)
-    return tool
 
 
 # -- the mock ESIA, in-process (flow tests) ---------------------------------------------------

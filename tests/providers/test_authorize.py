@@ -26,8 +26,9 @@ from providers import (
     UpstreamRefusedError,
     UpstreamUnavailableError,
 )
+from tests.clock import FakeClock
 
-from .conftest import FakeClock, ProviderFactory
+from .conftest import ProviderFactory
 from .upstream import BASE_URL, CLIENT_ID, REDIRECT_URI, b64url, gost_verify, streebog, unb64url
 
 SCOPE = "openid fullname birthdate gender snils id_doc email mobile"

@@ -25,8 +25,9 @@ from providers import (
     UpstreamRefusedError,
     UpstreamUnavailableError,
 )
+from tests.clock import FakeClock
 
-from .conftest import MOCK_CLIENTS, FakeClock, MockEsia, ProviderFactory
+from .conftest import MOCK_CLIENTS, MockEsia, ProviderFactory
 from .upstream import REDIRECT_URI
 
 pytestmark = pytest.mark.flow

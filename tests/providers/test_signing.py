@@ -15,8 +15,9 @@ from mock_esia.certificates import make_gost_certificate, to_pem
 from mock_esia.gost import GostPrivateKey as MockGostKey
 from providers import GostRawSigner, ProviderConfigError, RsaCmsSigner, Signer, client_certificate_hash, load_signer
 from providers.gost import GostKeyError, GostPrivateKey, GostPublicKey, streebog256
+from tests.opensslgost import Openssl
 
-from .conftest import Openssl, write_rsa_pair
+from .conftest import write_rsa_pair
 from .upstream import DATA, gost_private_scalar, gost_sign, gost_verify, pem_body, streebog
 
 MESSAGE = b"DIARY01openid fullname2026.01.01 00:00:00 +00000b9a6c2e-4f3d-4e1a-8b7c-6d5e4f3a2b1c"

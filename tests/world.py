@@ -1,4 +1,4 @@
-"""End-to-end logins: a standard OIDC client (the portal) → the broker → the mock ESIA.
+"""The three-party world of the flow tests: a standard OIDC client (the portal) → the broker → the mock ESIA.
 
 All three talk over ``requests`` routed by ``responses`` into each app's test client, so every
 hop is real HTTP semantics (redirects, cookies, form posts) without sockets. The person's
@@ -12,12 +12,12 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
-import pytest
 import requests
 import responses
 from authlib.integrations.requests_client import OAuth2Session
@@ -32,7 +32,7 @@ from joserfc.jwk import KeySet
 import mock_esia
 from broker import create_app, keys, schema
 from broker.extensions import db
-from tests.conftest import TEST_SNILS_KEY
+from tests.databases import TEST_SNILS_KEY
 
 BROKER = "https://broker.test"
 PORTAL = "https://portal.test"
@@ -40,7 +40,7 @@ ESIA = "https://esia.test"
 PORTAL_CALLBACK = f"{PORTAL}/callback"
 PORTAL_SECRET = "portal-secret"
 ESIA_CALLBACK = f"{BROKER}/auth/esia/callback"
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def write_rsa_pair(directory: Path) -> tuple[Path, Path]:
@@ -58,10 +58,8 @@ def write_rsa_pair(directory: Path) -> tuple[Path, Path]:
     return key_path, certificate_path
 
 
-@pytest.fixture(scope="session")
-def material(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Keys made once per session: the broker's ESIA client pair and its id_token key."""
-    folder = tmp_path_factory.mktemp("flow-keys")
+def make_material(folder: Path) -> dict[str, Path]:
+    """Keys for a session, in ``folder``: the broker's ESIA client pair, its id_token key, the mock's folder."""
     key, certificate = write_rsa_pair(folder)
     keys.generate_key_file(folder / "oidc.pem")
     return {"key": key, "certificate": certificate, "oidc": folder / "oidc.pem", "mock": folder / "mock"}
@@ -118,7 +116,7 @@ class World:
         return response
 
 
-GOST_CLIENT = Path(__file__).resolve().parents[1] / "providers" / "data"
+GOST_CLIENT = Path(__file__).resolve().parent / "providers" / "data"
 # How the broker meets ESIA: the legacy flow with an RSA CMS client_secret and RS256 tokens
 # (the default here: fast), or the current flow with a raw GOST client_secret and either
 # RS256 or GOST-signed tokens.
@@ -127,16 +125,12 @@ SETUPS = {
     "current-gost-rs256": ("current", "gost-raw", "RS256"),
     "current-gost-gost": ("current", "gost-raw", "GOST3410_2012_256"),
 }
+DEFAULT_SETUP = "legacy-rsa"
 
 
-@pytest.fixture
-def setup() -> str:
-    """The ESIA setup of a test; override with ``@pytest.mark.parametrize("setup", [...])``."""
-    return "legacy-rsa"
-
-
-@pytest.fixture
-def world(material: dict[str, Path], tmp_path: Path, setup: str) -> Iterator[World]:
+@contextmanager
+def opened_world(material: dict[str, Path], folder: Path, setup: str = DEFAULT_SETUP) -> Iterator[World]:
+    """The mock ESIA and the broker (its database in ``folder``) wired together behind ``responses``."""
     flow, signer, jwt_alg = SETUPS[setup]
     if signer == "gost-raw":
         client_key, client_certificate = GOST_CLIENT / "client-gost.key", GOST_CLIENT / "client-gost.cer"
@@ -163,7 +157,7 @@ def world(material: dict[str, Path], tmp_path: Path, setup: str) -> Iterator[Wor
             "TESTING": True,
             "SECRET_KEY": "flow-secret",
             "SNILS_HASH_KEY": TEST_SNILS_KEY,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/broker.sqlite3",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/broker.sqlite3",
             "REGION_CACHE_SECONDS": 0,
             "OIDC_ISSUER": BROKER,
             "OIDC_SIGNING_KEY_FILES": [str(material["oidc"])],
@@ -258,3 +252,19 @@ def verify_id_token(token: str, nonce: str | None = None) -> dict[str, Any]:
 
 def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def ask_link(account_id: str, return_to: str = f"{PORTAL}/settings", secret: str = PORTAL_SECRET) -> requests.Response:
+    """The portal asks the broker for a link URL for a diary account signed in with a password."""
+    return requests.post(
+        f"{BROKER}/oidc/link", data={"account_id": account_id, "return_to": return_to}, auth=("portal", secret)
+    )
+
+
+def link_through_esia(world: World, account_id: str, person: str) -> requests.Response | str:
+    """The link flow for mock person ``person``, to where the broker sends the browser back."""
+    url = ask_link(account_id).json()["url"]
+    at_esia = world.follow(world.go(url), lambda u: urlsplit(u).path == "/login")
+    assert isinstance(at_esia, str)
+    answer = world.go(at_esia, data={"login": person, "password": "test1234"})
+    return world.follow(answer, lambda u: u.startswith(f"{PORTAL}/settings"))

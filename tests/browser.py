@@ -1,0 +1,60 @@
+"""Headless Chromium (Debian's, never a downloaded build) and the checks every page passes in it.
+
+Without Chromium or axe-core the browser tests are skipped, unless REQUIRE_BROWSER=1 (as in CI),
+where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+PHONE = {"width": 390, "height": 844}
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+def require(what: str, present: bool) -> None:
+    """Skip the test when ``what`` is missing, or fail it under REQUIRE_BROWSER=1."""
+    if not present:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{what} is missing but REQUIRE_BROWSER=1")
+        pytest.skip(f"{what} is not installed (apt-get install chromium; npm ci)")
+
+
+@contextmanager
+def launched_chromium() -> Iterator[Any]:
+    """Chromium, headless, through Playwright."""
+    require("/usr/bin/chromium", CHROMIUM.exists())
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@contextmanager
+def phone_page(chromium: Any) -> Iterator[Any]:
+    """A page in a fresh context: a phone's viewport, Russian locale; axe-core must be there."""
+    require("axe-core (node_modules)", AXE.exists())
+    context = chromium.new_context(viewport=PHONE, locale="ru-RU")
+    yield context.new_page()
+    context.close()
+
+
+def check_page(page: Any) -> None:
+    """In Russian, no sideways scrolling on a phone, no serious axe violation."""
+    assert page.evaluate("document.documentElement.lang") == "ru"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == [], serious
