@@ -1,5 +1,5 @@
-"""The staff pages (the blueprint ``admin``): sign in and out, the start page, staff accounts,
-API tokens, one's own password, and the audit log.
+"""The staff pages (the blueprint ``admin``): sign in and out, the start page, staff accounts
+(with an admin setting a colleague's password), API tokens, one's own password, and the audit log.
 
 Every form post is CSRF-checked (``broker.csrf``) before its view runs. Every page is sent with
 ``Cache-Control: no-store`` (they show personal data, and a new API token once) and may not be
@@ -182,12 +182,31 @@ def staff_enable(login: str) -> Any:
     return redirect(url_for(".staff_edit", login=member.login))
 
 
+@bp.post("/staff/<login>/password")
+@staff_required(Role.ADMIN)
+def staff_password(login: str) -> Any:
+    """Set a colleague's password (typed twice): unlocks them and ends every session of theirs."""
+    member = staff.find_staff(login) or abort(404)
+    form = request.form
+    try:
+        staff.set_password(member, form.get("password", ""), repeated=form.get("password2", ""), by=access.current_staff())
+    except StaffInputError as exc:
+        return _staff_page(member, None, exc.why_ru_by_field()), 400
+    flash(
+        f"Новый пароль сотрудника {member.login} задан: все его сеансы завершены, блокировка входа снята. "
+        "Передайте пароль сотруднику лично."
+    )
+    return redirect(url_for(".staff_edit", login=member.login))
+
+
 def _staff_page(member: Any, values: dict[str, str] | None, errors: dict[str, str]) -> str:
     if values is None:
         values = {"name": member.name, "role": member.role, "regions": ", ".join(member.regions or [])}
+    me = access.current_staff()
     return render_template(
         "admin/staff_form.html",
         member=member,
+        is_self=me is not None and me.id == member.id,
         values=values,
         errors=errors,
         tokens=apitokens.tokens_of(member),

@@ -256,14 +256,35 @@ def enable_staff(member: Staff, *, actor: str | None = None) -> Staff:
     return member
 
 
-def set_password(member: Staff, password: str, *, actor: str | None = None) -> None:
-    """Set a new password: unlocks the login and ends the member's sessions."""
+def set_password(
+    member: Staff,
+    password: str,
+    *,
+    repeated: str | None = None,
+    by: Staff | None = None,
+    actor: str | None = None,
+) -> None:
+    """Set a new password: unlocks the login and ends the member's sessions.
+
+    ``repeated`` is the password typed a second time, where a form asks for it; ``by`` is the
+    admin setting it for a colleague, who may not use this door for their own password (the
+    password page asks for the current one). The audit event never holds the password.
+    """
+    if by is not None and by.id == member.id:
+        raise StaffInputError(
+            "password",
+            "change your own password on /admin/password (it asks for the current one)",
+            "Свой пароль меняйте на странице «Пароль»: там нужен текущий пароль.",
+        )
+    if repeated is not None and repeated != password:
+        raise StaffInputError("password2", "the passwords differ", "Пароли не совпадают.")
     check_password(password, member.login)
+    comment = "unlocked" if is_locked(member) else None
     member.password_hash = generate_password_hash(password, method="scrypt")
     member.failed_logins = 0
     member.locked_until = None
     staffsessions.end_all(member.id)
-    audit.record(Action.STAFF_PASSWORD_SET, f"staff:{member.login}", actor=actor)
+    audit.record(Action.STAFF_PASSWORD_SET, f"staff:{member.login}", actor=actor, comment=comment)
     db.session.commit()
 
 

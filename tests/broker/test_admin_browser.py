@@ -36,5 +36,10 @@ def test_every_staff_page_is_accessible_on_a_phone(app: Flask, browser: StaffBro
     for path in ("/admin/", "/admin/staff", "/admin/staff/new", "/admin/staff/ivanov", "/admin/tokens", "/admin/password", "/admin/audit"):
         show(path)
     show("/admin/staff/new", data={"login": "Bad Login", "role": "operator"}, status=400)
+    show("/admin/staff/boss")  # one's own page: no new-password form, a link to the password page
+    show("/admin/staff/ivanov/password", data={"password": "short", "password2": "other"}, status=400)
+    new_password = {"password": "a fresh long passphrase", "password2": "a fresh long passphrase"}
+    assert browser.post("/admin/staff/ivanov/password", new_password).status_code == 302
+    show("/admin/staff/ivanov")  # the notice that the password is set
     show("/admin/tokens", data={"name": "скрипт отчётов", "days": "7"})
     show("/admin/staff", status=200)

@@ -416,3 +416,134 @@ def test_the_audit_log_shows_newest_first_filters_and_pages(app: Flask, browser:
     by_actor = browser.get("/admin/audit?actor=cli:").get_data(as_text=True)
     assert "staff:member50" in by_actor and "Вход сотрудника" not in by_actor.split("<tbody>", 1)[1]
     assert browser.get("/admin/audit?page=-3&action=nonsense").status_code == 200
+
+
+# --- an admin sets a colleague's password ------------------------------------------------------
+
+NEW_PASSWORD = "a fresh long passphrase"
+
+
+def _live_sessions(login: str) -> int:
+    db.session.expire_all()
+    member = staff.find_staff(login)
+    assert member is not None
+    live = select(func.count()).select_from(StaffSession).where(StaffSession.staff_id == member.id, StaffSession.ended_at.is_(None))
+    return db.session.scalar(live) or 0
+
+
+def test_the_staff_page_offers_an_admin_a_csrf_protected_new_password_form(app: Flask, browser: StaffBrowser) -> None:
+    make_staff("boss", role="admin")
+    make_staff("ivanov", role="support")
+    html = signed_in(browser).get("/admin/staff/ivanov").get_data(as_text=True)
+    form = html.split('action="/admin/staff/ivanov/password"', 1)[1].split("</form>", 1)[0]
+    assert f'name="csrf_token" value="{browser.csrf()}"' in form
+    assert '<label for="password">Новый пароль</label>' in form and '<label for="password2">Новый пароль ещё раз</label>' in form
+    assert form.count('autocomplete="new-password"') == 2 and "Задать новый пароль</button>" in form
+
+
+def test_an_admin_sets_a_colleagues_password_unlocking_them_and_ending_every_session(
+    app: Flask, browser: StaffBrowser, other_browser: StaffBrowser, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    make_staff("boss", role="admin")
+    make_staff("ivanov", role="support")
+    signed_in(other_browser, "ivanov")
+    second = StaffBrowser(app.test_client())
+    signed_in(second, "ivanov")
+    member = staff.find_staff("ivanov")
+    assert member is not None
+    member.failed_logins, member.locked_until = 2, datetime.now(timezone.utc) + timedelta(minutes=10)
+    db.session.commit()
+    assert _live_sessions("ivanov") == 2
+    signed_in(browser)
+    answer = browser.post("/admin/staff/ivanov/password", {"password": NEW_PASSWORD, "password2": NEW_PASSWORD})
+    assert answer.status_code == 302 and answer.headers["Location"] == "/admin/staff/ivanov"
+    assert NEW_PASSWORD not in answer.headers["Location"]
+    page = browser.get("/admin/staff/ivanov").get_data(as_text=True)
+    assert "Новый пароль сотрудника ivanov задан: все его сеансы завершены" in page and NEW_PASSWORD not in page
+    db.session.expire_all()
+    assert (member.failed_logins, member.locked_until) == (0, None)
+    assert _live_sessions("ivanov") == 0
+    assert other_browser.get("/admin/").status_code == 302 and second.get("/admin/").status_code == 302
+    assert other_browser.login("ivanov", PASSWORD).status_code == 200  # the old password: refused
+    assert other_browser.login("ivanov", NEW_PASSWORD).status_code == 302
+    assert browser.get("/admin/").status_code == 200  # the admin's own session goes on
+    [event] = audit_rows("staff_password_set")
+    assert (event.actor, event.target, event.source) == ("boss", "staff:ivanov", ADDRESS)
+    assert (event.before, event.after, event.comment) == (None, None, "unlocked")
+    assert NEW_PASSWORD not in caplog.text
+    assert all(NEW_PASSWORD not in str(value) for row in audit_rows() for value in (row.before, row.after, row.comment))
+
+
+@pytest.mark.parametrize(
+    ("typed", "field", "message"),
+    [
+        ({"password": NEW_PASSWORD, "password2": NEW_PASSWORD + "!"}, "password2", "Пароли не совпадают."),
+        ({"password": "short", "password2": "short"}, "password", "не короче 12 знаков"),
+        ({"password": "ivanov's own passphrase", "password2": "ivanov's own passphrase"}, "password", "содержит логин"),
+        ({"password2": NEW_PASSWORD}, "password2", "Пароли не совпадают."),
+    ],
+)
+def test_a_bad_new_password_names_the_field_and_writes_nothing(
+    app: Flask, browser: StaffBrowser, other_browser: StaffBrowser, typed: dict[str, str], field: str, message: str
+) -> None:
+    make_staff("boss", role="admin")
+    member = make_staff("ivanov", role="support")
+    password_hash = member.password_hash
+    signed_in(other_browser, "ivanov")
+    signed_in(browser)
+    events = count(AuditEvent)
+    answer = browser.post("/admin/staff/ivanov/password", typed)
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and message in html
+    assert f'id="{field}-error" role="alert"' in html and html.count('aria-invalid="true"') == 1
+    assert all(value not in html for value in typed.values())
+    db.session.expire_all()
+    assert member.password_hash == password_hash and count(AuditEvent) == events
+    assert _live_sessions("ivanov") == 1 and other_browser.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize("role", ["operator", "support"])
+def test_only_an_admin_sets_a_colleagues_password(app: Flask, browser: StaffBrowser, role: str) -> None:
+    make_staff("boss", role="admin")
+    make_staff("ivanov", role="support")
+    make_staff("someone", role=role, regions=("77",) if role == "operator" else ())
+    signed_in(browser, "someone")
+    events = count(AuditEvent)
+    for login in ("ivanov", "boss"):
+        answer = browser.post(f"/admin/staff/{login}/password", {"password": NEW_PASSWORD, "password2": NEW_PASSWORD})
+        assert answer.status_code == 403 and "Недостаточно прав" in answer.get_data(as_text=True)
+    assert count(AuditEvent) == events and staff.authenticate("ivanov", NEW_PASSWORD) is None
+
+
+def test_a_new_password_without_the_csrf_token_is_refused(app: Flask, browser: StaffBrowser) -> None:
+    make_staff("boss", role="admin")
+    member = make_staff("ivanov", role="support")
+    password_hash = member.password_hash
+    signed_in(browser)
+    events = count(AuditEvent)
+    typed = {"password": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    answer = browser.client.post("/admin/staff/ivanov/password", data=typed)
+    assert answer.status_code == 400 and "csrf_failed" in answer.get_data(as_text=True)
+    assert browser.client.post("/admin/staff/ivanov/password", data={**typed, "csrf_token": "forged"}).status_code == 400
+    db.session.expire_all()
+    assert member.password_hash == password_hash and count(AuditEvent) == events
+
+
+def test_an_admin_changes_their_own_password_on_the_password_page_only(app: Flask, browser: StaffBrowser) -> None:
+    make_staff("boss", role="admin")
+    signed_in(browser)
+    own = browser.get("/admin/staff/boss").get_data(as_text=True)
+    assert "/admin/staff/boss/password" not in own and 'href="/admin/password"' in own
+    events = count(AuditEvent)
+    answer = browser.post("/admin/staff/boss/password", {"password": NEW_PASSWORD, "password2": NEW_PASSWORD})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and 'class="field-error" role="alert">Свой пароль меняйте на странице' in html
+    assert count(AuditEvent) == events and _live_sessions("boss") == 1
+    assert browser.get("/admin/").status_code == 200 and staff.authenticate("boss", NEW_PASSWORD) is None
+
+
+def test_setting_the_password_of_an_unknown_member_is_not_found(app: Flask, browser: StaffBrowser) -> None:
+    make_staff("boss", role="admin")
+    signed_in(browser)
+    assert browser.post("/admin/staff/nobody/password", {"password": NEW_PASSWORD, "password2": NEW_PASSWORD}).status_code == 404
