@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from broker import access, attempts, attemptsearch, csrf, openapi, preflight, regionadmin, schemas, sync
 from broker.errors import MalformedBodyError
 from broker.extensions import db
-from broker.models import Staff
 from broker.staff import Role
+
+if TYPE_CHECKING:
+    from broker.models import Staff
 
 bp = csrf.exempt(Blueprint("api", __name__, url_prefix="/api/v1"))
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 import matching
 from broker import glossary, login
 from broker import regions as regions_module
-from broker.errors import BadField, InputError, InvalidRequestError
+from broker.errors import BadField, InputError, InvalidFieldsError
 from broker.extensions import db
 from broker.models import LoginAttempt
 from broker.sessions import as_utc
@@ -49,7 +49,7 @@ _REFERENCE_TYPOS = str.maketrans(
 
 # CriteriaError is raised by the search (broker.attemptsearch) for every unusable field, and here
 # for a reference code that cannot be one, which get() and the re-check read too.
-class CriteriaError(InvalidRequestError):
+class CriteriaError(InvalidFieldsError):
     """Search fields that cannot be used, each with its English and Russian explanation.
 
     Nothing was searched. A message never repeats a SNILS or an oid that was typed.

@@ -135,7 +135,6 @@ def _parse_time(text: str, timezone_name: str, *, end: bool) -> datetime | None:
     return parsed
 
 
-
 @dataclass(frozen=True, slots=True)
 class _Resolved:
     """Criteria turned into column conditions (digests, account keys), checked."""

@@ -17,10 +17,11 @@ from flask.cli import FlaskGroup
 import matching
 from broker import (
     commandline, decisions, importer, keys, preflight, regionadmin, regions, retention, schema, services, staffcli,
-)
+)  # fmt: skip
 from broker.errors import InputError
 from broker.extensions import db
 from providers import InvalidUpstreamResponseError, person_from_esia
+
 
 def main() -> None:
     from broker import create_app

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, jsonify, render_template, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from broker.schemas import ErrorSchema
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,7 @@ class InputError(BrokerError):
         return found
 
 
-class InvalidRequestError(InputError):
+class InvalidFieldsError(InputError):
     """A request's fields are not valid, by their shape (marshmallow) or by the rules behind them.
 
     The JSON API answers 422 with one entry per bad field; nothing was written.
@@ -111,7 +113,7 @@ class InvalidRequestError(InputError):
     status = 422
 
 
-class MalformedBodyError(InvalidRequestError):
+class MalformedBodyError(InvalidFieldsError):
     """The request's body is not a JSON object, so no field in it can be named."""
 
     description = "The body must be a JSON object."
@@ -168,7 +170,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(BrokerError)
     def broker_error(error: BrokerError) -> Any:
-        log.warning("broker error %s on %s", error.code, request.path)
+        if error.status >= 500:
+            # The answer names only the class; the message (no personal data: our own wording) is kept here.
+            log.error("broker error %s on %s: %s", error.code, request.path, error)
+        else:
+            log.warning("broker error %s on %s", error.code, request.path)
         if wants_json():
             return jsonify(problem(error)), error.status
         return (
@@ -180,7 +186,7 @@ def register_error_handlers(app: Flask) -> None:
     def validation_error(error: ValidationError) -> Any:
         # Only the JSON API loads requests with marshmallow: 422, every bad field named.
         found = bad_fields_of(error.messages) or [BadField("(body)", "is not valid")]
-        return broker_error(InvalidRequestError(found))
+        return broker_error(InvalidFieldsError(found))
 
     @app.errorhandler(403)
     def forbidden(_error: Any) -> Any:

@@ -26,7 +26,7 @@ from datetime import date, datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 import matching
 from broker import attempts, glossary, services
@@ -34,22 +34,13 @@ from broker import regions as regions_module
 from broker.attempts import AttemptRow
 from broker.extensions import db
 from broker.login import keyed
-from broker.models import Account, EsiaLink, LoginAttempt
-from broker.registry import to_account
+from broker.models import Account, LoginAttempt
 from broker.sessions import as_utc
 
 _ATTEMPTS = LoginAttempt.__table__
 _ACCOUNTS = Account.__table__
-_LINKS = EsiaLink.__table__
 #: At most this many accounts are re-checked for one attempt.
 MAX_RECHECKED_ACCOUNTS = 5
-# An account with its link, as the registry reads it (``to_account`` maps the row), and its
-# ``updated_at`` for the identity check: one read per account re-checked.
-_ACCOUNT_NOW = (
-    select(_ACCOUNTS, _LINKS.c.oid)
-    .select_from(_ACCOUNTS.outerjoin(_LINKS, _LINKS.c.account_id == _ACCOUNTS.c.id))
-    .where(_ACCOUNTS.c.id == bindparam("account_id"))
-)
 
 
 class Verdict(StrEnum):
@@ -265,14 +256,14 @@ def _account_facts(
     now: datetime,
 ) -> list[Fact]:
     """The account checks of the engine, re-done on the account as it is now."""
-    found = db.session.execute(_ACCOUNT_NOW, {"account_id": account_id}).first()
+    found = services.current().registry.get_dated(matching.AccountId(account_id))
     if found is None:
         then, detail = _then(trace, "status", account_id)
         return [
             Fact("account", "Аккаунт", "fail", f"Аккаунта {account_id} в реестре дневника больше нет.",
                  then, detail, str(matching.Reason.NO_ACCOUNT), account_id)
         ]  # fmt: skip
-    account = to_account(found)
+    account, updated_at = found
     facts: list[Fact] = []
 
     def add(topic: str, label: str, ok: bool | None, said: str, reason: matching.Reason | None = None) -> None:
@@ -337,7 +328,7 @@ def _account_facts(
     identity = [c for c in trace if c.get("account_id") == account_id and c.get("field") in _IDENTITY_FIELDS]
     failed = [c for c in identity if c.get("result") == "fail"]
     if failed:
-        changed = found.updated_at is not None and as_utc(found.updated_at) > as_utc(row.started_at)
+        changed = updated_at is not None and as_utc(updated_at) > as_utc(row.started_at)
         fields = ", ".join(glossary.FIELD_RU[str(c["field"])].lower() for c in failed)
         said = (
             f"Не совпадали: {fields}. Запись в дневнике обновлялась после попытки: сравнить её с данными "

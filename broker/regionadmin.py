@@ -20,7 +20,7 @@ import matching
 from broker import access, audit, services
 from broker.regions import MAX_TEXT_VALUE_LENGTH, PolicyField, fits_override, policy_fields
 from broker.audit import Action
-from broker.errors import BadField, BrokerError, InputError, InvalidRequestError
+from broker.errors import BadField, BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
 from broker.models import AuditEvent, LoginAttempt, Region, Staff
 from broker.sessions import as_utc
@@ -49,7 +49,7 @@ class RegionNotFoundError(InputError):
         )  # fmt: skip
 
 
-class RegionInputError(InvalidRequestError):
+class RegionInputError(InvalidFieldsError):
     """One or more bad fields of a region change (``enabled``, ``comment``, ``policy.<name>``),
     each with its English and Russian explanation; nothing was written. The API answers 422."""
 

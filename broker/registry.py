@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, select
@@ -35,6 +35,7 @@ _COLUMNS = (
 # database happens to return them.
 _WITH_LINK = select(*_COLUMNS).select_from(_accounts.outerjoin(_links, _links.c.account_id == _accounts.c.id))
 _BY_ID = _WITH_LINK.where(_accounts.c.id == bindparam("value"))
+_BY_ID_DATED = _BY_ID.add_columns(_accounts.c.updated_at)
 _BY_SNILS = _WITH_LINK.where(_accounts.c.snils_digest == bindparam("value")).order_by(_accounts.c.id)
 _BY_NAME = _WITH_LINK.where(_accounts.c.name_key == bindparam("value")).order_by(_accounts.c.id).limit(2)
 _BY_NAME_AND_DATE = (
@@ -99,6 +100,11 @@ class SqlRegistry:
     def get(self, account_id: matching.AccountId) -> matching.Account | None:
         rows = self._rows(_BY_ID, value=account_id)
         return rows[0] if rows else None
+
+    def get_dated(self, account_id: matching.AccountId) -> tuple[matching.Account, datetime | None] | None:
+        """The account and when the registry last changed it (for the support re-check), or None."""
+        row = self._connection().execute(_BY_ID_DATED, {"value": account_id}).first()
+        return (to_account(row), row.updated_at) if row is not None else None
 
     def find_by_oid(self, oid: matching.EsiaOid) -> Sequence[matching.Account]:
         return self._rows(_BY_OID, value=oid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from providers import EsiaConfig, EsiaProvider, Provider, ProviderConfigError, l
 if TYPE_CHECKING:
     from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 
+log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class RegionCache:
@@ -66,6 +68,7 @@ def snils_key(config: dict) -> bytes:  # type: ignore[type-arg]
     """
     configured = config["SNILS_HASH_KEY"]
     if configured in (None, ""):
+        log.warning("SNILS_HASH_KEY is not set: SNILS digests use a random key of this process only")
         return secrets.token_bytes(32)
     # str(): BROKER_* values are JSON-decoded, so a key of digits would arrive as a number.
     return str(configured).encode()

@@ -18,14 +18,14 @@ from typing import Any
 from sqlalchemy import select
 
 from broker import audit, importer, regions, services
-from broker.errors import BadField, InvalidRequestError
+from broker.errors import BadField, InvalidFieldsError
 from broker.extensions import db
 from broker.models import Account
 
 Row = tuple[int, dict[str, Any], str | None]  # (index in the batch, account values, linked oid)
 
 
-class BatchError(InvalidRequestError):
+class BatchError(InvalidFieldsError):
     """The batch was refused: ``bad_fields`` names every bad field (``accounts.<index>.<field>``,
     in the batch's order); nothing was written. The API answers 422."""
 

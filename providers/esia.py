@@ -40,7 +40,7 @@ from providers.base import (
     StateMismatchError,
 )
 from providers.certificates import EsiaCertificates
-from providers.person import inline_elements, is_inline, person_from_esia
+from providers.person import embedded_of, is_embedded, person_from_esia
 from providers.signing import Signer, client_certificate_hash
 from providers.tokens import TokenVerifier
 from providers.transport import JsonAnswer, Transport, esia_code_of, oauth_error_of, refusal
@@ -317,7 +317,7 @@ class EsiaProvider:
         answer = self._read(tokens, path, "(documents.elements,contacts.elements)", "the person data")
         person = self._person(tokens, path, answer.body)
         collection = answer.body.get("contacts")
-        if isinstance(collection, Mapping) and is_inline(collection):
+        if isinstance(collection, Mapping) and is_embedded(collection):
             return person, _verified_contacts(collection)
         if {"email", "mobile"} & set(self.config.scopes):
             return person, self.fetch_contacts(tokens)
@@ -343,7 +343,7 @@ class EsiaProvider:
         if _needs_documents(data):
             # ESIA listed the documents as URLs; the tier rule needs them (decision 6).
             docs = self._read(tokens, f"{path}/docs", "(elements)", "the person's documents")
-            documents = inline_elements(docs.body)
+            documents = embedded_of(docs.body)
         return person_from_esia(data, oid=tokens.oid, documents=documents)
 
     def _read(self, tokens: EsiaTokens, path: str, embed: str, what: str) -> JsonAnswer:
@@ -411,7 +411,7 @@ def _strings(value: object) -> list[str]:
 def _verified_contacts(collection: Mapping[str, Any]) -> EsiaContacts:
     """The first verified e-mail (``EML``) and mobile (``MBT``) of a contacts collection."""
     verified: dict[str, str | None] = {"EML": None, "MBT": None}
-    for element in inline_elements(collection):
+    for element in embedded_of(collection):
         kind, value = element.get("type"), element.get("value")
         if isinstance(kind, str) and kind in verified and verified[kind] is None and element.get("vrfStu") == "VERIFIED":
             if not isinstance(value, str) or not value:

@@ -43,19 +43,19 @@ def embedded_elements(prns: Mapping[str, Any], collection: str) -> list[Mapping[
         return []
     if not isinstance(value, Mapping) or not isinstance(value.get("elements", []), list):
         raise InvalidUpstreamResponseError(collection, "must be a collection with an elements list")
-    return inline_elements(value)
+    return embedded_of(value)
 
 
-def inline_elements(collection: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """A collection's elements given inline; those listed only as URLs (no ``embed``) are not read."""
+def embedded_of(collection: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A collection's embedded elements; those listed only as URLs (no ``embed``) are not read."""
     elements = collection.get("elements", [])
     if not isinstance(elements, list):
         raise InvalidUpstreamResponseError("elements", "must be a list")
     return [element for element in elements if isinstance(element, Mapping)]
 
 
-def is_inline(collection: Mapping[str, Any]) -> bool:
-    """Did ESIA put the collection's elements inline (not as URLs to read)?"""
+def is_embedded(collection: Mapping[str, Any]) -> bool:
+    """Did ESIA embed the collection's elements (not list them as URLs to read)?"""
     elements = collection.get("elements")
     return isinstance(elements, list) and all(isinstance(element, Mapping) for element in elements)
 

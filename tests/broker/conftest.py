@@ -4,9 +4,9 @@ attempts for the support tests, and the flow tests' broker on a loopback port fo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +15,6 @@ from flask.testing import FlaskCliRunner
 
 import matching
 from broker import login
-
 from tests.broker.attemptdata import (
     IVANOV, KID, NOW, ORLOVA, SIDOROV, TESTOV, attempt_for, import_rows, registry_rows, switch_region,
 )  # fmt: skip

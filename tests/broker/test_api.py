@@ -303,7 +303,7 @@ def test_a_malformed_reference_is_a_json_field_error(client: FlaskClient) -> Non
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
-        ("post", URL, {"accounts": [account(1, birth_date="x", gender="?")]}),
+        ("post", URL, {"accounts": [account(1, birth_date="x"), account(2, region="7")]}),
         ("post", URL, {"accounts": "none"}),
         ("patch", "/api/v1/regions/77", {"enabled": "yes", "policy": {"x": 1}, "comment": " "}),
         ("patch", "/api/v1/regions/00", {"comment": "x"}),

@@ -16,10 +16,10 @@ from broker import attempts, login, services
 from broker.extensions import db
 from broker.models import Account, LoginAttempt, Region
 from broker.recheck import Recheck, Verdict, decide_again
-from tests.broker.registry_files import row
 from tests.broker.attemptdata import (
     ALL, KID, SNILS_6, TESTOV, attempt_for, find, import_rows, registry_rows, row_counts, switch_region,
 )  # fmt: skip
+from tests.broker.registry_files import row
 from tests.builders import make_person, make_snils
 
 
