@@ -46,14 +46,14 @@ def material(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def setup() -> str:
-    """The ESIA setup of a test; override with ``@pytest.mark.parametrize("setup", [...])``."""
+def esia_setup() -> str:
+    """The ESIA setup of a test; override with ``@pytest.mark.parametrize("esia_setup", [...])``."""
     return DEFAULT_SETUP
 
 
 @pytest.fixture
-def world(material: dict[str, Path], tmp_path: Path, setup: str) -> Iterator[World]:
-    with opened_world(material, tmp_path, setup) as world:
+def world(material: dict[str, Path], tmp_path: Path, esia_setup: str) -> Iterator[World]:
+    with opened_world(material, tmp_path, esia_setup) as world:
         yield world
 
 

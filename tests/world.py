@@ -1,15 +1,14 @@
 """The three-party world of the flow tests: a standard OIDC client (the portal) → the broker → the mock ESIA.
 
-All three talk over ``requests`` routed by ``responses`` into each app's test client, so every
-hop is real HTTP semantics (redirects, cookies, form posts) without sockets. The person's
-browser is a ``requests.Session`` that follows redirects by hand, keeping cookies per host.
+All three talk over ``requests`` routed by ``responses`` into each app's test client
+(``tests/routing.py``), so every hop is real HTTP semantics (redirects, cookies, form posts)
+without sockets. The person's browser is a ``requests.Session`` that follows redirects by hand,
+keeping cookies per host.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,10 +20,6 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import requests
 import responses
 from authlib.integrations.requests_client import OAuth2Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -33,6 +28,8 @@ import mock_esia
 from broker import create_app, keys, schema
 from broker.extensions import db
 from tests.databases import TEST_SNILS_KEY
+from tests.keymaterial import write_rsa_pair
+from tests.routing import route
 
 BROKER = "https://broker.test"
 PORTAL = "https://portal.test"
@@ -43,46 +40,11 @@ ESIA_CALLBACK = f"{BROKER}/auth/esia/callback"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def write_rsa_pair(directory: Path) -> tuple[Path, Path]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "DIARY01")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256())
-    )  # fmt: skip
-    key_path, certificate_path = directory / "diary.key", directory / "diary.cer"
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return key_path, certificate_path
-
-
 def make_material(folder: Path) -> dict[str, Path]:
     """Keys for a session, in ``folder``: the broker's ESIA client pair, its id_token key, the mock's folder."""
-    key, certificate = write_rsa_pair(folder)
+    key, certificate = write_rsa_pair(folder, "diary", "DIARY01")
     keys.generate_key_file(folder / "oidc.pem")
     return {"key": key, "certificate": certificate, "oidc": folder / "oidc.pem", "mock": folder / "mock"}
-
-
-def _forwarder(app: Flask) -> Callable[[requests.PreparedRequest], tuple[int, list[tuple[str, str]], bytes]]:
-    client = app.test_client(use_cookies=False)  # the browser (requests) keeps the cookies
-
-    def forward(request: requests.PreparedRequest) -> tuple[int, list[tuple[str, str]], bytes]:
-        url = urlsplit(str(request.url))
-        answer = client.open(
-            url.path,
-            base_url=f"{url.scheme}://{url.hostname}",
-            method=str(request.method),
-            query_string=url.query,
-            headers=dict(request.headers),
-            data=request.body,
-        )
-        # A list, not a dict: a response may set several cookies.
-        headers = [(k, v) for k, v in answer.headers.items() if k.lower() != "content-length"]
-        return answer.status_code, headers, answer.get_data()
-
-    return forward
 
 
 @dataclass
@@ -187,10 +149,8 @@ def opened_world(material: dict[str, Path], folder: Path, setup: str = DEFAULT_S
         assert runner.invoke(args=["regions", "enable", "77", "50", "--comment", "flow tests"]).exit_code == 0
         db.session.remove()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as routes:
-        for host, app in ((ESIA, esia), (BROKER, broker)):
-            pattern = re.compile(re.escape(host) + r"(:443)?/.*")
-            for method in (responses.GET, responses.POST):
-                routes.add_callback(method, pattern, callback=_forwarder(app))
+        route(routes, ESIA, esia)
+        route(routes, BROKER, broker)
         yield World(broker, esia)
     with broker.app_context():
         db.session.remove()

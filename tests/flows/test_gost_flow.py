@@ -13,14 +13,14 @@ pytestmark = pytest.mark.flow
 GOST_SETUPS = ["current-gost-rs256", "current-gost-gost"]
 
 
-@pytest.mark.parametrize("setup", GOST_SETUPS)
+@pytest.mark.parametrize("esia_setup", GOST_SETUPS)
 def test_a_linked_person_signs_in(world: World) -> None:
     login = log_in(world, "namesake-1")
     assert login.callback is not None
     assert verify_id_token(login.token()["id_token"], login.nonce)["sub"] == "d-016"
 
 
-@pytest.mark.parametrize("setup", GOST_SETUPS)
+@pytest.mark.parametrize("esia_setup", GOST_SETUPS)
 def test_a_first_login_is_confirmed_and_linked(world: World) -> None:
     login = log_in(world, "adult-standard")
     assert login.page is not None and login.page.url.endswith("/auth/confirm")
@@ -34,7 +34,7 @@ def test_a_first_login_is_confirmed_and_linked(world: World) -> None:
     assert (claims["sub"], claims["acr"]) == ("d-006", "standard")
 
 
-@pytest.mark.parametrize("setup", GOST_SETUPS)
+@pytest.mark.parametrize("esia_setup", GOST_SETUPS)
 def test_a_refusal_is_the_same_in_the_current_flow(world: World) -> None:
     login = log_in(world, "teen-simple")
     assert login.page is not None and "упрощённая" in login.page.text

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 import mock_esia
 from tests.clock import FakeClock
+from tests.esiaspec import TC26_A
+from tests.keymaterial import make_certificate, make_rsa_key
 
 from .esia_test_client import DATA, EsiaTestClient, FlaskAdapter, GostSigner, RsaSigner
 from .registration import (
@@ -37,20 +34,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def rsa_signer() -> RsaSigner:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "DIARY01 RSA test system")])
-    now = dt.datetime.now(dt.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    return RsaSigner(key, certificate)
+    key = make_rsa_key()
+    return RsaSigner(key, make_certificate(key, "DIARY01 RSA test system"))
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +47,7 @@ def gost_signer() -> GostSigner:
 @pytest.fixture(scope="session")
 def other_gost_signer() -> GostSigner:
     """A GOST key no client registered (TC26 paramset A, twisted Edwards curve)."""
-    return GostSigner(DATA / "other-gost.key", DATA / "other-gost.cer", paramset="1.2.643.7.1.2.1.1.1")
+    return GostSigner(DATA / "other-gost.key", DATA / "other-gost.cer", paramset=TC26_A)
 
 
 @pytest.fixture

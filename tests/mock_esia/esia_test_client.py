@@ -1,13 +1,13 @@
 """An ESIA client for testing the mock, written from ESIA.md alone and sharing no code with it.
 
-Plain ``requests`` for HTTP, ``cryptography`` for RSA CMS, ``gostcrypto`` (with the byte-order
-conversions of ESIA.md §3.2) for raw GOST signatures, and a hand-rolled JWT reader. It never
-imports ``mock_esia`` (nor ``providers``): agreeing with our own code would prove nothing.
+Plain ``requests`` for HTTP, ``cryptography`` for RSA CMS, ESIA.md's raw GOST recipe from
+``tests/esiaspec.py`` (``gostcrypto``; shared with the provider tests' ESIA, a test module too),
+and a hand-rolled JWT reader. It never imports ``mock_esia`` (nor ``providers``): agreeing with
+our own code would prove nothing.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import json
@@ -25,29 +25,22 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
-from gostcrypto import gosthash, gostsignature
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from tests.esiaspec import (
+    CRYPTOPRO_A,
+    b64url,
+    gost_private_scalar,
+    gost_sign,
+    gost_verify,
+    pem_body,
+    streebog,
+    unb64url,
+)
+
 DATA = Path(__file__).parent / "data"
 MSK = dt.timezone(dt.timedelta(hours=3))
-# gostcrypto's name for the curve OpenSSL calls paramset A (CryptoPro-A), and TC26 A.
-_CURVES = {
-    "1.2.643.2.2.35.1": "id-tc26-gost-3410-2012-256-paramSetB",
-    "1.2.643.7.1.2.1.1.1": "id-tc26-gost-3410-2012-256-paramSetA",
-}
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def streebog(data: bytes) -> bytes:
-    return bytes(gosthash.new("streebog256", data=bytearray(data)).digest())
 
 
 def esia_timestamp(moment: float, tz: dt.tzinfo = MSK) -> str:
@@ -83,19 +76,14 @@ class GostSigner:
 
     key_path: Path
     certificate_path: Path
-    paramset: str = "1.2.643.2.2.35.1"
+    paramset: str = CRYPTOPRO_A
     d: int = field(init=False)
 
     def __post_init__(self) -> None:
-        key_der = pem_body(self.key_path.read_text())
-        # OpenSSL's GOST PKCS#8 ends with OCTET STRING (32 bytes, little-endian scalar).
-        assert key_der[-34:-32] == b"\x04\x20"
-        self.d = int.from_bytes(key_der[-32:], "little")
+        self.d = gost_private_scalar(self.key_path)
 
     def sign(self, message: bytes) -> bytes:
-        engine = gostsignature.new(gostsignature.MODE_256, gostsignature.CURVES_R_1323565_1_024_2019[_CURVES[self.paramset]])
-        r_s = engine.sign(bytearray(self.d.to_bytes(32, "big")), bytearray(streebog(message)[::-1]))
-        return bytes(r_s[32:] + r_s[:32])
+        return gost_sign(self.d, message, self.paramset)
 
     @property
     def certificate_der(self) -> bytes:
@@ -111,24 +99,21 @@ class GostSigner:
         return self.certificate_path.read_text()
 
 
-def gost_public_key_from_certificate(der: bytes) -> tuple[int, int]:
-    """Find the 256-bit GOST key (BIT STRING → OCTET STRING of 64 bytes, little-endian x||y)."""
-    marker = b"\x03\x43\x00\x04\x40"
-    index = der.index(marker) + len(marker)
-    raw = der[index : index + 64]
-    return int.from_bytes(raw[:32], "little"), int.from_bytes(raw[32:], "little")
+#: The fields a ``client_secret`` signs, concatenated in this order: v1 (ESIA.md §3.1), v2
+#: authorization and v3 refresh (§3.2, and ilimurzin/esia's refresh), v3 token (§3.2, ``+ code``).
+V1_SIGNED = ("scope", "timestamp", "client_id", "state")
+V2_SIGNED = ("client_id", "scope", "timestamp", "state", "redirect_uri")
+V3_SIGNED = (*V2_SIGNED, "code")
 
 
-def gost_verify(public_key: tuple[int, int], message: bytes, signature: bytes, paramset: str = "1.2.643.2.2.35.1") -> bool:
-    engine = gostsignature.new(gostsignature.MODE_256, gostsignature.CURVES_R_1323565_1_024_2019[_CURVES[paramset]])
-    point = public_key[0].to_bytes(32, "big") + public_key[1].to_bytes(32, "big")
-    r_s = signature[32:] + signature[:32]
-    return bool(engine.verify(bytearray(point), bytearray(streebog(message)[::-1]), bytearray(r_s)))
-
-
-def pem_body(text: str) -> bytes:
-    lines = [line for line in text.strip().splitlines() if not line.startswith("-----")]
-    return base64.b64decode("".join(lines))
+def add_client_secret(
+    fields: dict[str, str], overrides: dict[str, str], order: tuple[str, ...], signer: RsaSigner | GostSigner
+) -> dict[str, str]:
+    """Apply ``overrides`` to ``fields`` and add a ``client_secret`` over ``order``, unless one is given."""
+    fields.update(overrides)
+    message = "".join(fields[name] for name in order)
+    fields.setdefault("client_secret", b64url(signer.sign(message.encode())))
+    return fields
 
 
 # -- HTTP -------------------------------------------------------------------------------------
@@ -202,10 +187,7 @@ class EsiaTestClient:
             "timestamp": esia_timestamp(self.now()),
             "access_type": "online",
         }
-        params.update(overrides)
-        message = params["scope"] + params["timestamp"] + params["client_id"] + params["state"]
-        params.setdefault("client_secret", b64url(self.rsa.sign(message.encode())))
-        return params
+        return add_client_secret(params, overrides, V1_SIGNED, self.rsa)
 
     def v2_params(self, scope: str, *, code_challenge: str | None = None, **overrides: str) -> dict[str, str]:
         params = {
@@ -220,10 +202,7 @@ class EsiaTestClient:
         }
         if code_challenge:
             params.update(code_challenge=code_challenge, code_challenge_method="S256")
-        params.update(overrides)
-        message = params["client_id"] + params["scope"] + params["timestamp"] + params["state"] + params["redirect_uri"]
-        params.setdefault("client_secret", b64url(self.gost.sign(message.encode())))
-        return params
+        return add_client_secret(params, overrides, V2_SIGNED, self.gost)
 
     def authorize(self, flow: str, params: dict[str, str], **kwargs: Any) -> requests.Response:
         path = "/aas/oauth2/ac" if flow == "v1" else "/aas/oauth2/v2/ac"
@@ -276,10 +255,7 @@ class EsiaTestClient:
             "timestamp": esia_timestamp(self.now()),
             "token_type": "Bearer",
         }
-        form.update(overrides)
-        message = form["scope"] + form["timestamp"] + form["client_id"] + form["state"]
-        form.setdefault("client_secret", b64url(self.rsa.sign(message.encode())))
-        return form
+        return add_client_secret(form, overrides, V1_SIGNED, self.rsa)
 
     def v3_token_form(self, code: str, scope: str, **overrides: str) -> dict[str, str]:
         form = {
@@ -293,10 +269,7 @@ class EsiaTestClient:
             "timestamp": esia_timestamp(self.now()),
             "token_type": "Bearer",
         }
-        form.update(overrides)
-        message = form["client_id"] + form["scope"] + form["timestamp"] + form["state"] + form["redirect_uri"] + form["code"]
-        form.setdefault("client_secret", b64url(self.gost.sign(message.encode())))
-        return form
+        return add_client_secret(form, overrides, V3_SIGNED, self.gost)
 
     def v3_refresh_form(self, refresh_token: str, scope: str, **overrides: str) -> dict[str, str]:
         """ilimurzin/esia's refresh: signs client_id+scope+timestamp+state+redirect_uri."""
@@ -311,10 +284,7 @@ class EsiaTestClient:
             "timestamp": esia_timestamp(self.now()),
             "token_type": "Bearer",
         }
-        form.update(overrides)
-        message = form["client_id"] + form["scope"] + form["timestamp"] + form["state"] + form["redirect_uri"]
-        form.setdefault("client_secret", b64url(self.gost.sign(message.encode())))
-        return form
+        return add_client_secret(form, overrides, V2_SIGNED, self.gost)
 
     def token(self, flow: str, form: dict[str, str], **kwargs: Any) -> requests.Response:
         path = "/aas/oauth2/te" if flow == "v1" else "/aas/oauth2/v3/te"
@@ -369,4 +339,4 @@ class Jwt:
         return True
 
     def verifies_with_gost(self, certificate_pem: str) -> bool:
-        return gost_verify(gost_public_key_from_certificate(pem_body(certificate_pem)), self.signing_input, self.signature)
+        return gost_verify(pem_body(certificate_pem), self.signing_input, self.signature)

@@ -12,9 +12,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .esia_test_client import DATA, RsaSigner, b64url, esia_timestamp, redirect_query
+from tests.esiaspec import b64url
+from tests.keymaterial import make_rsa_key
+
+from .esia_test_client import DATA, RsaSigner, esia_timestamp, redirect_query
 from .registration import REDIRECT_URI
 
 SCOPE = "openid fullname birthdate"
@@ -155,7 +157,7 @@ def test_a_cms_signature_over_other_data_is_esia_007053(esia):
 
 
 def test_a_cms_signature_by_an_unregistered_certificate_is_esia_007053(esia):
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = make_rsa_key()
     certificate = (
         x509.CertificateBuilder()
         .subject_name(esia.rsa.certificate.subject)

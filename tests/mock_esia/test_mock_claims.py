@@ -9,9 +9,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from tests.esiaspec import unb64url
 from tests.opensslgost import Openssl
 
-from .esia_test_client import Jwt, unb64url
+from .esia_test_client import Jwt
 from .registration import GOST_CLIENT_ID, GOST_REDIRECT_URI
 
 SCOPE = "openid fullname birthdate gender snils"

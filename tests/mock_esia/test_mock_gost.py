@@ -8,9 +8,10 @@ import pytest
 
 from mock_esia import cms, gost
 from mock_esia.certificates import parse_certificate, pem_blocks, to_pem
+from tests.esiaspec import pem_body
 from tests.opensslgost import Openssl
 
-from .esia_test_client import DATA, pem_body
+from .esia_test_client import DATA
 
 # GOST R 34.11-2012, Appendix A: M1 (63 ASCII digits) and M2 (72 bytes, CP1251 text). Digests as
 # byte strings, i.e. as OpenSSL prints them (the standard prints them reversed).

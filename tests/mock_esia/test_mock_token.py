@@ -9,7 +9,9 @@ import uuid
 
 import pytest
 
-from .esia_test_client import Jwt, b64url, esia_timestamp
+from tests.esiaspec import b64url
+
+from .esia_test_client import Jwt, esia_timestamp
 from .registration import GOST_CLIENT_ID, GOST_REDIRECT_URI
 
 SCOPE = "openid fullname birthdate gender snils"

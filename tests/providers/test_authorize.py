@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import shutil
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,9 +25,11 @@ from providers import (
     UpstreamUnavailableError,
 )
 from tests.clock import FakeClock
+from tests.esiaspec import b64url, gost_verify, streebog, unb64url
+from tests.opensslgost import Openssl
 
-from .conftest import ProviderFactory
-from .upstream import BASE_URL, CLIENT_ID, REDIRECT_URI, b64url, gost_verify, streebog, unb64url
+from .factory import ProviderFactory
+from .upstream import BASE_URL, CLIENT_ID, REDIRECT_URI
 
 SCOPE = "openid fullname birthdate gender snils id_doc email mobile"
 NEW_YEAR = 1767225600.0  # 2026-01-01 00:00:00 UTC
@@ -39,16 +39,6 @@ def query(url: str) -> dict[str, str]:
     values = parse_qs(urlsplit(url).query, keep_blank_values=True)
     assert all(len(found) == 1 for found in values.values()), "a parameter is repeated"
     return {name: found[0] for name, found in values.items()}
-
-
-def cms_verifies(signature: bytes, message: bytes, tmp_path: Path) -> bool:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not installed")
-    (tmp_path / "sig").write_bytes(signature)
-    (tmp_path / "data").write_bytes(message)
-    command = ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-noverify"]
-    command += ["-in", str(tmp_path / "sig"), "-content", str(tmp_path / "data")]
-    return subprocess.run(command, capture_output=True, timeout=30, check=False).returncode == 0
 
 
 def test_current_flow_url_carries_a_signed_secret_certificate_hash_and_pkce(
@@ -78,9 +68,7 @@ def test_current_flow_url_carries_a_signed_secret_certificate_hash_and_pkce(
     assert gost_verify(gost_signer.certificate_der, signed, unb64url(secret))
 
 
-def test_legacy_flow_url_carries_a_detached_cms_secret_and_no_pkce(
-    make_provider: ProviderFactory, tmp_path: Path
-) -> None:
+def test_legacy_flow_url_carries_a_detached_cms_secret_and_no_pkce(make_provider: ProviderFactory) -> None:
     request = make_provider(flow="legacy").authorize()
     assert request.url.startswith(f"{BASE_URL}/aas/oauth2/ac?")
     params = query(request.url)
@@ -89,11 +77,22 @@ def test_legacy_flow_url_carries_a_detached_cms_secret_and_no_pkce(
         "access_type", "nonce",
     }  # fmt: skip
     assert request.code_verifier is None
-    signature = unb64url(params["client_secret"])
     assert "=" not in params["client_secret"]
-    signed = SCOPE + request.timestamp + CLIENT_ID + request.state
-    assert cms_verifies(signature, signed.encode(), tmp_path)
-    assert not cms_verifies(signature, (CLIENT_ID + SCOPE + request.timestamp + request.state).encode(), tmp_path)
+
+
+def test_openssl_verifies_the_legacy_url_secret_as_a_cms_signature_over_scope_timestamp_client_and_state(
+    make_provider: ProviderFactory, openssl: Openssl, tmp_path: Path
+) -> None:
+    request = make_provider(flow="legacy").authorize()
+    (tmp_path / "sig").write_bytes(unb64url(query(request.url)["client_secret"]))
+    command = ["cms", "-verify", "-binary", "-inform", "DER", "-noverify", "-in", str(tmp_path / "sig")]
+
+    def verifies(message: str) -> bool:
+        (tmp_path / "data").write_text(message)
+        return openssl.run(*command, "-content", str(tmp_path / "data")).returncode == 0
+
+    assert verifies(SCOPE + request.timestamp + CLIENT_ID + request.state)
+    assert not verifies(CLIENT_ID + SCOPE + request.timestamp + request.state)  # the current flow's order
 
 
 def test_timestamp_is_in_esia_format_and_url_encoded(make_provider: ProviderFactory, clock: FakeClock) -> None:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from pathlib import Path
 
 import pytest
 import responses
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from providers import ProviderConfigError, SignatureError
 from providers.certificates import EsiaCertificates
+from tests.keymaterial import make_certificate, make_rsa_key
 
-from .conftest import ProviderFactory, make_rsa_certificate
+from .factory import ProviderFactory
 from .upstream import BASE_URL, DATA, GOST, OID, EsiaKeys, Upstream
 
 TE = f"{BASE_URL}/aas/oauth2/v3/te"
@@ -24,7 +22,7 @@ TE = f"{BASE_URL}/aas/oauth2/v3/te"
 
 def test_reads_pem_with_several_certificates_and_der(esia_keys: EsiaKeys, tmp_path: Path) -> None:
     bundle = tmp_path / "esia.pem"
-    other = make_rsa_certificate(rsa.generate_private_key(public_exponent=65537, key_size=2048), "Old ESIA")
+    other = make_certificate(make_rsa_key(), "Old ESIA")
     bundle.write_bytes(esia_keys.rsa_certificate_path.read_bytes() + other.public_bytes(serialization.Encoding.PEM))
     store = EsiaCertificates([bundle, DATA / "esia-gost.cer"])
     assert [c.algorithm for c in store.certificates] == ["RS256", "RS256", GOST]
@@ -37,14 +35,7 @@ def test_reads_a_pem_gost_certificate(tmp_path: Path) -> None:
 
 
 def ec_certificate(path: Path) -> Path:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "EC")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    certificate = make_certificate(ec.generate_private_key(ec.SECP256R1()), "EC")
     path.write_bytes(certificate.public_bytes(serialization.Encoding.DER))
     return path
 
@@ -80,7 +71,7 @@ def test_refuses_an_empty_list() -> None:
 @pytest.fixture
 def rotated(tmp_path: Path, esia_keys: EsiaKeys) -> tuple[Path, Path]:
     """A certificate file holding an old ESIA certificate, and the current one beside it."""
-    old = make_rsa_certificate(rsa.generate_private_key(public_exponent=65537, key_size=2048), "ESIA 2024")
+    old = make_certificate(make_rsa_key(), "ESIA 2024")
     configured = tmp_path / "esia-rsa.cer"
     configured.write_bytes(old.public_bytes(serialization.Encoding.PEM))
     return configured, esia_keys.rsa_certificate_path

@@ -24,10 +24,11 @@ from providers import (
     UpstreamUnavailableError,
 )
 from tests.clock import FakeClock
+from tests.esiaspec import gost_verify, streebog, unb64url
 from tests.opensslgost import Openssl
 
-from .conftest import ProviderFactory
-from .upstream import BASE_URL, CLIENT_ID, GOST, OID, REDIRECT_URI, Upstream, form_of, gost_verify, streebog, unb64url
+from .factory import ProviderFactory
+from .upstream import BASE_URL, CLIENT_ID, GOST, OID, REDIRECT_URI, Upstream, form_of
 
 CURRENT_TE = f"{BASE_URL}/aas/oauth2/v3/te"
 LEGACY_TE = f"{BASE_URL}/aas/oauth2/te"

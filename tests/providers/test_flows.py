@@ -27,7 +27,8 @@ from providers import (
 )
 from tests.clock import FakeClock
 
-from .conftest import MOCK_CLIENTS, MockEsia, ProviderFactory
+from .factory import ProviderFactory
+from .mockesia import MOCK_CLIENTS, MockEsia
 from .upstream import REDIRECT_URI
 
 pytestmark = pytest.mark.flow

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import responses
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from matching import Reason
 from providers import (
@@ -28,8 +28,10 @@ from providers import (
     StateMismatchError,
     TokenClaimsError,
 )
+from tests.esiaspec import b64url, gost_sign
+from tests.keymaterial import make_rsa_key
 
-from .conftest import ProviderFactory
+from .factory import ProviderFactory
 from .upstream import (
     ABSENT,
     BASE_URL,
@@ -39,8 +41,6 @@ from .upstream import (
     OTHER_OID,
     RS256,
     Upstream,
-    b64url,
-    gost_sign,
     person_document,
 )
 
@@ -70,7 +70,7 @@ def foreign_rsa(upstream: Upstream, header: dict[str, Any], claims: dict[str, An
     """Signed with an RSA key ESIA does not have."""
     token = upstream.sign(header, claims)
     head, body, _ = token.split(".")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = make_rsa_key()
     return f"{head}.{body}.{b64url(key.sign(f'{head}.{body}'.encode(), padding.PKCS1v15(), hashes.SHA256()))}"
 
 

@@ -22,7 +22,7 @@ from providers import (
     UpstreamUnavailableError,
 )
 
-from .conftest import ProviderFactory
+from .factory import ProviderFactory
 from .upstream import BASE_URL, OID, OTHER_OID, Upstream, person_document
 
 PRNS = f"{BASE_URL}/rs/prns/{OID}"

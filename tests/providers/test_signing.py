@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,18 +13,13 @@ from mock_esia.certificates import make_gost_certificate, to_pem
 from mock_esia.gost import GostPrivateKey as MockGostKey
 from providers import GostRawSigner, ProviderConfigError, RsaCmsSigner, Signer, client_certificate_hash, load_signer
 from providers.gost import GostKeyError, GostPrivateKey, GostPublicKey, streebog256
+from tests.esiaspec import gost_private_scalar, gost_sign, gost_verify, pem_body, streebog
+from tests.keymaterial import write_rsa_pair
 from tests.opensslgost import Openssl
 
-from .conftest import write_rsa_pair
-from .upstream import DATA, gost_private_scalar, gost_sign, gost_verify, pem_body, streebog
+from .upstream import DATA
 
 MESSAGE = b"DIARY01openid fullname2026.01.01 00:00:00 +00000b9a6c2e-4f3d-4e1a-8b7c-6d5e4f3a2b1c"
-
-
-def plain_openssl(*args: str, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not installed")
-    return subprocess.run(["openssl", *args], input=data, capture_output=True, timeout=30, check=False)
 
 
 def test_streebog_matches_the_standards_first_example() -> None:
@@ -35,20 +28,25 @@ def test_streebog_matches_the_standards_first_example() -> None:
     assert streebog256(m1).hex() == "9d151eefd8590b89daa6ba6cb74af9275dd051026bb149a452fd84e5e57b5500"
 
 
-def test_rsa_cms_signature_is_detached_carries_the_certificate_and_verifies(rsa_signer: Signer, tmp_path: Path) -> None:
+def test_rsa_cms_signature_is_detached_carries_the_certificate_and_verifies(rsa_signer: Signer) -> None:
     signature = rsa_signer.sign(MESSAGE)
     assert isinstance(rsa_signer, RsaCmsSigner) and rsa_signer.signature_format == "cms"
     embedded = pkcs7.load_der_pkcs7_certificates(signature)
     assert [c.public_bytes(serialization.Encoding.DER) for c in embedded] == [rsa_signer.certificate_der]
-    (tmp_path / "sig.der").write_bytes(signature)
+
+
+def test_openssl_reads_the_rsa_cms_signature_as_detached_sha256_and_verifies_it_over_the_message_only(
+    rsa_signer: Signer, openssl: Openssl, tmp_path: Path
+) -> None:
+    (tmp_path / "sig.der").write_bytes(rsa_signer.sign(MESSAGE))
     (tmp_path / "data").write_bytes(MESSAGE)
-    printed = plain_openssl("cms", "-cmsout", "-print", "-inform", "DER", "-in", str(tmp_path / "sig.der"))
+    printed = openssl.run("cms", "-cmsout", "-print", "-inform", "DER", "-in", str(tmp_path / "sig.der"))
     assert b"eContent: <ABSENT>" in printed.stdout  # detached
     assert b"sha256" in printed.stdout
     verify = ["cms", "-verify", "-binary", "-inform", "DER", "-in", str(tmp_path / "sig.der"), "-noverify"]
-    assert plain_openssl(*verify, "-content", str(tmp_path / "data")).returncode == 0
+    assert openssl.run(*verify, "-content", str(tmp_path / "data")).returncode == 0
     (tmp_path / "other").write_bytes(MESSAGE + b"x")
-    assert plain_openssl(*verify, "-content", str(tmp_path / "other")).returncode != 0
+    assert openssl.run(*verify, "-content", str(tmp_path / "other")).returncode != 0
 
 
 def test_gost_signature_is_64_bytes_s_then_r_over_streebog(gost_signer: Signer) -> None:

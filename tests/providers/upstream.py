@@ -1,13 +1,12 @@
 """ESIA's side of the protocol for the unit tests: its keys, its tokens and its answers.
 
 Written from ESIA.md, sharing no code with ``providers`` (agreeing with our own code would prove
-nothing): RS256 with ``cryptography``, GOST3410_2012_256 with ``gostcrypto`` and the byte-order
-recipe of ESIA.md §3.2 (digest reversed in, ``r || s`` swapped to ``s || r`` out).
+nothing): RS256 with ``cryptography``, GOST3410_2012_256 with ESIA.md's recipe in
+``tests/esiaspec.py`` (``gostcrypto``).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -20,7 +19,8 @@ from urllib.parse import parse_qs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from gostcrypto import gosthash, gostsignature
+
+from tests.esiaspec import b64url, gost_sign
 
 DATA = Path(__file__).parent / "data"
 BASE_URL = "https://esia.test"
@@ -31,56 +31,8 @@ OID = 1000300005
 OTHER_OID = 1000300006
 RS256 = "RS256"
 GOST = "GOST3410_2012_256"
-#: gostcrypto's name for OpenSSL's paramset A (CryptoPro-A).
-_CRYPTOPRO_A = "id-tc26-gost-3410-2012-256-paramSetB"
 #: Remove a claim or header parameter in ``claims(...)``/``header(...)`` overrides.
 ABSENT: Any = object()
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def streebog(data: bytes) -> bytes:
-    return bytes(gosthash.new("streebog256", data=bytearray(data)).digest())
-
-
-def pem_body(text: str) -> bytes:
-    return base64.b64decode("".join(line for line in text.strip().splitlines() if not line.startswith("-----")))
-
-
-def gost_engine() -> Any:
-    return gostsignature.new(gostsignature.MODE_256, gostsignature.CURVES_R_1323565_1_024_2019[_CRYPTOPRO_A])
-
-
-def gost_private_scalar(key_file: Path) -> int:
-    """The scalar of an OpenSSL GOST PKCS#8 key: its last OCTET STRING, 32 bytes little-endian."""
-    der = pem_body(key_file.read_text())
-    assert der[-34:-32] == b"\x04\x20"
-    return int.from_bytes(der[-32:], "little")
-
-
-def gost_sign(d: int, message: bytes) -> bytes:
-    r_s = gost_engine().sign(bytearray(d.to_bytes(32, "big")), bytearray(streebog(message)[::-1]))
-    return bytes(r_s[32:] + r_s[:32])
-
-
-def gost_public_point(certificate_der: bytes) -> bytes:
-    """x || y big-endian from a certificate's 256-bit GOST key (BIT STRING → OCTET STRING of 64)."""
-    marker = b"\x03\x43\x00\x04\x40"
-    start = certificate_der.index(marker) + len(marker)
-    raw = certificate_der[start : start + 64]
-    return raw[:32][::-1] + raw[32:][::-1]
-
-
-def gost_verify(certificate_der: bytes, message: bytes, signature: bytes) -> bool:
-    r_s = signature[32:] + signature[:32]
-    point = gost_public_point(certificate_der)
-    return bool(gost_engine().verify(bytearray(point), bytearray(streebog(message)[::-1]), bytearray(r_s)))
 
 
 def _apply(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
