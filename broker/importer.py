@@ -179,33 +179,103 @@ def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, Mapping[str, Any
     """Yield (line number, raw row) or (line number, RowError) for unreadable lines.
 
     A CSV header is checked at once: a missing or unknown column stops the import before
-    anything is read or written.
+    anything is read or written. After that nothing in the file stops it: a line longer than
+    :data:`MAX_LINE`, a value the csv module refuses, JSON nested too deeply or a number too long
+    to convert is one rejected row, and the import goes on.
     """
+    lines = BoundedLines(stream)
     if fmt == "csv":
-        reader = csv.DictReader(stream)
-        header = reader.fieldnames or []
+        reader = csv.reader(lines)
+        try:
+            header = next(reader, [])
+        except csv.Error as exc:
+            raise InputError("header", f"unreadable: {exc}") from None
+        if lines.overlong:
+            raise InputError("header", f"is longer than {MAX_LINE} characters")
         missing = [key for key in REQUIRED if key not in header]
         unknown = [key for key in header if key not in COLUMNS]
         if unknown:
-            raise InputError("header", f"unknown column {unknown[0]!r}; columns are {', '.join(COLUMNS)}")
+            raise InputError("header", f"unknown column {unknown[0][:64]!r}; columns are {', '.join(COLUMNS)}")
         if missing:
             raise InputError("header", f"missing column {missing[0]!r}")
-        return _csv_rows(reader)
+        return _csv_rows(reader, lines, header)
     if fmt == "jsonl":
-        return _jsonl_rows(stream)
+        return _jsonl_rows(lines)
     raise InputError("format", "must be csv or jsonl")
 
 
-def _csv_rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
-    for row in reader:
-        if None in row:
-            yield reader.line_num, RowError("(row)", "has more values than the header has columns")
+# A registry row is at most a couple of thousand characters (thirteen short columns, even as JSON
+# escapes); a longer line is refused without ever being held whole in memory.
+MAX_LINE = 65536
+
+
+class BoundedLines:
+    """The stream's lines, none longer than ``limit`` characters, in constant memory.
+
+    A longer line is read past in ``limit``-sized pieces and stands as one empty line (an empty
+    CSV record, a blank JSON line); ``overlong`` is then the number of the line, until the reader
+    clears it. ``number`` counts the lines read so far.
+    """
+
+    def __init__(self, stream: IO[str], limit: int = MAX_LINE) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.number = 0
+        self.overlong: int | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        readline, limit = self.stream.readline, self.limit
+        while line := readline(limit + 1):
+            self.number += 1
+            if len(line) > limit and not line.endswith(("\n", "\r")):
+                while (rest := readline(limit)) and not rest.endswith(("\n", "\r")):
+                    pass
+                self.overlong = self.number
+                line = "\n"
+            yield line
+
+
+def _csv_rows(
+    reader: Iterator[list[str]], lines: BoundedLines, header: list[str]
+) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
+    width = len(header)
+    while True:
+        start = lines.number + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a quoted value over the csv module's field size limit
+            lines.overlong = None
+            yield start, RowError("(csv)", f"{exc}{_span(start, lines.number)}")
+            continue
+        if lines.overlong is not None:
+            yield lines.overlong, RowError("(line)", f"is longer than {lines.limit} characters")
+            lines.overlong = None
+            continue
+        if lines.number > start:
+            # No registry value holds a line break: a quote left open swallowed the lines after it.
+            yield start, RowError("(csv)", f"a quoted value runs over several lines, an unclosed quote?{_span(start, lines.number)}")
+            continue
+        if not values:
+            continue
+        if len(values) > width:
+            yield start, RowError("(row)", "has more values than the header has columns")
         else:
-            yield reader.line_num, row
+            yield start, dict(zip(header, values))
 
 
-def _jsonl_rows(stream: IO[str]) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
-    for number, line in enumerate(stream, start=1):
+def _span(start: int, end: int) -> str:
+    return f" (lines {start}-{end} were not imported)" if end > start else ""
+
+
+def _jsonl_rows(lines: BoundedLines) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
+    for line in lines:
+        number = lines.number
+        if lines.overlong is not None:
+            lines.overlong = None
+            yield number, RowError("(line)", f"is longer than {lines.limit} characters")
+            continue
         if not line.strip():
             continue
         try:
@@ -213,12 +283,18 @@ def _jsonl_rows(stream: IO[str]) -> Iterator[tuple[int, Mapping[str, Any] | RowE
         except json.JSONDecodeError as exc:
             yield number, RowError("(json)", f"not valid JSON: {exc.msg}")
             continue
+        except RecursionError:
+            yield number, RowError("(json)", "is nested too deeply (a row is one flat object)")
+            continue
+        except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+            yield number, RowError("(json)", "holds a number with too many digits")
+            continue
         if not isinstance(row, dict):
             yield number, RowError("(json)", "each line must be one JSON object")
             continue
         unknown = [key for key in row if key not in COLUMNS]
         if unknown:
-            yield number, RowError(str(unknown[0]), "unknown column")
+            yield number, RowError(str(unknown[0])[:64], "unknown column")
             continue
         yield number, row
 
