@@ -32,7 +32,8 @@ from broker.models import Account, DiarySession, EsiaLink
 from broker.sessions import as_utc
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement
+    from sqlalchemy import ColumnElement, Connection
+    from sqlalchemy.orm import Session
 
     from broker.models import Staff
 
@@ -171,8 +172,7 @@ def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None
         db.session.rollback()
         raise UnlinkError("account", "the link changed meanwhile; reload", "Связь только что изменилась: обновите страницу.")
     db.session.expunge(link)
-    now = datetime.now(timezone.utc)
-    ended = db.session.execute(update(_SESSIONS).where(*_live(account.id, now)).values(revoked_at=now)).rowcount
+    ended = end_live_sessions(db.session, account.id, datetime.now(timezone.utc))
     audit.record(
         Action.ACCOUNT_UNLINKED,
         f"account:{account.id}",
@@ -189,6 +189,15 @@ def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None
     )
     db.session.commit()
     return removed
+
+
+def end_live_sessions(executor: Session | Connection, account_id: str, now: datetime) -> int:
+    """End the account's live diary sessions in the caller's transaction; return how many.
+
+    Whenever the ESIA person behind an account changes (unlink here, a link a registry moves in
+    :mod:`broker.importer`), whoever signed in through the old link is signed out at once.
+    """
+    return executor.execute(update(_SESSIONS).where(*_live(account_id, now)).values(revoked_at=now)).rowcount
 
 
 def live_sessions(account_id: str) -> int:

@@ -47,14 +47,14 @@ def client(app: Flask) -> FlaskClient:
 
 def test_an_admin_token_upserts_accounts_and_is_audited(client: FlaskClient) -> None:
     headers = bearer("sync", "admin")
-    answer = client.post(URL, json={"accounts": [account(1, snils=ADULT_SNILS), account(2, esia_oid="1000300099")]}, headers=headers)
+    answer = client.post(URL, json={"accounts": [account(1, snils=ADULT_SNILS), account(2, esia_oid="1000300099")], "allow_links": True}, headers=headers)
     assert answer.status_code == 200, answer.json
     assert answer.json == {"written": 2, "links": 1, "warnings": []}
     stored = db.session.get(Account, "api-001")
     assert stored is not None and stored.snils_masked and ADULT_SNILS not in (stored.snils_digest or "")
     assert db.session.get(EsiaLink, "api-002").oid == "1000300099"  # type: ignore[union-attr]
     event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "registry_upserted")).one()
-    assert event.after == {"written": 2, "links": 1} and event.actor.startswith("token:")
+    assert event.after == {"written": 2, "links": 1, "allow_links": True} and event.actor.startswith("token:")
 
 
 def test_the_same_request_again_updates_in_place(client: FlaskClient) -> None:
@@ -153,7 +153,7 @@ def test_a_file_link_never_moves_a_link_its_owner_made(client: FlaskClient) -> N
     db.session.add(EsiaLink(account_id="api-001", oid="1000300001", tier="standard", source="login",
                             linked_at=datetime.now(timezone.utc)))  # fmt: skip
     db.session.commit()
-    answer = client.post(URL, json={"accounts": [account(1, esia_oid="1000300002")]}, headers=headers)
+    answer = client.post(URL, json={"accounts": [account(1, esia_oid="1000300002")], "allow_links": True}, headers=headers)
     assert answer.status_code == 200 and answer.json["links"] == 0
     assert answer.json["warnings"][0]["field"] == "accounts.0.esia_oid"
     db.session.expire_all()

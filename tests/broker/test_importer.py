@@ -43,7 +43,7 @@ def test_imports_a_csv_registry_and_reports_the_counts(runner: FlaskCliRunner, t
 
 def test_imports_json_lines_with_numeric_ids_and_an_existing_link(runner: FlaskCliRunner, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "r.jsonl", [row(id=17, esia_oid=1000100001)])
-    result = runner.invoke(args=["registry", "import", str(path)])
+    result = runner.invoke(args=["registry", "import", "--allow-links", str(path)])
     assert result.exit_code == 0, result.output
     link = db.session.get(EsiaLink, "17")
     assert link is not None and (link.oid, link.source) == ("1000100001", "import")
@@ -178,7 +178,7 @@ def test_an_initial_load_completes_while_another_transaction_reads_the_accounts(
         reader.execute(select(func.count()).select_from(Account))
         path = write_csv(tmp_path / "r.csv", [row()])
         with path.open(encoding="utf-8", newline="") as stream:
-            report = importer.import_registry(writer, importer.read_rows(stream, "csv"), parser)
+            report = importer.import_registry(writer, importer.read_rows(stream, "csv"), parser, actor="cli:test")
         reader.rollback()
     assert report.written == 1
     db.session.remove()
@@ -200,7 +200,7 @@ def test_a_file_never_moves_a_link_its_owner_made_at_login(runner: FlaskCliRunne
     runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "a.csv", [row()]))])
     db.session.add(EsiaLink(account_id="acc-1", oid="111", tier="verified", source="login", linked_at=datetime.now()))
     db.session.commit()
-    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "b.csv", [row(esia_oid="222")]))])
+    result = runner.invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "b.csv", [row(esia_oid="222")]))])
     assert result.exit_code == 0
     assert "warning: line 2: esia_oid: the account was linked by its owner at login" in result.output
     db.session.remove()
@@ -209,8 +209,8 @@ def test_a_file_never_moves_a_link_its_owner_made_at_login(runner: FlaskCliRunne
 
 
 def test_a_file_may_move_a_link_it_made_and_forgets_the_old_tier(runner: FlaskCliRunner, tmp_path: Path) -> None:
-    runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "a.csv", [row(esia_oid="111")]))])
-    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "b.csv", [row(esia_oid="222")]))])
+    runner.invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "a.csv", [row(esia_oid="111")]))])
+    result = runner.invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "b.csv", [row(esia_oid="222")]))])
     assert result.exit_code == 0
     db.session.remove()
     link = db.session.get(EsiaLink, "acc-1")
