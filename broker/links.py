@@ -28,7 +28,7 @@ from broker import access, audit, regions
 from broker.audit import Action
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
-from broker.models import Account, DiarySession, EsiaLink
+from broker.models import Account, AuditEvent, DiarySession, EsiaLink
 from broker.sessions import as_utc
 
 if TYPE_CHECKING:
@@ -66,16 +66,44 @@ class UnlinkForbiddenError(BrokerError):
 
 
 @dataclass(frozen=True, slots=True)
+class ImportRun:
+    """The registry run that wrote a link (source ``import``), from the audit log."""
+
+    event: int  # registry_import_started (a file) or registry_upserted (the API)
+    door: str | None  # "file", "api", or None once the retention purge deleted the event
+    actor: str | None
+    at: datetime | None
+    file_sha256: str | None  # a file run's digest, once the run finished
+
+
+@dataclass(frozen=True, slots=True)
 class LinkCard:
     oid_masked: str
     tier: str | None
     source: str  # import, login or link
     linked_at: datetime  # aware
+    run: ImportRun | None = None  # for source import: which run (links older than 0009 have none)
 
 
 def _link_card(link: EsiaLink) -> LinkCard:
-    """The link as a card shows it: the oid masked, the time aware."""
-    return LinkCard(oid_masked=mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=as_utc(link.linked_at))
+    """The link as a card shows it: the oid masked, the time aware, an import's run."""
+    run = _import_run(link.import_event) if link.source == "import" and link.import_event is not None else None
+    return LinkCard(
+        oid_masked=mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=as_utc(link.linked_at), run=run
+    )
+
+
+def _import_run(event_id: int) -> ImportRun:
+    event = db.session.get(AuditEvent, event_id)
+    if event is None:
+        return ImportRun(event_id, None, None, None, None)
+    if event.action != Action.REGISTRY_IMPORT_STARTED:
+        return ImportRun(event_id, "api", event.actor, as_utc(event.at), None)
+    finished = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == Action.REGISTRY_IMPORTED, AuditEvent.target == f"import:{event_id}")
+    ).first()
+    digest = (finished.after or {}).get("file_sha256") if finished is not None else None
+    return ImportRun(event_id, "file", event.actor, as_utc(event.at), digest)
 
 
 @dataclass(frozen=True, slots=True)
