@@ -93,8 +93,8 @@ def main() -> None:
             "DATABASE_URL": args.database_url or f"sqlite:///{folder}/broker.sqlite3",
         }
         run([BROKER, "db", "upgrade"], env)
-        seconds, peak, output, cpu = run([BROKER, "registry", "import", str(path)], env)
-        again, _, _, cpu_again = run([BROKER, "registry", "import", str(path)], env)
+        seconds, peak, output, cpu = run([BROKER, "registry", "import", "--allow-links", str(path)], env)
+        again, _, _, cpu_again = run([BROKER, "registry", "import", "--allow-links", str(path)], env)
 
     print(f"machine: {machine.describe()}")
     print(f"database: {'SQLite (file)' if not args.database_url else args.database_url.split('@')[-1]}")

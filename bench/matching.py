@@ -49,7 +49,7 @@ def build(count: int, today: date) -> None:
     db.session.commit()  # end the read transaction: the initial load drops and rebuilds indexes
     started = time.perf_counter()
     with db.engine.connect() as connection:
-        report = importer.import_registry(connection, enumerate(synthetic.rows(count, today), start=2), parser)
+        report = importer.import_registry(connection, enumerate(synthetic.rows(count, today), start=2), parser, actor="bench", allow_links=True)
     print(f"  built {report.written:,} accounts in {time.perf_counter() - started:.1f} s", flush=True)
     for code in synthetic.REGIONS:
         regionadmin.change_region(code, enabled=True, policy=None, comment="bench", actor_staff=None, actor="bench")

@@ -78,7 +78,7 @@ def build(url: str, region: str, count: int) -> None:
         rows = synthetic.rows(count, GENERATED, problems=True, regions=(region,))
         started = time.perf_counter()
         with db.engine.connect() as connection:
-            report = importer.import_registry(connection, enumerate(rows, start=2), parser, background=True)
+            report = importer.import_registry(connection, enumerate(rows, start=2), parser, actor="bench", allow_links=True, background=True)
         print(f"  built {report.written:,} accounts ({report.warnings:,} import warnings) "
               f"in {time.perf_counter() - started:.1f} s", flush=True)
         db.engine.dispose()

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 
-from broker import config
+from broker import config, dbfile
 from broker.extensions import db
 
 
@@ -26,8 +26,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     config.load(app, test_config)
     config.validate(app.config)
+    dbfile.prepare(app)  # an owner-only instance folder, before Flask-SQLAlchemy makes one
     db.init_app(app)
     with app.app_context():
+        dbfile.protect(app, db.engine)  # an owner-only SQLite file, before SQLite makes one
         event.listen(db.engine, "connect", _sqlite_pragmas)
 
     from broker import (

@@ -62,7 +62,11 @@ def upsert_accounts() -> Any:
     """Insert or update diary accounts (the diary's sync job); all or nothing."""
     loaded = schemas.RegistryUpsertSchema().load(json_body())
     owner = token_owner()
-    done = sync.upsert_batch(loaded["accounts"], may_manage=lambda region: access.can_manage_region(owner, region))
+    done = sync.upsert_batch(
+        loaded["accounts"],
+        may_manage=lambda region: access.can_manage_region(owner, region),
+        allow_links=loaded["allow_links"],
+    )
     db.session.commit()
     return jsonify(schemas.RegistryUpsertResultSchema().dump(done))
 

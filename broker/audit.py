@@ -46,6 +46,9 @@ class Action(StrEnum):
     REGION_CHANGED = "region_changed"
     ACCOUNT_UNLINKED = "account_unlinked"
     REGISTRY_UPSERTED = "registry_upserted"
+    REGISTRY_IMPORT_STARTED = "registry_import_started"
+    REGISTRY_IMPORTED = "registry_imported"
+    LINK_IMPORTED = "link_imported"
     RETENTION_PURGE = "retention_purge"
     INVITE_ISSUED = "invite_issued"
     INVITE_REVOKED = "invite_revoked"
@@ -66,6 +69,9 @@ LABELS_RU: dict[str, str] = {
     Action.REGION_CHANGED: "Регион изменён",
     Action.ACCOUNT_UNLINKED: "Связь с Госуслугами снята",
     Action.REGISTRY_UPSERTED: "Реестр дневника обновлён через API",
+    Action.REGISTRY_IMPORT_STARTED: "Начата загрузка файла реестра",
+    Action.REGISTRY_IMPORTED: "Файл реестра загружен",
+    Action.LINK_IMPORTED: "Связь с Госуслугами задана реестром",
     Action.RETENTION_PURGE: "Удалены записи с истёкшим сроком хранения",
     Action.INVITE_ISSUED: "Код приглашения выпущен",
     Action.INVITE_REVOKED: "Код приглашения отозван",
@@ -104,6 +110,25 @@ def record(
     passes ``cli:<os user>``). ``before`` and ``after`` must hold masked values only: never a
     password, token, full SNILS or registry name.
     """
+    row = AuditEvent(
+        **event_values(action, target, before=before, after=after, comment=comment, actor=actor, source=source)
+    )
+    db.session.add(row)
+    return row
+
+
+def event_values(
+    action: Action | str,
+    target: str | None = None,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    comment: str | None = None,
+    actor: str | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """The columns of the event :func:`record` adds, checked and shaped the same way, for a writer
+    that inserts on its own connection in the transaction of its change (the registry import)."""
     actor = actor or request_actor()
     if not actor:
         raise ValueError("audit.record needs an actor outside a signed-in staff request")
@@ -111,18 +136,16 @@ def record(
         raise ValueError(f"audit action {action!r} is not a snake_case code")
     if source is None and has_request_context():
         source = request.remote_addr
-    row = AuditEvent(
-        at=datetime.now(timezone.utc),
-        actor=actor[:128],
-        action=str(action),
-        target=target[:128] if target else None,
-        before=_plain(before),
-        after=_plain(after),
-        source=source[:64] if source else None,
-        comment=comment[:1000] if comment else None,
-    )
-    db.session.add(row)
-    return row
+    return {
+        "at": datetime.now(timezone.utc),
+        "actor": actor[:128],
+        "action": str(action),
+        "target": target[:128] if target else None,
+        "before": _plain(before),
+        "after": _plain(after),
+        "source": source[:64] if source else None,
+        "comment": comment[:1000] if comment else None,
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,24 +10,28 @@ pre-flight can count it and the school can fix it.
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import multiprocessing
 from queue import Empty
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from operator import itemgetter
 from typing import IO, Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 import matching
+from broker import audit, registrylinks
+from broker.audit import Action
 from broker.errors import BrokerError, InputError
-from broker.models import Account, EsiaLink
+from broker.models import Account, AuditEvent, EsiaLink
 from broker.registry import snils_digest
 
 COLUMNS = (
@@ -68,10 +72,40 @@ class Rejection:
 class ImportReport:
     rows: int = 0
     written: int = 0
-    links: int = 0
+    inserted: int = 0  # of written: new accounts
+    updated: int = 0  # of written: rows written over an existing account (or an earlier row)
+    links: int = 0  # links created or moved
     rejected: int = 0
     warnings: int = 0
     initial_load: bool = False
+    run: int | None = None  # the run's audit event (registry_import_started)
+    file_sha256: str | None = None  # of what was read, once the whole file was
+    link_counts: registrylinks.LinkCounts = field(default_factory=registrylinks.LinkCounts)
+
+
+# Why a run without --allow-links writes an account but not its esia_oid (broker.registrylinks).
+NOT_ALLOWED = "not linked: a registry file writes links only with --allow-links (the account itself was written)"
+
+
+class DigestingReader(io.RawIOBase):
+    """A binary stream that keeps the SHA-256 of everything read through it (the run's file digest)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self.raw = raw
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        if count:
+            self.sha256.update(memoryview(buffer)[:count])
+        return count or 0
+
+    def hexdigest(self) -> str:
+        return self.sha256.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,33 +213,103 @@ def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, Mapping[str, Any
     """Yield (line number, raw row) or (line number, RowError) for unreadable lines.
 
     A CSV header is checked at once: a missing or unknown column stops the import before
-    anything is read or written.
+    anything is read or written. After that nothing in the file stops it: a line longer than
+    :data:`MAX_LINE`, a value the csv module refuses, JSON nested too deeply or a number too long
+    to convert is one rejected row, and the import goes on.
     """
+    lines = BoundedLines(stream)
     if fmt == "csv":
-        reader = csv.DictReader(stream)
-        header = reader.fieldnames or []
+        reader = csv.reader(lines)
+        try:
+            header = next(reader, [])
+        except csv.Error as exc:
+            raise InputError("header", f"unreadable: {exc}") from None
+        if lines.overlong:
+            raise InputError("header", f"is longer than {MAX_LINE} characters")
         missing = [key for key in REQUIRED if key not in header]
         unknown = [key for key in header if key not in COLUMNS]
         if unknown:
-            raise InputError("header", f"unknown column {unknown[0]!r}; columns are {', '.join(COLUMNS)}")
+            raise InputError("header", f"unknown column {unknown[0][:64]!r}; columns are {', '.join(COLUMNS)}")
         if missing:
             raise InputError("header", f"missing column {missing[0]!r}")
-        return _csv_rows(reader)
+        return _csv_rows(reader, lines, header)
     if fmt == "jsonl":
-        return _jsonl_rows(stream)
+        return _jsonl_rows(lines)
     raise InputError("format", "must be csv or jsonl")
 
 
-def _csv_rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
-    for row in reader:
-        if None in row:
-            yield reader.line_num, RowError("(row)", "has more values than the header has columns")
+# A registry row is at most a couple of thousand characters (thirteen short columns, even as JSON
+# escapes); a longer line is refused without ever being held whole in memory.
+MAX_LINE = 65536
+
+
+class BoundedLines:
+    """The stream's lines, none longer than ``limit`` characters, in constant memory.
+
+    A longer line is read past in ``limit``-sized pieces and stands as one empty line (an empty
+    CSV record, a blank JSON line); ``overlong`` is then the number of the line, until the reader
+    clears it. ``number`` counts the lines read so far.
+    """
+
+    def __init__(self, stream: IO[str], limit: int = MAX_LINE) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.number = 0
+        self.overlong: int | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        readline, limit = self.stream.readline, self.limit
+        while line := readline(limit + 1):
+            self.number += 1
+            if len(line) > limit and not line.endswith(("\n", "\r")):
+                while (rest := readline(limit)) and not rest.endswith(("\n", "\r")):
+                    pass
+                self.overlong = self.number
+                line = "\n"
+            yield line
+
+
+def _csv_rows(
+    reader: Iterator[list[str]], lines: BoundedLines, header: list[str]
+) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
+    width = len(header)
+    while True:
+        start = lines.number + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a quoted value over the csv module's field size limit
+            lines.overlong = None
+            yield start, RowError("(csv)", f"{exc}{_span(start, lines.number)}")
+            continue
+        if lines.overlong is not None:
+            yield lines.overlong, RowError("(line)", f"is longer than {lines.limit} characters")
+            lines.overlong = None
+            continue
+        if lines.number > start:
+            # No registry value holds a line break: a quote left open swallowed the lines after it.
+            yield start, RowError("(csv)", f"a quoted value runs over several lines, an unclosed quote?{_span(start, lines.number)}")
+            continue
+        if not values:
+            continue
+        if len(values) > width:
+            yield start, RowError("(row)", "has more values than the header has columns")
         else:
-            yield reader.line_num, row
+            yield start, dict(zip(header, values))
 
 
-def _jsonl_rows(stream: IO[str]) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
-    for number, line in enumerate(stream, start=1):
+def _span(start: int, end: int) -> str:
+    return f" (lines {start}-{end} were not imported)" if end > start else ""
+
+
+def _jsonl_rows(lines: BoundedLines) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
+    for line in lines:
+        number = lines.number
+        if lines.overlong is not None:
+            lines.overlong = None
+            yield number, RowError("(line)", f"is longer than {lines.limit} characters")
+            continue
         if not line.strip():
             continue
         try:
@@ -213,12 +317,18 @@ def _jsonl_rows(stream: IO[str]) -> Iterator[tuple[int, Mapping[str, Any] | RowE
         except json.JSONDecodeError as exc:
             yield number, RowError("(json)", f"not valid JSON: {exc.msg}")
             continue
+        except RecursionError:
+            yield number, RowError("(json)", "is nested too deeply (a row is one flat object)")
+            continue
+        except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+            yield number, RowError("(json)", "holds a number with too many digits")
+            continue
         if not isinstance(row, dict):
             yield number, RowError("(json)", "each line must be one JSON object")
             continue
         unknown = [key for key in row if key not in COLUMNS]
         if unknown:
-            yield number, RowError(str(unknown[0]), "unknown column")
+            yield number, RowError(str(unknown[0])[:64], "unknown column")
             continue
         yield number, row
 
@@ -253,20 +363,6 @@ class Writer:
             index_elements=["id"],
             set_={key: accounts.excluded[key] for key in (*_ACCOUNT_FIELDS, "updated_at") if key != "id"},
         )
-        links = dialect.insert(EsiaLink.__table__)
-        # A registry file may create or move a link it made itself; a link made by a person at
-        # login or in the link flow is never moved by a file.
-        table = EsiaLink.__table__
-        self.upsert_links = links.on_conflict_do_update(
-            index_elements=["account_id"],
-            set_={"oid": links.excluded.oid, "source": links.excluded.source, "linked_at": links.excluded.linked_at,
-                  "tier": None},
-            where=(table.c.oid != links.excluded.oid) & (table.c.source == "import"),
-        )
-        self.kept_links = select(table.c.account_id).where(
-            table.c.account_id.in_(bindparam("ids", expanding=True)), table.c.source != "import"
-        )
-
         # Rows go to the driver as they are (executemany on the compiled SQL): per-row parameter
         # processing by SQLAlchemy would cost as much as the database's own work.
         compiled = self.upsert_accounts.compile(dialect=connection.dialect)
@@ -276,6 +372,7 @@ class Writer:
         self.is_sqlite = connection.dialect.name == "sqlite"
 
         self.pick = itemgetter(*self.account_keys) if self.positional else None
+        self.id_position = self.account_keys.index("id") if self.positional else -1
 
     def shape(self, account: dict[str, Any], now: datetime) -> Any:
         """The account as the driver takes it (a tuple for positional SQL).
@@ -296,11 +393,9 @@ class Writer:
     def sqlite_time(now: datetime) -> str:
         return now.strftime("%Y-%m-%d %H:%M:%S.%f")
 
-    def write(self, accounts: list[Any], links: list[dict[str, Any]]) -> None:
-        """Upsert driver-shaped ``accounts`` (see :meth:`shape`) and ``links``."""
+    def write(self, accounts: list[Any]) -> None:
+        """Upsert driver-shaped ``accounts`` (see :meth:`shape`); links go through :mod:`broker.registrylinks`."""
         self.connection.exec_driver_sql(self.accounts_sql, accounts)
-        if links:
-            self.connection.execute(self.upsert_links, links)
 
 
 _ACCOUNT_FIELDS = (
@@ -314,11 +409,20 @@ def import_registry(
     rows: Iterable[tuple[int, Mapping[str, Any] | RowError]],
     parser: RowParser,
     *,
+    actor: str,
+    allow_links: bool = False,
+    digest: Callable[[], str] | None = None,
     batch_size: int = 5000,
     on_problem: Callable[[Rejection, bool], None] = lambda rejection, rejected: None,
     background: bool = False,
 ) -> ImportReport:
     """Validate and upsert ``rows``; call ``on_problem(rejection, rejected)`` for each problem.
+
+    The run is audited as ``actor``: ``registry_import_started`` before the first row (each link
+    the run writes names it), ``link_imported`` for each link created or moved (only with
+    ``allow_links``; see :mod:`broker.registrylinks`), and ``registry_imported`` at the end with
+    the counts and ``digest()``, the SHA-256 of the file read (called once the rows are read), or,
+    if the run stops, with what it had done and ``completed: false``.
 
     With ``background`` the rows are read and validated in a second process while this one
     writes (two cores for one import).
@@ -330,20 +434,78 @@ def import_registry(
     """
     report = ImportReport()
     writer = Writer(connection)
-    report.initial_load = _is_empty(connection) and _drop_lookup_indexes(connection)
-    if not report.initial_load:
-        _create_lookup_indexes(connection)  # any an interrupted initial load left missing
-    batches = parse_batches(rows, parser, writer.shape, batch_size)
+    with connection.begin():
+        started = audit.event_values(Action.REGISTRY_IMPORT_STARTED, "registry", after={"allow_links": allow_links}, actor=actor)
+        report.run = connection.execute(insert(AuditEvent.__table__).returning(AuditEvent.id), started).scalar_one()
+    run = _Run(report.run, actor, allow_links)
     try:
-        _import(connection, in_background(batches) if background else batches, writer, report, on_problem)
-    finally:
-        _create_lookup_indexes(connection)
-    if report.initial_load and connection.dialect.name == "postgresql":
-        # Fresh statistics, or the planner may scan a freshly loaded table instead of its indexes.
-        with connection.begin():
-            connection.exec_driver_sql("ANALYZE accounts")
-            connection.exec_driver_sql("ANALYZE esia_links")
+        report.initial_load = _is_empty(connection) and _drop_lookup_indexes(connection)
+        if not report.initial_load:
+            _create_lookup_indexes(connection)  # any an interrupted initial load left missing
+        batches = parse_batches(rows, parser, writer.shape, batch_size)
+
+        def finished(value: str | None) -> None:
+            report.file_sha256 = value
+
+        if background:
+            batches = in_background(batches, digest, finished)
+        else:
+            batches = _then(batches, digest, finished)
+        try:
+            _import(connection, batches, writer, report, on_problem, run)
+        finally:
+            _create_lookup_indexes(connection)
+        if report.initial_load and connection.dialect.name == "postgresql":
+            # Fresh statistics, or the planner may scan a freshly loaded table instead of its indexes.
+            with connection.begin():
+                connection.exec_driver_sql("ANALYZE accounts")
+                connection.exec_driver_sql("ANALYZE esia_links")
+    except BaseException as exc:
+        if connection.in_transaction():
+            connection.rollback()
+        _finish(connection, run, report, error=type(exc).__name__)
+        raise
+    _finish(connection, run, report)
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    event: int
+    actor: str
+    allow_links: bool
+
+
+def _finish(connection: Connection, run: _Run, report: ImportReport, error: str | None = None) -> None:
+    """The run's closing audit event: what it read, wrote and refused (no row's data)."""
+    counts = report.link_counts
+    after = {
+        "completed": error is None,
+        "file_sha256": report.file_sha256,
+        "rows": report.rows,
+        "inserted": report.inserted,
+        "updated": report.updated,
+        "rejected": report.rejected,
+        "warnings": report.warnings,
+        "allow_links": run.allow_links,
+        "links_created": counts.created,
+        "links_moved": counts.moved,
+        "links_not_allowed": counts.ignored,
+        "links_kept": counts.kept,
+        "sessions_ended": counts.sessions_ended,
+    }
+    if error:
+        after["error"] = error
+    with connection.begin():
+        values = audit.event_values(Action.REGISTRY_IMPORTED, f"import:{run.event}", after=after, actor=run.actor)
+        connection.execute(insert(AuditEvent.__table__), values)
+
+
+def _then(
+    batches: Iterator[list[Parsed]], digest: Callable[[], str] | None, finished: Callable[[str | None], None]
+) -> Iterator[list[Parsed]]:
+    yield from batches
+    finished(digest() if digest else None)
 
 
 _LOOKUP_INDEXES = tuple(
@@ -379,9 +541,9 @@ def _is_empty(connection: Connection) -> bool:
         return connection.execute(select(Account.__table__.c.id).limit(1)).first() is None
 
 
-# One parsed row: (line, account shaped for the driver, link values, problem, whether the problem
-# rejects the row).
-Parsed = tuple[int, Any, "dict[str, Any] | None", "Rejection | None", bool]
+# One parsed row: (line, account shaped for the driver, (account id, esia_oid) or None, problem,
+# whether the problem rejects the row).
+Parsed = tuple[int, Any, "tuple[str, str] | None", "Rejection | None", bool]
 
 
 def parse_batches(
@@ -402,7 +564,7 @@ def parse_batches(
             except RowError as error:
                 batch.append((line, None, None, Rejection(line, error.field, error.why), True))
             else:
-                link = {"account_id": account["id"], "oid": oid, "source": "import", "linked_at": now} if oid else None
+                link = (account["id"], oid) if oid else None
                 problem = None
                 if warning:
                     field_name, _, why = warning.partition(": ")
@@ -415,17 +577,23 @@ def parse_batches(
         yield batch
 
 
-def in_background(batches: Iterator[list[Parsed]]) -> Iterator[list[Parsed]]:
+def in_background(
+    batches: Iterator[list[Parsed]],
+    digest: Callable[[], str] | None = None,
+    finished: Callable[[str | None], None] = lambda digest: None,
+) -> Iterator[list[Parsed]]:
     """Run ``batches`` in a forked process, so that parsing and writing use two cores.
 
-    Where fork is not available the batches are produced in this process.
+    Once they are all through, ``finished(digest())`` is called here with the digest the parser
+    process computed (it read the file). Where fork is not available the batches are produced
+    in this process.
     """
     if "fork" not in multiprocessing.get_all_start_methods():
-        yield from batches
+        yield from _then(batches, digest, finished)
         return
     context = multiprocessing.get_context("fork")
     queue = context.Queue(maxsize=4)
-    producer = context.Process(target=_produce, args=(batches, queue), daemon=True)
+    producer = context.Process(target=_produce, args=(batches, queue, digest), daemon=True)
     producer.start()
     try:
         while True:
@@ -436,7 +604,8 @@ def in_background(batches: Iterator[list[Parsed]]) -> Iterator[list[Parsed]]:
                     continue
                 # The parser died without a word (killed, out of memory): stop, don't wait.
                 raise BrokerError(f"the registry parser stopped unexpectedly (exit code {producer.exitcode})") from None
-            if item is None:
+            if isinstance(item, tuple):
+                finished(item[1])
                 break
             if isinstance(item, str):
                 raise BrokerError(f"the registry parser failed: {item}")
@@ -448,7 +617,7 @@ def in_background(batches: Iterator[list[Parsed]]) -> Iterator[list[Parsed]]:
         queue.close()
 
 
-def _produce(batches: Iterator[list[Parsed]], queue: Any) -> None:
+def _produce(batches: Iterator[list[Parsed]], queue: Any, digest: Callable[[], str] | None) -> None:
     try:
         for batch in batches:
             queue.put(batch)
@@ -458,7 +627,7 @@ def _produce(batches: Iterator[list[Parsed]], queue: Any) -> None:
     except Exception as exc:  # reported to the parent, which raises it; the child just ends
         queue.put(f"{type(exc).__name__}: {exc}")
         return
-    queue.put(None)
+    queue.put(("end", digest() if digest else None))
 
 
 def _import(
@@ -467,9 +636,10 @@ def _import(
     writer: Writer,
     report: ImportReport,
     on_problem: Callable[[Rejection, bool], None],
+    run: _Run,
 ) -> None:
     for batch in batches:
-        good: list[tuple[int, Any, dict[str, Any] | None]] = []
+        good: list[tuple[int, Any, tuple[str, str] | None]] = []
         for line, account, link, problem, rejected in batch:
             report.rows += 1
             if problem is not None:
@@ -480,38 +650,46 @@ def _import(
                 report.warnings += 1
             assert account is not None
             good.append((line, account, link))
-        _write(connection, writer, good, report, on_problem)
+        _write(connection, writer, good, report, on_problem, run)
 
 
 def _write(
     connection: Connection,
     writer: Writer,
-    batch: list[tuple[int, Any, dict[str, Any] | None]],
+    batch: list[tuple[int, Any, tuple[str, str] | None]],
     report: ImportReport,
     on_problem: Callable[[Rejection, bool], None],
+    run: _Run,
 ) -> None:
     if not batch:
         return
-    batch = _without_moved_links(connection, writer, batch, report, on_problem)
-    accounts = [account for _, account, _ in batch]
-    links = [link for _, _, link in batch if link]
+    wanted = [registrylinks.Wanted(line, *link) for line, _, link in batch if link]
+    changes: dict[int, registrylinks.Change] = {}
+    if wanted:
+        with connection.begin():
+            planned, notes = registrylinks.plan(
+                connection, wanted, allow=run.allow_links, refused=NOT_ALLOWED, counts=report.link_counts
+            )
+        changes = {change.key: change for change in planned}
+        for line, why in notes:
+            report.warnings += 1
+            on_problem(Rejection(line, "esia_oid", why), False)
     try:
         with connection.begin():
-            writer.write(accounts, links)
-        report.written += len(accounts)
-        report.links += len(links)
+            counts = _write_rows(connection, writer, batch, changes, run)
+        _count(report, len(batch), counts)
         return
     except DBAPIError:
         pass
     # Something in the batch was refused (a login that belongs to another account, most
     # often): write row by row to find it. The database's message is not shown: it may quote
     # the row's personal data.
-    for line, account, link in batch:
+    for item in batch:
+        line = item[0]
         try:
             with connection.begin():
-                writer.write([account], [link] if link else [])
-            report.written += 1
-            report.links += bool(link)
+                counts = _write_rows(connection, writer, [item], changes, run)
+            _count(report, 1, counts)
         except IntegrityError:
             report.rejected += 1
             on_problem(Rejection(line, "login", "already belongs to another account"), True)
@@ -520,26 +698,42 @@ def _write(
             on_problem(Rejection(line, "(row)", "the database refused the row"), True)
 
 
-def _without_moved_links(
+def _write_rows(
     connection: Connection,
     writer: Writer,
-    batch: list[tuple[int, Any, dict[str, Any] | None]],
-    report: ImportReport,
-    on_problem: Callable[[Rejection, bool], None],
-) -> list[tuple[int, Any, dict[str, Any] | None]]:
-    """Drop (and warn about) file links that would move a link a person made."""
-    ids = [link["account_id"] for _, _, link in batch if link]
-    if not ids:
-        return batch
-    with connection.begin():
-        kept = {row.account_id for row in connection.execute(writer.kept_links, {"ids": ids})}
-    if not kept:
-        return batch
-    result = []
-    for line, account, link in batch:
-        if link and link["account_id"] in kept:
-            report.warnings += 1
-            on_problem(Rejection(line, "esia_oid", "the account was linked by its owner at login; that link is kept"), False)
-            link = None
-        result.append((line, account, link))
-    return result
+    batch: list[tuple[int, Any, tuple[str, str] | None]],
+    changes: dict[int, registrylinks.Change],
+    run: _Run,
+) -> tuple[int, registrylinks.LinkCounts]:
+    """Write ``batch`` and its link changes in the caller's transaction; return (new accounts, links)."""
+    ids = sorted({_account_id(writer, account) for _, account, _ in batch})
+    existing = 0
+    for start in range(0, len(ids), 1000):
+        existing += connection.execute(_EXISTING, {"ids": ids[start : start + 1000]}).scalar_one()
+    writer.write([account for _, account, _ in batch])
+    mine = [changes[line] for line, _, _ in batch if line in changes]
+    counts = registrylinks.apply(
+        connection, mine, event=run.event, key_name="line", actor=run.actor, now=datetime.now(timezone.utc)
+    )
+    return len(ids) - existing, counts
+
+
+_EXISTING = select(func.count()).select_from(Account.__table__).where(
+    Account.__table__.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+def _account_id(writer: Writer, account: Any) -> str:
+    """The id of a driver-shaped account (a tuple for positional SQL, else a dict)."""
+    return account[writer.id_position] if writer.positional else account["id"]
+
+
+def _count(report: ImportReport, written: int, counts: tuple[int, registrylinks.LinkCounts]) -> None:
+    new, links = counts
+    report.written += written
+    report.inserted += new
+    report.updated += written - new
+    report.links += links.created + links.moved
+    report.link_counts.created += links.created
+    report.link_counts.moved += links.moved
+    report.link_counts.sessions_ended += links.sessions_ended

@@ -28,11 +28,12 @@ from broker import access, audit, regions
 from broker.audit import Action
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
-from broker.models import Account, DiarySession, EsiaLink
+from broker.models import Account, AuditEvent, DiarySession, EsiaLink
 from broker.sessions import as_utc
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement
+    from sqlalchemy import ColumnElement, Connection
+    from sqlalchemy.orm import Session
 
     from broker.models import Staff
 
@@ -65,16 +66,44 @@ class UnlinkForbiddenError(BrokerError):
 
 
 @dataclass(frozen=True, slots=True)
+class ImportRun:
+    """The registry run that wrote a link (source ``import``), from the audit log."""
+
+    event: int  # registry_import_started (a file) or registry_upserted (the API)
+    door: str | None  # "file", "api", or None once the retention purge deleted the event
+    actor: str | None
+    at: datetime | None
+    file_sha256: str | None  # a file run's digest, once the run finished
+
+
+@dataclass(frozen=True, slots=True)
 class LinkCard:
     oid_masked: str
     tier: str | None
     source: str  # import, login or link
     linked_at: datetime  # aware
+    run: ImportRun | None = None  # for source import: which run (links older than 0009 have none)
 
 
 def _link_card(link: EsiaLink) -> LinkCard:
-    """The link as a card shows it: the oid masked, the time aware."""
-    return LinkCard(oid_masked=mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=as_utc(link.linked_at))
+    """The link as a card shows it: the oid masked, the time aware, an import's run."""
+    run = _import_run(link.import_event) if link.source == "import" and link.import_event is not None else None
+    return LinkCard(
+        oid_masked=mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=as_utc(link.linked_at), run=run
+    )
+
+
+def _import_run(event_id: int) -> ImportRun:
+    event = db.session.get(AuditEvent, event_id)
+    if event is None:
+        return ImportRun(event_id, None, None, None, None)
+    if event.action != Action.REGISTRY_IMPORT_STARTED:
+        return ImportRun(event_id, "api", event.actor, as_utc(event.at), None)
+    finished = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == Action.REGISTRY_IMPORTED, AuditEvent.target == f"import:{event_id}")
+    ).first()
+    digest = (finished.after or {}).get("file_sha256") if finished is not None else None
+    return ImportRun(event_id, "file", event.actor, as_utc(event.at), digest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +200,7 @@ def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None
         db.session.rollback()
         raise UnlinkError("account", "the link changed meanwhile; reload", "Связь только что изменилась: обновите страницу.")
     db.session.expunge(link)
-    now = datetime.now(timezone.utc)
-    ended = db.session.execute(update(_SESSIONS).where(*_live(account.id, now)).values(revoked_at=now)).rowcount
+    ended = end_live_sessions(db.session, account.id, datetime.now(timezone.utc))
     audit.record(
         Action.ACCOUNT_UNLINKED,
         f"account:{account.id}",
@@ -189,6 +217,15 @@ def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None
     )
     db.session.commit()
     return removed
+
+
+def end_live_sessions(executor: Session | Connection, account_id: str, now: datetime) -> int:
+    """End the account's live diary sessions in the caller's transaction; return how many.
+
+    Whenever the ESIA person behind an account changes (unlink here, a link a registry moves in
+    :mod:`broker.importer`), whoever signed in through the old link is signed out at once.
+    """
+    return executor.execute(update(_SESSIONS).where(*_live(account_id, now)).values(revoked_at=now)).rowcount
 
 
 def live_sessions(account_id: str) -> int:

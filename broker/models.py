@@ -73,6 +73,8 @@ class EsiaLink(db.Model):
     tier: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16))  # "import", "login" or "link"
     linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # source "import": the audit event of the file import run or API sync that wrote the link
+    import_event: Mapped[int | None] = mapped_column()
 
 
 class PendingLogin(db.Model):

@@ -48,7 +48,7 @@ PATHS: dict[str, dict[str, Any]] = {
             "description": (
                 "Up to 1000 accounts per request, validated by the same rules as `broker registry import`. "
                 "An operator's token may write accounts of its regions only. SNILS is stored as a keyed hash "
-                "and a masked tail; an esia_oid links the account unless its owner linked it at login."
+                "and a masked tail; an esia_oid links the account only with allow_links, and never moves a link its owner made at login."
             ),
             "security": _BEARER,
             "requestBody": {"required": True, "content": _json("RegistryUpsert")},

@@ -63,6 +63,11 @@ class RegistryUpsertSchema(Schema):
         required=True,
         validate=validate.Length(1, MAX_ACCOUNTS_PER_REQUEST),
     )
+    allow_links = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Write the accounts' esia_oid links (create, or move one a registry made); each is audited. "
+                                 "Without it esia_oid is not written and a warning names each row."},
+    )
 
 
 class RegistryWarningSchema(Schema):

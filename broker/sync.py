@@ -4,8 +4,13 @@ Each row goes through :class:`broker.importer.RowParser`, the file import's vali
 two doors accept the same rows. On top of the file import's rules a batch is refused whole,
 with one bad field each, when an id or a login is given twice, a login belongs to another
 account, or a row would write (or take over, by its id) an account outside the regions the
-caller may manage; an account outside them is never named, nor its region. Links a person made
-at login are never moved by a batch (a warning says so).
+caller may manage; an account outside them is never named, nor its region.
+
+Links follow the file import's rule (:mod:`broker.registrylinks`): a batch writes its rows'
+``esia_oid`` only when it says ``allow_links``, never moves a link a person made, audits each link
+it creates or moves against the batch's ``registry_upserted`` event, and a moved link ends the
+account's live sessions. Otherwise the accounts are written and a warning names each ``esia_oid``
+left out.
 """
 
 from __future__ import annotations
@@ -15,14 +20,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
-from broker import audit, importer, regions, services
+from broker import audit, importer, registrylinks, regions, services
 from broker.errors import BadField, InvalidFieldsError
 from broker.extensions import db
-from broker.models import Account
+from broker.models import Account, AuditEvent
 
 Row = tuple[int, dict[str, Any], str | None]  # (index in the batch, account values, linked oid)
+NOT_ALLOWED = "not linked: links are written only when the request says allow_links: true (the account itself was written)"
 
 
 class BatchError(InvalidFieldsError):
@@ -37,10 +43,13 @@ class Upserted:
     warnings: list[BadField] = field(default_factory=list)
 
 
-def upsert_batch(raws: Sequence[Mapping[str, Any]], *, may_manage: Callable[[str], bool]) -> Upserted:
+def upsert_batch(
+    raws: Sequence[Mapping[str, Any]], *, may_manage: Callable[[str], bool], allow_links: bool = False
+) -> Upserted:
     """Validate and upsert ``raws`` in the caller's transaction, audited; the caller commits.
 
-    ``may_manage(region)`` says whether the caller may write accounts of that region.
+    ``may_manage(region)`` says whether the caller may write accounts of that region;
+    ``allow_links`` whether the rows' ``esia_oid`` may create or move links.
     Raises :class:`BatchError` (nothing written) if any row is refused.
     """
     parser = importer.RowParser(
@@ -67,8 +76,7 @@ def upsert_batch(raws: Sequence[Mapping[str, Any]], *, may_manage: Callable[[str
     problems += _given_twice(rows) + _taken_logins(rows, may_manage) + _foreign_accounts(rows, may_manage)
     if problems:
         raise BatchError(sorted(problems, key=lambda problem: (problem.index or 0, problem.field)))
-    written, links = _write(rows, warnings)
-    audit.record(audit.Action.REGISTRY_UPSERTED, "registry", after={"written": written, "links": links})
+    written, links = _write(rows, warnings, allow_links)
     return Upserted(written, links, warnings)
 
 
@@ -127,20 +135,28 @@ def _foreign_accounts(rows: list[Row], may_manage: Callable[[str], bool]) -> lis
     return [_problem(ids[account_id], "id", why) for account_id, region in stored if not may_manage(region)]
 
 
-def _write(rows: list[Row], warnings: list[BadField]) -> tuple[int, int]:
-    """Upsert the accounts and their links in the session's transaction."""
+def _write(rows: list[Row], warnings: list[BadField], allow_links: bool) -> tuple[int, int]:
+    """Upsert the accounts and their links in the session's transaction, audited.
+
+    The batch's event is written first, so that each link can name it; its ``links`` are the
+    links planned (a person's login in between may keep one, and then its ``link_imported``
+    event is missing: those events are the exact record).
+    """
     connection = db.session.connection()
     writer = importer.Writer(connection, bulk=False)
     now = datetime.now(timezone.utc)
-    linked = [account["id"] for _, account, oid in rows if oid]
-    kept = {row.account_id for row in connection.execute(writer.kept_links, {"ids": linked})} if linked else set()
-    links = []
-    for index, account, oid in rows:
-        if oid is None:
-            continue
-        if account["id"] in kept:
-            warnings.append(_problem(index, "esia_oid", "the account was linked by its owner at login; that link is kept"))
-            continue
-        links.append({"account_id": account["id"], "oid": oid, "tier": None, "source": "import", "linked_at": now})
-    writer.write([writer.shape(account, now) for _, account, _ in rows], links)
-    return len(rows), len(links)
+    counts = registrylinks.LinkCounts()
+    wanted = [registrylinks.Wanted(index, account["id"], oid) for index, account, oid in rows if oid]
+    changes, notes = registrylinks.plan(connection, wanted, allow=allow_links, refused=NOT_ALLOWED, counts=counts)
+    warnings += [_problem(index, "esia_oid", why) for index, why in notes]
+    warnings.sort(key=lambda problem: (problem.index or 0, problem.field))
+    after = {"written": len(rows), "links": len(changes), "allow_links": allow_links}
+    if counts.ignored:
+        after["links_not_allowed"] = counts.ignored
+    event = connection.execute(
+        insert(AuditEvent.__table__).returning(AuditEvent.id),
+        audit.event_values(audit.Action.REGISTRY_UPSERTED, "registry", after=after),
+    ).scalar_one()
+    writer.write([writer.shape(account, now) for _, account, _ in rows])
+    done = registrylinks.apply(connection, changes, event=event, key_name="index", actor=audit.request_actor(), now=now)
+    return len(rows), done.created + done.moved

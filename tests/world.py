@@ -145,7 +145,7 @@ def opened_world(material: dict[str, Path], folder: Path, setup: str = DEFAULT_S
     with broker.app_context():
         schema.upgrade()
         runner = broker.test_cli_runner()
-        assert runner.invoke(args=["registry", "import", str(EXAMPLES / "registry.csv")]).exit_code == 0
+        assert runner.invoke(args=["registry", "import", "--allow-links", str(EXAMPLES / "registry.csv")]).exit_code == 0
         assert runner.invoke(args=["regions", "enable", "77", "50", "--comment", "flow tests"]).exit_code == 0
         db.session.remove()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as routes:

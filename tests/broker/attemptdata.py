@@ -42,7 +42,7 @@ def registry_rows() -> list[dict[str, Any]]:
 
 def import_rows(app: Flask, tmp_path: Path, rows: list[dict[str, Any]]) -> None:
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "registry.csv", rows))])
+    result = runner.invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "registry.csv", rows))])
     assert result.exit_code == 0, result.output
 
 

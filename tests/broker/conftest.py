@@ -40,7 +40,7 @@ def other_browser(app: Flask) -> Iterator[StaffBrowser]:
 @pytest.fixture
 def preflight_registry(runner: FlaskCliRunner, tmp_path: Path) -> FlaskCliRunner:
     """The broker's CLI, with PREFLIGHT_ROWS imported (an account for every finding)."""
-    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "registry.csv", PREFLIGHT_ROWS))])
+    result = runner.invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "registry.csv", PREFLIGHT_ROWS))])
     assert result.exit_code == 0, result.output
     return runner
 

@@ -47,14 +47,14 @@ def client(app: Flask) -> FlaskClient:
 
 def test_an_admin_token_upserts_accounts_and_is_audited(client: FlaskClient) -> None:
     headers = bearer("sync", "admin")
-    answer = client.post(URL, json={"accounts": [account(1, snils=ADULT_SNILS), account(2, esia_oid="1000300099")]}, headers=headers)
+    answer = client.post(URL, json={"accounts": [account(1, snils=ADULT_SNILS), account(2, esia_oid="1000300099")], "allow_links": True}, headers=headers)
     assert answer.status_code == 200, answer.json
     assert answer.json == {"written": 2, "links": 1, "warnings": []}
     stored = db.session.get(Account, "api-001")
     assert stored is not None and stored.snils_masked and ADULT_SNILS not in (stored.snils_digest or "")
     assert db.session.get(EsiaLink, "api-002").oid == "1000300099"  # type: ignore[union-attr]
     event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "registry_upserted")).one()
-    assert event.after == {"written": 2, "links": 1} and event.actor.startswith("token:")
+    assert event.after == {"written": 2, "links": 1, "allow_links": True} and event.actor.startswith("token:")
 
 
 def test_the_same_request_again_updates_in_place(client: FlaskClient) -> None:
@@ -145,6 +145,31 @@ def test_a_body_that_is_not_an_object_or_too_long_is_refused(client: FlaskClient
     assert answer.status_code == 422 and answer.json["errors"][0]["field"] == "accounts"
 
 
+def test_without_allow_links_the_api_writes_the_account_but_neither_creates_nor_moves_a_link(client: FlaskClient) -> None:
+    headers = bearer("sync", "admin")
+    answer = client.post(URL, json={"accounts": [account(1, esia_oid="1000300001")]}, headers=headers)
+    assert answer.status_code == 200 and answer.json["written"] == 1 and answer.json["links"] == 0
+    assert answer.json["warnings"][0]["field"] == "accounts.0.esia_oid"
+    assert answer.json["warnings"][0]["why"].startswith("not linked: links are written only when the request says allow_links")
+    assert db.session.get(EsiaLink, "api-001") is None
+    client.post(URL, json={"accounts": [account(1, esia_oid="1000300001")], "allow_links": True}, headers=headers)
+    moved = client.post(URL, json={"accounts": [account(1, esia_oid="1000300666")]}, headers=headers)
+    assert moved.json["links"] == 0
+    db.session.expire_all()
+    assert db.session.get(EsiaLink, "api-001").oid == "1000300001"  # type: ignore[union-attr]
+
+
+def test_a_link_the_api_writes_is_audited_with_its_request(client: FlaskClient) -> None:
+    headers = bearer("sync", "admin")
+    client.post(URL, json={"accounts": [account(1, esia_oid="1000300001")], "allow_links": True}, headers=headers)
+    batch = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "registry_upserted")).one()
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "link_imported")).one()
+    assert (event.target, event.actor, event.before) == ("account:api-001", batch.actor, {"linked": False})
+    assert event.after == {"linked": True, "oid": "******0001", "source": "import", "import_event": batch.id,
+                           "index": 0, "sessions_ended": 0}  # fmt: skip
+    assert db.session.get(EsiaLink, "api-001").import_event == batch.id  # type: ignore[union-attr]
+
+
 def test_a_file_link_never_moves_a_link_its_owner_made(client: FlaskClient) -> None:
     headers = bearer("sync", "admin")
     client.post(URL, json={"accounts": [account(1)]}, headers=headers)
@@ -153,7 +178,7 @@ def test_a_file_link_never_moves_a_link_its_owner_made(client: FlaskClient) -> N
     db.session.add(EsiaLink(account_id="api-001", oid="1000300001", tier="standard", source="login",
                             linked_at=datetime.now(timezone.utc)))  # fmt: skip
     db.session.commit()
-    answer = client.post(URL, json={"accounts": [account(1, esia_oid="1000300002")]}, headers=headers)
+    answer = client.post(URL, json={"accounts": [account(1, esia_oid="1000300002")], "allow_links": True}, headers=headers)
     assert answer.status_code == 200 and answer.json["links"] == 0
     assert answer.json["warnings"][0]["field"] == "accounts.0.esia_oid"
     db.session.expire_all()

@@ -47,7 +47,7 @@ EXPECTED = {
 
 @pytest.fixture
 def demo(runner: FlaskCliRunner) -> FlaskCliRunner:
-    result = runner.invoke(args=["registry", "import", str(ROOT / "examples" / "registry.csv")])
+    result = runner.invoke(args=["registry", "import", "--allow-links", str(ROOT / "examples" / "registry.csv")])
     assert result.exit_code == 0, result.output
     assert runner.invoke(args=["regions", "enable", "77", "50", "--comment", "test"]).exit_code == 0
     return runner

@@ -43,7 +43,7 @@ def test_imports_a_csv_registry_and_reports_the_counts(runner: FlaskCliRunner, t
 
 def test_imports_json_lines_with_numeric_ids_and_an_existing_link(runner: FlaskCliRunner, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "r.jsonl", [row(id=17, esia_oid=1000100001)])
-    result = runner.invoke(args=["registry", "import", str(path)])
+    result = runner.invoke(args=["registry", "import", "--allow-links", str(path)])
     assert result.exit_code == 0, result.output
     link = db.session.get(EsiaLink, "17")
     assert link is not None and (link.oid, link.source) == ("1000100001", "import")
@@ -178,7 +178,7 @@ def test_an_initial_load_completes_while_another_transaction_reads_the_accounts(
         reader.execute(select(func.count()).select_from(Account))
         path = write_csv(tmp_path / "r.csv", [row()])
         with path.open(encoding="utf-8", newline="") as stream:
-            report = importer.import_registry(writer, importer.read_rows(stream, "csv"), parser)
+            report = importer.import_registry(writer, importer.read_rows(stream, "csv"), parser, actor="cli:test")
         reader.rollback()
     assert report.written == 1
     db.session.remove()
@@ -200,7 +200,7 @@ def test_a_file_never_moves_a_link_its_owner_made_at_login(runner: FlaskCliRunne
     runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "a.csv", [row()]))])
     db.session.add(EsiaLink(account_id="acc-1", oid="111", tier="verified", source="login", linked_at=datetime.now()))
     db.session.commit()
-    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "b.csv", [row(esia_oid="222")]))])
+    result = runner.invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "b.csv", [row(esia_oid="222")]))])
     assert result.exit_code == 0
     assert "warning: line 2: esia_oid: the account was linked by its owner at login" in result.output
     db.session.remove()
@@ -209,8 +209,8 @@ def test_a_file_never_moves_a_link_its_owner_made_at_login(runner: FlaskCliRunne
 
 
 def test_a_file_may_move_a_link_it_made_and_forgets_the_old_tier(runner: FlaskCliRunner, tmp_path: Path) -> None:
-    runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "a.csv", [row(esia_oid="111")]))])
-    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "b.csv", [row(esia_oid="222")]))])
+    runner.invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "a.csv", [row(esia_oid="111")]))])
+    result = runner.invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "b.csv", [row(esia_oid="222")]))])
     assert result.exit_code == 0
     db.session.remove()
     link = db.session.get(EsiaLink, "acc-1")
@@ -250,3 +250,82 @@ def _dies() -> Iterator[list[importer.Parsed]]:
 def test_the_import_stops_when_its_parser_process_dies() -> None:
     with pytest.raises(BrokerError, match="stopped unexpectedly"):
         list(importer.in_background(_dies()))
+
+
+# --- hostile files: one bad line is one rejected row, and memory stays bounded -------------------
+
+
+def _good(number: int) -> dict[str, Any]:
+    return row(id=f"acc-{number}", login=f"login-{number}", snils="")
+
+
+def test_a_huge_csv_value_rejects_its_line_and_the_rest_is_imported(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "r.csv", [_good(1), row(id="acc-2", login="x", last_name="Я" * 10_000_000), _good(3)])
+    result = runner.invoke(args=["registry", "import", str(path)])
+    assert result.exit_code == 1
+    assert f"rejected: line 3: (line): is longer than {importer.MAX_LINE} characters" in result.output
+    assert "2 accounts written" in result.output and "1 rejected" in result.output
+    assert {a.id for a in db.session.scalars(select(Account))} == {"acc-1", "acc-3"}
+
+
+def test_a_quoted_value_left_open_rejects_the_lines_it_swallowed_and_the_rest_is_imported(
+    runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "r.csv", [_good(1)])
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write('acc-2,x,teacher,77,sch-1,"Тестов\n')  # line 3: the quote is never closed
+        handle.write(("y" * 60_000 + "\n") * 3)  # lines 4-6: over the csv module's field size limit
+        handle.write("acc-7,login-7,teacher,77,sch-1,Тестов,Пётр,,1990-07-14,M,,active,\n")
+    result = runner.invoke(args=["registry", "import", str(path)])
+    assert result.exit_code == 1
+    assert "rejected: line 3: (csv): field larger than field limit" in result.output
+    assert "(lines 3-6 were not imported)" in result.output
+    assert {a.id for a in db.session.scalars(select(Account))} == {"acc-1", "acc-7"}
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("[" * 30_000 + "]" * 30_000, "(json): is nested too deeply"),
+        ('{"id": ' + "1" * 5_000 + "}", "(json): holds a number with too many digits"),
+        (json.dumps(row(id="acc-2", login="x", last_name="Я" * 10_000_000), ensure_ascii=False), "(line): is longer than"),
+    ],
+    ids=["nested", "long-number", "10MB"],
+)
+def test_a_hostile_json_line_is_rejected_and_the_rest_is_imported(
+    runner: FlaskCliRunner, tmp_path: Path, line: str, why: str
+) -> None:
+    path = write_jsonl(tmp_path / "r.jsonl", [_good(1), line, _good(3)])
+    result = runner.invoke(args=["registry", "import", str(path)])
+    assert result.exit_code == 1
+    assert f"rejected: line 2: {why}" in result.output
+    assert {a.id for a in db.session.scalars(select(Account))} == {"acc-1", "acc-3"}
+
+
+class _Watched(io.StringIO):
+    """A text stream that remembers the longest piece any reader took from it at once."""
+
+    longest = 0
+
+    def readline(self, size: int | None = -1, /) -> str:  # type: ignore[override]
+        line = super().readline(size)
+        self.longest = max(self.longest, len(line))
+        return line
+
+    def read(self, size: int | None = -1, /) -> str:
+        text = super().read(size)
+        self.longest = max(self.longest, len(text))
+        return text
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.readline, "")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_huge_line_is_never_read_into_memory_whole(fmt: str) -> None:
+    huge = "x" * 5_000_000
+    text = ",".join(HEADER) + "\n" + huge + "\n" if fmt == "csv" else huge + "\n"
+    stream = _Watched(text)
+    rows = list(importer.read_rows(stream, fmt))
+    assert [(line, str(raw)) for line, raw in rows] == [(2 if fmt == "csv" else 1, f"(line): is longer than {importer.MAX_LINE} characters")]
+    assert stream.longest <= importer.MAX_LINE + 1

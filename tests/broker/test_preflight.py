@@ -142,7 +142,7 @@ def test_a_region_that_requires_the_link_flow_for_children_predicts_link_require
         row(id="acc-16", login="u16", role="student", first_name="Фёдор", birth_date="2016-04-04", snils=""),
         row(id="acc-17", login="u17", role="student", first_name="Савва", birth_date="2016-04-04", snils="", esia_oid="1000100017"),
     ]
-    assert preflight_registry.invoke(args=["registry", "import", str(write_csv(tmp_path / "more.csv", children))]).exit_code == 0
+    assert preflight_registry.invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "more.csv", children))]).exit_code == 0
     regionadmin.change_region("77", enabled=None, policy={"auto_link_under_14": False}, comment="test",
                               actor_staff=None, actor="cli:test")  # fmt: skip
     path = tmp_path / "fix.csv"

@@ -3,19 +3,23 @@ role and region rules, CSRF, the audit row, and no personal data or token in cle
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select, update
 
 import matching
 from broker import apitokens, links, login, sessions, staff
 from broker.extensions import db
-from broker.models import DiarySession, EsiaLink
+from broker.models import AuditEvent, DiarySession, EsiaLink
 from tests.broker.attemptdata import KID, SNILS_6, TESTOV, row_counts
+from tests.broker.registry_files import row, write_csv
 from tests.broker.staffing import ADDRESS, StaffBrowser, audit_rows, make_staff
 from tests.builders import ADULT_SNILS, CHILD_SNILS, OTHER_SNILS
 
@@ -270,3 +274,22 @@ def test_unlink_is_post_only(linked: dict[str, login.Attempt], browser: StaffBro
     signed_in(browser, "boss", "admin")
     assert browser.get("/support/accounts/acc-1/unlink").status_code == 405
     assert is_linked("acc-1")
+
+
+def test_the_account_page_names_the_registry_run_that_linked_the_account(
+    browser: StaffBrowser, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "r.csv", [row(esia_oid="1000100077")])
+    assert runner.invoke(args=["registry", "import", "--allow-links", str(path)]).exit_code == 0
+    started = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "registry_import_started")).one()
+    signed_in(browser, "helpdesk", "support")
+    page = text(browser.get("/support/accounts/acc-1"))
+    assert "из реестра дневника" in page and "Какая загрузка реестра связала" in page
+    assert f"файл реестра, запись журнала действий №{started.id}" in page and started.actor in page
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in page
+
+
+def test_the_account_page_says_a_login_link_was_made_at_login_and_names_no_run(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+    signed_in(browser, "helpdesk", "support")
+    page = text(browser.get("/support/accounts/acc-1"))
+    assert "при первом входе через Госуслуги" in page and "Какая загрузка реестра связала" not in page
