@@ -5,7 +5,7 @@
 * ``invite_failures``: the wrong codes typed per account, for the per-account limit.
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-10
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0011'
-down_revision = '0007'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
