@@ -47,6 +47,7 @@ class Action(StrEnum):
     ACCOUNT_UNLINKED = "account_unlinked"
     REGISTRY_UPSERTED = "registry_upserted"
     RETENTION_PURGE = "retention_purge"
+    OID_DIGESTS_REHASHED = "oid_digests_rehashed"
 
 
 LABELS_RU: dict[str, str] = {
@@ -64,6 +65,7 @@ LABELS_RU: dict[str, str] = {
     Action.ACCOUNT_UNLINKED: "Связь с Госуслугами снята",
     Action.REGISTRY_UPSERTED: "Реестр дневника обновлён через API",
     Action.RETENTION_PURGE: "Удалены записи с истёкшим сроком хранения",
+    Action.OID_DIGESTS_REHASHED: "Хеши oid в попытках входа переведены на новый ключ",
 }
 
 
