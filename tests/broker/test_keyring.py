@@ -18,6 +18,7 @@ from broker.keyring import Keyring, make_keyring
 from broker.models import AuditEvent, LoginAttempt
 from broker.recheck import decide_again
 from tests.broker.attemptdata import ALL, IVANOV, KID, TESTOV, attempt_for
+from tests.broker.staffing import StaffBrowser, make_staff
 
 KEYS = {"SECRET_KEY": "secret-one", "OID_HASH_KEY": "oid-one"}
 
@@ -204,3 +205,13 @@ def test_rehash_moves_the_linked_persons_digests_to_the_current_key_and_is_audit
 def test_rehash_without_fallbacks_has_nothing_to_do(attempts_registry: Flask) -> None:
     restart(attempts_registry, OID_HASH_KEY="oid-new", OID_HASH_KEY_FALLBACKS=[])
     assert "OID_HASH_KEY_FALLBACKS is empty" in rehash(attempts_registry)
+
+
+def test_staff_stay_signed_in_across_a_rotation_only_with_the_old_secret_in_the_fallbacks(app: Flask, browser: StaffBrowser) -> None:
+    make_staff()
+    browser.login()
+    assert browser.get("/admin/").status_code == 200
+    restart(app, SECRET_KEY="rotated-secret", SECRET_KEY_FALLBACKS=["test-secret"])
+    assert browser.get("/admin/").status_code == 200
+    restart(app, SECRET_KEY_FALLBACKS=[])
+    assert browser.get("/admin/").status_code == 302
