@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from broker import attemptsearch, config, login, services
+from broker import attemptsearch, config, demo, login, services
 from broker.errors import ConfigError
 from broker.extensions import db
 from broker.keyring import Keyring, make_keyring
@@ -222,3 +224,16 @@ def test_staff_stay_signed_in_across_a_rotation_only_with_the_old_secret_in_the_
     assert browser.get("/admin/").status_code == 200
     restart(app, SECRET_KEY_FALLBACKS=[])
     assert browser.get("/admin/").status_code == 302
+
+
+def test_the_demo_writes_three_distinct_keys_and_adds_the_oid_key_to_an_older_demo_config(tmp_path: Path) -> None:
+    written = tomllib.loads(demo.ensure_dev_config(tmp_path / "new").read_text(encoding="utf-8"))
+    config.validate(written)
+    assert len({written["SECRET_KEY"], written["SNILS_HASH_KEY"], written["OID_HASH_KEY"]}) == 3
+    older = tmp_path / "old"
+    older.mkdir()
+    (older / "config.toml").write_text('SECRET_KEY = "old-secret"\nSNILS_HASH_KEY = "old-snils"\n', encoding="utf-8")
+    upgraded = tomllib.loads(demo.ensure_dev_config(older).read_text(encoding="utf-8"))
+    config.validate(upgraded)
+    assert upgraded["OID_HASH_KEY_FALLBACKS"] == ["old-secret"]  # the key its stored oid digests were made under
+    assert demo.ensure_dev_config(older).read_text(encoding="utf-8").count("OID_HASH_KEY =") == 1
