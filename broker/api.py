@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from broker import access, attempts, attemptsearch, csrf, openapi, preflight, regionadmin, schemas, sync
+from broker import access, attempts, attemptsearch, csrf, invites, openapi, preflight, regionadmin, schemas, sync
 from broker.errors import MalformedBodyError
 from broker.extensions import db
 from broker.staff import Role
@@ -136,3 +136,40 @@ def get_attempt(reference: str) -> Any:
     """One attempt by its reference code: the masked trace and the words the person read."""
     detail = attempts.get(reference, regions=access.visible_regions(token_owner()))
     return jsonify(schemas.AttemptDetailSchema().dump(detail))
+
+
+# --- invite codes (issue 12) ----------------------------------------------------------------------
+
+
+def _invite_view(invite: Any, code: str | None = None) -> dict[str, Any]:
+    view = {name: getattr(invite, name) for name in ("id", "account_id", "issued_by", "issued_at", "expires_at",
+                                                      "used_at", "revoked_at")}  # fmt: skip
+    view["status"] = invites.status_of(invite)
+    if code is not None:
+        view["code"] = code
+    return view
+
+
+@bp.post("/invites")
+@access.token_required(Role.OPERATOR)
+def issue_invite() -> Any:
+    """Issue a one-time invite code for an account of the token's regions; the code is in this answer only."""
+    loaded = schemas.InviteIssueSchema().load(json_body())
+    issued = invites.issue(loaded["account_id"], days=loaded["days"], actor_staff=token_owner())
+    return jsonify(schemas.InviteIssuedSchema().dump(_invite_view(issued.invite, issued.code))), 201
+
+
+@bp.get("/invites")
+@access.token_required()
+def list_invites() -> Any:
+    """One account's or one school's invite codes within the token's regions (never the codes)."""
+    query = schemas.InviteQuerySchema().load(request.args)
+    found = invites.list_invites(staff=token_owner(), account_id=query.get("account_id"), school_id=query.get("school_id"))
+    return jsonify(schemas.InviteListSchema().dump({"invites": [_invite_view(i) for i in found]}))
+
+
+@bp.delete("/invites/<int:invite_id>")
+@access.token_required(Role.OPERATOR)
+def revoke_invite(invite_id: int) -> Any:
+    """Revoke an invite code of the token's regions."""
+    return jsonify(schemas.InviteSchema().dump(_invite_view(invites.revoke(invite_id, actor_staff=token_owner()))))

@@ -47,6 +47,9 @@ class Action(StrEnum):
     ACCOUNT_UNLINKED = "account_unlinked"
     REGISTRY_UPSERTED = "registry_upserted"
     RETENTION_PURGE = "retention_purge"
+    INVITE_ISSUED = "invite_issued"
+    INVITE_REVOKED = "invite_revoked"
+    INVITE_USED = "invite_used"
     OID_DIGESTS_REHASHED = "oid_digests_rehashed"
 
 
@@ -65,6 +68,9 @@ LABELS_RU: dict[str, str] = {
     Action.ACCOUNT_UNLINKED: "Связь с Госуслугами снята",
     Action.REGISTRY_UPSERTED: "Реестр дневника обновлён через API",
     Action.RETENTION_PURGE: "Удалены записи с истёкшим сроком хранения",
+    Action.INVITE_ISSUED: "Код приглашения выпущен",
+    Action.INVITE_REVOKED: "Код приглашения отозван",
+    Action.INVITE_USED: "Код приглашения использован при первом входе",
     Action.OID_DIGESTS_REHASHED: "Хеши oid в попытках входа переведены на новый ключ",
 }
 

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 
 import matching
-from broker import login, services, sessions
+from broker import invites, login, services, sessions
 from broker.extensions import db
 from broker.models import Account, EsiaLink
 from broker.portal import complete_authorization, render_error, render_refusal, set_cookie
@@ -22,6 +22,7 @@ ROLES_RU = {"student": "Ученик", "parent": "Родитель", "teacher": 
 _PHONE = re.compile(r"\+?[0-9]{10,15}")
 _PHONE_NOISE = re.compile(r"[\s()\-]")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}")
+INVITE_STAGE = "invite_code"  # the stage of a first link waiting for the school's invite code
 
 
 def _phone_digits(text: str) -> str:
@@ -69,6 +70,11 @@ def esia_callback() -> Any:
         )
     finished = login.finish(pending, request.args.to_dict())
     decision = finished.decision
+    if login.is_waiting_for_invite(finished):  # the region asks for the school's code (issue 12)
+        login.set_stage(pending, {**login.stage_data(finished), "outcome": INVITE_STAGE, "tries": 0,
+                                  "reference": finished.attempt.reference})  # fmt: skip
+        db.session.commit()
+        return redirect(url_for("auth.invite"))
     if decision is None or finished.reason is not None:
         login.drop(pending)
         db.session.commit()
@@ -134,6 +140,49 @@ def choose() -> Any:
         return redirect(url_for("auth.confirm"))
     return render_template("auth/choose.html", accounts=accounts, roles=ROLES_RU, csrf_token=_csrf(binding),
                            action=url_for("auth.choose"))
+
+
+@bp.route("/invite", methods=["GET", "POST"])
+def invite() -> Any:
+    """A child's first link in a region that asks for the school's one-time invite code (issue 12).
+
+    The code is checked against the accounts the decision named, single use; a few wrong codes per
+    login (and per account, over all logins) end in ``invite_code_invalid`` with a reference code.
+    """
+    state, binding = _binding()
+    pending = login.staged(state, binding)
+    if pending is None or binding is None or pending.stage is None or pending.stage["outcome"] != INVITE_STAGE:
+        return _expired()
+    stage = pending.stage
+    page = dict(csrf_token=_csrf(binding), action=url_for("auth.invite"))
+    if request.method == "GET":
+        return render_template("auth/invite.html", **page)
+    if not _csrf_sent(binding):
+        return _expired()
+    redeemed = invites.redeem(stage["account_ids"], request.form.get("code", ""), reference=stage["reference"])
+    if redeemed.result is invites.Redeemed.USED:
+        assert redeemed.account_id is not None
+        login.settle_invited_attempt(stage["attempt_id"], redeemed.account_id)
+        login.set_stage(pending, {**stage, "outcome": "linked", "account_ids": [redeemed.account_id]})
+        db.session.commit()
+        return redirect(url_for("auth.confirm"))
+    tries = int(stage.get("tries", 0)) + 1
+    if redeemed.result is invites.Redeemed.LOCKED or tries >= current_app.config["INVITE_MAX_TRIES_PER_LOGIN"]:
+        detail = "invite_code_locked" if redeemed.result is invites.Redeemed.LOCKED else "invite_code_wrong"
+        db.session.commit()  # the wrong code counts against the account whatever follows
+        attempt = login.record(pending.client_id, pending.region, pending.created_at, pending.flow,
+                               reason=matching.Reason.INVITE_CODE_INVALID, detail=detail)  # fmt: skip
+        login.drop(pending)
+        db.session.commit()
+        client = services.current().clients.get(pending.client_id)
+        response = make_response(render_refusal(matching.Reason.INVITE_CODE_INVALID, attempt.reference, client, 403))
+        response.delete_cookie(login.BINDING_COOKIE)
+        return response
+    login.set_stage(pending, {**stage, "tries": tries})
+    db.session.commit()
+    left = int(current_app.config["INVITE_MAX_TRIES_PER_LOGIN"]) - tries
+    problem = f"Код не подошёл. Проверьте его и введите ещё раз. Осталось попыток: {left}."
+    return render_template("auth/invite.html", problem=problem, **page), 400
 
 
 @bp.route("/confirm", methods=["GET", "POST"])

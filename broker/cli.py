@@ -16,8 +16,8 @@ from flask.cli import FlaskGroup
 
 import matching
 from broker import (
-    commandline, decisions, importer, keys, oidrehash, preflight, regionadmin, regions, retention, schema, services,
-    staffcli,
+    commandline, decisions, importer, invitecli, keys, oidrehash, preflight, regionadmin, regions, retention, schema,
+    services, staffcli,
 )  # fmt: skip
 from broker.errors import InputError
 from broker.extensions import db
@@ -35,6 +35,7 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(command)
     app.cli.add_command(preflight.preflight_command)
     staffcli.init_app(app)
+    invitecli.init_app(app)
     app.cli.add_command(retention.purge_command)
 
 

@@ -74,6 +74,16 @@ DEFAULTS: dict[str, Any] = {
     "STAFF_IDLE_SECONDS": 1800,
     # The longest lifetime an API token may be given (days).
     "STAFF_TOKEN_MAX_DAYS": 365,
+    # --- invite codes: a child's first link where a region asks for one (issue 12) ------------
+    # How long an invite code lives by default, and the longest a staff member may give it (days).
+    "INVITE_CODE_DAYS": 30,
+    "INVITE_CODE_MAX_DAYS": 90,
+    # Wrong codes one pending login may type before it is refused (invite_code_invalid) ...
+    "INVITE_MAX_TRIES_PER_LOGIN": 3,
+    # ... and wrong codes typed for one account, over all logins, within the window, after which
+    # no code (not even the right one) is accepted for it until the window has passed.
+    "INVITE_MAX_FAILURES_PER_ACCOUNT": 10,
+    "INVITE_FAILURE_WINDOW_SECONDS": 24 * 3600,
     # --- ESIA ------------------------------------------------------------------------------
     "ESIA_BASE_URL": None,
     "ESIA_CLIENT_ID": None,

@@ -33,6 +33,8 @@ REASON_RU = {
     matching.Reason.AMBIGUOUS: "подходят аккаунты разных людей",
     matching.Reason.LINKED_ELSEWHERE: "аккаунт связан с другой учётной записью Госуслуг",
     matching.Reason.LINK_REQUIRED: "до 14 лет первая привязка только из дневника (настройка региона)",
+    matching.Reason.INVITE_CODE_REQUIRED: "до 14 лет первая привязка по коду приглашения от школы (настройка региона)",
+    matching.Reason.INVITE_CODE_INVALID: "код приглашения не подошёл (ошибки, использован, отозван или истёк)",
 }
 FIELD_RU = {
     "region": "Регион входа",
@@ -77,5 +79,9 @@ FIXER_STAFF_RU = {
 FIXER_STAFF_BY_REASON_RU = {
     matching.Reason.LINK_REQUIRED: "Сам человек или его родитель — в электронном дневнике: войти по логину и паролю "
     "и выбрать «Привязать аккаунт портала Госуслуги»; затем вход через Госуслуги пройдёт.",
+    matching.Reason.INVITE_CODE_REQUIRED: "Школа человека: сотрудник выпускает код приглашения для этого аккаунта "
+    "(API /api/v1/invites или `broker invites issue`) и передаёт его семье; код вводят один раз при первом входе.",
+    matching.Reason.INVITE_CODE_INVALID: "Школа человека: выпустить новый код приглашения для этого аккаунта; "
+    "после многих неверных попыток ввод кода для аккаунта закрыт на время (INVITE_FAILURE_WINDOW_SECONDS).",
 }
 TIER_RU = {"simplified": "упрощённая", "standard": "стандартная", "verified": "подтверждённая"}

@@ -4,12 +4,14 @@ Every keyed digest the broker makes is an HMAC-SHA256 under a key of its own pur
 digest made for one purpose is worth nothing for another, and a key can be changed without
 touching the others:
 
-* short-lived purposes (the browser binding of a pending login, the link ticket, the login
-  pages' CSRF token) derive their keys from ``SECRET_KEY`` with HKDF-SHA256 (RFC 5869), the
-  purpose's name as ``info``. Rotating ``SECRET_KEY``: put the old secret first in
-  ``SECRET_KEY_FALLBACKS``; Flask then still reads session cookies signed with it, and these
-  purposes still accept its digests, while everything new is made under the new secret. Drop the
-  fallback after ``PENDING_LOGIN_SECONDS`` (and the staff sessions' lifetime).
+* purposes whose digests live for minutes or weeks (the browser binding of a pending login, the
+  link ticket, the login pages' CSRF token, the schools' invite codes) derive their keys from
+  ``SECRET_KEY`` with HKDF-SHA256 (RFC 5869), the purpose's name as ``info``. Rotating
+  ``SECRET_KEY``: put the old secret first in ``SECRET_KEY_FALLBACKS``; Flask then still reads
+  session cookies signed with it, and these purposes still accept its digests, while everything
+  new is made under the new secret. Drop the fallback once what was made under it has expired
+  (``PENDING_LOGIN_SECONDS``, the staff sessions, the invite codes' ``INVITE_CODE_MAX_DAYS``), or
+  earlier, re-issuing the invite codes still outstanding.
 * stored lookups (the ESIA oid digests of ``login_attempts``, kept for months and searched by
   support) use ``OID_HASH_KEY``, which has nothing to do with ``SECRET_KEY``. Its old keys go in
   ``OID_HASH_KEY_FALLBACKS``: searches look under every key, and ``broker keys rehash-oids``
@@ -43,6 +45,7 @@ class Purpose(StrEnum):
     BROWSER_BINDING = "browser_binding"
     LINK_TICKET = "link_ticket"
     LOGIN_CSRF = "login_csrf"
+    INVITE_CODE = "invite_code"
 
 
 _INFO_PREFIX = b"broker/keyring/v1/"
@@ -90,6 +93,7 @@ class Keyring:
     browser_binding: Keys
     link_ticket: Keys
     login_csrf: Keys
+    invite_code: Keys
     oid: Keys
 
 
@@ -105,6 +109,7 @@ def make_keyring(config: Mapping[str, Any]) -> Keyring:
         browser_binding=Keys(tuple(derive(secret, Purpose.BROWSER_BINDING) for secret in secret_keys)),
         link_ticket=Keys(tuple(derive(secret, Purpose.LINK_TICKET) for secret in secret_keys)),
         login_csrf=Keys(tuple(derive(secret, Purpose.LOGIN_CSRF) for secret in secret_keys)),
+        invite_code=Keys(tuple(derive(secret, Purpose.INVITE_CODE) for secret in secret_keys)),
         oid=Keys(oid_keys),
     )
 

@@ -398,6 +398,31 @@ def link_accounts(oid: str, account_ids: list[str], tier: str | None, source: st
     return taken
 
 
+def is_waiting_for_invite(finished: Finished) -> bool:
+    """The decision asks for the school's invite code for one of the accounts it names (issue 12)."""
+    decision = finished.decision
+    return (
+        decision is not None
+        and decision.reason is matching.Reason.INVITE_CODE_REQUIRED
+        and bool(decision.account_ids)
+        and not finished.pending.link_account  # the link flow never asks (the password proved the account)
+    )
+
+
+def settle_invited_attempt(attempt_id: int, account_id: str) -> None:
+    """The attempt that waited for an invite code now links ``account_id``: its outcome, and one
+    more check in its trace saying why (the view commits)."""
+    trace = db.session.execute(select(_ATTEMPTS.c.trace).where(_ATTEMPTS.c.id == attempt_id)).scalar() or []
+    check = matching.Check("invite_code", matching.CheckResult.PASS,
+                           "the school's invite code for this account was entered", (), matching.AccountId(account_id))  # fmt: skip
+    db.session.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.id == attempt_id)
+        .values(outcome=str(matching.Outcome.LINKED), reason=None, account_id=account_id, candidate_ids=[account_id],
+                trace=[*trace, check.as_dict()], finished_at=datetime.now(timezone.utc))
+    )  # fmt: skip
+
+
 def stage_data(finished: Finished) -> dict[str, Any]:
     """What the broker's pages need after the decision (kept server-side until done)."""
     if finished.decision is None or finished.oid is None:

@@ -262,3 +262,36 @@ class AuditEvent(db.Model):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     source: Mapped[str | None] = mapped_column(String(64))
     comment: Mapped[str | None] = mapped_column(String(1000))
+
+
+class InviteCode(db.Model):
+    """A one-time code the school hands to a family for a child's first link (issue 12).
+
+    Only an HMAC of the code, bound to its account, is kept (``broker.invites``); the code itself
+    is shown once, to the staff member who issued it. Single use: ``used_at`` is set atomically.
+    """
+
+    __tablename__ = "invite_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_by: Mapped[str] = mapped_column(String(128))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class InviteFailure(db.Model):
+    """One wrong invite code typed for an account: counted per account over a window, so that
+    guessing stops after a few tries however many logins the guesser starts."""
+
+    __tablename__ = "invite_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_invite_failures_account_id_at", "account_id", "at"),)

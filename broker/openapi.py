@@ -140,6 +140,46 @@ PATHS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/invites": {
+        "post": {
+            "summary": "Issue a one-time invite code for a child's first ESIA link (audited; the code is shown once)",
+            "description": (
+                "For regions whose policy has under_14_first_link = invite_code: the family types the code once, "
+                "at the child's first ESIA login. Operators of the account's region and admins. Earlier live codes "
+                "of the account are revoked. Only an HMAC of the code is kept."
+            ),
+            "security": _BEARER,
+            "requestBody": {"required": True, "content": _json("InviteIssue")},
+            "responses": {
+                "201": {"description": "The new code.", "content": _json("InviteIssued")},
+                **_errors(400, 401, 403, 404, 422, texts={
+                    400: "The body is not a JSON object (invalid_request), or days is outside 1..INVITE_CODE_MAX_DAYS (invalid_input).",
+                    404: "No such diary account (not_found).",
+                }),  # fmt: skip
+            },
+        },
+        "get": {
+            "summary": "One account's or one school's invite codes, newest first (never the codes)",
+            "description": "Every staff role, within the regions it sees (support reads).",
+            "security": _BEARER,
+            "parameters": [{"in": "query", "schema": schemas.InviteQuerySchema}],
+            "responses": {
+                "200": {"description": "The codes.", "content": _json("InviteList")},
+                **_errors(400, 401, 422, texts={400: "Neither account_id nor school_id was given (invalid_input)."}),
+            },
+        },
+    },
+    "/invites/{invite_id}": {
+        "delete": {
+            "summary": "Revoke an invite code for good (audited)",
+            "security": _BEARER,
+            "parameters": [{"name": "invite_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {
+                "200": {"description": "The code now.", "content": _json("Invite")},
+                **_errors(401, 403, 404, texts={404: "No such invite code (not_found)."}),
+            },
+        }
+    },
 }
 
 
@@ -164,6 +204,10 @@ def document() -> dict[str, Any]:
         ("Attempt", schemas.AttemptSchema),
         ("AttemptPage", schemas.AttemptPageSchema),
         ("AttemptDetail", schemas.AttemptDetailSchema),
+        ("InviteIssue", schemas.InviteIssueSchema),
+        ("Invite", schemas.InviteSchema),
+        ("InviteIssued", schemas.InviteIssuedSchema),
+        ("InviteList", schemas.InviteListSchema),
     ):
         spec.components.schema(name, schema=schema)
     for path, operations in PATHS.items():

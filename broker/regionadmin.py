@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select
 
 import matching
 from broker import access, audit, services
-from broker.regions import MAX_TEXT_VALUE_LENGTH, PolicyField, fits_override, policy_fields
+from broker.regions import MAX_TEXT_VALUE_LENGTH, PolicyField, fits_override, is_choice, policy_fields
 from broker.audit import Action
 from broker.errors import BadField, BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
@@ -188,6 +188,9 @@ def check_policy(overrides: Any, fields: tuple[PolicyField, ...] | None = None) 
                 key, f"unknown override (the matching engine supports: {supported})",
                 f"Настройки «{str(name)[:64]}» нет: движок сопоставления её не поддерживает.",
             ))  # fmt: skip
+        elif not fits_override(value, item.type) and is_choice(item.type):
+            shown = ", ".join(item.choices)
+            bad.append(BadField(key, f"must be one of: {shown}", f"Выберите одно из значений: {shown}."))
         elif not fits_override(value, item.type):
             bad.append(BadField(key, f"must be {_TYPE_EN[item.type]}", f"Значение должно быть {_TYPE_RU[item.type]}."))
         else:

@@ -8,6 +8,7 @@ import functools
 import time
 import typing
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from flask import current_app
@@ -24,8 +25,14 @@ MAX_TEXT_VALUE_LENGTH = 200  # a text override's longest value
 #: RegionPolicy fields that are not overrides: the subject's identity and time zone are facts of
 #: the regions table, and ``enabled`` has its own switch.
 NOT_OVERRIDES = frozenset({"code", "name", "timezone", "enabled"})
-#: The value types an override may have (what a form and JSON can carry unambiguously).
+#: The value types an override may have (what a form and JSON can carry unambiguously), besides
+#: a ``StrEnum`` (a choice among its values, e.g. ``under_14_first_link``: ``auto`` or ``invite_code``).
 OVERRIDE_TYPES: tuple[type, ...] = (bool, int, str)
+
+
+def is_choice(kind: type) -> bool:
+    """Whether an override of type ``kind`` is a choice among a ``StrEnum``'s values."""
+    return isinstance(kind, type) and issubclass(kind, StrEnum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +45,13 @@ class PolicyField:
 
     @property
     def kind(self) -> str:
-        """``bool``, ``int`` or ``str``: how a form shows it."""
-        return self.type.__name__
+        """``bool``, ``int``, ``str`` or ``choice``: how a form shows it."""
+        return "choice" if is_choice(self.type) else self.type.__name__
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """A choice's values, in the engine's order (empty for the other kinds)."""
+        return tuple(str(member) for member in self.type) if is_choice(self.type) else ()
 
 
 @functools.lru_cache(maxsize=8)
@@ -55,15 +67,17 @@ def policy_fields(policy_class: type = matching.RegionPolicy) -> tuple[PolicyFie
         if item.name in NOT_OVERRIDES:
             continue
         kind = hints[item.name]
-        if kind not in OVERRIDE_TYPES:
-            raise TypeError(f"RegionPolicy.{item.name}: an override must be bool, int or str, not {kind}")
+        if kind not in OVERRIDE_TYPES and not is_choice(kind):
+            raise TypeError(f"RegionPolicy.{item.name}: an override must be bool, int, str or a StrEnum, not {kind}")
         default = item.default if item.default is not dataclasses.MISSING else None
         found.append(PolicyField(item.name, kind, default))
     return tuple(found)
 
 
 def fits_override(value: Any, kind: type) -> bool:
-    """Whether ``value`` is a valid override value of type ``kind`` (bool, int or str)."""
+    """Whether ``value`` is a valid override value of type ``kind`` (bool, int, str or a StrEnum)."""
+    if is_choice(kind):
+        return isinstance(value, str) and value in {str(member) for member in kind}
     if kind is bool:
         return isinstance(value, bool)
     if kind is int:
@@ -94,7 +108,8 @@ def overrides_of(stored: Any) -> dict[str, Any]:
     found = {}
     for item in policy_fields():
         if item.name in stored and fits_override(stored[item.name], item.type):
-            found[item.name] = stored[item.name]
+            value = stored[item.name]
+            found[item.name] = item.type(value) if is_choice(item.type) else value
     return found
 
 

@@ -217,3 +217,41 @@ class AttemptDetailSchema(Schema):
     fixer = fields.String(allow_none=True)
     text_en = fields.String(allow_none=True)
     account_ids = fields.List(fields.String(), required=True)
+
+
+# --- invite codes (issue 12) ----------------------------------------------------------------------
+
+
+class InviteIssueSchema(Schema):
+    """POST /invites: a one-time code for a child's first ESIA link."""
+
+    account_id = fields.String(required=True, validate=validate.Length(1, 64))
+    days = fields.Integer(load_default=None, allow_none=True, metadata={"description": "lifetime; default INVITE_CODE_DAYS"})
+
+
+class InviteQuerySchema(Schema):
+    """GET /invites: one account's or one school's codes."""
+
+    account_id = fields.String(validate=validate.Length(1, 64))
+    school_id = fields.String(validate=validate.Length(1, 64))
+
+
+class InviteSchema(Schema):
+    """An invite code as staff see it: never the code itself."""
+
+    id = fields.Integer(required=True)
+    account_id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["live", "used", "revoked", "expired"]})
+    issued_by = fields.String(required=True)
+    issued_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(required=True)
+    used_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class InviteIssuedSchema(InviteSchema):
+    code = fields.String(required=True, metadata={"description": "shown once (XXXXX-XXXXX); only its HMAC is kept"})
+
+
+class InviteListSchema(Schema):
+    invites = fields.List(fields.Nested(InviteSchema), required=True)

@@ -13,7 +13,10 @@ The rules (ARCHITECTURE.md §2, from the diary's own guide):
    that agrees on the person's identity is an *identity match*; it must then be in an enabled
    region, active, attached to a school, and unlinked or linked to this person. A region whose
    policy has ``auto_link_under_14`` off lets no account of a person under 14 be linked on an
-   ESIA login: that first link is made in the link flow (``link_required``).
+   ESIA login: that first link is made in the link flow (``link_required``). A region whose
+   policy has ``under_14_first_link`` set to ``invite_code`` links such an account only when the
+   caller says the person entered that account's one-time invite code (``invited_account``);
+   until then the refusal ``invite_code_required`` names the accounts waiting for a code.
 5. An account carrying the person's SNILS outranks name-only matches. Several identity matches
    that are provably one person (one SNILS) give an account chooser; several people give
    ``ambiguous``. The engine never guesses.
@@ -41,6 +44,7 @@ from matching.model import (
     CheckResult,
     Decision,
     EsiaOid,
+    FirstLink,
     Gender,
     Outcome,
     Person,
@@ -74,6 +78,8 @@ _IDENTITY_PRECEDENCE = (
 class _Trace:
     checks: list[Check] = field(default_factory=list)
     age: int | None = None
+    #: Accounts the person's identity matched whose first link waits for an invite code.
+    awaiting_code: list[AccountId] = field(default_factory=list)
 
     def add(
         self,
@@ -86,7 +92,9 @@ class _Trace:
         self.checks.append(Check(name, result, detail, rules, account_id))
 
     def refuse(self, reason: Reason) -> Decision:
-        return Decision(Outcome.REFUSED, reason, (), tuple(self.checks), self.age)
+        # invite_code_required names the accounts a code would open: the broker asks for it.
+        ids = tuple(dict.fromkeys(self.awaiting_code)) if reason is Reason.INVITE_CODE_REQUIRED else ()
+        return Decision(Outcome.REFUSED, reason, ids, tuple(self.checks), self.age)
 
     def grant(self, outcome: Outcome, accounts: Sequence[Account]) -> Decision:
         ids = tuple(account.id for account in accounts)
@@ -104,6 +112,7 @@ class _Compared:
     snils: Snils | None
     digest: str | None
     is_adult: bool
+    invited: AccountId | None = None  # the account whose invite code the person entered
 
     @property
     def key(self) -> str:
@@ -122,6 +131,7 @@ def decide(
     regions: Mapping[str, RegionPolicy],
     at: datetime,
     link_account: AccountId | None = None,
+    invited_account: AccountId | None = None,
 ) -> Decision:
     """Decide whether ``person`` may enter a diary account.
 
@@ -129,6 +139,8 @@ def decide(
     ``regions`` holds every region's policy: an account in a region missing from it is refused.
     ``link_account`` is set in the link flow: the account the person is signed in to with a
     password and wants to link; only that account is considered.
+    ``invited_account`` is set once the person entered a valid invite code for that account:
+    a region's ``invite_code`` rule then lets that account (and no other) be linked.
     """
     trace = _Trace()
     if not region.enabled:
@@ -175,6 +187,7 @@ def decide(
         snils=snils,
         digest=registry.snils_digest(snils) if snils else None,
         is_adult=is_adult,
+        invited=invited_account,
     )
 
     if link_account is not None:
@@ -352,7 +365,20 @@ def _account_failure(
                 account.id,
             )
             return Reason.LINK_REQUIRED
-        trace.add("policy", PASS, f"region {account.region} links under-14 accounts on the first ESIA login", (), account.id)
+        if policy.under_14_first_link is FirstLink.INVITE_CODE and account.id != subject.invited:
+            trace.add(
+                "policy",
+                FAIL,
+                f"region {account.region}: under 14 the first link needs the school's invite code "
+                "(under_14_first_link invite_code)",
+                (),
+                account.id,
+            )
+            trace.awaiting_code.append(account.id)
+            return Reason.INVITE_CODE_REQUIRED
+        how = "with its invite code" if policy.under_14_first_link is FirstLink.INVITE_CODE else "by name and birth date"
+        trace.add("policy", PASS, f"region {account.region} links under-14 accounts on the first ESIA login ({how})",
+                  (), account.id)  # fmt: skip
     return None
 
 
@@ -421,7 +447,7 @@ def _decide_through_links(
         usable += more
         first_reason = first_reason or reason
     if not usable:
-        return trace.refuse(first_reason or Reason.NO_ACCOUNT)
+        return trace.refuse(_refusal_of_unusable(trace, first_reason))
     if len(usable) > 1:
         return trace.grant(Outcome.CHOOSE_ACCOUNT, usable)
     return trace.grant(Outcome.SIGNED_IN if usable[0].esia_oid == subject.oid else Outcome.LINKED, usable)
@@ -460,11 +486,19 @@ def _resolve(
         return trace.refuse(Reason.AMBIGUOUS)
     usable, first_reason = _usable(subject, own, regions, trace)
     if not usable:
-        return trace.refuse(first_reason or Reason.NO_ACCOUNT)
+        return trace.refuse(_refusal_of_unusable(trace, first_reason))
     if len(usable) > 1:
         trace.add("identity", INFO, f"one person owns {len(usable)} accounts")
         return trace.grant(Outcome.CHOOSE_ACCOUNT, usable)
     return trace.grant(Outcome.LINKED, usable)
+
+
+def _refusal_of_unusable(trace: _Trace, first: Reason | None) -> Reason:
+    """Why no account may be entered: an account a code would open outranks the others' reasons,
+    since the person can remove that one cause themselves (with the code the school gives)."""
+    if trace.awaiting_code:
+        return Reason.INVITE_CODE_REQUIRED
+    return first or Reason.NO_ACCOUNT
 
 
 def _is_one_person(subject: _Compared, accounts: Sequence[Account]) -> bool:

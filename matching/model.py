@@ -45,6 +45,15 @@ class AccountStatus(StrEnum):
     BLOCKED = "blocked"
 
 
+class FirstLink(StrEnum):
+    """How a region lets an under-14 account be linked on its first ESIA login (issue 12)."""
+
+    AUTO = "auto"  # by full name and birth date, as the rule says
+    #: Also a one-time code the school handed to the family, entered once, for that account only
+    #: (simplified ESIA accounts carry self-declared names and birth dates).
+    INVITE_CODE = "invite_code"
+
+
 class Outcome(StrEnum):
     SIGNED_IN = "signed_in"  # through an existing link
     LINKED = "linked"  # first login (or the link flow): a link is to be created
@@ -112,6 +121,11 @@ class RegionPolicy:
     #: False, that first link must be made in the diary's link flow («Привязать аккаунт портала
     #: Госуслуги») by someone signed in to the account with its password (``link_required``).
     auto_link_under_14: bool = True
+    #: With ``auto_link_under_14`` on, how that first link is made: ``auto`` by full name and birth
+    #: date alone, ``invite_code`` only once the person also enters the one-time code the school
+    #: issued for that very account (``invite_code_required`` until then). ``auto_link_under_14``
+    #: off is stricter and wins: the first link is then made in the link flow only.
+    under_14_first_link: FirstLink = FirstLink.AUTO
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +149,11 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The engine's answer: an outcome, one primary reason when refused, and the full trace."""
+    """The engine's answer: an outcome, one primary reason when refused, and the full trace.
+
+    ``account_ids`` are the accounts granted; a refusal has none, except ``invite_code_required``,
+    which names the accounts that would be linked once their invite code is entered.
+    """
 
     outcome: Outcome
     reason: Reason | None = None

@@ -18,7 +18,9 @@ a time and across accounts, without an ESIA person to compare with:
 - when the region's policy has ``auto_link_under_14`` off, an unlinked account of a child
   (under 14) cannot be linked on the first ESIA login (``link_required``): the engine checks
   this last, after identity, ambiguity and status, so it is the primary refusal only when
-  nothing else is found;
+  nothing else is found; with it on and ``under_14_first_link`` set to ``invite_code``, such an
+  account waits for the school's one-time invite code (``invite_code_required``): counted, so
+  that the schools know how many codes to hand out before the policy is switched on;
 - names are read by :func:`normalise_name`: a word still mixing Latin and Cyrillic letters after
   the look-alike rule can equal no ESIA name (``name_mismatch``). A Latin look-alike that the
   rule repairs stops no login; a placeholder (``-``, ``нет``) reads as empty, so it matches a
@@ -48,7 +50,7 @@ from typing import NamedTuple
 
 from matching.age import age_on, local_date
 from matching.engine import ADULT_AGE
-from matching.model import AccountId, AccountStatus, RegionPolicy
+from matching.model import AccountId, AccountStatus, FirstLink, RegionPolicy
 from matching.names import is_latin_mixed, normalise_name
 from matching.refusals import Reason
 
@@ -66,6 +68,7 @@ class Finding(StrEnum):
     PLACEHOLDER = "placeholder"  # "-", "нет"... as a name part
     LATIN_LOOKALIKE = "latin_lookalike"  # Latin letters drawn like Cyrillic ones, repaired
     LINK_REQUIRED = "link_required"  # under 14, not linked, and the region's auto_link_under_14 off
+    INVITE_CODE_REQUIRED = "invite_code_required"  # under 14, not linked, the region asks for an invite code
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,14 @@ FINDINGS: dict[Finding, FindingInfo] = _table(
         "Младше 14 лет и аккаунт не привязан к Госуслугам, а в регионе такие аккаунты привязывают "
         "только из дневника («Привязать аккаунт портала Госуслуги»).",
     ),
+    FindingInfo(
+        Finding.INVITE_CODE_REQUIRED,
+        Reason.INVITE_CODE_REQUIRED,
+        "Under 14 and not linked yet, and the region links such accounts on the first ESIA login only "
+        "with the school's invite code (under_14_first_link invite_code).",
+        "Младше 14 лет и аккаунт не привязан к Госуслугам, а в регионе первая привязка таких аккаунтов "
+        "при входе — только по коду приглашения от школы.",
+    ),
 )
 
 # The order in which the engine would give a refusal for one account: identity checks first
@@ -164,6 +175,7 @@ _REASON_ORDER = {
             Reason.ACCOUNT_BLOCKED,
             Reason.NOT_ATTACHED,
             Reason.LINK_REQUIRED,  # the engine's last account check
+            Reason.INVITE_CODE_REQUIRED,  # its alternative (never both)
         )
     )
 }
@@ -372,6 +384,7 @@ def preflight_region(
     blocked, not_attached = Finding.ACCOUNT_BLOCKED, Finding.NOT_ATTACHED
     missing, checksum = Finding.SNILS_MISSING_IN_DIARY, Finding.SNILS_CHECKSUM
     link_required = not region.auto_link_under_14
+    invite_required = not link_required and region.under_14_first_link is FirstLink.INVITE_CODE
 
     for row in accounts:
         (_, _, _, school, last, first, middle, key, born, digest, _, valid, status, linked) = row
@@ -410,6 +423,9 @@ def preflight_region(
         if link_required and not adult and not linked:
             found = found or _Flags(row)
             found.add(Finding.LINK_REQUIRED, Reason.LINK_REQUIRED)
+        elif invite_required and not adult and not linked:
+            found = found or _Flags(row)
+            found.add(Finding.INVITE_CODE_REQUIRED, Reason.INVITE_CODE_REQUIRED)
         if not adult and not linked and not (digest and valid):
             if name_keys is None or (key, born) in name_keys:
                 found = found or _Flags(row)

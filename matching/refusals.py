@@ -28,6 +28,8 @@ class Reason(StrEnum):
     AMBIGUOUS = "ambiguous"
     LINKED_ELSEWHERE = "linked_elsewhere"
     LINK_REQUIRED = "link_required"  # a region override: under 14, the first link only by password
+    INVITE_CODE_REQUIRED = "invite_code_required"  # a region override: under 14, the first link needs the school's code
+    INVITE_CODE_INVALID = "invite_code_invalid"  # the code was wrong too often (or is used, expired, revoked)
 
 
 class Fixer(StrEnum):
@@ -209,5 +211,24 @@ REFUSALS: dict[Reason, Refusal] = _table(
         Fixer.PERSON,
         "Under 14, the region links an account to ESIA only in the link flow (password first).",
         "Вы сами или ваш родитель — в электронном дневнике, войдя по логину и паролю",
+    ),
+    Refusal(
+        Reason.INVITE_CODE_REQUIRED,
+        "В вашем регионе аккаунт ребёнка младше 14 лет в первый раз связывают с Госуслугами "
+        "только по коду приглашения, который выдаёт школа.",
+        "Попросите код приглашения у администратора электронного дневника в школе и войдите "
+        "через Госуслуги ещё раз: код нужно ввести один раз, при первом входе.",
+        Fixer.SCHOOL_ADMIN,
+        "Under 14, the region links an account on its first ESIA login only with the school's invite code.",
+        "Администратор электронного дневника в школе: он выдаёт код приглашения",
+    ),
+    Refusal(
+        Reason.INVITE_CODE_INVALID,
+        "Код приглашения не подошёл: он введён с ошибкой слишком много раз, уже использован, "
+        "отозван или срок его действия истёк.",
+        "Попросите у администратора электронного дневника в школе новый код приглашения "
+        "и войдите через Госуслуги ещё раз.",
+        Fixer.SCHOOL_ADMIN,
+        "The invite code for the first link was wrong too many times, or is used, expired or revoked.",
     ),
 )

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from broker import attemptsearch, config, demo, login, services
+from broker import attemptsearch, config, demo, invites, login, services
 from broker.errors import ConfigError
 from broker.extensions import db
 from broker.keyring import Keyring, make_keyring
@@ -21,6 +21,7 @@ from broker.models import AuditEvent, LoginAttempt
 from broker.recheck import decide_again
 from tests.broker.attemptdata import ALL, IVANOV, KID, TESTOV, attempt_for
 from tests.broker.staffing import StaffBrowser, make_staff
+from tests.broker.test_invites import add_account
 from tests.builders import make_person, make_snils
 
 KEYS = {"SECRET_KEY": "secret-one", "OID_HASH_KEY": "oid-one"}
@@ -32,7 +33,7 @@ def hmac_hex(key: str, value: str) -> str:
 
 def purposes(ring: Keyring) -> dict[str, Any]:
     return {"browser_binding": ring.browser_binding, "link_ticket": ring.link_ticket,
-            "login_csrf": ring.login_csrf, "oid": ring.oid}  # fmt: skip
+            "login_csrf": ring.login_csrf, "invite_code": ring.invite_code, "oid": ring.oid}  # fmt: skip
 
 
 def restart(app: Flask, **settings: Any) -> None:
@@ -47,7 +48,7 @@ def restart(app: Flask, **settings: Any) -> None:
 def test_each_purpose_makes_its_own_digest_of_the_same_value() -> None:
     ring = make_keyring(KEYS)
     digests = {name: keys.digest("same-value") for name, keys in purposes(ring).items()}
-    assert len(set(digests.values())) == 4
+    assert len(set(digests.values())) == 5
     # Nor is any of them the HMAC under SECRET_KEY itself, which Flask's cookies use.
     assert hmac_hex("secret-one", "same-value") not in digests.values()
 
@@ -70,7 +71,7 @@ def test_an_old_secret_in_the_fallbacks_is_accepted_but_never_signs() -> None:
     before = make_keyring(KEYS)
     rotated = make_keyring({**KEYS, "SECRET_KEY": "secret-two", "SECRET_KEY_FALLBACKS": ["secret-one"]})
     fresh = make_keyring({**KEYS, "SECRET_KEY": "secret-two"})
-    for name in ("browser_binding", "link_ticket", "login_csrf"):
+    for name in ("browser_binding", "link_ticket", "login_csrf", "invite_code"):
         old, new = purposes(before)[name], purposes(rotated)[name]
         assert new.verify("value", old.digest("value")), name
         assert new.digest("value") == purposes(fresh)[name].digest("value") != old.digest("value")
@@ -237,3 +238,13 @@ def test_the_demo_writes_three_distinct_keys_and_adds_the_oid_key_to_an_older_de
     config.validate(upgraded)
     assert upgraded["OID_HASH_KEY_FALLBACKS"] == ["old-secret"]  # the key its stored oid digests were made under
     assert demo.ensure_dev_config(older).read_text(encoding="utf-8").count("OID_HASH_KEY =") == 1
+
+
+def test_an_invite_code_issued_before_a_rotation_is_taken_after_it_only_with_the_old_secret(app: Flask) -> None:
+    add_account("kid-77")
+    kept = invites.issue("kid-77", days=30, actor_staff=None, actor="cli:school")
+    restart(app, SECRET_KEY="rotated-secret", SECRET_KEY_FALLBACKS=["test-secret"])
+    assert invites.redeem(["kid-77"], kept.code, reference="REF1-0001").result is invites.Redeemed.USED
+    lost = invites.issue("kid-77", days=30, actor_staff=None, actor="cli:school")
+    restart(app, SECRET_KEY="third-secret", SECRET_KEY_FALLBACKS=[])
+    assert invites.redeem(["kid-77"], lost.code, reference="REF1-0002").result is invites.Redeemed.WRONG

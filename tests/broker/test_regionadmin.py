@@ -110,7 +110,7 @@ def test_an_unknown_policy_key_is_a_field_error_and_nothing_is_written(app: Flas
     with pytest.raises(RegionInputError) as caught:
         change("77", boss, policy={"max_candidates": 3})
     assert set(caught.value.why_by_field()) == {"policy.max_candidates"}
-    assert "unknown override (the matching engine supports: auto_link_under_14)" in str(caught.value)
+    assert "unknown override (the matching engine supports: auto_link_under_14, under_14_first_link)" in str(caught.value)
     assert "не поддерживает" in caught.value.why_ru_by_field()["policy.max_candidates"]
     assert not region("77").enabled and region("77").policy == {}
     assert audit_rows("region_changed") == []
@@ -169,13 +169,19 @@ def test_every_supported_override_reaches_the_engine(app: Flask) -> None:
     """A field the engine gains is accepted here at once; this fails until to_policy applies it."""
     moscow = region("77")
     for item in regionadmin.policy_fields():
-        value = {bool: not item.default, int: (item.default or 0) + 1, str: "x"}[item.type]
+        if item.kind == "choice":  # a StrEnum: another of its values
+            value = next(choice for choice in item.choices if choice != item.default)
+        else:
+            value = {bool: not item.default, int: (item.default or 0) + 1, str: "x"}[item.type]
         moscow.policy = {item.name: value}
         assert getattr(regions.to_policy(moscow), item.name) == value, item.name
 
 
 def test_the_engine_supports_the_under_14_auto_link_override() -> None:
-    assert [(f.name, f.kind, f.default) for f in regionadmin.policy_fields()] == [("auto_link_under_14", "bool", True)]
+    assert [(f.name, f.kind, f.default) for f in regionadmin.policy_fields()] == [
+        ("auto_link_under_14", "bool", True),
+        ("under_14_first_link", "choice", "auto"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,261 @@
+"""Invite codes: the one-time code a school hands to a family for a child's first link (issue 12).
+
+In a region whose policy has ``under_14_first_link = invite_code``, simplified ESIA accounts
+(self-declared names and birth dates) link an under-14 diary account on the first ESIA login
+only when the person also types the code the school issued for that very account.
+
+* A code is 10 characters of Crockford's base32 (``7KQ4M-2XH9D``): 50 bits, read and typed
+  without confusion (``O`` is read as ``0``, ``I`` and ``L`` as ``1``; spaces and dashes are
+  ignored). With at most ``INVITE_MAX_FAILURES_PER_ACCOUNT`` wrong codes per account per window
+  over a code's life of at most ``INVITE_CODE_MAX_DAYS``, a guess has a chance below 1e-12.
+* Only an HMAC of ``account id + code`` is stored, under the invite codes' own key (derived from
+  ``SECRET_KEY``, broker/keyring.py; codes issued under a key in ``SECRET_KEY_FALLBACKS`` still
+  count): a code is valid for its own account only, and a copy of the database does not reveal
+  codes (50 bits would not stand an offline search against a plain hash). The code is shown once, to the staff member who issued it,
+  and never written to logs or the audit log.
+* Single use (``used_at`` set by one conditional UPDATE), expiring, revocable; issuing a new code
+  revokes the account's earlier live ones. Issue, revoke and use are audit events.
+* Staff who manage the account's region (its operators, admins) issue and revoke; every staff
+  member who sees the region may list (support reads, as everywhere).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from flask import current_app
+from sqlalchemy import delete, func, select, update
+
+from broker import access, audit, login, services
+from broker.audit import Action
+from broker.errors import BrokerError, InputError
+from broker.extensions import db
+from broker.models import Account, InviteCode, InviteFailure
+from broker.sessions import as_utc
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from broker.models import Staff
+
+ALPHABET = login.REFERENCE_ALPHABET  # Crockford's base32: no I, L, O, U
+CODE_LENGTH = 10  # 50 bits
+_READ_AS = {"O": "0", "I": "1", "L": "1"}  # Crockford's decoding of the look-alikes
+MAX_TYPED_LENGTH = 32  # what the form accepts at all (spaces and dashes included)
+
+
+class InviteAccessError(BrokerError):
+    code = "forbidden"
+    description = "Your role or regions do not allow this for the account's region."
+    status = 403
+
+
+class InviteNotFoundError(InputError):
+    code = "not_found"
+    status = 404
+
+
+class Redeemed(StrEnum):
+    """What became of a typed code."""
+
+    USED = "used"  # right, live, now used
+    WRONG = "wrong"  # no live code of these accounts is this one (counted)
+    LOCKED = "locked"  # too many wrong codes for the account lately: not even checked
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    invite: InviteCode
+    code: str  # shown once
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    result: Redeemed
+    account_id: str | None = None
+    invite_id: int | None = None
+
+
+def format_code(raw: str) -> str:
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def normalise_code(typed: str) -> str | None:
+    """The code as typed, read the Crockford way; None if it cannot be a code at all."""
+    if not isinstance(typed, str) or len(typed) > MAX_TYPED_LENGTH:
+        return None
+    text = "".join(ch for ch in typed.upper() if ch not in " -\t")
+    text = "".join(_READ_AS.get(ch, ch) for ch in text)
+    if len(text) != CODE_LENGTH or any(ch not in ALPHABET for ch in text):
+        return None
+    return text
+
+
+def code_digest(account_id: str, code: str) -> str:
+    """The stored form of a (normalised) code: keyed, and bound to its account."""
+    return services.current().keyring.invite_code.digest(f"{account_id}:{code}")
+
+
+def code_digests(account_id: str, code: str) -> tuple[str, ...]:
+    """The forms a code may be stored in: under the current key and each fallback (rotation)."""
+    return services.current().keyring.invite_code.digests(f"{account_id}:{code}")
+
+
+def status_of(invite: InviteCode, now: datetime | None = None) -> str:
+    """``live``, ``used``, ``revoked`` or ``expired``."""
+    now = now or datetime.now(timezone.utc)
+    if invite.used_at is not None:
+        return "used"
+    if invite.revoked_at is not None:
+        return "revoked"
+    if as_utc(invite.expires_at) <= now:
+        return "expired"
+    return "live"
+
+
+# --- staff: issue, list, revoke ------------------------------------------------------------------
+
+
+def issue(account_id: str, *, days: int | None, actor_staff: Staff | None, actor: str | None = None) -> Issued:
+    """A new code for ``account_id`` (committed, audited); the account's earlier live codes are revoked.
+
+    ``actor_staff`` must manage the account's region (InviteAccessError); the CLI passes None and
+    ``actor="cli:<user>"``.
+    """
+    account = _account(account_id)
+    _require(actor_staff, account.region, manage=True)
+    actor = _actor(actor_staff, actor)
+    longest = int(current_app.config["INVITE_CODE_MAX_DAYS"])
+    days = int(current_app.config["INVITE_CODE_DAYS"]) if days is None else days
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= longest:
+        raise InputError("days", f"a whole number from 1 to {longest}", f"Срок действия кода: от 1 до {longest} дней.")
+    now = datetime.now(timezone.utc)
+    replaced = list(db.session.scalars(select(InviteCode.id).where(*_live(now), InviteCode.account_id == account.id)))
+    if replaced:
+        db.session.execute(
+            update(InviteCode).where(InviteCode.id.in_(replaced)).values(revoked_at=now, revoked_by=actor[:128])
+        )
+    code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    invite = InviteCode(
+        account_id=account.id, digest=code_digest(account.id, code), issued_by=actor[:128],
+        issued_at=now, expires_at=now + timedelta(days=days),
+    )  # fmt: skip
+    db.session.add(invite)
+    db.session.flush()
+    audit.record(
+        Action.INVITE_ISSUED, f"account:{account.id}",
+        after={"invite": invite.id, "expires_at": invite.expires_at, "replaced": replaced}, actor=actor,
+    )  # fmt: skip
+    db.session.commit()
+    return Issued(invite, format_code(code))
+
+
+def list_invites(
+    *, staff: Staff | None, account_id: str | None = None, school_id: str | None = None, limit: int = 200
+) -> list[InviteCode]:
+    """Codes of one account or one school, newest first, within the regions ``staff`` sees (None: all)."""
+    if not account_id and not school_id:
+        raise InputError("account_id", "give account_id or school_id", "Укажите аккаунт или школу.")
+    query = select(InviteCode).join(Account, Account.id == InviteCode.account_id)
+    if account_id:
+        query = query.where(InviteCode.account_id == account_id)
+    if school_id:
+        query = query.where(Account.school_id == school_id)
+    if staff is not None:
+        scope = access.visible_regions(staff)
+        if scope is not None:
+            query = query.where(Account.region.in_(sorted(scope)))
+    return list(db.session.scalars(query.order_by(InviteCode.id.desc()).limit(limit)))
+
+
+def revoke(invite_id: int, *, actor_staff: Staff | None, actor: str | None = None) -> InviteCode:
+    """Revoke a code for good (committed, audited); revoking a used or revoked code changes nothing."""
+    invite = db.session.get(InviteCode, invite_id) if isinstance(invite_id, int) else None
+    account = db.session.get(Account, invite.account_id) if invite is not None else None
+    if invite is None or account is None:
+        raise InviteNotFoundError("invite", f"no invite code {invite_id!r}", "Такого кода приглашения нет.")
+    _require(actor_staff, account.region, manage=True)
+    actor = _actor(actor_staff, actor)
+    if invite.used_at is not None or invite.revoked_at is not None:
+        return invite
+    before = status_of(invite)
+    invite.revoked_at = datetime.now(timezone.utc)
+    invite.revoked_by = actor[:128]
+    audit.record(
+        Action.INVITE_REVOKED, f"account:{account.id}",
+        before={"invite": invite.id, "status": before}, after={"invite": invite.id, "status": "revoked"}, actor=actor,
+    )  # fmt: skip
+    db.session.commit()
+    return invite
+
+
+# --- the person: redeem ---------------------------------------------------------------------------
+
+
+def redeem(account_ids: Collection[str], typed: str, *, reference: str) -> Redemption:
+    """Use the code typed at a login that waits for one of ``account_ids`` (the view commits).
+
+    A wrong code is counted against each of these accounts; past the limit no code is checked for
+    them until the window has passed. A right code is marked used in the same statement that finds
+    it still live, so two logins cannot both use it; its use is audited (actor: the login's
+    attempt reference).
+    """
+    now = datetime.now(timezone.utc)
+    accounts = sorted(set(account_ids))
+    if not accounts:
+        return Redemption(Redeemed.WRONG)
+    if any(_is_locked(account, now) for account in accounts):
+        return Redemption(Redeemed.LOCKED)
+    code = normalise_code(typed)
+    if code is not None:
+        for account in accounts:
+            used = db.session.execute(
+                update(InviteCode)
+                .where(*_live(now), InviteCode.account_id == account, InviteCode.digest.in_(code_digests(account, code)))
+                .values(used_at=now)
+                .returning(InviteCode.id)
+            ).scalar()
+            if used is not None:
+                audit.record(Action.INVITE_USED, f"account:{account}", after={"invite": used},
+                             actor=f"login:{reference}")  # fmt: skip
+                return Redemption(Redeemed.USED, account, used)
+    for account in accounts:
+        db.session.add(InviteFailure(account_id=account, at=now))
+    return Redemption(Redeemed.WRONG)
+
+
+def _is_locked(account_id: str, now: datetime) -> bool:
+    window = timedelta(seconds=float(current_app.config["INVITE_FAILURE_WINDOW_SECONDS"]))
+    db.session.execute(delete(InviteFailure).where(InviteFailure.account_id == account_id, InviteFailure.at < now - window))
+    count = db.session.scalar(select(func.count()).select_from(InviteFailure).where(InviteFailure.account_id == account_id))
+    return int(count or 0) >= int(current_app.config["INVITE_MAX_FAILURES_PER_ACCOUNT"])
+
+
+def _live(now: datetime) -> tuple[object, ...]:
+    return (InviteCode.used_at.is_(None), InviteCode.revoked_at.is_(None), InviteCode.expires_at > now)
+
+
+def _account(account_id: str) -> Account:
+    account = db.session.get(Account, account_id) if isinstance(account_id, str) and account_id else None
+    if account is None:
+        raise InviteNotFoundError("account_id", f"no diary account {str(account_id)[:64]!r}", "Такого аккаунта нет.")
+    return account
+
+
+def _require(member: Staff | None, region: str, *, manage: bool) -> None:
+    if member is None:  # the CLI: the server's shell
+        return
+    allowed = access.can_manage_region(member, region) if manage else access.can_view_region(member, region)
+    if member.disabled_at is not None or not allowed:
+        raise InviteAccessError(f"the account's region {region} is outside your regions")
+
+
+def _actor(member: Staff | None, actor: str | None) -> str:
+    found = actor or audit.request_actor() or (member.login if member is not None else None)
+    if not found:
+        raise ValueError("invites need actor_staff or an actor")
+    return found

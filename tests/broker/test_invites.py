@@ -1,0 +1,206 @@
+"""Invite codes (issue 12): issued, listed and revoked by staff of the account's region through the
+service, the CLI and the API; stored as a keyed digest bound to the account; single use; audited."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date, datetime, timezone
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import select
+
+from broker import apitokens, invites, openapi
+from broker.extensions import db
+from broker.models import Account, AuditEvent, InviteCode
+from tests.broker.staffing import make_staff
+
+CODE = re.compile(r"[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}")
+
+
+def add_account(account_id: str, region: str = "77", school_id: str = "sch-1") -> None:
+    db.session.add(
+        Account(id=account_id, login=account_id, role="student", region=region, school_id=school_id, last_name="Тестова",
+                first_name="Алёна", middle_name="", name_key="k", birth_date=date(2016, 3, 1), gender="F",
+                status="active", updated_at=datetime.now(timezone.utc))
+    )  # fmt: skip
+    db.session.commit()
+
+
+@pytest.fixture
+def accounts(app: Flask) -> Flask:
+    add_account("kid-77")
+    add_account("kid-50", region="50", school_id="sch-2")
+    return app
+
+
+def bearer(login: str, role: str, regions: tuple[str, ...] = ()) -> dict[str, str]:
+    member = make_staff(login, role=role, regions=regions)
+    _, clear = apitokens.create_token(member, name="school", days=30, actor="cli:test")
+    db.session.commit()
+    return {"Authorization": f"Bearer {clear}"}
+
+
+def audit_rows(action: str) -> list[AuditEvent]:
+    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+# --- the code ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("7KQ4M-2XH9D", "7KQ4M2XH9D"),
+        (" 7kq4m 2xh9d ", "7KQ4M2XH9D"),
+        ("7KQ4M-2XH9O", "7KQ4M2XH90"),  # O read as zero
+        ("7KQ4M-2XH9I", "7KQ4M2XH91"),  # I and L read as one
+        ("7KQ4M-2XH9L", "7KQ4M2XH91"),
+        ("7KQ4M-2XH9U", None),  # U is not in the alphabet
+        ("7KQ4M-2XH9", None),
+        ("7KQ4M-2XH9DD", None),
+        ("x" * 100, None),
+        ("", None),
+    ],
+)
+def test_a_typed_code_is_read_the_crockford_way(typed: str, expected: str | None) -> None:
+    assert invites.normalise_code(typed) == expected
+
+
+def test_an_issued_code_is_readable_shown_once_and_stored_only_as_a_keyed_digest(accounts: Flask) -> None:
+    issued = invites.issue("kid-77", days=None, actor_staff=None, actor="cli:school")
+    assert CODE.fullmatch(issued.code)
+    raw = issued.code.replace("-", "")
+    row = db.session.scalars(select(InviteCode)).one()
+    assert row.digest == invites.code_digest("kid-77", raw)
+    assert row.digest not in (hashlib.sha256(raw.encode()).hexdigest(), hashlib.sha256(issued.code.encode()).hexdigest())
+    assert row.digest != invites.code_digest("kid-50", raw)  # bound to its account
+    assert (row.issued_by, invites.status_of(row)) == ("cli:school", "live")
+    assert (row.expires_at.replace(tzinfo=timezone.utc) - row.issued_at.replace(tzinfo=timezone.utc)).days == 30
+    [event] = audit_rows("invite_issued")
+    assert event.target == "account:kid-77" and event.actor == "cli:school"
+    assert raw not in str(event.after) and issued.code not in str(event.after)
+
+
+def test_a_new_code_revokes_the_accounts_earlier_live_code(accounts: Flask) -> None:
+    first = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
+    second = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
+    assert invites.status_of(db.session.get(InviteCode, first.invite.id)) == "revoked"
+    assert audit_rows("invite_issued")[-1].after["replaced"] == [first.invite.id]
+    assert invites.redeem(["kid-77"], first.code, reference="REF1-0001").result is invites.Redeemed.WRONG
+    assert invites.redeem(["kid-77"], second.code, reference="REF1-0002").result is invites.Redeemed.USED
+
+
+def test_a_code_is_used_once_for_its_own_account_only_and_its_use_is_audited(accounts: Flask) -> None:
+    issued = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
+    assert invites.redeem(["kid-50"], issued.code, reference="REF1-0001").result is invites.Redeemed.WRONG
+    done = invites.redeem(["kid-77"], issued.code.lower(), reference="REF1-0002")
+    db.session.commit()
+    assert (done.result, done.account_id, done.invite_id) == (invites.Redeemed.USED, "kid-77", issued.invite.id)
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0003").result is invites.Redeemed.WRONG
+    [event] = audit_rows("invite_used")
+    assert (event.target, event.actor, event.after) == ("account:kid-77", "login:REF1-0002", {"invite": issued.invite.id})
+
+
+def test_an_expired_code_is_refused(accounts: Flask) -> None:
+    issued = invites.issue("kid-77", days=1, actor_staff=None, actor="cli:school")
+    issued.invite.expires_at = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    db.session.commit()
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0001").result is invites.Redeemed.WRONG
+
+
+def test_wrong_codes_lock_the_account_for_the_window_even_for_the_right_code(accounts: Flask) -> None:
+    accounts.config["INVITE_MAX_FAILURES_PER_ACCOUNT"] = 3
+    issued = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
+    for _ in range(3):
+        assert invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001").result is invites.Redeemed.WRONG
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002").result is invites.Redeemed.LOCKED
+    assert invites.redeem(["kid-50"], "AAAAA-AAAAA", reference="REF1-0003").result is invites.Redeemed.WRONG  # others unaffected
+    accounts.config["INVITE_FAILURE_WINDOW_SECONDS"] = 0  # the window has passed
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0004").result is invites.Redeemed.USED
+
+
+@pytest.mark.parametrize("days", [0, -1, 91, True])
+def test_a_lifetime_outside_the_limit_is_refused(accounts: Flask, days: int) -> None:
+    with pytest.raises(invites.InputError) as caught:
+        invites.issue("kid-77", days=days, actor_staff=None, actor="cli:school")
+    assert caught.value.field == "days"
+    assert db.session.scalars(select(InviteCode)).all() == []
+
+
+def test_only_staff_who_manage_the_accounts_region_issue_and_revoke(accounts: Flask) -> None:
+    operator = make_staff("op77", role="operator", regions=("77",))
+    support = make_staff("help", role="support")
+    issued = invites.issue("kid-77", days=7, actor_staff=operator)
+    with pytest.raises(invites.InviteAccessError):
+        invites.issue("kid-50", days=7, actor_staff=operator)
+    with pytest.raises(invites.InviteAccessError):
+        invites.issue("kid-77", days=7, actor_staff=support)
+    with pytest.raises(invites.InviteAccessError):
+        invites.revoke(issued.invite.id, actor_staff=support)
+    assert invites.status_of(invites.revoke(issued.invite.id, actor_staff=operator)) == "revoked"
+    [event] = audit_rows("invite_revoked")
+    assert event.actor == "op77" and event.after == {"invite": issued.invite.id, "status": "revoked"}
+
+
+# --- the CLI -------------------------------------------------------------------------------------
+
+
+def test_the_cli_issues_lists_and_revokes(accounts: Flask, runner: FlaskCliRunner) -> None:
+    issued = runner.invoke(args=["invites", "issue", "--account", "kid-77", "--days", "5"])
+    assert issued.exit_code == 0, issued.output
+    code = issued.stdout.strip()
+    assert CODE.fullmatch(code)  # alone on standard output
+    listed = runner.invoke(args=["invites", "list", "--account", "kid-77"])
+    assert listed.exit_code == 0 and "\tkid-77\tlive\tcli:" in listed.output and code not in listed.output
+    assert "kid-77" in runner.invoke(args=["invites", "list", "--school", "sch-1"]).output
+    invite_id = db.session.scalars(select(InviteCode.id)).one()
+    revoked = runner.invoke(args=["invites", "revoke", str(invite_id)])
+    assert revoked.exit_code == 0 and "\trevoked\t" in revoked.output
+    unknown = runner.invoke(args=["invites", "issue", "--account", "nobody"])
+    assert unknown.exit_code == 1 and "no diary account" in unknown.output
+
+
+# --- the API -------------------------------------------------------------------------------------
+
+
+def test_the_api_issues_lists_and_revokes_within_the_tokens_regions(accounts: Flask) -> None:
+    client: FlaskClient = accounts.test_client()
+    operator = bearer("op77", "operator", ("77",))
+    answer = client.post("/api/v1/invites", json={"account_id": "kid-77", "days": 3}, headers=operator)
+    assert answer.status_code == 201, answer.json
+    body = answer.json
+    assert CODE.fullmatch(body["code"]) and (body["account_id"], body["status"]) == ("kid-77", "live")
+
+    listed = client.get("/api/v1/invites?account_id=kid-77", headers=operator)
+    assert listed.status_code == 200 and [i["id"] for i in listed.json["invites"]] == [body["id"]]
+    assert "code" not in listed.json["invites"][0] and body["code"] not in listed.get_data(as_text=True)
+
+    support = bearer("help", "support")
+    assert client.get("/api/v1/invites?school_id=sch-1", headers=support).json["invites"][0]["id"] == body["id"]
+    assert client.post("/api/v1/invites", json={"account_id": "kid-77"}, headers=support).status_code == 403
+    assert client.delete(f"/api/v1/invites/{body['id']}", headers=support).status_code == 403
+
+    assert client.post("/api/v1/invites", json={"account_id": "kid-50"}, headers=operator).status_code == 403
+    other = bearer("op50", "operator", ("50",))
+    assert client.get("/api/v1/invites?account_id=kid-77", headers=other).json == {"invites": []}
+    assert client.delete(f"/api/v1/invites/{body['id']}", headers=other).status_code == 403
+
+    revoked = client.delete(f"/api/v1/invites/{body['id']}", headers=operator)
+    assert revoked.status_code == 200 and revoked.json["status"] == "revoked"
+    assert client.delete("/api/v1/invites/999", headers=operator).status_code == 404
+    assert client.post("/api/v1/invites", json={"account_id": "nobody"}, headers=operator).status_code == 404
+    assert client.post("/api/v1/invites", json={"account_id": "kid-77", "days": 1000}, headers=operator).status_code == 400
+    assert client.get("/api/v1/invites", headers=operator).status_code == 400
+    assert client.get("/api/v1/invites?account_id=kid-77").status_code == 401
+    assert [e.actor for e in audit_rows("invite_issued")] == [f"token:{e.actor[6:]}" for e in audit_rows("invite_issued")]
+
+
+def test_the_openapi_document_describes_the_invite_endpoints() -> None:
+    document = openapi.document()
+    assert set(document["paths"]["/invites"]) == {"post", "get"}
+    assert "delete" in document["paths"]["/invites/{invite_id}"]
+    assert "code" in document["components"]["schemas"]["InviteIssued"]["properties"]
+    assert "code" not in document["components"]["schemas"]["Invite"]["properties"]
