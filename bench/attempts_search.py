@@ -53,6 +53,7 @@ from broker.models import Account, EsiaLink, LoginAttempt  # noqa: E402
 
 SECRET = "bench-secret"
 SNILS_KEY = "bench-snils-key"
+OID_KEY = "bench-oid-key"
 CLIENT = "bench-attempts"
 END = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
 DAYS = 90
@@ -101,7 +102,8 @@ class Figures:
 
 
 def _keyed(value: str) -> str:
-    return hmac.new(SECRET.encode(), value.encode(), hashlib.sha256).hexdigest()
+    """An oid digest as the broker keeps it (HMAC under OID_HASH_KEY)."""
+    return hmac.new(OID_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()
 
 
 def _snils_digits(i: int) -> str:
@@ -278,7 +280,7 @@ def _attempts(count: int, accounts: int) -> Iterator[dict[str, Any]]:
 def _app(url: str):  # type: ignore[no-untyped-def]
     return create_app(
         {"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SNILS_HASH_KEY": SNILS_KEY, "SECRET_KEY": SECRET,
-         "REGION_CACHE_SECONDS": 3600}
+         "OID_HASH_KEY": OID_KEY, "REGION_CACHE_SECONDS": 3600}
     )  # fmt: skip
 
 

@@ -89,7 +89,8 @@ def main() -> None:
         env = {
             **os.environ,
             "BROKER_SECRET_KEY": "bench",
-            "BROKER_SNILS_HASH_KEY": "bench",
+            "BROKER_SNILS_HASH_KEY": "bench-snils",
+            "BROKER_OID_HASH_KEY": "bench-oid",
             "DATABASE_URL": args.database_url or f"sqlite:///{folder}/broker.sqlite3",
         }
         run([BROKER, "db", "upgrade"], env)

@@ -30,7 +30,6 @@ from broker import attempts, services
 from broker import regions as regions_module
 from broker.attempts import AttemptRow, CriteriaError
 from broker.extensions import db
-from broker.login import keyed
 from broker.models import Account, EsiaLink, LoginAttempt
 
 _ATTEMPTS = LoginAttempt.__table__
@@ -38,6 +37,8 @@ _ACCOUNTS = Account.__table__
 _LINKS = EsiaLink.__table__
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+# An oid is looked up under OID_HASH_KEY and each of its fallbacks: a next page carries them all.
+_DIGESTS = re.compile(r"[0-9a-f]{64}(?:,[0-9a-f]{64}){0,15}")
 _OID = re.compile(r"[0-9A-Za-z_.:-]{1,32}")
 MAX_LIMIT = 200
 
@@ -53,7 +54,7 @@ class Criteria:
     the account entered, or where the person carried its SNILS or its linked ESIA account.
     ``snils`` and ``oid`` are looked up by their keyed digests; ``snils_digest`` and
     ``oid_digest`` take the digests themselves (the next page of a search carries those, never
-    the typed values). ``started_from`` is inclusive, ``started_to`` exclusive; both aware.
+    the typed values; ``oid_digest`` one per oid key, comma-separated). ``started_from`` is inclusive, ``started_to`` exclusive; both aware.
     """
 
     reference: str | None = None
@@ -140,9 +141,9 @@ class _Resolved:
     """Criteria turned into column conditions (digests, account keys), checked."""
 
     conditions: list[Any]
-    account_keys: tuple[str | None, str | None, str | None] | None  # (account id, SNILS digest, oid digest)
+    account_keys: tuple[str | None, str | None, tuple[str, ...]] | None  # (account id, SNILS digest, oid digests)
     snils_digest: str | None
-    oid_digest: str | None
+    oid_digests: tuple[str, ...]  # under OID_HASH_KEY and each of its fallbacks
 
 
 def _resolve(criteria: Criteria, regions: frozenset[str] | None) -> _Resolved:
@@ -150,7 +151,9 @@ def _resolve(criteria: Criteria, regions: frozenset[str] | None) -> _Resolved:
     c = _ATTEMPTS.c
     conditions: list[Any] = []
     account_keys = None
-    snils_digest = oid_digest = None
+    snils_digest = None
+    oid_digests: tuple[str, ...] = ()
+    oid_keys = services.current().keyring.oid
 
     if criteria.reference:
         try:
@@ -169,7 +172,7 @@ def _resolve(criteria: Criteria, regions: frozenset[str] | None) -> _Resolved:
             )
         else:
             link_oid = db.session.execute(select(_LINKS.c.oid).where(_LINKS.c.account_id == row.id)).scalar()
-            account_keys = (row.id, row.snils_digest if row.snils_valid else None, keyed(link_oid) if link_oid else None)
+            account_keys = (row.id, row.snils_digest if row.snils_valid else None, oid_keys.digests(link_oid) if link_oid else ())
 
     if criteria.snils:
         try:
@@ -190,19 +193,19 @@ def _resolve(criteria: Criteria, regions: frozenset[str] | None) -> _Resolved:
 
     if criteria.oid:
         if _OID.fullmatch(criteria.oid):
-            oid_digest = keyed(criteria.oid)
+            oid_digests = oid_keys.digests(criteria.oid)
         else:
             errors["oid"] = (
                 "an ESIA oid is up to 32 digits or letters",
                 "Идентификатор (oid) Госуслуг — до 32 цифр или латинских букв.",
             )
     elif criteria.oid_digest:
-        if _DIGEST.fullmatch(criteria.oid_digest):
-            oid_digest = criteria.oid_digest
+        if _DIGESTS.fullmatch(criteria.oid_digest):
+            oid_digests = tuple(criteria.oid_digest.split(","))
         else:
-            errors["oid"] = ("oid_digest must be 64 hexadecimal digits", "Повторите поиск по oid Госуслуг.")
-    if oid_digest:
-        conditions.append(c.oid_digest == oid_digest)
+            errors["oid"] = ("oid_digest must be 64 hexadecimal digits (several: comma-separated)", "Повторите поиск по oid Госуслуг.")
+    if oid_digests:
+        conditions.append(c.oid_digest.in_(oid_digests))
 
     if criteria.outcome:
         if criteria.outcome in set(matching.Outcome):
@@ -235,7 +238,7 @@ def _resolve(criteria: Criteria, regions: frozenset[str] | None) -> _Resolved:
         errors["to"] = ("the end of the time range must be after its start", "Конец периода должен быть позже начала.")
     if errors:
         raise CriteriaError(errors)
-    return _Resolved(conditions, account_keys, snils_digest, oid_digest)
+    return _Resolved(conditions, account_keys, snils_digest, oid_digests)
 
 
 def _find_account(text: str) -> Any:
@@ -264,7 +267,8 @@ class SearchPage:
     attempts: list[AttemptRow]
     next_before_id: int | None
     # The digests the criteria were turned into, so that a next page can repeat the search
-    # without the typed SNILS or oid (never shown; hidden form fields carry them).
+    # without the typed SNILS or oid (never shown; hidden form fields carry them). An oid has
+    # one digest per key (OID_HASH_KEY and its fallbacks), comma-separated.
     snils_digest: str | None = field(default=None, repr=False)
     oid_digest: str | None = field(default=None, repr=False)
 
@@ -308,7 +312,7 @@ def search(
         attempts=listed,
         next_before_id=listed[-1].id if len(rows) > limit else None,
         snils_digest=resolved.snils_digest,
-        oid_digest=resolved.oid_digest,
+        oid_digest=",".join(resolved.oid_digests) or None,
     )
 
 
@@ -325,14 +329,14 @@ def _explain_missing_reference(reference: str, regions: frozenset[str] | None) -
     )
 
 
-def _account_attempt_ids(account_id: str | None, snils_digest: str | None, oid_digest: str | None) -> Any:
+def _account_attempt_ids(account_id: str | None, snils_digest: str | None, oid_digests: tuple[str, ...]) -> Any:
     """Ids of the attempts of an account: entered, or by a person carrying its SNILS or its link."""
     c = _ATTEMPTS.c
     parts = [select(c.id).where(c.account_id == account_id)]
     if snils_digest:
         parts.append(select(c.id).where(c.snils_digest == snils_digest))
-    if oid_digest:
-        parts.append(select(c.id).where(c.oid_digest == oid_digest))
+    if oid_digests:
+        parts.append(select(c.id).where(c.oid_digest.in_(oid_digests)))
     return union(*parts) if len(parts) > 1 else parts[0]
 
 
@@ -359,7 +363,7 @@ def _ordered(
     c = _ATTEMPTS.c
     order = (c.started_at.desc(), c.id.desc())
     selective = (
-        criteria.region or criteria.reason or resolved.account_keys or resolved.snils_digest or resolved.oid_digest
+        criteria.region or criteria.reason or resolved.account_keys or resolved.snils_digest or resolved.oid_digests
     )
     if regions and len(regions) > 1 and not selective:
         per_region = [

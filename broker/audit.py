@@ -53,6 +53,7 @@ class Action(StrEnum):
     INVITE_ISSUED = "invite_issued"
     INVITE_REVOKED = "invite_revoked"
     INVITE_USED = "invite_used"
+    OID_DIGESTS_REHASHED = "oid_digests_rehashed"
 
 
 LABELS_RU: dict[str, str] = {
@@ -76,6 +77,7 @@ LABELS_RU: dict[str, str] = {
     Action.INVITE_ISSUED: "Код приглашения выпущен",
     Action.INVITE_REVOKED: "Код приглашения отозван",
     Action.INVITE_USED: "Код приглашения использован при первом входе",
+    Action.OID_DIGESTS_REHASHED: "Хеши oid в попытках входа переведены на новый ключ",
 }
 
 

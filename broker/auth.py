@@ -4,7 +4,6 @@ chooser (the blueprint ``auth``)."""
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -39,7 +38,13 @@ def _binding() -> tuple[str | None, str | None]:
 
 
 def _csrf(binding: str) -> str:
-    return login.keyed("csrf:" + binding)
+    """The login pages' CSRF token: tied to the browser's binding, under a key of its own purpose."""
+    return services.current().keyring.login_csrf.digest(binding)
+
+
+def _csrf_sent(binding: str) -> bool:
+    """Whether the form carries this browser's CSRF token (one made under a fallback key too)."""
+    return services.current().keyring.login_csrf.verify(binding, request.form.get("csrf_token", ""))
 
 
 @bp.get("/esia/callback")
@@ -121,7 +126,7 @@ def choose() -> Any:
     stage = pending.stage
     accounts = [a for a in (db.session.get(Account, i) for i in stage["account_ids"]) if a is not None]
     if request.method == "POST":
-        if not hmac.compare_digest(request.form.get("csrf_token", ""), _csrf(binding)):
+        if not _csrf_sent(binding):
             return _expired()
         chosen = request.form.get("account_id")
         if chosen not in stage["account_ids"]:
@@ -152,7 +157,7 @@ def invite() -> Any:
     page = dict(csrf_token=_csrf(binding), action=url_for("auth.invite"))
     if request.method == "GET":
         return render_template("auth/invite.html", **page)
-    if not hmac.compare_digest(request.form.get("csrf_token", ""), _csrf(binding)):
+    if not _csrf_sent(binding):
         return _expired()
     redeemed = invites.redeem(stage["account_ids"], request.form.get("code", ""), reference=stage["reference"])
     if redeemed.result is invites.Redeemed.USED:
@@ -196,7 +201,7 @@ def confirm() -> Any:
     page = dict(account=account, phone=phone, email=email, csrf_token=_csrf(binding), action=url_for("auth.confirm"))
     if request.method == "GET":
         return render_template("auth/confirm.html", **page)
-    if not hmac.compare_digest(request.form.get("csrf_token", ""), _csrf(binding)):
+    if not _csrf_sent(binding):
         return _expired()
     digits = _phone_digits(phone)
     if not _PHONE.fullmatch(digits):

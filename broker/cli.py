@@ -16,8 +16,8 @@ from flask.cli import FlaskGroup
 
 import matching
 from broker import (
-    commandline, decisions, importer, invitecli, keys, preflight, regionadmin, regions, retention, schema, services,
-    staffcli,
+    commandline, decisions, importer, invitecli, keys, oidrehash, preflight, regionadmin, regions, retention, schema,
+    services, staffcli,
 )  # fmt: skip
 from broker.errors import InputError
 from broker.extensions import db
@@ -248,7 +248,7 @@ def _infer_region(person: matching.Person) -> str:
 # --- keys --------------------------------------------------------------------------------------
 
 
-@click.group("keys", help="The broker's id_token signing keys.")
+@click.group("keys", help="The broker's keys: id_token signing keys, and re-keying stored oid digests.")
 def keys_group() -> None:
     pass
 
@@ -262,3 +262,25 @@ def keys_generate(file: Path) -> None:
         raise InputError("FILE", f"{file} exists; a key is never overwritten")
     keys.generate_key_file(file)
     click.echo(f"{file}: new RSA key, kid {keys.load_signing_keys([str(file)]).active_kid}")
+
+
+@keys_group.command("rehash-oids")
+@click.option("--dry-run", is_flag=True, help="Count what would move; change nothing.")
+@click.option("--batch-size", type=int, default=oidrehash.DEFAULT_BATCH_SIZE, show_default=True,
+              help="Linked oids per transaction.")  # fmt: skip
+@commandline.needs_schema
+def keys_rehash_oids(dry_run: bool, batch_size: int) -> None:
+    """Re-key the oid digests of linked persons' attempts from OID_HASH_KEY_FALLBACKS to OID_HASH_KEY.
+
+    Attempts of persons never linked keep their old digest (the broker has no oid in clear for
+    them): searches still find them through the fallback until ATTEMPT_RETENTION_DAYS deletes
+    them. Idempotent; a run is recorded in the audit log (a dry run is not).
+    """
+    report = oidrehash.rehash_oids(actor=commandline.actor(), batch_size=batch_size, dry_run=dry_run)
+    if not report.fallback_keys:
+        click.echo("OID_HASH_KEY_FALLBACKS is empty: every oid digest is under OID_HASH_KEY already")
+        return
+    verb = "would move" if dry_run else "moved"
+    click.echo(f"{report.linked_oids} linked oids: {report.attempts_rekeyed} attempts {verb} to OID_HASH_KEY")
+    if not dry_run:
+        click.echo("recorded in the audit log; attempts of persons never linked keep their old digest until retention")

@@ -15,11 +15,21 @@ from typing import Any
 
 from flask import Flask
 
+from broker import keyring
 from broker.errors import ConfigError
 
 DEFAULTS: dict[str, Any] = {
-    # Signs the broker's cookies. Secret: no default.
+    # Signs the broker's cookies; the keys of the short-lived digests (browser binding, link
+    # ticket, login CSRF) derive from it, one per purpose (broker/keyring.py). Secret: no default.
     "SECRET_KEY": None,
+    # Old SECRET_KEYs, newest first: still accepted (cookies, pending logins), never used to sign.
+    "SECRET_KEY_FALLBACKS": [],
+    # Key of the HMAC under which ESIA oids are kept in login_attempts and searched by support;
+    # independent of SECRET_KEY. Secret: no default.
+    "OID_HASH_KEY": None,
+    # Old OID_HASH_KEYs (an upgrade from a broker without OID_HASH_KEY: the old SECRET_KEY):
+    # searched too, until `broker keys rehash-oids` and retention have left nothing under them.
+    "OID_HASH_KEY_FALLBACKS": [],
     # Key of the HMAC under which SNILS is stored and looked up. Secret: no default. Changing it
     # makes every stored SNILS digest unusable (re-import the registry after a change).
     "SNILS_HASH_KEY": None,
@@ -92,7 +102,9 @@ DEFAULTS: dict[str, Any] = {
     "ESIA_PERSON_FILTER": None,
 }
 
-REQUIRED = ("SECRET_KEY", "SNILS_HASH_KEY")
+REQUIRED = ("SECRET_KEY", "SNILS_HASH_KEY", "OID_HASH_KEY")
+# Secrets that must all differ from each other.
+_ONE_JOB = ("SECRET_KEY", "SNILS_HASH_KEY", "OID_HASH_KEY")
 
 
 def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
@@ -139,13 +151,35 @@ def validate(config: Mapping[str, Any]) -> None:
             "OIDC_CLIENTS are configured but OIDC_ISSUER or OIDC_SIGNING_KEY_FILES is not: the broker cannot "
             "sign id_tokens for them. Create a key with `broker keys generate FILE` and set both."
         )
+    _validate_keys(config)
     if config.get("TESTING"):
         return
     missing = [key for key in REQUIRED if not config.get(key)]
     if missing:
         names = ", ".join(missing)
         envs = ", ".join(f"BROKER_{key}" for key in missing)
+        upgrade = (
+            " Upgrading a broker that had no OID_HASH_KEY: set OID_HASH_KEY to a new random key and "
+            "OID_HASH_KEY_FALLBACKS to a list holding the current SECRET_KEY, so that the oid digests "
+            "stored so far stay findable, then run `broker keys rehash-oids`."
+            if "OID_HASH_KEY" in missing
+            else ""
+        )
         raise ConfigError(
             f"{names} not set. Set {envs} in the environment or put the keys in the file named "
-            "by BROKER_CONFIG (see config.example.toml)."
+            f"by BROKER_CONFIG (see config.example.toml).{upgrade}"
         )
+
+
+def _validate_keys(config: Mapping[str, Any]) -> None:
+    """One key, one job: the fallbacks are lists, and no secret serves two settings."""
+    for name in ("SECRET_KEY", "OID_HASH_KEY"):
+        keyring.fallbacks_of(config, name)
+    given = {name: keyring.as_key(config[name]) for name in _ONE_JOB if config.get(name) not in (None, "")}
+    for i, first in enumerate(_ONE_JOB):
+        for second in _ONE_JOB[i + 1 :]:
+            if first in given and second in given and given[first] == given[second]:
+                raise ConfigError(
+                    f"{first} and {second} are the same key: each must have its own (one key, one job). "
+                    "Create one with `python -c \"import secrets; print(secrets.token_hex(32))\"`."
+                )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,17 +41,26 @@ class Verdict:
 
 
 def ensure_dev_config(instance: Path) -> Path:
-    """Write a development-only config with random secrets, once."""
+    """Write a development-only config with random secrets, once; add a key a newer broker needs."""
     path = instance / "config.toml"
     if not path.exists():
         instance.mkdir(parents=True, exist_ok=True)
         path.write_text(
             "# Development only: written by `make run` with random secrets. Never use in production.\n"
             f'SECRET_KEY = "{secrets.token_hex(32)}"\n'
-            f'SNILS_HASH_KEY = "{secrets.token_hex(32)}"\n',
+            f'SNILS_HASH_KEY = "{secrets.token_hex(32)}"\n'
+            f'OID_HASH_KEY = "{secrets.token_hex(32)}"\n',
             encoding="utf-8",
         )
         path.chmod(0o600)
+        return path
+    values = tomllib.loads(path.read_text(encoding="utf-8"))
+    if "OID_HASH_KEY" not in values:
+        # A demo instance from before OID_HASH_KEY: its attempts' oid digests were made under
+        # SECRET_KEY, which stays their fallback (config.example.toml, "Rotating keys").
+        old = [values["SECRET_KEY"]] if values.get("SECRET_KEY") else []
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(f'\nOID_HASH_KEY = "{secrets.token_hex(32)}"\nOID_HASH_KEY_FALLBACKS = {json.dumps(old)}\n')
     return path
 
 

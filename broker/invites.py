@@ -8,9 +8,10 @@ only when the person also types the code the school issued for that very account
   without confusion (``O`` is read as ``0``, ``I`` and ``L`` as ``1``; spaces and dashes are
   ignored). With at most ``INVITE_MAX_FAILURES_PER_ACCOUNT`` wrong codes per account per window
   over a code's life of at most ``INVITE_CODE_MAX_DAYS``, a guess has a chance below 1e-12.
-* Only an HMAC under ``SECRET_KEY`` of ``account id + code`` is stored: a code is valid for its
-  own account only, and a copy of the database does not reveal codes (50 bits would not stand an
-  offline search against a plain hash). The code is shown once, to the staff member who issued it,
+* Only an HMAC of ``account id + code`` is stored, under the invite codes' own key (derived from
+  ``SECRET_KEY``, broker/keyring.py; codes issued under a key in ``SECRET_KEY_FALLBACKS`` still
+  count): a code is valid for its own account only, and a copy of the database does not reveal
+  codes (50 bits would not stand an offline search against a plain hash). The code is shown once, to the staff member who issued it,
   and never written to logs or the audit log.
 * Single use (``used_at`` set by one conditional UPDATE), expiring, revocable; issuing a new code
   revokes the account's earlier live ones. Issue, revoke and use are audit events.
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
-from broker import access, audit, login
+from broker import access, audit, login, services
 from broker.audit import Action
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
@@ -96,7 +97,12 @@ def normalise_code(typed: str) -> str | None:
 
 def code_digest(account_id: str, code: str) -> str:
     """The stored form of a (normalised) code: keyed, and bound to its account."""
-    return login.keyed(f"invite:{account_id}:{code}")
+    return services.current().keyring.invite_code.digest(f"{account_id}:{code}")
+
+
+def code_digests(account_id: str, code: str) -> tuple[str, ...]:
+    """The forms a code may be stored in: under the current key and each fallback (rotation)."""
+    return services.current().keyring.invite_code.digests(f"{account_id}:{code}")
 
 
 def status_of(invite: InviteCode, now: datetime | None = None) -> str:
@@ -209,7 +215,7 @@ def redeem(account_ids: Collection[str], typed: str, *, reference: str) -> Redem
         for account in accounts:
             used = db.session.execute(
                 update(InviteCode)
-                .where(*_live(now), InviteCode.account_id == account, InviteCode.digest == code_digest(account, code))
+                .where(*_live(now), InviteCode.account_id == account, InviteCode.digest.in_(code_digests(account, code)))
                 .values(used_at=now)
                 .returning(InviteCode.id)
             ).scalar()

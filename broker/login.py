@@ -17,8 +17,6 @@ the person's way.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
 import logging
 import secrets
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 import matching
 from broker import decisions, services
 from broker.extensions import db
+from broker.keyring import Keyring
 from broker.models import EsiaLink, LoginAttempt, PendingLogin
 from broker.sessions import as_utc
 from providers import AuthorizationRequest, EsiaContacts, ProviderError
@@ -50,7 +49,7 @@ _CLAIM_PENDING = (
     update(_PENDING)
     .where(
         _PENDING.c.state == bindparam("key"),
-        _PENDING.c.browser_digest == bindparam("digest"),
+        _PENDING.c.browser_digest.in_(bindparam("digests", expanding=True)),
         _PENDING.c.consumed_at.is_(None),
         _PENDING.c.expires_at > bindparam("now"),
     )
@@ -124,9 +123,10 @@ class Finished:
     amr: str = "PWD"
 
 
-def keyed(value: str) -> str:
-    """HMAC of a value the database must be able to compare but not reveal."""
-    return hmac.new(str(current_app.config["SECRET_KEY"]).encode(), value.encode(), hashlib.sha256).hexdigest()
+def _keys() -> Keyring:
+    """The per-purpose keys (broker/keyring.py): digests are made under the current key of
+    their purpose and accepted under its fallbacks too (rotation)."""
+    return services.current().keyring
 
 
 def new_reference() -> str:
@@ -141,7 +141,7 @@ def start(client_id: str, portal_request: dict[str, str], region: str, link_acco
     now = datetime.now(timezone.utc)
     if secrets.randbelow(SWEEP_EVERY) == 0:  # keep the table small without a statement per login
         db.session.execute(_SWEEP_PENDING, {"now": now})
-    _insert_pending(request, keyed(binding), client_id, portal_request, region, link_account,
+    _insert_pending(request, _keys().browser_binding.digest(binding), client_id, portal_request, region, link_account,
                     now, current_app.config["PENDING_LOGIN_SECONDS"])  # fmt: skip
     db.session.commit()
     return Started(url=request.url, state=request.state, binding=binding)
@@ -189,7 +189,7 @@ def issue_link_ticket(client_id: str, account_id: str, region: str, return_to: s
     request = services.current().esia.authorize()
     ticket = secrets.token_urlsafe(32)
     portal_request = {"return_to": return_to, "esia_url": request.url}
-    _insert_pending(request, keyed("ticket:" + ticket), client_id, portal_request, region, account_id,
+    _insert_pending(request, _keys().link_ticket.digest(ticket), client_id, portal_request, region, account_id,
                     datetime.now(timezone.utc), LINK_TICKET_SECONDS)  # fmt: skip
     db.session.commit()
     return request.state, ticket
@@ -205,13 +205,13 @@ def redeem_link_ticket(state: str | None, ticket: str | None) -> tuple[Pending, 
         update(_PENDING)
         .where(
             _PENDING.c.state == state,
-            _PENDING.c.browser_digest == keyed("ticket:" + ticket),
+            _PENDING.c.browser_digest.in_(_keys().link_ticket.digests(ticket)),
             _PENDING.c.link_account.is_not(None),
             _PENDING.c.consumed_at.is_(None),
             _PENDING.c.expires_at > now,
         )
         .values(
-            browser_digest=keyed(binding),
+            browser_digest=_keys().browser_binding.digest(binding),
             expires_at=now + timedelta(seconds=current_app.config["PENDING_LOGIN_SECONDS"]),
         )
         .returning(*_PENDING.c)
@@ -229,7 +229,8 @@ def claim(state: str | None, binding: str | None) -> Pending | None:
     if not state or not binding or len(state) > 64:
         return None
     now = datetime.now(timezone.utc)
-    row = db.session.execute(_CLAIM_PENDING, {"key": state, "digest": keyed(binding), "now": now}).first()
+    digests = list(_keys().browser_binding.digests(binding))
+    row = db.session.execute(_CLAIM_PENDING, {"key": state, "digests": digests, "now": now}).first()
     db.session.commit()
     return Pending.from_row(row) if row is not None else None
 
@@ -242,7 +243,7 @@ def staged(state: str | None, binding: str | None) -> Pending | None:
     if (
         row is None
         or row.stage is None
-        or not hmac.compare_digest(row.browser_digest, keyed(binding))
+        or not _keys().browser_binding.verify(binding, row.browser_digest)
         or as_utc(row.expires_at) <= datetime.now(timezone.utc)
     ):
         return None
@@ -345,7 +346,7 @@ def record(
         reason=str(decision.reason) if decision and decision.reason else (str(reason) if reason else None),
         account_id=involved[0] if len(involved) == 1 else None,
         candidate_ids=involved,
-        oid_digest=keyed(oid) if oid else None,
+        oid_digest=_keys().oid.digest(oid) if oid else None,
         snils_digest=snils_digest,
         tier=tier,
         age=decision.age if decision else None,

@@ -33,7 +33,6 @@ from broker import attempts, glossary, services
 from broker import regions as regions_module
 from broker.attempts import AttemptRow
 from broker.extensions import db
-from broker.login import keyed
 from broker.models import Account, LoginAttempt
 from broker.sessions import as_utc
 
@@ -377,7 +376,7 @@ def _identity_reason(failed: Sequence[Mapping[str, Any]]) -> matching.Reason:
 
 
 def _is_this_person(oid: str | None, oid_digest: str | None) -> bool:
-    return oid is not None and oid_digest is not None and hmac.compare_digest(keyed(oid), oid_digest)
+    return oid is not None and services.current().keyring.oid.verify(oid, oid_digest)
 
 
 def _age_now(born: date | None, row: Any, policies: Mapping[str, matching.RegionPolicy], now: datetime) -> int | None:

@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from broker.clients import PortalClient, load_clients
 from broker.errors import ConfigError
 from broker.extensions import db
+from broker.keyring import Keyring, make_keyring
 from broker.keys import SigningKeys, load_signing_keys
 from broker.registry import SqlRegistry
 from matching import RegionPolicy
@@ -35,6 +36,7 @@ class RegionCache:
 class Services:
     registry: SqlRegistry
     snils_key: bytes
+    keyring: Keyring
     clients: dict[str, PortalClient] = field(default_factory=dict)
     signing_keys: SigningKeys | None = None
     esia_provider: Provider | None = None
@@ -51,7 +53,9 @@ class Services:
 
 def init_app(app: Flask) -> None:
     key = snils_key(app.config)
-    services = Services(registry=SqlRegistry(lambda: db.session.connection(), key), snils_key=key)
+    services = Services(
+        registry=SqlRegistry(lambda: db.session.connection(), key), snils_key=key, keyring=make_keyring(app.config)
+    )
     services.clients = load_clients(app.config["OIDC_CLIENTS"])
     if app.config["OIDC_SIGNING_KEY_FILES"]:
         services.signing_keys = load_signing_keys(app.config["OIDC_SIGNING_KEY_FILES"])

@@ -1,0 +1,78 @@
+"""Re-keying the stored oid digests: ``broker keys rehash-oids`` after ``OID_HASH_KEY`` changes.
+
+``login_attempts.oid_digest`` holds HMAC(key, oid), never the oid. After a new ``OID_HASH_KEY``
+(the old key in ``OID_HASH_KEY_FALLBACKS``), searches look under every key; this moves what it
+can to the current key, so that the fallback can go sooner. The broker knows an oid in clear
+only for the persons linked to a diary account (``esia_links``): their attempts are re-keyed,
+batch by batch, each batch its own transaction. The attempts of persons who were never linked
+cannot be re-keyed and stay findable through the fallback until retention deletes them
+(``ATTEMPT_RETENTION_DAYS`` after the key changed; then drop the fallback). Running it again
+changes nothing more (idempotent); a run is audited (``oid_digests_rehashed``), a dry run is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, select, update
+
+from broker import audit, services
+from broker.audit import Action
+from broker.errors import InputError
+from broker.extensions import db
+from broker.models import EsiaLink, LoginAttempt
+
+_ATTEMPTS = LoginAttempt.__table__
+_LINKS = EsiaLink.__table__
+DEFAULT_BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RehashReport:
+    linked_oids: int  # distinct oids of esia_links looked at
+    attempts_rekeyed: int  # attempts moved (in a dry run: that would move) to the current key
+    fallback_keys: int
+    dry_run: bool
+
+
+def rehash_oids(*, actor: str, batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bool = False) -> RehashReport:
+    """Move the oid digests of linked persons' attempts from the fallback keys to the current one."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError("--batch-size", f"must be a whole number of at least 1, not {batch_size!r}")
+    keys = services.current().keyring.oid
+    db.session.commit()  # start from a clean transaction: every batch is its own
+    column = _ATTEMPTS.c.oid_digest
+    linked = moved = 0
+    last: str | None = None
+    while keys.fallbacks:
+        query = select(_LINKS.c.oid).distinct().order_by(_LINKS.c.oid).limit(batch_size)
+        oids = list(db.session.scalars(query if last is None else query.where(_LINKS.c.oid > last)))
+        if not oids:
+            break
+        linked += len(oids)
+        renamed = {}  # old digest -> the current one
+        for oid in oids:
+            current, *olds = keys.digests(oid)
+            renamed.update(dict.fromkeys(olds, current))
+        if renamed:
+            if dry_run:
+                moved += db.session.scalar(select(func.count()).select_from(_ATTEMPTS).where(column.in_(list(renamed)))) or 0
+            else:
+                statement = update(_ATTEMPTS).where(column.in_(list(renamed))).values(
+                    oid_digest=case(renamed, value=column, else_=column)
+                )
+                moved += db.session.execute(statement).rowcount
+                db.session.commit()
+        last = oids[-1]
+        if len(oids) < batch_size:
+            break
+    report = RehashReport(linked, moved, len(keys.fallbacks), dry_run)
+    if not dry_run:
+        audit.record(
+            Action.OID_DIGESTS_REHASHED,
+            None,
+            after={"linked_oids": linked, "attempts_rekeyed": moved, "fallback_keys": len(keys.fallbacks)},
+            actor=actor,
+        )
+        db.session.commit()
+    return report
