@@ -44,7 +44,7 @@ def authorize() -> Any:
         grant = server.get_consent_grant(end_user=None)
     except OAuth2Error as error:
         if error.redirect_uri:  # the client and its redirect URI are known: tell the portal
-            return server.handle_error_response(None, error)
+            return oidc.error_response(server, error)
         return render_error("Портал отправил неверный запрос на вход", error.description or error.error, error.error, 400)
     client: PortalClient = grant.request.client
     portal_request = request.args.to_dict()
