@@ -148,6 +148,49 @@ class RedeemedCode:
         return [self.amr.lower()]
 
 
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """How recent a login the portal asks for (OIDC Core §3.1.2.1: ``prompt`` and ``max_age``).
+
+    ``silent`` (``prompt=none``): no page may be shown, so the answer is a code from the live
+    session or an error. ``forced`` (``prompt=login``, or ``max_age=0``, which means the same):
+    a new ESIA login whatever session there is. ``max_age``: the session's login (its
+    ``auth_time``, the session's start) must be no older than that many seconds.
+    """
+
+    silent: bool = False
+    forced: bool = False
+    max_age: int | None = None
+
+    @classmethod
+    def of(cls, grant: Any) -> Freshness:
+        """Read a validated authorization request; a malformed ``max_age`` is the portal's error."""
+        data = grant.request.payload.data
+        prompts = (data.get("prompt") or "").split()
+        raw = data.get("max_age")
+        max_age = None
+        if raw is not None:
+            if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+                raise InvalidRequestError(
+                    "max_age must be a whole number of seconds.",
+                    redirect_uri=grant.redirect_uri,
+                    state=grant.request.payload.state,
+                )
+            max_age = int(raw)
+        return cls(silent="none" in prompts, forced="login" in prompts or max_age == 0, max_age=max_age)
+
+    def allows(self, session: LiveSession, now: datetime) -> bool:
+        """Whether ``session``'s login may answer this request without a new one."""
+        if self.forced:
+            return False
+        return self.max_age is None or int(now.timestamp()) - auth_time(session) <= self.max_age
+
+
+def auth_time(session: LiveSession) -> int:
+    """When the person logged in through ESIA for this session (the id_token's ``auth_time``)."""
+    return int(as_utc(session.created_at).timestamp())
+
+
 class S256Challenge(CodeChallenge):
     """PKCE with S256 for every client, confidential portals included (OAuth 2.1's advice).
 
@@ -193,7 +236,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"),
                 session_id=session.id,
-                auth_time=int(as_utc(session.created_at).timestamp()),
+                auth_time=auth_time(session),
                 expires_at=datetime.now(timezone.utc) + timedelta(seconds=CODE_SECONDS),
             ),
         )  # the view commits

@@ -3,11 +3,13 @@ userinfo and logout (the blueprint ``oidc``)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.integrations.flask_oauth2 import current_token
+from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 
 import matching
@@ -37,33 +39,58 @@ def jwks() -> Response:
 
 @bp.get("/oidc/authorize")
 def authorize() -> Any:
-    """Validate the portal's request, pick the region, then SSO or off to ESIA."""
+    """Validate the portal's request, pick the region, then SSO or off to ESIA.
+
+    ``prompt`` and ``max_age`` decide whether the live session may answer (OIDC Core
+    §3.1.2.1): ``prompt=login``, ``max_age=0`` or a session older than ``max_age`` start a new
+    ESIA login; ``prompt=none`` answers with a code from the session, or with an error
+    redirect (``login_required``, ``interaction_required``) and never a page.
+    """
     server = services.current().oidc
     assert server is not None
+    live = sessions.find_session(request.cookies.get(sessions.COOKIE))
+    signed = oidc.signed_in(live.id) if live is not None else None
     try:
-        grant = server.get_consent_grant(end_user=None)
+        # With no session, Authlib answers prompt=none with login_required itself.
+        grant = server.get_consent_grant(end_user=signed)
+        asked = oidc.Freshness.of(grant)
     except OAuth2Error as error:
         if error.redirect_uri:  # the client and its redirect URI are known: tell the portal
             return oidc.error_response(server, error)
         return render_error("Портал отправил неверный запрос на вход", error.description or error.error, error.error, 400)
     client: PortalClient = grant.request.client
+    usable = (
+        live is not None
+        and signed is not None
+        and client.may_serve(signed.account.region)
+        and asked.allows(live, datetime.now(timezone.utc))
+    )
     portal_request = request.args.to_dict()
     region = portal_request.pop("region", None)
     policies = regions.policies()
+
+    def silently(error: type[OAuth2Error], description: str) -> Any:
+        return oidc.error_response(
+            server, error(description, redirect_uri=grant.redirect_uri, state=grant.request.payload.state)
+        )
+
+    if asked.silent and not usable:
+        return silently(LoginRequiredError, "No login of the person that this request may use.")
     if not region or region not in policies or not client.may_serve(region):
+        if asked.silent:
+            return silently(InteractionRequiredError, "The person has to choose a region.")
         problem = "Этот портал не обслуживает выбранный регион." if region else None
         return render_region_choice(client, portal_request, policies, problem)
     if not policies[region].enabled:
+        if asked.silent:
+            return silently(InteractionRequiredError, "ESIA login is switched off in this region.")
         attempt = login.refusal_attempt(client.client_id, region, matching.Reason.REGION_DISABLED, "region_disabled")
         return render_refusal(matching.Reason.REGION_DISABLED, attempt.reference, client)
-
-    live = sessions.find_session(request.cookies.get(sessions.COOKIE))
-    if live is not None:
-        signed = oidc.signed_in(live.id)
-        if signed is not None and client.may_serve(signed.account.region):
-            response = complete_authorization(client, portal_request, live)
-            db.session.commit()
-            return response
+    if usable:
+        assert live is not None
+        response = complete_authorization(client, portal_request, live)
+        db.session.commit()
+        return response
     started = login.start(client.client_id, portal_request, region)
     response = redirect(started.url)
     set_cookie(response, login.BINDING_COOKIE, f"{started.state}.{started.binding}", current_app.config["PENDING_LOGIN_SECONDS"])
