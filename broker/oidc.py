@@ -28,6 +28,9 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from flask import Flask, Response, current_app
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from broker import services
@@ -430,6 +433,30 @@ def error_response(server: AuthorizationServer, error: OAuth2Error) -> Response:
     response = server.handle_error_response(None, error)
     IssuerInResponse().add_issuer_parameter(server, response)
     return response
+
+
+def read_id_token_hint(hint: str) -> dict[str, Any] | None:
+    """The claims of an id_token this broker signed, expired or not; None for any other.
+
+    RP-Initiated Logout §2: the OP must check that it issued the hint; an expired one is
+    accepted (the portal may have kept it past its expiry), a forged or foreign one is not.
+    """
+    keys = services.current().signing_keys
+    if keys is None or len(hint) > 8192:
+        return None
+    try:
+        token = jwt.decode(hint, KeySet.import_key_set(keys.jwks()), algorithms=["RS256"])
+    except (JoseError, ValueError):
+        return None
+    claims = dict(token.claims)
+    if claims.get("iss") != current_app.config["OIDC_ISSUER"] or not isinstance(claims.get("sub"), str):
+        return None
+    return claims
+
+
+def audience(claims: dict[str, Any]) -> list[str]:
+    aud = claims.get("aud")
+    return [aud] if isinstance(aud, str) else [a for a in aud or () if isinstance(a, str)]
 
 
 def discovery(issuer: str, url_for: Any) -> dict[str, Any]:

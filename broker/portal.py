@@ -3,6 +3,8 @@ userinfo and logout (the blueprint ``oidc``)."""
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -161,22 +163,56 @@ def userinfo() -> Any:
     return answer()
 
 
-@bp.get("/oidc/logout")
+@bp.route("/oidc/logout", methods=["GET", "POST"])
 def logout() -> Any:
-    """RP-initiated logout: end the broker session, then the ESIA session, then back to the portal."""
-    target = request.args.get("post_logout_redirect_uri")
-    client = services.current().clients.get(request.args.get("client_id", ""))
+    """RP-initiated logout: end the broker session, then the ESIA session, then back to the portal.
+
+    The portal names itself by ``client_id`` or by ``id_token_hint`` (an id_token we signed,
+    expired or not). Without a hint for the person signed in here, the person is asked first
+    (RP-Initiated Logout §2, §6): a link on any page must not end their session. The
+    confirmation posts back here with a token bound to the browser's session cookie.
+    """
+    args = request.form if request.method == "POST" else request.args
+    hint = args.get("id_token_hint")
+    claims = oidc.read_id_token_hint(hint) if hint else None
+    if hint and claims is None:
+        return render_error("Выход не выполнен", "Портал передал недействительный id_token_hint.", "invalid_request", 400)
+    client_id = args.get("client_id") or (oidc.audience(claims)[0] if claims and len(oidc.audience(claims)) == 1 else "")
+    client = services.current().clients.get(client_id)
+    if claims is not None and client_id not in oidc.audience(claims):
+        return render_error("Выход не выполнен", "client_id не совпадает с получателем id_token_hint.", "invalid_request", 400)
+    target = args.get("post_logout_redirect_uri")
     if target and (client is None or not client.check_post_logout_redirect_uri(target)):
         return render_error("Выход не выполнен", "Портал указал адрес возврата, который не зарегистрирован.", "invalid_request", 400)
     live = sessions.find_session(request.cookies.get(sessions.COOKIE))
+    if request.method == "POST":
+        expected = session.pop("logout_csrf", None)
+        if not expected or not hmac.compare_digest(str(args.get("csrf_token", "")), expected):
+            return render_error("Выход не выполнен", "Страница выхода устарела. Вернитесь на портал и нажмите «Выйти» ещё раз.", "csrf_failed", 400)
+    elif not _hint_names(claims, live):
+        session["logout_csrf"] = csrf = secrets.token_urlsafe(32)
+        carried = {name: args[name] for name in ("client_id", "post_logout_redirect_uri", "state") if args.get(name)}
+        if client is not None:
+            carried["client_id"] = client.client_id
+        return render_template(
+            "auth/logout.html", action=url_for("oidc.logout"), carried=sorted(carried.items()), csrf_token=csrf,
+            portal=client.name if client else None,
+        )  # fmt: skip
     if live is not None:
         sessions.revoke(live)
         db.session.commit()
-    state = request.args.get("state")
+    state = args.get("state")
     session["after_logout"] = target + ("?" + urlencode({"state": state}) if state else "") if target else None
-    response = redirect(services.current().esia.logout_url(external("oidc.logged_out")))
+    response = redirect(services.current().esia.logout_url(external("oidc.logged_out")), 303)
     response.delete_cookie(sessions.COOKIE)
     return response
+
+
+def _hint_names(claims: dict[str, Any] | None, live: sessions.LiveSession | None) -> bool:
+    """Whether the id_token_hint speaks for the person signed in here (or no one is)."""
+    if claims is None:
+        return False
+    return live is None or claims["sub"] == live.account_id
 
 
 @bp.get("/oidc/logged-out")
