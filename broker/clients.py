@@ -3,22 +3,27 @@
 Each comes from config (``OIDC_CLIENTS``), with exact redirect URIs and the regions it serves.
 A confidential client is registered with the SHA-256 of its secret (``secret_sha256``), never
 the secret itself; a client without one is public (the mobile app) and must use PKCE.
-Native apps may use loopback redirects on any port (RFC 8252 §7.3).
+Native apps may use loopback redirects on any port (RFC 8252 §7.3): the IP literals
+``127.0.0.1`` and ``[::1]`` only, never ``localhost`` (a name that DNS or the hosts file may send
+elsewhere, RFC 8252 §8.3). Every other redirect URI is compared as an exact string.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from broker.errors import ConfigError
 
 SCOPES = ("openid", "profile", "email", "phone")
-_LOOPBACK = {"127.0.0.1", "[::1]", "::1"}
+_LOOPBACK = frozenset({"127.0.0.1", "[::1]"})
+# RFC 3986 Appendix B: a URI's five components, as every conforming parser splits them.
+_URI = re.compile(r"^(?:([^:/?#]+):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?$", re.DOTALL)
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +83,44 @@ class PortalClient:
 
 
 def _same_loopback(requested: str, registered: str) -> bool:
-    """A loopback redirect matches on scheme, host and path, whatever the port (RFC 8252)."""
-    a, b = urlsplit(requested), urlsplit(registered)
+    """A loopback redirect matches a registered one whatever its port (RFC 8252 §7.3).
+
+    The requested URI is split as RFC 3986 says and must be ``http``, with no user info, the
+    registered host exactly (``127.0.0.1`` or ``[::1]``, no other spelling of it), a port of
+    digits or none, the registered path and query exactly, and no fragment. Anything a browser
+    might read otherwise (``@``, ``\\``, ``%40``, spaces, other spellings of the address) fails.
+    """
+    if any(not "!" <= char <= "~" for char in requested):  # browsers drop tabs and newlines
+        return False
+    asked, known = _URI.match(requested), _URI.match(registered)
+    if asked is None or known is None:  # never: the pattern matches every string
+        return False
+    scheme, authority, path, query, fragment = asked.groups()
+    known_scheme, known_authority, known_path, known_query, _ = known.groups()
+    if scheme != "http" or known_scheme != "http" or authority is None or known_authority is None:
+        return False
+    host, port = _host_and_port(authority)
+    known_host, _ = _host_and_port(known_authority)
     return (
-        a.scheme == b.scheme == "http"
-        and a.hostname is not None
-        and a.netloc.rsplit(":", 1)[0] in _LOOPBACK
-        and a.netloc.rsplit(":", 1)[0] == b.netloc.rsplit(":", 1)[0]
-        and a.path == b.path
-        and not a.query
-        and not a.fragment
+        host in _LOOPBACK  # user info ends up in the host or the port: refused either way
+        and host == known_host
+        and (port is None or (_PORT.fullmatch(port) is not None and 0 < int(port) < 65536))
+        and path == known_path
+        and query == known_query
+        and fragment is None
     )
+
+
+def _host_and_port(authority: str) -> tuple[str, str | None]:
+    """Split ``host[:port]`` (an IPv6 literal keeps its brackets); the port as written, or None."""
+    if authority.startswith("["):
+        end = authority.find("]") + 1
+        host, rest = (authority[:end], authority[end:]) if end else (authority, "")
+        if rest and not rest.startswith(":"):
+            return authority, None  # something after the literal: no host we know
+        return host, rest[1:] if rest else None
+    host, colon, port = authority.partition(":")
+    return host, port if colon else None
 
 
 def load_clients(config: Mapping[str, Mapping[str, Any]]) -> dict[str, PortalClient]:

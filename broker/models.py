@@ -152,7 +152,11 @@ class DiarySession(db.Model):
 
 
 class AuthorizationCode(db.Model):
-    """An OIDC authorization code handed to a portal (stored as a digest, single use)."""
+    """An OIDC authorization code handed to a portal (stored as a digest, single use).
+
+    A redeemed code is kept, with ``redeemed_at``, until it expires: a second exchange of it
+    is a replay, and revokes the access tokens issued from it (RFC 6749 §4.1.2).
+    """
 
     __tablename__ = "oidc_codes"
 
@@ -166,6 +170,7 @@ class AuthorizationCode(db.Model):
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     auth_time: Mapped[int]
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     # Every authorization checks that its nonce was not used by the same client before.
     __table_args__ = (Index("ix_oidc_codes_client_id_nonce", "client_id", "nonce"),)
@@ -180,6 +185,9 @@ class AccessToken(db.Model):
     client_id: Mapped[str] = mapped_column(String(64))
     scope: Mapped[str] = mapped_column(String(256))
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    # The code it was issued for (no foreign key: the code row goes long before the token).
+    # Indexed: a replayed code revokes its tokens.
+    code_digest: Mapped[str | None] = mapped_column(String(64), index=True)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

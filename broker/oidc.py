@@ -3,12 +3,15 @@
 Authorization code with PKCE (S256 only, for every client), id_tokens signed RS256 with the
 broker's keys (JWKS at ``/oidc/jwks``), userinfo, and discovery. The id_token's ``sub`` is the
 diary account id; claims carry role, region, school, the ESIA tier (``acr``) and ``amr``.
-Codes and access tokens are stored as digests; a code is deleted the moment it is redeemed.
+Codes and access tokens are stored as digests. A redeemed code is marked spent and kept until
+it expires: a second exchange of it is a replay, which revokes the access tokens issued from it
+(RFC 6749 §4.1.2). Authorization responses, errors included, carry ``iss`` (RFC 9207).
 Rows are written and read with Core statements (every login passes here); the views commit.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -16,14 +19,19 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
-from flask import Flask, current_app
-from sqlalchemy import bindparam, delete, insert, select
+from flask import Flask, Response, current_app
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from broker import services
 from broker.clients import SCOPES, PortalClient
@@ -43,7 +51,16 @@ _CLAIM_COLUMNS = tuple(
 )
 # The statements every login runs, built once (see broker.login).
 _INSERT_CODE = insert(_CODES)
-_REDEEM_CODE = delete(_CODES).where(_CODES.c.code_digest == bindparam("digest")).returning(*_CODES.c)
+_REDEEM_CODE = (
+    update(_CODES)
+    .where(_CODES.c.code_digest == bindparam("digest"), _CODES.c.redeemed_at.is_(None))
+    .values(redeemed_at=bindparam("now"))
+    .returning(*_CODES.c)
+)
+_SPENT_CODE = select(_CODES.c.client_id).where(
+    _CODES.c.code_digest == bindparam("digest"), _CODES.c.redeemed_at.is_not(None)
+)
+_REVOKE_CODE_TOKENS = delete(_TOKENS).where(_TOKENS.c.code_digest == bindparam("digest"))
 _NONCE_USED = select(_CODES.c.code_digest).where(
     _CODES.c.client_id == bindparam("client"), _CODES.c.nonce == bindparam("used_nonce")
 ).limit(1)
@@ -54,6 +71,8 @@ _SIGNED_IN = (
 )
 _INSERT_TOKEN = insert(_TOKENS)
 _SELECT_TOKEN = select(*_TOKENS.c).where(_TOKENS.c.token_digest == bindparam("digest"))
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +114,7 @@ def signed_in(session_id: str) -> SignedIn | None:
 class RedeemedCode:
     """An authorization code as Authlib's grant and OIDC extension read it."""
 
+    code_digest: str
     client_id: str
     redirect_uri: str
     scope: str
@@ -129,6 +149,49 @@ class RedeemedCode:
 
     def get_amr(self) -> list[str]:
         return [self.amr.lower()]
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """How recent a login the portal asks for (OIDC Core §3.1.2.1: ``prompt`` and ``max_age``).
+
+    ``silent`` (``prompt=none``): no page may be shown, so the answer is a code from the live
+    session or an error. ``forced`` (``prompt=login``, or ``max_age=0``, which means the same):
+    a new ESIA login whatever session there is. ``max_age``: the session's login (its
+    ``auth_time``, the session's start) must be no older than that many seconds.
+    """
+
+    silent: bool = False
+    forced: bool = False
+    max_age: int | None = None
+
+    @classmethod
+    def of(cls, grant: Any) -> Freshness:
+        """Read a validated authorization request; a malformed ``max_age`` is the portal's error."""
+        data = grant.request.payload.data
+        prompts = (data.get("prompt") or "").split()
+        raw = data.get("max_age")
+        max_age = None
+        if raw is not None:
+            if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+                raise InvalidRequestError(
+                    "max_age must be a whole number of seconds.",
+                    redirect_uri=grant.redirect_uri,
+                    state=grant.request.payload.state,
+                )
+            max_age = int(raw)
+        return cls(silent="none" in prompts, forced="login" in prompts or max_age == 0, max_age=max_age)
+
+    def allows(self, session: LiveSession, now: datetime) -> bool:
+        """Whether ``session``'s login may answer this request without a new one."""
+        if self.forced:
+            return False
+        return self.max_age is None or int(now.timestamp()) - auth_time(session) <= self.max_age
+
+
+def auth_time(session: LiveSession) -> int:
+    """When the person logged in through ESIA for this session (the id_token's ``auth_time``)."""
+    return int(as_utc(session.created_at).timestamp())
 
 
 class S256Challenge(CodeChallenge):
@@ -176,16 +239,23 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 code_challenge=data.get("code_challenge"),
                 code_challenge_method=data.get("code_challenge_method"),
                 session_id=session.id,
-                auth_time=int(as_utc(session.created_at).timestamp()),
+                auth_time=auth_time(session),
                 expires_at=datetime.now(timezone.utc) + timedelta(seconds=CODE_SECONDS),
             ),
         )  # the view commits
 
     def query_authorization_code(self, code: str, client: PortalClient) -> RedeemedCode | None:
-        # Single use: the row is deleted as it is read, so a second exchange finds nothing. The
-        # token view commits whatever the answer, so a code is spent even by a failed exchange.
-        row = db.session.execute(_REDEEM_CODE, {"digest": digest(code)}).first()
-        if row is None or row.client_id != client.client_id:
+        # Single use: the row is marked spent as it is read, and only an unspent row is read.
+        # The token view commits whatever the answer, so a code is spent even by a failed
+        # exchange. Two exchanges at once: the second waits on the first's row lock, then finds
+        # the code spent, and by then the first's token is committed, so the replay revokes it.
+        code_digest = digest(code)
+        now = datetime.now(timezone.utc)
+        row = db.session.execute(_REDEEM_CODE, {"digest": code_digest, "now": now}).first()
+        if row is None:
+            revoke_replayed(code_digest)
+            return None
+        if row.client_id != client.client_id:
             return None
         if as_utc(row.expires_at) <= datetime.now(timezone.utc):
             return None
@@ -193,6 +263,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         if found is None:
             return None
         return RedeemedCode(
+            code_digest=code_digest,
             client_id=row.client_id,
             redirect_uri=row.redirect_uri,
             scope=row.scope,
@@ -204,11 +275,25 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         )
 
     def delete_authorization_code(self, authorization_code: RedeemedCode) -> None:
-        """Already deleted when it was read."""
+        """Already marked spent when it was read; ``broker purge`` deletes it once expired."""
 
     def authenticate_user(self, authorization_code: RedeemedCode) -> SignedIn | None:
         found = authorization_code.signed_in
         return found if found.session.revoked_at is None else None
+
+
+def revoke_replayed(code_digest: str) -> None:
+    """If the code was redeemed before, this is a replay: revoke what it was exchanged for.
+
+    RFC 6749 §4.1.2: the server "SHOULD revoke (when possible) all tokens previously issued
+    based on that authorization code". Only access tokens are issued here (no refresh tokens);
+    the id_token is a signed statement and cannot be taken back. The view commits.
+    """
+    spent = db.session.execute(_SPENT_CODE, {"digest": code_digest}).first()
+    if spent is None:
+        return  # unknown or expired and purged: nothing was issued that we can find
+    revoked = db.session.execute(_REVOKE_CODE_TOKENS, {"digest": code_digest}).rowcount
+    log.warning("an authorization code of client %s was replayed: %d access token(s) revoked", spent.client_id, revoked)
 
 
 class DiaryOpenIDCode(OpenIDCode):
@@ -305,6 +390,7 @@ class StoredAuthorizationRequest(OAuth2Request):
 
 def _save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     now = datetime.now(timezone.utc)
+    code: RedeemedCode | None = getattr(request, "authorization_code", None)
     db.session.execute(
         _INSERT_TOKEN,
         dict(
@@ -312,6 +398,7 @@ def _save_token(token: dict[str, Any], request: OAuth2Request) -> None:
             client_id=request.client.client_id,
             scope=token.get("scope", ""),
             session_id=request.user.id,
+            code_digest=code.code_digest if code is not None else None,
             issued_at=now,
             expires_at=now + timedelta(seconds=int(token["expires_in"])),
         ),
@@ -324,9 +411,52 @@ def create_server(app: Flask, clients: dict[str, PortalClient]) -> tuple[Authori
     app.config.setdefault("OAUTH2_ACCESS_TOKEN_GENERATOR", random_token)
     server = AuthorizationServer(app, query_client=clients.get, save_token=_save_token)
     server.register_grant(CodeGrant, [DiaryOpenIDCode(require_nonce=False), S256Challenge(required=True)])
+    server.register_extension(IssuerInResponse())
     protector = ResourceProtector()
     protector.register_token_validator(TokenValidator())
     return server, protector
+
+
+class IssuerInResponse(IssuerParameter):
+    """``iss`` in every authorization response, errors included (RFC 9207 §2): a portal that
+    talks to more than one provider can tell which one answered (mix-up attacks)."""
+
+    def get_issuer(self) -> str:
+        return str(current_app.config["OIDC_ISSUER"])
+
+
+def error_response(server: AuthorizationServer, error: OAuth2Error) -> Response:
+    """Send an authorization error back to the portal, with ``iss`` as every answer has it.
+
+    For errors raised before ``create_authorization_response`` (which adds ``iss`` itself).
+    """
+    response = server.handle_error_response(None, error)
+    IssuerInResponse().add_issuer_parameter(server, response)
+    return response
+
+
+def read_id_token_hint(hint: str) -> dict[str, Any] | None:
+    """The claims of an id_token this broker signed, expired or not; None for any other.
+
+    RP-Initiated Logout §2: the OP must check that it issued the hint; an expired one is
+    accepted (the portal may have kept it past its expiry), a forged or foreign one is not.
+    """
+    keys = services.current().signing_keys
+    if keys is None or len(hint) > 8192:
+        return None
+    try:
+        token = jwt.decode(hint, KeySet.import_key_set(keys.jwks()), algorithms=["RS256"])
+    except (JoseError, ValueError):
+        return None
+    claims = dict(token.claims)
+    if claims.get("iss") != current_app.config["OIDC_ISSUER"] or not isinstance(claims.get("sub"), str):
+        return None
+    return claims
+
+
+def audience(claims: dict[str, Any]) -> list[str]:
+    aud = claims.get("aud")
+    return [aud] if isinstance(aud, str) else [a for a in aud or () if isinstance(a, str)]
 
 
 def discovery(issuer: str, url_for: Any) -> dict[str, Any]:
@@ -345,6 +475,7 @@ def discovery(issuer: str, url_for: Any) -> dict[str, Any]:
         "scopes_supported": list(SCOPES),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "role", "region",
             "school_id", "family_name", "given_name", "middle_name", "preferred_username", "email",

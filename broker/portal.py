@@ -3,11 +3,15 @@ userinfo and logout (the blueprint ``oidc``)."""
 
 from __future__ import annotations
 
+import hmac
+import secrets
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
 from authlib.integrations.flask_oauth2 import current_token
+from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 
 import matching
@@ -37,33 +41,58 @@ def jwks() -> Response:
 
 @bp.get("/oidc/authorize")
 def authorize() -> Any:
-    """Validate the portal's request, pick the region, then SSO or off to ESIA."""
+    """Validate the portal's request, pick the region, then SSO or off to ESIA.
+
+    ``prompt`` and ``max_age`` decide whether the live session may answer (OIDC Core
+    §3.1.2.1): ``prompt=login``, ``max_age=0`` or a session older than ``max_age`` start a new
+    ESIA login; ``prompt=none`` answers with a code from the session, or with an error
+    redirect (``login_required``, ``interaction_required``) and never a page.
+    """
     server = services.current().oidc
     assert server is not None
+    live = sessions.find_session(request.cookies.get(sessions.COOKIE))
+    signed = oidc.signed_in(live.id) if live is not None else None
     try:
-        grant = server.get_consent_grant(end_user=None)
+        # With no session, Authlib answers prompt=none with login_required itself.
+        grant = server.get_consent_grant(end_user=signed)
+        asked = oidc.Freshness.of(grant)
     except OAuth2Error as error:
         if error.redirect_uri:  # the client and its redirect URI are known: tell the portal
-            return server.handle_error_response(None, error)
+            return oidc.error_response(server, error)
         return render_error("Портал отправил неверный запрос на вход", error.description or error.error, error.error, 400)
     client: PortalClient = grant.request.client
+    usable = (
+        live is not None
+        and signed is not None
+        and client.may_serve(signed.account.region)
+        and asked.allows(live, datetime.now(timezone.utc))
+    )
     portal_request = request.args.to_dict()
     region = portal_request.pop("region", None)
     policies = regions.policies()
+
+    def silently(error: type[OAuth2Error], description: str) -> Any:
+        return oidc.error_response(
+            server, error(description, redirect_uri=grant.redirect_uri, state=grant.request.payload.state)
+        )
+
+    if asked.silent and not usable:
+        return silently(LoginRequiredError, "No login of the person that this request may use.")
     if not region or region not in policies or not client.may_serve(region):
+        if asked.silent:
+            return silently(InteractionRequiredError, "The person has to choose a region.")
         problem = "Этот портал не обслуживает выбранный регион." if region else None
         return render_region_choice(client, portal_request, policies, problem)
     if not policies[region].enabled:
+        if asked.silent:
+            return silently(InteractionRequiredError, "ESIA login is switched off in this region.")
         attempt = login.refusal_attempt(client.client_id, region, matching.Reason.REGION_DISABLED, "region_disabled")
         return render_refusal(matching.Reason.REGION_DISABLED, attempt.reference, client)
-
-    live = sessions.find_session(request.cookies.get(sessions.COOKIE))
-    if live is not None:
-        signed = oidc.signed_in(live.id)
-        if signed is not None and client.may_serve(signed.account.region):
-            response = complete_authorization(client, portal_request, live)
-            db.session.commit()
-            return response
+    if usable:
+        assert live is not None
+        response = complete_authorization(client, portal_request, live)
+        db.session.commit()
+        return response
     started = login.start(client.client_id, portal_request, region)
     response = redirect(started.url)
     set_cookie(response, login.BINDING_COOKIE, f"{started.state}.{started.binding}", current_app.config["PENDING_LOGIN_SECONDS"])
@@ -134,22 +163,56 @@ def userinfo() -> Any:
     return answer()
 
 
-@bp.get("/oidc/logout")
+@bp.route("/oidc/logout", methods=["GET", "POST"])
 def logout() -> Any:
-    """RP-initiated logout: end the broker session, then the ESIA session, then back to the portal."""
-    target = request.args.get("post_logout_redirect_uri")
-    client = services.current().clients.get(request.args.get("client_id", ""))
+    """RP-initiated logout: end the broker session, then the ESIA session, then back to the portal.
+
+    The portal names itself by ``client_id`` or by ``id_token_hint`` (an id_token we signed,
+    expired or not). Without a hint for the person signed in here, the person is asked first
+    (RP-Initiated Logout §2, §6): a link on any page must not end their session. The
+    confirmation posts back here with a token bound to the browser's session cookie.
+    """
+    args = request.form if request.method == "POST" else request.args
+    hint = args.get("id_token_hint")
+    claims = oidc.read_id_token_hint(hint) if hint else None
+    if hint and claims is None:
+        return render_error("Выход не выполнен", "Портал передал недействительный id_token_hint.", "invalid_request", 400)
+    client_id = args.get("client_id") or (oidc.audience(claims)[0] if claims and len(oidc.audience(claims)) == 1 else "")
+    client = services.current().clients.get(client_id)
+    if claims is not None and client_id not in oidc.audience(claims):
+        return render_error("Выход не выполнен", "client_id не совпадает с получателем id_token_hint.", "invalid_request", 400)
+    target = args.get("post_logout_redirect_uri")
     if target and (client is None or not client.check_post_logout_redirect_uri(target)):
         return render_error("Выход не выполнен", "Портал указал адрес возврата, который не зарегистрирован.", "invalid_request", 400)
     live = sessions.find_session(request.cookies.get(sessions.COOKIE))
+    if request.method == "POST":
+        expected = session.pop("logout_csrf", None)
+        if not expected or not hmac.compare_digest(str(args.get("csrf_token", "")), expected):
+            return render_error("Выход не выполнен", "Страница выхода устарела. Вернитесь на портал и нажмите «Выйти» ещё раз.", "csrf_failed", 400)
+    elif not _hint_names(claims, live):
+        session["logout_csrf"] = csrf = secrets.token_urlsafe(32)
+        carried = {name: args[name] for name in ("client_id", "post_logout_redirect_uri", "state") if args.get(name)}
+        if client is not None:
+            carried["client_id"] = client.client_id
+        return render_template(
+            "auth/logout.html", action=url_for("oidc.logout"), carried=sorted(carried.items()), csrf_token=csrf,
+            portal=client.name if client else None,
+        )  # fmt: skip
     if live is not None:
         sessions.revoke(live)
         db.session.commit()
-    state = request.args.get("state")
+    state = args.get("state")
     session["after_logout"] = target + ("?" + urlencode({"state": state}) if state else "") if target else None
-    response = redirect(services.current().esia.logout_url(external("oidc.logged_out")))
+    response = redirect(services.current().esia.logout_url(external("oidc.logged_out")), 303)
     response.delete_cookie(sessions.COOKIE)
     return response
+
+
+def _hint_names(claims: dict[str, Any] | None, live: sessions.LiveSession | None) -> bool:
+    """Whether the id_token_hint speaks for the person signed in here (or no one is)."""
+    if claims is None:
+        return False
+    return live is None or claims["sub"] == live.account_id
 
 
 @bp.get("/oidc/logged-out")

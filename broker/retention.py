@@ -2,7 +2,8 @@
 
 * login attempts older than ``ATTEMPT_RETENTION_DAYS`` and audit events older than
   ``AUDIT_RETENTION_DAYS`` (personal data is kept no longer than its purpose needs, 152-FZ);
-* what has expired anyway: pending logins, OIDC codes and access tokens past their expiry,
+* what has expired anyway: pending logins, OIDC codes (spent or not: a spent code is kept until
+  its expiry only to recognise a replay) and access tokens past their expiry,
   diary sessions past theirs (revoked or not) and staff sessions that ended, expired or idled out.
 
 Rows go in batches of ``batch_size``, one transaction each, walking an index from where the
@@ -80,7 +81,7 @@ def targets(now: datetime, *, attempt_days: int, audit_days: int) -> list[Target
     idle = timedelta(seconds=float(config["STAFF_IDLE_SECONDS"]))
     return [
         Target("oidc_codes", AuthorizationCode, AuthorizationCode.expires_at < now,
-               AuthorizationCode.code_digest, "expired"),
+               AuthorizationCode.code_digest, "expired (spent ones too: past expiry a replay is refused anyway)"),
         Target("oidc_tokens", AccessToken, AccessToken.expires_at < now, AccessToken.token_digest, "expired"),
         Target("sessions", DiarySession, DiarySession.expires_at < now - session_grace, DiarySession.id,
                "expired (revoked or not), and no access token of theirs is live"),

@@ -66,6 +66,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             return render_template("home.html", regions=REGIONS, claims=None, problem=error.error), 400
         session.clear()
         session["claims"] = claims
+        session["id_token"] = token["id_token"]  # the logout's id_token_hint
         return redirect(url_for("me"))
 
     @app.get("/me")
@@ -77,8 +78,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     @app.post("/logout")
     def logout() -> Any:
         """End the portal's session, then the broker's (OIDC RP-initiated logout)."""
+        # With the id_token as a hint the broker ends its session at once; without, it asks the person.
+        id_token = session.pop("id_token", None)
         session.clear()
-        query = urlencode({"client_id": app.config["CLIENT_ID"], "post_logout_redirect_uri": public_url + "/"})
+        query = urlencode(
+            {"client_id": app.config["CLIENT_ID"], "post_logout_redirect_uri": public_url + "/"}
+            | ({"id_token_hint": id_token} if id_token else {})
+        )
         return redirect(broker.load_server_metadata()["end_session_endpoint"] + "?" + query)
 
     @app.get("/login")

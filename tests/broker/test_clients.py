@@ -16,7 +16,11 @@ CLIENTS = {
         "login_url": "https://dnevnik.example/login",
         "secret_sha256": hashlib.sha256(b"s3cret").hexdigest(),
     },
-    "app": {"redirect_uris": ["http://127.0.0.1/oauth", "ru.dnevnik.app:/oauth"], "regions": ["77"], "login_url": "x"},
+    "app": {
+        "redirect_uris": ["http://127.0.0.1/oauth", "http://[::1]/oauth", "http://127.0.0.1/q?app=1", "ru.dnevnik.app:/oauth"],
+        "regions": ["77"],
+        "login_url": "x",
+    },
 }
 
 
@@ -36,6 +40,100 @@ CLIENTS = {
 )
 def test_redirect_uris_match_exactly_except_loopback_ports_for_apps(client_id: str, uri: str, allowed: bool) -> None:
     assert load_clients(CLIENTS)[client_id].check_redirect_uri(uri) is allowed
+
+
+# An app's redirect URI is where the broker sends the person's browser with a code; a browser that
+# reads the URI differently from the check goes elsewhere with it (WHATWG URL vs RFC 3986).
+@pytest.mark.parametrize(
+    ("uri", "allowed"),
+    [
+        ("http://127.0.0.1/oauth", True),
+        ("http://127.0.0.1:1/oauth", True),
+        ("http://127.0.0.1:65535/oauth", True),
+        ("http://[::1]:53117/oauth", True),
+        ("http://[::1]/oauth", True),
+        ("http://127.0.0.1:8080/q?app=1", True),  # the registered query, exactly
+        # user info: the browser goes to the host after the @
+        ("http://127.0.0.1:80@evil.example/oauth", False),
+        ("http://127.0.0.1@evil.example/oauth", False),
+        ("http://evil.example@127.0.0.1/oauth", False),
+        ("http://evil.example:80@127.0.0.1:5000/oauth", False),
+        ("http://[::1]:80@evil.example/oauth", False),
+        ("http://127.0.0.1%40evil.example/oauth", False),
+        ("http://127.0.0.1:80%40evil.example/oauth", False),
+        # backslashes are slashes to a browser
+        ("http://127.0.0.1\\@evil.example/oauth", False),
+        ("http://evil.example\\@127.0.0.1/oauth", False),
+        ("http://127.0.0.1:5000\\evil.example/oauth", False),
+        ("http://127.0.0.1\\oauth", False),
+        # other spellings of the loopback address, and hosts that only start with it
+        ("http://127.0.0.1.evil.example/oauth", False),
+        ("http://127.0.0.1.evil.example:5000/oauth", False),
+        ("http://127.1/oauth", False),
+        ("http://0x7f.0.0.1/oauth", False),
+        ("http://0177.0.0.1/oauth", False),
+        ("http://2130706433/oauth", False),
+        ("http://127.0.0.2/oauth", False),
+        ("http://[0:0:0:0:0:0:0:1]/oauth", False),
+        ("http://[::ffff:127.0.0.1]/oauth", False),
+        ("http://１２７.０.０.１/oauth", False),  # full-width digits: IDNA maps them to 127.0.0.1
+        ("http://xn--127-0.0.0.1/oauth", False),
+        ("http://LOCALHOST/oauth", False),
+        ("http://localhost:53117/oauth", False),  # decided: IP literals only (RFC 8252 §8.3)
+        ("HTTP://127.0.0.1/oauth", False),
+        ("https://127.0.0.1/oauth", False),
+        # fragments and queries that hide an authority
+        ("http://127.0.0.1#@evil.example/oauth", False),
+        ("http://127.0.0.1/oauth#@evil.example", False),
+        ("http://127.0.0.1?@evil.example/oauth", False),
+        ("http://127.0.0.1/oauth?@evil.example", False),
+        ("http://127.0.0.1/oauth?", False),
+        ("http://127.0.0.1/oauth#", False),
+        ("http://127.0.0.1/q?app=2", False),
+        ("http://[::1]:8080/q?app=1", False),  # registered for 127.0.0.1 only
+        # the path exactly
+        ("http://127.0.0.1:5000/oauth/", False),
+        ("http://127.0.0.1:5000/OAUTH", False),
+        ("http://127.0.0.1:5000/x/../oauth", False),
+        ("http://127.0.0.1:5000//evil.example/oauth", False),
+        # malformed ports and brackets: refused, never an exception
+        ("http://127.0.0.1:abc/oauth", False),
+        ("http://127.0.0.1:/oauth", False),
+        ("http://127.0.0.1:0/oauth", False),
+        ("http://127.0.0.1:99999/oauth", False),
+        ("http://127.0.0.1:+80/oauth", False),
+        ("http://127.0.0.1:80:80/oauth", False),
+        ("http://[::1/oauth", False),
+        ("http://[::1]x/oauth", False),
+        ("http://127.0.0.1: 80/oauth", False),
+        ("http://127.0.0.1:5\t000/oauth", False),
+        (" http://127.0.0.1/oauth", False),
+        ("http:/127.0.0.1/oauth", False),
+        ("http:127.0.0.1/oauth", False),
+        ("", False),
+    ],
+)
+def test_an_app_loopback_redirect_must_be_the_registered_one_on_some_port(uri: str, allowed: bool) -> None:
+    assert load_clients(CLIENTS)["app"].check_redirect_uri(uri) is allowed
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://DNEVNIK.example/cb",
+        "HTTPS://dnevnik.example/cb",
+        "https://dnevnik.example:443/cb",
+        "https://dnevnik.example/%63b",
+        "https://dnevnik.example/cb#",
+        "https://dnevnik.example/cb ",
+        "https://dnevnik.example./cb",
+        "https://x@dnevnik.example/cb",
+        "https://dnevnik.example/cb\\",
+    ],
+)
+def test_a_portal_redirect_uri_is_compared_as_an_exact_string(uri: str) -> None:
+    """Even a URI that means the same as the registered one is refused: no normalisation."""
+    assert load_clients(CLIENTS)["portal"].check_redirect_uri(uri) is False
 
 
 def test_a_confidential_portal_authenticates_with_its_secret_and_an_app_cannot() -> None:

@@ -88,7 +88,7 @@ def test_a_second_portal_login_within_the_session_skips_esia(world: World) -> No
 def test_logout_ends_the_broker_and_esia_sessions_and_returns_to_the_portal(world: World) -> None:
     login = log_in(world, "namesake-1")
     token = login.token()
-    answer = world.go(f"{BROKER}/oidc/logout?client_id=portal&post_logout_redirect_uri=https://portal.test/bye&state=s9")
+    answer = world.go(f"{BROKER}/oidc/logout?id_token_hint={token['id_token']}&post_logout_redirect_uri=https://portal.test/bye&state=s9")
     back = world.follow(answer, lambda url: url.startswith("https://portal.test/bye"))
     assert back == "https://portal.test/bye?state=s9"
     revoked = login.portal.get(f"{BROKER}/oidc/userinfo")
