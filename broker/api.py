@@ -142,7 +142,7 @@ def get_attempt(reference: str) -> Any:
     return jsonify(schemas.AttemptDetailSchema().dump(detail))
 
 
-# --- invite codes (issue 12) ----------------------------------------------------------------------
+# --- invite codes ----------------------------------------------------------------------
 
 
 def _invite_view(invite: Any, code: str | None = None) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def esia_callback() -> Any:
         )
     finished = login.finish(pending, request.args.to_dict())
     decision = finished.decision
-    if login.is_waiting_for_invite(finished):  # the region asks for the school's code (issue 12)
+    if login.is_waiting_for_invite(finished):  # the region asks for the school's code
         login.set_stage(pending, {**login.stage_data(finished), "outcome": INVITE_STAGE, "tries": 0,
                                   "reference": finished.attempt.reference})  # fmt: skip
         db.session.commit()
@@ -144,7 +144,7 @@ def choose() -> Any:
 
 @bp.route("/invite", methods=["GET", "POST"])
 def invite() -> Any:
-    """A child's first link in a region that asks for the school's one-time invite code (issue 12).
+    """A child's first link in a region that asks for the school's one-time invite code.
 
     The code is checked against the accounts the decision named, single use; a few wrong codes per
     login (and per account, over all logins) end in ``invite_code_invalid`` with a reference code.

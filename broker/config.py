@@ -74,7 +74,7 @@ DEFAULTS: dict[str, Any] = {
     "STAFF_IDLE_SECONDS": 1800,
     # The longest lifetime an API token may be given (days).
     "STAFF_TOKEN_MAX_DAYS": 365,
-    # --- invite codes: a child's first link where a region asks for one (issue 12) ------------
+    # --- invite codes: a child's first link where a region asks for one ------------
     # How long an invite code lives by default, and the longest a staff member may give it (days).
     "INVITE_CODE_DAYS": 30,
     "INVITE_CODE_MAX_DAYS": 90,

@@ -1,4 +1,4 @@
-"""``broker invites``: the schools' one-time invite codes for a child's first link (issue 12).
+"""``broker invites``: the schools' one-time invite codes for a child's first link.
 
 Issue, list and revoke from the server's shell, audited with the actor ``cli:<os user>``. A new
 code is printed once, alone on standard output (hand it to the family); it is kept only as an HMAC.

@@ -1,4 +1,4 @@
-"""Invite codes: the one-time code a school hands to a family for a child's first link (issue 12).
+"""Invite codes: the one-time code a school hands to a family for a child's first link.
 
 In a region whose policy has ``under_14_first_link = invite_code``, simplified ESIA accounts
 (self-declared names and birth dates) link an under-14 diary account on the first ESIA login

@@ -399,7 +399,7 @@ def link_accounts(oid: str, account_ids: list[str], tier: str | None, source: st
 
 
 def is_waiting_for_invite(finished: Finished) -> bool:
-    """The decision asks for the school's invite code for one of the accounts it names (issue 12)."""
+    """The decision asks for the school's invite code for one of the accounts it names."""
     decision = finished.decision
     return (
         decision is not None

@@ -275,7 +275,7 @@ class AuditEvent(db.Model):
 
 
 class InviteCode(db.Model):
-    """A one-time code the school hands to a family for a child's first link (issue 12).
+    """A one-time code the school hands to a family for a child's first link.
 
     Only an HMAC of the code, bound to its account, is kept (``broker.invites``); the code itself
     is shown once, to the staff member who issued it. Single use: ``used_at`` is set atomically.

@@ -224,7 +224,7 @@ class AttemptDetailSchema(Schema):
     account_ids = fields.List(fields.String(), required=True)
 
 
-# --- invite codes (issue 12) ----------------------------------------------------------------------
+# --- invite codes ----------------------------------------------------------------------
 
 
 class InviteIssueSchema(Schema):

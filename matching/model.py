@@ -46,7 +46,7 @@ class AccountStatus(StrEnum):
 
 
 class FirstLink(StrEnum):
-    """How a region lets an under-14 account be linked on its first ESIA login (issue 12)."""
+    """How a region lets an under-14 account be linked on its first ESIA login."""
 
     AUTO = "auto"  # by full name and birth date, as the rule says
     #: Also a one-time code the school handed to the family, entered once, for that account only

@@ -1,4 +1,4 @@
-"""Invite codes (issue 12): issued, listed and revoked by staff of the account's region through the
+"""Invite codes: issued, listed and revoked by staff of the account's region through the
 service, the CLI and the API; stored as a keyed digest bound to the account; single use; audited."""
 
 from __future__ import annotations

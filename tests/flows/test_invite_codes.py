@@ -1,4 +1,4 @@
-"""A child's first link with the school's invite code, end to end (issue 12): in a region whose
+"""A child's first link with the school's invite code, end to end: in a region whose
 policy has ``under_14_first_link = invite_code``, ESIA login asks for the code before the contacts
 page; the code opens its own account once; wrong codes end in ``invite_code_invalid``."""
 

@@ -1,4 +1,4 @@
-"""A region's ``under_14_first_link`` policy (issue 12): a child's first link waits for the school's
+"""A region's ``under_14_first_link`` policy: a child's first link waits for the school's
 one-time invite code; the engine says which accounts wait, the pre-flight counts them."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ PUBLIC_VOCABULARY = {
     "birthdate_mismatch", "gender_mismatch", "snils_mismatch", "snils_missing_in_diary",
     "ambiguous", "linked_elsewhere",
     "link_required",  # a region's policy override (issue 5): under 14, the first link by password only
-    "invite_code_required", "invite_code_invalid",  # a region's policy override (issue 12): the school's code
+    "invite_code_required", "invite_code_invalid",  # a region's policy override: the school's code
 }  # fmt: skip
 
 

@@ -6,7 +6,7 @@ The audit event of the import run (``registry_import_started``) or of the API sy
 retention purge deletes old audit events, and the link outlives them.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,12 +1,12 @@
-"""Invite codes: a child's first link in a region whose policy asks for the school's code (issue 12).
+"""Invite codes: a child's first link in a region whose policy asks for the school's code.
 
 * ``invite_codes``: the HMAC of each code (bound to its account), who issued it, when it expires,
   when it was used or revoked;
 * ``invite_failures``: the wrong codes typed per account, for the per-account limit.
 
-Revision ID: 0011
+Revision ID: 0010
 Revises: 0009
-Create Date: 2026-12-10
+Create Date: 2026-12-07
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0011'
-down_revision = '0009'
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
