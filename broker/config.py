@@ -142,6 +142,9 @@ REQUIRED = ("SECRET_KEY", "SNILS_HASH_KEY", "OID_HASH_KEY")
 # Secrets that must all differ from each other.
 _ONE_JOB = ("SECRET_KEY", "SNILS_HASH_KEY", "OID_HASH_KEY")
 
+# The limits of broker.ratelimits.LIMITS, each checked at start.
+RATE_LIMIT_KEYS = tuple(key for key in DEFAULTS if key.startswith("RATE_LIMIT_"))
+
 
 def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     """Fill ``app.config`` in the documented order."""
@@ -188,7 +191,7 @@ def validate(config: Mapping[str, Any]) -> None:
             "sign id_tokens for them. Create a key with `broker keys generate FILE` and set both."
         )
     _validate_keys(config)
-    _check_rate_limits(config)
+    _check_proxies_and_limits(config)
     if config.get("TESTING"):
         return
     missing = [key for key in REQUIRED if not config.get(key)]
@@ -222,17 +225,7 @@ def _validate_keys(config: Mapping[str, Any]) -> None:
                 )
 
 
-RATE_LIMIT_KEYS = (
-    "RATE_LIMIT_LOGIN_PER_ADDRESS",
-    "RATE_LIMIT_LOGIN_PER_PORTAL",
-    "RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS",
-    "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL",
-    "RATE_LIMIT_API_PER_ADDRESS",
-    "RATE_LIMIT_STAFF_LOGIN_PER_ADDRESS",
-)
-
-
-def _check_rate_limits(config: Mapping[str, Any]) -> None:
+def _check_proxies_and_limits(config: Mapping[str, Any]) -> None:
     """Refuse a TRUSTED_PROXIES, limit string or REDIS_URL the broker cannot use, naming each."""
     problems = []
     try:

@@ -15,7 +15,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from broker import create_app, ratelimits, schema, services
+from broker import config, create_app, ratelimits, schema, services
 from broker.clients import PortalClient
 from broker.errors import ConfigError
 from broker.extensions import db
@@ -254,10 +254,11 @@ def test_a_limit_or_redis_url_the_broker_cannot_use_stops_it_at_start(config: di
         create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", **config})
 
 
-def test_every_endpoint_in_the_table_is_an_endpoint_of_the_app(make_app: Callable[..., Flask]) -> None:
+def test_every_entry_of_the_table_is_an_endpoint_with_limits_checked_at_start(make_app: Callable[..., Flask]) -> None:
     app = make_app()
-    for name in ratelimits.LIMITS:
+    for name, rule in ratelimits.LIMITS.items():
         assert name in app.view_functions or (name.endswith(".*") and name[:-2] in app.blueprints), name
+        assert {rule.per_address, rule.per_portal or rule.per_address} <= set(config.RATE_LIMIT_KEYS), name
 
 
 # --- storage -------------------------------------------------------------------------------------
