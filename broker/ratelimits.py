@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from flask import Flask, Response
-    from flask_limiter import RequestLimit
+    from flask_limiter import RequestLimit, RouteLimit
 
 log = logging.getLogger(__name__)
 
@@ -100,26 +100,41 @@ def init_app(app: Flask) -> Limiter:
 
 
 def _apply(app: Flask, limiter: Limiter, name: str, rule: Rule) -> None:
+    """Register ``rule``'s limits on the view ``name``, or on the blueprint ``name`` minus ".*"."""
+    blueprint = name[:-2] if name.endswith(".*") else None
     methods = list(rule.methods) if rule.methods else None
-    address = dict(key_func=by_address, methods=methods)
-    portal = dict(key_func=by_portal, methods=methods, exempt_when=lambda: claimed_portal() is None, deduct_when=_served)
-    if name.endswith(".*"):
-        blueprint = app.blueprints[name[:-2]]
-        limiter.shared_limit(_configured(rule.per_address), scope=blueprint.name, **address)(blueprint)  # type: ignore[arg-type]
-        if rule.per_portal:
-            limiter.shared_limit(_configured(rule.per_portal), scope=blueprint.name, **portal)(blueprint)  # type: ignore[arg-type]
+    limits = [_limit(limiter, rule.per_address, blueprint, key_func=by_address, methods=methods)]
+    if rule.per_portal:
+        limits.append(
+            _limit(limiter, rule.per_portal, blueprint, key_func=by_portal, methods=methods,
+                   exempt_when=_no_portal, deduct_when=_served)
+        )  # fmt: skip
+    if blueprint is not None:
+        for limit in limits:
+            limit(app.blueprints[blueprint])
         return
     if name not in app.view_functions:
         raise LookupError(f"broker.ratelimits.LIMITS names {name}, which is no endpoint of the app")
-    view = limiter.limit(_configured(rule.per_address), **address)(app.view_functions[name])  # type: ignore[arg-type]
-    if rule.per_portal:
-        view = limiter.limit(_configured(rule.per_portal), **portal)(view)  # type: ignore[arg-type]
+    view = app.view_functions[name]
+    for limit in limits:
+        view = limit(view)  # each wrapper registers its limit; the innermost checks them all
     app.view_functions[name] = view
+
+
+def _limit(limiter: Limiter, key: str, blueprint: str | None, **options: Any) -> RouteLimit:
+    """A limit read from config ``key``; for a blueprint, one counter shared by all its views."""
+    if blueprint is not None:
+        return limiter.shared_limit(_configured(key), scope=blueprint, **options)
+    return limiter.limit(_configured(key), **options)
 
 
 def _configured(key: str) -> Callable[[], str]:
     """The limit under config ``key``, read per request ("" switches it off)."""
     return lambda: str(current_app.config[key] or "")
+
+
+def _no_portal() -> bool:
+    return claimed_portal() is None
 
 
 def _served(response: Response) -> bool:
