@@ -64,6 +64,8 @@ LIMITS: dict[str, Rule] = {
     "oidc.authorize": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", "RATE_LIMIT_LOGIN_PER_PORTAL", Answer.PAGE),
     "auth.esia_callback": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, Answer.PAGE),
     "auth.link": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, Answer.PAGE),
+    # A school's invite code typed (issue 12): its own limits are per login and per account.
+    "auth.invite": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, Answer.PAGE, methods=("POST",)),
     "oidc.token": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL", Answer.OAUTH),
     "oidc.start_link": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL", Answer.OAUTH),
     "admin.login": Rule("RATE_LIMIT_STAFF_LOGIN_PER_ADDRESS", None, Answer.PAGE, methods=("POST",)),
@@ -81,8 +83,10 @@ def init_app(app: Flask) -> Limiter:
         by_address,
         storage_uri=url or "memory://",
         storage_options={"socket_connect_timeout": timeout, "socket_timeout": timeout} if url else {},
-        # Smooths the fixed window's double burst at its edge, at two counters a key.
-        strategy="sliding-window-counter",
+        # Exact: the requests of the last window, so no burst at a window's edge (a fixed window
+        # lets twice the limit through there, the sliding counter one more), and Retry-After is
+        # when the oldest of them leaves. It keeps one timestamp per request counted.
+        strategy="moving-window",
         key_prefix="broker",
         # Redis down: the same limits in this process's memory, Redis retried with back-off; and
         # a failure of the limiter itself is logged, never a refused login (see config.py).
@@ -206,7 +210,7 @@ def _retry_after(breached: RequestLimit | None) -> int:
     if breached is None:
         return 60
     try:
-        return max(1, math.ceil(breached.reset_at - time.time()))
+        return max(1, math.ceil(breached.window.reset_time - time.time()))
     except Exception:  # noqa: BLE001 - the storage failed just now: a cautious guess, not a 500
         log.warning("rate limit storage unreadable while answering 429")
         return 60

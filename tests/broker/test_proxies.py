@@ -163,7 +163,7 @@ def test_a_trusted_proxies_the_broker_cannot_read_stops_it_at_start(value: Any) 
 
 def test_trusted_proxies_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("BROKER_CONFIG", str(tmp_path / "none.toml"))
-    (tmp_path / "none.toml").write_text('SECRET_KEY = "s"\nSNILS_HASH_KEY = "k"\n')
+    (tmp_path / "none.toml").write_text('SECRET_KEY = "s"\nSNILS_HASH_KEY = "k"\nOID_HASH_KEY = "o"\n')
     monkeypatch.setenv("BROKER_DATABASE_URL", "sqlite://")
     monkeypatch.setenv("BROKER_TRUSTED_PROXIES", "10.0.0.0/8,192.168.0.0/16")
     app = create_app()

@@ -112,6 +112,7 @@ def test_one_address_is_held_to_the_default_limit_and_another_address_is_not(mak
         ("GET", "/oidc/authorize?client_id=nope", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
         ("GET", "/auth/esia/callback?state=forged&code=forged", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
         ("GET", "/auth/link?state=forged&ticket=forged", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
+        ("POST", "/auth/invite", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
         ("POST", "/admin/login", "RATE_LIMIT_STAFF_LOGIN_PER_ADDRESS"),
     ],
 )
@@ -120,10 +121,10 @@ def test_a_browser_past_the_limit_gets_a_russian_page_that_says_when_to_try_agai
 ) -> None:
     client = make_app(**{key: "2 per minute"}).test_client()
     client.environ_base["REMOTE_ADDR"] = SCHOOL
-    if method == "POST":  # the staff login's password posts, with the page's CSRF token
+    if path == "/admin/login":  # the staff login's password posts, with the page's CSRF token
         answers = [StaffBrowser(client).login("boss", "a guess") for _ in range(3)]
     else:
-        answers = [client.get(path) for _ in range(3)]
+        answers = [client.open(path, method=method, data={"code": "guess"} if method == "POST" else None) for _ in range(3)]
     assert 429 not in [answer.status_code for answer in answers[:2]]
     refused = answers[2]
     assert refused.status_code == 429 and refused.mimetype == "text/html"
