@@ -17,7 +17,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 
-from broker import config, dbfile
+from broker import config, dbfile, proxies
 from broker.extensions import db
 
 
@@ -27,6 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config.load(app, test_config)
     config.validate(app.config)
     dbfile.prepare(app)  # an owner-only instance folder, before Flask-SQLAlchemy makes one
+    proxies.init_app(app)  # the client's address behind a reverse proxy (TRUSTED_PROXIES)
     db.init_app(app)
     with app.app_context():
         dbfile.protect(app, db.engine)  # an owner-only SQLite file, before SQLite makes one
@@ -35,6 +36,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from broker import (
         admin, api, auth, cli, csrf, errors, health, oidc, portal, preflightpages, regionpages, services, support,
     )  # fmt: skip
+    from broker import ratelimits
 
     services.init_app(app)
     wired = app.extensions["broker"]
@@ -46,6 +48,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (admin.bp, support.bp, regionpages.bp, preflightpages.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(api.bp)  # bearer tokens; exempts itself from CSRF (after csrf.init_app)
+    ratelimits.init_app(app)  # limits the views above by endpoint name; answers its own 429s
     errors.register_error_handlers(app)
     return app
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from limits import parse_many
 
-from broker import keyring
+from broker import keyring, proxies
 from broker.errors import ConfigError
 
 DEFAULTS: dict[str, Any] = {
@@ -84,6 +85,41 @@ DEFAULTS: dict[str, Any] = {
     # no code (not even the right one) is accepted for it until the window has passed.
     "INVITE_MAX_FAILURES_PER_ACCOUNT": 10,
     "INVITE_FAILURE_WINDOW_SECONDS": 24 * 3600,
+    # --- behind a reverse proxy (broker.proxies) -------------------------------------------
+    # Which proxies' X-Forwarded-For the broker believes: 0 (believe none: the client is the TCP
+    # peer), a count of proxy hops in front of the broker (1: one nginx), or the proxies' networks
+    # ("10.0.0.0/8, 192.168.1.5"): then the header is read only when the peer is in them.
+    "TRUSTED_PROXIES": 0,
+    # --- rate limits (broker.ratelimits) ----------------------------------------------------
+    # Limits are Flask-Limiter strings ("300 per minute", "10/second; 1000/hour"); "" switches one
+    # off. Each endpoint counts on its own; addresses as TRUSTED_PROXIES makes them, IPv6 per /64.
+    "RATE_LIMITS_ENABLED": True,
+    # The browser's steps of a login (/oidc/authorize, ESIA's callback, /auth/link), per client
+    # address. A school's whole class logs in at 8:00 from one NAT address: 30 pupils, each 2-3
+    # requests per step (the region page, a reload, a second portal), ~90 within the minute, and
+    # several classes at the same bell: 300 lets about 100 pupils a minute through one address
+    # and still holds one attacker's address to 5 requests a second (the report saw 460).
+    "RATE_LIMIT_LOGIN_PER_ADDRESS": "300 per minute",
+    # /oidc/authorize per portal (client_id): one portal's share of the broker's capacity, so that
+    # one portal (or someone claiming to be it) cannot take every login slot; set it to about half
+    # of what the deployment serves (2 cores served ~85 logins/s, docs/benchmarks.md).
+    "RATE_LIMIT_LOGIN_PER_PORTAL": "3000 per minute",
+    # /oidc/token and /oidc/link, per address and per portal: a portal's back end calls from a few
+    # addresses, one token request per login, so both are as wide as the portal's share above.
+    "RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS": "3000 per minute",
+    "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL": "3000 per minute",
+    # The JSON API (/api/v1), all its endpoints together, per address (a sync job sends batches).
+    "RATE_LIMIT_API_PER_ADDRESS": "600 per minute",
+    # Password posts to /admin/login per address; failures also count towards STAFF_MAX_FAILURES_PER_ADDRESS.
+    "RATE_LIMIT_STAFF_LOGIN_PER_ADDRESS": "30 per minute",
+    # Where the counters live. None: each process's memory (each gunicorn worker counts alone, so
+    # N workers let up to N times a limit through). A redis:// URL shares them between processes
+    # and instances. If Redis is unreachable, each process falls back to in-memory counters with
+    # the same limits, logs a warning and tries Redis again after 1, 2, 4 ... 32 s: an outage of
+    # Redis never refuses a login, it only makes the limits per process for a while.
+    "REDIS_URL": None,
+    # Connect and read timeout of each call to Redis (seconds).
+    "REDIS_TIMEOUT": 0.5,
     # --- ESIA ------------------------------------------------------------------------------
     "ESIA_BASE_URL": None,
     "ESIA_CLIENT_ID": None,
@@ -105,6 +141,9 @@ DEFAULTS: dict[str, Any] = {
 REQUIRED = ("SECRET_KEY", "SNILS_HASH_KEY", "OID_HASH_KEY")
 # Secrets that must all differ from each other.
 _ONE_JOB = ("SECRET_KEY", "SNILS_HASH_KEY", "OID_HASH_KEY")
+
+# The limits of broker.ratelimits.LIMITS, each checked at start.
+RATE_LIMIT_KEYS = tuple(key for key in DEFAULTS if key.startswith("RATE_LIMIT_"))
 
 
 def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
@@ -152,6 +191,7 @@ def validate(config: Mapping[str, Any]) -> None:
             "sign id_tokens for them. Create a key with `broker keys generate FILE` and set both."
         )
     _validate_keys(config)
+    _check_proxies_and_limits(config)
     if config.get("TESTING"):
         return
     missing = [key for key in REQUIRED if not config.get(key)]
@@ -183,3 +223,26 @@ def _validate_keys(config: Mapping[str, Any]) -> None:
                     f"{first} and {second} are the same key: each must have its own (one key, one job). "
                     "Create one with `python -c \"import secrets; print(secrets.token_hex(32))\"`."
                 )
+
+
+def _check_proxies_and_limits(config: Mapping[str, Any]) -> None:
+    """Refuse a TRUSTED_PROXIES, limit string or REDIS_URL the broker cannot use, naming each."""
+    problems = []
+    try:
+        proxies.parse_trusted_proxies(config.get("TRUSTED_PROXIES"))
+    except ValueError as exc:
+        problems.append(f"TRUSTED_PROXIES: {exc}")
+    for key in RATE_LIMIT_KEYS:
+        value = config.get(key)
+        if not isinstance(value, str):
+            problems.append(f'{key}: must be a string such as "300 per minute" ("" switches the limit off)')
+            continue
+        try:
+            parse_many(value) if value.strip() else None
+        except ValueError:
+            problems.append(f'{key}: {value!r} is not a limit such as "300 per minute" or "10/second; 1000/hour"')
+    url = config.get("REDIS_URL")
+    if url and not (isinstance(url, str) and url.startswith(("redis://", "rediss://", "redis+unix://"))):
+        problems.append("REDIS_URL: must start with redis://, rediss:// or redis+unix://")
+    if problems:
+        raise ConfigError("; ".join(problems))

@@ -1,0 +1,237 @@
+"""Rate limits: one table of limits by endpoint, per client address and per portal, and the 429 answers.
+
+Flask-Limiter counts; this module says what. ``LIMITS`` names each limited endpoint (or a whole
+blueprint, ``"api.*"``), the config keys of its limits and how a refusal is answered. The values
+are read from the config on every request, so an operator's (or a test's) change applies at once.
+
+Per address: ``request.remote_addr`` (as ``broker.proxies`` makes it behind a proxy), IPv6 per
+/64, because one subscriber gets a whole /64. Per portal: the registered ``client_id`` the
+request names (HTTP Basic, the form or the query); a request naming no registered portal is
+counted per address only. A portal's counter is charged only for requests its address limits
+let through, so that one flooding address cannot use up a portal's share, and one school's
+NAT cannot starve its region.
+
+A refusal is a 429 with ``Retry-After``: a Russian page for a person's browser, OAuth-style JSON
+for a portal's back end, the API's one error shape for the API. Each is logged with the endpoint
+and the limit, never the address or the portal's request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app, jsonify, render_template, request
+from flask_limiter import Limiter, RateLimitExceeded
+
+from broker import services
+from broker.schemas import ErrorSchema
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from flask import Flask, Response
+    from flask_limiter import RequestLimit, RouteLimit
+
+log = logging.getLogger(__name__)
+
+CODE = "rate_limited"
+
+
+class Answer(StrEnum):
+    PAGE = "page"  # a Russian page, for a person's browser
+    OAUTH = "oauth"  # {"error", "error_description"} as RFC 6749 §5.2, for a portal's back end
+    API = "api"  # the JSON API's one error shape (see broker.errors.problem)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """The limits of one endpoint: config keys of its per-address and per-portal limits."""
+
+    per_address: str
+    per_portal: str | None
+    answer: Answer
+    methods: tuple[str, ...] | None = None  # None: every method
+
+
+#: Every limited endpoint. "name.*" is a whole blueprint, all its views sharing one counter.
+LIMITS: dict[str, Rule] = {
+    "oidc.authorize": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", "RATE_LIMIT_LOGIN_PER_PORTAL", Answer.PAGE),
+    "auth.esia_callback": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, Answer.PAGE),
+    "auth.link": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, Answer.PAGE),
+    # A school's invite code typed (issue 12): its own limits are per login and per account.
+    "auth.invite": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, Answer.PAGE, methods=("POST",)),
+    "oidc.token": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL", Answer.OAUTH),
+    "oidc.start_link": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL", Answer.OAUTH),
+    "admin.login": Rule("RATE_LIMIT_STAFF_LOGIN_PER_ADDRESS", None, Answer.PAGE, methods=("POST",)),
+    "api.*": Rule("RATE_LIMIT_API_PER_ADDRESS", None, Answer.API),
+}
+
+_ADDRESS, _PORTAL = "address:", "portal:"
+
+
+def init_app(app: Flask) -> Limiter:
+    """Count the requests of every endpoint in ``LIMITS`` (call after the blueprints are registered)."""
+    url = app.config["REDIS_URL"]
+    timeout = float(app.config["REDIS_TIMEOUT"])
+    limiter = Limiter(
+        by_address,
+        storage_uri=url or "memory://",
+        storage_options={"socket_connect_timeout": timeout, "socket_timeout": timeout} if url else {},
+        # Exact: the requests of the last window, so no burst at a window's edge (a fixed window
+        # lets twice the limit through there, the sliding counter one more), and Retry-After is
+        # when the oldest of them leaves. It keeps one timestamp per request counted.
+        strategy="moving-window",
+        key_prefix="broker",
+        # Redis down: the same limits in this process's memory, Redis retried with back-off; and
+        # a failure of the limiter itself is logged, never a refused login (see config.py).
+        in_memory_fallback_enabled=True,
+        swallow_errors=True,
+        enabled=bool(app.config["RATE_LIMITS_ENABLED"]),
+    )
+    limiter.init_app(app)
+    app.extensions["ratelimits"] = limiter
+    for name, rule in LIMITS.items():
+        _apply(app, limiter, name, rule)
+    app.register_error_handler(RateLimitExceeded, too_many_requests)
+    logging.getLogger("flask-limiter").addFilter(_no_addresses)
+    return limiter
+
+
+def _apply(app: Flask, limiter: Limiter, name: str, rule: Rule) -> None:
+    """Register ``rule``'s limits on the view ``name``, or on the blueprint ``name`` minus ".*"."""
+    blueprint = name[:-2] if name.endswith(".*") else None
+    methods = list(rule.methods) if rule.methods else None
+    limits = [_limit(limiter, rule.per_address, blueprint, key_func=by_address, methods=methods)]
+    if rule.per_portal:
+        limits.append(
+            _limit(limiter, rule.per_portal, blueprint, key_func=by_portal, methods=methods,
+                   exempt_when=_no_portal, deduct_when=_served)
+        )  # fmt: skip
+    if blueprint is not None:
+        for limit in limits:
+            limit(app.blueprints[blueprint])
+        return
+    if name not in app.view_functions:
+        raise LookupError(f"broker.ratelimits.LIMITS names {name}, which is no endpoint of the app")
+    view = app.view_functions[name]
+    for limit in limits:
+        view = limit(view)  # each wrapper registers its limit; the innermost checks them all
+    app.view_functions[name] = view
+
+
+def _limit(limiter: Limiter, key: str, blueprint: str | None, **options: Any) -> RouteLimit:
+    """A limit read from config ``key``; for a blueprint, one counter shared by all its views."""
+    if blueprint is not None:
+        return limiter.shared_limit(_configured(key), scope=blueprint, **options)
+    return limiter.limit(_configured(key), **options)
+
+
+def _configured(key: str) -> Callable[[], str]:
+    """The limit under config ``key``, read per request ("" switches it off)."""
+    return lambda: str(current_app.config[key] or "")
+
+
+def _no_portal() -> bool:
+    return claimed_portal() is None
+
+
+def _served(response: Response) -> bool:
+    """Charge a portal's counter only for requests that were not refused."""
+    return response.status_code != 429
+
+
+# --- who is counted ----------------------------------------------------------------------------
+
+
+def by_address() -> str:
+    """The client's address; an IPv6 address by its /64 (one subscriber's network)."""
+    text = request.remote_addr or "unknown"
+    try:
+        found = ipaddress.ip_address(text)
+    except ValueError:
+        return _ADDRESS + text[:64]
+    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is None:
+        return _ADDRESS + str(ipaddress.IPv6Network((found, 64), strict=False))
+    return _ADDRESS + str(found.ipv4_mapped if isinstance(found, ipaddress.IPv6Address) else found)
+
+
+def by_portal() -> str:
+    return _PORTAL + (claimed_portal() or "")
+
+
+def claimed_portal() -> str | None:
+    """The registered portal a request names (HTTP Basic, then the form or query), or None.
+
+    Claimed, not proven: the views authenticate later. Unregistered names are not counted per
+    portal, so that made-up ones add no counters.
+    """
+    auth = request.authorization
+    claimed = auth.username if auth is not None and auth.type == "basic" else None
+    claimed = claimed or request.values.get("client_id")
+    return claimed if claimed and claimed in services.current().clients else None
+
+
+# --- the answer ----------------------------------------------------------------------------------
+
+
+def too_many_requests(error: RateLimitExceeded) -> Any:
+    """429 with Retry-After, in the shape the endpoint's clients read."""
+    limiter: Limiter = current_app.extensions["ratelimits"]
+    breached = limiter.current_limit
+    seconds = _retry_after(breached)
+    per_portal = breached is not None and any(str(arg).startswith(_PORTAL) for arg in breached.request_args)
+    # Counted in the log, with no personal data: the endpoint and the limit, not the address.
+    log.warning("rate limit hit on %s: %s per %s", request.endpoint, error.limit.limit, "portal" if per_portal else "address")
+    rule = LIMITS.get(request.endpoint or "") or LIMITS.get(f"{request.blueprint}.*")
+    answer = rule.answer if rule else Answer.PAGE
+    headers = {"Retry-After": str(seconds), "Cache-Control": "no-store"}
+    english = (
+        f"Too many requests {'for this portal' if per_portal else 'from this address'}; "
+        f"retry after {seconds} seconds."
+    )
+    if answer is Answer.OAUTH:
+        return jsonify(error=CODE, error_description=english), 429, headers
+    if answer is Answer.API:
+        body = ErrorSchema().dump({"error": CODE, "error_description": english, "errors": []})
+        return jsonify(body), 429, headers
+    from_portal = request.blueprint != "admin"  # a person's login starts again on the portal
+    page = render_template("too_many.html", per_portal=per_portal, wait=wait_ru(seconds), from_portal=from_portal, code=CODE)
+    return page, 429, headers
+
+
+def _retry_after(breached: RequestLimit | None) -> int:
+    """Whole seconds until the breached limit lets a request through again (at least 1)."""
+    if breached is None:
+        return 60
+    try:
+        return max(1, math.ceil(breached.window.reset_time - time.time()))
+    except Exception:  # noqa: BLE001 - the storage failed just now: a cautious guess, not a 500
+        log.warning("rate limit storage unreadable while answering 429")
+        return 60
+
+
+def wait_ru(seconds: int) -> str:
+    """"через 40 секунд", "через 2 минуты": when to try again, in Russian."""
+    if seconds < 60:
+        return f"через {seconds} {_plural(seconds, 'секунду', 'секунды', 'секунд')}"
+    minutes = math.ceil(seconds / 60)
+    return f"через {minutes} {_plural(minutes, 'минуту', 'минуты', 'минут')}"
+
+
+def _plural(n: int, one: str, few: str, many: str) -> str:
+    if n % 10 == 1 and n % 100 != 11:
+        return one
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return few
+    return many
+
+
+def _no_addresses(record: logging.LogRecord) -> bool:
+    """Drop Flask-Limiter's own "exceeded" line: it names the counted key (an address)."""
+    return not str(record.msg).startswith("ratelimit %s (%s) exceeded")
