@@ -1,5 +1,7 @@
 """Login load: complete logins (portal → broker → mock ESIA → back, code exchange at the broker)
-with N concurrent users, against a running demo (`make run` in another terminal).
+with N concurrent users, against a running demo started without rate limits (every user here
+comes from one address, which the per-address limits would refuse after a few hundred logins a
+minute): `BROKER_RATE_LIMITS_ENABLED=false make run` in another terminal.
 
     .venv/bin/python bench/login_load.py [--users 16] [--seconds 20] [--person namesake-1]
     .venv/bin/python bench/login_load.py --broker http://127.0.0.1:5000 --client-id ID \\

@@ -4,7 +4,9 @@
   ``AUDIT_RETENTION_DAYS`` (personal data is kept no longer than its purpose needs, 152-FZ);
 * what has expired anyway: pending logins, OIDC codes (spent or not: a spent code is kept until
   its expiry only to recognise a replay) and access tokens past their expiry,
-  diary sessions past theirs (revoked or not) and staff sessions that ended, expired or idled out.
+  diary sessions past theirs (revoked or not) and staff sessions that ended, expired or idled out;
+* invite codes past their expiry (used, revoked or not: the audit log keeps their history) and
+  wrong invite codes older than ``INVITE_FAILURE_WINDOW_SECONDS`` (they count for nothing then).
 
 Rows go in batches of ``batch_size``, one transaction each, walking an index from where the
 last batch stopped, so a million old rows never hold one huge transaction or lock and each batch
@@ -34,6 +36,8 @@ from broker.models import (
     AuditEvent,
     AuthorizationCode,
     DiarySession,
+    InviteCode,
+    InviteFailure,
     LoginAttempt,
     PendingLogin,
     StaffSession,
@@ -79,6 +83,7 @@ def targets(now: datetime, *, attempt_days: int, audit_days: int) -> list[Target
     # then lives ACCESS_TOKEN_SECONDS: keep the session (which the token needs) until then.
     session_grace = timedelta(seconds=float(config["ACCESS_TOKEN_SECONDS"]) + oidc.CODE_SECONDS)
     idle = timedelta(seconds=float(config["STAFF_IDLE_SECONDS"]))
+    invite_window = timedelta(seconds=float(config["INVITE_FAILURE_WINDOW_SECONDS"]))
     return [
         Target("oidc_codes", AuthorizationCode, AuthorizationCode.expires_at < now,
                AuthorizationCode.code_digest, "expired (spent ones too: past expiry a replay is refused anyway)"),
@@ -93,6 +98,10 @@ def targets(now: datetime, *, attempt_days: int, audit_days: int) -> list[Target
             StaffSession.id,
             "ended, expired or idle past STAFF_IDLE_SECONDS",
         ),
+        Target("invite_codes", InviteCode, InviteCode.expires_at < now, InviteCode.id,
+               "expired (used, revoked or not; the audit log keeps their history)"),
+        Target("invite_failures", InviteFailure, InviteFailure.at < now - invite_window, InviteFailure.id,
+               "older than INVITE_FAILURE_WINDOW_SECONDS"),
         Target("login_attempts", LoginAttempt, LoginAttempt.started_at < attempts_before, LoginAttempt.started_at,
                f"started before {_utc(attempts_before)} (ATTEMPT_RETENTION_DAYS={attempt_days})"),
         Target("audit_events", AuditEvent, AuditEvent.at < audit_before, AuditEvent.at,

@@ -21,6 +21,8 @@ from broker.models import (
     AuditEvent,
     AuthorizationCode,
     DiarySession,
+    InviteCode,
+    InviteFailure,
     LoginAttempt,
     PendingLogin,
     StaffSession,
@@ -101,6 +103,14 @@ def add_staff_session(staff_id: int, **times: Any) -> None:
     db.session.add(StaffSession(id=_id("W"), staff_id=staff_id, **values))
 
 
+def add_invite(account_id: str, *, expires_in: timedelta, used: bool = False) -> None:
+    db.session.add(
+        InviteCode(account_id=account_id, digest=_id("I").ljust(64, "0"), issued_by="staff:boss",
+                   issued_at=Clock.now - timedelta(days=1), expires_at=Clock.now + expires_in,
+                   used_at=Clock.now - timedelta(hours=1) if used else None)
+    )  # fmt: skip
+
+
 @pytest.fixture
 def world(app: Flask) -> dict[str, Any]:
     """Old and recent rows of every table the purge looks at; what should stay is returned."""
@@ -130,6 +140,10 @@ def world(app: Flask) -> dict[str, Any]:
     add_staff_session(member.id, expires_at=Clock.now - timedelta(seconds=1))
     add_staff_session(member.id, last_seen_at=Clock.now - timedelta(hours=1))  # idle past STAFF_IDLE_SECONDS
     add_staff_session(member.id)
+    add_invite("acc-1", expires_in=-timedelta(minutes=1), used=True)
+    add_invite("acc-1", expires_in=timedelta(days=3))
+    db.session.add(InviteFailure(account_id="acc-1", at=Clock.now - timedelta(days=1, minutes=1)))
+    db.session.add(InviteFailure(account_id="acc-1", at=Clock.now - timedelta(hours=23)))
     db.session.commit()
     return {"recent_attempt": recent.id, "sessions": {live, revoked_live, in_grace}, "gone": gone}
 
@@ -140,6 +154,8 @@ EXPECTED = {
     "sessions": 1,
     "pending_logins": 1,
     "staff_sessions": 3,
+    "invite_codes": 1,
+    "invite_failures": 1,
     "login_attempts": 2,
     "audit_events": 1,
 }
@@ -149,8 +165,8 @@ def counts() -> dict[str, int]:
     db.session.expire_all()
     models = {
         "oidc_codes": AuthorizationCode, "oidc_tokens": AccessToken, "sessions": DiarySession,
-        "pending_logins": PendingLogin, "staff_sessions": StaffSession, "login_attempts": LoginAttempt,
-        "audit_events": AuditEvent,
+        "pending_logins": PendingLogin, "staff_sessions": StaffSession, "invite_codes": InviteCode,
+        "invite_failures": InviteFailure, "login_attempts": LoginAttempt, "audit_events": AuditEvent,
     }  # fmt: skip
     return {name: db.session.scalar(select(func.count()).select_from(model)) or 0 for name, model in models.items()}
 
@@ -161,7 +177,7 @@ def test_a_dry_run_counts_and_writes_nothing(world: dict[str, Any], runner: Flas
     assert result.exit_code == 0, result.output
     for table, number in EXPECTED.items():
         assert f"{table} " in result.output and f"{number} would remove" in result.output.split(table, 1)[1].splitlines()[0]
-    assert "dry run: 10 rows would be removed; nothing was deleted" in result.output
+    assert "dry run: 12 rows would be removed; nothing was deleted" in result.output
     assert counts() == before
     assert audit_rows("retention_purge") == []
 
@@ -174,7 +190,7 @@ def test_purges_old_and_expired_rows_keeps_the_rest_and_prints_the_counts(world:
     for table, number in EXPECTED.items():
         assert lines[table].split()[1:3] == [str(number), "removed"], lines[table]
     assert "(started before" in lines["login_attempts"] and "ATTEMPT_RETENTION_DAYS=180" in lines["login_attempts"]
-    assert "10 rows removed; the purge is recorded in the audit log" in result.output
+    assert "12 rows removed; the purge is recorded in the audit log" in result.output
     after = counts()
     # The purge's own audit event is new: one old event gone, one added.
     assert after == {table: before[table] - EXPECTED[table] + (table == "audit_events") for table in before}
