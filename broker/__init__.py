@@ -31,7 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         event.listen(db.engine, "connect", _sqlite_pragmas)
 
     from broker import (
-        admin, api, auth, cli, csrf, errors, health, oidc, portal, preflightpages, regionpages, services, support,
+        admin, api, auth, cli, csrf, errors, headers, health, oidc, portal, preflightpages, regionpages, services, support,
     )  # fmt: skip
 
     services.init_app(app)
@@ -45,6 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(api.bp)  # bearer tokens; exempts itself from CSRF (after csrf.init_app)
     errors.register_error_handlers(app)
+    headers.init_app(app)  # every answer, error pages too
     return app
 
 

@@ -11,7 +11,7 @@ from authlib.integrations.flask_oauth2 import current_token
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 
 import matching
-from broker import login, oidc, regions, services, sessions
+from broker import cookies, login, oidc, regions, services, sessions, statuses
 from broker.clients import PortalClient
 from broker.models import Account
 from broker.extensions import db
@@ -57,7 +57,7 @@ def authorize() -> Any:
         attempt = login.refusal_attempt(client.client_id, region, matching.Reason.REGION_DISABLED, "region_disabled")
         return render_refusal(matching.Reason.REGION_DISABLED, attempt.reference, client)
 
-    live = sessions.find_session(request.cookies.get(sessions.COOKIE))
+    live = sessions.find_session(cookies.read(sessions.COOKIE))
     if live is not None:
         signed = oidc.signed_in(live.id)
         if signed is not None and client.may_serve(signed.account.region):
@@ -141,14 +141,14 @@ def logout() -> Any:
     client = services.current().clients.get(request.args.get("client_id", ""))
     if target and (client is None or not client.check_post_logout_redirect_uri(target)):
         return render_error("Выход не выполнен", "Портал указал адрес возврата, который не зарегистрирован.", "invalid_request", 400)
-    live = sessions.find_session(request.cookies.get(sessions.COOKIE))
+    live = sessions.find_session(cookies.read(sessions.COOKIE))
     if live is not None:
         sessions.revoke(live)
         db.session.commit()
     state = request.args.get("state")
     session["after_logout"] = target + ("?" + urlencode({"state": state}) if state else "") if target else None
     response = redirect(services.current().esia.logout_url(external("oidc.logged_out")))
-    response.delete_cookie(sessions.COOKIE)
+    cookies.forget(response, sessions.COOKIE)
     return response
 
 
@@ -177,21 +177,27 @@ def complete_authorization(client: PortalClient, portal_request: dict[str, str],
 
 
 def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(
-        name, value, max_age=max_age, httponly=True, secure=current_app.config["COOKIE_SECURE"], samesite="Lax"
-    )
+    """Set the broker's cookie ``name`` (its plain name; ``broker.cookies`` names it on the wire)."""
+    cookies.put(response, name, value, max_age)
 
 
-def render_refusal(reason: matching.Reason, reference: str, client: PortalClient | None, status: int = 200) -> Any:
-    return (
-        render_template(
-            "auth/refusal.html",
-            refusal=matching.REFUSALS[reason],
-            reference=reference,
-            login_url=client.login_url if client else None,
-        ),
-        status,
+def render_refusal(reason: matching.Reason, reference: str, client: PortalClient | None) -> Any:
+    """The refusal page for ``reason``, with the HTTP status it means (``broker.statuses``)."""
+    status = statuses.status_of(reason)
+    page = render_template(
+        "auth/refusal.html",
+        refusal=matching.REFUSALS[reason],
+        reference=reference,
+        login_url=client.login_url if client else None,
     )
+    return page, status, retry_after(status)
+
+
+def retry_after(status: int) -> dict[str, str]:
+    """``Retry-After`` for an answer that means "try again later", else no header."""
+    if status not in statuses.RETRY_LATER:
+        return {}
+    return {"Retry-After": str(int(current_app.config["RETRY_AFTER_SECONDS"]))}
 
 
 def render_error(title: str, message: str, code: str | None, status: int) -> Any:
