@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 import matching
 from broker import cookies, login, oidc, regions, services, sessions, statuses
 from broker.clients import PortalClient
+from broker.errors import retry_after
 from broker.models import Account
 from broker.extensions import db
 
@@ -190,14 +191,7 @@ def render_refusal(reason: matching.Reason, reference: str, client: PortalClient
         reference=reference,
         login_url=client.login_url if client else None,
     )
-    return page, status, retry_after(status)
-
-
-def retry_after(status: int) -> dict[str, str]:
-    """``Retry-After`` for an answer that means "try again later", else no header."""
-    if status not in statuses.RETRY_LATER:
-        return {}
-    return {"Retry-After": str(int(current_app.config["RETRY_AFTER_SECONDS"]))}
+    return page, status, retry_after() if status in statuses.RETRY_LATER else {}
 
 
 def render_error(title: str, message: str, code: str | None, status: int) -> Any:
