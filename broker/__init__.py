@@ -34,7 +34,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         event.listen(db.engine, "connect", _sqlite_pragmas)
 
     from broker import (
-        admin, api, auth, cli, csrf, errors, health, oidc, portal, preflightpages, regionpages, services, support,
+        admin, api, auth, cli, csrf, errors, headers, health, oidc, portal, preflightpages, regionpages, services, support,
     )  # fmt: skip
     from broker import ratelimits
 
@@ -50,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)  # bearer tokens; exempts itself from CSRF (after csrf.init_app)
     ratelimits.init_app(app)  # limits the views above by endpoint name; answers its own 429s
     errors.register_error_handlers(app)
+    headers.init_app(app)  # every answer, error pages too
     return app
 
 

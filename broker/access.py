@@ -109,9 +109,9 @@ def token_required(*roles: str) -> Callable[[F], F]:
 
 def staff_page_headers(response: Response) -> Response:
     """``after_request`` of every staff blueprint: never cached (personal data, a new token shown
-    once), never framed (a framed staff form could be clicked by trickery), no staff URL in Referer."""
+    once), never framed (a framed staff form could be clicked by trickery), no staff URL in Referer.
+    The Content-Security-Policy (``frame-ancestors 'none'`` among it) is every page's: ``broker.headers``."""
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
     return response

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, jsonify, request
 
 from broker import access, attempts, attemptsearch, csrf, invites, openapi, preflight, regionadmin, schemas, sync
-from broker.errors import MalformedBodyError
+from broker.errors import BadField, InvalidFieldsError, MalformedBodyError
 from broker.extensions import db
 from broker.staff import Role
 
@@ -36,11 +36,57 @@ def no_store(response: Any) -> Any:
 
 
 def json_body() -> dict[str, Any]:
-    """The request's JSON object; :class:`MalformedBodyError` (400) for anything else."""
-    body = request.get_json(silent=True)
+    """The request's JSON object; :class:`MalformedBodyError` (400) for anything else.
+
+    A body nested deeper than ``MAX_JSON_DEPTH`` or holding a string that is not Unicode text
+    (a lone surrogate such as ``"\\ud800"``, which no database can store) is answered 422,
+    naming the field, before any schema sees it.
+    """
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # the parser's own limit, far beyond MAX_JSON_DEPTH
+        raise InvalidFieldsError("(body)", f"is nested deeper than {MAX_JSON_DEPTH} levels") from None
     if not isinstance(body, dict):
         raise MalformedBodyError()
+    bad = bad_json_values(body)
+    if bad:
+        raise InvalidFieldsError(bad)
     return body
+
+
+#: How deep a JSON body may nest (the deepest legitimate body, a policy inside a region change, is 3).
+MAX_JSON_DEPTH = 32
+
+
+def bad_json_values(body: Any) -> list[BadField]:
+    """Every place in ``body`` that is nested too deep or holds a string that is not text, by path."""
+    found: list[BadField] = []
+    pending: list[tuple[Any, str, int]] = [(body, "", 0)]
+    while pending:  # iterative: the body's depth must not become the stack's
+        value, path, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            found.append(BadField(path or "(body)", f"is nested deeper than {MAX_JSON_DEPTH} levels"))
+            continue
+        if isinstance(value, dict):
+            for key, item in value.items():
+                name = f"{path}.{key}" if path else str(key)
+                if not _is_text(key):
+                    found.append(BadField(path or "(body)", "has a key that is not valid Unicode text"))
+                    continue
+                pending.append((item, name, depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, f"{path}.{index}" if path else str(index), depth + 1) for index, item in enumerate(value))
+        elif isinstance(value, str) and not _is_text(value):
+            found.append(BadField(path or "(body)", "is not valid Unicode text (a lone surrogate)"))
+    return sorted(found, key=lambda bad: bad.field)
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def token_owner() -> Staff:

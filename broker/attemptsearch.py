@@ -260,6 +260,10 @@ def _utc(value: datetime) -> datetime:
 # --- search --------------------------------------------------------------------------------------
 
 
+#: The largest id a row can have (a signed 64-bit integer in PostgreSQL and SQLite).
+MAX_ROW_ID = 2**63 - 1
+
+
 @dataclass(frozen=True, slots=True)
 class SearchPage:
     """Attempts newest first; ``next_before_id`` asks for the next (older) page, or is None."""
@@ -295,6 +299,8 @@ def search(
     if resolved.account_keys is not None:
         conditions.append(c.id.in_(_account_attempt_ids(*resolved.account_keys)))
     if before_id is not None:
+        if not 1 <= before_id <= MAX_ROW_ID:  # a database integer has 64 bits: a larger one is no row
+            raise CriteriaError({"before_id": ("must be a row id from 1 to 2**63-1", "Список устарел: повторите поиск.")})
         anchor = db.session.execute(select(c.started_at).where(c.id == before_id)).scalar()
         if anchor is None:
             raise CriteriaError({"before_id": ("no such attempt", "Список устарел: повторите поиск.")})

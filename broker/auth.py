@@ -4,6 +4,7 @@ chooser (the blueprint ``auth``)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -11,12 +12,13 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 
 import matching
-from broker import invites, login, services, sessions
+from broker import cookies, invites, login, services, sessions
 from broker.extensions import db
 from broker.models import Account, EsiaLink
 from broker.portal import complete_authorization, render_error, render_refusal, set_cookie
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+log = logging.getLogger(__name__)
 
 ROLES_RU = {"student": "Ученик", "parent": "Родитель", "teacher": "Учитель", "staff": "Сотрудник"}
 _PHONE = re.compile(r"\+?[0-9]{10,15}")
@@ -32,7 +34,7 @@ def _phone_digits(text: str) -> str:
 
 def _binding() -> tuple[str | None, str | None]:
     """The pending login's state and the browser's secret, from the binding cookie."""
-    value = request.cookies.get(login.BINDING_COOKIE, "")
+    value = cookies.read(login.BINDING_COOKIE) or ""
     state, _, binding = value.partition(".")
     return (state or None, binding or None)
 
@@ -53,8 +55,10 @@ def esia_callback() -> Any:
     state, binding = _binding()
     pending = login.claim(request.args.get("state"), binding) if state == request.args.get("state") else None
     if pending is None:
-        attempt = login.refusal_attempt("unknown", None, matching.Reason.ESIA_ERROR, "state_unknown_or_replayed")
-        return render_refusal(matching.Reason.ESIA_ERROR, attempt.reference, None, 400)
+        # Bad, expired, replayed or another browser's state: nothing is written, so that garbage
+        # callbacks cannot fill the attempts table (kept for months); the person starts again.
+        log.info("ESIA callback with a state that matches no pending login of this browser")
+        return _expired()
     client = services.current().clients.get(pending.client_id)
     if client is None:  # the portal was unregistered while the person was at ESIA
         attempt = login.record(pending.client_id, pending.region, pending.created_at, pending.flow,
@@ -113,7 +117,7 @@ def _finish_link(pending: login.Pending, finished: login.Finished) -> Any:
     login.drop(pending)
     db.session.commit()
     response = redirect(return_to + ("&" if "?" in return_to else "?") + urlencode({"linked": account_id}))
-    response.delete_cookie(login.BINDING_COOKIE)
+    cookies.forget(response, login.BINDING_COOKIE)
     return response
 
 
@@ -175,8 +179,8 @@ def invite() -> Any:
         login.drop(pending)
         db.session.commit()
         client = services.current().clients.get(pending.client_id)
-        response = make_response(render_refusal(matching.Reason.INVITE_CODE_INVALID, attempt.reference, client, 403))
-        response.delete_cookie(login.BINDING_COOKIE)
+        response = make_response(render_refusal(matching.Reason.INVITE_CODE_INVALID, attempt.reference, client))
+        cookies.forget(response, login.BINDING_COOKIE)
         return response
     login.set_stage(pending, {**stage, "tries": tries})
     db.session.commit()
@@ -241,7 +245,7 @@ def _sign_in(
     response = complete_authorization(client, dict(pending.portal_request), live)
     db.session.commit()
     set_cookie(response, sessions.COOKIE, token, int(current_app.config["SESSION_SECONDS"]))
-    response.delete_cookie(login.BINDING_COOKIE)
+    cookies.forget(response, login.BINDING_COOKIE)
     return response
 
 
@@ -254,7 +258,7 @@ def _linked_meanwhile(pending: login.Pending) -> Any:
     db.session.commit()
     client = services.current().clients.get(pending.client_id)
     response = make_response(render_refusal(matching.Reason.LINKED_ELSEWHERE, attempt.reference, client))
-    response.delete_cookie(login.BINDING_COOKIE)
+    cookies.forget(response, login.BINDING_COOKIE)
     return response
 
 

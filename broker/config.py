@@ -61,8 +61,18 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_SECONDS": 8 * 3600,
     # How long a person may take at ESIA and on the broker's pages.
     "PENDING_LOGIN_SECONDS": 900,
-    # Cookies are Secure unless this is False (plain-HTTP development on loopback only).
+    # Cookies are Secure unless this is False (plain-HTTP development on loopback only). When
+    # True, the broker's cookies are named with the ``__Host-`` prefix (``cookie_name``) and every
+    # answer carries Strict-Transport-Security.
     "COOKIE_SECURE": True,
+    # Strict-Transport-Security's max-age (seconds) when COOKIE_SECURE: the browser then refuses
+    # plain HTTP to the broker for this long. One year (the HSTS preload list's minimum).
+    "HSTS_SECONDS": 365 * 24 * 3600,
+    # Retry-After (seconds) on answers that mean "try again later": ESIA or the database unavailable.
+    "RETRY_AFTER_SECONDS": 60,
+    # The largest request body the broker reads (bytes); a larger one is answered 413. The JSON
+    # API's registry batches are the largest legitimate bodies.
+    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     # --- staff: admins, regional operators, support (the /admin pages) ---------------------
     # Failed password logins in a row after which a staff login is locked, and for how long.
     "STAFF_MAX_FAILED_LOGINS": 5,
@@ -133,6 +143,9 @@ DEFAULTS: dict[str, Any] = {
     "ESIA_SCOPES": ["openid", "fullname", "birthdate", "gender", "snils", "id_doc", "email", "mobile"],
     "ESIA_CONNECT_TIMEOUT": 3.05,
     "ESIA_READ_TIMEOUT": 10.0,
+    # The largest answer read from ESIA (bytes); past it the answer is refused as esia_error. A
+    # person's data with documents and contacts is a few kilobytes.
+    "ESIA_MAX_RESPONSE_BYTES": 256 * 1024,
     "ESIA_PROXY": None,  # outbound proxy to ESIA; the *_PROXY environment variables are not read
     "ESIA_CA_BUNDLE": None,  # PEM bundle checking ESIA's TLS certificate (default: certifi's)
     "ESIA_PERSON_FILTER": None,
@@ -144,6 +157,22 @@ _ONE_JOB = ("SECRET_KEY", "SNILS_HASH_KEY", "OID_HASH_KEY")
 
 # The limits of broker.ratelimits.LIMITS, each checked at start.
 RATE_LIMIT_KEYS = tuple(key for key in DEFAULTS if key.startswith("RATE_LIMIT_"))
+
+#: The broker's cookies, by their plain names: the SSO session, the pending login's binding to
+#: the browser, and Flask's signed session (staff sign-in, logout's way back).
+SSO_COOKIE = "broker_sso"
+LOGIN_COOKIE = "broker_login"
+FLASK_COOKIE = "broker_flask"
+
+
+def cookie_name(config: Mapping[str, Any], name: str) -> str:
+    """The name a broker cookie goes by: ``__Host-`` + ``name`` when cookies are Secure.
+
+    A ``__Host-`` cookie is accepted by the browser only if it is Secure, has Path=/ and no
+    Domain (RFC 6265bis §4.1.3.2): no sibling subdomain and no plain-HTTP page can set or
+    shadow it.
+    """
+    return f"__Host-{name}" if config.get("COOKIE_SECURE") else name
 
 
 def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
@@ -161,15 +190,21 @@ def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         app.config.from_mapping(test_config)
     if app.config.get("DATABASE_URL"):
         app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
-    # Flask's own signed cookie (logout's way back) follows the broker's cookie rules.
-    app.config.update(
-        SESSION_COOKIE_NAME="broker_flask",
-        SESSION_COOKIE_SECURE=bool(app.config["COOKIE_SECURE"]),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-    )
+    app.config.update(flask_cookie_settings(app.config))
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'broker.sqlite3'}"
+
+
+def flask_cookie_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Flask's own signed cookie (staff sign-in, logout's way back) follows the broker's cookie rules."""
+    return {
+        "SESSION_COOKIE_NAME": cookie_name(config, FLASK_COOKIE),
+        "SESSION_COOKIE_PATH": "/",
+        "SESSION_COOKIE_DOMAIN": None,
+        "SESSION_COOKIE_SECURE": bool(config["COOKIE_SECURE"]),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+    }
 
 
 def _load_toml(app: Flask, path: str) -> None:

@@ -6,9 +6,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from broker.schemas import ErrorSchema
 
@@ -123,6 +124,18 @@ class MalformedBodyError(InvalidFieldsError):
         super().__init__("(body)", "must be a JSON object; send Content-Type: application/json")
 
 
+class DatabaseUnavailableError(BrokerError):
+    code = "database_unavailable"
+    description = "The broker's database is unavailable; try again later."
+    status = 503
+
+
+class BodyTooLargeError(BrokerError):
+    code = "body_too_large"
+    description = "The request body is larger than the broker accepts."
+    status = 413
+
+
 class SchemaMissingError(BrokerError):
     code = "schema_missing"
     description = "The database has no schema yet. Run `broker db upgrade` first."
@@ -160,9 +173,27 @@ def problem(error: BrokerError) -> dict[str, Any]:
     return ErrorSchema().dump(body)  # the OpenAPI document's shape of every error answer
 
 
+#: The OAuth endpoints a portal's server calls: they answer JSON in OAuth's error shape (RFC 6749 §5.2).
+OAUTH_ENDPOINTS = frozenset({"oidc.token", "oidc.userinfo"})
+
+
 def wants_json() -> bool:
-    """JSON for the JSON API and for clients that ask for it; a page for browsers."""
-    return request.blueprint == "api" or request.accept_mimetypes.best == "application/json"
+    """JSON for the JSON API, the token and userinfo endpoints and clients that ask for it; a page for browsers."""
+    return (
+        request.blueprint == "api"
+        or request.endpoint in OAUTH_ENDPOINTS
+        or request.accept_mimetypes.best == "application/json"
+    )
+
+
+def oauth_error(error: str, description: str, status: int, headers: dict[str, str] | None = None) -> Any:
+    """An OAuth-shaped error answer (``{"error", "error_description"}``) for the token and userinfo endpoints."""
+    return jsonify(error=error, error_description=description), status, headers or {}
+
+
+def retry_after() -> dict[str, str]:
+    """``Retry-After`` for an answer meaning "try again later"."""
+    return {"Retry-After": str(int(current_app.config["RETRY_AFTER_SECONDS"]))}
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -207,6 +238,10 @@ def register_error_handlers(app: Flask) -> None:
     def database_error(error: SQLAlchemyError) -> Any:
         # The database is down or refused: nothing was half-done (each step commits whole).
         log.error("database error %s on %s", type(error).__name__, request.path)
+        if request.endpoint in OAUTH_ENDPOINTS:  # RFC 6749 §4.1.2.1's code for "try again later"
+            return oauth_error("temporarily_unavailable", "The broker's database is unavailable.", 503, retry_after())
+        if wants_json():
+            return jsonify(problem(DatabaseUnavailableError())), 503, retry_after()
         return (
             render_template(
                 "error.html",
@@ -215,4 +250,23 @@ def register_error_handlers(app: Flask) -> None:
                 code="database_unavailable",
             ),
             503,
+            retry_after(),
+        )
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_error: RequestEntityTooLarge) -> Any:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        log.warning("request body over %s bytes on %s", limit, request.path)
+        if request.endpoint in OAUTH_ENDPOINTS:
+            return oauth_error("invalid_request", f"The request body is larger than {limit} bytes.", 413)
+        if wants_json():
+            return jsonify(problem(BodyTooLargeError(f"The request body is larger than {limit} bytes."))), 413
+        return (
+            render_template(
+                "error.html",
+                title="Слишком большой запрос",
+                message="Браузер отправил слишком много данных. Вернитесь назад и повторите попытку.",
+                code=BodyTooLargeError.code,
+            ),
+            413,
         )

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 import matching
 from broker import decisions, services
+from broker.config import LOGIN_COOKIE
 from broker.extensions import db
 from broker.keyring import Keyring
 from broker.models import EsiaLink, LoginAttempt, PendingLogin
@@ -62,7 +63,7 @@ _INSERT_ATTEMPT = insert(_ATTEMPTS)
 
 log = logging.getLogger(__name__)
 
-BINDING_COOKIE = "broker_login"
+BINDING_COOKIE = LOGIN_COOKIE  # its plain name: broker.cookies names it on the wire
 # Crockford's base32 without I, L, O, U: read aloud over the phone without confusion.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 

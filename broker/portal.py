@@ -15,8 +15,9 @@ from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredErro
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 
 import matching
-from broker import login, oidc, regions, services, sessions
+from broker import cookies, login, oidc, regions, services, sessions, statuses
 from broker.clients import PortalClient
+from broker.errors import retry_after
 from broker.models import Account
 from broker.extensions import db
 
@@ -50,7 +51,7 @@ def authorize() -> Any:
     """
     server = services.current().oidc
     assert server is not None
-    live = sessions.find_session(request.cookies.get(sessions.COOKIE))
+    live = sessions.find_session(cookies.read(sessions.COOKIE))
     signed = oidc.signed_in(live.id) if live is not None else None
     try:
         # With no session, Authlib answers prompt=none with login_required itself.
@@ -184,7 +185,7 @@ def logout() -> Any:
     target = args.get("post_logout_redirect_uri")
     if target and (client is None or not client.check_post_logout_redirect_uri(target)):
         return render_error("Выход не выполнен", "Портал указал адрес возврата, который не зарегистрирован.", "invalid_request", 400)
-    live = sessions.find_session(request.cookies.get(sessions.COOKIE))
+    live = sessions.find_session(cookies.read(sessions.COOKIE))
     if request.method == "POST":
         expected = session.pop("logout_csrf", None)
         if not expected or not hmac.compare_digest(str(args.get("csrf_token", "")), expected):
@@ -204,7 +205,7 @@ def logout() -> Any:
     state = args.get("state")
     session["after_logout"] = target + ("?" + urlencode({"state": state}) if state else "") if target else None
     response = redirect(services.current().esia.logout_url(external("oidc.logged_out")), 303)
-    response.delete_cookie(sessions.COOKIE)
+    cookies.forget(response, sessions.COOKIE)
     return response
 
 
@@ -240,21 +241,20 @@ def complete_authorization(client: PortalClient, portal_request: dict[str, str],
 
 
 def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(
-        name, value, max_age=max_age, httponly=True, secure=current_app.config["COOKIE_SECURE"], samesite="Lax"
-    )
+    """Set the broker's cookie ``name`` (its plain name; ``broker.cookies`` names it on the wire)."""
+    cookies.put(response, name, value, max_age)
 
 
-def render_refusal(reason: matching.Reason, reference: str, client: PortalClient | None, status: int = 200) -> Any:
-    return (
-        render_template(
-            "auth/refusal.html",
-            refusal=matching.REFUSALS[reason],
-            reference=reference,
-            login_url=client.login_url if client else None,
-        ),
-        status,
+def render_refusal(reason: matching.Reason, reference: str, client: PortalClient | None) -> Any:
+    """The refusal page for ``reason``, with the HTTP status it means (``broker.statuses``)."""
+    status = statuses.status_of(reason)
+    page = render_template(
+        "auth/refusal.html",
+        refusal=matching.REFUSALS[reason],
+        reference=reference,
+        login_url=client.login_url if client else None,
     )
+    return page, status, retry_after() if status in statuses.RETRY_LATER else {}
 
 
 def render_error(title: str, message: str, code: str | None, status: int) -> Any:

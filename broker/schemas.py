@@ -28,7 +28,8 @@ class ErrorSchema(Schema):
                 "A stable snake_case code, the failure's own: invalid_request (400 the body is not a JSON "
                 "object; 422 some fields are not valid), invalid_criteria (422 search criteria or a reference "
                 "code that cannot be used), invalid_token (401), insufficient_scope (403 role), forbidden "
-                "(403 region), not_found (404 region), attempt_not_found (404 attempt)."
+                "(403 region), not_found (404 region), attempt_not_found (404 attempt), body_too_large (413), "
+                "database_unavailable (503, with Retry-After)."
             )
         },
     )
@@ -181,7 +182,12 @@ class AttemptSearchSchema(Schema):
     started_from = fields.String(data_key="from", metadata={"description": "ISO 8601 (Moscow time without an offset)"})
     started_to = fields.String(data_key="to")
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
-    before_id = fields.Integer(load_default=None, allow_none=True, metadata={"description": "the previous page's next_before_id"})
+    before_id = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(1, 2**63 - 1),  # a row id: 64 bits in the database
+        metadata={"description": "the previous page's next_before_id"},
+    )
 
 
 class AttemptSchema(Schema):

@@ -99,6 +99,7 @@ def make_esia_provider(config: dict) -> EsiaProvider:  # type: ignore[type-arg]
                 scopes=tuple(config["ESIA_SCOPES"]),
                 connect_timeout=float(config["ESIA_CONNECT_TIMEOUT"]),
                 read_timeout=float(config["ESIA_READ_TIMEOUT"]),
+                max_response_bytes=int(config["ESIA_MAX_RESPONSE_BYTES"]),
                 person_filter=config["ESIA_PERSON_FILTER"],
                 proxy=config["ESIA_PROXY"],
                 ca_bundle=config["ESIA_CA_BUNDLE"],

@@ -16,10 +16,11 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import bindparam, insert, select, update
 
+from broker.config import SSO_COOKIE
 from broker.extensions import db
 from broker.models import DiarySession
 
-COOKIE = "broker_sso"
+COOKIE = SSO_COOKIE  # its plain name: broker.cookies names it on the wire
 _SESSIONS = DiarySession.__table__
 _INSERT = insert(_SESSIONS)
 _SELECT = select(*_SESSIONS.c).where(_SESSIONS.c.id == bindparam("key"))

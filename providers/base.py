@@ -73,6 +73,17 @@ class InvalidUpstreamResponseError(ProviderError):
         self.why = why
 
 
+class ResponseTooLargeError(InvalidUpstreamResponseError):
+    """ESIA's answer is longer than the configured cap: it is not read to its end, and refused."""
+
+    code = "upstream_response_too_large"
+    description = "The identity provider's response is larger than the broker accepts."
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__("(body)", f"the answer to {what} is longer than {limit} bytes")
+        self.limit = limit
+
+
 class UpstreamUnavailableError(ProviderError):
     """ESIA did not answer in time, could not be reached, or answered with a server error page."""
 

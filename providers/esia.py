@@ -83,6 +83,8 @@ class EsiaConfig:
     scopes: tuple[str, ...] = ("openid", "fullname", "birthdate", "gender", "snils", "id_doc")
     connect_timeout: float = 3.05
     read_timeout: float = 10.0
+    #: The longest answer read from ESIA (bytes); a longer one is refused (esia_error) unread.
+    max_response_bytes: int = 256 * 1024
     leeway: float = 60.0
     access_type: AccessType = "online"
     person_filter: str | None = None
@@ -114,6 +116,8 @@ class EsiaConfig:
             problems.append("scopes must be single words such as fullname.")
         if not (self.connect_timeout > 0 and self.read_timeout > 0):
             problems.append("connect_timeout and read_timeout must be positive seconds.")
+        if not (isinstance(self.max_response_bytes, int) and self.max_response_bytes > 0):
+            problems.append("max_response_bytes must be a positive number of bytes.")
         if not 0 <= self.leeway <= 300:
             problems.append("leeway must be between 0 and 300 seconds.")
         if self.access_type not in ("online", "offline"):
@@ -199,6 +203,7 @@ class EsiaProvider:
             session if session is not None else _session(config.proxy, config.ca_bundle),
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
+            max_response_bytes=config.max_response_bytes,
         )
         self._certificate_hash = client_certificate_hash(config.signer.certificate_der)
 

@@ -7,7 +7,10 @@ How answers are read (ESIA.md §6 and our decision 7):
 * a 4xx with ESIA's JSON error (``{"error", "error_description": "ESIA-0070xx: …"}``) or any
   other 4xx → :class:`UpstreamRefusedError` carrying the ESIA code (``esia_error``), except
   ESIA-007007/007008 (server error, overload), which are ``esia_unavailable``;
-* a 2xx whose body is not a JSON object → :class:`InvalidUpstreamResponseError`.
+* a 2xx whose body is not a JSON object → :class:`InvalidUpstreamResponseError`;
+* any answer longer than ``max_response_bytes`` → :class:`ResponseTooLargeError` (``esia_error``),
+  read no further than the cap: ESIA's answers are a few kilobytes, and a broker that reads a
+  huge or endless body whole would spend its memory on it.
 
 Only reads (GET) are retried, once, and only after a connection error, a timeout or a 5xx. The
 token request is never retried: a code is single-use, and a retry after a lost answer would
@@ -26,13 +29,16 @@ from urllib.parse import urlencode
 
 import requests
 
-from providers.base import InvalidUpstreamResponseError, UpstreamRefusedError, UpstreamUnavailableError
+from providers.base import (
+    InvalidUpstreamResponseError, ResponseTooLargeError, UpstreamRefusedError, UpstreamUnavailableError,
+)  # fmt: skip
 
 #: ESIA's codes meaning "try again later" rather than "your request is wrong" (ESIA.md §6.2).
 UNAVAILABLE_CODES = frozenset({"ESIA-007007", "ESIA-007008"})
 _ESIA_CODE = re.compile(r"ESIA-[0-9]{6}")
 _OAUTH_ERROR = re.compile(r"[a-z_]{1,64}")  # as RFC 6749 §4.1.2.1 and ESIA spell them
 _log = logging.getLogger(__name__)
+_CHUNK = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +83,12 @@ class Transport:
 
     USER_AGENT = "diary-esia-broker"
 
-    def __init__(self, session: requests.Session, *, connect_timeout: float, read_timeout: float) -> None:
+    def __init__(
+        self, session: requests.Session, *, connect_timeout: float, read_timeout: float, max_response_bytes: int
+    ) -> None:
         self._session = session
         self._timeout = (connect_timeout, read_timeout)
+        self._max_bytes = max_response_bytes
 
     def post_form(self, url: str, form: Mapping[str, str], what: str) -> JsonAnswer:
         """POST a form once (never retried); ``what`` names the request in errors."""
@@ -95,16 +104,18 @@ class Transport:
         except UpstreamUnavailableError as exc:
             _log.info("ESIA did not answer %s (%s); retrying once", what, exc)
         else:
-            if response.status_code < 500:
+            if response.status < 500:
                 return _read(response, what)
-            _log.info("ESIA answered %s with HTTP %s; retrying once", what, response.status_code)
+            _log.info("ESIA answered %s with HTTP %s; retrying once", what, response.status)
         return _read(self._send("GET", target, what, headers), what)
 
-    def _send(self, method: str, url: str, what: str, headers: Mapping[str, str], body: bytes | None = None) -> requests.Response:
+    def _send(self, method: str, url: str, what: str, headers: Mapping[str, str], body: bytes | None = None) -> _Answer:
         sent = {"User-Agent": self.USER_AGENT, **headers}
         try:
             prepared = requests.Request(method, url, headers=sent, data=body).prepare()
-            return self._session.send(prepared, timeout=self._timeout, allow_redirects=False)
+            response = self._session.send(prepared, timeout=self._timeout, allow_redirects=False, stream=True)
+            with response:  # closed (the connection freed) however the reading ends
+                return _Answer(response.status_code, response.headers, self._bounded_body(response, what))
         except requests.Timeout as exc:
             raise UpstreamUnavailableError(f"ESIA did not answer {what} in time") from exc
         except requests.ConnectionError as exc:
@@ -112,9 +123,30 @@ class Transport:
         except requests.RequestException as exc:
             raise UpstreamUnavailableError(f"The request for {what} failed: {type(exc).__name__}") from exc
 
+    def _bounded_body(self, response: requests.Response, what: str) -> bytes:
+        """The answer's body, read in chunks and never past the cap (whatever Content-Length says)."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise ResponseTooLargeError(what, self._max_bytes)
+        body = bytearray()
+        for chunk in response.iter_content(_CHUNK):
+            body += chunk
+            if len(body) > self._max_bytes:
+                raise ResponseTooLargeError(what, self._max_bytes)
+        return bytes(body)
 
-def _read(response: requests.Response, what: str) -> JsonAnswer:
-    status = response.status_code
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What came back: the status, the headers and the body as far as it was read."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+def _read(response: _Answer, what: str) -> JsonAnswer:
+    status = response.status
     if status >= 500 or status == 429 or 300 <= status < 400:
         raise UpstreamUnavailableError(f"ESIA answered {what} with HTTP {status}", status=status)
     content_type = response.headers.get("Content-Type", "").lower()

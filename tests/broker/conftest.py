@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 import matching
-from broker import login
+from broker import config, login
 from tests.broker.attemptdata import (
     IVANOV, KID, NOW, ORLOVA, SIDOROV, TESTOV, attempt_for, import_rows, registry_rows, switch_region,
 )  # fmt: skip
@@ -74,6 +74,7 @@ def made(attempts_registry: Flask) -> dict[str, login.Attempt]:
 @pytest.fixture
 def live_broker(world: World, live_server: Callable[[Any], str]) -> str:
     """The flow tests' broker on a loopback port, for Chromium; the same app and database."""
-    # Plain HTTP on loopback: the staff cookie may not be Secure here (COOKIE_SECURE=false in dev).
-    world.broker.config["SESSION_COOKIE_SECURE"] = False
+    # Plain HTTP on loopback: no cookie may be Secure (nor ``__Host-``) here, as with COOKIE_SECURE=false in dev.
+    world.broker.config["COOKIE_SECURE"] = False
+    world.broker.config.update(config.flask_cookie_settings(world.broker.config))
     return live_server(world.broker)

@@ -63,7 +63,7 @@ def test_one_person_with_two_accounts_chooses_one(world: World) -> None:
 )
 def test_a_refusal_shows_why_what_to_do_who_fixes_it_and_a_reference(world: World, person: str, reason_words: str) -> None:
     login = log_in(world, person)
-    assert login.page is not None and login.page.status_code == 200
+    assert login.page is not None and login.page.status_code == 403  # a decision against the person
     page = login.page.text
     assert reason_words in page
     assert "Что делать" in page and "Кто может исправить" in page

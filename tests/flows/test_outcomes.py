@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 
 from broker.extensions import db
 from broker.models import Account, EsiaLink, LoginAttempt, Region
+from broker.statuses import status_of
+from matching import Reason
 from tests.world import ESIA, World, log_in
 
 pytestmark = pytest.mark.flow
@@ -101,6 +103,8 @@ def test_every_reason_is_reached_and_recorded(world: World, person: str, arrange
     login = log_in(world, person)
     assert login.callback is None, "a refused login must not reach the portal"
     assert login.page is not None and "Код обращения" in login.page.text
+    assert login.page.status_code == status_of(Reason(reason))  # 403, 502 or 503 (broker/statuses.py)
+    assert ("Retry-After" in login.page.headers) == (reason == "esia_unavailable")
     with world.broker.app_context():
         attempt = db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id.desc())).first()
         assert attempt is not None and (attempt.outcome, attempt.reason) == ("refused", reason)
