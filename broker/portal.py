@@ -135,10 +135,23 @@ def _authenticated_client() -> PortalClient | None:
 
 
 def _same_origin(url: str, registered: tuple[str, ...]) -> bool:
-    target = urlsplit(url)
-    if target.scheme not in ("http", "https") or not target.netloc or target.fragment:
-        return False
-    return any((target.scheme, target.netloc) == (urlsplit(uri).scheme, urlsplit(uri).netloc) for uri in registered)
+    """Whether ``url`` is on the origin (scheme, host, port) of one of ``registered``.
+
+    Parsed, never compared as text; user info, a fragment or an unparsable URL is refused.
+    """
+    target = _origin(url)
+    return target is not None and any(target == _origin(uri) for uri in registered)
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None or parts.fragment:
+        return None
+    return (parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))
 
 
 @bp.post("/oidc/token")

@@ -35,6 +35,11 @@ def test_the_link_flow_refuses_a_person_who_is_not_that_account(world: World) ->
     [
         ("d-004", "https://evil.test/steal", PORTAL_SECRET, 400),
         ("d-004", "javascript:alert(1)", PORTAL_SECRET, 400),
+        ("d-004", "http://[", PORTAL_SECRET, 400),  # unparsable: refused, never a 500
+        ("d-004", "https://portal.test:99999/settings", PORTAL_SECRET, 400),
+        ("d-004", "https://portal.test@evil.test/settings", PORTAL_SECRET, 400),
+        ("d-004", "https://evil.test@portal.test/settings", PORTAL_SECRET, 400),  # user info: refused
+        ("d-004", "https://portal.test:443/settings", PORTAL_SECRET, 200),  # the same origin, port spelt out
         ("d-004", f"{PORTAL}/settings", "wrong", 401),
         ("nobody", f"{PORTAL}/settings", PORTAL_SECRET, 400),
         ("d-028", f"{PORTAL}/settings", PORTAL_SECRET, 200),  # region 39 is among the portal's regions
