@@ -268,7 +268,7 @@ def _check_proxies_and_limits(config: Mapping[str, Any]) -> None:
     except ValueError as exc:
         problems.append(f"TRUSTED_PROXIES: {exc}")
     for key in RATE_LIMIT_KEYS:
-        value = config.get(key)
+        value = config.get(key, DEFAULTS[key])  # a mapping checked on its own may leave a limit at its default
         if not isinstance(value, str):
             problems.append(f'{key}: must be a string such as "300 per minute" ("" switches the limit off)')
             continue

@@ -3,8 +3,6 @@ userinfo and logout (the blueprint ``oidc``)."""
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -15,7 +13,7 @@ from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredErro
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 
 import matching
-from broker import cookies, login, oidc, regions, services, sessions, statuses
+from broker import cookies, csrf, login, oidc, regions, services, sessions, statuses
 from broker.clients import PortalClient
 from broker.errors import retry_after
 from broker.models import Account
@@ -200,16 +198,16 @@ def logout() -> Any:
         return render_error("Выход не выполнен", "Портал указал адрес возврата, который не зарегистрирован.", "invalid_request", 400)
     live = sessions.find_session(cookies.read(sessions.COOKIE))
     if request.method == "POST":
-        expected = session.pop("logout_csrf", None)
-        if not expected or not hmac.compare_digest(str(args.get("csrf_token", "")), expected):
-            return render_error("Выход не выполнен", "Страница выхода устарела. Вернитесь на портал и нажмите «Выйти» ещё раз.", "csrf_failed", 400)
+        # The staff pages' synchronizer token, kept in this browser's session cookie.
+        if not csrf.is_valid(args.get(csrf.FIELD)):
+            return render_error("Выход не выполнен", "Страница выхода устарела. Вернитесь на портал и нажмите «Выйти» ещё раз.", "logout_expired", 400)
     elif not _hint_names(claims, live):
-        session["logout_csrf"] = csrf = secrets.token_urlsafe(32)
+        token = csrf.token()
         carried = {name: args[name] for name in ("client_id", "post_logout_redirect_uri", "state") if args.get(name)}
         if client is not None:
             carried["client_id"] = client.client_id
         return render_template(
-            "auth/logout.html", action=url_for("oidc.logout"), carried=sorted(carried.items()), csrf_token=csrf,
+            "auth/logout.html", action=url_for("oidc.logout"), carried=sorted(carried.items()), csrf_token=token,
             portal=client.name if client else None,
         )  # fmt: skip
     if live is not None:
