@@ -125,7 +125,9 @@ def _finish_link(pending: login.Pending, finished: login.Finished) -> Any:
 def choose() -> Any:
     state, binding = _binding()
     pending = login.staged(state, binding)
-    if pending is None or binding is None or pending.stage is None:
+    # Only a login the engine sent to the chooser: any other stage (one waiting for an invite
+    # code, say) names accounts that must not be chosen from here.
+    if pending is None or binding is None or pending.stage is None or pending.stage["outcome"] != str(matching.Outcome.CHOOSE_ACCOUNT):
         return _expired()
     stage = pending.stage
     accounts = [a for a in (db.session.get(Account, i) for i in stage["account_ids"]) if a is not None]

@@ -183,6 +183,19 @@ def test_the_contacts_page_cannot_be_reached_before_the_code(invite_region: Worl
     assert skipped.status_code == 400 and links_of(world, KID_ACCOUNT) == []
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_the_account_chooser_cannot_be_used_to_skip_the_code(invite_region: World, method: str) -> None:
+    """The chooser serves only a login the engine sent there; the code page's token does not open it."""
+    world = invite_region
+    issue_code(world)
+    page = at_code_page(world)
+    data = {"csrf_token": csrf(page), "account_id": KID_ACCOUNT} if method == "POST" else None
+    answer = world.go(f"{BROKER}/auth/choose", data=data)
+    assert answer.status_code == 400 and "d-001" not in answer.text
+    assert world.go(f"{BROKER}/auth/confirm").status_code == 400
+    assert links_of(world, KID_ACCOUNT) == []
+
+
 def test_without_a_code_the_person_abandons_and_the_attempt_says_a_code_was_needed(invite_region: World) -> None:
     world = invite_region
     at_code_page(world)
