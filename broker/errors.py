@@ -173,12 +173,13 @@ def problem(error: BrokerError) -> dict[str, Any]:
     return ErrorSchema().dump(body)  # the OpenAPI document's shape of every error answer
 
 
-#: The OAuth endpoints a portal's server calls: they answer JSON in OAuth's error shape (RFC 6749 §5.2).
-OAUTH_ENDPOINTS = frozenset({"oidc.token", "oidc.userinfo"})
+#: The endpoints a portal's server calls (never a browser): every answer of theirs, errors and
+#: refusals included, is JSON in OAuth's error shape (RFC 6749 §5.2). The one list of them.
+OAUTH_ENDPOINTS = frozenset({"oidc.token", "oidc.userinfo", "oidc.start_link"})
 
 
 def wants_json() -> bool:
-    """JSON for the JSON API, the token and userinfo endpoints and clients that ask for it; a page for browsers."""
+    """JSON for the JSON API, the portals' back-channel endpoints and clients that ask for it; a page for browsers."""
     return (
         request.blueprint == "api"
         or request.endpoint in OAUTH_ENDPOINTS

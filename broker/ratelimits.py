@@ -1,7 +1,7 @@
 """Rate limits: one table of limits by endpoint, per client address and per portal, and the 429 answers.
 
 Flask-Limiter counts; this module says what. ``LIMITS`` names each limited endpoint (or a whole
-blueprint, ``"api.*"``), the config keys of its limits and how a refusal is answered. The values
+blueprint, ``"api.*"``) and the config keys of its limits. The values
 are read from the config on every request, so an operator's (or a test's) change applies at once.
 
 Per address: ``request.remote_addr`` (as ``broker.proxies`` makes it behind a proxy), IPv6 per
@@ -12,7 +12,8 @@ let through, so that one flooding address cannot use up a portal's share, and on
 NAT cannot starve its region.
 
 A refusal is a 429 with ``Retry-After``: a Russian page for a person's browser, OAuth-style JSON
-for a portal's back end, the API's one error shape for the API. Each is logged with the endpoint
+for a portal's back end (``broker.errors.OAUTH_ENDPOINTS``, the one list of them), the API's one
+error shape for the API. Each is logged with the endpoint
 and the limit, never the address or the portal's request.
 """
 
@@ -23,13 +24,13 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app, jsonify, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded
 
 from broker import services
+from broker.errors import OAUTH_ENDPOINTS
 from broker.schemas import ErrorSchema
 
 if TYPE_CHECKING:
@@ -43,33 +44,31 @@ log = logging.getLogger(__name__)
 CODE = "rate_limited"
 
 
-class Answer(StrEnum):
-    PAGE = "page"  # a Russian page, for a person's browser
-    OAUTH = "oauth"  # {"error", "error_description"} as RFC 6749 §5.2, for a portal's back end
-    API = "api"  # the JSON API's one error shape (see broker.errors.problem)
-
-
 @dataclass(frozen=True, slots=True)
 class Rule:
     """The limits of one endpoint: config keys of its per-address and per-portal limits."""
 
     per_address: str
     per_portal: str | None
-    answer: Answer
     methods: tuple[str, ...] | None = None  # None: every method
 
 
 #: Every limited endpoint. "name.*" is a whole blueprint, all its views sharing one counter.
 LIMITS: dict[str, Rule] = {
-    "oidc.authorize": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", "RATE_LIMIT_LOGIN_PER_PORTAL", Answer.PAGE),
-    "auth.esia_callback": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, Answer.PAGE),
-    "auth.link": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, Answer.PAGE),
-    # A school's invite code typed (issue 12): its own limits are per login and per account.
-    "auth.invite": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, Answer.PAGE, methods=("POST",)),
-    "oidc.token": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL", Answer.OAUTH),
-    "oidc.start_link": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL", Answer.OAUTH),
-    "admin.login": Rule("RATE_LIMIT_STAFF_LOGIN_PER_ADDRESS", None, Answer.PAGE, methods=("POST",)),
-    "api.*": Rule("RATE_LIMIT_API_PER_ADDRESS", None, Answer.API),
+    "oidc.authorize": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", "RATE_LIMIT_LOGIN_PER_PORTAL"),
+    "auth.esia_callback": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None),
+    "auth.link": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None),
+    # The broker's own pages of a login: their posts (a school's invite code, the account chosen,
+    # the contacts confirmed). The invite code has its own limits per login and per account too.
+    "auth.invite": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, methods=("POST",)),
+    "auth.choose": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, methods=("POST",)),
+    "auth.confirm": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, methods=("POST",)),
+    "oidc.logout": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None),
+    "oidc.token": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL"),
+    "oidc.start_link": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL"),
+    "oidc.userinfo": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", None),
+    "admin.login": Rule("RATE_LIMIT_STAFF_LOGIN_PER_ADDRESS", None, methods=("POST",)),
+    "api.*": Rule("RATE_LIMIT_API_PER_ADDRESS", None),
 }
 
 _ADDRESS, _PORTAL = "address:", "portal:"
@@ -188,16 +187,14 @@ def too_many_requests(error: RateLimitExceeded) -> Any:
     per_portal = breached is not None and any(str(arg).startswith(_PORTAL) for arg in breached.request_args)
     # Counted in the log, with no personal data: the endpoint and the limit, not the address.
     log.warning("rate limit hit on %s: %s per %s", request.endpoint, error.limit.limit, "portal" if per_portal else "address")
-    rule = LIMITS.get(request.endpoint or "") or LIMITS.get(f"{request.blueprint}.*")
-    answer = rule.answer if rule else Answer.PAGE
     headers = {"Retry-After": str(seconds), "Cache-Control": "no-store"}
     english = (
         f"Too many requests {'for this portal' if per_portal else 'from this address'}; "
         f"retry after {seconds} seconds."
     )
-    if answer is Answer.OAUTH:
+    if request.endpoint in OAUTH_ENDPOINTS:
         return jsonify(error=CODE, error_description=english), 429, headers
-    if answer is Answer.API:
+    if request.blueprint == "api":
         body = ErrorSchema().dump({"error": CODE, "error_description": english, "errors": []})
         return jsonify(body), 429, headers
     from_portal = request.blueprint != "admin"  # a person's login starts again on the portal

@@ -120,22 +120,25 @@ def test_a_database_outage_answers_a_browser_with_the_503_page_and_retry_after(a
 
 
 @pytest.mark.flow
-def test_a_database_outage_answers_token_and_userinfo_as_oauth_errors_with_retry_after(world: World) -> None:
+def test_a_database_outage_answers_token_userinfo_and_link_as_oauth_errors_with_retry_after(world: World) -> None:
     client = world.broker.test_client()
     with database_down(world.broker):
         token = client.post(f"{BROKER}/oidc/token", data={"grant_type": "authorization_code", "code": "c0de",
                             "redirect_uri": "https://portal.test/callback"}, auth=("portal", PORTAL_SECRET))  # fmt: skip
         userinfo = client.get(f"{BROKER}/oidc/userinfo", headers={"Authorization": "Bearer some-token"})
-    for answer in (token, userinfo):
+        link = client.post(f"{BROKER}/oidc/link", data={"account_id": "d-004", "return_to": "https://portal.test/settings"},
+                           auth=("portal", PORTAL_SECRET))  # fmt: skip
+    for answer in (token, userinfo, link):
         assert answer.status_code == 503 and answer.is_json, answer.get_data(as_text=True)
         assert answer.json["error"] == "temporarily_unavailable"
         assert answer.headers["Retry-After"] == str(world.broker.config["RETRY_AFTER_SECONDS"])
 
 
 @pytest.mark.flow
-def test_a_token_request_over_the_limit_is_an_oauth_413(world: World) -> None:
+@pytest.mark.parametrize("path", ["/oidc/token", "/oidc/link"])
+def test_a_back_channel_request_over_the_limit_is_an_oauth_413(world: World, path: str) -> None:
     world.broker.config["MAX_CONTENT_LENGTH"] = 1024
     answer = world.broker.test_client().post(
-        f"{BROKER}/oidc/token", data={"grant_type": "authorization_code", "code": "c" * 4096}, auth=("portal", PORTAL_SECRET)
+        f"{BROKER}{path}", data={"grant_type": "authorization_code", "code": "c" * 4096}, auth=("portal", PORTAL_SECRET)
     )
     assert answer.status_code == 413 and answer.json["error"] == "invalid_request"

@@ -113,6 +113,9 @@ def test_one_address_is_held_to_the_default_limit_and_another_address_is_not(mak
         ("GET", "/auth/esia/callback?state=forged&code=forged", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
         ("GET", "/auth/link?state=forged&ticket=forged", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
         ("POST", "/auth/invite", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
+        ("POST", "/auth/choose", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
+        ("POST", "/auth/confirm", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
+        ("GET", "/oidc/logout?client_id=nope", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
         ("POST", "/admin/login", "RATE_LIMIT_STAFF_LOGIN_PER_ADDRESS"),
     ],
 )
@@ -143,7 +146,7 @@ def test_the_staff_login_page_itself_is_not_limited_only_the_password_posts(make
     assert client.get("/admin/login").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/oidc/token", "/oidc/link"])
+@pytest.mark.parametrize("path", ["/oidc/token", "/oidc/link", "/oidc/userinfo"])
 def test_a_portal_back_end_past_the_limit_gets_oauth_json_with_retry_after(make_app: Callable[..., Flask], path: str) -> None:
     client = make_app(RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS="1 per minute").test_client()
     assert post(client, path, data={"grant_type": "authorization_code"}).status_code != 429
