@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 
 from broker import create_app, schema
 from broker.extensions import db
@@ -16,6 +16,11 @@ from broker.extensions import db
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 DATABASES = ["sqlite"] + ([pytest.param("postgresql", marks=pytest.mark.postgres)] if POSTGRES_URL else [])
 TEST_SNILS_KEY = "test-snils-key"
+
+
+def count(model: type) -> int:
+    """The rows of ``model``'s table."""
+    return db.session.scalar(select(func.count()).select_from(model)) or 0
 
 
 def _reset_postgres(url: str) -> None:

@@ -9,6 +9,7 @@ keeping cookies per host.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -212,6 +213,13 @@ def verify_id_token(token: str, nonce: str | None = None) -> dict[str, Any]:
 
 def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def csrf(page: str) -> str:
+    """The CSRF token of one of the broker's login pages (the chooser, the contacts, the invite code)."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "the page has a CSRF token"
+    return match.group(1)
 
 
 def ask_link(account_id: str, return_to: str = f"{PORTAL}/settings", secret: str = PORTAL_SECRET) -> requests.Response:

@@ -23,6 +23,17 @@ def row(**overrides: Any) -> dict[str, Any]:
     return values
 
 
+def api_row(number: int = 1, **overrides: Any) -> dict[str, Any]:
+    """One account as the JSON API's registry upsert takes it."""
+    values = {
+        "id": f"api-{number:03d}", "login": f"api.user{number}", "role": "parent", "region": "77",
+        "school_id": "sch-1", "last_name": "Сидорова", "first_name": "Анна", "middle_name": "Петровна",
+        "birth_date": "1984-03-02", "gender": "F", "snils": None, "status": "active", "esia_oid": None,
+    }  # fmt: skip
+    values.update(overrides)
+    return values
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]], header: list[str] = HEADER) -> Path:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=header)

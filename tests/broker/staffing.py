@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from broker import staff
+from broker import apitokens, staff
 from broker.extensions import db
 from broker.models import AuditEvent, Staff
 
@@ -23,6 +23,14 @@ def make_staff(login: str = "boss", role: str = "admin", regions: tuple[str, ...
     return staff.create_staff(
         login, role=role, regions=regions, password=overrides.pop("password", PASSWORD), actor="cli:test", **overrides
     )
+
+
+def bearer(login: str, role: str, regions: tuple[str, ...] = ()) -> dict[str, str]:
+    """The ``Authorization`` header of a new API token of a new staff member (committed)."""
+    member = make_staff(login, role=role, regions=regions)
+    _, clear = apitokens.create_token(member, name="sync", days=30, actor="cli:test")
+    db.session.commit()
+    return {"Authorization": f"Bearer {clear}"}
 
 
 def audit_rows(action: str | None = None) -> list[AuditEvent]:

@@ -8,36 +8,16 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from broker import apitokens
 from broker.extensions import db
 from broker.models import Account, AuditEvent, EsiaLink
-from tests.broker.staffing import make_staff
+from tests.broker.registry_files import api_row as account
+from tests.broker.staffing import bearer
+from tests.databases import count
 from tests.builders import ADULT_SNILS
 
 URL = "/api/v1/registry/accounts"
-
-
-def account(number: int = 1, **overrides: Any) -> dict[str, Any]:
-    row = {
-        "id": f"api-{number:03d}", "login": f"api.user{number}", "role": "parent", "region": "77",
-        "school_id": "sch-1", "last_name": "Сидорова", "first_name": "Анна", "middle_name": "Петровна",
-        "birth_date": "1984-03-02", "gender": "F", "snils": None, "status": "active", "esia_oid": None,
-    }  # fmt: skip
-    row.update(overrides)
-    return row
-
-
-def bearer(login: str, role: str, regions: tuple[str, ...] = ()) -> dict[str, str]:
-    member = make_staff(login, role=role, regions=regions)
-    _, clear = apitokens.create_token(member, name="sync", days=30, actor="cli:test")
-    db.session.commit()
-    return {"Authorization": f"Bearer {clear}"}
-
-
-def count(model: type) -> int:
-    return db.session.scalar(select(func.count()).select_from(model)) or 0
 
 
 @pytest.fixture

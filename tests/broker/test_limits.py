@@ -18,7 +18,9 @@ from broker.attempts import CriteriaError
 from broker.config import LOGIN_COOKIE, cookie_name
 from broker.extensions import db
 from broker.models import Account
-from tests.broker.test_api import account, bearer, count
+from tests.broker.registry_files import api_row as account
+from tests.broker.staffing import bearer
+from tests.databases import count
 from tests.world import BROKER, PORTAL_SECRET, World
 
 ACCOUNTS = "/api/v1/registry/accounts"

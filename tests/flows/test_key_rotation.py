@@ -12,8 +12,7 @@ from flask import Flask
 
 from broker import attemptsearch
 from broker.keyring import make_keyring
-from tests.flows.test_login import csrf
-from tests.world import BROKER, PORTAL, PORTAL_CALLBACK, World, ask_link, log_in, start_login
+from tests.world import BROKER, PORTAL, PORTAL_CALLBACK, World, ask_link, csrf, log_in, start_login
 
 pytestmark = pytest.mark.flow
 

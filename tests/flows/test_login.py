@@ -6,15 +6,9 @@ import re
 
 import pytest
 
-from tests.world import BROKER, PORTAL_CALLBACK, World, log_in, query_of, start_login, verify_id_token
+from tests.world import BROKER, PORTAL_CALLBACK, World, csrf, log_in, query_of, start_login, verify_id_token
 
 pytestmark = pytest.mark.flow
-
-
-def csrf(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, "the page has a CSRF token"
-    return match.group(1)
 
 
 def test_a_first_login_confirms_contacts_links_and_returns_the_account_to_the_portal(world: World) -> None:

@@ -36,7 +36,7 @@ from tests.builders import (
     make_child_account,
     make_person,
 )
-from tests.matching.test_preflight import findings, run as preflight
+from tests.matching.preflightrun import findings, run as preflight
 
 INVITE_MOSCOW = replace(MOSCOW, under_14_first_link=FirstLink.INVITE_CODE)
 CHILD_OID = make_child().oid

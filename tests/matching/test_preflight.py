@@ -20,13 +20,11 @@ from matching import (
     Finding,
     Outcome,
     Person,
-    PreflightReport,
     Reason,
     RegionPolicy,
     Role,
     SharedKeys,
     decide,
-    name_key,
     preflight_region,
 )
 from tests.builders import (
@@ -41,37 +39,10 @@ from tests.builders import (
     make_child_account,
     make_person,
 )
+from tests.matching.preflightrun import findings, row_of, run
 
 KALININGRAD = RegionPolicy("39", "Калининградская область", "Europe/Kaliningrad")
 BAD_SNILS = ADULT_SNILS[:-2] + f"{(int(ADULT_SNILS[-2:]) + 1) % 100:02d}"  # the check digits are wrong
-
-
-def row_of(account: Account) -> AccountRow:
-    """The account as the registry's columns give it to the pre-flight."""
-    return AccountRow(
-        id=account.id,
-        login=account.login,
-        role=str(account.role),
-        school_id=account.school_id,
-        last_name=account.last_name,
-        first_name=account.first_name,
-        middle_name=account.middle_name,
-        name_key=name_key(account.last_name, account.first_name, account.middle_name),
-        birth_date=account.birth_date or date(1990, 1, 1),
-        snils_digest=account.snils_digest,
-        snils_masked=account.snils_masked,
-        snils_valid=account.snils_valid,
-        status=str(account.status),
-        linked=account.esia_oid is not None,
-    )
-
-
-def run(*accounts: Account, region: RegionPolicy = MOSCOW, at: datetime = NOW, **kwargs: Any) -> PreflightReport:
-    return preflight_region((row_of(a) for a in accounts), region=region, at=at, **kwargs)
-
-
-def findings(report: PreflightReport) -> dict[str, tuple[tuple[Finding, ...], Reason | None]]:
-    return {account.id: (account.findings, account.reason) for account in report.flagged}
 
 
 def bad_checksum(**overrides: Any) -> Account:
