@@ -32,7 +32,7 @@ from sqlalchemy import delete, func, select, update
 
 from broker import access, audit, login, services
 from broker.audit import Action
-from broker.errors import BrokerError, InputError
+from broker.errors import BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
 from broker.models import Account, InviteCode, InviteFailure
 from broker.sessions import as_utc
@@ -46,6 +46,7 @@ ALPHABET = login.REFERENCE_ALPHABET  # Crockford's base32: no I, L, O, U
 CODE_LENGTH = 10  # 50 bits
 _READ_AS = {"O": "0", "I": "1", "L": "1"}  # Crockford's decoding of the look-alikes
 MAX_TYPED_LENGTH = 32  # what the form accepts at all (spaces and dashes included)
+MAX_ROW_ID = 2**63 - 1  # a row id is a 64-bit integer in the database: a larger one names no code
 
 
 class InviteAccessError(BrokerError):
@@ -126,13 +127,14 @@ def issue(account_id: str, *, days: int | None, actor_staff: Staff | None, actor
     ``actor_staff`` must manage the account's region (InviteAccessError); the CLI passes None and
     ``actor="cli:<user>"``.
     """
-    account = _account(account_id)
+    account = _account(account_id, actor_staff)
     _require(actor_staff, account.region, manage=True)
     actor = _actor(actor_staff, actor)
     longest = int(current_app.config["INVITE_CODE_MAX_DAYS"])
     days = int(current_app.config["INVITE_CODE_DAYS"]) if days is None else days
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= longest:
-        raise InputError("days", f"a whole number from 1 to {longest}", f"Срок действия кода: от 1 до {longest} дней.")
+        raise InvalidFieldsError("days", f"must be a whole number from 1 to {longest}",
+                                 f"Срок действия кода: от 1 до {longest} дней.")  # fmt: skip
     now = datetime.now(timezone.utc)
     replaced = list(db.session.scalars(select(InviteCode.id).where(*_live(now), InviteCode.account_id == account.id)))
     if replaced:
@@ -157,9 +159,14 @@ def issue(account_id: str, *, days: int | None, actor_staff: Staff | None, actor
 def list_invites(
     *, staff: Staff | None, account_id: str | None = None, school_id: str | None = None, limit: int = 200
 ) -> list[InviteCode]:
-    """Codes of one account or one school, newest first, within the regions ``staff`` sees (None: all)."""
+    """Codes of one account or one school, newest first, within the regions ``staff`` sees (None: all).
+
+    An account that does not exist or lies outside those regions is not found, alike.
+    """
     if not account_id and not school_id:
         raise InputError("account_id", "give account_id or school_id", "Укажите аккаунт или школу.")
+    if account_id:
+        _account(account_id, staff)
     query = select(InviteCode).join(Account, Account.id == InviteCode.account_id)
     if account_id:
         query = query.where(InviteCode.account_id == account_id)
@@ -173,11 +180,16 @@ def list_invites(
 
 
 def revoke(invite_id: int, *, actor_staff: Staff | None, actor: str | None = None) -> InviteCode:
-    """Revoke a code for good (committed, audited); revoking a used or revoked code changes nothing."""
-    invite = db.session.get(InviteCode, invite_id) if isinstance(invite_id, int) else None
+    """Revoke a code for good (committed, audited); revoking a used or revoked code changes nothing.
+
+    An id that names no code, cannot be a row id, or names a code of an account outside the
+    regions ``actor_staff`` sees is not found, alike.
+    """
+    known = isinstance(invite_id, int) and not isinstance(invite_id, bool) and 1 <= invite_id <= MAX_ROW_ID
+    invite = db.session.get(InviteCode, invite_id) if known else None
     account = db.session.get(Account, invite.account_id) if invite is not None else None
-    if invite is None or account is None:
-        raise InviteNotFoundError("invite", f"no invite code {invite_id!r}", "Такого кода приглашения нет.")
+    if invite is None or account is None or not _sees(actor_staff, account.region):
+        raise InviteNotFoundError("invite", "no invite code has this id", "Такого кода приглашения нет.")
     _require(actor_staff, account.region, manage=True)
     actor = _actor(actor_staff, actor)
     if invite.used_at is not None or invite.revoked_at is not None:
@@ -239,11 +251,20 @@ def _live(now: datetime) -> tuple[object, ...]:
     return (InviteCode.used_at.is_(None), InviteCode.revoked_at.is_(None), InviteCode.expires_at > now)
 
 
-def _account(account_id: str) -> Account:
+def _account(account_id: str, member: Staff | None) -> Account:
+    """The account, if ``member`` sees its region (None: the CLI sees all).
+
+    One outside their regions is answered exactly as one that does not exist, so that staff
+    cannot probe other regions' account ids for existence or region (as broker/sync.py does).
+    """
     account = db.session.get(Account, account_id) if isinstance(account_id, str) and account_id else None
-    if account is None:
-        raise InviteNotFoundError("account_id", f"no diary account {str(account_id)[:64]!r}", "Такого аккаунта нет.")
+    if account is None or not _sees(member, account.region):
+        raise InviteNotFoundError("account_id", "no diary account has this id", "Такого аккаунта нет.")
     return account
+
+
+def _sees(member: Staff | None, region: str) -> bool:
+    return member is None or access.can_view_region(member, region)
 
 
 def _require(member: Staff | None, region: str, *, manage: bool) -> None:

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
 from broker import apitokens, invites, openapi
+from broker.errors import InvalidFieldsError
 from broker.extensions import db
 from broker.models import Account, AuditEvent, InviteCode
 from tests.broker.staffing import make_staff
@@ -122,11 +123,11 @@ def test_wrong_codes_lock_the_account_for_the_window_even_for_the_right_code(acc
     assert invites.redeem(["kid-77"], issued.code, reference="REF1-0004").result is invites.Redeemed.USED
 
 
-@pytest.mark.parametrize("days", [0, -1, 91, True])
-def test_a_lifetime_outside_the_limit_is_refused(accounts: Flask, days: int) -> None:
-    with pytest.raises(invites.InputError) as caught:
+@pytest.mark.parametrize("days", [0, -1, 91, True, 10**30])
+def test_a_lifetime_outside_the_limit_is_refused_as_an_invalid_field(accounts: Flask, days: int) -> None:
+    with pytest.raises(InvalidFieldsError) as caught:
         invites.issue("kid-77", days=days, actor_staff=None, actor="cli:school")
-    assert caught.value.field == "days"
+    assert caught.value.field == "days" and caught.value.status == 422
     assert db.session.scalars(select(InviteCode)).all() == []
 
 
@@ -134,7 +135,7 @@ def test_only_staff_who_manage_the_accounts_region_issue_and_revoke(accounts: Fl
     operator = make_staff("op77", role="operator", regions=("77",))
     support = make_staff("help", role="support")
     issued = invites.issue("kid-77", days=7, actor_staff=operator)
-    with pytest.raises(invites.InviteAccessError):
+    with pytest.raises(invites.InviteNotFoundError):  # outside the operator's regions: as if it did not exist
         invites.issue("kid-50", days=7, actor_staff=operator)
     with pytest.raises(invites.InviteAccessError):
         invites.issue("kid-77", days=7, actor_staff=support)
@@ -183,19 +184,67 @@ def test_the_api_issues_lists_and_revokes_within_the_tokens_regions(accounts: Fl
     assert client.post("/api/v1/invites", json={"account_id": "kid-77"}, headers=support).status_code == 403
     assert client.delete(f"/api/v1/invites/{body['id']}", headers=support).status_code == 403
 
-    assert client.post("/api/v1/invites", json={"account_id": "kid-50"}, headers=operator).status_code == 403
     other = bearer("op50", "operator", ("50",))
-    assert client.get("/api/v1/invites?account_id=kid-77", headers=other).json == {"invites": []}
-    assert client.delete(f"/api/v1/invites/{body['id']}", headers=other).status_code == 403
+    assert client.get("/api/v1/invites?school_id=sch-1", headers=other).json == {"invites": []}
 
     revoked = client.delete(f"/api/v1/invites/{body['id']}", headers=operator)
     assert revoked.status_code == 200 and revoked.json["status"] == "revoked"
     assert client.delete("/api/v1/invites/999", headers=operator).status_code == 404
     assert client.post("/api/v1/invites", json={"account_id": "nobody"}, headers=operator).status_code == 404
-    assert client.post("/api/v1/invites", json={"account_id": "kid-77", "days": 1000}, headers=operator).status_code == 400
+    too_long = client.post("/api/v1/invites", json={"account_id": "kid-77", "days": 1000}, headers=operator)
+    assert too_long.status_code == 422 and too_long.json["error"] == "invalid_request"
+    assert [e["field"] for e in too_long.json["errors"]] == ["days"]
     assert client.get("/api/v1/invites", headers=operator).status_code == 400
     assert client.get("/api/v1/invites?account_id=kid-77").status_code == 401
     assert [e.actor for e in audit_rows("invite_issued")] == [f"token:{e.actor[6:]}" for e in audit_rows("invite_issued")]
+
+
+def test_an_account_outside_the_tokens_regions_is_answered_as_one_that_does_not_exist(accounts: Flask) -> None:
+    """Issue, list and revoke: an operator of 77 cannot tell kid-50 (region 50) from no account at all."""
+    client: FlaskClient = accounts.test_client()
+    theirs = invites.issue("kid-50", days=7, actor_staff=None, actor="cli:school").invite.id
+    operator = bearer("op77", "operator", ("77",))
+    for foreign, unknown in [
+        (client.post("/api/v1/invites", json={"account_id": "kid-50"}, headers=operator),
+         client.post("/api/v1/invites", json={"account_id": "nobody"}, headers=operator)),
+        (client.get("/api/v1/invites?account_id=kid-50", headers=operator),
+         client.get("/api/v1/invites?account_id=nobody", headers=operator)),
+        (client.delete(f"/api/v1/invites/{theirs}", headers=operator),
+         client.delete(f"/api/v1/invites/{theirs + 1000}", headers=operator)),
+    ]:  # fmt: skip
+        assert (foreign.status_code, foreign.json) == (unknown.status_code, unknown.json)
+        assert foreign.status_code == 404 and foreign.json["error"] == "not_found"
+        assert "50" not in foreign.get_data(as_text=True)
+    assert invites.status_of(db.session.get(InviteCode, theirs)) == "live"
+    assert audit_rows("invite_issued")[-1].target == "account:kid-50" and not audit_rows("invite_revoked")
+
+
+@pytest.mark.parametrize("invite_id", ["99999999999999999999999", str(2**63), str(2**64), "0"])
+def test_an_invite_id_beyond_a_row_id_is_not_found_in_the_api_and_the_cli(
+    accounts: Flask, runner: FlaskCliRunner, invite_id: str
+) -> None:
+    invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
+    answer = accounts.test_client().delete(f"/api/v1/invites/{invite_id}", headers=bearer("op77", "operator", ("77",)))
+    assert answer.status_code == 404 and answer.is_json and answer.json["error"] == "not_found"
+    revoked = runner.invoke(args=["invites", "revoke", invite_id])
+    assert revoked.exit_code == 1 and "no invite code has this id" in revoked.output
+    assert invites.status_of(db.session.scalars(select(InviteCode)).one()) == "live"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "field"),
+    [
+        ("POST", "/api/v1/invites", {"account_id": "kid\u000077"}, "account_id"),
+        ("GET", "/api/v1/invites?account_id=kid%0077", None, "account_id"),
+        ("GET", "/api/v1/invites?school_id=sch%001", None, "school_id"),
+    ],
+)
+def test_an_id_with_a_nul_is_an_invalid_field_not_a_database_error(
+    accounts: Flask, method: str, url: str, body: dict[str, str] | None, field: str
+) -> None:
+    """PostgreSQL refuses NUL in text: the id is refused as a field before any query."""
+    answer = accounts.test_client().open(url, method=method, json=body, headers=bearer("op77", "operator", ("77",)))
+    assert answer.status_code == 422 and [e["field"] for e in answer.json["errors"]] == [field]
 
 
 def test_the_openapi_document_describes_the_invite_endpoints() -> None:
