@@ -6,8 +6,12 @@ only when the person also types the code the school issued for that very account
 
 * A code is 10 characters of Crockford's base32 (``7KQ4M-2XH9D``): 50 bits, read and typed
   without confusion (``O`` is read as ``0``, ``I`` and ``L`` as ``1``; spaces and dashes are
-  ignored). With at most ``INVITE_MAX_FAILURES_PER_ACCOUNT`` wrong codes per account per window
-  over a code's life of at most ``INVITE_CODE_MAX_DAYS``, a guess has a chance below 1e-12.
+  ignored). With at most ``INVITE_MAX_FAILURES_PER_ACCOUNT_ALL_PERSONS`` (50) wrong codes per
+  account per window (a day), from however many ESIA persons, over a code's life of at most
+  ``INVITE_CODE_MAX_DAYS`` (90), guessing has a chance below 1e-11 (4,500 / 2**50).
+* Wrong codes are counted per (account, ESIA person): past ``INVITE_MAX_FAILURES_PER_ACCOUNT``
+  a person guessing locks only themselves, so an attacker with a simplified ESIA account claiming
+  the child's name and birth date cannot lock the family out by typing wrong codes.
 * Only an HMAC of ``account id + code`` is stored, under the invite codes' own key (derived from
   ``SECRET_KEY``, broker/keyring.py; codes issued under a key in ``SECRET_KEY_FALLBACKS`` still
   count): a code is valid for its own account only, and a copy of the database does not reveal
@@ -208,19 +212,23 @@ def revoke(invite_id: int, *, actor_staff: Staff | None, actor: str | None = Non
 # --- the person: redeem ---------------------------------------------------------------------------
 
 
-def redeem(account_ids: Collection[str], typed: str, *, reference: str) -> Redemption:
-    """Use the code typed at a login that waits for one of ``account_ids`` (the view commits).
+def redeem(account_ids: Collection[str], typed: str, *, reference: str, oid: str) -> Redemption:
+    """Use the code ESIA person ``oid`` typed at a login that waits for one of ``account_ids`` (the view commits).
 
-    A wrong code is counted against each of these accounts; past the limit no code is checked for
-    them until the window has passed. A right code is marked used in the same statement that finds
-    it still live, so two logins cannot both use it; its use is audited (actor: the login's
-    attempt reference).
+    A wrong code is counted against each of these accounts for this person. Past
+    ``INVITE_MAX_FAILURES_PER_ACCOUNT`` of this person's wrong codes for an account, or past
+    ``INVITE_MAX_FAILURES_PER_ACCOUNT_ALL_PERSONS`` of everyone's, no code is checked for it until
+    the window has passed: one person guessing locks only themselves (not the family, another ESIA
+    person), and guessing from many ESIA accounts still stops at the ceiling. A right code is
+    marked used in the same statement that finds it still live, so two logins cannot both use it;
+    its use is audited (actor: the login's attempt reference).
     """
     now = datetime.now(timezone.utc)
     accounts = sorted(set(account_ids))
     if not accounts:
         return Redemption(Redeemed.WRONG)
-    if any(_is_locked(account, now) for account in accounts):
+    persons = services.current().keyring.oid
+    if any(_is_locked(account, persons.digests(oid), now) for account in accounts):
         return Redemption(Redeemed.LOCKED)
     code = normalise_code(typed)
     if code is not None:
@@ -235,16 +243,24 @@ def redeem(account_ids: Collection[str], typed: str, *, reference: str) -> Redem
                 audit.record(Action.INVITE_USED, f"account:{account}", after={"invite": used},
                              actor=f"login:{reference}")  # fmt: skip
                 return Redemption(Redeemed.USED, account, used)
+    person = persons.digest(oid)
     for account in accounts:
-        db.session.add(InviteFailure(account_id=account, at=now))
+        db.session.add(InviteFailure(account_id=account, person_digest=person, at=now))
     return Redemption(Redeemed.WRONG)
 
 
-def _is_locked(account_id: str, now: datetime) -> bool:
-    window = timedelta(seconds=float(current_app.config["INVITE_FAILURE_WINDOW_SECONDS"]))
+def _is_locked(account_id: str, person_digests: Collection[str], now: datetime) -> bool:
+    """Too many wrong codes for the account lately: from this person (its digests under every oid
+    key, for rotation), or from everyone together."""
+    config = current_app.config
+    window = timedelta(seconds=float(config["INVITE_FAILURE_WINDOW_SECONDS"]))
     db.session.execute(delete(InviteFailure).where(InviteFailure.account_id == account_id, InviteFailure.at < now - window))
-    count = db.session.scalar(select(func.count()).select_from(InviteFailure).where(InviteFailure.account_id == account_id))
-    return int(count or 0) >= int(current_app.config["INVITE_MAX_FAILURES_PER_ACCOUNT"])
+    counted = select(func.count()).select_from(InviteFailure).where(InviteFailure.account_id == account_id)
+    everyone = int(db.session.scalar(counted) or 0)
+    if everyone >= int(config["INVITE_MAX_FAILURES_PER_ACCOUNT_ALL_PERSONS"]):
+        return True
+    theirs = int(db.session.scalar(counted.where(InviteFailure.person_digest.in_(list(person_digests)))) or 0)
+    return theirs >= int(config["INVITE_MAX_FAILURES_PER_ACCOUNT"])
 
 
 def _live(now: datetime) -> tuple[object, ...]:

@@ -3,6 +3,7 @@ service, the CLI and the API; stored as a keyed digest bound to the account; sin
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from datetime import date, datetime, timezone
@@ -12,12 +13,15 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
-from broker import apitokens, invites, openapi
+from broker import apitokens, invites, login, openapi, services
 from broker.errors import InvalidFieldsError
 from broker.extensions import db
-from broker.models import Account, AuditEvent, InviteCode
+from broker.keyring import Keys
+from broker.models import Account, AuditEvent, InviteCode, InviteFailure, PendingLogin
 from tests.broker.staffing import make_staff
 
+PARENT = "1000000001"  # the family's ESIA oid
+ATTACKER = "1000000666"  # a simplified ESIA account claiming the child's name and birth date
 CODE = re.compile(r"[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}")
 
 
@@ -90,17 +94,17 @@ def test_a_new_code_revokes_the_accounts_earlier_live_code(accounts: Flask) -> N
     second = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
     assert invites.status_of(db.session.get(InviteCode, first.invite.id)) == "revoked"
     assert audit_rows("invite_issued")[-1].after["replaced"] == [first.invite.id]
-    assert invites.redeem(["kid-77"], first.code, reference="REF1-0001").result is invites.Redeemed.WRONG
-    assert invites.redeem(["kid-77"], second.code, reference="REF1-0002").result is invites.Redeemed.USED
+    assert invites.redeem(["kid-77"], first.code, reference="REF1-0001", oid=PARENT).result is invites.Redeemed.WRONG
+    assert invites.redeem(["kid-77"], second.code, reference="REF1-0002", oid=PARENT).result is invites.Redeemed.USED
 
 
 def test_a_code_is_used_once_for_its_own_account_only_and_its_use_is_audited(accounts: Flask) -> None:
     issued = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
-    assert invites.redeem(["kid-50"], issued.code, reference="REF1-0001").result is invites.Redeemed.WRONG
-    done = invites.redeem(["kid-77"], issued.code.lower(), reference="REF1-0002")
+    assert invites.redeem(["kid-50"], issued.code, reference="REF1-0001", oid=PARENT).result is invites.Redeemed.WRONG
+    done = invites.redeem(["kid-77"], issued.code.lower(), reference="REF1-0002", oid=PARENT)
     db.session.commit()
     assert (done.result, done.account_id, done.invite_id) == (invites.Redeemed.USED, "kid-77", issued.invite.id)
-    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0003").result is invites.Redeemed.WRONG
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0003", oid=PARENT).result is invites.Redeemed.WRONG
     [event] = audit_rows("invite_used")
     assert (event.target, event.actor, event.after) == ("account:kid-77", "login:REF1-0002", {"invite": issued.invite.id})
 
@@ -109,18 +113,84 @@ def test_an_expired_code_is_refused(accounts: Flask) -> None:
     issued = invites.issue("kid-77", days=1, actor_staff=None, actor="cli:school")
     issued.invite.expires_at = datetime(2020, 1, 1, tzinfo=timezone.utc)
     db.session.commit()
-    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0001").result is invites.Redeemed.WRONG
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0001", oid=PARENT).result is invites.Redeemed.WRONG
 
 
-def test_wrong_codes_lock_the_account_for_the_window_even_for_the_right_code(accounts: Flask) -> None:
+def test_a_persons_wrong_codes_lock_that_person_out_of_the_account_for_the_window_even_with_the_right_code(
+    accounts: Flask,
+) -> None:
     accounts.config["INVITE_MAX_FAILURES_PER_ACCOUNT"] = 3
     issued = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
     for _ in range(3):
-        assert invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001").result is invites.Redeemed.WRONG
-    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002").result is invites.Redeemed.LOCKED
-    assert invites.redeem(["kid-50"], "AAAAA-AAAAA", reference="REF1-0003").result is invites.Redeemed.WRONG  # others unaffected
+        assert invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001", oid=ATTACKER).result is invites.Redeemed.WRONG
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002", oid=ATTACKER).result is invites.Redeemed.LOCKED
+    assert invites.redeem(["kid-50"], "AAAAA-AAAAA", reference="REF1-0003", oid=ATTACKER).result is invites.Redeemed.WRONG
     accounts.config["INVITE_FAILURE_WINDOW_SECONDS"] = 0  # the window has passed
-    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0004").result is invites.Redeemed.USED
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0004", oid=ATTACKER).result is invites.Redeemed.USED
+
+
+def test_a_person_guessing_does_not_lock_the_family_out(accounts: Flask) -> None:
+    """The attacker (another ESIA person) runs out of tries; the parent's right code still opens the account."""
+    accounts.config["INVITE_MAX_FAILURES_PER_ACCOUNT"] = 3
+    issued = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
+    for _ in range(5):
+        invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001", oid=ATTACKER)
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002", oid=ATTACKER).result is invites.Redeemed.LOCKED
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0003", oid=PARENT).result is invites.Redeemed.USED
+
+
+def test_wrong_codes_from_many_persons_lock_the_account_for_everyone_at_the_ceiling(accounts: Flask) -> None:
+    accounts.config.update(INVITE_MAX_FAILURES_PER_ACCOUNT=3, INVITE_MAX_FAILURES_PER_ACCOUNT_ALL_PERSONS=6)
+    issued = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
+    for person in range(6):  # six ESIA accounts, one wrong code each: none reaches its own limit
+        assert invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001", oid=f"bot-{person}").result is invites.Redeemed.WRONG
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002", oid=PARENT).result is invites.Redeemed.LOCKED
+    assert invites.redeem(["kid-50"], "AAAAA-AAAAA", reference="REF1-0003", oid=PARENT).result is invites.Redeemed.WRONG
+
+
+def test_a_wrong_code_is_kept_with_the_persons_keyed_oid_digest_only(accounts: Flask) -> None:
+    invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001", oid=PARENT)
+    [failure] = db.session.scalars(select(InviteFailure)).all()
+    assert failure.person_digest == services.current().keyring.oid.digest(PARENT) and PARENT not in failure.person_digest
+
+
+def test_a_persons_wrong_codes_count_across_an_oid_key_rotation(accounts: Flask) -> None:
+    accounts.config["INVITE_MAX_FAILURES_PER_ACCOUNT"] = 2
+    issued = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
+    for _ in range(2):
+        invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001", oid=ATTACKER)
+    keyring = services.current().keyring
+    old = keyring.oid
+    services.current().keyring = dataclasses.replace(keyring, oid=Keys((b"a-new-oid-key-of-32-bytes-......", *old.keys)))
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002", oid=ATTACKER).result is invites.Redeemed.LOCKED
+
+
+def staged_login(stage: dict[str, object]) -> login.Pending:
+    now = datetime.now(timezone.utc)
+    db.session.add(PendingLogin(state="st-1", browser_digest="b", client_id="portal", portal_request={}, region="77",
+                                esia_nonce="n", created_at=now, expires_at=now, consumed_at=now, stage=stage))  # fmt: skip
+    db.session.commit()
+    return login.Pending.from_row(db.session.execute(select(*PendingLogin.__table__.c)).one())
+
+
+def stored_stage() -> dict[str, object]:
+    db.session.expire_all()
+    return db.session.scalars(select(PendingLogin.stage)).one()
+
+
+def test_a_stale_wrong_code_cannot_overwrite_a_stage_a_right_code_moved_on(accounts: Flask) -> None:
+    """The code page's try is a compare-and-set on the stage: of two submissions read at tries 0,
+    one takes the try; the other, and any submission after the stage became linked, changes nothing."""
+    invite = {"outcome": "invite_code", "tries": 0, "account_ids": ["kid-77"]}
+    pending = staged_login(invite)
+    assert login.advance_stage(pending, {**invite, "tries": 1}, outcome="invite_code", tries=0) is not None
+    assert login.advance_stage(pending, {**invite, "tries": 1}, outcome="invite_code", tries=0) is None  # lost the race
+    linked = {**invite, "tries": 1, "outcome": "linked"}
+    login.set_stage(pending, linked)
+    db.session.commit()
+    assert login.advance_stage(pending, {**invite, "tries": 2}, outcome="invite_code", tries=1) is None
+    db.session.commit()
+    assert stored_stage() == linked
 
 
 @pytest.mark.parametrize("days", [0, -1, 91, True, 10**30])
