@@ -176,10 +176,10 @@ def invite() -> Any:
         return _resume(state, binding)
     redeemed = invites.redeem(stage["account_ids"], request.form.get("code", ""), reference=stage["reference"],
                               oid=stage["oid"])  # fmt: skip
-    if redeemed.result is invites.Redeemed.USED:
-        assert redeemed.account_id is not None
-        login.settle_invited_attempt(stage["attempt_id"], redeemed.account_id)
-        login.set_stage(taken, {**stage, "outcome": "linked", "account_ids": [redeemed.account_id]})  # our row: just taken
+    if redeemed.result is invites.Redeemed.RIGHT:
+        # Checked, not spent: /auth/confirm spends it with the link, in one transaction.
+        login.set_stage(taken, {**stage, "outcome": "linked", "account_ids": [redeemed.account_id],
+                                "invite_id": redeemed.invite_id})  # our row: just taken  # fmt: skip
         db.session.commit()
         return redirect(url_for("auth.confirm"))
     if redeemed.result is invites.Redeemed.LOCKED or tries >= current_app.config["INVITE_MAX_TRIES_PER_LOGIN"]:
@@ -234,6 +234,10 @@ def confirm() -> Any:
         return render_template("auth/confirm.html", problem="Укажите адрес электронной почты.", **page), 400
     if login.link_accounts(stage["oid"], [account.id], stage.get("tier"), "login"):
         return _linked_meanwhile(pending)
+    if stage.get("invite_id") is not None:  # the school's code, spent with the link or not at all
+        if not invites.spend(stage["invite_id"], account.id, reference=stage["reference"]):
+            return _invite_spent_meanwhile(pending)
+        login.settle_invited_attempt(stage["attempt_id"], account.id)
     claims = {
         "email": email,
         "email_verified": email == (stage.get("email") or ""),
@@ -278,6 +282,19 @@ def _linked_meanwhile(pending: login.Pending) -> Any:
     db.session.commit()
     client = services.current().clients.get(pending.client_id)
     response = make_response(render_refusal(matching.Reason.LINKED_ELSEWHERE, attempt.reference, client))
+    cookies.forget(response, login.BINDING_COOKIE)
+    return response
+
+
+def _invite_spent_meanwhile(pending: login.Pending) -> Any:
+    """The invite code was used by another login (or revoked) between the code page and now."""
+    db.session.rollback()  # nothing of this step is kept: no link
+    stage = pending.stage or {}
+    login.refuse_invited_attempt(stage["attempt_id"], "invite_code_used_meanwhile")
+    login.drop(pending)
+    db.session.commit()
+    client = services.current().clients.get(pending.client_id)
+    response = make_response(render_refusal(matching.Reason.INVITE_CODE_INVALID, stage["reference"], client))
     cookies.forget(response, login.BINDING_COOKIE)
     return response
 

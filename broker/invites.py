@@ -17,7 +17,8 @@ only when the person also types the code the school issued for that very account
   count): a code is valid for its own account only, and a copy of the database does not reveal
   codes (50 bits would not stand an offline search against a plain hash). The code is shown once, to the staff member who issued it,
   and never written to logs or the audit log.
-* Single use (``used_at`` set by one conditional UPDATE), expiring, revocable; issuing a new code
+* Single use (``used_at`` set by one conditional UPDATE, in the transaction that writes the link at
+  ``/auth/confirm``: the code page only checks it), expiring, revocable; issuing a new code
   revokes the account's earlier live ones. Issue, revoke and use are audit events.
 * Staff who manage the account's region (its operators, admins) issue and revoke; every staff
   member who sees the region may list (support reads, as everywhere).
@@ -67,7 +68,7 @@ class InviteNotFoundError(InputError):
 class Redeemed(StrEnum):
     """What became of a typed code."""
 
-    USED = "used"  # right, live, now used
+    RIGHT = "right"  # right and live: the login may link, and spends it at /auth/confirm (spend)
     WRONG = "wrong"  # no live code of these accounts is this one (counted)
     LOCKED = "locked"  # too many wrong codes for the account lately: not even checked
 
@@ -219,9 +220,9 @@ def redeem(account_ids: Collection[str], typed: str, *, reference: str, oid: str
     ``INVITE_MAX_FAILURES_PER_ACCOUNT`` of this person's wrong codes for an account, or past
     ``INVITE_MAX_FAILURES_PER_ACCOUNT_ALL_PERSONS`` of everyone's, no code is checked for it until
     the window has passed: one person guessing locks only themselves (not the family, another ESIA
-    person), and guessing from many ESIA accounts still stops at the ceiling. A right code is
-    marked used in the same statement that finds it still live, so two logins cannot both use it;
-    its use is audited (actor: the login's attempt reference).
+    person), and guessing from many ESIA accounts still stops at the ceiling. A right code is only
+    found here, not spent: :func:`spend` spends it in the transaction that writes the link, so a
+    person who abandons the contacts page (or whose link fails) has not burned it.
     """
     now = datetime.now(timezone.utc)
     accounts = sorted(set(account_ids))
@@ -233,20 +234,37 @@ def redeem(account_ids: Collection[str], typed: str, *, reference: str, oid: str
     code = normalise_code(typed)
     if code is not None:
         for account in accounts:
-            used = db.session.execute(
-                update(InviteCode)
+            found = db.session.execute(
+                select(InviteCode.id)
                 .where(*_live(now), InviteCode.account_id == account, InviteCode.digest.in_(code_digests(account, code)))
-                .values(used_at=now)
-                .returning(InviteCode.id)
-            ).scalar()
-            if used is not None:
-                audit.record(Action.INVITE_USED, f"account:{account}", after={"invite": used},
-                             actor=f"login:{reference}")  # fmt: skip
-                return Redemption(Redeemed.USED, account, used)
+            ).scalar()  # fmt: skip
+            if found is not None:
+                return Redemption(Redeemed.RIGHT, account, found)
     person = persons.digest(oid)
     for account in accounts:
         db.session.add(InviteFailure(account_id=account, person_digest=person, at=now))
     return Redemption(Redeemed.WRONG)
+
+
+def spend(invite_id: int, account_id: str, *, reference: str) -> bool:
+    """Mark the code used, in the transaction that writes the link (the view commits); False if it
+    is no longer live (another login used it meanwhile, or it was revoked or expired).
+
+    One conditional UPDATE, so two logins cannot both use it; its use is audited (actor: the
+    login's attempt reference).
+    """
+    now = datetime.now(timezone.utc)
+    used = db.session.execute(
+        update(InviteCode)
+        .where(*_live(now), InviteCode.id == invite_id, InviteCode.account_id == account_id)
+        .values(used_at=now)
+        .returning(InviteCode.id)
+        .execution_options(synchronize_session="fetch")  # a loaded row's times may be naive (SQLite)
+    ).scalar()
+    if used is None:
+        return False
+    audit.record(Action.INVITE_USED, f"account:{account_id}", after={"invite": used}, actor=f"login:{reference}")
+    return True
 
 
 def _is_locked(account_id: str, person_digests: Collection[str], now: datetime) -> bool:

@@ -95,15 +95,20 @@ def test_a_new_code_revokes_the_accounts_earlier_live_code(accounts: Flask) -> N
     assert invites.status_of(db.session.get(InviteCode, first.invite.id)) == "revoked"
     assert audit_rows("invite_issued")[-1].after["replaced"] == [first.invite.id]
     assert invites.redeem(["kid-77"], first.code, reference="REF1-0001", oid=PARENT).result is invites.Redeemed.WRONG
-    assert invites.redeem(["kid-77"], second.code, reference="REF1-0002", oid=PARENT).result is invites.Redeemed.USED
+    assert invites.redeem(["kid-77"], second.code, reference="REF1-0002", oid=PARENT).result is invites.Redeemed.RIGHT
 
 
-def test_a_code_is_used_once_for_its_own_account_only_and_its_use_is_audited(accounts: Flask) -> None:
+def test_a_code_is_found_for_its_own_account_only_and_spent_once_and_its_use_is_audited(accounts: Flask) -> None:
     issued = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
     assert invites.redeem(["kid-50"], issued.code, reference="REF1-0001", oid=PARENT).result is invites.Redeemed.WRONG
-    done = invites.redeem(["kid-77"], issued.code.lower(), reference="REF1-0002", oid=PARENT)
+    found = invites.redeem(["kid-77"], issued.code.lower(), reference="REF1-0002", oid=PARENT)
+    assert (found.result, found.account_id, found.invite_id) == (invites.Redeemed.RIGHT, "kid-77", issued.invite.id)
+    assert invites.status_of(db.session.get(InviteCode, issued.invite.id)) == "live"  # found, not spent
+    assert not audit_rows("invite_used")
+    assert not invites.spend(issued.invite.id, "kid-50", reference="REF1-0002")  # its own account only
+    assert invites.spend(issued.invite.id, "kid-77", reference="REF1-0002")
     db.session.commit()
-    assert (done.result, done.account_id, done.invite_id) == (invites.Redeemed.USED, "kid-77", issued.invite.id)
+    assert not invites.spend(issued.invite.id, "kid-77", reference="REF1-0003")  # once
     assert invites.redeem(["kid-77"], issued.code, reference="REF1-0003", oid=PARENT).result is invites.Redeemed.WRONG
     [event] = audit_rows("invite_used")
     assert (event.target, event.actor, event.after) == ("account:kid-77", "login:REF1-0002", {"invite": issued.invite.id})
@@ -126,7 +131,7 @@ def test_a_persons_wrong_codes_lock_that_person_out_of_the_account_for_the_windo
     assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002", oid=ATTACKER).result is invites.Redeemed.LOCKED
     assert invites.redeem(["kid-50"], "AAAAA-AAAAA", reference="REF1-0003", oid=ATTACKER).result is invites.Redeemed.WRONG
     accounts.config["INVITE_FAILURE_WINDOW_SECONDS"] = 0  # the window has passed
-    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0004", oid=ATTACKER).result is invites.Redeemed.USED
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0004", oid=ATTACKER).result is invites.Redeemed.RIGHT
 
 
 def test_a_person_guessing_does_not_lock_the_family_out(accounts: Flask) -> None:
@@ -136,7 +141,7 @@ def test_a_person_guessing_does_not_lock_the_family_out(accounts: Flask) -> None
     for _ in range(5):
         invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001", oid=ATTACKER)
     assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002", oid=ATTACKER).result is invites.Redeemed.LOCKED
-    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0003", oid=PARENT).result is invites.Redeemed.USED
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0003", oid=PARENT).result is invites.Redeemed.RIGHT
 
 
 def test_wrong_codes_from_many_persons_lock_the_account_for_everyone_at_the_ceiling(accounts: Flask) -> None:

@@ -99,15 +99,49 @@ def test_the_childs_first_login_asks_for_the_code_then_links_once_and_the_code_i
     assert again.callback is not None and attempts(world)[-1][:2] == ("signed_in", None)
 
 
-def test_a_used_code_does_not_open_the_account_a_second_time(invite_region: World) -> None:
-    world = invite_region
-    code = issue_code(world)
-    page = at_code_page(world)
-    assert type_code(world, page, code).status_code == 302
-    world.browser.cookies.clear()  # that login is abandoned on the contacts page: nothing linked yet
+def at_contacts_page(world: World, code: str) -> str:
     page = at_code_page(world)
     answer = type_code(world, page, code)
-    assert answer.status_code == 400 and "Осталось попыток: 2" in html.unescape(answer.text)
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/auth/confirm")
+    return world.go(f"{BROKER}/auth/confirm").text
+
+
+def confirm_contacts(world: World, page: str) -> object:
+    return world.go(f"{BROKER}/auth/confirm", data={"csrf_token": csrf(page), "phone": "+79000000001", "email": "k@example.org"})
+
+
+def test_a_code_is_spent_only_with_the_link_so_an_abandoned_contacts_page_does_not_burn_it(invite_region: World) -> None:
+    world = invite_region
+    code = issue_code(world)
+    at_contacts_page(world, code)
+    with world.broker.app_context():
+        assert db.session.scalars(select(InviteCode)).one().used_at is None  # checked, not spent
+    world.browser.cookies.clear()  # that login is abandoned on the contacts page: nothing linked
+    page = at_contacts_page(world, code)  # the same code still opens the account
+    end = world.follow(confirm_contacts(world, page), lambda url: url.startswith("https://portal.test/callback"))
+    assert isinstance(end, str) and links_of(world, KID_ACCOUNT) == ["login"]
+    with world.broker.app_context():
+        assert db.session.scalars(select(InviteCode)).one().used_at is not None
+
+
+def test_a_code_used_by_another_login_meanwhile_is_refused_at_the_contacts_page(invite_region: World) -> None:
+    world = invite_region
+    code = issue_code(world)
+    first = at_contacts_page(world, code)
+    first_browser = world.browser.cookies.copy()
+    world.browser.cookies.clear()
+    second = at_contacts_page(world, code)  # a second login with the same code, before the first confirms
+    end = world.follow(confirm_contacts(world, second), lambda url: url.startswith("https://portal.test/callback"))
+    assert isinstance(end, str)
+    world.browser.cookies = first_browser
+    answer = confirm_contacts(world, first)
+    assert answer.status_code == 403
+    assert attempts(world) == [("refused", "invite_code_invalid", KID_ACCOUNT, "invite_code_used_meanwhile"),
+                               ("linked", None, KID_ACCOUNT, None)]  # fmt: skip
+    with world.broker.app_context():
+        refused = db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id)).first()
+        assert refused is not None and refused.reference in html.unescape(answer.text)
+        assert len(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "invite_used")).all()) == 1
 
 
 def test_wrong_codes_end_the_login_with_invite_code_invalid_in_its_one_attempt_row_and_its_reference(
