@@ -153,7 +153,9 @@ def invite() -> Any:
     """A child's first link in a region that asks for the school's one-time invite code.
 
     The code is checked against the accounts the decision named, single use; a few wrong codes per
-    login (and per account, over all logins) end in ``invite_code_invalid`` with a reference code.
+    login (and per account and ESIA person over all their logins, or per account from everyone
+    past a higher ceiling) end in ``invite_code_invalid``: the login's one attempt row, updated,
+    with its reference code.
     """
     state, binding = _binding()
     pending = login.staged(state, binding)
@@ -165,30 +167,46 @@ def invite() -> Any:
         return render_template("auth/invite.html", **page)
     if not _csrf_sent(binding):
         return _expired()
-    redeemed = invites.redeem(stage["account_ids"], request.form.get("code", ""), reference=stage["reference"])
-    if redeemed.result is invites.Redeemed.USED:
-        assert redeemed.account_id is not None
-        login.settle_invited_attempt(stage["attempt_id"], redeemed.account_id)
-        login.set_stage(pending, {**stage, "outcome": "linked", "account_ids": [redeemed.account_id]})
+    # Take this try first, by compare-and-set on the stage: two submissions racing cannot both
+    # count as the same try, and a wrong code cannot overwrite a stage a right one just moved on.
+    tries = int(stage.get("tries", 0)) + 1
+    taken = login.advance_stage(pending, {**stage, "tries": tries}, outcome=INVITE_STAGE, tries=tries - 1)
+    if taken is None:
+        db.session.rollback()
+        return _resume(state, binding)
+    redeemed = invites.redeem(stage["account_ids"], request.form.get("code", ""), reference=stage["reference"],
+                              oid=stage["oid"])  # fmt: skip
+    if redeemed.result is invites.Redeemed.RIGHT:
+        # Checked, not spent: /auth/confirm spends it with the link, in one transaction.
+        login.set_stage(taken, {**stage, "outcome": "linked", "account_ids": [redeemed.account_id],
+                                "invite_id": redeemed.invite_id})  # our row: just taken  # fmt: skip
         db.session.commit()
         return redirect(url_for("auth.confirm"))
-    tries = int(stage.get("tries", 0)) + 1
     if redeemed.result is invites.Redeemed.LOCKED or tries >= current_app.config["INVITE_MAX_TRIES_PER_LOGIN"]:
         detail = "invite_code_locked" if redeemed.result is invites.Redeemed.LOCKED else "invite_code_wrong"
-        db.session.commit()  # the wrong code counts against the account whatever follows
-        attempt = login.record(pending.client_id, pending.region, pending.created_at, pending.flow,
-                               reason=matching.Reason.INVITE_CODE_INVALID, detail=detail)  # fmt: skip
+        # The attempt that waited for the code ends here: one login, one attempt row (its reference).
+        login.refuse_invited_attempt(stage["attempt_id"], detail)
         login.drop(pending)
-        db.session.commit()
+        db.session.commit()  # the wrong code counts against the account and the person, with the refusal
         client = services.current().clients.get(pending.client_id)
-        response = make_response(render_refusal(matching.Reason.INVITE_CODE_INVALID, attempt.reference, client))
+        response = make_response(render_refusal(matching.Reason.INVITE_CODE_INVALID, stage["reference"], client))
         cookies.forget(response, login.BINDING_COOKIE)
         return response
-    login.set_stage(pending, {**stage, "tries": tries})
     db.session.commit()
     left = int(current_app.config["INVITE_MAX_TRIES_PER_LOGIN"]) - tries
     problem = f"Код не подошёл. Проверьте его и введите ещё раз. Осталось попыток: {left}."
     return render_template("auth/invite.html", problem=problem, **page), 400
+
+
+def _resume(state: str | None, binding: str | None) -> Any:
+    """Another submission of this login's code page moved it on meanwhile: go where it now is."""
+    pending = login.staged(state, binding)
+    outcome = pending.stage.get("outcome") if pending is not None and pending.stage is not None else None
+    if outcome == INVITE_STAGE:
+        return redirect(url_for("auth.invite"))
+    if outcome == "linked":
+        return redirect(url_for("auth.confirm"))
+    return _expired()
 
 
 @bp.route("/confirm", methods=["GET", "POST"])
@@ -216,6 +234,10 @@ def confirm() -> Any:
         return render_template("auth/confirm.html", problem="Укажите адрес электронной почты.", **page), 400
     if login.link_accounts(stage["oid"], [account.id], stage.get("tier"), "login"):
         return _linked_meanwhile(pending)
+    if stage.get("invite_id") is not None:  # the school's code, spent with the link or not at all
+        if not invites.spend(stage["invite_id"], account.id, reference=stage["reference"]):
+            return _invite_spent_meanwhile(pending)
+        login.settle_invited_attempt(stage["attempt_id"], account.id)
     claims = {
         "email": email,
         "email_verified": email == (stage.get("email") or ""),
@@ -260,6 +282,19 @@ def _linked_meanwhile(pending: login.Pending) -> Any:
     db.session.commit()
     client = services.current().clients.get(pending.client_id)
     response = make_response(render_refusal(matching.Reason.LINKED_ELSEWHERE, attempt.reference, client))
+    cookies.forget(response, login.BINDING_COOKIE)
+    return response
+
+
+def _invite_spent_meanwhile(pending: login.Pending) -> Any:
+    """The invite code was used by another login (or revoked) between the code page and now."""
+    db.session.rollback()  # nothing of this step is kept: no link
+    stage = pending.stage or {}
+    login.refuse_invited_attempt(stage["attempt_id"], "invite_code_used_meanwhile")
+    login.drop(pending)
+    db.session.commit()
+    client = services.current().clients.get(pending.client_id)
+    response = make_response(render_refusal(matching.Reason.INVITE_CODE_INVALID, stage["reference"], client))
     cookies.forget(response, login.BINDING_COOKIE)
     return response
 

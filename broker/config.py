@@ -91,9 +91,14 @@ DEFAULTS: dict[str, Any] = {
     "INVITE_CODE_MAX_DAYS": 90,
     # Wrong codes one pending login may type before it is refused (invite_code_invalid) ...
     "INVITE_MAX_TRIES_PER_LOGIN": 3,
-    # ... and wrong codes typed for one account, over all logins, within the window, after which
-    # no code (not even the right one) is accepted for it until the window has passed.
+    # ... and wrong codes one ESIA person types for one account, over all their logins, within the
+    # window, after which no code (not even the right one) is accepted from that person for it
+    # until the window has passed; other persons (the family) are not affected ...
     "INVITE_MAX_FAILURES_PER_ACCOUNT": 10,
+    # ... and wrong codes typed for one account by all ESIA persons together within the window
+    # (against guessing from many ESIA accounts): past it no code is accepted for the account from
+    # anyone until the window has passed. Keep it well above INVITE_MAX_FAILURES_PER_ACCOUNT.
+    "INVITE_MAX_FAILURES_PER_ACCOUNT_ALL_PERSONS": 50,
     "INVITE_FAILURE_WINDOW_SECONDS": 24 * 3600,
     # --- behind a reverse proxy (broker.proxies) -------------------------------------------
     # Which proxies' X-Forwarded-For the broker believes: 0 (believe none: the client is the TCP

@@ -6,14 +6,19 @@ only when the person also types the code the school issued for that very account
 
 * A code is 10 characters of Crockford's base32 (``7KQ4M-2XH9D``): 50 bits, read and typed
   without confusion (``O`` is read as ``0``, ``I`` and ``L`` as ``1``; spaces and dashes are
-  ignored). With at most ``INVITE_MAX_FAILURES_PER_ACCOUNT`` wrong codes per account per window
-  over a code's life of at most ``INVITE_CODE_MAX_DAYS``, a guess has a chance below 1e-12.
+  ignored). With at most ``INVITE_MAX_FAILURES_PER_ACCOUNT_ALL_PERSONS`` (50) wrong codes per
+  account per window (a day), from however many ESIA persons, over a code's life of at most
+  ``INVITE_CODE_MAX_DAYS`` (90), guessing has a chance below 1e-11 (4,500 / 2**50).
+* Wrong codes are counted per (account, ESIA person): past ``INVITE_MAX_FAILURES_PER_ACCOUNT``
+  a person guessing locks only themselves, so an attacker with a simplified ESIA account claiming
+  the child's name and birth date cannot lock the family out by typing wrong codes.
 * Only an HMAC of ``account id + code`` is stored, under the invite codes' own key (derived from
   ``SECRET_KEY``, broker/keyring.py; codes issued under a key in ``SECRET_KEY_FALLBACKS`` still
   count): a code is valid for its own account only, and a copy of the database does not reveal
   codes (50 bits would not stand an offline search against a plain hash). The code is shown once, to the staff member who issued it,
   and never written to logs or the audit log.
-* Single use (``used_at`` set by one conditional UPDATE), expiring, revocable; issuing a new code
+* Single use (``used_at`` set by one conditional UPDATE, in the transaction that writes the link at
+  ``/auth/confirm``: the code page only checks it), expiring, revocable; issuing a new code
   revokes the account's earlier live ones. Issue, revoke and use are audit events.
 * Staff who manage the account's region (its operators, admins) issue and revoke; every staff
   member who sees the region may list (support reads, as everywhere).
@@ -32,7 +37,7 @@ from sqlalchemy import delete, func, select, update
 
 from broker import access, audit, login, services
 from broker.audit import Action
-from broker.errors import BrokerError, InputError
+from broker.errors import BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
 from broker.models import Account, InviteCode, InviteFailure
 from broker.sessions import as_utc
@@ -46,6 +51,7 @@ ALPHABET = login.REFERENCE_ALPHABET  # Crockford's base32: no I, L, O, U
 CODE_LENGTH = 10  # 50 bits
 _READ_AS = {"O": "0", "I": "1", "L": "1"}  # Crockford's decoding of the look-alikes
 MAX_TYPED_LENGTH = 32  # what the form accepts at all (spaces and dashes included)
+MAX_ROW_ID = 2**63 - 1  # a row id is a 64-bit integer in the database: a larger one names no code
 
 
 class InviteAccessError(BrokerError):
@@ -62,7 +68,7 @@ class InviteNotFoundError(InputError):
 class Redeemed(StrEnum):
     """What became of a typed code."""
 
-    USED = "used"  # right, live, now used
+    RIGHT = "right"  # right and live: the login may link, and spends it at /auth/confirm (spend)
     WRONG = "wrong"  # no live code of these accounts is this one (counted)
     LOCKED = "locked"  # too many wrong codes for the account lately: not even checked
 
@@ -126,13 +132,14 @@ def issue(account_id: str, *, days: int | None, actor_staff: Staff | None, actor
     ``actor_staff`` must manage the account's region (InviteAccessError); the CLI passes None and
     ``actor="cli:<user>"``.
     """
-    account = _account(account_id)
+    account = _account(account_id, actor_staff)
     _require(actor_staff, account.region, manage=True)
     actor = _actor(actor_staff, actor)
     longest = int(current_app.config["INVITE_CODE_MAX_DAYS"])
     days = int(current_app.config["INVITE_CODE_DAYS"]) if days is None else days
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= longest:
-        raise InputError("days", f"a whole number from 1 to {longest}", f"Срок действия кода: от 1 до {longest} дней.")
+        raise InvalidFieldsError("days", f"must be a whole number from 1 to {longest}",
+                                 f"Срок действия кода: от 1 до {longest} дней.")  # fmt: skip
     now = datetime.now(timezone.utc)
     replaced = list(db.session.scalars(select(InviteCode.id).where(*_live(now), InviteCode.account_id == account.id)))
     if replaced:
@@ -157,9 +164,14 @@ def issue(account_id: str, *, days: int | None, actor_staff: Staff | None, actor
 def list_invites(
     *, staff: Staff | None, account_id: str | None = None, school_id: str | None = None, limit: int = 200
 ) -> list[InviteCode]:
-    """Codes of one account or one school, newest first, within the regions ``staff`` sees (None: all)."""
+    """Codes of one account or one school, newest first, within the regions ``staff`` sees (None: all).
+
+    An account that does not exist or lies outside those regions is not found, alike.
+    """
     if not account_id and not school_id:
         raise InputError("account_id", "give account_id or school_id", "Укажите аккаунт или школу.")
+    if account_id:
+        _account(account_id, staff)
     query = select(InviteCode).join(Account, Account.id == InviteCode.account_id)
     if account_id:
         query = query.where(InviteCode.account_id == account_id)
@@ -173,11 +185,16 @@ def list_invites(
 
 
 def revoke(invite_id: int, *, actor_staff: Staff | None, actor: str | None = None) -> InviteCode:
-    """Revoke a code for good (committed, audited); revoking a used or revoked code changes nothing."""
-    invite = db.session.get(InviteCode, invite_id) if isinstance(invite_id, int) else None
+    """Revoke a code for good (committed, audited); revoking a used or revoked code changes nothing.
+
+    An id that names no code, cannot be a row id, or names a code of an account outside the
+    regions ``actor_staff`` sees is not found, alike.
+    """
+    known = isinstance(invite_id, int) and not isinstance(invite_id, bool) and 1 <= invite_id <= MAX_ROW_ID
+    invite = db.session.get(InviteCode, invite_id) if known else None
     account = db.session.get(Account, invite.account_id) if invite is not None else None
-    if invite is None or account is None:
-        raise InviteNotFoundError("invite", f"no invite code {invite_id!r}", "Такого кода приглашения нет.")
+    if invite is None or account is None or not _sees(actor_staff, account.region):
+        raise InviteNotFoundError("invite", "no invite code has this id", "Такого кода приглашения нет.")
     _require(actor_staff, account.region, manage=True)
     actor = _actor(actor_staff, actor)
     if invite.used_at is not None or invite.revoked_at is not None:
@@ -196,54 +213,92 @@ def revoke(invite_id: int, *, actor_staff: Staff | None, actor: str | None = Non
 # --- the person: redeem ---------------------------------------------------------------------------
 
 
-def redeem(account_ids: Collection[str], typed: str, *, reference: str) -> Redemption:
-    """Use the code typed at a login that waits for one of ``account_ids`` (the view commits).
+def redeem(account_ids: Collection[str], typed: str, *, reference: str, oid: str) -> Redemption:
+    """Use the code ESIA person ``oid`` typed at a login that waits for one of ``account_ids`` (the view commits).
 
-    A wrong code is counted against each of these accounts; past the limit no code is checked for
-    them until the window has passed. A right code is marked used in the same statement that finds
-    it still live, so two logins cannot both use it; its use is audited (actor: the login's
-    attempt reference).
+    A wrong code is counted against each of these accounts for this person. Past
+    ``INVITE_MAX_FAILURES_PER_ACCOUNT`` of this person's wrong codes for an account, or past
+    ``INVITE_MAX_FAILURES_PER_ACCOUNT_ALL_PERSONS`` of everyone's, no code is checked for it until
+    the window has passed: one person guessing locks only themselves (not the family, another ESIA
+    person), and guessing from many ESIA accounts still stops at the ceiling. A right code is only
+    found here, not spent: :func:`spend` spends it in the transaction that writes the link, so a
+    person who abandons the contacts page (or whose link fails) has not burned it.
     """
     now = datetime.now(timezone.utc)
     accounts = sorted(set(account_ids))
     if not accounts:
         return Redemption(Redeemed.WRONG)
-    if any(_is_locked(account, now) for account in accounts):
+    persons = services.current().keyring.oid
+    if any(_is_locked(account, persons.digests(oid), now) for account in accounts):
         return Redemption(Redeemed.LOCKED)
     code = normalise_code(typed)
     if code is not None:
         for account in accounts:
-            used = db.session.execute(
-                update(InviteCode)
+            found = db.session.execute(
+                select(InviteCode.id)
                 .where(*_live(now), InviteCode.account_id == account, InviteCode.digest.in_(code_digests(account, code)))
-                .values(used_at=now)
-                .returning(InviteCode.id)
-            ).scalar()
-            if used is not None:
-                audit.record(Action.INVITE_USED, f"account:{account}", after={"invite": used},
-                             actor=f"login:{reference}")  # fmt: skip
-                return Redemption(Redeemed.USED, account, used)
+            ).scalar()  # fmt: skip
+            if found is not None:
+                return Redemption(Redeemed.RIGHT, account, found)
+    person = persons.digest(oid)
     for account in accounts:
-        db.session.add(InviteFailure(account_id=account, at=now))
+        db.session.add(InviteFailure(account_id=account, person_digest=person, at=now))
     return Redemption(Redeemed.WRONG)
 
 
-def _is_locked(account_id: str, now: datetime) -> bool:
-    window = timedelta(seconds=float(current_app.config["INVITE_FAILURE_WINDOW_SECONDS"]))
+def spend(invite_id: int, account_id: str, *, reference: str) -> bool:
+    """Mark the code used, in the transaction that writes the link (the view commits); False if it
+    is no longer live (another login used it meanwhile, or it was revoked or expired).
+
+    One conditional UPDATE, so two logins cannot both use it; its use is audited (actor: the
+    login's attempt reference).
+    """
+    now = datetime.now(timezone.utc)
+    used = db.session.execute(
+        update(InviteCode)
+        .where(*_live(now), InviteCode.id == invite_id, InviteCode.account_id == account_id)
+        .values(used_at=now)
+        .returning(InviteCode.id)
+        .execution_options(synchronize_session="fetch")  # a loaded row's times may be naive (SQLite)
+    ).scalar()
+    if used is None:
+        return False
+    audit.record(Action.INVITE_USED, f"account:{account_id}", after={"invite": used}, actor=f"login:{reference}")
+    return True
+
+
+def _is_locked(account_id: str, person_digests: Collection[str], now: datetime) -> bool:
+    """Too many wrong codes for the account lately: from this person (its digests under every oid
+    key, for rotation), or from everyone together."""
+    config = current_app.config
+    window = timedelta(seconds=float(config["INVITE_FAILURE_WINDOW_SECONDS"]))
     db.session.execute(delete(InviteFailure).where(InviteFailure.account_id == account_id, InviteFailure.at < now - window))
-    count = db.session.scalar(select(func.count()).select_from(InviteFailure).where(InviteFailure.account_id == account_id))
-    return int(count or 0) >= int(current_app.config["INVITE_MAX_FAILURES_PER_ACCOUNT"])
+    counted = select(func.count()).select_from(InviteFailure).where(InviteFailure.account_id == account_id)
+    everyone = int(db.session.scalar(counted) or 0)
+    if everyone >= int(config["INVITE_MAX_FAILURES_PER_ACCOUNT_ALL_PERSONS"]):
+        return True
+    theirs = int(db.session.scalar(counted.where(InviteFailure.person_digest.in_(list(person_digests)))) or 0)
+    return theirs >= int(config["INVITE_MAX_FAILURES_PER_ACCOUNT"])
 
 
 def _live(now: datetime) -> tuple[object, ...]:
     return (InviteCode.used_at.is_(None), InviteCode.revoked_at.is_(None), InviteCode.expires_at > now)
 
 
-def _account(account_id: str) -> Account:
+def _account(account_id: str, member: Staff | None) -> Account:
+    """The account, if ``member`` sees its region (None: the CLI sees all).
+
+    One outside their regions is answered exactly as one that does not exist, so that staff
+    cannot probe other regions' account ids for existence or region (as broker/sync.py does).
+    """
     account = db.session.get(Account, account_id) if isinstance(account_id, str) and account_id else None
-    if account is None:
-        raise InviteNotFoundError("account_id", f"no diary account {str(account_id)[:64]!r}", "Такого аккаунта нет.")
+    if account is None or not _sees(member, account.region):
+        raise InviteNotFoundError("account_id", "no diary account has this id", "Такого аккаунта нет.")
     return account
+
+
+def _sees(member: Staff | None, region: str) -> bool:
+    return member is None or access.can_view_region(member, region)
 
 
 def _require(member: Staff | None, region: str, *, manage: bool) -> None:

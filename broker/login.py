@@ -257,6 +257,25 @@ def set_stage(pending: Pending, stage: dict[str, Any]) -> Pending:
     return dataclasses.replace(pending, stage=stage)
 
 
+def advance_stage(pending: Pending, stage: dict[str, Any], *, outcome: str, tries: int) -> Pending | None:
+    """Replace the stage only if it is still ``outcome`` with ``tries`` tries (the view commits).
+
+    A compare-and-set: of two submissions of one page racing, one wins and the other gets None
+    (on PostgreSQL the loser waits for the winner's row lock, then finds the stage changed), so
+    neither can undo the other's step (a wrong code's count overwriting a just-set ``linked``).
+    """
+    changed = db.session.execute(
+        update(_PENDING)
+        .where(
+            _PENDING.c.state == pending.state,
+            _PENDING.c.stage["outcome"].as_string() == outcome,
+            _PENDING.c.stage["tries"].as_integer() == tries,
+        )
+        .values(stage=stage)
+    ).rowcount
+    return dataclasses.replace(pending, stage=stage) if changed == 1 else None
+
+
 def drop(pending: Pending) -> None:
     """Forget a pending login (the view commits)."""
     db.session.execute(_DROP_PENDING, {"key": pending.state})
@@ -420,6 +439,19 @@ def settle_invited_attempt(attempt_id: int, account_id: str) -> None:
         update(_ATTEMPTS)
         .where(_ATTEMPTS.c.id == attempt_id)
         .values(outcome=str(matching.Outcome.LINKED), reason=None, account_id=account_id, candidate_ids=[account_id],
+                trace=[*trace, check.as_dict()], finished_at=datetime.now(timezone.utc))
+    )  # fmt: skip
+
+
+def refuse_invited_attempt(attempt_id: int, detail: str) -> None:
+    """The attempt that waited for an invite code ends without one: refused ``invite_code_invalid``,
+    with one more check in its trace; the same row, so one login stays one attempt (the view commits)."""
+    trace = db.session.execute(select(_ATTEMPTS.c.trace).where(_ATTEMPTS.c.id == attempt_id)).scalar() or []
+    check = matching.Check("invite_code", matching.CheckResult.FAIL, f"no valid invite code was entered ({detail})")
+    db.session.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.id == attempt_id)
+        .values(outcome=str(matching.Outcome.REFUSED), reason=str(matching.Reason.INVITE_CODE_INVALID), detail=detail,
                 trace=[*trace, check.as_dict()], finished_at=datetime.now(timezone.utc))
     )  # fmt: skip
 

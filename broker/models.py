@@ -295,13 +295,19 @@ class InviteCode(db.Model):
 
 
 class InviteFailure(db.Model):
-    """One wrong invite code typed for an account: counted per account over a window, so that
-    guessing stops after a few tries however many logins the guesser starts."""
+    """One wrong invite code typed for an account by one ESIA person, counted over a window: per
+    (account, person), so that a person guessing locks only themselves however many logins they
+    start, and per account over all persons, a higher ceiling against guessing from many ESIA
+    accounts. The person is kept only as the keyed digest of their oid (``OID_HASH_KEY``)."""
 
     __tablename__ = "invite_failures"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(String(64))
+    person_digest: Mapped[str | None] = mapped_column(String(64))  # always set by broker.invites.redeem
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_invite_failures_account_id_at", "account_id", "at"),)
+    __table_args__ = (
+        Index("ix_invite_failures_account_id_at", "account_id", "at"),
+        Index("ix_invite_failures_account_id_person_digest_at", "account_id", "person_digest", "at"),
+    )

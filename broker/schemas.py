@@ -233,18 +233,23 @@ class AttemptDetailSchema(Schema):
 # --- invite codes ----------------------------------------------------------------------
 
 
+#: An id the invite routes look up: no control characters (PostgreSQL refuses NUL in text, which
+#: would otherwise surface as a database error rather than a bad field).
+_INVITE_LOOKUP_ID = [validate.Length(1, 64), validate.Regexp(r"[^\x00-\x1f\x7f]*\Z", error="must not contain control characters")]
+
+
 class InviteIssueSchema(Schema):
     """POST /invites: a one-time code for a child's first ESIA link."""
 
-    account_id = fields.String(required=True, validate=validate.Length(1, 64))
+    account_id = fields.String(required=True, validate=_INVITE_LOOKUP_ID)
     days = fields.Integer(load_default=None, allow_none=True, metadata={"description": "lifetime; default INVITE_CODE_DAYS"})
 
 
 class InviteQuerySchema(Schema):
     """GET /invites: one account's or one school's codes."""
 
-    account_id = fields.String(validate=validate.Length(1, 64))
-    school_id = fields.String(validate=validate.Length(1, 64))
+    account_id = fields.String(validate=_INVITE_LOOKUP_ID)
+    school_id = fields.String(validate=_INVITE_LOOKUP_ID)
 
 
 class InviteSchema(Schema):

@@ -3,6 +3,7 @@ service, the CLI and the API; stored as a keyed digest bound to the account; sin
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from datetime import date, datetime, timezone
@@ -12,11 +13,15 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
-from broker import apitokens, invites, openapi
+from broker import apitokens, invites, login, openapi, services
+from broker.errors import InvalidFieldsError
 from broker.extensions import db
-from broker.models import Account, AuditEvent, InviteCode
+from broker.keyring import Keys
+from broker.models import Account, AuditEvent, InviteCode, InviteFailure, PendingLogin
 from tests.broker.staffing import make_staff
 
+PARENT = "1000000001"  # the family's ESIA oid
+ATTACKER = "1000000666"  # a simplified ESIA account claiming the child's name and birth date
 CODE = re.compile(r"[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}")
 
 
@@ -89,17 +94,22 @@ def test_a_new_code_revokes_the_accounts_earlier_live_code(accounts: Flask) -> N
     second = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
     assert invites.status_of(db.session.get(InviteCode, first.invite.id)) == "revoked"
     assert audit_rows("invite_issued")[-1].after["replaced"] == [first.invite.id]
-    assert invites.redeem(["kid-77"], first.code, reference="REF1-0001").result is invites.Redeemed.WRONG
-    assert invites.redeem(["kid-77"], second.code, reference="REF1-0002").result is invites.Redeemed.USED
+    assert invites.redeem(["kid-77"], first.code, reference="REF1-0001", oid=PARENT).result is invites.Redeemed.WRONG
+    assert invites.redeem(["kid-77"], second.code, reference="REF1-0002", oid=PARENT).result is invites.Redeemed.RIGHT
 
 
-def test_a_code_is_used_once_for_its_own_account_only_and_its_use_is_audited(accounts: Flask) -> None:
+def test_a_code_is_found_for_its_own_account_only_and_spent_once_and_its_use_is_audited(accounts: Flask) -> None:
     issued = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
-    assert invites.redeem(["kid-50"], issued.code, reference="REF1-0001").result is invites.Redeemed.WRONG
-    done = invites.redeem(["kid-77"], issued.code.lower(), reference="REF1-0002")
+    assert invites.redeem(["kid-50"], issued.code, reference="REF1-0001", oid=PARENT).result is invites.Redeemed.WRONG
+    found = invites.redeem(["kid-77"], issued.code.lower(), reference="REF1-0002", oid=PARENT)
+    assert (found.result, found.account_id, found.invite_id) == (invites.Redeemed.RIGHT, "kid-77", issued.invite.id)
+    assert invites.status_of(db.session.get(InviteCode, issued.invite.id)) == "live"  # found, not spent
+    assert not audit_rows("invite_used")
+    assert not invites.spend(issued.invite.id, "kid-50", reference="REF1-0002")  # its own account only
+    assert invites.spend(issued.invite.id, "kid-77", reference="REF1-0002")
     db.session.commit()
-    assert (done.result, done.account_id, done.invite_id) == (invites.Redeemed.USED, "kid-77", issued.invite.id)
-    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0003").result is invites.Redeemed.WRONG
+    assert not invites.spend(issued.invite.id, "kid-77", reference="REF1-0003")  # once
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0003", oid=PARENT).result is invites.Redeemed.WRONG
     [event] = audit_rows("invite_used")
     assert (event.target, event.actor, event.after) == ("account:kid-77", "login:REF1-0002", {"invite": issued.invite.id})
 
@@ -108,25 +118,91 @@ def test_an_expired_code_is_refused(accounts: Flask) -> None:
     issued = invites.issue("kid-77", days=1, actor_staff=None, actor="cli:school")
     issued.invite.expires_at = datetime(2020, 1, 1, tzinfo=timezone.utc)
     db.session.commit()
-    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0001").result is invites.Redeemed.WRONG
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0001", oid=PARENT).result is invites.Redeemed.WRONG
 
 
-def test_wrong_codes_lock_the_account_for_the_window_even_for_the_right_code(accounts: Flask) -> None:
+def test_a_persons_wrong_codes_lock_that_person_out_of_the_account_for_the_window_even_with_the_right_code(
+    accounts: Flask,
+) -> None:
     accounts.config["INVITE_MAX_FAILURES_PER_ACCOUNT"] = 3
     issued = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
     for _ in range(3):
-        assert invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001").result is invites.Redeemed.WRONG
-    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002").result is invites.Redeemed.LOCKED
-    assert invites.redeem(["kid-50"], "AAAAA-AAAAA", reference="REF1-0003").result is invites.Redeemed.WRONG  # others unaffected
+        assert invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001", oid=ATTACKER).result is invites.Redeemed.WRONG
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002", oid=ATTACKER).result is invites.Redeemed.LOCKED
+    assert invites.redeem(["kid-50"], "AAAAA-AAAAA", reference="REF1-0003", oid=ATTACKER).result is invites.Redeemed.WRONG
     accounts.config["INVITE_FAILURE_WINDOW_SECONDS"] = 0  # the window has passed
-    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0004").result is invites.Redeemed.USED
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0004", oid=ATTACKER).result is invites.Redeemed.RIGHT
 
 
-@pytest.mark.parametrize("days", [0, -1, 91, True])
-def test_a_lifetime_outside_the_limit_is_refused(accounts: Flask, days: int) -> None:
-    with pytest.raises(invites.InputError) as caught:
+def test_a_person_guessing_does_not_lock_the_family_out(accounts: Flask) -> None:
+    """The attacker (another ESIA person) runs out of tries; the parent's right code still opens the account."""
+    accounts.config["INVITE_MAX_FAILURES_PER_ACCOUNT"] = 3
+    issued = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
+    for _ in range(5):
+        invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001", oid=ATTACKER)
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002", oid=ATTACKER).result is invites.Redeemed.LOCKED
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0003", oid=PARENT).result is invites.Redeemed.RIGHT
+
+
+def test_wrong_codes_from_many_persons_lock_the_account_for_everyone_at_the_ceiling(accounts: Flask) -> None:
+    accounts.config.update(INVITE_MAX_FAILURES_PER_ACCOUNT=3, INVITE_MAX_FAILURES_PER_ACCOUNT_ALL_PERSONS=6)
+    issued = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
+    for person in range(6):  # six ESIA accounts, one wrong code each: none reaches its own limit
+        assert invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001", oid=f"bot-{person}").result is invites.Redeemed.WRONG
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002", oid=PARENT).result is invites.Redeemed.LOCKED
+    assert invites.redeem(["kid-50"], "AAAAA-AAAAA", reference="REF1-0003", oid=PARENT).result is invites.Redeemed.WRONG
+
+
+def test_a_wrong_code_is_kept_with_the_persons_keyed_oid_digest_only(accounts: Flask) -> None:
+    invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001", oid=PARENT)
+    [failure] = db.session.scalars(select(InviteFailure)).all()
+    assert failure.person_digest == services.current().keyring.oid.digest(PARENT) and PARENT not in failure.person_digest
+
+
+def test_a_persons_wrong_codes_count_across_an_oid_key_rotation(accounts: Flask) -> None:
+    accounts.config["INVITE_MAX_FAILURES_PER_ACCOUNT"] = 2
+    issued = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
+    for _ in range(2):
+        invites.redeem(["kid-77"], "AAAAA-AAAAA", reference="REF1-0001", oid=ATTACKER)
+    keyring = services.current().keyring
+    old = keyring.oid
+    services.current().keyring = dataclasses.replace(keyring, oid=Keys((b"a-new-oid-key-of-32-bytes-......", *old.keys)))
+    assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002", oid=ATTACKER).result is invites.Redeemed.LOCKED
+
+
+def staged_login(stage: dict[str, object]) -> login.Pending:
+    now = datetime.now(timezone.utc)
+    db.session.add(PendingLogin(state="st-1", browser_digest="b", client_id="portal", portal_request={}, region="77",
+                                esia_nonce="n", created_at=now, expires_at=now, consumed_at=now, stage=stage))  # fmt: skip
+    db.session.commit()
+    return login.Pending.from_row(db.session.execute(select(*PendingLogin.__table__.c)).one())
+
+
+def stored_stage() -> dict[str, object]:
+    db.session.expire_all()
+    return db.session.scalars(select(PendingLogin.stage)).one()
+
+
+def test_a_stale_wrong_code_cannot_overwrite_a_stage_a_right_code_moved_on(accounts: Flask) -> None:
+    """The code page's try is a compare-and-set on the stage: of two submissions read at tries 0,
+    one takes the try; the other, and any submission after the stage became linked, changes nothing."""
+    invite = {"outcome": "invite_code", "tries": 0, "account_ids": ["kid-77"]}
+    pending = staged_login(invite)
+    assert login.advance_stage(pending, {**invite, "tries": 1}, outcome="invite_code", tries=0) is not None
+    assert login.advance_stage(pending, {**invite, "tries": 1}, outcome="invite_code", tries=0) is None  # lost the race
+    linked = {**invite, "tries": 1, "outcome": "linked"}
+    login.set_stage(pending, linked)
+    db.session.commit()
+    assert login.advance_stage(pending, {**invite, "tries": 2}, outcome="invite_code", tries=1) is None
+    db.session.commit()
+    assert stored_stage() == linked
+
+
+@pytest.mark.parametrize("days", [0, -1, 91, True, 10**30])
+def test_a_lifetime_outside_the_limit_is_refused_as_an_invalid_field(accounts: Flask, days: int) -> None:
+    with pytest.raises(InvalidFieldsError) as caught:
         invites.issue("kid-77", days=days, actor_staff=None, actor="cli:school")
-    assert caught.value.field == "days"
+    assert caught.value.field == "days" and caught.value.status == 422
     assert db.session.scalars(select(InviteCode)).all() == []
 
 
@@ -134,7 +210,7 @@ def test_only_staff_who_manage_the_accounts_region_issue_and_revoke(accounts: Fl
     operator = make_staff("op77", role="operator", regions=("77",))
     support = make_staff("help", role="support")
     issued = invites.issue("kid-77", days=7, actor_staff=operator)
-    with pytest.raises(invites.InviteAccessError):
+    with pytest.raises(invites.InviteNotFoundError):  # outside the operator's regions: as if it did not exist
         invites.issue("kid-50", days=7, actor_staff=operator)
     with pytest.raises(invites.InviteAccessError):
         invites.issue("kid-77", days=7, actor_staff=support)
@@ -183,19 +259,67 @@ def test_the_api_issues_lists_and_revokes_within_the_tokens_regions(accounts: Fl
     assert client.post("/api/v1/invites", json={"account_id": "kid-77"}, headers=support).status_code == 403
     assert client.delete(f"/api/v1/invites/{body['id']}", headers=support).status_code == 403
 
-    assert client.post("/api/v1/invites", json={"account_id": "kid-50"}, headers=operator).status_code == 403
     other = bearer("op50", "operator", ("50",))
-    assert client.get("/api/v1/invites?account_id=kid-77", headers=other).json == {"invites": []}
-    assert client.delete(f"/api/v1/invites/{body['id']}", headers=other).status_code == 403
+    assert client.get("/api/v1/invites?school_id=sch-1", headers=other).json == {"invites": []}
 
     revoked = client.delete(f"/api/v1/invites/{body['id']}", headers=operator)
     assert revoked.status_code == 200 and revoked.json["status"] == "revoked"
     assert client.delete("/api/v1/invites/999", headers=operator).status_code == 404
     assert client.post("/api/v1/invites", json={"account_id": "nobody"}, headers=operator).status_code == 404
-    assert client.post("/api/v1/invites", json={"account_id": "kid-77", "days": 1000}, headers=operator).status_code == 400
+    too_long = client.post("/api/v1/invites", json={"account_id": "kid-77", "days": 1000}, headers=operator)
+    assert too_long.status_code == 422 and too_long.json["error"] == "invalid_request"
+    assert [e["field"] for e in too_long.json["errors"]] == ["days"]
     assert client.get("/api/v1/invites", headers=operator).status_code == 400
     assert client.get("/api/v1/invites?account_id=kid-77").status_code == 401
     assert [e.actor for e in audit_rows("invite_issued")] == [f"token:{e.actor[6:]}" for e in audit_rows("invite_issued")]
+
+
+def test_an_account_outside_the_tokens_regions_is_answered_as_one_that_does_not_exist(accounts: Flask) -> None:
+    """Issue, list and revoke: an operator of 77 cannot tell kid-50 (region 50) from no account at all."""
+    client: FlaskClient = accounts.test_client()
+    theirs = invites.issue("kid-50", days=7, actor_staff=None, actor="cli:school").invite.id
+    operator = bearer("op77", "operator", ("77",))
+    for foreign, unknown in [
+        (client.post("/api/v1/invites", json={"account_id": "kid-50"}, headers=operator),
+         client.post("/api/v1/invites", json={"account_id": "nobody"}, headers=operator)),
+        (client.get("/api/v1/invites?account_id=kid-50", headers=operator),
+         client.get("/api/v1/invites?account_id=nobody", headers=operator)),
+        (client.delete(f"/api/v1/invites/{theirs}", headers=operator),
+         client.delete(f"/api/v1/invites/{theirs + 1000}", headers=operator)),
+    ]:  # fmt: skip
+        assert (foreign.status_code, foreign.json) == (unknown.status_code, unknown.json)
+        assert foreign.status_code == 404 and foreign.json["error"] == "not_found"
+        assert "50" not in foreign.get_data(as_text=True)
+    assert invites.status_of(db.session.get(InviteCode, theirs)) == "live"
+    assert audit_rows("invite_issued")[-1].target == "account:kid-50" and not audit_rows("invite_revoked")
+
+
+@pytest.mark.parametrize("invite_id", ["99999999999999999999999", str(2**63), str(2**64), "0"])
+def test_an_invite_id_beyond_a_row_id_is_not_found_in_the_api_and_the_cli(
+    accounts: Flask, runner: FlaskCliRunner, invite_id: str
+) -> None:
+    invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
+    answer = accounts.test_client().delete(f"/api/v1/invites/{invite_id}", headers=bearer("op77", "operator", ("77",)))
+    assert answer.status_code == 404 and answer.is_json and answer.json["error"] == "not_found"
+    revoked = runner.invoke(args=["invites", "revoke", invite_id])
+    assert revoked.exit_code == 1 and "no invite code has this id" in revoked.output
+    assert invites.status_of(db.session.scalars(select(InviteCode)).one()) == "live"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "field"),
+    [
+        ("POST", "/api/v1/invites", {"account_id": "kid\u000077"}, "account_id"),
+        ("GET", "/api/v1/invites?account_id=kid%0077", None, "account_id"),
+        ("GET", "/api/v1/invites?school_id=sch%001", None, "school_id"),
+    ],
+)
+def test_an_id_with_a_nul_is_an_invalid_field_not_a_database_error(
+    accounts: Flask, method: str, url: str, body: dict[str, str] | None, field: str
+) -> None:
+    """PostgreSQL refuses NUL in text: the id is refused as a field before any query."""
+    answer = accounts.test_client().open(url, method=method, json=body, headers=bearer("op77", "operator", ("77",)))
+    assert answer.status_code == 422 and [e["field"] for e in answer.json["errors"]] == [field]
 
 
 def test_the_openapi_document_describes_the_invite_endpoints() -> None:

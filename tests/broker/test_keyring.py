@@ -244,7 +244,7 @@ def test_an_invite_code_issued_before_a_rotation_is_taken_after_it_only_with_the
     add_account("kid-77")
     kept = invites.issue("kid-77", days=30, actor_staff=None, actor="cli:school")
     restart(app, SECRET_KEY="rotated-secret", SECRET_KEY_FALLBACKS=["test-secret"])
-    assert invites.redeem(["kid-77"], kept.code, reference="REF1-0001").result is invites.Redeemed.USED
+    assert invites.redeem(["kid-77"], kept.code, reference="REF1-0001", oid="esia-oid-parent").result is invites.Redeemed.RIGHT
     lost = invites.issue("kid-77", days=30, actor_staff=None, actor="cli:school")
     restart(app, SECRET_KEY="third-secret", SECRET_KEY_FALLBACKS=[])
-    assert invites.redeem(["kid-77"], lost.code, reference="REF1-0002").result is invites.Redeemed.WRONG
+    assert invites.redeem(["kid-77"], lost.code, reference="REF1-0002", oid="esia-oid-parent").result is invites.Redeemed.WRONG

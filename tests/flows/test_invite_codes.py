@@ -4,6 +4,7 @@ page; the code opens its own account once; wrong codes end in ``invite_code_inva
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 
 import matching
 from broker import invites, regionadmin
+from mock_esia import services as mock_services
 from broker.extensions import db
 from broker.models import AuditEvent, EsiaLink, InviteCode, LoginAttempt
 from tests.world import BROKER, World, link_through_esia, log_in, query_of
@@ -97,18 +99,54 @@ def test_the_childs_first_login_asks_for_the_code_then_links_once_and_the_code_i
     assert again.callback is not None and attempts(world)[-1][:2] == ("signed_in", None)
 
 
-def test_a_used_code_does_not_open_the_account_a_second_time(invite_region: World) -> None:
-    world = invite_region
-    code = issue_code(world)
-    page = at_code_page(world)
-    assert type_code(world, page, code).status_code == 302
-    world.browser.cookies.clear()  # that login is abandoned on the contacts page: nothing linked yet
+def at_contacts_page(world: World, code: str) -> str:
     page = at_code_page(world)
     answer = type_code(world, page, code)
-    assert answer.status_code == 400 and "Осталось попыток: 2" in html.unescape(answer.text)
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/auth/confirm")
+    return world.go(f"{BROKER}/auth/confirm").text
 
 
-def test_wrong_codes_end_the_login_with_invite_code_invalid_and_a_reference(invite_region: World) -> None:
+def confirm_contacts(world: World, page: str) -> object:
+    return world.go(f"{BROKER}/auth/confirm", data={"csrf_token": csrf(page), "phone": "+79000000001", "email": "k@example.org"})
+
+
+def test_a_code_is_spent_only_with_the_link_so_an_abandoned_contacts_page_does_not_burn_it(invite_region: World) -> None:
+    world = invite_region
+    code = issue_code(world)
+    at_contacts_page(world, code)
+    with world.broker.app_context():
+        assert db.session.scalars(select(InviteCode)).one().used_at is None  # checked, not spent
+    world.browser.cookies.clear()  # that login is abandoned on the contacts page: nothing linked
+    page = at_contacts_page(world, code)  # the same code still opens the account
+    end = world.follow(confirm_contacts(world, page), lambda url: url.startswith("https://portal.test/callback"))
+    assert isinstance(end, str) and links_of(world, KID_ACCOUNT) == ["login"]
+    with world.broker.app_context():
+        assert db.session.scalars(select(InviteCode)).one().used_at is not None
+
+
+def test_a_code_used_by_another_login_meanwhile_is_refused_at_the_contacts_page(invite_region: World) -> None:
+    world = invite_region
+    code = issue_code(world)
+    first = at_contacts_page(world, code)
+    first_browser = world.browser.cookies.copy()
+    world.browser.cookies.clear()
+    second = at_contacts_page(world, code)  # a second login with the same code, before the first confirms
+    end = world.follow(confirm_contacts(world, second), lambda url: url.startswith("https://portal.test/callback"))
+    assert isinstance(end, str)
+    world.browser.cookies = first_browser
+    answer = confirm_contacts(world, first)
+    assert answer.status_code == 403
+    assert attempts(world) == [("refused", "invite_code_invalid", KID_ACCOUNT, "invite_code_used_meanwhile"),
+                               ("linked", None, KID_ACCOUNT, None)]  # fmt: skip
+    with world.broker.app_context():
+        refused = db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id)).first()
+        assert refused is not None and refused.reference in html.unescape(answer.text)
+        assert len(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "invite_used")).all()) == 1
+
+
+def test_wrong_codes_end_the_login_with_invite_code_invalid_in_its_one_attempt_row_and_its_reference(
+    invite_region: World,
+) -> None:
     world = invite_region
     issue_code(world)
     page = at_code_page(world)
@@ -121,25 +159,64 @@ def test_wrong_codes_end_the_login_with_invite_code_invalid_and_a_reference(invi
     text = html.unescape(answer.text)
     words = matching.REFUSALS[matching.Reason.INVITE_CODE_INVALID]
     assert words.message_ru in text and words.next_step_ru in text and "Код обращения" in text
-    assert attempts(world)[-1] == ("refused", "invite_code_invalid", None, "invite_code_wrong")
+    # One login, one attempt: the row that waited for the code now says why it ended.
+    assert attempts(world) == [("refused", "invite_code_invalid", KID_ACCOUNT, "invite_code_wrong")]
+    with world.broker.app_context():
+        attempt = db.session.scalars(select(LoginAttempt)).one()
+        assert attempt.reference in text
+        assert attempt.trace[-1]["field"] == "invite_code" and attempt.trace[-1]["result"] == "fail"
     assert links_of(world, KID_ACCOUNT) == []
     assert type_code(world, page, "AAAAA-AAAAA").status_code == 400  # the pending login is gone
     assert links_of(world, KID_ACCOUNT) == []
 
 
-def test_past_the_per_account_limit_even_the_right_code_is_refused(invite_region: World) -> None:
+def test_past_the_per_person_limit_even_the_right_code_is_refused(invite_region: World) -> None:
     world = invite_region
     world.broker.config.update(INVITE_MAX_TRIES_PER_LOGIN=10, INVITE_MAX_FAILURES_PER_ACCOUNT=2)
     code = issue_code(world)
     page = at_code_page(world)
     assert type_code(world, page, "AAAAA-AAAAA").status_code == 400
     world.browser.cookies.clear()
-    page = at_code_page(world)  # a new login does not reset the account's count
+    page = at_code_page(world)  # a new login does not reset the person's count
     assert type_code(world, page, "BBBBB-BBBBB").status_code == 400
     answer = type_code(world, page, code)
     assert answer.status_code == 403
-    assert attempts(world)[-1] == ("refused", "invite_code_invalid", None, "invite_code_locked")
+    assert attempts(world)[-1] == ("refused", "invite_code_invalid", KID_ACCOUNT, "invite_code_locked")
     assert links_of(world, KID_ACCOUNT) == []
+
+
+def add_impostor(world: World) -> str:
+    """A second simplified ESIA account claiming the child's name and birth date (the attacker)."""
+    with world.esia.app_context():
+        esia = mock_services.current()
+        kid = next(person for person in esia.persons if person.login == "kid")
+        impostor = dataclasses.replace(kid, oid=1000300666, login="impostor")
+        esia.persons = (*esia.persons, impostor)
+        esia.persons_by_oid[impostor.oid] = impostor
+    return impostor.login
+
+
+def test_an_impostor_typing_wrong_codes_locks_only_themselves_not_the_family(invite_region: World) -> None:
+    world = invite_region
+    world.broker.config.update(INVITE_MAX_FAILURES_PER_ACCOUNT=3)
+    code = issue_code(world)
+    impostor = add_impostor(world)
+    for _ in range(2):  # two logins' worth of wrong codes: past the impostor's own limit
+        world.browser.cookies.clear()
+        login = log_in(world, impostor)
+        assert login.page is not None and login.page.url == f"{BROKER}/auth/invite"
+        for _ in range(2):
+            type_code(world, login.page.text, "AAAAA-AAAAA")
+    world.browser.cookies.clear()
+    login = log_in(world, impostor)
+    assert login.page is not None
+    assert type_code(world, login.page.text, code).status_code == 403  # locked: not even the right code
+    assert attempts(world)[-1][1:] == ("invite_code_invalid", KID_ACCOUNT, "invite_code_locked")
+
+    world.browser.cookies.clear()
+    page = at_code_page(world)  # the family's ESIA account, the same day
+    answer = type_code(world, page, code)
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/auth/confirm")
 
 
 def test_a_code_issued_for_another_account_does_not_open_this_one(invite_region: World) -> None:

@@ -2,7 +2,8 @@
 
 * ``invite_codes``: the HMAC of each code (bound to its account), who issued it, when it expires,
   when it was used or revoked;
-* ``invite_failures``: the wrong codes typed per account, for the per-account limit.
+* ``invite_failures``: the wrong codes typed per account and ESIA person (its keyed oid digest),
+  for the per-person limit and the per-account ceiling.
 
 Revision ID: 0010
 Revises: 0009
@@ -41,13 +42,17 @@ def upgrade() -> None:
     op.create_table('invite_failures',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('account_id', sa.String(length=64), nullable=False),
+    sa.Column('person_digest', sa.String(length=64), nullable=True),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_invite_failures'))
     )
     op.create_index('ix_invite_failures_account_id_at', 'invite_failures', ['account_id', 'at'])
+    op.create_index('ix_invite_failures_account_id_person_digest_at', 'invite_failures',
+                    ['account_id', 'person_digest', 'at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_invite_failures_account_id_person_digest_at', 'invite_failures')
     op.drop_index('ix_invite_failures_account_id_at', 'invite_failures')
     op.drop_table('invite_failures')
     with op.batch_alter_table('invite_codes', schema=None) as batch_op:
