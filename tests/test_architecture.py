@@ -44,3 +44,19 @@ def test_matching_imports_the_standard_library_only() -> None:
     allowed = set(sys.stdlib_module_names) | {"matching"}
     for path in (ROOT / "matching").rglob("*.py"):
         assert imported_top_level_names(path) <= allowed, path
+
+
+def test_no_test_module_imports_another() -> None:
+    """Helpers shared by tests live in modules of their own (``tests/world.py``, ``tests/broker/staffing.py``, …):
+    importing a test module runs its fixtures' and parametrisations' module-level code twice and
+    ties unrelated tests together."""
+    offences = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            if any(name.rsplit(".", 1)[-1].startswith("test_") for name in modules):
+                offences.append(str(path.relative_to(ROOT)))
+    assert offences == []

@@ -6,32 +6,24 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
-from broker import apitokens, invites, login, openapi, services
+from broker import invites, login, openapi, services
 from broker.errors import InvalidFieldsError
 from broker.extensions import db
 from broker.keyring import Keys
-from broker.models import Account, AuditEvent, InviteCode, InviteFailure, PendingLogin
-from tests.broker.staffing import make_staff
+from broker.models import InviteCode, InviteFailure, PendingLogin
+from tests.broker.diaryaccounts import add_account
+from tests.broker.staffing import audit_rows, bearer, make_staff
 
 PARENT = "1000000001"  # the family's ESIA oid
 ATTACKER = "1000000666"  # a simplified ESIA account claiming the child's name and birth date
 CODE = re.compile(r"[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}")
-
-
-def add_account(account_id: str, region: str = "77", school_id: str = "sch-1") -> None:
-    db.session.add(
-        Account(id=account_id, login=account_id, role="student", region=region, school_id=school_id, last_name="Тестова",
-                first_name="Алёна", middle_name="", name_key="k", birth_date=date(2016, 3, 1), gender="F",
-                status="active", updated_at=datetime.now(timezone.utc))
-    )  # fmt: skip
-    db.session.commit()
 
 
 @pytest.fixture
@@ -39,17 +31,6 @@ def accounts(app: Flask) -> Flask:
     add_account("kid-77")
     add_account("kid-50", region="50", school_id="sch-2")
     return app
-
-
-def bearer(login: str, role: str, regions: tuple[str, ...] = ()) -> dict[str, str]:
-    member = make_staff(login, role=role, regions=regions)
-    _, clear = apitokens.create_token(member, name="school", days=30, actor="cli:test")
-    db.session.commit()
-    return {"Authorization": f"Bearer {clear}"}
-
-
-def audit_rows(action: str) -> list[AuditEvent]:
-    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 # --- the code ------------------------------------------------------------------------------------

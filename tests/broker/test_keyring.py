@@ -21,7 +21,7 @@ from broker.models import AuditEvent, LoginAttempt
 from broker.recheck import decide_again
 from tests.broker.attemptdata import ALL, IVANOV, KID, TESTOV, attempt_for
 from tests.broker.staffing import StaffBrowser, make_staff
-from tests.broker.test_invites import add_account
+from tests.broker.diaryaccounts import add_account
 from tests.builders import make_person, make_snils
 
 KEYS = {"SECRET_KEY": "secret-one", "OID_HASH_KEY": "oid-one"}
