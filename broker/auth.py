@@ -15,7 +15,7 @@ import matching
 from broker import cookies, invites, login, services, sessions
 from broker.extensions import db
 from broker.models import Account, EsiaLink
-from broker.portal import complete_authorization, render_error, render_refusal, set_cookie
+from broker.portal import complete_authorization, render_error, render_refusal
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def link() -> Any:
         return _expired()
     pending, binding = redeemed
     response = redirect(pending.portal_request["esia_url"])
-    set_cookie(response, login.BINDING_COOKIE, f"{pending.state}.{binding}", current_app.config["PENDING_LOGIN_SECONDS"])
+    cookies.put(response, login.BINDING_COOKIE, f"{pending.state}.{binding}", current_app.config["PENDING_LOGIN_SECONDS"])
     return response
 
 
@@ -268,7 +268,7 @@ def _sign_in(
     login.drop(pending)
     response = complete_authorization(client, dict(pending.portal_request), live)
     db.session.commit()
-    set_cookie(response, sessions.COOKIE, token, int(current_app.config["SESSION_SECONDS"]))
+    cookies.put(response, sessions.COOKIE, token, int(current_app.config["SESSION_SECONDS"]))
     cookies.forget(response, login.BINDING_COOKIE)
     return response
 
@@ -305,9 +305,4 @@ def _linked_to(account_id: str, oid: str) -> bool:
 
 
 def _expired() -> Any:
-    return render_template(
-        "error.html",
-        title="Сеанс входа истёк",
-        message="Вернитесь на портал электронного дневника и начните вход заново.",
-        code=None,
-    ), 400
+    return render_error("Сеанс входа истёк", "Вернитесь на портал электронного дневника и начните вход заново.", None, 400)
