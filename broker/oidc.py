@@ -4,8 +4,8 @@ Authorization code with PKCE (S256 only, for every client), id_tokens signed RS2
 broker's keys (JWKS at ``/oidc/jwks``), userinfo, and discovery. The id_token's ``sub`` is the
 diary account id; claims carry role, region, school, the ESIA tier (``acr``) and ``amr``.
 Codes and access tokens are stored as digests. A redeemed code is marked spent and kept until
-it expires: a second exchange of it is a replay, which revokes the access tokens issued from it
-(RFC 6749 §4.1.2). Authorization responses, errors included, carry ``iss`` (RFC 9207).
+it expires: a second exchange of it by its client is a replay, which revokes the access tokens
+issued from it (RFC 6749 §4.1.2); another client presenting it is only refused. Authorization responses, errors included, carry ``iss`` (RFC 9207).
 Rows are written and read with Core statements (every login passes here); the views commit.
 """
 
@@ -53,7 +53,11 @@ _CLAIM_COLUMNS = tuple(
 _INSERT_CODE = insert(_CODES)
 _REDEEM_CODE = (
     update(_CODES)
-    .where(_CODES.c.code_digest == bindparam("digest"), _CODES.c.redeemed_at.is_(None))
+    .where(
+        _CODES.c.code_digest == bindparam("digest"),
+        _CODES.c.client_id == bindparam("client"),
+        _CODES.c.redeemed_at.is_(None),
+    )
     .values(redeemed_at=bindparam("now"))
     .returning(*_CODES.c)
 )
@@ -245,17 +249,17 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         )  # the view commits
 
     def query_authorization_code(self, code: str, client: PortalClient) -> RedeemedCode | None:
-        # Single use: the row is marked spent as it is read, and only an unspent row is read.
-        # The token view commits whatever the answer, so a code is spent even by a failed
-        # exchange. Two exchanges at once: the second waits on the first's row lock, then finds
-        # the code spent, and by then the first's token is committed, so the replay revokes it.
+        # Single use: the row is marked spent as it is read, and only an unspent row of this
+        # client is read (another client's attempt neither spends nor replays it: RFC 6749
+        # §4.1.3, the code was issued to one client). The token view commits whatever the
+        # answer, so a code is spent even by its client's failed exchange. Two exchanges at
+        # once: the second waits on the first's row lock, then finds the code spent, and by
+        # then the first's token is committed, so the replay revokes it.
         code_digest = digest(code)
         now = datetime.now(timezone.utc)
-        row = db.session.execute(_REDEEM_CODE, {"digest": code_digest, "now": now}).first()
+        row = db.session.execute(_REDEEM_CODE, {"digest": code_digest, "client": client.client_id, "now": now}).first()
         if row is None:
-            revoke_replayed(code_digest)
-            return None
-        if row.client_id != client.client_id:
+            revoke_replayed(code_digest, client.client_id)
             return None
         if as_utc(row.expires_at) <= datetime.now(timezone.utc):
             return None
@@ -282,16 +286,22 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         return found if found.session.revoked_at is None else None
 
 
-def revoke_replayed(code_digest: str) -> None:
-    """If the code was redeemed before, this is a replay: revoke what it was exchanged for.
+def revoke_replayed(code_digest: str, client_id: str) -> None:
+    """If ``client_id`` redeemed this code before, this is a replay: revoke what it bought.
 
-    RFC 6749 §4.1.2: the server "SHOULD revoke (when possible) all tokens previously issued
-    based on that authorization code". Only access tokens are issued here (no refresh tokens);
-    the id_token is a signed statement and cannot be taken back. The view commits.
+    RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization
+    server MUST deny the request and SHOULD revoke (when possible) all tokens previously issued
+    based on that authorization code" — the client's code, exchanged by that client. Another
+    client presenting it (a leaked code) is only refused: it must not be able to end the
+    first client's tokens. Only access tokens are issued here (no refresh tokens); the id_token
+    is a signed statement and cannot be taken back. The view commits.
     """
     spent = db.session.execute(_SPENT_CODE, {"digest": code_digest}).first()
     if spent is None:
-        return  # unknown or expired and purged: nothing was issued that we can find
+        return  # unknown, unspent, or expired and purged: nothing was issued that we can find
+    if spent.client_id != client_id:
+        log.warning("client %s presented a spent authorization code of client %s: refused, nothing revoked", client_id, spent.client_id)
+        return
     revoked = db.session.execute(_REVOKE_CODE_TOKENS, {"digest": code_digest}).rowcount
     log.warning("an authorization code of client %s was replayed: %d access token(s) revoked", spent.client_id, revoked)
 
