@@ -2,10 +2,12 @@
 
 Authorization code with PKCE (S256 only, for every client), id_tokens signed RS256 with the
 broker's keys (JWKS at ``/oidc/jwks``), userinfo, and discovery. The id_token's ``sub`` is the
-diary account id; claims carry role, region, school, the ESIA tier (``acr``) and ``amr``.
+diary account id; its claims carry role, region, school, the ESIA tier (``acr``) and ``amr``,
+never names or contacts (those come from userinfo: portals put id_tokens into URLs).
 Codes and access tokens are stored as digests. A redeemed code is marked spent and kept until
 it expires: a second exchange of it by its client is a replay, which revokes the access tokens
-issued from it (RFC 6749 §4.1.2); another client presenting it is only refused. Authorization responses, errors included, carry ``iss`` (RFC 9207).
+issued from it (RFC 6749 §4.1.2); another client presenting it is only refused. Authorization
+responses, errors included, carry ``iss`` (RFC 9207).
 Rows are written and read with Core statements (every login passes here); the views commit.
 """
 
@@ -330,13 +332,20 @@ class DiaryOpenIDCode(OpenIDCode):
         return used.first() is not None
 
     def generate_user_info(self, user: SignedIn, scope: str) -> UserInfo:
-        return user_info(user, scope)
+        # Authlib adds this to the id_token: only what signs the person in, whatever the scope.
+        return id_token_claims(user)
 
 
-def user_info(user: SignedIn, scope: str) -> UserInfo:
-    """The claims about a session's account that ``scope`` opens."""
+def id_token_claims(user: SignedIn) -> UserInfo:
+    """The account claims an id_token carries: the diary account id and what it may do.
+
+    No names, login, e-mail or phone: portals send the id_token back in a URL (logout's
+    ``id_token_hint``), where it lands in access logs and browser history. The scope's claims
+    come from ``/oidc/userinfo`` (OIDC Core §5.4: with ``response_type=code`` they are returned
+    from the UserInfo endpoint).
+    """
     session, account = user.session, user.account
-    info = UserInfo(
+    return UserInfo(
         sub=account.id,
         role=account.role,
         region=account.region,
@@ -344,6 +353,12 @@ def user_info(user: SignedIn, scope: str) -> UserInfo:
         acr=session.tier,
         amr=[session.amr.lower()],
     )
+
+
+def user_info(user: SignedIn, scope: str) -> UserInfo:
+    """The claims about a session's account that ``scope`` opens (the UserInfo endpoint's answer)."""
+    session, account = user.session, user.account
+    info = id_token_claims(user)
     scopes = set(scope.split())
     if "profile" in scopes:
         info.update(
