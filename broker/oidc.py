@@ -163,8 +163,12 @@ class Freshness:
 
     ``silent`` (``prompt=none``): no page may be shown, so the answer is a code from the live
     session or an error. ``forced`` (``prompt=login``, or ``max_age=0``, which means the same):
-    a new ESIA login whatever session there is. ``max_age``: the session's login (its
-    ``auth_time``, the session's start) must be no older than that many seconds.
+    a new ESIA login whatever session there is. ``max_age``: the person's authentication (the
+    session's ``auth_time``: when ESIA last asked them) must be no older than that many seconds.
+
+    A new ESIA login is not always a new authentication: ESIA's single sign-on may answer
+    without asking the person (and ESIA documents no ``prompt`` to forbid that, so none is
+    sent). :meth:`met_by` checks what ESIA says against what the portal asked.
     """
 
     silent: bool = False
@@ -194,10 +198,30 @@ class Freshness:
             return False
         return self.max_age is None or int(now.timestamp()) - auth_time(session) <= self.max_age
 
+    def met_by(self, session: LiveSession, login_started: datetime, now: datetime) -> bool:
+        """Whether ``session``, from an ESIA login begun at ``login_started`` for this very
+        request, gives what was asked: for ``forced``, ESIA asked the person after the login
+        began (give or take ``CLOCK_SKEW_SECONDS`` between ESIA's clock and ours); for
+        ``max_age``, ESIA asked them no longer ago than that."""
+        authenticated = auth_time(session)
+        if self.forced and authenticated < login_started.timestamp() - CLOCK_SKEW_SECONDS:
+            return False
+        # max_age=0 is forced (above); any other max_age is measured as OIDC Core says.
+        return not self.max_age or int(now.timestamp()) - authenticated <= self.max_age
+
+
+#: How far ESIA's clock may be behind ours when a forced login's auth_time is compared with the
+#: moment the broker sent the person to ESIA (the ESIA token checks' default leeway).
+CLOCK_SKEW_SECONDS = 60
+
 
 def auth_time(session: LiveSession) -> int:
-    """When the person logged in through ESIA for this session (the id_token's ``auth_time``)."""
-    return int(as_utc(session.created_at).timestamp())
+    """When ESIA last asked the person to authenticate, for this session (the id_token's ``auth_time``).
+
+    ESIA's ``auth_time`` from the login that made the session (its single sign-on may answer
+    without asking), or the session's start where ESIA said nothing.
+    """
+    return int(as_utc(session.auth_time).timestamp())
 
 
 class S256Challenge(CodeChallenge):
