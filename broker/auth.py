@@ -260,13 +260,13 @@ def _sign_in(
             claims.update(phone_number=_phone_digits(stage["mobile"]), phone_number_verified=True)
     live, token = sessions.create_session(
         account_id, tier=stage.get("tier") or "simplified", amr=stage.get("amr") or "PWD",
-        attempt_id=stage.get("attempt_id"), claims=claims,
+        attempt_id=stage.get("attempt_id"), claims=claims, auth_time=stage.get("auth_time"),
     )
     if record_account and stage.get("attempt_id"):
         login.set_attempt_account(stage["attempt_id"], account_id)  # the account entered (after a chooser, too)
     client = services.current().clients[pending.client_id]
     login.drop(pending)
-    response = complete_authorization(client, dict(pending.portal_request), live)
+    response = complete_authorization(client, dict(pending.portal_request), live, login_started=pending.created_at)
     db.session.commit()
     cookies.put(response, sessions.COOKIE, token, int(current_app.config["SESSION_SECONDS"]))
     cookies.forget(response, login.BINDING_COOKIE)

@@ -122,6 +122,7 @@ class Finished:
     contacts: EsiaContacts | None = None
     tier: str | None = None
     amr: str = "PWD"
+    auth_time: float | None = None  # when ESIA last asked the person to authenticate, if it said
 
 
 def _keys() -> Keyring:
@@ -315,7 +316,9 @@ def finish(pending: Pending, args: dict[str, str]) -> Finished:
         tier=str(person.tier),
     )
     amr = tokens.amr[0] if tokens.amr else "PWD"
-    return Finished(pending, attempt, decision.reason, decision, person.oid, contacts, str(person.tier), amr)
+    return Finished(
+        pending, attempt, decision.reason, decision, person.oid, contacts, str(person.tier), amr, tokens.auth_time
+    )
 
 
 def snils_digest_of(person: matching.Person) -> str | None:
@@ -468,6 +471,7 @@ def stage_data(finished: Finished) -> dict[str, Any]:
         "oid": finished.oid,
         "tier": finished.tier,
         "amr": finished.amr,
+        "auth_time": finished.auth_time,
         "email": contacts.email,
         "mobile": contacts.mobile,
     }

@@ -147,6 +147,10 @@ class DiarySession(db.Model):
     amr: Mapped[str] = mapped_column(String(16))
     claims: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # phone and e-mail confirmed
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When ESIA last asked the person to authenticate (its id_token's auth_time; ESIA's single
+    # sign-on may answer a login without asking), else the session's start: the id_token's
+    # auth_time, and what max_age is measured from.
+    auth_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

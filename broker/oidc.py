@@ -2,10 +2,12 @@
 
 Authorization code with PKCE (S256 only, for every client), id_tokens signed RS256 with the
 broker's keys (JWKS at ``/oidc/jwks``), userinfo, and discovery. The id_token's ``sub`` is the
-diary account id; claims carry role, region, school, the ESIA tier (``acr``) and ``amr``.
+diary account id; its claims carry role, region, school, the ESIA tier (``acr``) and ``amr``,
+never names or contacts (those come from userinfo: portals put id_tokens into URLs).
 Codes and access tokens are stored as digests. A redeemed code is marked spent and kept until
-it expires: a second exchange of it is a replay, which revokes the access tokens issued from it
-(RFC 6749 §4.1.2). Authorization responses, errors included, carry ``iss`` (RFC 9207).
+it expires: a second exchange of it by its client is a replay, which revokes the access tokens
+issued from it (RFC 6749 §4.1.2); another client presenting it is only refused. Authorization
+responses, errors included, carry ``iss`` (RFC 9207).
 Rows are written and read with Core statements (every login passes here); the views commit.
 """
 
@@ -53,7 +55,11 @@ _CLAIM_COLUMNS = tuple(
 _INSERT_CODE = insert(_CODES)
 _REDEEM_CODE = (
     update(_CODES)
-    .where(_CODES.c.code_digest == bindparam("digest"), _CODES.c.redeemed_at.is_(None))
+    .where(
+        _CODES.c.code_digest == bindparam("digest"),
+        _CODES.c.client_id == bindparam("client"),
+        _CODES.c.redeemed_at.is_(None),
+    )
     .values(redeemed_at=bindparam("now"))
     .returning(*_CODES.c)
 )
@@ -157,8 +163,12 @@ class Freshness:
 
     ``silent`` (``prompt=none``): no page may be shown, so the answer is a code from the live
     session or an error. ``forced`` (``prompt=login``, or ``max_age=0``, which means the same):
-    a new ESIA login whatever session there is. ``max_age``: the session's login (its
-    ``auth_time``, the session's start) must be no older than that many seconds.
+    a new ESIA login whatever session there is. ``max_age``: the person's authentication (the
+    session's ``auth_time``: when ESIA last asked them) must be no older than that many seconds.
+
+    A new ESIA login is not always a new authentication: ESIA's single sign-on may answer
+    without asking the person (and ESIA documents no ``prompt`` to forbid that, so none is
+    sent). :meth:`met_by` checks what ESIA says against what the portal asked.
     """
 
     silent: bool = False
@@ -188,10 +198,30 @@ class Freshness:
             return False
         return self.max_age is None or int(now.timestamp()) - auth_time(session) <= self.max_age
 
+    def met_by(self, session: LiveSession, login_started: datetime, now: datetime) -> bool:
+        """Whether ``session``, from an ESIA login begun at ``login_started`` for this very
+        request, gives what was asked: for ``forced``, ESIA asked the person after the login
+        began (give or take ``CLOCK_SKEW_SECONDS`` between ESIA's clock and ours); for
+        ``max_age``, ESIA asked them no longer ago than that."""
+        authenticated = auth_time(session)
+        if self.forced and authenticated < login_started.timestamp() - CLOCK_SKEW_SECONDS:
+            return False
+        # max_age=0 is forced (above); any other max_age is measured as OIDC Core says.
+        return not self.max_age or int(now.timestamp()) - authenticated <= self.max_age
+
+
+#: How far ESIA's clock may be behind ours when a forced login's auth_time is compared with the
+#: moment the broker sent the person to ESIA (the ESIA token checks' default leeway).
+CLOCK_SKEW_SECONDS = 60
+
 
 def auth_time(session: LiveSession) -> int:
-    """When the person logged in through ESIA for this session (the id_token's ``auth_time``)."""
-    return int(as_utc(session.created_at).timestamp())
+    """When ESIA last asked the person to authenticate, for this session (the id_token's ``auth_time``).
+
+    ESIA's ``auth_time`` from the login that made the session (its single sign-on may answer
+    without asking), or the session's start where ESIA said nothing.
+    """
+    return int(as_utc(session.auth_time).timestamp())
 
 
 class S256Challenge(CodeChallenge):
@@ -245,17 +275,17 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         )  # the view commits
 
     def query_authorization_code(self, code: str, client: PortalClient) -> RedeemedCode | None:
-        # Single use: the row is marked spent as it is read, and only an unspent row is read.
-        # The token view commits whatever the answer, so a code is spent even by a failed
-        # exchange. Two exchanges at once: the second waits on the first's row lock, then finds
-        # the code spent, and by then the first's token is committed, so the replay revokes it.
+        # Single use: the row is marked spent as it is read, and only an unspent row of this
+        # client is read (another client's attempt neither spends nor replays it: RFC 6749
+        # §4.1.3, the code was issued to one client). The token view commits whatever the
+        # answer, so a code is spent even by its client's failed exchange. Two exchanges at
+        # once: the second waits on the first's row lock, then finds the code spent, and by
+        # then the first's token is committed, so the replay revokes it.
         code_digest = digest(code)
         now = datetime.now(timezone.utc)
-        row = db.session.execute(_REDEEM_CODE, {"digest": code_digest, "now": now}).first()
+        row = db.session.execute(_REDEEM_CODE, {"digest": code_digest, "client": client.client_id, "now": now}).first()
         if row is None:
-            revoke_replayed(code_digest)
-            return None
-        if row.client_id != client.client_id:
+            revoke_replayed(code_digest, client.client_id)
             return None
         if as_utc(row.expires_at) <= datetime.now(timezone.utc):
             return None
@@ -282,16 +312,22 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         return found if found.session.revoked_at is None else None
 
 
-def revoke_replayed(code_digest: str) -> None:
-    """If the code was redeemed before, this is a replay: revoke what it was exchanged for.
+def revoke_replayed(code_digest: str, client_id: str) -> None:
+    """If ``client_id`` redeemed this code before, this is a replay: revoke what it bought.
 
-    RFC 6749 §4.1.2: the server "SHOULD revoke (when possible) all tokens previously issued
-    based on that authorization code". Only access tokens are issued here (no refresh tokens);
-    the id_token is a signed statement and cannot be taken back. The view commits.
+    RFC 6749 §4.1.2: "If an authorization code is used more than once, the authorization
+    server MUST deny the request and SHOULD revoke (when possible) all tokens previously issued
+    based on that authorization code" — the client's code, exchanged by that client. Another
+    client presenting it (a leaked code) is only refused: it must not be able to end the
+    first client's tokens. Only access tokens are issued here (no refresh tokens); the id_token
+    is a signed statement and cannot be taken back. The view commits.
     """
     spent = db.session.execute(_SPENT_CODE, {"digest": code_digest}).first()
     if spent is None:
-        return  # unknown or expired and purged: nothing was issued that we can find
+        return  # unknown, unspent, or expired and purged: nothing was issued that we can find
+    if spent.client_id != client_id:
+        log.warning("client %s presented a spent authorization code of client %s: refused, nothing revoked", client_id, spent.client_id)
+        return
     revoked = db.session.execute(_REVOKE_CODE_TOKENS, {"digest": code_digest}).rowcount
     log.warning("an authorization code of client %s was replayed: %d access token(s) revoked", spent.client_id, revoked)
 
@@ -320,13 +356,20 @@ class DiaryOpenIDCode(OpenIDCode):
         return used.first() is not None
 
     def generate_user_info(self, user: SignedIn, scope: str) -> UserInfo:
-        return user_info(user, scope)
+        # Authlib adds this to the id_token: only what signs the person in, whatever the scope.
+        return id_token_claims(user)
 
 
-def user_info(user: SignedIn, scope: str) -> UserInfo:
-    """The claims about a session's account that ``scope`` opens."""
+def id_token_claims(user: SignedIn) -> UserInfo:
+    """The account claims an id_token carries: the diary account id and what it may do.
+
+    No names, login, e-mail or phone: portals send the id_token back in a URL (logout's
+    ``id_token_hint``), where it lands in access logs and browser history. The scope's claims
+    come from ``/oidc/userinfo`` (OIDC Core §5.4: with ``response_type=code`` they are returned
+    from the UserInfo endpoint).
+    """
     session, account = user.session, user.account
-    info = UserInfo(
+    return UserInfo(
         sub=account.id,
         role=account.role,
         region=account.region,
@@ -334,6 +377,12 @@ def user_info(user: SignedIn, scope: str) -> UserInfo:
         acr=session.tier,
         amr=[session.amr.lower()],
     )
+
+
+def user_info(user: SignedIn, scope: str) -> UserInfo:
+    """The claims about a session's account that ``scope`` opens (the UserInfo endpoint's answer)."""
+    session, account = user.session, user.account
+    info = id_token_claims(user)
     scopes = set(scope.split())
     if "profile" in scopes:
         info.update(

@@ -3,6 +3,7 @@ userinfo and logout (the blueprint ``oidc``)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -20,6 +21,7 @@ from broker.models import Account
 from broker.extensions import db
 
 bp = Blueprint("oidc", __name__)
+log = logging.getLogger(__name__)
 
 
 def external(endpoint: str, **values: Any) -> str:
@@ -238,9 +240,17 @@ def logged_out() -> Any:
 # --- shared by the login pages --------------------------------------------------------------
 
 
-def complete_authorization(client: PortalClient, portal_request: dict[str, str], live: sessions.LiveSession) -> Any:
+def complete_authorization(
+    client: PortalClient, portal_request: dict[str, str], live: sessions.LiveSession, login_started: datetime | None = None
+) -> Any:
     """Issue the portal's authorization code for session ``live`` and send the browser back.
 
+    ``login_started``: when the broker sent the person to ESIA for this request (None when the
+    live session answered it). If ESIA's single sign-on answered without asking the person,
+    and the portal asked for a new authentication (``prompt=login``, ``max_age``), the portal
+    gets ``login_required`` instead of a code: OIDC Core §3.1.2.1, "If it cannot
+    reauthenticate the End-User, it MUST return an error, typically login_required", and a
+    code whose ``auth_time`` breaks ``max_age`` is one a conforming portal must reject anyway.
     The code is written in the caller's transaction: the caller commits.
     """
     server = services.current().oidc
@@ -248,6 +258,15 @@ def complete_authorization(client: PortalClient, portal_request: dict[str, str],
     uri = external("oidc.authorize") + "?" + urlencode(portal_request)
     stored = oidc.StoredAuthorizationRequest(uri, portal_request)
     grant = server.get_authorization_grant(stored)
+    if login_started is not None and not oidc.Freshness.of(grant).met_by(live, login_started, datetime.now(timezone.utc)):
+        log.info("client %s: ESIA answered a login asked to be fresh from an older authentication: login_required", client.client_id)
+        redirect_uri = grant.validate_authorization_request()
+        error = LoginRequiredError(
+            "ESIA signed the person in without asking them again, from an authentication older than this request allows.",
+            redirect_uri=redirect_uri,
+            state=stored.payload.state,
+        )
+        return oidc.error_response(server, error)
     return server.create_authorization_response(request=stored, grant_user=live, grant=grant)
 
 

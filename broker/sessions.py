@@ -35,6 +35,7 @@ class LiveSession:
     tier: str
     amr: str
     created_at: datetime
+    auth_time: datetime  # when ESIA last asked the person to authenticate (see create_session)
     expires_at: datetime
     claims: dict[str, Any] = field(default_factory=dict, repr=False)
     attempt_id: int | None = None
@@ -54,17 +55,30 @@ def digest(token: str) -> str:
 
 
 def create_session(
-    account_id: str, *, tier: str, amr: str, attempt_id: int | None, claims: dict[str, Any] | None = None
+    account_id: str,
+    *,
+    tier: str,
+    amr: str,
+    attempt_id: int | None,
+    claims: dict[str, Any] | None = None,
+    auth_time: float | None = None,
 ) -> tuple[LiveSession, str]:
-    """Create a session for ``account_id``; return it and the cookie token (shown once)."""
+    """Create a session for ``account_id``; return it and the cookie token (shown once).
+
+    ``auth_time``: when ESIA says it last asked the person to authenticate (Unix time; its
+    single sign-on may have answered this login without asking). Without it, the session's
+    start. Never later than now.
+    """
     token = secrets.token_urlsafe(32)
     now = datetime.now(timezone.utc)
+    authenticated = now if auth_time is None else min(datetime.fromtimestamp(auth_time, timezone.utc), now)
     live = LiveSession(
         id=digest(token),
         account_id=account_id,
         tier=tier,
         amr=amr,
         created_at=now,
+        auth_time=authenticated,
         expires_at=now + timedelta(seconds=current_app.config["SESSION_SECONDS"]),
         claims=claims or {},
         attempt_id=attempt_id,

@@ -18,6 +18,9 @@ comma-separated switches, e.g. ``latency=0.5,status=503`` or ``wrong_iss``:
 ``oid_mismatch``       the id_token names another person than the access token
 ``wrong_state``        the token response echoes a state that was not sent
 ``wrong_nonce``        the id_token carries a ``nonce`` (ESIA sends none) that matches nothing
+``old_auth_time``      the id_token's ``auth_time`` is an hour before the login: what ESIA's
+                       single sign-on sends when it signs the person in without asking again
+                       (not a fault of ESIA's, but a case a client must handle)
 ``person_mismatch``    the person API answers with another person's data and oid
 =====================  ======================================================================
 
@@ -53,7 +56,7 @@ HEADER = "X-Mock-Esia-Fault"
 QUERY_PARAMETER = "mock_esia_fault"
 GROUPS = ("ac", "login", "te", "prns", "logout")
 TOKEN_FLAGS = frozenset(
-    {"wrong_iss", "wrong_aud", "expired", "foreign_signature", "oid_mismatch", "wrong_state", "wrong_nonce"}
+    {"wrong_iss", "wrong_aud", "expired", "foreign_signature", "oid_mismatch", "wrong_state", "wrong_nonce", "old_auth_time"}
 )
 _FLAGS = TOKEN_FLAGS | {"person_mismatch"}
 _SWITCHES = ("latency", "timeout", "status", "html", "error_rate", "malformed_json", *sorted(_FLAGS))
@@ -73,6 +76,7 @@ LOGIN_PAGE_FAULTS: dict[str, tuple[str, dict[str, str]]] = {
     "oid-mismatch": ("Токены: id_token о другом человеке", {"te": "oid_mismatch"}),
     "wrong-state": ("Ответ на обмен кода: чужой state", {"te": "wrong_state"}),
     "wrong-nonce": ("id_token: неожиданный nonce", {"te": "wrong_nonce"}),
+    "old-auth-time": ("Единый вход: пароль не спрошен, вход час назад (auth_time)", {"te": "old_auth_time"}),
     "prns-503": ("Данные о человеке: ЕСИА недоступна (HTTP 503)", {"prns": "status=503"}),
     "person-mismatch": ("Данные о человеке: данные другого человека", {"prns": "person_mismatch"}),
     "slow": ("ЕСИА отвечает медленно (2 с)", {"te": "latency=2", "prns": "latency=2"}),

@@ -163,6 +163,10 @@ class EsiaTokens:
     expires_at: float
     id_claims: Mapping[str, Any] = field(repr=False)
     access_claims: Mapping[str, Any] = field(repr=False)
+    #: When ESIA last asked the person to authenticate (the id_token's ``auth_time``, Unix time,
+    #: never later than now): ESIA's single sign-on may answer a login without asking again.
+    #: None when ESIA did not say.
+    auth_time: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +299,7 @@ class EsiaProvider:
             expires_at=float(verified.access_claims["exp"]),
             id_claims=MappingProxyType(dict(verified.id_claims)),
             access_claims=MappingProxyType(dict(verified.access_claims)),
+            auth_time=verified.auth_time,
         )
 
     # -- person API --------------------------------------------------------------------------

@@ -14,7 +14,12 @@ so one small compact-JWS reader serves both, and the rules are explicit here:
   be our client id; ``exp``, ``nbf`` and ``iat`` hold within the leeway;
 * a ``nonce`` that comes back must be ours (its absence is fine: ESIA stopped sending it);
 * the oid is the same in the access token's ``urn:esia:sbj_id`` and the id_token's ``sub`` and
-  ``urn:esia:sbj`` → ``urn:esia:sbj:oid``.
+  ``urn:esia:sbj`` → ``urn:esia:sbj:oid``;
+* the id_token's ``auth_time`` (when ESIA last asked the person to authenticate: its single
+  sign-on may answer a new login without asking, ESIA.md §4.3) is a positive time no later than
+  now plus the leeway, and is read as no later than now. A time beyond the leeway is refused like
+  an ``iat`` in the future: ESIA's clock or token is wrong, and a clamped value would make the
+  login look fresher than anything ESIA said.
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ class VerifiedTokens:
     access_claims: Mapping[str, Any] = field(repr=False)
     id_claims: Mapping[str, Any] = field(repr=False)
     oid: str
+    #: When ESIA says the person authenticated (Unix time, never later than now); None if unsaid.
+    auth_time: float | None = None
 
 
 def parse_jwt(token: object, name: str) -> Jwt:
@@ -125,7 +132,19 @@ class TokenVerifier:
         }
         if len(oids) != 1:
             raise TokenClaimsError("sub", "the access token and the id_token name different persons")
-        return VerifiedTokens(access.claims, identity.claims, access_oid)
+        return VerifiedTokens(access.claims, identity.claims, access_oid, self._auth_time(identity.claims))
+
+    def _auth_time(self, claims: Mapping[str, Any]) -> float | None:
+        """The id_token's ``auth_time``, checked; within the leeway ahead of us it reads as now."""
+        moment = _time(claims, "auth_time", "id_token", required=False)
+        if moment is None:
+            return None
+        if moment <= 0:
+            raise TokenClaimsError("auth_time", "is not a time in the id_token")
+        now = self._clock()
+        if moment > now + self._leeway:
+            raise TokenClaimsError("auth_time", "the id_token says the person authenticated in the future")
+        return min(moment, now)
 
     def _check_signature(self, jwt: Jwt, name: str, subtype: str, *, may_reread: bool) -> bool:
         """Refuse what ESIA would not send, then verify; return whether the files were re-read."""

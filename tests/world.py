@@ -37,6 +37,10 @@ PORTAL = "https://portal.test"
 ESIA = "https://esia.test"
 PORTAL_CALLBACK = f"{PORTAL}/callback"
 PORTAL_SECRET = "portal-secret"
+#: A second registered portal (another school's diary), with its own secret and callback.
+SECOND_PORTAL = "second-portal"
+SECOND_PORTAL_SECRET = "second-portal-secret"
+SECOND_PORTAL_CALLBACK = "https://second.portal.test/callback"
 ESIA_CALLBACK = f"{BROKER}/auth/esia/callback"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -131,7 +135,13 @@ def opened_world(material: dict[str, Path], folder: Path, setup: str = DEFAULT_S
                     "regions": ["77", "50", "39"],
                     "login_url": f"{PORTAL}/login",
                     "secret_sha256": hashlib.sha256(PORTAL_SECRET.encode()).hexdigest(),
-                }
+                },
+                SECOND_PORTAL: {
+                    "redirect_uris": [SECOND_PORTAL_CALLBACK],
+                    "regions": ["77"],
+                    "login_url": "https://second.portal.test/login",
+                    "secret_sha256": hashlib.sha256(SECOND_PORTAL_SECRET.encode()).hexdigest(),
+                },
             },
             "ESIA_BASE_URL": ESIA,
             "ESIA_CLIENT_ID": "DIARY01",

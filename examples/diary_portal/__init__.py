@@ -61,6 +61,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     def callback() -> Any:
         try:
             token = broker.authorize_access_token()
+            # The id_token says who signed in (sub, role, region, school_id, acr, auth_time);
+            # names, login, e-mail and phone come from userinfo only (the id_token travels in URLs).
             claims = {**token["userinfo"], **broker.userinfo(token=token)}
         except OAuthError as error:  # the broker's error redirect, or a stale or foreign state
             return render_template("home.html", regions=REGIONS, claims=None, problem=error.error), 400

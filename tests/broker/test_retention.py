@@ -66,7 +66,8 @@ def add_session(expires_in: timedelta, *, revoked: bool = False, attempt: LoginA
     db.session.add(
         DiarySession(
             id=session_id, account_id="acc-1", attempt_id=attempt.id if attempt else None, tier="verified", amr="PWD",
-            created_at=Clock.now - timedelta(hours=8), expires_at=Clock.now + expires_in, revoked_at=Clock.now if revoked else None,
+            created_at=Clock.now - timedelta(hours=8), auth_time=Clock.now - timedelta(hours=8), expires_at=Clock.now + expires_in,
+            revoked_at=Clock.now if revoked else None,
         )
     )  # fmt: skip
     db.session.flush()  # no ORM relationships: insert in foreign-key order by hand

@@ -12,13 +12,24 @@ from sqlalchemy import select
 from broker import retention
 from broker.extensions import db
 from broker.models import AccessToken, AuthorizationCode
-from tests.world import BROKER, PORTAL_CALLBACK, PORTAL_SECRET, Login, World, log_in, query_of, start_login
+from tests.world import (
+    BROKER,
+    PORTAL_CALLBACK,
+    PORTAL_SECRET,
+    SECOND_PORTAL,
+    SECOND_PORTAL_SECRET,
+    Login,
+    World,
+    log_in,
+    query_of,
+    start_login,
+)
 
 pytestmark = pytest.mark.flow
 
 
-def exchange_again(login: Login) -> requests.Response:
-    """The token request of ``login`` once more, exactly as the portal sent it."""
+def exchange_again(login: Login, auth: tuple[str, str] = ("portal", PORTAL_SECRET)) -> requests.Response:
+    """The token request of ``login`` once more, exactly as the portal sent it (by client ``auth``)."""
     assert login.callback is not None
     return requests.post(
         f"{BROKER}/oidc/token",
@@ -28,7 +39,7 @@ def exchange_again(login: Login) -> requests.Response:
             "redirect_uri": PORTAL_CALLBACK,
             "code_verifier": login.verifier,
         },
-        auth=("portal", PORTAL_SECRET),
+        auth=auth,
     )
 
 
@@ -55,6 +66,24 @@ def test_a_replay_revokes_only_the_tokens_of_that_code(world: World) -> None:
     assert exchange_again(first).status_code == 400
     assert userinfo(first_token["access_token"]).status_code == 401
     assert userinfo(second_token["access_token"]).status_code == 200
+
+
+def test_a_spent_code_presented_by_another_portal_is_refused_and_revokes_nothing(world: World) -> None:
+    """A code that leaked to another registered portal: that portal cannot end the first one's tokens."""
+    login = log_in(world, "namesake-1")
+    token = login.token()
+    foreign = exchange_again(login, auth=(SECOND_PORTAL, SECOND_PORTAL_SECRET))
+    assert foreign.status_code == 400 and foreign.json()["error"] == "invalid_grant"
+    assert userinfo(token["access_token"]).status_code == 200
+    assert exchange_again(login).status_code == 400  # the code's own portal replaying it still revokes
+    assert userinfo(token["access_token"]).status_code == 401
+
+
+def test_an_unspent_code_presented_by_another_portal_is_refused_and_stays_the_first_portals(world: World) -> None:
+    login = log_in(world, "namesake-1")
+    foreign = exchange_again(login, auth=(SECOND_PORTAL, SECOND_PORTAL_SECRET))  # the code, verifier and all
+    assert foreign.status_code == 400 and foreign.json()["error"] == "invalid_grant"
+    assert userinfo(login.token()["access_token"]).status_code == 200
 
 
 def test_an_unknown_code_revokes_nothing(world: World) -> None:

@@ -3,11 +3,16 @@
 pyoidc (``oic``) reads the authorization response (``iss`` included), exchanges the code and
 verifies the id_token: signature, issuer, audience, expiry, nonce, and ``auth_time`` against the
 request's ``max_age``.
+
+ESIA's single sign-on may answer a login without asking the person again; its id_token's
+``auth_time`` then says when it last did. The mock sends that with its ``old_auth_time`` switch
+(the login page's ``old-auth-time`` choice): an ``auth_time`` an hour before the login.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -92,13 +97,17 @@ class CertifiedPortal:
         return id_token
 
 
+ESIA_SSO_AGE = 3600  # how long ago the mock's old_auth_time says the person was asked
+
+
 def age_session(world: World, seconds: int) -> int:
-    """Move the session's login ``seconds`` into the past; return its new auth_time."""
+    """Move the session and its login ``seconds`` into the past; return its new auth_time."""
     with world.broker.app_context():
         session = db.session.scalars(select(DiarySession)).one()
         session.created_at = session.created_at - timedelta(seconds=seconds)
+        session.auth_time = session.auth_time - timedelta(seconds=seconds)
         db.session.commit()
-        return int(as_utc(session.created_at).timestamp())
+        return int(as_utc(session.auth_time).timestamp())
 
 
 def at_esia(world: World, response: requests.Response) -> str | None:
@@ -107,8 +116,10 @@ def at_esia(world: World, response: requests.Response) -> str | None:
     return found if isinstance(found, str) and urlsplit(found).path == "/login" else None
 
 
-def log_in_at_esia(world: World, login_page: str, person: str = "namesake-1") -> str:
-    answer = world.go(login_page, data={"login": person, "password": "test1234"})
+def log_in_at_esia(world: World, login_page: str, person: str = "namesake-1", *, sso: bool = False) -> str:
+    """Log in on ESIA's page; ``sso``: ESIA answers from its single sign-on (auth_time an hour old)."""
+    form = {"login": person, "password": "test1234"} | ({"fault": "old-auth-time"} if sso else {})
+    answer = world.go(login_page, data=form)
     callback = world.follow(answer, lambda url: url.startswith(PORTAL_CALLBACK))
     assert isinstance(callback, str), "the login should end at the portal"
     return callback
@@ -131,6 +142,58 @@ def test_a_stale_or_refused_session_logs_the_person_in_again_through_esia(world:
     assert login_page is not None, "the broker must not answer from the old session"
     id_token = portal.id_token(log_in_at_esia(world, login_page))
     assert id_token["auth_time"] >= old_auth_time + 600 and id_token["sub"] == "d-016"
+
+
+# -- ESIA's single sign-on: auth_time is when ESIA last asked the person -------------------------
+
+
+def test_the_id_token_reports_when_esia_asked_the_person_not_when_the_broker_signed_them_in(world: World) -> None:
+    portal = CertifiedPortal.open(world)
+    login_page = at_esia(world, portal.authorize())
+    assert login_page is not None
+    id_token = portal.id_token(log_in_at_esia(world, login_page, sso=True))
+    assert id_token["auth_time"] <= time.time() - ESIA_SSO_AGE
+
+
+@pytest.mark.parametrize("params", [{"prompt": "login"}, {"max_age": "0"}, {"max_age": "60"}, {"max_age": "1800"}])
+def test_a_new_login_that_esia_answers_without_asking_the_person_is_login_required(
+    world: World, params: dict[str, str]
+) -> None:
+    """OIDC Core §3.1.2.1: an OP that cannot reauthenticate the person returns login_required."""
+    signed_in(world)  # a session 10 minutes old, older than max_age=60: a new ESIA login
+    age_session(world, 3600)  # and older than max_age=1800 too
+    portal = CertifiedPortal.open(world)
+    login_page = at_esia(world, portal.authorize(**params))
+    assert login_page is not None
+    response = world.go(login_page, data={"login": "namesake-1", "password": "test1234", "fault": "old-auth-time"})
+    callback = world.follow(response, lambda url: url.startswith(PORTAL_CALLBACK))
+    assert isinstance(callback, str), "the portal gets an answer, not a page"
+    answer = portal.answer(callback)
+    assert isinstance(answer, AuthorizationErrorResponse), "no code whose auth_time breaks the request"
+    assert portal.request is not None
+    assert (answer["error"], answer["state"], answer["iss"]) == ("login_required", portal.request["state"], BROKER)
+
+
+def test_a_new_login_from_esias_single_sign_on_within_max_age_gets_a_code(world: World) -> None:
+    signed_in(world)
+    age_session(world, 3 * 3600)  # older than max_age: a new ESIA login, which SSO answers (1 h)
+    portal = CertifiedPortal.open(world)
+    login_page = at_esia(world, portal.authorize(max_age="7200"))
+    assert login_page is not None
+    id_token = portal.id_token(log_in_at_esia(world, login_page, sso=True))  # pyoidc checks max_age
+    assert time.time() - 7200 <= id_token["auth_time"] <= time.time() - ESIA_SSO_AGE
+
+
+def test_max_age_is_measured_from_when_esia_asked_the_person_not_from_the_sessions_start(world: World) -> None:
+    portal = CertifiedPortal.open(world)
+    login_page = at_esia(world, portal.authorize())
+    assert login_page is not None
+    portal.id_token(log_in_at_esia(world, login_page, sso=True))
+    # The session is seconds old, but ESIA asked the person an hour ago.
+    assert at_esia(world, portal.authorize(max_age="1800")) is not None
+    expect_error(portal, portal.authorize(prompt="none", max_age="1800"), "login_required")
+    response = portal.authorize(max_age="7200")
+    assert response.status_code == 302 and response.headers["Location"].startswith(PORTAL_CALLBACK)
 
 
 def test_a_session_within_max_age_answers_at_once_with_its_auth_time(world: World) -> None:

@@ -135,6 +135,7 @@ def test_timeout_holds_the_request_until_the_client_gives_up(live_server, make_a
         ("expired", lambda a, i, form: a.claims["exp"] < time.time() - 60 and i.claims["exp"] < time.time() - 60),
         ("oid_mismatch", lambda a, i, form: i.claims["sub"] != a.claims["urn:esia:sbj_id"] == 1000300005),
         ("wrong_nonce", lambda a, i, form: isinstance(i.claims["nonce"], str)),
+        ("old_auth_time", lambda a, i, form: i.claims["auth_time"] <= i.claims["iat"] - 3600),
     ],
 )
 def test_token_faults_spoil_the_claims(esia, spec, check):

@@ -28,7 +28,7 @@ from tests.esiaspec import gost_verify, streebog, unb64url
 from tests.opensslgost import Openssl
 
 from .factory import ProviderFactory
-from .upstream import BASE_URL, CLIENT_ID, GOST, OID, REDIRECT_URI, Upstream, form_of
+from .upstream import ABSENT, BASE_URL, CLIENT_ID, GOST, OID, REDIRECT_URI, Upstream, form_of
 
 CURRENT_TE = f"{BASE_URL}/aas/oauth2/v3/te"
 LEGACY_TE = f"{BASE_URL}/aas/oauth2/te"
@@ -124,6 +124,27 @@ def test_accepts_a_nonce_that_is_ours_and_tokens_within_the_leeway(
     )
     tokens = provider.exchange_code(CODE, request)
     assert (tokens.oid, tokens.refresh_token, tokens.amr) == (str(OID), None, ("PWD", "DS"))
+
+
+@pytest.mark.parametrize(
+    ("said", "read"),
+    [(-3600, "as said"), (-5, "as said"), (0, "as said"), (60, "now"), (None, None)],
+    ids=["an hour ago (ESIA's single sign-on)", "seconds ago", "now", "ahead within the leeway", "not said"],
+)
+def test_reads_when_esia_says_the_person_authenticated_never_later_than_now(
+    http: responses.RequestsMock,
+    make_provider: ProviderFactory,
+    upstream: Upstream,
+    clock: FakeClock,
+    said: int | None,
+    read: str | None,
+) -> None:
+    provider = make_provider()
+    claims = {"auth_time": int(clock.now) + said} if said is not None else {"auth_time": ABSENT}
+    http.add_callback(responses.POST, CURRENT_TE, callback=upstream.token_endpoint(id_token=upstream.id_token(**claims)))
+    tokens = provider.exchange_code(CODE, provider.authorize())
+    expected = {"as said": int(clock.now) + (said or 0), "now": clock.now, None: None}[read]
+    assert tokens.auth_time == expected
 
 
 def test_every_call_has_explicit_connect_and_read_timeouts(

@@ -212,6 +212,10 @@ CASES: dict[str, Case] = {
     "iat far in the future": Case(access(iat=(NOW, 3600)), TokenClaimsError, "iat"),
     "iat missing": Case(identity(iat=ABSENT), TokenClaimsError, "iat"),
     "nbf in the future": Case(identity(nbf=(NOW, 600)), TokenClaimsError, "nbf"),
+    "auth_time beyond the leeway in the future": Case(identity(auth_time=(NOW, 61)), TokenClaimsError, "auth_time"),
+    "auth_time as a string": Case(identity(auth_time="1735725590"), TokenClaimsError, "auth_time"),
+    "auth_time zero": Case(identity(auth_time=0), TokenClaimsError, "auth_time"),
+    "auth_time negative": Case(identity(auth_time=-5), TokenClaimsError, "auth_time"),
     # -- nonce -----------------------------------------------------------------------------
     "nonce of another login": Case(identity(nonce="0f3c9d2e8b7a"), TokenClaimsError, "nonce"),
     "nonce not a string": Case(identity(nonce=42), TokenClaimsError, "nonce"),
