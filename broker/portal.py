@@ -96,7 +96,7 @@ def authorize() -> Any:
         return response
     started = login.start(client.client_id, portal_request, region)
     response = redirect(started.url)
-    set_cookie(response, login.BINDING_COOKIE, f"{started.state}.{started.binding}", current_app.config["PENDING_LOGIN_SECONDS"])
+    cookies.put(response, login.BINDING_COOKIE, f"{started.state}.{started.binding}", current_app.config["PENDING_LOGIN_SECONDS"])
     return response
 
 
@@ -268,11 +268,6 @@ def complete_authorization(
         )
         return oidc.error_response(server, error)
     return server.create_authorization_response(request=stored, grant_user=live, grant=grant)
-
-
-def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
-    """Set the broker's cookie ``name`` (its plain name; ``broker.cookies`` names it on the wire)."""
-    cookies.put(response, name, value, max_age)
 
 
 def render_refusal(reason: matching.Reason, reference: str, client: PortalClient | None) -> Any:
