@@ -129,6 +129,10 @@ def status_of(invite: InviteCode, now: datetime | None = None) -> str:
 def issue(account_id: str, *, days: int | None, actor_staff: Staff | None, actor: str | None = None) -> Issued:
     """A new code for ``account_id`` (committed, audited); the account's earlier live codes are revoked.
 
+    The wrong codes typed for the account so far are forgotten with them: they were guesses at the
+    old code and say nothing about the new one, and so a school can lift a lock-out that
+    impostors caused by issuing a new code.
+
     ``actor_staff`` must manage the account's region (InviteAccessError); the CLI passes None and
     ``actor="cli:<user>"``.
     """
@@ -146,6 +150,7 @@ def issue(account_id: str, *, days: int | None, actor_staff: Staff | None, actor
         db.session.execute(
             update(InviteCode).where(InviteCode.id.in_(replaced)).values(revoked_at=now, revoked_by=actor[:128])
         )
+    db.session.execute(delete(InviteFailure).where(InviteFailure.account_id == account.id))
     code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     invite = InviteCode(
         account_id=account.id, digest=code_digest(account.id, code), issued_by=actor[:128],

@@ -144,6 +144,8 @@ def _same_origin(url: str, registered: tuple[str, ...]) -> bool:
 
 
 def _origin(url: str) -> tuple[str, str, int | None] | None:
+    if not url.isascii() or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        return None  # urlsplit would drop tabs and newlines, and strip spaces, without a word
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError on a malformed port
@@ -151,7 +153,7 @@ def _origin(url: str) -> tuple[str, str, int | None] | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None or parts.fragment:
         return None
-    return (parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))
+    return (parts.scheme, parts.hostname, port if port is not None else (443 if parts.scheme == "https" else 80))
 
 
 @bp.post("/oidc/token")

@@ -36,6 +36,9 @@ def test_the_link_flow_refuses_a_person_who_is_not_that_account(world: World) ->
         ("d-004", "https://evil.test/steal", PORTAL_SECRET, 400),
         ("d-004", "javascript:alert(1)", PORTAL_SECRET, 400),
         ("d-004", "http://[", PORTAL_SECRET, 400),  # unparsable: refused, never a 500
+        ("d-004", "https://portal.test/sett\nings", PORTAL_SECRET, 400),  # urlsplit drops it; a redirect would 500
+        ("d-004", " https://portal.test/settings", PORTAL_SECRET, 400),
+        ("d-004", "https://portal.test:0/settings", PORTAL_SECRET, 400),
         ("d-004", "https://portal.test:99999/settings", PORTAL_SECRET, 400),
         ("d-004", "https://portal.test@evil.test/settings", PORTAL_SECRET, 400),
         ("d-004", "https://evil.test@portal.test/settings", PORTAL_SECRET, 400),  # user info: refused
