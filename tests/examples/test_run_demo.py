@@ -106,7 +106,7 @@ def test_the_login_load_benchmark_runs_against_the_demo(demo: Demo) -> None:
     )
     command = [
         sys.executable, str(ROOT / "bench" / "login_load.py"), "--broker", demo.broker,
-        "--redirect-uri", demo.portal + "/callback", "--client-secret", environ[b"DIARY_PORTAL_CLIENT_SECRET"].decode(),
+        "--redirect-uri", demo.portal + "/callback", f"--client-secret={environ[b'DIARY_PORTAL_CLIENT_SECRET'].decode()}",  # one glued word: a secret may begin with "-"
         "--broker-pids", ",".join(map(str, [broker, *children(broker)])), "--esia-match", demo.esia.rsplit(":", 1)[1],
         "--users", "2", "--seconds", "2",
     ]  # fmt: skip
