@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,7 +16,7 @@ import matching
 from broker import cookies, invites, login, services, sessions
 from broker.extensions import db
 from broker.models import Account, EsiaLink
-from broker.portal import complete_authorization, render_error, render_refusal
+from broker.portal import complete_authorization, is_fresh_enough, login_required, render_error, render_refusal
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 log = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ def esia_callback() -> Any:
         )
     finished = login.finish(pending, request.args.to_dict())
     decision = finished.decision
+    if _older_than_asked(pending, finished):
+        return _reauthentication_required(pending, finished, client)
     if login.is_waiting_for_invite(finished):  # the region asks for the school's code
         login.set_stage(pending, {**login.stage_data(finished), "outcome": INVITE_STAGE, "tries": 0,
                                   "reference": finished.attempt.reference})  # fmt: skip
@@ -269,6 +272,31 @@ def _sign_in(
     response = complete_authorization(client, dict(pending.portal_request), live, login_started=pending.created_at)
     db.session.commit()
     cookies.put(response, sessions.COOKIE, token, int(current_app.config["SESSION_SECONDS"]))
+    cookies.forget(response, login.BINDING_COOKIE)
+    return response
+
+
+def _older_than_asked(pending: login.Pending, finished: login.Finished) -> bool:
+    """Whether ESIA let the person in from an authentication older than the portal asked for
+    (``prompt=login``, ``max_age``): its single sign-on may answer without asking again."""
+    granted = finished.decision is not None and (finished.reason is None or login.is_waiting_for_invite(finished))
+    if not granted or pending.link_account:
+        return False
+    now = datetime.now(timezone.utc).timestamp()
+    authenticated = min(finished.auth_time if finished.auth_time is not None else now, now)
+    return not is_fresh_enough(pending.portal_request, authenticated, pending.created_at)
+
+
+def _reauthentication_required(pending: login.Pending, finished: login.Finished, client: Any) -> Any:
+    """No session, no link: the attempt is refused (``reauthentication_required``) and the portal
+    gets ``login_required`` (OIDC Core §3.1.2.1), so that it can ask the person to sign out of
+    Gosuslugi, which is what a shared school computer needs."""
+    check = matching.Check("auth_time", matching.CheckResult.FAIL,
+                           "ESIA answered from an authentication older than the portal's prompt=login or max_age allows")  # fmt: skip
+    login.refuse_attempt(finished.attempt.id, matching.Reason.REAUTHENTICATION_REQUIRED, "login_required", check)
+    login.drop(pending)
+    db.session.commit()
+    response = make_response(login_required(client, dict(pending.portal_request)))
     cookies.forget(response, login.BINDING_COOKIE)
     return response
 

@@ -35,6 +35,7 @@ REASON_RU = {
     matching.Reason.LINK_REQUIRED: "до 14 лет первая привязка только из дневника (настройка региона)",
     matching.Reason.INVITE_CODE_REQUIRED: "до 14 лет первая привязка по коду приглашения от школы (настройка региона)",
     matching.Reason.INVITE_CODE_INVALID: "код приглашения не подошёл (ошибки, использован, отозван или истёк)",
+    matching.Reason.REAUTHENTICATION_REQUIRED: "портал просил войти заново, Госуслуги пустили по прежнему входу",
 }
 FIELD_RU = {
     "region": "Регион входа",
@@ -56,6 +57,8 @@ FIELD_RU = {
     "link": "Связь с Госуслугами",
     "identity": "Один человек или разные",
     "policy": "Настройка региона",
+    "invite_code": "Код приглашения от школы",
+    "auth_time": "Когда Госуслуги спросили пароль",
 }
 RESULT_RU = {"pass": "пройдена", "fail": "не пройдена", "info": "сведения"}
 RULE_RU = {

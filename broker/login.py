@@ -449,12 +449,18 @@ def settle_invited_attempt(attempt_id: int, account_id: str) -> None:
 def refuse_invited_attempt(attempt_id: int, detail: str) -> None:
     """The attempt that waited for an invite code ends without one: refused ``invite_code_invalid``,
     with one more check in its trace; the same row, so one login stays one attempt (the view commits)."""
-    trace = db.session.execute(select(_ATTEMPTS.c.trace).where(_ATTEMPTS.c.id == attempt_id)).scalar() or []
     check = matching.Check("invite_code", matching.CheckResult.FAIL, f"no valid invite code was entered ({detail})")
+    refuse_attempt(attempt_id, matching.Reason.INVITE_CODE_INVALID, detail, check)
+
+
+def refuse_attempt(attempt_id: int, reason: matching.Reason, detail: str, check: matching.Check) -> None:
+    """An attempt recorded with its decision ends refused after all, for ``reason``: the same row,
+    with ``check`` added to its trace saying why (the view commits)."""
+    trace = db.session.execute(select(_ATTEMPTS.c.trace).where(_ATTEMPTS.c.id == attempt_id)).scalar() or []
     db.session.execute(
         update(_ATTEMPTS)
         .where(_ATTEMPTS.c.id == attempt_id)
-        .values(outcome=str(matching.Outcome.REFUSED), reason=str(matching.Reason.INVITE_CODE_INVALID), detail=detail,
+        .values(outcome=str(matching.Outcome.REFUSED), reason=str(reason), detail=detail,
                 trace=[*trace, check.as_dict()], finished_at=datetime.now(timezone.utc))
     )  # fmt: skip
 

@@ -198,12 +198,12 @@ class Freshness:
             return False
         return self.max_age is None or int(now.timestamp()) - auth_time(session) <= self.max_age
 
-    def met_by(self, session: LiveSession, login_started: datetime, now: datetime) -> bool:
-        """Whether ``session``, from an ESIA login begun at ``login_started`` for this very
-        request, gives what was asked: for ``forced``, ESIA asked the person after the login
-        began (give or take ``CLOCK_SKEW_SECONDS`` between ESIA's clock and ours); for
-        ``max_age``, ESIA asked them no longer ago than that."""
-        authenticated = auth_time(session)
+    def met_by(self, authenticated: float, login_started: datetime, now: datetime) -> bool:
+        """Whether an ESIA login begun at ``login_started`` for this very request, in which ESIA
+        last asked the person at ``authenticated`` (Unix time), gives what was asked: for
+        ``forced``, ESIA asked the person after the login began (give or take
+        ``CLOCK_SKEW_SECONDS`` between ESIA's clock and ours); for ``max_age``, ESIA asked them
+        no longer ago than that."""
         if self.forced and authenticated < login_started.timestamp() - CLOCK_SKEW_SECONDS:
             return False
         # max_age=0 is forced (above); any other max_age is measured as OIDC Core says.

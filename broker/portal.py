@@ -255,21 +255,39 @@ def complete_authorization(
     code whose ``auth_time`` breaks ``max_age`` is one a conforming portal must reject anyway.
     The code is written in the caller's transaction: the caller commits.
     """
+    if login_started is not None and not is_fresh_enough(portal_request, oidc.auth_time(live), login_started):
+        return login_required(client, portal_request)
+    server, stored, grant = _stored_grant(portal_request)
+    return server.create_authorization_response(request=stored, grant_user=live, grant=grant)
+
+
+def is_fresh_enough(portal_request: dict[str, str], authenticated: float, login_started: datetime) -> bool:
+    """Whether an ESIA login begun at ``login_started``, in which ESIA last asked the person at
+    ``authenticated`` (Unix time), gives the portal's request the login it asked for."""
+    _, _, grant = _stored_grant(portal_request)
+    return oidc.Freshness.of(grant).met_by(authenticated, login_started, datetime.now(timezone.utc))
+
+
+def login_required(client: PortalClient, portal_request: dict[str, str]) -> Any:
+    """Answer the portal's request with ``login_required``: ESIA let the person in from an older
+    authentication than the request allows (it documents no way to make it ask again)."""
+    log.info("client %s: ESIA answered a login asked to be fresh from an older authentication: login_required", client.client_id)
+    server, stored, grant = _stored_grant(portal_request)
+    error = LoginRequiredError(
+        "ESIA signed the person in without asking them again, from an authentication older than this request allows.",
+        redirect_uri=grant.validate_authorization_request(),
+        state=stored.payload.state,
+    )
+    return oidc.error_response(server, error)
+
+
+def _stored_grant(portal_request: dict[str, str]) -> tuple[Any, oidc.StoredAuthorizationRequest, Any]:
+    """The authorization server, the portal's request as kept with the pending login, and its grant."""
     server = services.current().oidc
     assert server is not None
     uri = external("oidc.authorize") + "?" + urlencode(portal_request)
     stored = oidc.StoredAuthorizationRequest(uri, portal_request)
-    grant = server.get_authorization_grant(stored)
-    if login_started is not None and not oidc.Freshness.of(grant).met_by(live, login_started, datetime.now(timezone.utc)):
-        log.info("client %s: ESIA answered a login asked to be fresh from an older authentication: login_required", client.client_id)
-        redirect_uri = grant.validate_authorization_request()
-        error = LoginRequiredError(
-            "ESIA signed the person in without asking them again, from an authentication older than this request allows.",
-            redirect_uri=redirect_uri,
-            state=stored.payload.state,
-        )
-        return oidc.error_response(server, error)
-    return server.create_authorization_response(request=stored, grant_user=live, grant=grant)
+    return server, stored, server.get_authorization_grant(stored)
 
 
 def render_refusal(reason: matching.Reason, reference: str, client: PortalClient | None) -> Any:

@@ -77,6 +77,7 @@ _RECHECKABLE = frozenset(
 _ESIA_SIDE = frozenset(
     {
         matching.Reason.ESIA_DENIED,
+        matching.Reason.REAUTHENTICATION_REQUIRED,
         matching.Reason.ESIA_UNAVAILABLE,
         matching.Reason.ESIA_ERROR,
         matching.Reason.ESIA_DATA_INCOMPLETE,

@@ -49,6 +49,7 @@ REFUSAL_STATUS: dict[Reason, int] = _table(
         Reason.LINK_REQUIRED: 403,
         Reason.INVITE_CODE_REQUIRED: 403,
         Reason.INVITE_CODE_INVALID: 403,
+        Reason.REAUTHENTICATION_REQUIRED: 403,
     }
 )
 

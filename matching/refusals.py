@@ -30,6 +30,9 @@ class Reason(StrEnum):
     LINK_REQUIRED = "link_required"  # a region override: under 14, the first link only by password
     INVITE_CODE_REQUIRED = "invite_code_required"  # a region override: under 14, the first link needs the school's code
     INVITE_CODE_INVALID = "invite_code_invalid"  # the code was wrong too often (or is used, expired, revoked)
+    # The portal asked for a fresh login (prompt=login, max_age) and ESIA let the person in from an
+    # older authentication without asking again: the portal is answered login_required.
+    REAUTHENTICATION_REQUIRED = "reauthentication_required"
 
 
 class Fixer(StrEnum):
@@ -221,6 +224,16 @@ REFUSALS: dict[Reason, Refusal] = _table(
         Fixer.SCHOOL_ADMIN,
         "Under 14, the region links an account on its first ESIA login only with the school's invite code.",
         "Администратор электронного дневника в школе: он выдаёт код приглашения",
+    ),
+    Refusal(
+        Reason.REAUTHENTICATION_REQUIRED,
+        "Портал попросил войти заново, а Госуслуги пропустили без пароля: на этом устройстве "
+        "уже выполнен вход в Госуслуги, возможно, другим человеком.",
+        "Выйдите из Госуслуг на этом устройстве (gosuslugi.ru, «Выйти») и войдите через "
+        "Госуслуги ещё раз.",
+        Fixer.PERSON,
+        "The portal asked for a fresh login; ESIA answered from an older authentication without asking the person.",
+        "Вы сами — выйдя из Госуслуг на этом устройстве",
     ),
     Refusal(
         Reason.INVITE_CODE_INVALID,

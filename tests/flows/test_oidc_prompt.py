@@ -23,10 +23,10 @@ import requests
 from oic.oic import Client
 from oic.oic.message import AuthorizationErrorResponse, AuthorizationRequest, AuthorizationResponse
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from broker.extensions import db
-from broker.models import DiarySession
+from broker.models import DiarySession, LoginAttempt
 from broker.sessions import as_utc
 from tests.world import BROKER, PORTAL_CALLBACK, PORTAL_SECRET, World, log_in
 
@@ -162,6 +162,7 @@ def test_a_new_login_that_esia_answers_without_asking_the_person_is_login_requir
     """OIDC Core §3.1.2.1: an OP that cannot reauthenticate the person returns login_required."""
     signed_in(world)  # a session 10 minutes old, older than max_age=60: a new ESIA login
     age_session(world, 3600)  # and older than max_age=1800 too
+    sessions_before = session_count(world)
     portal = CertifiedPortal.open(world)
     login_page = at_esia(world, portal.authorize(**params))
     assert login_page is not None
@@ -172,6 +173,19 @@ def test_a_new_login_that_esia_answers_without_asking_the_person_is_login_requir
     assert isinstance(answer, AuthorizationErrorResponse), "no code whose auth_time breaks the request"
     assert portal.request is not None
     assert (answer["error"], answer["state"], answer["iss"]) == ("login_required", portal.request["state"], BROKER)
+    # Nothing is made of that ESIA answer: no session, and the attempt says why.
+    assert session_count(world) == sessions_before
+    with world.broker.app_context():
+        attempt = db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id.desc()).limit(1)).one()
+        assert (attempt.outcome, attempt.reason) == ("refused", "reauthentication_required")
+        db.session.remove()
+
+
+def session_count(world: World) -> int:
+    with world.broker.app_context():
+        count = db.session.scalar(select(func.count()).select_from(DiarySession)) or 0
+        db.session.remove()
+        return count
 
 
 def test_a_new_login_from_esias_single_sign_on_within_max_age_gets_a_code(world: World) -> None:

@@ -15,6 +15,7 @@ PUBLIC_VOCABULARY = {
     "ambiguous", "linked_elsewhere",
     "link_required",  # a region's policy override (issue 5): under 14, the first link by password only
     "invite_code_required", "invite_code_invalid",  # a region's policy override: the school's code
+    "reauthentication_required",  # the portal asked for a fresh login; ESIA answered from an older one
 }  # fmt: skip
 
 
