@@ -304,12 +304,18 @@ def _reauthentication_required(pending: login.Pending, finished: login.Finished,
 def _linked_meanwhile(pending: login.Pending) -> Any:
     """Another ESIA person linked the account between the decision and now: refuse, recorded."""
     db.session.rollback()  # nothing of this step is kept
-    attempt = login.record(pending.client_id, pending.region, pending.created_at, pending.flow,
-                           reason=matching.Reason.LINKED_ELSEWHERE, detail="linked_meanwhile")  # fmt: skip
+    attempt_id = (pending.stage or {}).get("attempt_id")
+    if attempt_id:  # recorded at ESIA's callback: that row ends refused (one login, one attempt)
+        check = matching.Check("link", matching.CheckResult.FAIL, "another ESIA person linked the account meanwhile")
+        login.refuse_attempt(attempt_id, matching.Reason.LINKED_ELSEWHERE, "linked_meanwhile", check)
+        reference = login.reference_of(attempt_id)
+    else:  # the link flow, straight from the callback: its attempt went with the rollback
+        reference = login.record(pending.client_id, pending.region, pending.created_at, pending.flow,
+                                 reason=matching.Reason.LINKED_ELSEWHERE, detail="linked_meanwhile").reference  # fmt: skip
     login.drop(pending)
     db.session.commit()
     client = services.current().clients.get(pending.client_id)
-    response = make_response(render_refusal(matching.Reason.LINKED_ELSEWHERE, attempt.reference, client))
+    response = make_response(render_refusal(matching.Reason.LINKED_ELSEWHERE, reference, client))
     cookies.forget(response, login.BINDING_COOKIE)
     return response
 

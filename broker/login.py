@@ -453,6 +453,11 @@ def refuse_invited_attempt(attempt_id: int, detail: str) -> None:
     refuse_attempt(attempt_id, matching.Reason.INVITE_CODE_INVALID, detail, check)
 
 
+def reference_of(attempt_id: int) -> str:
+    """The reference code of attempt ``attempt_id`` (the one the person reads out to support)."""
+    return str(db.session.execute(select(_ATTEMPTS.c.reference).where(_ATTEMPTS.c.id == attempt_id)).scalar_one())
+
+
 def refuse_attempt(attempt_id: int, reason: matching.Reason, detail: str, check: matching.Check) -> None:
     """An attempt recorded with its decision ends refused after all, for ``reason``: the same row,
     with ``check`` added to its trace saying why (the view commits)."""

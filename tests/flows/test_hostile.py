@@ -160,6 +160,7 @@ def test_an_account_linked_by_someone_else_while_the_person_confirmed_is_refused
     assert answer.status_code == 403 and "Код обращения" in answer.text
     assert sessions_count(world) == 0
     with world.broker.app_context():
-        attempt = db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id.desc())).first()
-        assert attempt is not None and (attempt.reason, attempt.detail) == ("linked_elsewhere", "linked_meanwhile")
+        [attempt] = db.session.scalars(select(LoginAttempt)).all()  # the login's one row, refused after all
+        assert (attempt.outcome, attempt.reason, attempt.detail) == ("refused", "linked_elsewhere", "linked_meanwhile")
+        assert attempt.reference in answer.text
         assert db.session.get(EsiaLink, account_id).oid == "1000999997"  # type: ignore[union-attr]
