@@ -232,6 +232,16 @@ def csrf(page: str) -> str:
     return match.group(1)
 
 
+def confirm_contacts(world: World, login: Login, phone: str, email: str) -> Login:
+    """Confirm a phone and an e-mail on the first link's page where ``login`` stopped; on to the portal."""
+    assert login.page is not None and login.page.url.endswith("/auth/confirm")
+    answer = world.go(f"{BROKER}/auth/confirm", data={"csrf_token": csrf(login.page.text), "phone": phone, "email": email})
+    callback = world.follow(answer, lambda url: url.startswith(PORTAL_CALLBACK))
+    assert isinstance(callback, str), "the confirmation leads back to the portal"
+    login.callback = callback
+    return login
+
+
 def ask_link(account_id: str, return_to: str = f"{PORTAL}/settings", secret: str = PORTAL_SECRET) -> requests.Response:
     """The portal asks the broker for a link URL for a diary account signed in with a password."""
     return requests.post(

@@ -10,7 +10,7 @@ from flask import Flask
 
 from broker import create_app
 from broker.config import FLASK_COOKIE, LOGIN_COOKIE, SSO_COOKIE, cookie_name
-from tests.broker.staffing import PASSWORD, make_staff
+from tests.broker.staffing import PASSWORD, csrf_from, make_staff
 from tests.world import BROKER, World, log_in, start_login
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "broker" / "templates"
@@ -63,9 +63,8 @@ def test_the_staff_cookie_is_a_secure_host_cookie(app: Flask) -> None:
     make_staff("boss")
     client = app.test_client()
     client.get("/admin/login")
-    page = client.get("/admin/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    answer = client.post("/admin/login", data={"login": "boss", "password": PASSWORD, "csrf_token": token.group(1) if token else ""})
+    token = csrf_from(client.get("/admin/login"))
+    answer = client.post("/admin/login", data={"login": "boss", "password": PASSWORD, "csrf_token": token})
     cookies = answer.headers.getlist("Set-Cookie")
     assert cookies and all(c.startswith("__Host-broker_flask=") for c in cookies), cookies
     assert all("Secure" in c and "Path=/" in c and "Domain" not in c for c in cookies)

@@ -3,11 +3,10 @@ GOST-signed ESIA tokens: the same logins end the same way as in the legacy flow.
 
 from __future__ import annotations
 
-import re
 
 import pytest
 
-from tests.world import BROKER, PORTAL_CALLBACK, World, log_in, verify_id_token
+from tests.world import World, confirm_contacts, log_in, verify_id_token
 
 pytestmark = pytest.mark.flow
 GOST_SETUPS = ["current-gost-rs256", "current-gost-gost"]
@@ -22,14 +21,7 @@ def test_a_linked_person_signs_in(world: World) -> None:
 
 @pytest.mark.parametrize("esia_setup", GOST_SETUPS)
 def test_a_first_login_is_confirmed_and_linked(world: World) -> None:
-    login = log_in(world, "adult-standard")
-    assert login.page is not None and login.page.url.endswith("/auth/confirm")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', login.page.text)
-    assert token is not None
-    answer = world.go(f"{BROKER}/auth/confirm", data={"csrf_token": token.group(1), "phone": "+79000000006", "email": "m@example.org"})
-    callback = world.follow(answer, lambda url: url.startswith(PORTAL_CALLBACK))
-    assert isinstance(callback, str)
-    login.callback = callback
+    login = confirm_contacts(world, log_in(world, "adult-standard"), "+79000000006", "m@example.org")
     claims = verify_id_token(login.token()["id_token"])
     assert (claims["sub"], claims["acr"]) == ("d-006", "standard")
 

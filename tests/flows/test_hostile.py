@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from broker.extensions import db
 from broker.models import DiarySession, LoginAttempt
-from tests.world import BROKER, PORTAL_CALLBACK, World, log_in, query_of, start_login
+from tests.world import BROKER, PORTAL_CALLBACK, World, csrf, log_in, query_of, start_login
 
 pytestmark = pytest.mark.flow
 
@@ -142,7 +142,6 @@ def test_a_portal_unregistered_while_the_person_was_at_esia_ends_the_login_witho
 
 
 def test_an_account_linked_by_someone_else_while_the_person_confirmed_is_refused_without_a_session(world: World) -> None:
-    import re
     from datetime import datetime, timezone
 
     from broker.models import EsiaLink
@@ -154,9 +153,7 @@ def test_an_account_linked_by_someone_else_while_the_person_confirmed_is_refused
         db.session.add(EsiaLink(account_id=account_id, oid="1000999997", tier="verified", source="link",
                                 linked_at=datetime.now(timezone.utc)))  # fmt: skip
         db.session.commit()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', login.page.text)
-    assert token
-    answer = world.go(f"{BROKER}/auth/confirm", data={"csrf_token": token.group(1), "phone": "+79000000005", "email": "i@example.org"})
+    answer = world.go(f"{BROKER}/auth/confirm", data={"csrf_token": csrf(login.page.text), "phone": "+79000000005", "email": "i@example.org"})
     assert answer.status_code == 403 and "Код обращения" in answer.text
     assert sessions_count(world) == 0
     with world.broker.app_context():

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import re
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +15,7 @@ from broker import invites, regionadmin
 from mock_esia import services as mock_services
 from broker.extensions import db
 from broker.models import AuditEvent, EsiaLink, InviteCode, LoginAttempt
-from tests.world import BROKER, World, link_through_esia, log_in, query_of
+from tests.world import BROKER, World, csrf, link_through_esia, log_in, query_of
 
 pytestmark = pytest.mark.flow
 
@@ -34,12 +33,6 @@ def issue_code(world: World, account_id: str = KID_ACCOUNT) -> str:
         code = invites.issue(account_id, days=7, actor_staff=None, actor="cli:school").code
         db.session.remove()
         return code
-
-
-def csrf(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match is not None
-    return match.group(1)
 
 
 def attempts(world: World) -> list[tuple[str, str | None, str | None, str | None]]:

@@ -6,11 +6,10 @@ logs and browser history: it carries what signs the person in, never names or co
 
 from __future__ import annotations
 
-import re
 
 import pytest
 
-from tests.world import BROKER, PORTAL_CALLBACK, World, log_in, verify_id_token
+from tests.world import BROKER, World, confirm_contacts, log_in, verify_id_token
 
 pytestmark = pytest.mark.flow
 
@@ -22,14 +21,7 @@ ID_TOKEN_CLAIMS = {
 
 def signed_in_with_contacts(world: World) -> dict[str, object]:
     """A first login (the person confirms a phone and an e-mail) with scope openid profile email phone."""
-    login = log_in(world, "adult-verified")
-    assert login.page is not None and login.page.url.endswith("/auth/confirm")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', login.page.text)
-    assert token is not None
-    answer = world.go(f"{BROKER}/auth/confirm", data={"csrf_token": token.group(1), "phone": "+79000000005", "email": "ivan@example.org"})
-    callback = world.follow(answer, lambda url: url.startswith(PORTAL_CALLBACK))
-    assert isinstance(callback, str)
-    login.callback = callback
+    login = confirm_contacts(world, log_in(world, "adult-verified"), "+79000000005", "ivan@example.org")
     tokens = login.token()
     return {"id_token": verify_id_token(tokens["id_token"], login.nonce), "userinfo": login.portal.get(f"{BROKER}/oidc/userinfo").json()}
 
