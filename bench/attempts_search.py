@@ -47,9 +47,10 @@ import machine  # noqa: E402
 from sqlalchemy import bindparam, delete, func, insert, select  # noqa: E402
 
 import matching  # noqa: E402
-from broker import attemptsearch, create_app, schema  # noqa: E402
+from broker import attemptsearch, create_app  # noqa: E402
+from broker.db import revision as schema  # noqa: E402
 from broker.extensions import db  # noqa: E402
-from broker.models import Account, EsiaLink, LoginAttempt  # noqa: E402
+from broker.db.models import Account, EsiaLink, LoginAttempt  # noqa: E402
 
 SECRET = "bench-secret"
 SNILS_KEY = "bench-snils-key"

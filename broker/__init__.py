@@ -17,7 +17,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 
-from broker import config, dbfile, proxies
+from broker import config, proxies
+from broker.db import dbfile
 from broker.extensions import db
 
 

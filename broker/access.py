@@ -1,6 +1,6 @@
 """Who is acting and what they may do: the staff principal, role checks and region scope.
 
-A request has at most one principal, a :class:`~broker.models.Staff` member, found either through
+A request has at most one principal, a :class:`~broker.db.models.Staff` member, found either through
 the staff session (pages, :func:`staff_required`) or through a bearer API token (JSON API,
 :func:`token_required`); :func:`current_staff` returns it either way. The rules:
 
@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 
 from broker import apitokens, audit, staffsessions
 from broker.extensions import db
-from broker.models import ApiToken, Staff
+from broker.db.models import ApiToken, Staff
 from broker.staff import Role
 
 F = TypeVar("F", bound=Callable[..., Any])

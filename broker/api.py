@@ -24,7 +24,7 @@ from broker.extensions import db
 from broker.staff import Role
 
 if TYPE_CHECKING:
-    from broker.models import Staff
+    from broker.db.models import Staff
 
 bp = csrf.exempt(Blueprint("api", __name__, url_prefix="/api/v1"))
 

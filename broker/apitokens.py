@@ -18,7 +18,7 @@ from sqlalchemy import select
 from broker import audit
 from broker.audit import Action
 from broker.extensions import db
-from broker.models import ApiToken, Staff
+from broker.db.models import ApiToken, Staff
 from broker.sessions import as_utc, digest
 from broker.staff import StaffInputError
 

@@ -25,7 +25,7 @@ from broker import glossary, login
 from broker import regions as regions_module
 from broker.errors import BadField, InputError, InvalidFieldsError
 from broker.extensions import db
-from broker.models import LoginAttempt
+from broker.db.models import LoginAttempt
 from broker.sessions import as_utc
 
 _ATTEMPTS = LoginAttempt.__table__

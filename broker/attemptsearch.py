@@ -30,7 +30,7 @@ from broker import attempts, services
 from broker import regions as regions_module
 from broker.attempts import AttemptRow, CriteriaError
 from broker.extensions import db
-from broker.models import Account, EsiaLink, LoginAttempt
+from broker.db.models import Account, EsiaLink, LoginAttempt
 
 _ATTEMPTS = LoginAttempt.__table__
 _ACCOUNTS = Account.__table__

@@ -22,7 +22,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from broker.errors import BrokerError
 from broker.extensions import db
-from broker.models import AuditEvent
+from broker.db.models import AuditEvent
 
 # ``db.session.execute(delete(AuditEvent).where(...).execution_options(**{PURGE_OPTION: True}))``
 PURGE_OPTION = "audit_retention_purge"

@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, make_response, redirect, render_templa
 import matching
 from broker import cookies, invites, login, services, sessions
 from broker.extensions import db
-from broker.models import Account, EsiaLink
+from broker.db.models import Account, EsiaLink
 from broker.portal import complete_authorization, is_fresh_enough, login_required, render_error, render_refusal
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from broker import schema
+from broker.db import revision as schema
 from broker.errors import BrokerError, InputError
 from providers import ProviderError
 

@@ -20,9 +20,10 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import func, select
 
-from broker import create_app, decisions, importer, regionadmin, regions, schema, services
+from broker import create_app, decisions, importer, regionadmin, regions, services
+from broker.db import revision as schema
 from broker.extensions import db
-from broker.models import Account
+from broker.db.models import Account
 from providers import person_from_esia
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from broker import schema
+from broker.db import revision as schema
 from broker.extensions import db
 
 bp = Blueprint("health", __name__)

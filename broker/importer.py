@@ -31,7 +31,7 @@ import matching
 from broker import audit, registrylinks
 from broker.audit import Action
 from broker.errors import BrokerError, InputError
-from broker.models import Account, AuditEvent, EsiaLink
+from broker.db.models import Account, AuditEvent, EsiaLink
 from broker.registry import snils_digest
 
 COLUMNS = (

@@ -10,7 +10,7 @@ import click
 from flask import Flask
 
 from broker import commandline, invites
-from broker.models import InviteCode
+from broker.db.models import InviteCode
 from broker.sessions import as_utc
 
 

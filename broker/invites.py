@@ -39,13 +39,13 @@ from broker import access, audit, login, services
 from broker.audit import Action
 from broker.errors import BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
-from broker.models import Account, InviteCode, InviteFailure
+from broker.db.models import Account, InviteCode, InviteFailure
 from broker.sessions import as_utc
 
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    from broker.models import Staff
+    from broker.db.models import Staff
 
 ALPHABET = login.REFERENCE_ALPHABET  # Crockford's base32: no I, L, O, U
 CODE_LENGTH = 10  # 50 bits

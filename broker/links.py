@@ -28,14 +28,14 @@ from broker import access, audit, regions
 from broker.audit import Action
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
-from broker.models import Account, AuditEvent, DiarySession, EsiaLink
+from broker.db.models import Account, AuditEvent, DiarySession, EsiaLink
 from broker.sessions import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Connection
     from sqlalchemy.orm import Session
 
-    from broker.models import Staff
+    from broker.db.models import Staff
 
 MAX_COMMENT = 1000
 ROLE_RU = {"student": "ученик", "parent": "родитель", "teacher": "учитель", "staff": "сотрудник школы"}

@@ -32,7 +32,7 @@ from broker import decisions, services
 from broker.config import LOGIN_COOKIE
 from broker.extensions import db
 from broker.keyring import Keyring
-from broker.models import EsiaLink, LoginAttempt, PendingLogin
+from broker.db.models import EsiaLink, LoginAttempt, PendingLogin
 from broker.sessions import as_utc
 from providers import AuthorizationRequest, EsiaContacts, ProviderError
 

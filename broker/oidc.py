@@ -38,7 +38,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from broker import services
 from broker.clients import SCOPES, PortalClient
 from broker.extensions import db
-from broker.models import AccessToken, Account, AuthorizationCode, DiarySession
+from broker.db.models import AccessToken, Account, AuthorizationCode, DiarySession
 from broker.sessions import LiveSession, as_utc, digest
 
 CODE_SECONDS = 60

@@ -20,7 +20,7 @@ from broker import audit, services
 from broker.audit import Action
 from broker.errors import InputError
 from broker.extensions import db
-from broker.models import EsiaLink, LoginAttempt
+from broker.db.models import EsiaLink, LoginAttempt
 
 _ATTEMPTS = LoginAttempt.__table__
 _LINKS = EsiaLink.__table__

@@ -17,7 +17,7 @@ import matching
 from broker import cookies, csrf, login, oidc, regions, services, sessions, statuses
 from broker.clients import PortalClient
 from broker.errors import retry_after
-from broker.models import Account
+from broker.db.models import Account
 from broker.extensions import db
 
 bp = Blueprint("oidc", __name__)

@@ -25,10 +25,11 @@ import click
 from sqlalchemy import Boolean, Connection, bindparam, func, select, tuple_, type_coerce
 
 import matching
-from broker import commandline, regions, schema
+from broker import commandline, regions
+from broker.db import revision as schema
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
-from broker.models import Account, EsiaLink
+from broker.db.models import Account, EsiaLink
 
 _accounts = Account.__table__
 _links = EsiaLink.__table__

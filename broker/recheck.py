@@ -33,7 +33,7 @@ from broker import attempts, glossary, services
 from broker import regions as regions_module
 from broker.attempts import AttemptRow
 from broker.extensions import db
-from broker.models import Account, LoginAttempt
+from broker.db.models import Account, LoginAttempt
 from broker.sessions import as_utc
 
 _ATTEMPTS = LoginAttempt.__table__

@@ -22,7 +22,7 @@ from broker.regions import MAX_TEXT_VALUE_LENGTH, PolicyField, fits_override, is
 from broker.audit import Action
 from broker.errors import BadField, BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
-from broker.models import AuditEvent, LoginAttempt, Region, Staff
+from broker.db.models import AuditEvent, LoginAttempt, Region, Staff
 from broker.sessions import as_utc
 
 MAX_COMMENT_LENGTH = 1000  # the audit log's comment column

@@ -19,7 +19,7 @@ import matching
 from broker import services
 from broker.errors import InputError
 from broker.extensions import db
-from broker.models import Region
+from broker.db.models import Region
 
 MAX_TEXT_VALUE_LENGTH = 200  # a text override's longest value
 #: RegionPolicy fields that are not overrides: the subject's identity and time zone are facts of

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, select
 
 import matching
-from broker.models import Account, EsiaLink
+from broker.db.models import Account, EsiaLink
 
 _accounts = Account.__table__
 _links = EsiaLink.__table__

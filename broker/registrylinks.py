@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from broker import audit, links
 from broker.audit import Action
-from broker.models import AuditEvent, EsiaLink
+from broker.db.models import AuditEvent, EsiaLink
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection

@@ -31,7 +31,7 @@ from broker import audit, commandline, oidc
 from broker.audit import Action
 from broker.errors import InputError
 from broker.extensions import db
-from broker.models import (
+from broker.db.models import (
     AccessToken,
     AuditEvent,
     AuthorizationCode,

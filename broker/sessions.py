@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from broker.config import SSO_COOKIE
 from broker.extensions import db
-from broker.models import DiarySession
+from broker.db.models import DiarySession
 
 COOKIE = SSO_COOKIE  # its plain name: broker.cookies names it on the wire
 _SESSIONS = DiarySession.__table__

@@ -22,7 +22,7 @@ from broker import audit, regions, staffsessions
 from broker.audit import Action
 from broker.errors import InputError
 from broker.extensions import db
-from broker.models import ApiToken, AuditEvent, Staff
+from broker.db.models import ApiToken, AuditEvent, Staff
 from broker.sessions import as_utc
 
 MIN_PASSWORD_LENGTH = 12

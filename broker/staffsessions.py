@@ -18,7 +18,7 @@ from sqlalchemy import update
 from broker import audit
 from broker.audit import Action
 from broker.extensions import db
-from broker.models import Staff, StaffSession
+from broker.db.models import Staff, StaffSession
 from broker.sessions import as_utc, digest
 
 SESSION_KEY = "staff_session"

@@ -25,7 +25,7 @@ from sqlalchemy import insert, select
 from broker import audit, importer, registrylinks, regions, services
 from broker.errors import BadField, InvalidFieldsError
 from broker.extensions import db
-from broker.models import Account, AuditEvent
+from broker.db.models import Account, AuditEvent
 
 Row = tuple[int, dict[str, Any], str | None]  # (index in the batch, account values, linked oid)
 NOT_ALLOWED = "not linked: links are written only when the request says allow_links: true (the account itself was written)"

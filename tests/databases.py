@@ -10,7 +10,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, func, select, text
 
-from broker import create_app, schema
+from broker import create_app
+from broker.db import revision as schema
 from broker.extensions import db
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")

@@ -3,7 +3,6 @@ in which ``create_app`` happens to import them)."""
 
 from __future__ import annotations
 
-import pkgutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +10,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted(
-    f"{package}.{info.name}"
+    ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
     for package in ("broker", "matching", "providers", "mock_esia")
-    for info in pkgutil.iter_modules([str(ROOT / package)])
+    for path in (ROOT / package).rglob("*.py")
+    if "migrations" not in path.parts
 )
 
 

@@ -16,7 +16,7 @@ import matching
 from broker import attemptsearch, decisions, login, services
 from broker.attemptsearch import Criteria
 from broker.extensions import db
-from broker.models import Region
+from broker.db.models import Region
 from tests.broker.registry_files import row, write_csv
 from tests.builders import CHILD_SNILS, OTHER_SNILS, make_person, make_snils
 

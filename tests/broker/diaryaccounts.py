@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from broker.extensions import db
-from broker.models import Account
+from broker.db.models import Account
 
 
 def add_account(account_id: str, region: str = "77", school_id: str = "sch-1") -> None:

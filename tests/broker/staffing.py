@@ -11,7 +11,7 @@ from werkzeug.test import TestResponse
 
 from broker import apitokens, staff
 from broker.extensions import db
-from broker.models import AuditEvent, Staff
+from broker.db.models import AuditEvent, Staff
 
 PASSWORD = "correct horse battery"
 ADDRESS = "203.0.113.7"

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from broker import apitokens, staff
 from broker.extensions import db
-from broker.models import AuditEvent, Staff, StaffSession
+from broker.db.models import AuditEvent, Staff, StaffSession
 from tests.broker.staffing import ADDRESS, PASSWORD, StaffBrowser, audit_rows, make_staff
 
 NEW_STAFF = {

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from broker.extensions import db
-from broker.models import Account, AuditEvent, EsiaLink
+from broker.db.models import Account, AuditEvent, EsiaLink
 from tests.broker.registry_files import api_row as account
 from tests.broker.staffing import bearer
 from tests.databases import count

@@ -13,7 +13,7 @@ from sqlalchemy import inspect, select, text
 from broker import access, apitokens, audit, csrf, staff
 from broker.audit import Action
 from broker.extensions import db
-from broker.models import ApiToken
+from broker.db.models import ApiToken
 from broker.staff import Role, StaffInputError
 from tests.broker.staffing import audit_rows, make_staff
 

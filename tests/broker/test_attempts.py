@@ -11,7 +11,7 @@ from flask import Flask
 import matching
 from broker import attempts, login
 from broker.extensions import db
-from broker.models import LoginAttempt
+from broker.db.models import LoginAttempt
 from tests.broker.attemptdata import ALL, TESTOV, attempt_for
 
 # --- the attempts are what the login recorded ----------------------------------------------------

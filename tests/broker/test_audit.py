@@ -12,7 +12,7 @@ from sqlalchemy.exc import DatabaseError
 from broker import audit
 from broker.audit import Action, AuditAppendOnlyError
 from broker.extensions import db
-from broker.models import AuditEvent
+from broker.db.models import AuditEvent
 from tests.broker.staffing import audit_rows
 
 

@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.pool import StaticPool
 
-from broker import dbfile
+from broker.db import dbfile
 from broker.extensions import db
 from tests.databases import running_app
 

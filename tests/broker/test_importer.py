@@ -19,7 +19,7 @@ from sqlalchemy import func, inspect, select
 from broker import importer, regions, services
 from broker.errors import BrokerError
 from broker.extensions import db
-from broker.models import Account, EsiaLink
+from broker.db.models import Account, EsiaLink
 from tests.broker.registry_files import HEADER, row, write_csv, write_jsonl
 from tests.builders import ADULT_SNILS, make_snils
 

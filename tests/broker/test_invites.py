@@ -17,7 +17,7 @@ from broker import invites, login, openapi, services
 from broker.errors import InvalidFieldsError
 from broker.extensions import db
 from broker.keyring import Keys
-from broker.models import InviteCode, InviteFailure, PendingLogin
+from broker.db.models import InviteCode, InviteFailure, PendingLogin
 from tests.broker.diaryaccounts import add_account
 from tests.broker.staffing import audit_rows, bearer, make_staff
 

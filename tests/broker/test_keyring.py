@@ -17,7 +17,7 @@ from broker import attemptsearch, config, demo, invites, login, services
 from broker.errors import ConfigError
 from broker.extensions import db
 from broker.keyring import Keyring, make_keyring
-from broker.models import AuditEvent, LoginAttempt
+from broker.db.models import AuditEvent, LoginAttempt
 from broker.recheck import decide_again
 from tests.broker.attemptdata import ALL, IVANOV, KID, TESTOV, attempt_for
 from tests.broker.staffing import StaffBrowser, make_staff

@@ -17,7 +17,7 @@ from broker import attemptsearch
 from broker.attempts import CriteriaError
 from broker.config import LOGIN_COOKIE, cookie_name
 from broker.extensions import db
-from broker.models import Account
+from broker.db.models import Account
 from tests.broker.registry_files import api_row as account
 from tests.broker.staffing import bearer
 from tests.databases import count

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from broker import invites, regionadmin
 from broker.config import LOGIN_COOKIE, SSO_COOKIE
 from broker.extensions import db
-from broker.models import DiarySession
+from broker.db.models import DiarySession
 from tests.browser import check_page
 from tests.world import BROKER, World, log_in
 

@@ -13,7 +13,8 @@ from flask import Flask
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from broker import create_app, proxies, schema
+from broker import create_app, proxies
+from broker.db import revision as schema
 from broker.errors import ConfigError
 from broker.extensions import db
 from tests.broker.staffing import StaffBrowser, audit_rows, make_staff

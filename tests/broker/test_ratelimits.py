@@ -15,7 +15,8 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from broker import config, create_app, ratelimits, schema, services
+from broker import config, create_app, ratelimits, services
+from broker.db import revision as schema
 from broker.clients import PortalClient
 from broker.errors import ConfigError
 from broker.extensions import db

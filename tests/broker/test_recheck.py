@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 import matching
 from broker import attempts, login, services
 from broker.extensions import db
-from broker.models import Account, LoginAttempt, Region
+from broker.db.models import Account, LoginAttempt, Region
 from broker.recheck import Recheck, Verdict, decide_again
 from tests.broker.attemptdata import (
     ALL, KID, SNILS_6, TESTOV, attempt_for, find, import_rows, registry_rows, row_counts, switch_region,

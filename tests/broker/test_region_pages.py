@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 
 from broker import regionadmin, regionpages
 from broker.extensions import db
-from broker.models import LoginAttempt, Region
+from broker.db.models import LoginAttempt, Region
 from tests.broker.futurepolicy import FUTURE
 from tests.broker.staffing import ADDRESS, StaffBrowser, audit_rows, make_staff
 

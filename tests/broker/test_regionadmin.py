@@ -12,7 +12,7 @@ from sqlalchemy import event
 import matching
 from broker import decisions, regionadmin, regions
 from broker.extensions import db
-from broker.models import LoginAttempt, Region
+from broker.db.models import LoginAttempt, Region
 from broker.regionadmin import RegionAccessError, RegionInputError, RegionNotFoundError
 from tests.broker.futurepolicy import FUTURE
 from tests.broker.staffing import audit_rows, make_staff

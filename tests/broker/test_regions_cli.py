@@ -7,7 +7,7 @@ import getpass
 from flask.testing import FlaskCliRunner
 
 from broker.extensions import db
-from broker.models import Region
+from broker.db.models import Region
 from tests.broker.staffing import audit_rows
 
 

@@ -10,7 +10,7 @@ import pytest
 import matching
 from broker import services
 from broker.extensions import db
-from broker.models import Account, EsiaLink
+from broker.db.models import Account, EsiaLink
 from tests.databases import DATABASES, database_url_for, running_app
 from tests.builders import (
     ADULT_SNILS,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from broker import sessions
 from broker.extensions import db
-from broker.models import AuditEvent, DiarySession, EsiaLink
+from broker.db.models import AuditEvent, DiarySession, EsiaLink
 from tests.broker.registry_files import row, write_csv
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import delete, event, func, select
 from broker import retention
 from broker.audit import PURGE_OPTION, AuditAppendOnlyError
 from broker.extensions import db
-from broker.models import (
+from broker.db.models import (
     AccessToken,
     Account,
     AuditEvent,

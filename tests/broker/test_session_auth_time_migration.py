@@ -9,7 +9,8 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from broker import create_app, schema
+from broker import create_app
+from broker.db import revision as schema
 from broker.extensions import db
 from broker.sessions import as_utc
 

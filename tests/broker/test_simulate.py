@@ -11,7 +11,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
 from broker.extensions import db
-from broker.models import Account, EsiaLink
+from broker.db.models import Account, EsiaLink
 from tests.broker.registry_files import row, write_csv
 from tests.builders import ADULT_SNILS
 

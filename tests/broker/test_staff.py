@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from broker import staff
 from broker.extensions import db
-from broker.models import Staff, StaffSession
+from broker.db.models import Staff, StaffSession
 from broker.staff import StaffInputError
 from tests.broker.staffing import PASSWORD, audit_rows, make_staff
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 import matching
 from broker.config import LOGIN_COOKIE, cookie_name
 from broker.extensions import db
-from broker.models import LoginAttempt
+from broker.db.models import LoginAttempt
 from broker.portal import render_refusal
 from broker.statuses import REFUSAL_STATUS, status_of
 

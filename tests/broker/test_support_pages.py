@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 import matching
 from broker import apitokens, links, login, sessions, staff
 from broker.extensions import db
-from broker.models import AuditEvent, DiarySession, EsiaLink
+from broker.db.models import AuditEvent, DiarySession, EsiaLink
 from tests.broker.attemptdata import KID, SNILS_6, TESTOV, row_counts
 from tests.broker.registry_files import row, write_csv
 from tests.broker.staffing import ADDRESS, StaffBrowser, audit_rows, make_staff

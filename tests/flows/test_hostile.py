@@ -9,7 +9,7 @@ import requests
 from sqlalchemy import func, select
 
 from broker.extensions import db
-from broker.models import DiarySession, LoginAttempt
+from broker.db.models import DiarySession, LoginAttempt
 from tests.world import BROKER, PORTAL_CALLBACK, World, csrf, log_in, query_of, start_login
 
 pytestmark = pytest.mark.flow
@@ -144,7 +144,7 @@ def test_a_portal_unregistered_while_the_person_was_at_esia_ends_the_login_witho
 def test_an_account_linked_by_someone_else_while_the_person_confirmed_is_refused_without_a_session(world: World) -> None:
     from datetime import datetime, timezone
 
-    from broker.models import EsiaLink
+    from broker.db.models import EsiaLink
 
     login = log_in(world, "adult-verified")  # a first link: the confirmation page
     assert login.page is not None and login.page.url.endswith("/auth/confirm")

@@ -14,7 +14,7 @@ import matching
 from broker import invites, regionadmin
 from mock_esia import services as mock_services
 from broker.extensions import db
-from broker.models import AuditEvent, EsiaLink, InviteCode, LoginAttempt
+from broker.db.models import AuditEvent, EsiaLink, InviteCode, LoginAttempt
 from tests.world import BROKER, World, csrf, link_through_esia, log_in, query_of
 
 pytestmark = pytest.mark.flow

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from broker import retention
 from broker.extensions import db
-from broker.models import AccessToken, AuthorizationCode
+from broker.db.models import AccessToken, AuthorizationCode
 from tests.world import (
     BROKER,
     PORTAL_CALLBACK,

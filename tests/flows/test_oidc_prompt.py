@@ -26,7 +26,7 @@ from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 from sqlalchemy import func, select
 
 from broker.extensions import db
-from broker.models import DiarySession, LoginAttempt
+from broker.db.models import DiarySession, LoginAttempt
 from broker.sessions import as_utc
 from tests.world import BROKER, PORTAL_CALLBACK, PORTAL_SECRET, World, log_in
 

@@ -15,7 +15,7 @@ import requests
 from sqlalchemy import func, select
 
 from broker.extensions import db
-from broker.models import Account, EsiaLink, LoginAttempt, Region
+from broker.db.models import Account, EsiaLink, LoginAttempt, Region
 from broker.statuses import status_of
 from matching import Reason
 from tests.world import ESIA, World, log_in

@@ -11,7 +11,7 @@ from sqlalchemy import select
 import matching
 from broker import regionadmin
 from broker.extensions import db
-from broker.models import EsiaLink, LoginAttempt
+from broker.db.models import EsiaLink, LoginAttempt
 from tests.world import World, link_through_esia, log_in, query_of
 
 pytestmark = pytest.mark.flow

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection the broker hands over (see broker.schema)."""
+"""Alembic environment: runs on the connection the broker hands over (see broker.db.revision)."""
 
 from __future__ import annotations
 
