@@ -17,7 +17,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 
-from broker import config, proxies
+from broker import config
+from broker.web import proxies
 from broker.db import dbfile
 from broker.extensions import db
 
@@ -34,10 +35,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         dbfile.protect(app, db.engine)  # an owner-only SQLite file, before SQLite makes one
         event.listen(db.engine, "connect", _sqlite_pragmas)
 
-    from broker import (
-        admin, api, auth, cli, csrf, errors, headers, health, oidc, portal, preflightpages, regionpages, services, support,
-    )  # fmt: skip
-    from broker import ratelimits
+    from broker import admin, api, auth, cli, errors, health, oidc, portal, preflightpages, regionpages, services, support
+    from broker.web import csrf
+    from broker.web import headers
+    from broker.web import ratelimits
 
     services.init_app(app)
     wired = app.extensions["broker"]

@@ -80,7 +80,7 @@ def token_required(*roles: str) -> Callable[[F], F]:
 
     401 (RFC 6750, ``WWW-Authenticate: Bearer``) without a usable token, 403 with the wrong
     role. Inside the view :func:`current_staff` is the token's owner and audit events name
-    the token (``token:<prefix>``). The blueprint must also be :func:`broker.csrf.exempt`.
+    the token (``token:<prefix>``). The blueprint must also be :func:`broker.web.csrf.exempt`.
     """
     _check_roles(roles)
 
@@ -110,7 +110,7 @@ def token_required(*roles: str) -> Callable[[F], F]:
 def staff_page_headers(response: Response) -> Response:
     """``after_request`` of every staff blueprint: never cached (personal data, a new token shown
     once), never framed (a framed staff form could be clicked by trickery), no staff URL in Referer.
-    The Content-Security-Policy (``frame-ancestors 'none'`` among it) is every page's: ``broker.headers``."""
+    The Content-Security-Policy (``frame-ancestors 'none'`` among it) is every page's: ``broker.web.headers``."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"

@@ -1,7 +1,7 @@
 """The staff pages (the blueprint ``admin``): sign in and out, the start page, staff accounts
 (with an admin setting a colleague's password), API tokens, one's own password, and the audit log.
 
-Every form post is CSRF-checked (``broker.csrf``) before its view runs. Every page is sent with
+Every form post is CSRF-checked (``broker.web.csrf``) before its view runs. Every page is sent with
 ``Cache-Control: no-store`` (they show personal data, and a new API token once) and may not be
 framed.
 """

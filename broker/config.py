@@ -16,7 +16,8 @@ from typing import Any
 from flask import Flask
 from limits import parse_many
 
-from broker import keyring, proxies
+from broker import keyring
+from broker.web import proxies
 from broker.errors import ConfigError
 
 DEFAULTS: dict[str, Any] = {
@@ -100,12 +101,12 @@ DEFAULTS: dict[str, Any] = {
     # anyone until the window has passed. Keep it well above INVITE_MAX_FAILURES_PER_ACCOUNT.
     "INVITE_MAX_FAILURES_PER_ACCOUNT_ALL_PERSONS": 50,
     "INVITE_FAILURE_WINDOW_SECONDS": 24 * 3600,
-    # --- behind a reverse proxy (broker.proxies) -------------------------------------------
+    # --- behind a reverse proxy (broker.web.proxies) -------------------------------------------
     # Which proxies' X-Forwarded-For the broker believes: 0 (believe none: the client is the TCP
     # peer), a count of proxy hops in front of the broker (1: one nginx), or the proxies' networks
     # ("10.0.0.0/8, 192.168.1.5"): then the header is read only when the peer is in them.
     "TRUSTED_PROXIES": 0,
-    # --- rate limits (broker.ratelimits) ----------------------------------------------------
+    # --- rate limits (broker.web.ratelimits) ----------------------------------------------------
     # Limits are Flask-Limiter strings ("300 per minute", "10/second; 1000/hour"); "" switches one
     # off. Each endpoint counts on its own; addresses as TRUSTED_PROXIES makes them, IPv6 per /64.
     "RATE_LIMITS_ENABLED": True,
@@ -160,7 +161,7 @@ REQUIRED = ("SECRET_KEY", "SNILS_HASH_KEY", "OID_HASH_KEY")
 # Secrets that must all differ from each other.
 _ONE_JOB = ("SECRET_KEY", "SNILS_HASH_KEY", "OID_HASH_KEY")
 
-# The limits of broker.ratelimits.LIMITS, each checked at start.
+# The limits of broker.web.ratelimits.LIMITS, each checked at start.
 RATE_LIMIT_KEYS = tuple(key for key in DEFAULTS if key.startswith("RATE_LIMIT_"))
 
 #: The broker's cookies, by their plain names: the SSO session, the pending login's binding to

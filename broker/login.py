@@ -63,7 +63,7 @@ _INSERT_ATTEMPT = insert(_ATTEMPTS)
 
 log = logging.getLogger(__name__)
 
-BINDING_COOKIE = LOGIN_COOKIE  # its plain name: broker.cookies names it on the wire
+BINDING_COOKIE = LOGIN_COOKIE  # its plain name: broker.web.cookies names it on the wire
 # Crockford's base32 without I, L, O, U: read aloud over the phone without confusion.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 

@@ -14,7 +14,10 @@ from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredErro
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 
 import matching
-from broker import cookies, csrf, login, oidc, regions, services, sessions, statuses
+from broker import login, oidc, regions, services, sessions
+from broker.web import cookies
+from broker.web import csrf
+from broker.web import statuses
 from broker.clients import PortalClient
 from broker.errors import retry_after
 from broker.db.models import Account
@@ -291,7 +294,7 @@ def _stored_grant(portal_request: dict[str, str]) -> tuple[Any, oidc.StoredAutho
 
 
 def render_refusal(reason: matching.Reason, reference: str, client: PortalClient | None) -> Any:
-    """The refusal page for ``reason``, with the HTTP status it means (``broker.statuses``)."""
+    """The refusal page for ``reason``, with the HTTP status it means (``broker.web.statuses``)."""
     status = statuses.status_of(reason)
     page = render_template(
         "auth/refusal.html",

@@ -20,7 +20,7 @@ from broker.config import SSO_COOKIE
 from broker.extensions import db
 from broker.db.models import DiarySession
 
-COOKIE = SSO_COOKIE  # its plain name: broker.cookies names it on the wire
+COOKIE = SSO_COOKIE  # its plain name: broker.web.cookies names it on the wire
 _SESSIONS = DiarySession.__table__
 _INSERT = insert(_SESSIONS)
 _SELECT = select(*_SESSIONS.c).where(_SESSIONS.c.id == bindparam("key"))

@@ -8,7 +8,7 @@ account; support staff see no button and get 403.
 The search form is posted, never sent in the URL: its fields may hold a SNILS, an ESIA oid or a
 diary login, which must not land in access logs, browser history or a Referer. The page never
 repeats a typed SNILS or oid (a next page carries their keyed digests). Pages are not cached
-and may not be framed (``access.staff_page_headers``); posts are CSRF-checked (``broker.csrf``).
+and may not be framed (``access.staff_page_headers``); posts are CSRF-checked (``broker.web.csrf``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ from flask import Blueprint, Flask, jsonify
 from flask.testing import FlaskCliRunner
 from sqlalchemy import inspect, select, text
 
-from broker import access, apitokens, audit, csrf, staff
+from broker import access, apitokens, audit, staff
+from broker.web import csrf
 from broker.audit import Action
 from broker.extensions import db
 from broker.db.models import ApiToken

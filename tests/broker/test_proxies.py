@@ -13,7 +13,8 @@ from flask import Flask
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from broker import create_app, proxies
+from broker import create_app
+from broker.web import proxies
 from broker.db import revision as schema
 from broker.errors import ConfigError
 from broker.extensions import db

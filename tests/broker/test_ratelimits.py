@@ -15,7 +15,8 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from broker import config, create_app, ratelimits, services
+from broker import config, create_app, services
+from broker.web import ratelimits
 from broker.db import revision as schema
 from broker.clients import PortalClient
 from broker.errors import ConfigError

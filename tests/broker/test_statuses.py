@@ -13,7 +13,7 @@ from broker.config import LOGIN_COOKIE, cookie_name
 from broker.extensions import db
 from broker.db.models import LoginAttempt
 from broker.portal import render_refusal
-from broker.statuses import REFUSAL_STATUS, status_of
+from broker.web.statuses import REFUSAL_STATUS, status_of
 
 EXPECTED = {reason: 403 for reason in matching.Reason} | {
     matching.Reason.ESIA_ERROR: 502,

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from broker.extensions import db
 from broker.db.models import Account, EsiaLink, LoginAttempt, Region
-from broker.statuses import status_of
+from broker.web.statuses import status_of
 from matching import Reason
 from tests.world import ESIA, World, log_in
 
@@ -103,7 +103,7 @@ def test_every_reason_is_reached_and_recorded(world: World, person: str, arrange
     login = log_in(world, person)
     assert login.callback is None, "a refused login must not reach the portal"
     assert login.page is not None and "Код обращения" in login.page.text
-    assert login.page.status_code == status_of(Reason(reason))  # 403, 502 or 503 (broker/statuses.py)
+    assert login.page.status_code == status_of(Reason(reason))  # 403, 502 or 503 (broker/web/statuses.py)
     assert ("Retry-After" in login.page.headers) == (reason == "esia_unavailable")
     with world.broker.app_context():
         attempt = db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id.desc())).first()

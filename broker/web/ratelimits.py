@@ -4,7 +4,7 @@ Flask-Limiter counts; this module says what. ``LIMITS`` names each limited endpo
 blueprint, ``"api.*"``) and the config keys of its limits. The values
 are read from the config on every request, so an operator's (or a test's) change applies at once.
 
-Per address: ``request.remote_addr`` (as ``broker.proxies`` makes it behind a proxy), IPv6 per
+Per address: ``request.remote_addr`` (as ``broker.web.proxies`` makes it behind a proxy), IPv6 per
 /64, because one subscriber gets a whole /64. Per portal: the registered ``client_id`` the
 request names (HTTP Basic, the form or the query); a request naming no registered portal is
 counted per address only. A portal's counter is charged only for requests its address limits
@@ -117,7 +117,7 @@ def _apply(app: Flask, limiter: Limiter, name: str, rule: Rule) -> None:
             limit(app.blueprints[blueprint])
         return
     if name not in app.view_functions:
-        raise LookupError(f"broker.ratelimits.LIMITS names {name}, which is no endpoint of the app")
+        raise LookupError(f"broker.web.ratelimits.LIMITS names {name}, which is no endpoint of the app")
     view = app.view_functions[name]
     for limit in limits:
         view = limit(view)  # each wrapper registers its limit; the innermost checks them all
