@@ -18,7 +18,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from broker import access, apitokens, audit, regions, staff, staffsessions
 from broker.access import staff_required
-from broker.sessions import as_utc
+from broker.oidc.sessions import as_utc
 from broker.staff import Role, StaffInputError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -19,7 +19,7 @@ from broker import audit
 from broker.audit import Action
 from broker.extensions import db
 from broker.db.models import ApiToken, Staff
-from broker.sessions import as_utc, digest
+from broker.oidc.sessions import as_utc, digest
 from broker.staff import StaffInputError
 
 SCHEME = "brk_"

@@ -26,7 +26,7 @@ from broker import regions as regions_module
 from broker.errors import BadField, InputError, InvalidFieldsError
 from broker.extensions import db
 from broker.db.models import LoginAttempt
-from broker.sessions import as_utc
+from broker.oidc.sessions import as_utc
 
 _ATTEMPTS = LoginAttempt.__table__
 

@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 
 import matching
-from broker import invites, login, services, sessions
+from broker import invites, login, services
+from broker.oidc import sessions
 from broker.web import cookies
 from broker.extensions import db
 from broker.db.models import Account, EsiaLink
-from broker.portal import complete_authorization, is_fresh_enough, login_required, render_error, render_refusal
+from broker.oidc.views import complete_authorization, is_fresh_enough, login_required, render_error, render_refusal
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 log = logging.getLogger(__name__)

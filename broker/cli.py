@@ -15,7 +15,8 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 import matching
-from broker import commandline, decisions, importer, invitecli, keys, oidrehash, preflight, regionadmin, regions, retention, services, staffcli
+from broker import commandline, decisions, importer, invitecli, oidrehash, preflight, regionadmin, regions, retention, services, staffcli
+from broker.oidc import keys
 from broker.db import revision as schema
 from broker.errors import InputError
 from broker.extensions import db

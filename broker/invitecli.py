@@ -11,7 +11,7 @@ from flask import Flask
 
 from broker import commandline, invites
 from broker.db.models import InviteCode
-from broker.sessions import as_utc
+from broker.oidc.sessions import as_utc
 
 
 def init_app(app: Flask) -> None:

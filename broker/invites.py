@@ -40,7 +40,7 @@ from broker.audit import Action
 from broker.errors import BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
 from broker.db.models import Account, InviteCode, InviteFailure
-from broker.sessions import as_utc
+from broker.oidc.sessions import as_utc
 
 if TYPE_CHECKING:
     from collections.abc import Collection

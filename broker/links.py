@@ -29,7 +29,7 @@ from broker.audit import Action
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
 from broker.db.models import Account, AuditEvent, DiarySession, EsiaLink
-from broker.sessions import as_utc
+from broker.oidc.sessions import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Connection

@@ -33,7 +33,7 @@ from broker.config import LOGIN_COOKIE
 from broker.extensions import db
 from broker.keyring import Keyring
 from broker.db.models import EsiaLink, LoginAttempt, PendingLogin
-from broker.sessions import as_utc
+from broker.oidc.sessions import as_utc
 from providers import AuthorizationRequest, EsiaContacts, ProviderError
 
 _PENDING = PendingLogin.__table__

@@ -34,7 +34,7 @@ from broker import regions as regions_module
 from broker.attempts import AttemptRow
 from broker.extensions import db
 from broker.db.models import Account, LoginAttempt
-from broker.sessions import as_utc
+from broker.oidc.sessions import as_utc
 
 _ATTEMPTS = LoginAttempt.__table__
 _ACCOUNTS = Account.__table__

@@ -23,7 +23,7 @@ from broker.audit import Action
 from broker.errors import BadField, BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
 from broker.db.models import AuditEvent, LoginAttempt, Region, Staff
-from broker.sessions import as_utc
+from broker.oidc.sessions import as_utc
 
 MAX_COMMENT_LENGTH = 1000  # the audit log's comment column
 DAY = timedelta(hours=24)

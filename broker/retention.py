@@ -27,7 +27,8 @@ from flask import current_app
 from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from broker import audit, commandline, oidc
+from broker import audit, commandline
+from broker.oidc import provider as oidc
 from broker.audit import Action
 from broker.errors import InputError
 from broker.extensions import db

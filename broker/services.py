@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
-from broker.clients import PortalClient, load_clients
+from broker.oidc.clients import PortalClient, load_clients
 from broker.errors import ConfigError
 from broker.extensions import db
 from broker.keyring import Keyring, make_keyring
-from broker.keys import SigningKeys, load_signing_keys
+from broker.oidc.keys import SigningKeys, load_signing_keys
 from broker.registry import SqlRegistry
 from matching import RegionPolicy
 from providers import EsiaConfig, EsiaProvider, Provider, ProviderConfigError, load_signer

@@ -23,7 +23,7 @@ from broker.audit import Action
 from broker.errors import InputError
 from broker.extensions import db
 from broker.db.models import ApiToken, AuditEvent, Staff
-from broker.sessions import as_utc
+from broker.oidc.sessions import as_utc
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024

@@ -16,7 +16,7 @@ from flask import Flask
 from broker import apitokens, commandline, staff
 from broker.errors import InputError
 from broker.db.models import Staff
-from broker.sessions import as_utc
+from broker.oidc.sessions import as_utc
 from broker.staff import Role
 
 

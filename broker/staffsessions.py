@@ -19,7 +19,7 @@ from broker import audit
 from broker.audit import Action
 from broker.extensions import db
 from broker.db.models import Staff, StaffSession
-from broker.sessions import as_utc, digest
+from broker.oidc.sessions import as_utc, digest
 
 SESSION_KEY = "staff_session"
 # last_seen_at is written at most this often: a page view is not worth a write every time.

@@ -21,7 +21,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from broker import access, attempts, attemptsearch, glossary, links, recheck, regions
 from broker.access import staff_required
-from broker.sessions import as_utc
+from broker.oidc.sessions import as_utc
 from broker.staff import Role
 
 bp = Blueprint("support", __name__, url_prefix="/support")

@@ -39,7 +39,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from broker import create_app, keys
+from broker import create_app
+from broker.oidc import keys
 from broker.config import DEFAULTS as BROKER_DEFAULTS
 from broker.demo import DEMO_REGIONS, ROOT, Verdict, ensure_dev_config, report
 from diary_portal import REGIONS as PORTAL_REGIONS

@@ -26,7 +26,8 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 import mock_esia
-from broker import create_app, keys
+from broker import create_app
+from broker.oidc import keys
 from broker.db import revision as schema
 from broker.extensions import db
 from tests.databases import TEST_SNILS_KEY

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from broker.clients import load_clients
+from broker.oidc.clients import load_clients
 from broker.errors import ConfigError
 
 CLIENTS = {

@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskCliRunner
 
 from broker.errors import ConfigError
-from broker.keys import generate_key_file, load_signing_keys
+from broker.oidc.keys import generate_key_file, load_signing_keys
 
 
 def test_every_key_is_published_and_the_first_signs(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from broker import config, create_app, services
 from broker.web import ratelimits
 from broker.db import revision as schema
-from broker.clients import PortalClient
+from broker.oidc.clients import PortalClient
 from broker.errors import ConfigError
 from broker.extensions import db
 from tests.broker.staffing import StaffBrowser

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
-from broker import sessions
+from broker.oidc import sessions
 from broker.extensions import db
 from broker.db.models import AuditEvent, DiarySession, EsiaLink
 from tests.broker.registry_files import row, write_csv

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from broker import create_app
 from broker.db import revision as schema
 from broker.extensions import db
-from broker.sessions import as_utc
+from broker.oidc.sessions import as_utc
 
 
 def _before_auth_time() -> str:

@@ -15,7 +15,8 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select, update
 
 import matching
-from broker import apitokens, links, login, sessions, staff
+from broker import apitokens, links, login, staff
+from broker.oidc import sessions
 from broker.extensions import db
 from broker.db.models import AuditEvent, DiarySession, EsiaLink
 from tests.broker.attemptdata import KID, SNILS_6, TESTOV, row_counts

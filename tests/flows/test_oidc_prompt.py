@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from broker.extensions import db
 from broker.db.models import DiarySession, LoginAttempt
-from broker.sessions import as_utc
+from broker.oidc.sessions import as_utc
 from tests.world import BROKER, PORTAL_CALLBACK, PORTAL_SECRET, World, log_in
 
 pytestmark = pytest.mark.flow

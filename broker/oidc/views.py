@@ -14,11 +14,13 @@ from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredErro
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 
 import matching
-from broker import login, oidc, regions, services, sessions
+from broker import login, regions, services
+from broker.oidc import provider as oidc
+from broker.oidc import sessions
 from broker.web import cookies
 from broker.web import csrf
 from broker.web import statuses
-from broker.clients import PortalClient
+from broker.oidc.clients import PortalClient
 from broker.errors import retry_after
 from broker.db.models import Account
 from broker.extensions import db

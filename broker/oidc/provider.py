@@ -36,10 +36,10 @@ from joserfc.jwk import KeySet
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from broker import services
-from broker.clients import SCOPES, PortalClient
+from broker.oidc.clients import SCOPES, PortalClient
 from broker.extensions import db
 from broker.db.models import AccessToken, Account, AuthorizationCode, DiarySession
-from broker.sessions import LiveSession, as_utc, digest
+from broker.oidc.sessions import LiveSession, as_utc, digest
 
 CODE_SECONDS = 60
 _CODES = AuthorizationCode.__table__
