@@ -4,7 +4,7 @@
                                        [--database-url postgresql+psycopg://...]
 
 Builds each registry with the real importer (SQLite files are kept in --workdir and reused),
-then runs the real decision path — ``broker.decisions.decide``: region policies, SqlRegistry
+then runs the real decision path — ``broker.login.decisions.decide``: region policies, SqlRegistry
 lookups and ``matching.decide`` — one decision at a time in one thread (one core). The persons
 are the registry's own people spelled as ESIA might (capitals, ё), every fifth already linked,
 plus one in ten unknown to the diary.
@@ -30,7 +30,8 @@ import synthetic  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 import matching  # noqa: E402
-from broker import create_app, decisions, importer, regionadmin, regions, services  # noqa: E402
+from broker import create_app, importer, regionadmin, regions, services  # noqa: E402
+from broker.login import decisions  # noqa: E402
 from broker.db import revision as schema  # noqa: E402
 from broker.extensions import db  # noqa: E402
 

@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import select
 
 import matching
-from broker import glossary, login
+from broker import glossary
+from broker.login import pending as login
 from broker import regions as regions_module
 from broker.errors import BadField, InputError, InvalidFieldsError
 from broker.extensions import db
@@ -30,7 +31,7 @@ from broker.oidc.sessions import as_utc
 
 _ATTEMPTS = LoginAttempt.__table__
 
-# The characters broker.login draws reference codes from (Crockford's base32 without I, L, O, U).
+# The characters broker.login.pending draws reference codes from (Crockford's base32 without I, L, O, U).
 REFERENCE_ALPHABET = frozenset(login.REFERENCE_ALPHABET)
 # What people read aloud or type for a reference character: Crockford's confusables, every dash,
 # and Cyrillic capitals typed with the Russian keyboard layout that look like Latin ones.

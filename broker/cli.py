@@ -15,7 +15,9 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 import matching
-from broker import commandline, decisions, importer, invitecli, oidrehash, preflight, regionadmin, regions, retention, services, staffcli
+from broker import commandline, importer, oidrehash, preflight, regionadmin, regions, retention, services, staffcli
+from broker.login import decisions
+from broker.login import cli as invitecli
 from broker.oidc import keys
 from broker.db import revision as schema
 from broker.errors import InputError

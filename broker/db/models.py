@@ -281,7 +281,7 @@ class AuditEvent(db.Model):
 class InviteCode(db.Model):
     """A one-time code the school hands to a family for a child's first link.
 
-    Only an HMAC of the code, bound to its account, is kept (``broker.invites``); the code itself
+    Only an HMAC of the code, bound to its account, is kept (``broker.login.invites``); the code itself
     is shown once, to the staff member who issued it. Single use: ``used_at`` is set atomically.
     """
 
@@ -308,7 +308,7 @@ class InviteFailure(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(String(64))
-    person_digest: Mapped[str | None] = mapped_column(String(64))  # always set by broker.invites.redeem
+    person_digest: Mapped[str | None] = mapped_column(String(64))  # always set by broker.login.invites.redeem
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (

@@ -51,7 +51,7 @@ _CLAIM_COLUMNS = tuple(
     _ACCOUNTS.c[name].label(f"claim_{name}")
     for name in ("id", "role", "region", "school_id", "last_name", "first_name", "middle_name", "login")
 )
-# The statements every login runs, built once (see broker.login).
+# The statements every login runs, built once (see broker.login.pending).
 _INSERT_CODE = insert(_CODES)
 _REDEEM_CODE = (
     update(_CODES)

@@ -13,7 +13,9 @@ from flask import Flask
 from sqlalchemy import func, select, update
 
 import matching
-from broker import attemptsearch, decisions, login, services
+from broker import attemptsearch, services
+from broker.login import decisions
+from broker.login import pending as login
 from broker.attemptsearch import Criteria
 from broker.extensions import db
 from broker.db.models import Region
@@ -54,7 +56,7 @@ def switch_region(code: str, enabled: bool) -> None:
 
 
 def attempt_for(person: matching.Person, region: str, *, at: datetime | None = None, flow: str = "login") -> login.Attempt:
-    """An attempt recorded as ``broker.login.finish`` records one once ESIA has answered."""
+    """An attempt recorded as ``broker.login.pending.finish`` records one once ESIA has answered."""
     at = at or datetime.now(timezone.utc)
     decision = decisions.decide(person, region, at)
     attempt = login.record("portal", region, at, flow, decision=decision, oid=person.oid,

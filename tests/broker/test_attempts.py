@@ -9,7 +9,8 @@ import pytest
 from flask import Flask
 
 import matching
-from broker import attempts, login
+from broker import attempts
+from broker.login import pending as login
 from broker.extensions import db
 from broker.db.models import LoginAttempt
 from tests.broker.attemptdata import ALL, TESTOV, attempt_for

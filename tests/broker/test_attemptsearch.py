@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from broker import attempts, attemptsearch, login, recheck
+from broker import attempts, attemptsearch, recheck
+from broker.login import pending as login
 from broker.attempts import CriteriaError
 from broker.attemptsearch import Criteria
 from tests.broker.attemptdata import ALL, NOW, TESTOV, attempt_for, find, references

@@ -13,7 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
-from broker import invites, login, openapi, services
+from broker import openapi, services
+from broker.login import invites
+from broker.login import pending as login
 from broker.errors import InvalidFieldsError
 from broker.extensions import db
 from broker.keyring import Keys

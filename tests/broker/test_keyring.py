@@ -13,7 +13,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from broker import attemptsearch, config, demo, invites, login, services
+from broker import attemptsearch, config, demo, services
+from broker.login import invites
+from broker.login import pending as login
 from broker.errors import ConfigError
 from broker.extensions import db
 from broker.keyring import Keyring, make_keyring

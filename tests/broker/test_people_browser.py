@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from broker import invites, regionadmin
+from broker import regionadmin
+from broker.login import invites
 from broker.config import LOGIN_COOKIE, SSO_COOKIE
 from broker.extensions import db
 from broker.db.models import DiarySession

@@ -12,7 +12,8 @@ from flask import Flask, current_app
 from sqlalchemy import select, update
 
 import matching
-from broker import attempts, login, services
+from broker import attempts, services
+from broker.login import pending as login
 from broker.extensions import db
 from broker.db.models import Account, LoginAttempt, Region
 from broker.recheck import Recheck, Verdict, decide_again

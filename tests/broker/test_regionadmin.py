@@ -10,7 +10,8 @@ from flask import Flask
 from sqlalchemy import event
 
 import matching
-from broker import decisions, regionadmin, regions
+from broker import regionadmin, regions
+from broker.login import decisions
 from broker.extensions import db
 from broker.db.models import LoginAttempt, Region
 from broker.regionadmin import RegionAccessError, RegionInputError, RegionNotFoundError

@@ -15,7 +15,8 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select, update
 
 import matching
-from broker import apitokens, links, login, staff
+from broker import apitokens, links, staff
+from broker.login import pending as login
 from broker.oidc import sessions
 from broker.extensions import db
 from broker.db.models import AuditEvent, DiarySession, EsiaLink

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 import matching
-from broker import invites, regionadmin
+from broker import regionadmin
+from broker.login import invites
 from mock_esia import services as mock_services
 from broker.extensions import db
 from broker.db.models import AuditEvent, EsiaLink, InviteCode, LoginAttempt

@@ -28,7 +28,8 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 import matching
-from broker import decisions, services
+from broker import services
+from broker.login import decisions
 from broker.config import LOGIN_COOKIE
 from broker.extensions import db
 from broker.keyring import Keyring

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
-from broker import access, audit, login, services
+from broker import access, audit, services
+from broker.login import pending as login
 from broker.audit import Action
 from broker.errors import BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db

@@ -9,7 +9,8 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from broker import commandline, invites
+from broker import commandline
+from broker.login import invites
 from broker.db.models import InviteCode
 from broker.oidc.sessions import as_utc
 

@@ -13,7 +13,9 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 
 import matching
-from broker import invites, login, services
+from broker import services
+from broker.login import invites
+from broker.login import pending as login
 from broker.oidc import sessions
 from broker.web import cookies
 from broker.extensions import db
