@@ -5,7 +5,7 @@ reference code, account or SNILS on SQLite).
                                               [--database-url postgresql+psycopg://...] [--rebuild]
 
 Fills ``login_attempts`` with synthetic attempts (and the diary accounts and ESIA links they
-concern) at driver level, in big transactions, as ``broker/importer.py`` loads a registry: 90
+concern) at driver level, in big transactions, as ``broker/registry/importer.py`` loads a registry: 90
 days of logins, more by day than by night, over 25 enabled regions weighted by size and a few
 disabled ones; outcomes and refusal reasons at the shares a live region shows (most logins go
 through a link; about one in five is refused); keyed digests of the oid and SNILS as

@@ -39,7 +39,8 @@ from flask import Flask  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
-from broker import create_app, importer, preflight, regions, services  # noqa: E402
+from broker import create_app, preflight, regions, services  # noqa: E402
+from broker.registry import importer  # noqa: E402
 from broker.db import revision as schema  # noqa: E402
 from broker.extensions import db  # noqa: E402
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from broker import access, attempts, attemptsearch, openapi, preflight, regionadmin, schemas, sync
+from broker import access, attempts, attemptsearch, openapi, preflight, regionadmin, schemas
+from broker.registry import sync
 from broker.login import invites
 from broker.web import csrf
 from broker.errors import BadField, InvalidFieldsError, MalformedBodyError

@@ -15,7 +15,8 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 import matching
-from broker import commandline, importer, oidrehash, preflight, regionadmin, regions, retention, services, staffcli
+from broker import commandline, oidrehash, preflight, regionadmin, regions, retention, services, staffcli
+from broker.registry import importer
 from broker.login import decisions
 from broker.login import cli as invitecli
 from broker.oidc import keys

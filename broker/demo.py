@@ -20,7 +20,8 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import func, select
 
-from broker import create_app, importer, regionadmin, regions, services
+from broker import create_app, regionadmin, regions, services
+from broker.registry import importer
 from broker.login import decisions
 from broker.db import revision as schema
 from broker.extensions import db

@@ -223,7 +223,7 @@ def end_live_sessions(executor: Session | Connection, account_id: str, now: date
     """End the account's live diary sessions in the caller's transaction; return how many.
 
     Whenever the ESIA person behind an account changes (unlink here, a link a registry moves in
-    :mod:`broker.importer`), whoever signed in through the old link is signed out at once.
+    :mod:`broker.registry.importer`), whoever signed in through the old link is signed out at once.
     """
     return executor.execute(update(_SESSIONS).where(*_live(account_id, now)).values(revoked_at=now)).rowcount
 

@@ -1,7 +1,7 @@
 """The JSON API's shapes (marshmallow): what it accepts and answers, and the OpenAPI document's.
 
 Schemas check shape and type only. The registry's own rules (roles, regions, names, dates,
-SNILS) live in :class:`broker.importer.RowParser`, the one validator the file import and the
+SNILS) live in :class:`broker.registry.importer.RowParser`, the one validator the file import and the
 API share, so a row the API accepts is a row ``broker registry import`` accepts.
 """
 

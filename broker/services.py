@@ -14,7 +14,7 @@ from broker.errors import ConfigError
 from broker.extensions import db
 from broker.keyring import Keyring, make_keyring
 from broker.oidc.keys import SigningKeys, load_signing_keys
-from broker.registry import SqlRegistry
+from broker.registry.sql import SqlRegistry
 from matching import RegionPolicy
 from providers import EsiaConfig, EsiaProvider, Provider, ProviderConfigError, load_signer
 

@@ -295,7 +295,7 @@ def _account(account_id: str, member: Staff | None) -> Account:
     """The account, if ``member`` sees its region (None: the CLI sees all).
 
     One outside their regions is answered exactly as one that does not exist, so that staff
-    cannot probe other regions' account ids for existence or region (as broker/sync.py does).
+    cannot probe other regions' account ids for existence or region (as broker/registry/sync.py does).
     """
     account = db.session.get(Account, account_id) if isinstance(account_id, str) and account_id else None
     if account is None or not _sees(member, account.region):

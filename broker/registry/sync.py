@@ -1,12 +1,12 @@
 """The diary's sync job: a batch of registry rows upserted all or nothing (the JSON API's door).
 
-Each row goes through :class:`broker.importer.RowParser`, the file import's validator, so the
+Each row goes through :class:`broker.registry.importer.RowParser`, the file import's validator, so the
 two doors accept the same rows. On top of the file import's rules a batch is refused whole,
 with one bad field each, when an id or a login is given twice, a login belongs to another
 account, or a row would write (or take over, by its id) an account outside the regions the
 caller may manage; an account outside them is never named, nor its region.
 
-Links follow the file import's rule (:mod:`broker.registrylinks`): a batch writes its rows'
+Links follow the file import's rule (:mod:`broker.registry.links`): a batch writes its rows'
 ``esia_oid`` only when it says ``allow_links``, never moves a link a person made, audits each link
 it creates or moves against the batch's ``registry_upserted`` event, and a moved link ends the
 account's live sessions. Otherwise the accounts are written and a warning names each ``esia_oid``
@@ -22,7 +22,9 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from broker import audit, importer, registrylinks, regions, services
+from broker import audit, regions, services
+from broker.registry import importer
+from broker.registry import links as registrylinks
 from broker.errors import BadField, InvalidFieldsError
 from broker.extensions import db
 from broker.db.models import Account, AuditEvent

@@ -28,11 +28,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 import matching
-from broker import audit, registrylinks
+from broker import audit
+from broker.registry import links as registrylinks
 from broker.audit import Action
 from broker.errors import BrokerError, InputError
 from broker.db.models import Account, AuditEvent, EsiaLink
-from broker.registry import snils_digest
+from broker.registry.sql import snils_digest
 
 COLUMNS = (
     "id", "login", "role", "region", "school_id", "last_name", "first_name", "middle_name",
@@ -83,7 +84,7 @@ class ImportReport:
     link_counts: registrylinks.LinkCounts = field(default_factory=registrylinks.LinkCounts)
 
 
-# Why a run without --allow-links writes an account but not its esia_oid (broker.registrylinks).
+# Why a run without --allow-links writes an account but not its esia_oid (broker.registry.links).
 NOT_ALLOWED = "not linked: a registry file writes links only with --allow-links (the account itself was written)"
 
 
@@ -394,7 +395,7 @@ class Writer:
         return now.strftime("%Y-%m-%d %H:%M:%S.%f")
 
     def write(self, accounts: list[Any]) -> None:
-        """Upsert driver-shaped ``accounts`` (see :meth:`shape`); links go through :mod:`broker.registrylinks`."""
+        """Upsert driver-shaped ``accounts`` (see :meth:`shape`); links go through :mod:`broker.registry.links`."""
         self.connection.exec_driver_sql(self.accounts_sql, accounts)
 
 
@@ -420,7 +421,7 @@ def import_registry(
 
     The run is audited as ``actor``: ``registry_import_started`` before the first row (each link
     the run writes names it), ``link_imported`` for each link created or moved (only with
-    ``allow_links``; see :mod:`broker.registrylinks`), and ``registry_imported`` at the end with
+    ``allow_links``; see :mod:`broker.registry.links`), and ``registry_imported`` at the end with
     the counts and ``digest()``, the SHA-256 of the file read (called once the rows are read), or,
     if the run stops, with what it had done and ``completed: false``.
 
