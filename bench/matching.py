@@ -30,7 +30,9 @@ import synthetic  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 import matching  # noqa: E402
-from broker import create_app, regionadmin, regions, services  # noqa: E402
+from broker import create_app, services  # noqa: E402
+from broker.regions import admin as regionadmin  # noqa: E402
+from broker.regions import policies as regions  # noqa: E402
 from broker.registry import importer  # noqa: E402
 from broker.login import decisions  # noqa: E402
 from broker.db import revision as schema  # noqa: E402

@@ -10,7 +10,7 @@ Then, as the issue asks next to it, the support search over ``--attempts`` login
 Builds the region with the real importer from ``synthetic.rows(..., problems=True)`` (the data
 problems of a real registry at the rates of ``synthetic.PROBLEM_RATES``), once: the SQLite file
 is kept under --workdir and reused while the generator is unchanged; a PostgreSQL database is
-reused when it holds exactly that region. Then runs ``broker.preflight.run_preflight`` in a
+reused when it holds exactly that region. Then runs ``broker.regions.preflight.run_preflight`` in a
 fresh process (so that its peak RSS is the pre-flight's own) and prints wall time, CPU time,
 accounts per second, peak RSS, and the counts by predicted refusal and by finding.
 
@@ -39,7 +39,9 @@ from flask import Flask  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
-from broker import create_app, preflight, regions, services  # noqa: E402
+from broker import create_app, services  # noqa: E402
+from broker.regions import preflight  # noqa: E402
+from broker.regions import policies as regions  # noqa: E402
 from broker.registry import importer  # noqa: E402
 from broker.db import revision as schema  # noqa: E402
 from broker.extensions import db  # noqa: E402

@@ -35,7 +35,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         dbfile.protect(app, db.engine)  # an owner-only SQLite file, before SQLite makes one
         event.listen(db.engine, "connect", _sqlite_pragmas)
 
-    from broker import admin, api, cli, errors, health, preflightpages, regionpages, services, support
+    from broker import admin, api, cli, errors, health, services, support
+    from broker.regions import preflightviews as preflightpages
+    from broker.regions import views as regionpages
     from broker.login import views as auth
     from broker.oidc import provider as oidc
     from broker.oidc import views as portal

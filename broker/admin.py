@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from broker import access, apitokens, audit, regions, staff, staffsessions
+from broker import access, apitokens, audit, staff, staffsessions
+from broker.regions import policies as regions
 from broker.access import staff_required
 from broker.oidc.sessions import as_utc
 from broker.staff import Role, StaffInputError

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from broker import access, attempts, attemptsearch, openapi, preflight, regionadmin, schemas
+from broker import access, attempts, attemptsearch, openapi, schemas
+from broker.regions import preflight
+from broker.regions import admin as regionadmin
 from broker.registry import sync
 from broker.login import invites
 from broker.web import csrf

@@ -23,7 +23,7 @@ from sqlalchemy import select
 import matching
 from broker import glossary
 from broker.login import pending as login
-from broker import regions as regions_module
+from broker.regions import policies as regions_module
 from broker.errors import BadField, InputError, InvalidFieldsError
 from broker.extensions import db
 from broker.db.models import LoginAttempt

@@ -27,7 +27,7 @@ from sqlalchemy import Select, and_, or_, select, union
 
 import matching
 from broker import attempts, services
-from broker import regions as regions_module
+from broker.regions import policies as regions_module
 from broker.attempts import AttemptRow, CriteriaError
 from broker.extensions import db
 from broker.db.models import Account, EsiaLink, LoginAttempt

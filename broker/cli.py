@@ -15,7 +15,10 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 import matching
-from broker import commandline, oidrehash, preflight, regionadmin, regions, retention, services, staffcli
+from broker import commandline, oidrehash, retention, services, staffcli
+from broker.regions import preflight
+from broker.regions import admin as regionadmin
+from broker.regions import policies as regions
 from broker.registry import importer
 from broker.login import decisions
 from broker.login import cli as invitecli

@@ -20,7 +20,9 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import func, select
 
-from broker import create_app, regionadmin, regions, services
+from broker import create_app, services
+from broker.regions import admin as regionadmin
+from broker.regions import policies as regions
 from broker.registry import importer
 from broker.login import decisions
 from broker.db import revision as schema

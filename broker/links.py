@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, select, update
 
 import matching
-from broker import access, audit, regions
+from broker import access, audit
+from broker.regions import policies as regions
 from broker.audit import Action
 from broker.errors import BrokerError, InputError
 from broker.extensions import db

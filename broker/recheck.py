@@ -30,7 +30,7 @@ from sqlalchemy import select
 
 import matching
 from broker import attempts, glossary, services
-from broker import regions as regions_module
+from broker.regions import policies as regions_module
 from broker.attempts import AttemptRow
 from broker.extensions import db
 from broker.db.models import Account, LoginAttempt

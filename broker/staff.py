@@ -18,7 +18,8 @@ from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from broker import audit, regions, staffsessions
+from broker import audit, staffsessions
+from broker.regions import policies as regions
 from broker.audit import Action
 from broker.errors import InputError
 from broker.extensions import db

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from broker import access, attempts, attemptsearch, glossary, links, recheck, regions
+from broker import access, attempts, attemptsearch, glossary, links, recheck
+from broker.regions import policies as regions
 from broker.access import staff_required
 from broker.oidc.sessions import as_utc
 from broker.staff import Role

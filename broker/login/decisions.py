@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import matching
-from broker import regions, services
+from broker import services
+from broker.regions import policies as regions
 from broker.errors import InputError
 
 

@@ -14,7 +14,8 @@ from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredErro
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 
 import matching
-from broker import regions, services
+from broker import services
+from broker.regions import policies as regions
 from broker.login import pending as login
 from broker.oidc import provider as oidc
 from broker.oidc import sessions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from broker import regionadmin
+from broker.regions import admin as regionadmin
 
 
 @dataclass(frozen=True, slots=True)

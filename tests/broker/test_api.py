@@ -193,7 +193,8 @@ def test_the_openapi_document_names_the_error_codes_the_api_answers_with(client:
 
 
 def test_the_preflight_is_dumped_through_its_schema(preflight_registry: Any, client: FlaskClient) -> None:
-    from broker import preflight, schemas
+    from broker import schemas
+    from broker.regions import preflight
 
     headers = bearer("op77", "operator", ("77",))
     answer = client.get("/api/v1/regions/77/preflight?schools=1", headers=headers)

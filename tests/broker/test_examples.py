@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskCliRunner
 
 import matching
-from broker import regionadmin
+from broker.regions import admin as regionadmin
 
 ROOT = Path(__file__).resolve().parents[2]
 # A fixed instant keeps the ages of the example people (children born 2012-2016) stable.

@@ -16,7 +16,8 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, inspect, select
 
-from broker import regions, services
+from broker import services
+from broker.regions import policies as regions
 from broker.registry import importer
 from broker.errors import BrokerError
 from broker.extensions import db

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from broker import regionadmin
+from broker.regions import admin as regionadmin
 from broker.login import invites
 from broker.config import LOGIN_COOKIE, SSO_COOKIE
 from broker.extensions import db

@@ -11,7 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from broker import preflight, regionadmin
+from broker.regions import preflight
+from broker.regions import admin as regionadmin
 from tests.broker.registry_files import BAD_SNILS, SHARED_SNILS, row, write_csv
 from tests.builders import ADULT_SNILS
 

@@ -8,7 +8,8 @@ import io
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from broker import apitokens, preflight
+from broker import apitokens
+from broker.regions import preflight
 from broker.extensions import db
 from tests.broker.staffing import StaffBrowser, make_staff
 from tests.builders import ADULT_SNILS

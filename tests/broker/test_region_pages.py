@@ -9,7 +9,8 @@ import pytest
 from flask import Flask
 from werkzeug.datastructures import MultiDict
 
-from broker import regionadmin, regionpages
+from broker.regions import admin as regionadmin
+from broker.regions import views as regionpages
 from broker.extensions import db
 from broker.db.models import LoginAttempt, Region
 from tests.broker.futurepolicy import FUTURE

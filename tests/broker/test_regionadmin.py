@@ -10,11 +10,12 @@ from flask import Flask
 from sqlalchemy import event
 
 import matching
-from broker import regionadmin, regions
+from broker.regions import admin as regionadmin
+from broker.regions import policies as regions
 from broker.login import decisions
 from broker.extensions import db
 from broker.db.models import LoginAttempt, Region
-from broker.regionadmin import RegionAccessError, RegionInputError, RegionNotFoundError
+from broker.regions.admin import RegionAccessError, RegionInputError, RegionNotFoundError
 from tests.broker.futurepolicy import FUTURE
 from tests.broker.staffing import audit_rows, make_staff
 from tests.builders import make_person

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 import matching
-from broker import regionadmin
+from broker.regions import admin as regionadmin
 from broker.login import invites
 from mock_esia import services as mock_services
 from broker.extensions import db

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 import matching
-from broker import regionadmin
+from broker.regions import admin as regionadmin
 from broker.extensions import db
 from broker.db.models import EsiaLink, LoginAttempt
 from tests.world import World, link_through_esia, log_in, query_of

@@ -25,7 +25,8 @@ import click
 from sqlalchemy import Boolean, Connection, bindparam, func, select, tuple_, type_coerce
 
 import matching
-from broker import commandline, regions
+from broker import commandline
+from broker.regions import policies as regions
 from broker.db import revision as schema
 from broker.errors import BrokerError, InputError
 from broker.extensions import db

@@ -2,7 +2,7 @@
 page with its ESIA switch, policy overrides, login figures (table and SVG chart) and changes.
 
 Everyone on staff may open the pages of the regions they see; only the region's operators and
-admins get (and may post) the form. The rules live in :mod:`broker.regionadmin`; this module
+admins get (and may post) the form. The rules live in :mod:`broker.regions.admin`; this module
 only parses the form and renders.
 """
 
@@ -18,9 +18,10 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.datastructures import MultiDict
 
 import matching
-from broker import access, glossary, regionadmin
+from broker import access, glossary
+from broker.regions import admin as regionadmin
 from broker.access import staff_required
-from broker.regionadmin import FigureLine, PolicyField, RegionInputError
+from broker.regions.admin import FigureLine, PolicyField, RegionInputError
 
 bp = Blueprint("regions", __name__, url_prefix="/regions")
 bp.after_request(access.staff_page_headers)

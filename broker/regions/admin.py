@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select
 
 import matching
 from broker import access, audit, services
-from broker.regions import MAX_TEXT_VALUE_LENGTH, PolicyField, fits_override, is_choice, policy_fields
+from broker.regions.policies import MAX_TEXT_VALUE_LENGTH, PolicyField, fits_override, is_choice, policy_fields
 from broker.audit import Action
 from broker.errors import BadField, BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db

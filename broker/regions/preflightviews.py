@@ -1,7 +1,7 @@
 """The pre-flight page (the blueprint ``preflight``): before a region switches ESIA login on,
 how many of its accounts would be refused, why, in which schools, and the list to fix (CSV).
 
-The work is :func:`broker.preflight.run_preflight` (the same as ``broker preflight``); it
+The work is :func:`broker.regions.preflight.run_preflight` (the same as ``broker preflight``); it
 reads only. Operators see their own regions, admins and support every region; the CSV holds
 account ids, logins, schools, findings and the SNILS's masked tail only, for every role.
 """
@@ -14,7 +14,9 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 import matching
-from broker import access, preflight, regions
+from broker import access
+from broker.regions import preflight
+from broker.regions import policies as regions
 from broker.errors import InputError
 
 bp = Blueprint("preflight", __name__, url_prefix="/preflight")
