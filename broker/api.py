@@ -1,7 +1,7 @@
 """The JSON API for automation (the blueprint ``api``, under ``/api/v1``).
 
 Every call carries a staff API token (``Authorization: Bearer brk_…``, see
-:mod:`broker.apitokens`) and acts with its owner's role and regions. The views parse, call and
+:mod:`broker.staff.tokens`) and acts with its owner's role and regions. The views parse, call and
 serialise; failures are the broker's exceptions, which :func:`broker.errors.register_error_handlers`
 answers as ``{"error": <the exception's code>, "error_description", "errors": [{"field", "why"}]}``
 with the exception's status. Bad input is answered ``422`` with one entry per bad field
@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from broker import access, attempts, attemptsearch, openapi, schemas
+from broker import attempts, attemptsearch, openapi, schemas
+from broker.staff import access
 from broker.regions import preflight
 from broker.regions import admin as regionadmin
 from broker.registry import sync
@@ -26,7 +27,7 @@ from broker.login import invites
 from broker.web import csrf
 from broker.errors import BadField, InvalidFieldsError, MalformedBodyError
 from broker.extensions import db
-from broker.staff import Role
+from broker.staff.accounts import Role
 
 if TYPE_CHECKING:
     from broker.db.models import Staff
@@ -95,7 +96,7 @@ def _is_text(value: str) -> bool:
 
 
 def token_owner() -> Staff:
-    """The staff member whose token this request carries (under :func:`broker.access.token_required`)."""
+    """The staff member whose token this request carries (under :func:`broker.staff.access.token_required`)."""
     found = access.current_staff()
     assert found is not None
     return found

@@ -2,7 +2,7 @@
 
 The support pages, the JSON API, the search (:mod:`broker.attemptsearch`) and the re-check
 (:mod:`broker.recheck`) share these, so nothing here touches the Flask request: callers pass the
-staff member's region scope (:func:`broker.access.visible_regions`: ``None`` for every region,
+staff member's region scope (:func:`broker.staff.access.visible_regions`: ``None`` for every region,
 else a set of codes). An attempt whose region is unknown (refused before a region was known) is
 visible to whole-country scope only (admins and support), never to an operator.
 

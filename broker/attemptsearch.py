@@ -1,7 +1,7 @@
 """Finding login attempts: the criteria staff type, checked and read, and the search.
 
 The support pages and the JSON API share these, so nothing here touches the Flask request:
-callers pass the criteria and the staff member's region scope (:func:`broker.access.visible_regions`:
+callers pass the criteria and the staff member's region scope (:func:`broker.staff.access.visible_regions`:
 ``None`` for every region, else a set of codes); an attempt whose region is unknown is found by
 whole-country scope only.
 

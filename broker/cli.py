@@ -15,7 +15,8 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 import matching
-from broker import commandline, oidrehash, retention, services, staffcli
+from broker import commandline, oidrehash, retention, services
+from broker.staff import cli as staffcli
 from broker.regions import preflight
 from broker.regions import admin as regionadmin
 from broker.regions import policies as regions

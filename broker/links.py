@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, select, update
 
 import matching
-from broker import access, audit
+from broker.staff import access
+from broker.staff import audit
 from broker.regions import policies as regions
-from broker.audit import Action
+from broker.staff.audit import Action
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
 from broker.db.models import Account, AuditEvent, DiarySession, EsiaLink
@@ -140,7 +141,7 @@ def mask_oid(oid: str) -> str:
 def account_card(account_id: str, *, at: datetime | None = None) -> AccountCard:
     """The card of account ``account_id``; raises :class:`AccountNotFoundError`.
 
-    Callers check the region scope (:func:`broker.access.can_view_region` on ``card.region``).
+    Callers check the region scope (:func:`broker.staff.access.can_view_region` on ``card.region``).
     """
     account = db.session.get(Account, account_id) if isinstance(account_id, str) else None
     if account is None:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import case, func, select, update
 
-from broker import audit, services
-from broker.audit import Action
+from broker import services
+from broker.staff import audit
+from broker.staff.audit import Action
 from broker.errors import InputError
 from broker.extensions import db
 from broker.db.models import EsiaLink, LoginAttempt

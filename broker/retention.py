@@ -27,9 +27,10 @@ from flask import current_app
 from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from broker import audit, commandline
+from broker import commandline
+from broker.staff import audit
 from broker.oidc import provider as oidc
-from broker.audit import Action
+from broker.staff.audit import Action
 from broker.errors import InputError
 from broker.extensions import db
 from broker.db.models import (
@@ -107,7 +108,7 @@ def targets(now: datetime, *, attempt_days: int, audit_days: int) -> list[Target
                f"started before {_utc(attempts_before)} (ATTEMPT_RETENTION_DAYS={attempt_days})"),
         Target("audit_events", AuditEvent, AuditEvent.at < audit_before, AuditEvent.at,
                f"recorded before {_utc(audit_before)} (AUDIT_RETENTION_DAYS={audit_days})",
-               # The audit log refuses every other delete (broker.audit's guards).
+               # The audit log refuses every other delete (broker.staff.audit's guards).
                options={audit.PURGE_OPTION: True}),
     ]  # fmt: skip
 

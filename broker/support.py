@@ -1,7 +1,7 @@
 """The support pages (the blueprint ``support``): find a login attempt, read why it ended as it
 did, re-check it against today's registry, and see an account with its ESIA link.
 
-Every staff role may use them within its scope (``broker.access``): admins and support staff see
+Every staff role may use them within its scope (``broker.staff.access``): admins and support staff see
 every region, operators their own. Only admins and the region's operators may unlink an
 account; support staff see no button and get 403.
 
@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from broker import access, attempts, attemptsearch, glossary, links, recheck
+from broker import attempts, attemptsearch, glossary, links, recheck
+from broker.staff import access
 from broker.regions import policies as regions
-from broker.access import staff_required
+from broker.staff.access import staff_required
 from broker.oidc.sessions import as_utc
-from broker.staff import Role
+from broker.staff.accounts import Role
 
 bp = Blueprint("support", __name__, url_prefix="/support")
 bp.after_request(access.staff_page_headers)

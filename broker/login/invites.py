@@ -35,9 +35,11 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 
-from broker import access, audit, services
+from broker import services
+from broker.staff import access
+from broker.staff import audit
 from broker.login import pending as login
-from broker.audit import Action
+from broker.staff.audit import Action
 from broker.errors import BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
 from broker.db.models import Account, InviteCode, InviteFailure

@@ -17,9 +17,11 @@ from typing import Any
 from sqlalchemy import case, func, select
 
 import matching
-from broker import access, audit, services
+from broker import services
+from broker.staff import access
+from broker.staff import audit
 from broker.regions.policies import MAX_TEXT_VALUE_LENGTH, PolicyField, fits_override, is_choice, policy_fields
-from broker.audit import Action
+from broker.staff.audit import Action
 from broker.errors import BadField, BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
 from broker.db.models import AuditEvent, LoginAttempt, Region, Staff

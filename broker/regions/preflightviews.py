@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 import matching
-from broker import access
+from broker.staff import access
 from broker.regions import preflight
 from broker.regions import policies as regions
 from broker.errors import InputError

@@ -18,9 +18,10 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.datastructures import MultiDict
 
 import matching
-from broker import access, glossary
+from broker import glossary
+from broker.staff import access
 from broker.regions import admin as regionadmin
-from broker.access import staff_required
+from broker.staff.access import staff_required
 from broker.regions.admin import FigureLine, PolicyField, RegionInputError
 
 bp = Blueprint("regions", __name__, url_prefix="/regions")

@@ -28,9 +28,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 import matching
-from broker import audit
+from broker.staff import audit
 from broker.registry import links as registrylinks
-from broker.audit import Action
+from broker.staff.audit import Action
 from broker.errors import BrokerError, InputError
 from broker.db.models import Account, AuditEvent, EsiaLink
 from broker.registry.sql import snils_digest

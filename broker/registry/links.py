@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from broker import audit, links
-from broker.audit import Action
+from broker import links
+from broker.staff import audit
+from broker.staff.audit import Action
 from broker.db.models import AuditEvent, EsiaLink
 
 if TYPE_CHECKING:

@@ -22,7 +22,8 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from broker import audit, services
+from broker import services
+from broker.staff import audit
 from broker.regions import policies as regions
 from broker.registry import importer
 from broker.registry import links as registrylinks

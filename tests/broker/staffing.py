@@ -9,7 +9,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from broker import apitokens, staff
+from broker.staff import tokens as apitokens
+from broker.staff import accounts as staff
 from broker.extensions import db
 from broker.db.models import AuditEvent, Staff
 

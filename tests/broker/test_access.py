@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from broker import access
-from broker.staff import Role
+from broker.staff import access
+from broker.staff.accounts import Role
 from tests.broker.staffing import make_staff
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from broker import apitokens, staff
+from broker.staff import tokens as apitokens
+from broker.staff import accounts as staff
 from tests.broker.staffing import StaffBrowser, make_staff
 from tests.browser import check_page
 

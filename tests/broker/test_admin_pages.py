@@ -8,7 +8,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from broker import apitokens, staff
+from broker.staff import tokens as apitokens
+from broker.staff import accounts as staff
 from broker.extensions import db
 from broker.db.models import AuditEvent, Staff, StaffSession
 from tests.broker.staffing import ADDRESS, PASSWORD, StaffBrowser, audit_rows, make_staff

@@ -10,12 +10,15 @@ from flask import Blueprint, Flask, jsonify
 from flask.testing import FlaskCliRunner
 from sqlalchemy import inspect, select, text
 
-from broker import access, apitokens, audit, staff
+from broker.staff import access
+from broker.staff import tokens as apitokens
+from broker.staff import audit
+from broker.staff import accounts as staff
 from broker.web import csrf
-from broker.audit import Action
+from broker.staff.audit import Action
 from broker.extensions import db
 from broker.db.models import ApiToken
-from broker.staff import Role, StaffInputError
+from broker.staff.accounts import Role, StaffInputError
 from tests.broker.staffing import audit_rows, make_staff
 
 

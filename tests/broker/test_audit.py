@@ -9,8 +9,8 @@ from flask import Flask
 from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DatabaseError
 
-from broker import audit
-from broker.audit import Action, AuditAppendOnlyError
+from broker.staff import audit
+from broker.staff.audit import Action, AuditAppendOnlyError
 from broker.extensions import db
 from broker.db.models import AuditEvent
 from tests.broker.staffing import audit_rows

@@ -8,7 +8,7 @@ import io
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from broker import apitokens
+from broker.staff import tokens as apitokens
 from broker.regions import preflight
 from broker.extensions import db
 from tests.broker.staffing import StaffBrowser, make_staff

@@ -13,7 +13,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import delete, event, func, select
 
 from broker import retention
-from broker.audit import PURGE_OPTION, AuditAppendOnlyError
+from broker.staff.audit import PURGE_OPTION, AuditAppendOnlyError
 from broker.extensions import db
 from broker.db.models import (
     AccessToken,

@@ -9,10 +9,10 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
-from broker import staff
+from broker.staff import accounts as staff
 from broker.extensions import db
 from broker.db.models import Staff, StaffSession
-from broker.staff import StaffInputError
+from broker.staff.accounts import StaffInputError
 from tests.broker.staffing import PASSWORD, audit_rows, make_staff
 
 

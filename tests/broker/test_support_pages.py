@@ -15,7 +15,9 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select, update
 
 import matching
-from broker import apitokens, links, staff
+from broker import links
+from broker.staff import tokens as apitokens
+from broker.staff import accounts as staff
 from broker.login import pending as login
 from broker.oidc import sessions
 from broker.extensions import db

@@ -16,7 +16,7 @@ branch_labels = None
 depends_on = None
 
 # The database itself refuses to change an audit row (deleting stays possible: the retention
-# purge). The app's own guard is in broker.audit; this one also stops a stray SQL console.
+# purge). The app's own guard is in broker.staff.audit; this one also stops a stray SQL console.
 SQLITE_TRIGGER = """
 CREATE TRIGGER audit_events_append_only BEFORE UPDATE ON audit_events
 BEGIN

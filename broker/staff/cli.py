@@ -13,11 +13,13 @@ from datetime import datetime, timezone
 import click
 from flask import Flask
 
-from broker import apitokens, commandline, staff
+from broker import commandline
+from broker.staff import tokens as apitokens
+from broker.staff import accounts as staff
 from broker.errors import InputError
 from broker.db.models import Staff
 from broker.oidc.sessions import as_utc
-from broker.staff import Role
+from broker.staff.accounts import Role
 
 
 def init_app(app: Flask) -> None:

@@ -87,7 +87,7 @@ class AuditAppendOnlyError(BrokerError):
 
 
 def set_request_actor(actor: str) -> None:
-    """Name who acts in this request (``broker.access`` does, once it knows the principal)."""
+    """Name who acts in this request (``broker.staff.access`` does, once it knows the principal)."""
     request.environ[_ACTOR_KEY] = actor
 
 

@@ -18,14 +18,16 @@ from typing import Any, TypeVar
 from flask import abort, flash, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from broker import apitokens, audit, staffsessions
+from broker.staff import tokens as apitokens
+from broker.staff import audit
+from broker.staff import sessions as staffsessions
 from broker.extensions import db
 from broker.db.models import ApiToken, Staff
-from broker.staff import Role
+from broker.staff.accounts import Role
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_STAFF_KEY = "broker.staff"  # in the WSGI environ: the principal of this request
+_STAFF_KEY = "broker.staff.accounts"  # in the WSGI environ: the principal of this request
 _TOKEN_KEY = "broker.api_token"
 
 

@@ -16,11 +16,15 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from broker import access, apitokens, audit, staff, staffsessions
+from broker.staff import access
+from broker.staff import tokens as apitokens
+from broker.staff import audit
+from broker.staff import accounts as staff
+from broker.staff import sessions as staffsessions
 from broker.regions import policies as regions
-from broker.access import staff_required
+from broker.staff.access import staff_required
 from broker.oidc.sessions import as_utc
-from broker.staff import Role, StaffInputError
+from broker.staff.accounts import Role, StaffInputError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -1,6 +1,6 @@
 """Staff accounts: admins, regional operators and support agents; their passwords and lock-out.
 
-Every change is audited in the same transaction (``broker.audit``) and committed here. Web
+Every change is audited in the same transaction (``broker.staff.audit``) and committed here. Web
 pages and the CLI share these functions, so the rules hold whichever door is used: an
 operator needs regions, nobody else has them, passwords are long, the last active admin stays.
 """
@@ -18,9 +18,10 @@ from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from broker import audit, staffsessions
+from broker.staff import audit
+from broker.staff import sessions as staffsessions
 from broker.regions import policies as regions
-from broker.audit import Action
+from broker.staff.audit import Action
 from broker.errors import InputError
 from broker.extensions import db
 from broker.db.models import ApiToken, AuditEvent, Staff

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 from sqlalchemy import select
 
-from broker import audit
-from broker.audit import Action
+from broker.staff import audit
+from broker.staff.audit import Action
 from broker.extensions import db
 from broker.db.models import ApiToken, Staff
 from broker.oidc.sessions import as_utc, digest
-from broker.staff import StaffInputError
+from broker.staff.accounts import StaffInputError
 
 SCHEME = "brk_"
 PREFIX_LENGTH = 12

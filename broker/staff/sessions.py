@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app, has_request_context, request, session
 from sqlalchemy import update
 
-from broker import audit
-from broker.audit import Action
+from broker.staff import audit
+from broker.staff.audit import Action
 from broker.extensions import db
 from broker.db.models import Staff, StaffSession
 from broker.oidc.sessions import as_utc, digest
