@@ -12,7 +12,7 @@ through a link; about one in five is refused); keyed digests of the oid and SNIL
 ``broker.login.pending`` records them, and masked traces of realistic length. The rows are kept (the
 SQLite file under --workdir, or the PostgreSQL database) and reused while they are complete.
 
-Then it times :func:`broker.attemptsearch.search` inside an app context, the way the support pages
+Then it times :func:`broker.support.search.search` inside an app context, the way the support pages
 and the API call it: by reference code (typed in lower case, without the dash), by account id,
 by diary login, by SNILS (through its keyed digest), and by region and a day's time range, plus,
 for information, an operator's latest attempts over three regions and a rare reason in the whole
@@ -47,7 +47,8 @@ import machine  # noqa: E402
 from sqlalchemy import bindparam, delete, func, insert, select  # noqa: E402
 
 import matching  # noqa: E402
-from broker import attemptsearch, create_app  # noqa: E402
+from broker import create_app  # noqa: E402
+from broker.support import search as attemptsearch  # noqa: E402
 from broker.db import revision as schema  # noqa: E402
 from broker.extensions import db  # noqa: E402
 from broker.db.models import Account, EsiaLink, LoginAttempt  # noqa: E402

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from broker import attempts, attemptsearch, openapi, schemas
+from broker import openapi, schemas
+from broker.support import attempts
+from broker.support import search as attemptsearch
 from broker.staff import access
 from broker.regions import preflight
 from broker.regions import admin as regionadmin

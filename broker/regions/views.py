@@ -18,7 +18,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.datastructures import MultiDict
 
 import matching
-from broker import glossary
+from broker.support import glossary
 from broker.staff import access
 from broker.regions import admin as regionadmin
 from broker.staff.access import staff_required

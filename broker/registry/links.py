@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from broker import links
+from broker.support import links
 from broker.staff import audit
 from broker.staff.audit import Action
 from broker.db.models import AuditEvent, EsiaLink

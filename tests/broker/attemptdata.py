@@ -13,10 +13,11 @@ from flask import Flask
 from sqlalchemy import func, select, update
 
 import matching
-from broker import attemptsearch, services
+from broker import services
+from broker.support import search as attemptsearch
 from broker.login import decisions
 from broker.login import pending as login
-from broker.attemptsearch import Criteria
+from broker.support.search import Criteria
 from broker.extensions import db
 from broker.db.models import Region
 from tests.broker.registry_files import row, write_csv

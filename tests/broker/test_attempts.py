@@ -1,4 +1,4 @@
-"""Reading and explaining login attempts (``broker.attempts``): the reference code however it is
+"""Reading and explaining login attempts (``broker.support.attempts``): the reference code however it is
 typed, the readable trace and the words the person saw."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 import matching
-from broker import attempts
+from broker.support import attempts
 from broker.login import pending as login
 from broker.extensions import db
 from broker.db.models import LoginAttempt

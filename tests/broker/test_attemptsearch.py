@@ -1,4 +1,4 @@
-"""Finding login attempts (``broker.attemptsearch``): by reference code, account, SNILS, oid,
+"""Finding login attempts (``broker.support.search``): by reference code, account, SNILS, oid,
 outcome, reason, region and time, page by page, within the caller's scope."""
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from broker import attempts, attemptsearch, recheck
+from broker.support import attempts
+from broker.support import search as attemptsearch
+from broker.support import recheck
 from broker.login import pending as login
-from broker.attempts import CriteriaError
-from broker.attemptsearch import Criteria
+from broker.support.attempts import CriteriaError
+from broker.support.search import Criteria
 from tests.broker.attemptdata import ALL, NOW, TESTOV, attempt_for, find, references
 from tests.builders import ADULT_SNILS
 

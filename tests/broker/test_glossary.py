@@ -1,11 +1,11 @@
-"""The staff's words (``broker.glossary``): every reason, outcome and fixer has them."""
+"""The staff's words (``broker.support.glossary``): every reason, outcome and fixer has them."""
 
 from __future__ import annotations
 
 from flask import Flask
 
 import matching
-from broker import glossary
+from broker.support import glossary
 
 
 def test_every_reason_and_outcome_has_its_staff_words(app: Flask) -> None:

@@ -13,14 +13,15 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from broker import attemptsearch, config, demo, services
+from broker import config, demo, services
+from broker.support import search as attemptsearch
 from broker.login import invites
 from broker.login import pending as login
 from broker.errors import ConfigError
 from broker.extensions import db
 from broker.keyring import Keyring, make_keyring
 from broker.db.models import AuditEvent, LoginAttempt
-from broker.recheck import decide_again
+from broker.support.recheck import decide_again
 from tests.broker.attemptdata import ALL, IVANOV, KID, TESTOV, attempt_for
 from tests.broker.staffing import StaffBrowser, make_staff
 from tests.broker.diaryaccounts import add_account

@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from broker import attemptsearch
-from broker.attempts import CriteriaError
+from broker.support import search as attemptsearch
+from broker.support.attempts import CriteriaError
 from broker.config import LOGIN_COOKIE, cookie_name
 from broker.extensions import db
 from broker.db.models import Account

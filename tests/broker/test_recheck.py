@@ -1,4 +1,4 @@
-"""Deciding again now (``broker.recheck``): what each change to the registry or the regions does
+"""Deciding again now (``broker.support.recheck``): what each change to the registry or the regions does
 to the verdict, and that re-checking writes nothing."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from flask import Flask, current_app
 from sqlalchemy import select, update
 
 import matching
-from broker import attempts, services
+from broker import services
+from broker.support import attempts
 from broker.login import pending as login
 from broker.extensions import db
 from broker.db.models import Account, LoginAttempt, Region
-from broker.recheck import Recheck, Verdict, decide_again
+from broker.support.recheck import Recheck, Verdict, decide_again
 from tests.broker.attemptdata import (
     ALL, KID, SNILS_6, TESTOV, attempt_for, find, import_rows, registry_rows, row_counts, switch_region,
 )  # fmt: skip

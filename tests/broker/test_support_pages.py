@@ -15,7 +15,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select, update
 
 import matching
-from broker import links
+from broker.support import links
 from broker.staff import tokens as apitokens
 from broker.staff import accounts as staff
 from broker.login import pending as login
@@ -117,7 +117,7 @@ def test_field_errors_are_shown_and_a_typed_snils_is_never_repeated(linked: dict
 
 
 def test_the_next_page_of_a_snils_search_carries_its_digest_not_the_number(linked: dict[str, login.Attempt], browser: StaffBrowser, app: Flask) -> None:
-    from broker import support
+    from broker.support import views as support
 
     signed_in(browser, "helpdesk", "support")
     support_per_page, support.PER_PAGE = support.PER_PAGE, 1

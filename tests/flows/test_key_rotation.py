@@ -10,7 +10,7 @@ import pytest
 import requests
 from flask import Flask
 
-from broker import attemptsearch
+from broker.support import search as attemptsearch
 from broker.keyring import make_keyring
 from tests.world import BROKER, PORTAL, PORTAL_CALLBACK, World, ask_link, csrf, log_in, start_login
 

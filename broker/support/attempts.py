@@ -1,7 +1,7 @@
 """Login attempts as staff read them: the reference code as typed, the row, one attempt explained.
 
-The support pages, the JSON API, the search (:mod:`broker.attemptsearch`) and the re-check
-(:mod:`broker.recheck`) share these, so nothing here touches the Flask request: callers pass the
+The support pages, the JSON API, the search (:mod:`broker.support.search`) and the re-check
+(:mod:`broker.support.recheck`) share these, so nothing here touches the Flask request: callers pass the
 staff member's region scope (:func:`broker.staff.access.visible_regions`: ``None`` for every region,
 else a set of codes). An attempt whose region is unknown (refused before a region was known) is
 visible to whole-country scope only (admins and support), never to an operator.
@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 import matching
-from broker import glossary
+from broker.support import glossary
 from broker.login import pending as login
 from broker.regions import policies as regions_module
 from broker.errors import BadField, InputError, InvalidFieldsError
@@ -48,7 +48,7 @@ _REFERENCE_TYPOS = str.maketrans(
 # --- errors --------------------------------------------------------------------------------------
 
 
-# CriteriaError is raised by the search (broker.attemptsearch) for every unusable field, and here
+# CriteriaError is raised by the search (broker.support.search) for every unusable field, and here
 # for a reference code that cannot be one, which get() and the re-check read too.
 class CriteriaError(InvalidFieldsError):
     """Search fields that cannot be used, each with its English and Russian explanation.

@@ -19,7 +19,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from broker import attempts, attemptsearch, glossary, links, recheck
+from broker.support import attempts
+from broker.support import search as attemptsearch
+from broker.support import glossary
+from broker.support import links
+from broker.support import recheck
 from broker.staff import access
 from broker.regions import policies as regions
 from broker.staff.access import staff_required

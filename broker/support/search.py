@@ -26,9 +26,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, or_, select, union
 
 import matching
-from broker import attempts, services
+from broker import services
+from broker.support import attempts
 from broker.regions import policies as regions_module
-from broker.attempts import AttemptRow, CriteriaError
+from broker.support.attempts import AttemptRow, CriteriaError
 from broker.extensions import db
 from broker.db.models import Account, EsiaLink, LoginAttempt
 

@@ -29,9 +29,11 @@ from typing import Any
 from sqlalchemy import select
 
 import matching
-from broker import attempts, glossary, services
+from broker import services
+from broker.support import attempts
+from broker.support import glossary
 from broker.regions import policies as regions_module
-from broker.attempts import AttemptRow
+from broker.support.attempts import AttemptRow
 from broker.extensions import db
 from broker.db.models import Account, LoginAttempt
 from broker.oidc.sessions import as_utc
@@ -127,7 +129,7 @@ class Recheck:
 def decide_again(attempt: int | str, *, regions: frozenset[str] | None, at: datetime | None = None) -> Recheck:
     """Re-check attempt ``attempt`` (its id or reference code) against the registry and regions now.
 
-    Reads only: no row is added, changed or deleted. Raises :class:`broker.attempts.AttemptNotFoundError`
+    Reads only: no row is added, changed or deleted. Raises :class:`broker.support.attempts.AttemptNotFoundError`
     outside ``regions``. See the module docstring for what can and cannot be re-checked.
     """
     if isinstance(attempt, int):
