@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from broker.schemas import ErrorSchema
+from broker.api.schemas import ErrorSchema
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -31,7 +31,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 
 from broker import services
 from broker.errors import OAUTH_ENDPOINTS
-from broker.schemas import ErrorSchema
+from broker.api.schemas import ErrorSchema
 
 if TYPE_CHECKING:
     from collections.abc import Callable

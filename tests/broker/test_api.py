@@ -193,7 +193,7 @@ def test_the_openapi_document_names_the_error_codes_the_api_answers_with(client:
 
 
 def test_the_preflight_is_dumped_through_its_schema(preflight_registry: Any, client: FlaskClient) -> None:
-    from broker import schemas
+    from broker.api import schemas
     from broker.regions import preflight
 
     headers = bearer("op77", "operator", ("77",))
@@ -319,7 +319,7 @@ def test_a_malformed_reference_is_a_json_field_error(client: FlaskClient) -> Non
     ],
 )
 def test_every_error_answer_has_one_shape_in_english(client: FlaskClient, method: str, path: str, body: Any) -> None:
-    from broker.schemas import ErrorSchema
+    from broker.api.schemas import ErrorSchema
 
     answer = getattr(client, method)(path, json=body, headers=bearer("boss", "admin"))
     assert 400 <= answer.status_code < 500 and ErrorSchema().validate(answer.json) == {}

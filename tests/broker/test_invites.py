@@ -13,7 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
-from broker import openapi, services
+from broker import services
+from broker.api import openapi
 from broker.login import invites
 from broker.login import pending as login
 from broker.errors import InvalidFieldsError

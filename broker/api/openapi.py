@@ -1,4 +1,4 @@
-"""The OpenAPI 3 document of the JSON API, generated from :mod:`broker.schemas` with apispec.
+"""The OpenAPI 3 document of the JSON API, generated from :mod:`broker.api.schemas` with apispec.
 
 Each path is described once here, next to the others, so the document reads as the API's
 table of contents; the request and response bodies come from the marshmallow schemas, so
@@ -13,7 +13,7 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from broker import schemas
+from broker.api import schemas
 
 TITLE = "Diary ESIA broker API"
 VERSION = "1"

@@ -6,7 +6,7 @@ serialise; failures are the broker's exceptions, which :func:`broker.errors.regi
 answers as ``{"error": <the exception's code>, "error_description", "errors": [{"field", "why"}]}``
 with the exception's status. Bad input is answered ``422`` with one entry per bad field
 (``accounts.3.birth_date``) and writes nothing. The OpenAPI document at ``/api/v1/openapi.json``
-is generated from the marshmallow schemas in :mod:`broker.schemas`, and every answer is dumped
+is generated from the marshmallow schemas in :mod:`broker.api.schemas`, and every answer is dumped
 through them.
 """
 
@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from broker import openapi, schemas
+from broker.api import openapi
+from broker.api import schemas
 from broker.support import attempts
 from broker.support import search as attemptsearch
 from broker.staff import access
