@@ -35,7 +35,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         dbfile.protect(app, db.engine)  # an owner-only SQLite file, before SQLite makes one
         event.listen(db.engine, "connect", _sqlite_pragmas)
 
-    from broker import cli, errors, health, services
+    from broker import cli, errors, services
+    from broker.ops import health
     from broker.api import views as api
     from broker.support import views as support
     from broker.staff import views as admin

@@ -15,7 +15,9 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 import matching
-from broker import commandline, oidrehash, retention, services
+from broker import commandline, services
+from broker.ops import rehash as oidrehash
+from broker.ops import retention
 from broker.staff import cli as staffcli
 from broker.regions import preflight
 from broker.regions import admin as regionadmin

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import delete, event, func, select
 
-from broker import retention
+from broker.ops import retention
 from broker.staff.audit import PURGE_OPTION, AuditAppendOnlyError
 from broker.extensions import db
 from broker.db.models import (

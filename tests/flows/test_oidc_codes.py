@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from broker import retention
+from broker.ops import retention
 from broker.extensions import db
 from broker.db.models import AccessToken, AuthorizationCode
 from tests.world import (
