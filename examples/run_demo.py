@@ -1,6 +1,6 @@
 """`make run`: the mock ESIA, the broker and a demo diary portal on loopback, ready to click through.
 
-First run: development secrets and the demo registry (``broker.demo``), and key material under
+First run: development secrets and the demo registry (``examples/demo.py``), and key material under
 ``instance/demo/``: the broker's RSA key and self-signed certificate as ESIA's client system
 ``DIARY01`` (legacy flow, detached CMS) and its id_token signing key. Every run: the mock ESIA's
 config and the broker's settings for the ports in use, then three child processes: the mock ESIA,
@@ -42,7 +42,7 @@ from cryptography.x509.oid import NameOID
 from broker import create_app
 from broker.oidc import keys
 from broker.config import DEFAULTS as BROKER_DEFAULTS
-from broker.demo import DEMO_REGIONS, ROOT, Verdict, ensure_dev_config, report
+from demo import DEMO_REGIONS, ROOT, Verdict, ensure_dev_config, report
 from diary_portal import REGIONS as PORTAL_REGIONS
 from mock_esia.identities import Person, load_persons
 

@@ -5,7 +5,7 @@ database, loads ``examples/registry.csv`` (the diary accounts of the mock ESIA's
 once and switches ESIA login on in Moscow and the Moscow region. ``decide_examples`` decides for
 every example person in ``examples/persons/`` against the current registry, writing nothing.
 ``make run`` (``examples/run_demo.py``) uses both before it starts the servers;
-``python -m broker.demo`` does only this and prints the commands to try next.
+``python examples/demo.py`` does only this and prints the commands to try next.
 """
 
 from __future__ import annotations
