@@ -1,6 +1,6 @@
 """The decision: may this ESIA person enter a diary account, and if not, why.
 
-The rules (ARCHITECTURE.md §2, from the diary's own guide):
+The rules (docs/architecture.md, 'The rules, in brief'):
 
 1. The login's region must have ESIA login enabled, and so must the account's region.
 2. ESIA must supply a birth date; the age on the login date in the region's time zone picks

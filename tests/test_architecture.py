@@ -1,4 +1,4 @@
-"""The import rules of STYLE.md, checked on the source with ``ast``."""
+"""The import rules (docs/architecture.md, 'Import rules'), checked on the source with ``ast``."""
 
 from __future__ import annotations
 
