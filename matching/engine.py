@@ -29,7 +29,7 @@ The rules (ARCHITECTURE.md §2, from the diary's own guide):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -237,10 +237,11 @@ def _find_candidates(subject: _Compared, registry: Registry, trace: _Trace) -> l
     if found:
         return found
     # Only to explain a refusal, and only when exactly one account answers.
-    for label, accounts in (
+    wider: tuple[tuple[str, Callable[[], Sequence[Account]]], ...] = (
         ("by surname, given name and birth date", lambda: registry.find_by_short_name(subject.short_key, subject.birth_date)),
         ("by full name on another birth date", lambda: registry.find_by_name(subject.key, None)),
-    ):
+    )
+    for label, accounts in wider:
         found = _lookup(trace, label, accounts())
         if len(found) == 1:
             return found

@@ -444,15 +444,15 @@ def preflight_region(
 
     flagged = sorted(
         (account.result() for account in flags if account.found),
-        key=lambda account: (account.school_id or "", account.id),
+        key=lambda flagged_account: (flagged_account.school_id or "", flagged_account.id),
     )
     by_finding: dict[Finding, int] = {}
     by_reason: dict[Reason, int] = {}
-    for account in flagged:
-        for finding in account.findings:
+    for flagged_account in flagged:
+        for finding in flagged_account.findings:
             by_finding[finding] = by_finding.get(finding, 0) + 1
-        if account.reason is not None:
-            by_reason[account.reason] = by_reason.get(account.reason, 0) + 1
+        if flagged_account.reason is not None:
+            by_reason[flagged_account.reason] = by_reason.get(flagged_account.reason, 0) + 1
     return PreflightReport(
         region=region,
         at=at,
