@@ -13,7 +13,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from broker import config, demo, services
+from broker import config, services
+from examples import demo
 from broker.support import search as attemptsearch
 from broker.login import invites
 from broker.login import pending as login
