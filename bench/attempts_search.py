@@ -9,7 +9,7 @@ concern) at driver level, in big transactions, as ``broker/registry/importer.py`
 days of logins, more by day than by night, over 25 enabled regions weighted by size and a few
 disabled ones; outcomes and refusal reasons at the shares a live region shows (most logins go
 through a link; about one in five is refused); keyed digests of the oid and SNILS as
-``broker.login.pending`` records them, and masked traces of realistic length. The rows are kept (the
+``broker.login.attempts`` records them, and masked traces of realistic length. The rows are kept (the
 SQLite file under --workdir, or the PostgreSQL database) and reused while they are complete.
 
 Then it times :func:`broker.support.search.search` inside an app context, the way the support pages

@@ -58,16 +58,16 @@ def timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
 
 def instrument() -> None:
     """Time the steps inside the endpoints (the names are the broker's own functions)."""
-    from broker.login import views as auth
-    from broker.login import decisions
+    from broker.login import attempts, decisions, flow
     from broker.login import pending as login
+    from broker.oidc import authorization
     from broker.oidc import provider as oidc
     from providers.esia import EsiaProvider
 
     for owner, name in [
         (EsiaProvider, "authorize"), (EsiaProvider, "exchange_code"), (EsiaProvider, "fetch_profile"),
-        (login, "start"), (login, "claim"), (login, "record"), (decisions, "decide"), (auth, "_sign_in"),
-        (auth, "complete_authorization"), (oidc.CodeGrant, "query_authorization_code"),
+        (login, "start"), (login, "claim"), (attempts, "record"), (decisions, "decide"), (flow, "sign_in"),
+        (authorization, "complete_authorization"), (oidc.CodeGrant, "query_authorization_code"),
     ]:  # fmt: skip
         setattr(owner, name, timed(f"  {name}", getattr(owner, name)))
 

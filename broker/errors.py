@@ -6,10 +6,12 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, request
 from marshmallow import Schema, ValidationError, fields
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
+
+from broker.web.pages import render_error, retry_after
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -218,11 +220,6 @@ def oauth_error(error: str, description: str, status: int, headers: dict[str, st
     return jsonify(error=error, error_description=description), status, headers or {}
 
 
-def retry_after() -> dict[str, str]:
-    """``Retry-After`` for an answer meaning "try again later"."""
-    return {"Retry-After": str(int(current_app.config["RETRY_AFTER_SECONDS"]))}
-
-
 def register_error_handlers(app: Flask) -> None:
     """Broker errors become a page (or JSON for API clients) with their code; nothing leaks."""
 
@@ -235,10 +232,7 @@ def register_error_handlers(app: Flask) -> None:
             log.warning("broker error %s on %s", error.code, request.path)
         if wants_json():
             return jsonify(problem(error)), error.status
-        return (
-            render_template("error.html", title="Сервис входа недоступен", message=error.description, code=error.code),
-            error.status,
-        )
+        return render_error("Сервис входа недоступен", error.description, error.code, error.status)
 
     @app.errorhandler(ValidationError)
     def validation_error(error: ValidationError) -> Any:
@@ -251,13 +245,10 @@ def register_error_handlers(app: Flask) -> None:
         # A signed-in staff member, or an API token, whose role or regions do not cover this.
         if wants_json() or request.headers.get("Authorization"):
             return jsonify(error="forbidden", error_description="Your role or regions do not allow this."), 403
-        return (
-            render_template(
-                "error.html",
-                title="Недостаточно прав",
-                message="Ваша роль или ваши регионы не позволяют открыть эту страницу или выполнить это действие.",
-                code="forbidden",
-            ),
+        return render_error(
+            "Недостаточно прав",
+            "Ваша роль или ваши регионы не позволяют открыть эту страницу или выполнить это действие.",
+            "forbidden",
             403,
         )
 
@@ -269,13 +260,10 @@ def register_error_handlers(app: Flask) -> None:
             return oauth_error("temporarily_unavailable", "The broker's database is unavailable.", 503, retry_after())
         if wants_json():
             return jsonify(problem(DatabaseUnavailableError())), 503, retry_after()
-        return (
-            render_template(
-                "error.html",
-                title="Сервис входа временно недоступен",
-                message="Повторите попытку через несколько минут или войдите по логину и паролю.",
-                code="database_unavailable",
-            ),
+        return render_error(
+            "Сервис входа временно недоступен",
+            "Повторите попытку через несколько минут или войдите по логину и паролю.",
+            "database_unavailable",
             503,
             retry_after(),
         )
@@ -288,12 +276,9 @@ def register_error_handlers(app: Flask) -> None:
             return oauth_error("invalid_request", f"The request body is larger than {limit} bytes.", 413)
         if wants_json():
             return jsonify(problem(BodyTooLargeError(f"The request body is larger than {limit} bytes."))), 413
-        return (
-            render_template(
-                "error.html",
-                title="Слишком большой запрос",
-                message="Браузер отправил слишком много данных. Вернитесь назад и повторите попытку.",
-                code=BodyTooLargeError.code,
-            ),
+        return render_error(
+            "Слишком большой запрос",
+            "Браузер отправил слишком много данных. Вернитесь назад и повторите попытку.",
+            BodyTooLargeError.code,
             413,
         )

@@ -38,7 +38,7 @@ from sqlalchemy import delete, func, select, update
 from broker import services
 from broker.staff import access
 from broker.staff import audit
-from broker.login import pending as login
+from broker.login import attempts
 from broker.staff.audit import Action
 from broker.errors import BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from broker.db.models import Staff
 
-ALPHABET = login.REFERENCE_ALPHABET  # Crockford's base32: no I, L, O, U
+ALPHABET = attempts.REFERENCE_ALPHABET  # Crockford's base32: no I, L, O, U
 CODE_LENGTH = 10  # 50 bits
 _READ_AS = {"O": "0", "I": "1", "L": "1"}  # Crockford's decoding of the look-alikes
 MAX_TYPED_LENGTH = 32  # what the form accepts at all (spaces and dashes included)
@@ -222,7 +222,7 @@ def revoke(invite_id: int, *, actor_staff: Staff | None, actor: str | None = Non
 
 
 def redeem(account_ids: Collection[str], typed: str, *, reference: str, oid: str) -> Redemption:
-    """Use the code ESIA person ``oid`` typed at a login that waits for one of ``account_ids`` (the view commits).
+    """Use the code ESIA person ``oid`` typed at a login that waits for one of ``account_ids`` (the login flow commits).
 
     A wrong code is counted against each of these accounts for this person. Past
     ``INVITE_MAX_FAILURES_PER_ACCOUNT`` of this person's wrong codes for an account, or past
@@ -255,7 +255,7 @@ def redeem(account_ids: Collection[str], typed: str, *, reference: str, oid: str
 
 
 def spend(invite_id: int, account_id: str, *, reference: str) -> bool:
-    """Mark the code used, in the transaction that writes the link (the view commits); False if it
+    """Mark the code used, in the transaction that writes the link (the login flow commits); False if it
     is no longer live (another login used it meanwhile, or it was revoked or expired).
 
     One conditional UPDATE, so two logins cannot both use it; its use is audited (actor: the

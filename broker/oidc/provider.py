@@ -8,7 +8,8 @@ Codes and access tokens are stored as digests. A redeemed code is marked spent a
 it expires: a second exchange of it by its client is a replay, which revokes the access tokens
 issued from it (RFC 6749 §4.1.2); another client presenting it is only refused. Authorization
 responses, errors included, carry ``iss`` (RFC 9207).
-Rows are written and read with Core statements (every login passes here); the views commit.
+Rows are written and read with Core statements (every login passes here); the callers commit
+(the login flow, or the token endpoint through ``broker.oidc.authorization``).
 """
 
 from __future__ import annotations
@@ -272,12 +273,12 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 auth_time=auth_time(session),
                 expires_at=datetime.now(timezone.utc) + timedelta(seconds=CODE_SECONDS),
             ),
-        )  # the view commits
+        )  # the caller commits (the login flow)
 
     def query_authorization_code(self, code: str, client: PortalClient) -> RedeemedCode | None:
         # Single use: the row is marked spent as it is read, and only an unspent row of this
         # client is read (another client's attempt neither spends nor replays it: RFC 6749
-        # §4.1.3, the code was issued to one client). The token view commits whatever the
+        # §4.1.3, the code was issued to one client). The token endpoint commits whatever the
         # answer, so a code is spent even by its client's failed exchange. Two exchanges at
         # once: the second waits on the first's row lock, then finds the code spent, and by
         # then the first's token is committed, so the replay revokes it.
@@ -320,7 +321,7 @@ def revoke_replayed(code_digest: str, client_id: str) -> None:
     based on that authorization code" — the client's code, exchanged by that client. Another
     client presenting it (a leaked code) is only refused: it must not be able to end the
     first client's tokens. Only access tokens are issued here (no refresh tokens); the id_token
-    is a signed statement and cannot be taken back. The view commits.
+    is a signed statement and cannot be taken back. The token endpoint commits.
     """
     spent = db.session.execute(_SPENT_CODE, {"digest": code_digest}).first()
     if spent is None:
@@ -451,7 +452,7 @@ def _save_token(token: dict[str, Any], request: OAuth2Request) -> None:
             issued_at=now,
             expires_at=now + timedelta(seconds=int(token["expires_in"])),
         ),
-    )  # the token view commits
+    )  # the token endpoint commits (broker.oidc.authorization.token_response)
 
 
 def create_server(app: Flask, clients: dict[str, PortalClient]) -> tuple[AuthorizationServer, ResourceProtector]:

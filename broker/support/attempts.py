@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 import matching
 from broker.support import glossary
-from broker.login import pending as login
+from broker.login import attempts as login_attempts
 from broker.regions import policies as regions_module
 from broker.errors import BadField, InputError, InvalidFieldsError
 from broker.extensions import db
@@ -31,8 +31,8 @@ from broker.oidc.sessions import as_utc
 
 _ATTEMPTS = LoginAttempt.__table__
 
-# The characters broker.login.pending draws reference codes from (Crockford's base32 without I, L, O, U).
-REFERENCE_ALPHABET = frozenset(login.REFERENCE_ALPHABET)
+# The characters broker.login.attempts draws reference codes from (Crockford's base32 without I, L, O, U).
+REFERENCE_ALPHABET = frozenset(login_attempts.REFERENCE_ALPHABET)
 # What people read aloud or type for a reference character: Crockford's confusables, every dash,
 # and Cyrillic capitals typed with the Russian keyboard layout that look like Latin ones.
 _REFERENCE_TYPOS = str.maketrans(

@@ -26,11 +26,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app, jsonify, render_template, request
+from flask import current_app, jsonify, request
 from flask_limiter import Limiter, RateLimitExceeded
 
 from broker import services
 from broker.errors import OAUTH_ENDPOINTS, ErrorSchema
+from broker.web.pages import render_too_many
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -197,8 +198,7 @@ def too_many_requests(error: RateLimitExceeded) -> Any:
         body = ErrorSchema().dump({"error": CODE, "error_description": english, "errors": []})
         return jsonify(body), 429, headers
     from_portal = request.blueprint != "admin"  # a person's login starts again on the portal
-    page = render_template("too_many.html", per_portal=per_portal, wait=wait_ru(seconds), from_portal=from_portal, code=CODE)
-    return page, 429, headers
+    return render_too_many(per_portal=per_portal, wait=wait_ru(seconds), from_portal=from_portal, code=CODE, headers=headers)
 
 
 def _retry_after(breached: RequestLimit | None) -> int:

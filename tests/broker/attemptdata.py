@@ -16,7 +16,7 @@ import matching
 from broker import services
 from broker.support import search as attemptsearch
 from broker.login import decisions
-from broker.login import pending as login
+from broker.login import attempts as login
 from broker.support.search import Criteria
 from broker.extensions import db
 from broker.db.models import Region
@@ -57,7 +57,7 @@ def switch_region(code: str, enabled: bool) -> None:
 
 
 def attempt_for(person: matching.Person, region: str, *, at: datetime | None = None, flow: str = "login") -> login.Attempt:
-    """An attempt recorded as ``broker.login.pending.finish`` records one once ESIA has answered."""
+    """An attempt recorded as ``broker.login.flow.finish`` records one once ESIA has answered."""
     at = at or datetime.now(timezone.utc)
     decision = decisions.decide(person, region, at)
     attempt = login.record("portal", region, at, flow, decision=decision, oid=person.oid,

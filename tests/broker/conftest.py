@@ -15,7 +15,7 @@ from flask.testing import FlaskCliRunner
 
 import matching
 from broker import config
-from broker.login import pending as login
+from broker.login import attempts as login
 from tests.broker.attemptdata import (
     IVANOV, KID, NOW, ORLOVA, SIDOROV, TESTOV, attempt_for, import_rows, registry_rows, switch_region,
 )  # fmt: skip

@@ -262,7 +262,7 @@ def test_support_may_read_regions_but_not_change_them(client: FlaskClient) -> No
 
 
 def test_attempts_are_found_by_reference_and_criteria_within_the_tokens_regions(client: FlaskClient) -> None:
-    from broker.login import pending as login
+    from broker.login import attempts as login
     from matching import Reason
 
     mine = login.refusal_attempt("portal", "77", Reason.REGION_DISABLED, "region_disabled")

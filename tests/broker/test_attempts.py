@@ -10,7 +10,7 @@ from flask import Flask
 
 import matching
 from broker.support import attempts
-from broker.login import pending as login
+from broker.login import attempts as login
 from broker.extensions import db
 from broker.db.models import LoginAttempt
 from tests.broker.attemptdata import ALL, TESTOV, attempt_for

@@ -12,7 +12,7 @@ from flask import Flask
 from broker.support import attempts
 from broker.support import search as attemptsearch
 from broker.support import recheck
-from broker.login import pending as login
+from broker.login import attempts as login
 from broker.support.attempts import CriteriaError
 from broker.support.search import Criteria
 from tests.broker.attemptdata import ALL, NOW, TESTOV, attempt_for, find, references

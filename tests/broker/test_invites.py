@@ -17,6 +17,7 @@ from broker import services
 from broker.api import openapi
 from broker.login import invites
 from broker.login import pending as login
+from broker.login.pending import Stage, Step
 from broker.errors import InvalidFieldsError
 from broker.extensions import db
 from broker.keyring import Keys
@@ -164,30 +165,31 @@ def test_a_persons_wrong_codes_count_across_an_oid_key_rotation(accounts: Flask)
     assert invites.redeem(["kid-77"], issued.code, reference="REF1-0002", oid=ATTACKER).result is invites.Redeemed.LOCKED
 
 
-def staged_login(stage: dict[str, object]) -> login.Pending:
+def staged_login(stage: Stage) -> login.Pending:
     now = datetime.now(timezone.utc)
     db.session.add(PendingLogin(state="st-1", browser_digest="b", client_id="portal", portal_request={}, region="77",
-                                esia_nonce="n", created_at=now, expires_at=now, consumed_at=now, stage=stage))  # fmt: skip
+                                esia_nonce="n", created_at=now, expires_at=now, consumed_at=now, stage=stage.to_json()))  # fmt: skip
     db.session.commit()
     return login.Pending.from_row(db.session.execute(select(*PendingLogin.__table__.c)).one())
 
 
-def stored_stage() -> dict[str, object]:
+def stored_stage() -> Stage:
     db.session.expire_all()
-    return db.session.scalars(select(PendingLogin.stage)).one()
+    return Stage.from_json(db.session.scalars(select(PendingLogin.stage)).one())
 
 
 def test_a_stale_wrong_code_cannot_overwrite_a_stage_a_right_code_moved_on(accounts: Flask) -> None:
     """The code page's try is a compare-and-set on the stage: of two submissions read at tries 0,
     one takes the try; the other, and any submission after the stage became linked, changes nothing."""
-    invite = {"outcome": "invite_code", "tries": 0, "account_ids": ["kid-77"]}
+    invite = Stage(Step.INVITE_CODE, attempt_id=1, account_ids=("kid-77",), oid=ATTACKER, tier="simplified", amr="PWD",
+                   auth_time=None, email=None, mobile=None, reference="REF1-0001", tries=0)  # fmt: skip
     pending = staged_login(invite)
-    assert login.advance_stage(pending, {**invite, "tries": 1}, outcome="invite_code", tries=0) is not None
-    assert login.advance_stage(pending, {**invite, "tries": 1}, outcome="invite_code", tries=0) is None  # lost the race
-    linked = {**invite, "tries": 1, "outcome": "linked"}
+    assert login.advance_stage(pending, dataclasses.replace(invite, tries=1), step=Step.INVITE_CODE, tries=0) is not None
+    assert login.advance_stage(pending, dataclasses.replace(invite, tries=1), step=Step.INVITE_CODE, tries=0) is None  # lost the race
+    linked = dataclasses.replace(invite, tries=1, step=Step.CONFIRM)
     login.set_stage(pending, linked)
     db.session.commit()
-    assert login.advance_stage(pending, {**invite, "tries": 2}, outcome="invite_code", tries=1) is None
+    assert login.advance_stage(pending, dataclasses.replace(invite, tries=2), step=Step.INVITE_CODE, tries=1) is None
     db.session.commit()
     assert stored_stage() == linked
 

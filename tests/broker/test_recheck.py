@@ -17,6 +17,7 @@ from broker import services
 from broker.support import attempts
 from broker.login import decisions
 from broker.login import pending as login
+from broker.login.attempts import Attempt
 from broker.extensions import db
 from broker.db.models import Account, LoginAttempt, Region
 from broker.support.recheck import Recheck, Verdict, decide_again
@@ -27,11 +28,11 @@ from tests.broker.registry_files import row
 from tests.builders import make_person, make_snils
 
 
-def recheck(made: dict[str, login.Attempt], name: str, **kwargs: Any) -> Recheck:
+def recheck(made: dict[str, Attempt], name: str, **kwargs: Any) -> Recheck:
     return decide_again(made[name].reference, regions=ALL, **kwargs)
 
 
-def test_deciding_again_writes_nothing(made: dict[str, login.Attempt]) -> None:
+def test_deciding_again_writes_nothing(made: dict[str, Attempt]) -> None:
     before = row_counts()
     trace_before = [(a.id, a.trace) for a in db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id))]
     for name, made_attempt in made.items():
@@ -44,7 +45,7 @@ def test_deciding_again_writes_nothing(made: dict[str, login.Attempt]) -> None:
     assert [(a.id, a.trace) for a in db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id))] == trace_before
 
 
-def test_a_region_switched_on_since_removes_the_cause(made: dict[str, login.Attempt]) -> None:
+def test_a_region_switched_on_since_removes_the_cause(made: dict[str, Attempt]) -> None:
     first = recheck(made, "other_region")
     assert (first.verdict, first.reason_now) == (Verdict.STILL_REFUSED, "region_disabled")
     switch_region("39", True)
@@ -54,7 +55,7 @@ def test_a_region_switched_on_since_removes_the_cause(made: dict[str, login.Atte
     assert (region_fact.then, region_fact.now, region_fact.changed) == ("fail", "pass", True)
 
 
-def test_an_account_unblocked_since_removes_the_cause(made: dict[str, login.Attempt]) -> None:
+def test_an_account_unblocked_since_removes_the_cause(made: dict[str, Attempt]) -> None:
     assert recheck(made, "blocked").verdict is Verdict.STILL_REFUSED
     db.session.execute(update(Account).where(Account.id == "acc-5").values(status="active"))
     db.session.commit()
@@ -63,7 +64,7 @@ def test_an_account_unblocked_since_removes_the_cause(made: dict[str, login.Atte
     assert (again.verdict, status.then, status.now, status.changed) == (Verdict.CAUSE_REMOVED, "fail", "pass", True)
 
 
-def test_a_snils_entered_in_the_diary_since_removes_the_cause(made: dict[str, login.Attempt], tmp_path: Path) -> None:
+def test_a_snils_entered_in_the_diary_since_removes_the_cause(made: dict[str, Attempt], tmp_path: Path) -> None:
     first = recheck(made, "no_snils")
     assert (first.verdict, first.reason_now) == (Verdict.STILL_REFUSED, "snils_missing_in_diary")
     rows = [r if r["id"] != "acc-6" else {**r, "snils": SNILS_6} for r in registry_rows()]
@@ -74,7 +75,7 @@ def test_a_snils_entered_in_the_diary_since_removes_the_cause(made: dict[str, lo
     assert SNILS_6 not in snils.now_ru and "***-***-*" in snils.now_ru
 
 
-def test_a_refusal_on_esia_data_cannot_be_foretold_but_shows_the_persons_accounts(made: dict[str, login.Attempt]) -> None:
+def test_a_refusal_on_esia_data_cannot_be_foretold_but_shows_the_persons_accounts(made: dict[str, Attempt]) -> None:
     result = recheck(made, "simplified")
     assert result.verdict is Verdict.CANNOT_TELL
     assert result.accounts_found_by_snils == ("acc-1", "acc-2")
@@ -82,7 +83,7 @@ def test_a_refusal_on_esia_data_cannot_be_foretold_but_shows_the_persons_account
     assert recheck(made, "esia_error").verdict is Verdict.CANNOT_TELL
 
 
-def test_a_granted_attempt_stays_granted_until_its_accounts_fail(made: dict[str, login.Attempt]) -> None:
+def test_a_granted_attempt_stays_granted_until_its_accounts_fail(made: dict[str, Attempt]) -> None:
     assert recheck(made, "chooser").verdict is Verdict.STILL_ALLOWED
     db.session.execute(update(Account).where(Account.id == "acc-1").values(status="blocked"))
     db.session.commit()
@@ -93,7 +94,7 @@ def test_a_granted_attempt_stays_granted_until_its_accounts_fail(made: dict[str,
     assert (result.verdict, result.reason_now) == (Verdict.NO_LONGER_ALLOWED, "account_blocked")
 
 
-def test_a_child_who_turned_14_with_a_simplified_account_would_be_refused_now(made: dict[str, login.Attempt]) -> None:
+def test_a_child_who_turned_14_with_a_simplified_account_would_be_refused_now(made: dict[str, Attempt]) -> None:
     assert recheck(made, "kid").verdict is Verdict.STILL_ALLOWED
     later = datetime(2030, 3, 2, 9, 0, tzinfo=timezone.utc)  # born 2016-03-01: 14 on 2030-03-01
     result = recheck(made, "kid", at=later)
@@ -101,7 +102,7 @@ def test_a_child_who_turned_14_with_a_simplified_account_would_be_refused_now(ma
     assert (result.verdict, result.reason_now, age.now) == (Verdict.NO_LONGER_ALLOWED, "tier_insufficient", "fail")
 
 
-def test_an_account_linked_to_someone_else_since_is_seen(made: dict[str, login.Attempt]) -> None:
+def test_an_account_linked_to_someone_else_since_is_seen(made: dict[str, Attempt]) -> None:
     login.link_accounts("9999", ["acc-6"], "verified", "login")
     db.session.commit()
     result = recheck(made, "no_snils")

@@ -12,7 +12,7 @@ import matching
 from broker.config import LOGIN_COOKIE, cookie_name
 from broker.extensions import db
 from broker.db.models import LoginAttempt
-from broker.oidc.views import render_refusal
+from broker.web.pages import render_refusal
 from broker.web.statuses import REFUSAL_STATUS, status_of
 
 EXPECTED = {reason: 403 for reason in matching.Reason} | {

@@ -19,6 +19,7 @@ from broker.support import links
 from broker.staff import tokens as apitokens
 from broker.staff import accounts as staff
 from broker.login import pending as login
+from broker.login.attempts import Attempt
 from broker.oidc import sessions
 from broker.extensions import db
 from broker.db.models import AuditEvent, DiarySession, EsiaLink
@@ -31,7 +32,7 @@ EVERY_SNILS = (ADULT_SNILS, CHILD_SNILS, OTHER_SNILS, SNILS_6)
 
 
 @pytest.fixture
-def linked(made: dict[str, login.Attempt]) -> dict[str, login.Attempt]:
+def linked(made: dict[str, Attempt]) -> dict[str, Attempt]:
     """The fixture attempts, with acc-1 linked to Пётр Тестов (and signed in) and acc-4 to the child."""
     login.link_accounts(str(TESTOV.oid), ["acc-1"], "verified", "login")
     login.link_accounts(str(KID.oid), ["acc-4"], "simplified", "login")
@@ -76,7 +77,7 @@ def test_every_role_finds_the_search_from_the_home_page(app: Flask, browser: Sta
 # --- finding and explaining ----------------------------------------------------------------------
 
 
-def test_a_reference_code_leads_straight_to_the_attempt_and_its_reason(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_a_reference_code_leads_straight_to_the_attempt_and_its_reason(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "helpdesk", "support")
     reference = linked["no_snils"].reference
     answer = browser.post("/support/", {"reference": reference.lower().replace("-", " ")})
@@ -90,7 +91,7 @@ def test_a_reference_code_leads_straight_to_the_attempt_and_its_reason(linked: d
     assert "не пройдена" in page and 'href="/support/accounts/acc-6"' in page
 
 
-def test_a_search_lists_attempts_with_their_regions_time(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_a_search_lists_attempts_with_their_regions_time(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "helpdesk", "support")
     page = text(browser.post("/support/", {"region": "50"}))
     assert linked["kid"].reference in page and linked["blocked"].reference not in page
@@ -101,7 +102,7 @@ def test_a_search_lists_attempts_with_their_regions_time(linked: dict[str, login
     assert error_row and error_row.group(1).endswith(" UTC")  # no region: its time in UTC, labelled
 
 
-def test_field_errors_are_shown_and_a_typed_snils_is_never_repeated(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_field_errors_are_shown_and_a_typed_snils_is_never_repeated(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "helpdesk", "support")
     bad = browser.post("/support/", {"reference": "7K3M", "snils": "112-233-445 00", "region": "99"})
     page = text(bad)
@@ -116,7 +117,7 @@ def test_field_errors_are_shown_and_a_typed_snils_is_never_repeated(linked: dict
     assert "введённый номер не сохраняется" in page
 
 
-def test_the_next_page_of_a_snils_search_carries_its_digest_not_the_number(linked: dict[str, login.Attempt], browser: StaffBrowser, app: Flask) -> None:
+def test_the_next_page_of_a_snils_search_carries_its_digest_not_the_number(linked: dict[str, Attempt], browser: StaffBrowser, app: Flask) -> None:
     from broker.support import views as support
 
     signed_in(browser, "helpdesk", "support")
@@ -132,7 +133,7 @@ def test_the_next_page_of_a_snils_search_carries_its_digest_not_the_number(linke
         support.PER_PAGE = support_per_page
 
 
-def test_support_never_sees_a_full_snils_a_name_an_oid_or_a_token(linked: dict[str, login.Attempt], browser: StaffBrowser, app: Flask) -> None:
+def test_support_never_sees_a_full_snils_a_name_an_oid_or_a_token(linked: dict[str, Attempt], browser: StaffBrowser, app: Flask) -> None:
     signed_in(browser, "helpdesk", "support")
     member_token = apitokens.create_token(staff.get_staff("helpdesk"), name="отчёты", days=7, actor="cli:test")[1]
     _, session_token = sessions.create_session("acc-4", tier="simplified", amr="PWD", attempt_id=None)
@@ -155,7 +156,7 @@ def test_support_never_sees_a_full_snils_a_name_an_oid_or_a_token(linked: dict[s
 # --- scope ---------------------------------------------------------------------------------------
 
 
-def test_an_operator_sees_only_their_regions(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_an_operator_sees_only_their_regions(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "moscow", "operator", ("77",))
     recent = text(browser.get("/support/"))
     assert linked["blocked"].reference in recent
@@ -172,7 +173,7 @@ def test_an_operator_sees_only_their_regions(linked: dict[str, login.Attempt], b
 # --- decide again ----------------------------------------------------------------------------------
 
 
-def test_the_recheck_button_shows_then_and_now_and_writes_nothing(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_the_recheck_button_shows_then_and_now_and_writes_nothing(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "helpdesk", "support")
     path = f"/support/attempts/{linked['blocked'].reference}"
     assert "Проверить снова сейчас" in text(browser.get(path))
@@ -188,7 +189,7 @@ def test_the_recheck_button_shows_then_and_now_and_writes_nothing(linked: dict[s
 # --- the account page and unlink -----------------------------------------------------------------
 
 
-def test_the_account_page_shows_masked_fields_the_link_and_recent_attempts(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_the_account_page_shows_masked_fields_the_link_and_recent_attempts(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "helpdesk", "support")
     page = text(browser.get("/support/accounts/acc-1"))
     tail = matching.mask_snils(ADULT_SNILS.replace("-", "").replace(" ", ""))
@@ -199,20 +200,20 @@ def test_the_account_page_shows_masked_fields_the_link_and_recent_attempts(linke
     assert browser.get("/support/accounts/nobody").status_code == 404
 
 
-def test_support_cannot_unlink(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_support_cannot_unlink(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "helpdesk", "support")
     answer = browser.post("/support/accounts/acc-1/unlink", {"comment": "попросил человек"})
     assert answer.status_code == 403 and is_linked("acc-1") and audit_rows("account_unlinked") == []
 
 
-def test_an_operator_of_another_region_cannot_unlink(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_an_operator_of_another_region_cannot_unlink(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "kaliningrad", "operator", ("39",))
     assert browser.get("/support/accounts/acc-1").status_code == 403
     answer = browser.post("/support/accounts/acc-1/unlink", {"comment": "ошибка"})
     assert answer.status_code == 403 and is_linked("acc-1") and audit_rows("account_unlinked") == []
 
 
-def test_unlink_needs_the_csrf_token(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_unlink_needs_the_csrf_token(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "moscow", "operator", ("77",))
     answer = browser.client.post("/support/accounts/acc-1/unlink", data={"comment": "без токена"})
     assert answer.status_code == 400 and "Форма устарела" in text(answer)
@@ -220,14 +221,14 @@ def test_unlink_needs_the_csrf_token(linked: dict[str, login.Attempt], browser: 
     assert forged.status_code == 400 and is_linked("acc-1") and audit_rows("account_unlinked") == []
 
 
-def test_unlink_needs_a_reason(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_unlink_needs_a_reason(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "moscow", "operator", ("77",))
     answer = browser.post("/support/accounts/acc-1/unlink", {"comment": "   "})
     assert answer.status_code == 400 and 'id="comment-error" role="alert"' in text(answer)
     assert is_linked("acc-1") and audit_rows("account_unlinked") == []
 
 
-def test_an_operator_unlinks_in_their_region_audited_with_before_after_and_reason(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_an_operator_unlinks_in_their_region_audited_with_before_after_and_reason(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "moscow", "operator", ("77",))
     page = text(browser.get("/support/accounts/acc-1"))
     assert 'action="/support/accounts/acc-1/unlink"' in page and "Действующие сеансы" in page
@@ -248,7 +249,7 @@ def test_an_operator_unlinks_in_their_region_audited_with_before_after_and_reaso
     assert again.status_code == 400 and "не связан с Госуслугами" in text(again)
 
 
-def test_the_account_page_counts_the_live_sessions_that_unlink_ends(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_the_account_page_counts_the_live_sessions_that_unlink_ends(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     """Expired and revoked sessions, and another account's, are not counted, and unlink ends the rest."""
     now = datetime.now(timezone.utc)
     extra = [sessions.create_session(account_id, tier="verified", amr="PWD", attempt_id=None)[0]
@@ -265,7 +266,7 @@ def test_the_account_page_counts_the_live_sessions_that_unlink_ends(linked: dict
     assert (links.live_sessions("acc-1"), links.live_sessions("acc-2")) == (0, 1)
 
 
-def test_an_admin_unlinks_anywhere(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_an_admin_unlinks_anywhere(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "boss", "admin")
     login.link_accounts("7777", ["acc-3"], None, "import")
     db.session.commit()
@@ -274,7 +275,7 @@ def test_an_admin_unlinks_anywhere(linked: dict[str, login.Attempt], browser: St
     assert [e.target for e in audit_rows("account_unlinked")] == ["account:acc-3"]
 
 
-def test_unlink_is_post_only(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_unlink_is_post_only(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "boss", "admin")
     assert browser.get("/support/accounts/acc-1/unlink").status_code == 405
     assert is_linked("acc-1")
@@ -293,7 +294,7 @@ def test_the_account_page_names_the_registry_run_that_linked_the_account(
     assert hashlib.sha256(path.read_bytes()).hexdigest() in page
 
 
-def test_the_account_page_says_a_login_link_was_made_at_login_and_names_no_run(linked: dict[str, login.Attempt], browser: StaffBrowser) -> None:
+def test_the_account_page_says_a_login_link_was_made_at_login_and_names_no_run(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "helpdesk", "support")
     page = text(browser.get("/support/accounts/acc-1"))
     assert "при первом входе через Госуслуги" in page and "Какая загрузка реестра связала" not in page

@@ -1,0 +1,159 @@
+"""Login attempts: one row per login, whatever its end, with a short reference code and the masked trace.
+
+The person reads the reference code out to support (Crockford's base32, read aloud without
+confusion); support finds the row by it and sees the decision field by field, masked. Nothing
+here commits except ``refusal_attempt`` (an attempt that is a whole unit of work by itself): the
+rest writes into the transaction of the login step that calls it (``broker.login.flow``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+import matching
+from broker import services
+from broker.db.models import LoginAttempt
+from broker.extensions import db
+from broker.oidc.sessions import as_utc
+
+_ATTEMPTS = LoginAttempt.__table__
+# Built once, as every login runs it (see broker.login.pending).
+_INSERT_ATTEMPT = insert(_ATTEMPTS)
+
+# Crockford's base32 without I, L, O, U: read aloud over the phone without confusion.
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The recorded attempt: its row id and the reference code the person sees."""
+
+    id: int
+    reference: str
+
+
+def new_reference() -> str:
+    code = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+    return f"{code[:4]}-{code[4:]}"
+
+
+def record(
+    client_id: str,
+    region: str | None,
+    started_at: datetime,
+    flow: str,
+    *,
+    decision: matching.Decision | None = None,
+    reason: matching.Reason | None = None,
+    detail: str | None = None,
+    oid: str | None = None,
+    snils_digest: str | None = None,
+    tier: str | None = None,
+) -> Attempt:
+    """Write one attempt row (never a name, SNILS or token: the trace is masked already).
+
+    It must be the first write of its transaction: a reference code that is already taken
+    rolls the transaction back and draws again. The login step commits.
+    """
+    now = datetime.now(timezone.utc)
+    # The accounts the attempt concerns: a granted login's are the decision's (the one entered,
+    # or the chooser's candidates); a refusal's are the ones its checks compared, so that
+    # support finds a refusal by the account it was about.
+    if decision is None:
+        involved: list[str] = []
+    elif decision.reason is None:
+        involved = list(decision.account_ids)
+    else:
+        involved = list(dict.fromkeys([*decision.account_ids, *(c.account_id for c in decision.checks if c.account_id)]))
+    values = dict(
+        started_at=as_utc(started_at),
+        finished_at=now,
+        client_id=client_id,
+        flow=flow,
+        region=region or None,
+        outcome=str(decision.outcome) if decision else str(matching.Outcome.REFUSED),
+        reason=str(decision.reason) if decision and decision.reason else (str(reason) if reason else None),
+        account_id=involved[0] if len(involved) == 1 else None,
+        candidate_ids=involved,
+        oid_digest=services.current().keyring.oid.digest(oid) if oid else None,
+        snils_digest=snils_digest,
+        tier=tier,
+        age=decision.age if decision else None,
+        trace=[check.as_dict() for check in decision.checks] if decision else [],
+        detail=detail,
+    )
+    for _ in range(5):
+        reference = new_reference()
+        try:
+            result = db.session.execute(_INSERT_ATTEMPT, {"reference": reference, **values})
+        except IntegrityError:  # a reference code collision: draw again
+            db.session.rollback()
+            continue
+        return Attempt(int(result.inserted_primary_key[0]), reference)
+    raise RuntimeError("could not draw a unique attempt reference")
+
+
+def snils_digest_of(person: matching.Person) -> str | None:
+    """The keyed digest of the SNILS ESIA gave for ``person``; None without one or if it is not valid."""
+    if not person.snils:
+        return None
+    try:
+        return services.current().registry.snils_digest(matching.parse_snils(person.snils))
+    except matching.InvalidSnilsError:
+        return None
+
+
+def set_attempt_account(attempt_id: int, account_id: str) -> None:
+    """The account the person entered (after a chooser, the one chosen)."""
+    db.session.execute(update(_ATTEMPTS).where(_ATTEMPTS.c.id == attempt_id).values(account_id=account_id))
+
+
+def refusal_attempt(client_id: str, region: str | None, reason: matching.Reason, detail: str) -> Attempt:
+    """Record an attempt that ended before a pending login existed or could be found: a unit of
+    work of its own, committed here."""
+    attempt = record(client_id, region, datetime.now(timezone.utc), "login", reason=reason, detail=detail)
+    db.session.commit()
+    return attempt
+
+
+def refuse_attempt(attempt_id: int, reason: matching.Reason, detail: str, check: matching.Check) -> None:
+    """An attempt recorded with its decision ends refused after all, for ``reason``: the same row,
+    with ``check`` added to its trace saying why (the login step commits)."""
+    trace = db.session.execute(select(_ATTEMPTS.c.trace).where(_ATTEMPTS.c.id == attempt_id)).scalar() or []
+    db.session.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.id == attempt_id)
+        .values(outcome=str(matching.Outcome.REFUSED), reason=str(reason), detail=detail,
+                trace=[*trace, check.as_dict()], finished_at=datetime.now(timezone.utc))
+    )  # fmt: skip
+
+
+def refuse_invited_attempt(attempt_id: int, detail: str) -> None:
+    """The attempt that waited for an invite code ends without one: refused ``invite_code_invalid``,
+    with one more check in its trace; the same row, so one login stays one attempt (the login step commits)."""
+    check = matching.Check("invite_code", matching.CheckResult.FAIL, f"no valid invite code was entered ({detail})")
+    refuse_attempt(attempt_id, matching.Reason.INVITE_CODE_INVALID, detail, check)
+
+
+def settle_invited_attempt(attempt_id: int, account_id: str) -> None:
+    """The attempt that waited for an invite code now links ``account_id``: its outcome, and one
+    more check in its trace saying why (the login step commits)."""
+    trace = db.session.execute(select(_ATTEMPTS.c.trace).where(_ATTEMPTS.c.id == attempt_id)).scalar() or []
+    check = matching.Check("invite_code", matching.CheckResult.PASS,
+                           "the school's invite code for this account was entered", (), matching.AccountId(account_id))  # fmt: skip
+    db.session.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.id == attempt_id)
+        .values(outcome=str(matching.Outcome.LINKED), reason=None, account_id=account_id, candidate_ids=[account_id],
+                trace=[*trace, check.as_dict()], finished_at=datetime.now(timezone.utc))
+    )  # fmt: skip
+
+
+def reference_of(attempt_id: int) -> str:
+    """The reference code of attempt ``attempt_id`` (the one the person reads out to support)."""
+    return str(db.session.execute(select(_ATTEMPTS.c.reference).where(_ATTEMPTS.c.id == attempt_id)).scalar_one())

@@ -1,0 +1,749 @@
+"""One login through ESIA, step by step: the service behind the login's endpoints.
+
+A login, top to bottom:
+
+1. :func:`start` — the portal sends the browser to ``/oidc/authorize``. The request is
+   validated; a live session may answer it at once (single sign-on); otherwise the person picks
+   a region, is refused (the region is off) or goes to ESIA with a new pending login.
+   (:func:`start_link` and :func:`open_link` are the link flow's two first steps instead.)
+2. :func:`callback` — ESIA sends the browser back. The pending login is claimed, ESIA's answer
+   is read, the matching engine decides and the attempt is recorded. The decision either signs
+   the person in (an existing link), refuses, or leaves a :class:`~broker.login.pending.Stage`
+   for one of the broker's pages.
+3. :func:`choose` — several accounts: the person picks one.
+4. :func:`invite` — a child's first link in a region that asks for the school's invite code.
+5. :func:`confirm` — the first link: the person confirms a phone and an e-mail, and the link is
+   written.
+6. :func:`sign_in` — the diary session is created and the portal gets its authorization code.
+
+Each step takes a typed input and returns a typed result (the ``Result`` union below), which
+the views only render. This module owns the unit of work: every ``db.session.commit()`` of a
+login is here, one per step of the person's way (and one for the claim, which must be
+committed before ESIA is called, so that no transaction is held open across those calls).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oidc.core.errors import InteractionRequiredError, LoginRequiredError
+from flask import current_app
+
+import matching
+from broker import services
+from broker.db.models import Account, EsiaLink
+from broker.extensions import db
+from broker.login import attempts, decisions, invites
+from broker.login import pending as pendings
+from broker.login.pending import Pending, Stage, Step
+from broker.oidc import authorization, sessions
+from broker.oidc import provider as oidc
+from broker.regions import policies as regions
+from providers import AuthorizationRequest, EsiaContacts, ProviderError
+
+if TYPE_CHECKING:
+    from flask import Response
+
+    from broker.oidc.clients import PortalClient
+
+log = logging.getLogger(__name__)
+
+_PHONE = re.compile(r"\+?[0-9]{10,15}")
+_PHONE_NOISE = re.compile(r"[\s()\-]")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}")
+
+
+# --- what a step is given -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Browser:
+    """What the browser's binding cookie says: the pending login's state and the browser's secret."""
+
+    state: str | None
+    binding: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Authorize:
+    """A portal's authorization request (Authlib reads it from the request too, to validate it)."""
+
+    args: dict[str, str]
+    session_token: str | None  # the SSO cookie's token, if any
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRequest:
+    """The portal asks to link an account a person is signed in to (by password) with ESIA."""
+
+    client: PortalClient  # authenticated by the view (HTTP Basic)
+    account_id: str
+    return_to: str
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """ESIA's answer: the browser's cookie and the callback's query arguments."""
+
+    browser: Browser
+    args: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The account the person picked in the chooser."""
+
+    browser: Browser
+    account_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InviteCode:
+    """The school's invite code as typed."""
+
+    browser: Browser
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Contacts:
+    """The contacts the person confirmed for the first link (None: not sent, ESIA's are shown)."""
+
+    browser: Browser
+    phone: str | None
+    email: str | None
+
+
+# --- what a step answers --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPage:
+    """The login cannot go on: a page saying what happened (no attempt, or its reference in the text)."""
+
+    title: str
+    message: str
+    code: str | None
+    status: int
+
+
+#: Bad, expired, replayed or another browser's login: the person starts again on the portal.
+EXPIRED = ErrorPage("Сеанс входа истёк", "Вернитесь на портал электронного дневника и начните вход заново.", None, 400)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A refusal for ``reason``, recorded as the attempt ``reference``."""
+
+    reason: matching.Reason
+    reference: str
+    login_url: str | None  # the portal's password login, offered instead
+    ends_login: bool = False  # the browser's binding cookie is forgotten
+
+
+@dataclass(frozen=True, slots=True)
+class ToEsia:
+    """Off to ESIA, with the browser bound to its pending login by a cookie."""
+
+    url: str
+    binding_cookie: str  # ``state.binding``
+
+
+@dataclass(frozen=True, slots=True)
+class ToPortal:
+    """Back to the portal with Authlib's answer (a code, or an OAuth error redirect)."""
+
+    response: Response
+    ends_login: bool = False  # the browser's binding cookie is forgotten
+
+
+@dataclass(frozen=True, slots=True)
+class ChooseRegion:
+    """The person picks the region (the portal named none it serves)."""
+
+    portal_request: dict[str, str]
+    regions: list[matching.RegionPolicy]  # the regions the portal serves, by name
+    problem: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Next:
+    """The login waits on one of the broker's pages."""
+
+    step: Step
+
+
+@dataclass(frozen=True, slots=True)
+class ChooseAccount:
+    """The chooser, with the person's accounts; ``invalid`` when the choice sent was not one of them."""
+
+    accounts: list[Account]
+    invalid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AskInviteCode:
+    """The invite code page; ``problem`` after a wrong code."""
+
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmContacts:
+    """The first link's page: the account's name and birth date, and the contacts to confirm."""
+
+    account: Account
+    phone: str
+    email: str
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """The diary session is made: back to the portal with its code, the SSO cookie set."""
+
+    response: Response
+    session_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    """The link flow is done: back to where the portal asked."""
+
+    return_to: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkStarted:
+    """Where the portal sends the person's browser to link the account."""
+
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRejected:
+    """The portal's link request is not valid (an OAuth ``invalid_request``)."""
+
+    description: str
+
+
+Result = (
+    ErrorPage | Refused | ToEsia | ToPortal | ChooseRegion | Next | ChooseAccount | AskInviteCode | ConfirmContacts
+    | SignedIn | Linked
+)  # fmt: skip
+
+
+# --- 1. start -------------------------------------------------------------------------------
+
+
+def start(request: Authorize) -> ErrorPage | Refused | ToEsia | ToPortal | ChooseRegion:
+    """Validate the portal's request, pick the region, then single sign-on or off to ESIA.
+
+    ``prompt`` and ``max_age`` decide whether the live session may answer (OIDC Core
+    §3.1.2.1): ``prompt=login``, ``max_age=0`` or a session older than ``max_age`` start a new
+    ESIA login; ``prompt=none`` answers with a code from the session, or with an error
+    redirect (``login_required``, ``interaction_required``) and never a page.
+    """
+    live = sessions.find_session(request.session_token)
+    signed = oidc.signed_in(live.id) if live is not None else None
+    try:
+        asked = authorization.read_request(signed)
+    except OAuth2Error as error:
+        if error.redirect_uri:  # the client and its redirect URI are known: tell the portal
+            return ToPortal(authorization.error_response(error))
+        return ErrorPage("Портал отправил неверный запрос на вход", error.description or error.error, error.error, 400)
+    client = asked.client
+    silent = asked.freshness.silent
+    usable = (
+        live is not None
+        and signed is not None
+        and client.may_serve(signed.account.region)
+        and asked.freshness.allows(live, datetime.now(timezone.utc))
+    )
+    portal_request = dict(request.args)
+    region = portal_request.pop("region", None)
+    policies = regions.policies()
+    if silent and not usable:
+        return ToPortal(asked.error(LoginRequiredError, "No login of the person that this request may use."))
+    if not region or region not in policies or not client.may_serve(region):
+        if silent:
+            return ToPortal(asked.error(InteractionRequiredError, "The person has to choose a region."))
+        served = sorted((policies[code] for code in client.regions if code in policies), key=lambda r: r.name)
+        return ChooseRegion(portal_request, served, "Этот портал не обслуживает выбранный регион." if region else None)
+    if not policies[region].enabled:
+        if silent:
+            return ToPortal(asked.error(InteractionRequiredError, "ESIA login is switched off in this region."))
+        attempt = attempts.refusal_attempt(client.client_id, region, matching.Reason.REGION_DISABLED, "region_disabled")
+        return Refused(matching.Reason.REGION_DISABLED, attempt.reference, client.login_url)
+    if usable:
+        assert live is not None
+        response = authorization.complete_authorization(client, portal_request, live)
+        db.session.commit()
+        return ToPortal(response)
+    started = pendings.start(client.client_id, portal_request, region)
+    db.session.commit()
+    return ToEsia(started.url, f"{started.state}.{started.binding}")
+
+
+def start_link(request: LinkRequest) -> LinkStarted | LinkRejected:
+    """The link flow's first step, on the portal's back channel: a ticket for the person's browser.
+
+    ``return_to`` must be on the portal's own origin (one of its registered redirect URIs').
+    """
+    client = request.client
+    account = db.session.get(Account, request.account_id) if request.account_id else None
+    if account is None:
+        return LinkRejected("account_id: no such diary account")
+    if not client.may_serve(account.region):
+        return LinkRejected("account_id: not in this portal's regions")
+    if not _same_origin(request.return_to, client.redirect_uris):
+        return LinkRejected("return_to: not on the portal's registered origin")
+    state, ticket = pendings.issue_link_ticket(client.client_id, account.id, account.region, request.return_to)
+    db.session.commit()
+    return LinkStarted(authorization.external("auth.link") + "?" + urlencode({"state": state, "ticket": ticket}))
+
+
+def open_link(state: str | None, ticket: str | None) -> ErrorPage | ToEsia:
+    """The link flow's browser step: redeem the portal's ticket, then off to ESIA."""
+    redeemed = pendings.redeem_link_ticket(state, ticket)
+    db.session.commit()
+    if redeemed is None:
+        return EXPIRED
+    login, binding = redeemed
+    return ToEsia(login.portal_request["esia_url"], f"{login.state}.{binding}")
+
+
+# --- 2. ESIA's callback ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """What the callback learned: the pending login, the attempt and, if ESIA answered, more."""
+
+    pending: Pending
+    attempt: attempts.Attempt
+    reason: matching.Reason | None  # the refusal's reason (the decision's, or the ESIA step's)
+    decision: matching.Decision | None
+    oid: str | None = None
+    contacts: EsiaContacts | None = None
+    tier: str | None = None
+    amr: str = "PWD"
+    auth_time: float | None = None  # when ESIA last asked the person to authenticate, if it said
+
+    @property
+    def is_waiting_for_invite(self) -> bool:
+        """The decision asks for the school's invite code for one of the accounts it names."""
+        decision = self.decision
+        return (
+            decision is not None
+            and decision.reason is matching.Reason.INVITE_CODE_REQUIRED
+            and bool(decision.account_ids)
+            and not self.pending.link_account  # the link flow never asks (the password proved the account)
+        )
+
+    def stage(self, step: Step) -> Stage:
+        """What the broker's pages need after the decision (kept server-side until done)."""
+        if self.decision is None or self.oid is None:
+            raise ValueError("only a decided login has a stage")
+        contacts = self.contacts or EsiaContacts()
+        return Stage(
+            step=step,
+            attempt_id=self.attempt.id,
+            account_ids=tuple(self.decision.account_ids),
+            oid=self.oid,
+            tier=self.tier,
+            amr=self.amr,
+            auth_time=self.auth_time,
+            email=contacts.email,
+            mobile=contacts.mobile,
+        )
+
+
+#: Where each outcome the engine grants sends the person next.
+_STEP_OF = {
+    matching.Outcome.SIGNED_IN: Step.SIGN_IN,
+    matching.Outcome.CHOOSE_ACCOUNT: Step.CHOOSE_ACCOUNT,
+    matching.Outcome.LINKED: Step.CONFIRM,
+}
+
+
+def callback(request: Callback) -> ErrorPage | Refused | ToPortal | Next | SignedIn | Linked:
+    """ESIA sends the browser back with a code (or an error) and the state: decide, record, go on."""
+    state = request.args.get("state")
+    login = pendings.claim(state, request.browser.binding) if request.browser.state == state else None
+    db.session.commit()  # the claim, before ESIA is called: no transaction across those calls
+    if login is None:
+        # Bad, expired, replayed or another browser's state: nothing is written, so that garbage
+        # callbacks cannot fill the attempts table (kept for months); the person starts again.
+        log.info("ESIA callback with a state that matches no pending login of this browser")
+        return EXPIRED
+    client = services.current().clients.get(login.client_id)
+    if client is None:  # the portal was unregistered while the person was at ESIA
+        attempt = attempts.record(login.client_id, login.region, login.created_at, login.flow,
+                                  reason=matching.Reason.ESIA_ERROR, detail="client_unregistered")  # fmt: skip
+        pendings.drop(login)
+        db.session.commit()
+        return ErrorPage(
+            "Портал больше не обслуживается",
+            "Портал, с которого начался вход, отключён от входа через Госуслуги. Вернитесь на портал дневника. "
+            f"Код обращения: {attempt.reference}.",
+            "client_unregistered",
+            400,
+        )
+    finished = finish(login, request.args)
+    decision = finished.decision
+    if _older_than_asked(login, finished):
+        return _reauthentication_required(login, finished, client)
+    if finished.is_waiting_for_invite:  # the region asks for the school's code
+        stage = dataclasses.replace(finished.stage(Step.INVITE_CODE), tries=0, reference=finished.attempt.reference)
+        pendings.set_stage(login, stage)
+        db.session.commit()
+        return Next(Step.INVITE_CODE)
+    if decision is None or finished.reason is not None:
+        pendings.drop(login)
+        db.session.commit()
+        return Refused(finished.reason or matching.Reason.ESIA_ERROR, finished.attempt.reference, client.login_url)
+    if login.link_account:
+        return _finish_link(login, finished)
+    stage = finished.stage(_STEP_OF[decision.outcome])
+    if stage.step is Step.SIGN_IN:  # signed in now: the stage is never stored
+        return sign_in(dataclasses.replace(login, stage=stage), decision.account_ids[0], record_account=False)
+    pendings.set_stage(login, stage)
+    db.session.commit()
+    return Next(stage.step)
+
+
+def finish(login: Pending, args: dict[str, str]) -> Finished:
+    """Complete ESIA's part and decide; record the attempt whatever happens (the caller commits)."""
+    esia = services.current().esia
+    request = AuthorizationRequest(
+        url="", state=login.state, nonce=login.esia_nonce, code_verifier=login.esia_code_verifier, timestamp=""
+    )
+    flow = login.flow
+    try:
+        code = esia.parse_callback(args, request)
+        tokens = esia.exchange_code(code, request)
+        person, contacts = esia.fetch_profile(tokens)
+    except ProviderError as exc:
+        attempt = attempts.record(login.client_id, login.region, login.created_at, flow, reason=exc.reason,
+                                  detail=exc.esia_code or exc.code)  # fmt: skip
+        log.info("attempt %s: ESIA step failed: %s", attempt.reference, exc.code)
+        return Finished(login, attempt, exc.reason, None)
+    decision = decisions.decide(
+        person,
+        login.region,
+        datetime.now(timezone.utc),
+        link_account=matching.AccountId(login.link_account) if login.link_account else None,
+    )
+    attempt = attempts.record(
+        login.client_id,
+        login.region,
+        login.created_at,
+        flow,
+        decision=decision,
+        oid=person.oid,
+        snils_digest=attempts.snils_digest_of(person),
+        tier=str(person.tier),
+    )
+    amr = tokens.amr[0] if tokens.amr else "PWD"
+    return Finished(
+        login, attempt, decision.reason, decision, person.oid, contacts, str(person.tier), amr, tokens.auth_time
+    )
+
+
+def _older_than_asked(login: Pending, finished: Finished) -> bool:
+    """Whether ESIA let the person in from an authentication older than the portal asked for
+    (``prompt=login``, ``max_age``): its single sign-on may answer without asking again."""
+    granted = finished.decision is not None and (finished.reason is None or finished.is_waiting_for_invite)
+    if not granted or login.link_account:
+        return False
+    now = datetime.now(timezone.utc).timestamp()
+    authenticated = min(finished.auth_time if finished.auth_time is not None else now, now)
+    return not authorization.is_fresh_enough(login.portal_request, authenticated, login.created_at)
+
+
+def _reauthentication_required(login: Pending, finished: Finished, client: PortalClient) -> ToPortal:
+    """No session, no link: the attempt is refused (``reauthentication_required``) and the portal
+    gets ``login_required`` (OIDC Core §3.1.2.1), so that it can ask the person to sign out of
+    Gosuslugi, which is what a shared school computer needs."""
+    check = matching.Check("auth_time", matching.CheckResult.FAIL,
+                           "ESIA answered from an authentication older than the portal's prompt=login or max_age allows")  # fmt: skip
+    attempts.refuse_attempt(finished.attempt.id, matching.Reason.REAUTHENTICATION_REQUIRED, "login_required", check)
+    pendings.drop(login)
+    db.session.commit()
+    return ToPortal(authorization.login_required(client, dict(login.portal_request)), ends_login=True)
+
+
+def _finish_link(login: Pending, finished: Finished) -> Refused | Linked:
+    """The link flow: record the link the person proved, and go back to where the portal asked."""
+    assert finished.decision is not None and finished.oid is not None
+    account_id = finished.decision.account_ids[0]
+    if pendings.link_accounts(finished.oid, [account_id], finished.tier, "link"):
+        return _linked_meanwhile(login)
+    return_to = login.portal_request["return_to"]
+    pendings.drop(login)
+    db.session.commit()
+    return Linked(return_to + ("&" if "?" in return_to else "?") + urlencode({"linked": account_id}))
+
+
+# --- 3. the chooser -------------------------------------------------------------------------
+
+
+def accounts_to_choose(browser: Browser) -> ErrorPage | ChooseAccount:
+    """The chooser's page: the accounts the decision found for the person."""
+    login = _waiting(browser, Step.CHOOSE_ACCOUNT)
+    if login is None:
+        return EXPIRED
+    assert login.stage is not None
+    return ChooseAccount(_accounts(login.stage))
+
+
+def choose(request: Choice) -> ErrorPage | ChooseAccount | Next | SignedIn:
+    """The person picked an account: in through its link, or on to the first link's page."""
+    # Only a login the engine sent to the chooser: any other stage (one waiting for an invite
+    # code, say) names accounts that must not be chosen from here.
+    login = _waiting(request.browser, Step.CHOOSE_ACCOUNT)
+    if login is None:
+        return EXPIRED
+    stage = login.stage
+    assert stage is not None
+    chosen = request.account_id
+    if chosen not in stage.account_ids:
+        return ChooseAccount(_accounts(stage), invalid=True)
+    account = db.session.get(Account, chosen)
+    if account is not None and _linked_to(account.id, stage.oid):
+        return sign_in(login, account.id)
+    pendings.set_stage(login, dataclasses.replace(stage, step=Step.CONFIRM, account_ids=(chosen,)))
+    db.session.commit()
+    return Next(Step.CONFIRM)
+
+
+def _accounts(stage: Stage) -> list[Account]:
+    return [a for a in (db.session.get(Account, i) for i in stage.account_ids) if a is not None]
+
+
+def _linked_to(account_id: str, oid: str) -> bool:
+    link = db.session.get(EsiaLink, account_id)
+    return link is not None and link.oid == oid
+
+
+# --- 4. the school's invite code ------------------------------------------------------------
+
+
+def invite_page(browser: Browser) -> ErrorPage | AskInviteCode:
+    """The invite code page, for a login that waits for one."""
+    return AskInviteCode() if _waiting(browser, Step.INVITE_CODE) is not None else EXPIRED
+
+
+def invite(request: InviteCode) -> ErrorPage | Refused | AskInviteCode | Next:
+    """A child's first link in a region that asks for the school's one-time invite code.
+
+    The code is checked against the accounts the decision named, single use; a few wrong codes per
+    login (and per account and ESIA person over all their logins, or per account from everyone
+    past a higher ceiling) end in ``invite_code_invalid``: the login's one attempt row, updated,
+    with its reference code.
+    """
+    login = _waiting(request.browser, Step.INVITE_CODE)
+    if login is None:
+        return EXPIRED
+    stage = login.stage
+    assert stage is not None and stage.reference is not None
+    # Take this try first, by compare-and-set on the stage: two submissions racing cannot both
+    # count as the same try, and a wrong code cannot overwrite a stage a right one just moved on.
+    tries = stage.tries + 1
+    taken = pendings.advance_stage(login, dataclasses.replace(stage, tries=tries), step=Step.INVITE_CODE, tries=tries - 1)
+    if taken is None:
+        db.session.rollback()
+        return _resume(request.browser)
+    redeemed = invites.redeem(stage.account_ids, request.code, reference=stage.reference, oid=stage.oid)
+    if redeemed.result is invites.Redeemed.RIGHT:
+        assert redeemed.account_id is not None
+        # Checked, not spent: confirm spends it with the link, in one transaction.
+        pendings.set_stage(taken, dataclasses.replace(stage, step=Step.CONFIRM, account_ids=(redeemed.account_id,),
+                                                      invite_id=redeemed.invite_id))  # our row: just taken  # fmt: skip
+        db.session.commit()
+        return Next(Step.CONFIRM)
+    most = int(current_app.config["INVITE_MAX_TRIES_PER_LOGIN"])
+    if redeemed.result is invites.Redeemed.LOCKED or tries >= most:
+        detail = "invite_code_locked" if redeemed.result is invites.Redeemed.LOCKED else "invite_code_wrong"
+        # The attempt that waited for the code ends here: one login, one attempt row (its reference).
+        attempts.refuse_invited_attempt(stage.attempt_id, detail)
+        pendings.drop(login)
+        db.session.commit()  # the wrong code counts against the account and the person, with the refusal
+        return Refused(matching.Reason.INVITE_CODE_INVALID, stage.reference, _login_url(login), ends_login=True)
+    db.session.commit()
+    return AskInviteCode(f"Код не подошёл. Проверьте его и введите ещё раз. Осталось попыток: {most - tries}.")
+
+
+def _resume(browser: Browser) -> ErrorPage | Next:
+    """Another submission of this login's code page moved it on meanwhile: go where it now is."""
+    login = pendings.staged(browser.state, browser.binding)
+    step = login.stage.step if login is not None and login.stage is not None else None
+    if step in (Step.INVITE_CODE, Step.CONFIRM):
+        return Next(step)
+    return EXPIRED
+
+
+# --- 5. the first link ----------------------------------------------------------------------
+
+
+def contacts(request: Contacts) -> ErrorPage | ConfirmContacts:
+    """The first link's page: the diary's name and birth date, and the contacts to confirm."""
+    found = _confirming(request)
+    return found[1] if found is not None else EXPIRED
+
+
+def confirm(request: Contacts) -> ErrorPage | ConfirmContacts | Refused | SignedIn:
+    """The person confirmed a mobile phone and an e-mail: write the link and sign them in."""
+    found = _confirming(request)
+    if found is None:
+        return EXPIRED
+    login, page = found
+    stage = login.stage
+    assert stage is not None
+    digits = _phone_digits(page.phone)
+    if not _PHONE.fullmatch(digits):
+        return dataclasses.replace(page, problem="Укажите мобильный телефон: от 10 до 15 цифр.")
+    if not _EMAIL.fullmatch(page.email):
+        return dataclasses.replace(page, problem="Укажите адрес электронной почты.")
+    account = page.account
+    if pendings.link_accounts(stage.oid, [account.id], stage.tier, "login"):
+        return _linked_meanwhile(login)
+    if stage.invite_id is not None:  # the school's code, spent with the link or not at all
+        assert stage.reference is not None
+        if not invites.spend(stage.invite_id, account.id, reference=stage.reference):
+            return _invite_spent_meanwhile(login)
+        attempts.settle_invited_attempt(stage.attempt_id, account.id)
+    claims = {
+        "email": page.email,
+        "email_verified": page.email == (stage.email or ""),
+        "phone_number": digits,
+        "phone_number_verified": digits == _phone_digits(stage.mobile or ""),
+    }
+    return sign_in(login, account.id, claims)
+
+
+def _confirming(request: Contacts) -> tuple[Pending, ConfirmContacts] | None:
+    """The login waiting on the first link's page, and the page as sent (or as ESIA filled it)."""
+    login = _waiting(request.browser, Step.CONFIRM)
+    if login is None:
+        return None
+    stage = login.stage
+    assert stage is not None
+    account = db.session.get(Account, stage.account_ids[0])
+    if account is None:
+        return None
+    phone = (request.phone if request.phone is not None else stage.mobile or "").strip()
+    email = (request.email if request.email is not None else stage.email or "").strip()
+    return login, ConfirmContacts(account, phone, email)
+
+
+def _phone_digits(text: str) -> str:
+    """A phone number without spaces, brackets and dashes (as typed, or as ESIA spells it)."""
+    return _PHONE_NOISE.sub("", text)
+
+
+# --- 6. signing in --------------------------------------------------------------------------
+
+
+def sign_in(
+    login: Pending, account_id: str, claims: dict[str, Any] | None = None, *, record_account: bool = True
+) -> SignedIn:
+    """Create the diary session, hand the portal its code, forget the pending login: one commit."""
+    stage = login.stage
+    assert stage is not None
+    if claims is None:
+        claims = {}
+        if stage.email:
+            claims.update(email=stage.email, email_verified=True)
+        if stage.mobile:
+            claims.update(phone_number=_phone_digits(stage.mobile), phone_number_verified=True)
+    live, token = sessions.create_session(
+        account_id, tier=stage.tier or "simplified", amr=stage.amr or "PWD",
+        attempt_id=stage.attempt_id, claims=claims, auth_time=stage.auth_time,
+    )  # fmt: skip
+    if record_account and stage.attempt_id:
+        attempts.set_attempt_account(stage.attempt_id, account_id)  # the account entered (after a chooser, too)
+    client = services.current().clients[login.client_id]
+    pendings.drop(login)
+    response = authorization.complete_authorization(client, dict(login.portal_request), live, login_started=login.created_at)
+    db.session.commit()
+    return SignedIn(response, token)
+
+
+def sign_out(live: sessions.LiveSession) -> None:
+    """End the person's diary session (logout)."""
+    sessions.revoke(live)
+    db.session.commit()
+
+
+# --- when the world moved on meanwhile -------------------------------------------------------
+
+
+def _linked_meanwhile(login: Pending) -> Refused:
+    """Another ESIA person linked the account between the decision and now: refuse, recorded."""
+    db.session.rollback()  # nothing of this step is kept
+    if login.stage is not None:  # recorded at ESIA's callback: that row ends refused (one login, one attempt)
+        check = matching.Check("link", matching.CheckResult.FAIL, "another ESIA person linked the account meanwhile")
+        attempts.refuse_attempt(login.stage.attempt_id, matching.Reason.LINKED_ELSEWHERE, "linked_meanwhile", check)
+        reference = attempts.reference_of(login.stage.attempt_id)
+    else:  # the link flow, straight from the callback: its attempt went with the rollback
+        reference = attempts.record(login.client_id, login.region, login.created_at, login.flow,
+                                    reason=matching.Reason.LINKED_ELSEWHERE, detail="linked_meanwhile").reference  # fmt: skip
+    pendings.drop(login)
+    db.session.commit()
+    return Refused(matching.Reason.LINKED_ELSEWHERE, reference, _login_url(login), ends_login=True)
+
+
+def _invite_spent_meanwhile(login: Pending) -> Refused:
+    """The invite code was used by another login (or revoked) between the code page and now."""
+    db.session.rollback()  # nothing of this step is kept: no link
+    stage = login.stage
+    assert stage is not None and stage.reference is not None
+    attempts.refuse_invited_attempt(stage.attempt_id, "invite_code_used_meanwhile")
+    pendings.drop(login)
+    db.session.commit()
+    return Refused(matching.Reason.INVITE_CODE_INVALID, stage.reference, _login_url(login), ends_login=True)
+
+
+def _waiting(browser: Browser, step: Step) -> Pending | None:
+    """This browser's login, if it waits on the page of ``step`` (and on no other)."""
+    login = pendings.staged(browser.state, browser.binding)
+    if login is None or browser.binding is None or login.stage is None or login.stage.step is not step:
+        return None
+    return login
+
+
+def _login_url(login: Pending) -> str | None:
+    """The portal's password login, offered on a refusal (None if the portal is gone)."""
+    client = services.current().clients.get(login.client_id)
+    return client.login_url if client else None
+
+
+def _same_origin(url: str, registered: tuple[str, ...]) -> bool:
+    """Whether ``url`` is on the origin (scheme, host, port) of one of ``registered``.
+
+    Parsed, never compared as text; user info, a fragment or an unparsable URL is refused.
+    """
+    target = _origin(url)
+    return target is not None and any(target == _origin(uri) for uri in registered)
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    if not url.isascii() or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        return None  # urlsplit would drop tabs and newlines, and strip spaces, without a word
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None or parts.fragment:
+        return None
+    return (parts.scheme, parts.hostname, port if port is not None else (443 if parts.scheme == "https" else 80))

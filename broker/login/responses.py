@@ -1,0 +1,85 @@
+"""How each result of the login flow is answered: the page, the redirect, and the cookies that go with it.
+
+The person's login views (``broker.login.views``) and the portals' authorize endpoint
+(``broker.oidc.views``) both answer with :func:`respond`, so a step's result looks the same
+whichever door it came through.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, make_response, redirect, render_template, url_for
+
+from broker import services
+from broker.login import flow
+from broker.login import pending as login
+from broker.login.pending import Step
+from broker.oidc import sessions
+from broker.web import cookies, pages
+
+ROLES_RU = {"student": "Ученик", "parent": "Родитель", "teacher": "Учитель", "staff": "Сотрудник"}
+#: The page each step waits on.
+PAGES = {Step.CHOOSE_ACCOUNT: "auth.choose", Step.INVITE_CODE: "auth.invite", Step.CONFIRM: "auth.confirm"}
+
+
+def respond(result: flow.Result) -> Any:
+    """Render what a step of the login answered."""
+    match result:
+        case flow.ErrorPage(title, message, code, status):
+            return pages.render_error(title, message, code, status)
+        case flow.Refused(reason, reference, login_url, ends_login):
+            refusal = make_response(pages.render_refusal(reason, reference, login_url))
+            if ends_login:
+                cookies.forget(refusal, login.BINDING_COOKIE)
+            return refusal
+        case flow.ToEsia(url, binding_cookie):
+            to_esia = redirect(url)
+            cookies.put(to_esia, login.BINDING_COOKIE, binding_cookie, current_app.config["PENDING_LOGIN_SECONDS"])
+            return to_esia
+        case flow.ToPortal(to_portal, ends_login):
+            if ends_login:
+                cookies.forget(to_portal, login.BINDING_COOKIE)
+            return to_portal
+        case flow.ChooseRegion(portal_request, regions, problem):
+            return render_template("auth/region.html", action=url_for("oidc.authorize"),
+                                   carried=sorted(portal_request.items()), regions=regions, problem=problem)  # fmt: skip
+        case flow.Next(step):
+            return redirect(url_for(PAGES[step]))
+        case flow.ChooseAccount(accounts, invalid):
+            chooser = render_template("auth/choose.html", accounts=accounts, roles=ROLES_RU, csrf_token=_csrf(),
+                                      action=url_for("auth.choose"))  # fmt: skip
+            return (chooser, 400) if invalid else chooser
+        case flow.AskInviteCode(problem):
+            form = {"csrf_token": _csrf(), "action": url_for("auth.invite")}
+            if problem is None:
+                return render_template("auth/invite.html", **form)
+            return render_template("auth/invite.html", problem=problem, **form), 400
+        case flow.ConfirmContacts(account, phone, email, problem):
+            shown = {"account": account, "phone": phone, "email": email, "csrf_token": _csrf(), "action": url_for("auth.confirm")}
+            if problem is None:
+                return render_template("auth/confirm.html", **shown)
+            return render_template("auth/confirm.html", problem=problem, **shown), 400
+        case flow.SignedIn(signed_in, token):
+            cookies.put(signed_in, sessions.COOKIE, token, int(current_app.config["SESSION_SECONDS"]))
+            cookies.forget(signed_in, login.BINDING_COOKIE)
+            return signed_in
+        case flow.Linked(return_to):
+            linked = redirect(return_to)
+            cookies.forget(linked, login.BINDING_COOKIE)
+            return linked
+    raise TypeError(f"no page for {result!r}")
+
+
+def current_browser() -> flow.Browser:
+    """The pending login's state and the browser's secret, from the binding cookie."""
+    value = cookies.read(login.BINDING_COOKIE) or ""
+    state, _, binding = value.partition(".")
+    return flow.Browser(state or None, binding or None)
+
+
+def _csrf() -> str:
+    """The login pages' CSRF token: tied to the browser's binding, under a key of its own purpose."""
+    binding = current_browser().binding
+    assert binding is not None  # a page is shown only to the browser its login is bound to
+    return services.current().keyring.login_csrf.digest(binding)

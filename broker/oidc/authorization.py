@@ -1,0 +1,128 @@
+"""Answering a portal's authorization request: a code for a session, or ``login_required``.
+
+The portal's request is validated by Authlib when it arrives (``/oidc/authorize``) and kept with
+the pending login while the person is at ESIA; these functions rebuild its grant from the kept
+arguments and answer it. They write into the caller's transaction (the login flow commits).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oidc.core.errors import LoginRequiredError
+from flask import current_app, url_for
+
+from broker import services
+from broker.extensions import db
+from broker.oidc import provider as oidc
+
+if TYPE_CHECKING:
+    from flask import Response
+
+    from broker.oidc.clients import PortalClient
+    from broker.oidc.sessions import LiveSession
+
+log = logging.getLogger(__name__)
+
+
+def external(endpoint: str, **values: Any) -> str:
+    """An absolute URL under the configured issuer (not the Host header a proxy passed on)."""
+    return current_app.config["OIDC_ISSUER"] + url_for(endpoint, **values)
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A portal's authorization request, validated: its grant and how fresh a login it asks for."""
+
+    grant: Any  # Authlib's authorization code grant for the request
+    freshness: oidc.Freshness
+
+    @property
+    def client(self) -> PortalClient:
+        return self.grant.request.client
+
+    def error(self, error: type[OAuth2Error], description: str) -> Response:
+        """Answer the portal's request with ``error`` (a redirect back to it)."""
+        server = _server()
+        found = error(description, redirect_uri=self.grant.redirect_uri, state=self.grant.request.payload.state)
+        return oidc.error_response(server, found)
+
+
+def read_request(signed: oidc.SignedIn | None) -> Asked:
+    """Validate the portal's authorization request in ``flask.request`` (raises ``OAuth2Error``).
+
+    ``signed``: the live session's person, if any; with none, Authlib answers ``prompt=none``
+    with ``login_required`` itself.
+    """
+    grant = _server().get_consent_grant(end_user=signed)
+    return Asked(grant, oidc.Freshness.of(grant))
+
+
+def error_response(error: OAuth2Error) -> Response:
+    """An error Authlib raised while reading the request, sent back to the portal."""
+    return oidc.error_response(_server(), error)
+
+
+def complete_authorization(
+    client: PortalClient, portal_request: dict[str, str], live: LiveSession, login_started: datetime | None = None
+) -> Response:
+    """Issue the portal's authorization code for session ``live`` and send the browser back.
+
+    ``login_started``: when the broker sent the person to ESIA for this request (None when the
+    live session answered it). If ESIA's single sign-on answered without asking the person,
+    and the portal asked for a new authentication (``prompt=login``, ``max_age``), the portal
+    gets ``login_required`` instead of a code: OIDC Core §3.1.2.1, "If it cannot
+    reauthenticate the End-User, it MUST return an error, typically login_required", and a
+    code whose ``auth_time`` breaks ``max_age`` is one a conforming portal must reject anyway.
+    The code is written in the caller's transaction: the caller commits.
+    """
+    if login_started is not None and not is_fresh_enough(portal_request, oidc.auth_time(live), login_started):
+        return login_required(client, portal_request)
+    server, stored, grant = stored_grant(portal_request)
+    return server.create_authorization_response(request=stored, grant_user=live, grant=grant)
+
+
+def is_fresh_enough(portal_request: dict[str, str], authenticated: float, login_started: datetime) -> bool:
+    """Whether an ESIA login begun at ``login_started``, in which ESIA last asked the person at
+    ``authenticated`` (Unix time), gives the portal's request the login it asked for."""
+    _, _, grant = stored_grant(portal_request)
+    return oidc.Freshness.of(grant).met_by(authenticated, login_started, datetime.now(timezone.utc))
+
+
+def login_required(client: PortalClient, portal_request: dict[str, str]) -> Response:
+    """Answer the portal's request with ``login_required``: ESIA let the person in from an older
+    authentication than the request allows (it documents no way to make it ask again)."""
+    log.info("client %s: ESIA answered a login asked to be fresh from an older authentication: login_required", client.client_id)
+    server, stored, grant = stored_grant(portal_request)
+    error = LoginRequiredError(
+        "ESIA signed the person in without asking them again, from an authentication older than this request allows.",
+        redirect_uri=grant.validate_authorization_request(),
+        state=stored.payload.state,
+    )
+    return oidc.error_response(server, error)
+
+
+def stored_grant(portal_request: dict[str, str]) -> tuple[Any, oidc.StoredAuthorizationRequest, Any]:
+    """The authorization server, the portal's request as kept with the pending login, and its grant."""
+    server = _server()
+    uri = external("oidc.authorize") + "?" + urlencode(portal_request)
+    stored = oidc.StoredAuthorizationRequest(uri, portal_request)
+    return server, stored, server.get_authorization_grant(stored)
+
+
+def token_response() -> Response:
+    """Answer the token endpoint's request; the code is spent whatever the answer (committed)."""
+    response = _server().create_token_response()
+    db.session.commit()  # the code is spent whatever the answer; the access token is kept
+    return response
+
+
+def _server() -> Any:
+    server = services.current().oidc
+    assert server is not None
+    return server
