@@ -232,7 +232,7 @@ def main() -> None:
     esia_after, busy_after = cpu_and_rss(esia_pids)[0], machine_busy_seconds()
     own_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_cpu = (own_after.ru_utime + own_after.ru_stime) - (own_before.ru_utime + own_before.ru_stime)
-    latencies = sorted(l for done, _ in outcomes for l in done)
+    latencies = sorted(latency for done, _ in outcomes for latency in done)
     errors = sum(e for _, e in outcomes)
     logins = len(latencies)
     print(f"machine: {machine.describe()}")

@@ -26,7 +26,7 @@ import multiprocessing
 import resource
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,14 +40,14 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 from broker import create_app, services  # noqa: E402
-from broker.regions import preflight  # noqa: E402
-from broker.regions import policies as regions  # noqa: E402
-from broker.registry import importer  # noqa: E402
 from broker.db import revision as schema  # noqa: E402
 from broker.extensions import db  # noqa: E402
+from broker.regions import policies as regions  # noqa: E402
+from broker.regions import preflight  # noqa: E402
+from broker.registry import importer  # noqa: E402
 
 KEY = "bench-snils-key"
-AT = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)  # noon in Moscow: the day the rows are made for
+AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)  # noon in Moscow: the day the rows are made for
 GENERATED = AT.date()
 
 

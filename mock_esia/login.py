@@ -132,7 +132,7 @@ def _find_person(services: Services, form: Mapping[str, str]) -> Person | None:
 def _render_login(
     services: Services, pending: AuthorizationRequest, *, error: str | None = None, status: int = 200
 ) -> Response:
-    today = dt.datetime.fromtimestamp(services.clock(), dt.timezone.utc).date()
+    today = dt.datetime.fromtimestamp(services.clock(), dt.UTC).date()
     people = [
         {
             "person": person,

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 import matching
 from broker import services
-from broker.extensions import db
 from broker.db.models import Account, EsiaLink
-from tests.databases import DATABASES, database_url_for, running_app
+from broker.extensions import db
 from tests.builders import (
     ADULT_SNILS,
     CHILD_SNILS,
@@ -24,12 +24,13 @@ from tests.builders import (
     make_child_account,
     make_person,
 )
+from tests.databases import DATABASES, database_url_for, running_app
 
 Build = Callable[[Iterable[matching.Account]], matching.Registry]
 
 
 def store(accounts: Iterable[matching.Account]) -> matching.Registry:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for a in accounts:
         db.session.add(
             Account(
