@@ -40,13 +40,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import machine  # noqa: E402
+from flask import Flask  # noqa: E402
 from sqlalchemy import bindparam, delete, func, insert, select  # noqa: E402
 
 import matching  # noqa: E402
+from bench import machine  # noqa: E402
 from broker import create_app  # noqa: E402
 from broker.db import revision as schema  # noqa: E402
 from broker.db.models import Account, EsiaLink, LoginAttempt  # noqa: E402
@@ -233,8 +233,8 @@ def _times(count: int, rnd: random.Random) -> list[datetime]:
 def _attempts(count: int, accounts: int) -> Iterator[dict[str, Any]]:
     rnd = random.Random(20261128)
     traces = _trace_templates()
-    outcomes, outcome_weights = zip(*OUTCOMES, strict=True)
-    reasons, reason_weights = zip(*REASONS, strict=True)
+    outcomes, outcome_weights = [name for name, _ in OUTCOMES], [weight for _, weight in OUTCOMES]
+    reasons, reason_weights = [name for name, _ in REASONS], [weight for _, weight in REASONS]
     regions, adults = _people(accounts)
     frequent = max(accounts // 10, 1)
     seen: set[str] = set()
@@ -242,7 +242,7 @@ def _attempts(count: int, accounts: int) -> Iterator[dict[str, Any]]:
         # A tenth of the people log in daily: they make 40 % of the attempts.
         i = rnd.randrange(frequent) if rnd.random() < 0.4 else rnd.randrange(accounts)
         account = f"att-{i}"
-        region = regions[i]
+        region: str | None = regions[i]
         outcome = rnd.choices(outcomes, outcome_weights)[0]
         reason = rnd.choices(reasons, reason_weights)[0] if outcome == "refused" else None
         if reason == "region_disabled":
@@ -282,7 +282,7 @@ def _attempts(count: int, accounts: int) -> Iterator[dict[str, Any]]:
 # --- loading -----------------------------------------------------------------------------------------
 
 
-def _app(url: str):  # type: ignore[no-untyped-def]
+def _app(url: str) -> Flask:
     return create_app(
         {"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SNILS_HASH_KEY": SNILS_KEY, "SECRET_KEY": SECRET,
          "OID_HASH_KEY": OID_KEY, "REGION_CACHE_SECONDS": 3600}

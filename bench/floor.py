@@ -32,11 +32,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import machine  # noqa: E402
-from login_load import cpu_and_rss, pids_matching  # noqa: E402
+from bench import machine  # noqa: E402
+from bench.login_load import cpu_and_rss, pids_matching  # noqa: E402
 
 CMS, JWT = "CMS client_secret (RSA-2048)", "RS256 JWT (joserfc)"
 #: Per login: (CMS signatures, RS256 JWTs, requests served).

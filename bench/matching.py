@@ -22,14 +22,12 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import machine  # noqa: E402
-import synthetic  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 import matching  # noqa: E402
+from bench import machine, synthetic  # noqa: E402
 from broker import create_app, services  # noqa: E402
 from broker.db import revision as schema  # noqa: E402
 from broker.extensions import db  # noqa: E402
