@@ -27,9 +27,9 @@ from joserfc.jwk import KeySet
 
 import mock_esia
 from broker import create_app
+from broker.oidc import keys
 from broker.db import revision as schema
 from broker.extensions import db
-from broker.oidc import keys
 from tests.databases import TEST_SNILS_KEY
 from tests.keymaterial import write_rsa_pair
 from tests.routing import route

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 import matching
 from broker import services
-from broker.db.models import Account, EsiaLink
 from broker.extensions import db
+from broker.db.models import Account, EsiaLink
+from tests.databases import DATABASES, database_url_for, running_app
 from tests.builders import (
     ADULT_SNILS,
     CHILD_SNILS,
@@ -24,13 +24,12 @@ from tests.builders import (
     make_child_account,
     make_person,
 )
-from tests.databases import DATABASES, database_url_for, running_app
 
 Build = Callable[[Iterable[matching.Account]], matching.Registry]
 
 
 def store(accounts: Iterable[matching.Account]) -> matching.Registry:
-    now = datetime.now(UTC)
+    now = datetime.now(timezone.utc)
     for a in accounts:
         db.session.add(
             Account(
