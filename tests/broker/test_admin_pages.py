@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from broker.db.models import AuditEvent, Staff, StaffSession
-from broker.extensions import db
-from broker.staff import accounts as staff
 from broker.staff import tokens as apitokens
+from broker.staff import accounts as staff
+from broker.extensions import db
+from broker.db.models import AuditEvent, Staff, StaffSession
 from tests.broker.staffing import ADDRESS, PASSWORD, StaffBrowser, audit_rows, make_staff
 
 NEW_STAFF = {
@@ -111,7 +111,7 @@ def _age_session(**changes: datetime) -> None:
 def test_a_session_ends_at_the_absolute_timeout(app: Flask, browser: StaffBrowser) -> None:
     make_staff("boss", role="admin")
     signed_in(browser)
-    _age_session(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    _age_session(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
     answer = browser.get("/admin/")
     assert answer.status_code == 302 and answer.headers["Location"].startswith("/admin/login")
 
@@ -120,7 +120,7 @@ def test_a_session_ends_after_being_idle(app: Flask, browser: StaffBrowser) -> N
     app.config.update(STAFF_IDLE_SECONDS=600)
     make_staff("boss", role="admin")
     signed_in(browser)
-    _age_session(last_seen_at=datetime.now(UTC) - timedelta(seconds=601))
+    _age_session(last_seen_at=datetime.now(timezone.utc) - timedelta(seconds=601))
     assert browser.get("/admin/").status_code == 302
 
 
@@ -453,7 +453,7 @@ def test_an_admin_sets_a_colleagues_password_unlocking_them_and_ending_every_ses
     signed_in(second, "ivanov")
     member = staff.find_staff("ivanov")
     assert member is not None
-    member.failed_logins, member.locked_until = 2, datetime.now(UTC) + timedelta(minutes=10)
+    member.failed_logins, member.locked_until = 2, datetime.now(timezone.utc) + timedelta(minutes=10)
     db.session.commit()
     assert _live_sessions("ivanov") == 2
     signed_in(browser)

@@ -25,8 +25,8 @@ from oic.oic.message import AuthorizationErrorResponse, AuthorizationRequest, Au
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 from sqlalchemy import func, select
 
-from broker.db.models import DiarySession, LoginAttempt
 from broker.extensions import db
+from broker.db.models import DiarySession, LoginAttempt
 from broker.oidc.sessions import as_utc
 from tests.world import BROKER, PORTAL_CALLBACK, PORTAL_SECRET, World, log_in
 
