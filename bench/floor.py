@@ -6,7 +6,7 @@ A login costs signatures that the protocols demand and HTTP requests that the fl
 whatever the application does in between:
 
 * the broker makes three RSA-2048 signatures per login: the ``client_secret`` of ESIA's
-  authorization URL and of the token request (detached CMS, ESIA.md §3) and the portal's
+  authorization URL and of the token request (detached CMS, docs/esia.md) and the portal's
   RS256 id_token; it serves three requests (``/oidc/authorize``, the ESIA callback,
   ``/oidc/token``);
 * the mock ESIA makes two (the access token and the id_token, RS256) and serves four

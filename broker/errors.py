@@ -1,4 +1,4 @@
-"""The broker's exceptions, each with a stable code, and the one handler that answers them."""
+"""The broker's exceptions (each with a stable code), the JSON error shape, and the one handler that answers them."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, jsonify, render_template, request
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
-
-from broker.api.schemas import ErrorSchema
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -156,6 +154,34 @@ def bad_fields_of(messages: Any, prefix: str = "") -> list[BadField]:
     if isinstance(messages, list) and all(isinstance(item, str) for item in messages):
         return [BadField(prefix or "(body)", " ".join(messages))]
     return [BadField(prefix or "(body)", str(messages))]
+
+
+class ErrorItemSchema(Schema):
+    index = fields.Integer(metadata={"description": "Position of the item in the request (0-based), if any."})
+    field = fields.String(required=True, metadata={"description": "The field at fault, e.g. accounts.3.birth_date."})
+    why = fields.String(required=True, metadata={"description": "What is wrong with it, in English."})
+
+
+class ErrorSchema(Schema):
+    """Every error answer of the API (:func:`problem` and the rate limits dump it through this schema)."""
+
+    error = fields.String(
+        required=True,
+        metadata={
+            "description": (
+                "A stable snake_case code, the failure's own: invalid_request (400 the body is not a JSON "
+                "object; 422 some fields are not valid), invalid_criteria (422 search criteria or a reference "
+                "code that cannot be used), invalid_token (401), insufficient_scope (403 role), forbidden "
+                "(403 region), not_found (404 region), attempt_not_found (404 attempt), body_too_large (413), "
+                "database_unavailable (503, with Retry-After)."
+            )
+        },
+    )
+    error_description = fields.String(metadata={"description": "What happened, in English, for people."})
+    errors = fields.List(
+        fields.Nested(ErrorItemSchema),
+        metadata={"description": "Bad input: one entry per bad field (absent for other errors)."},
+    )
 
 
 def problem(error: BrokerError) -> dict[str, Any]:

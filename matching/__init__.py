@@ -13,7 +13,7 @@ Callers pass the clock (``at``) and the registry (a :class:`Registry` port).
 
 from __future__ import annotations
 
-from matching.engine import ADULT_AGE, decide
+from matching.engine import decide
 from matching.messages import message_ru
 from matching.mask import mask_birth_date, mask_name, mask_snils
 from matching.model import (
@@ -53,33 +53,56 @@ from matching.preflight import (
     preflight_region,
 )
 from matching.refusals import REFUSALS, Fixer, Reason, Refusal
+from matching.rules import (
+    ACCOUNT_REASONS,
+    ADULT_AGE,
+    ADULT_MIN_TIER,
+    IDENTITY_REASONS,
+    REASON_ORDER,
+    SnilsComparison,
+    check_account_region,
+    check_auto_link,
+    check_invite_code,
+    check_link,
+    check_school,
+    check_status,
+    check_tier,
+    compare_snils,
+    is_adult,
+    is_first_link_ruled,
+    snils_refusal,
+)
 from matching.snils import InvalidSnilsError, Snils, format_snils, parse_snils, snils_checksum
 from matching.gender import parse_gender
 from matching.age import age_on, local_date
 
 __all__ = [
+    "ACCOUNT_REASONS",
     "ADULT_AGE",
-    "FINDINGS",
-    "REFUSALS",
+    "ADULT_MIN_TIER",
     "Account",
-    "AccountRow",
     "AccountId",
+    "AccountRow",
     "AccountStatus",
     "Check",
     "CheckResult",
     "Decision",
     "EsiaOid",
+    "FINDINGS",
     "Finding",
     "FindingInfo",
     "FirstLink",
     "Fixer",
     "FlaggedAccount",
     "Gender",
+    "IDENTITY_REASONS",
     "InvalidSnilsError",
     "NormalisedName",
     "Outcome",
     "Person",
     "PreflightReport",
+    "REASON_ORDER",
+    "REFUSALS",
     "Reason",
     "Refusal",
     "RegionPolicy",
@@ -88,10 +111,21 @@ __all__ = [
     "SchoolSummary",
     "SharedKeys",
     "Snils",
+    "SnilsComparison",
     "Tier",
     "age_on",
+    "check_account_region",
+    "check_auto_link",
+    "check_invite_code",
+    "check_link",
+    "check_school",
+    "check_status",
+    "check_tier",
+    "compare_snils",
     "decide",
     "format_snils",
+    "is_adult",
+    "is_first_link_ruled",
     "is_latin_mixed",
     "is_placeholder",
     "local_date",
@@ -106,4 +140,5 @@ __all__ = [
     "preflight_region",
     "short_name_key",
     "snils_checksum",
+    "snils_refusal",
 ]

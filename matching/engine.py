@@ -1,6 +1,6 @@
 """The decision: may this ESIA person enter a diary account, and if not, why.
 
-The rules (ARCHITECTURE.md §2, from the diary's own guide):
+The rules (docs/architecture.md, 'The rules, in brief'):
 
 1. The login's region must have ESIA login enabled, and so must the account's region.
 2. ESIA must supply a birth date; the age on the login date in the region's time zone picks
@@ -29,7 +29,7 @@ The rules (ARCHITECTURE.md §2, from the diary's own guide):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -39,7 +39,6 @@ from matching.mask import mask_birth_date, mask_name, mask_snils
 from matching.model import (
     Account,
     AccountId,
-    AccountStatus,
     Check,
     CheckResult,
     Decision,
@@ -49,29 +48,31 @@ from matching.model import (
     Outcome,
     Person,
     RegionPolicy,
-    Tier,
 )
 from matching.names import normalise_name
 from matching.refusals import Reason
+from matching.rules import (
+    ADULT_MIN_TIER,
+    IDENTITY_REASONS,
+    SnilsComparison,
+    check_account_region,
+    check_auto_link,
+    check_invite_code,
+    check_link,
+    check_school,
+    check_status,
+    check_tier,
+    compare_snils,
+    is_adult,
+    is_first_link_ruled,
+    snils_refusal,
+)
 from matching.snils import InvalidSnilsError, Snils, parse_snils
 
 if TYPE_CHECKING:
     from matching.ports import Registry
 
-ADULT_AGE = 14  # from this age: standard/verified tier and SNILS (the diary's rule)
-ADULT_MIN_TIER = Tier.STANDARD
-
 PASS, FAIL, INFO = CheckResult.PASS, CheckResult.FAIL, CheckResult.INFO
-# When every candidate fails, the one with the fewest failures explains the refusal; ties go
-# to the earlier reason here, then to the smaller account id, so the answer never depends on
-# the order the registry returns rows in.
-_IDENTITY_PRECEDENCE = (
-    Reason.NAME_MISMATCH,
-    Reason.BIRTHDATE_MISMATCH,
-    Reason.GENDER_MISMATCH,
-    Reason.SNILS_MISSING_IN_DIARY,
-    Reason.SNILS_MISMATCH,
-)
 
 
 @dataclass(slots=True)
@@ -157,23 +158,24 @@ def decide(
         trace.add("esia_birth_date", FAIL, f"birth date {mask_birth_date(person.birth_date)} is after {today}")
         return trace.refuse(Reason.ESIA_DATA_INCOMPLETE)
     trace.age = age
-    is_adult = age >= ADULT_AGE
+    adult = is_adult(age)
     trace.add("age", INFO, f"{age} on {today.isoformat()} in {region.timezone}")
     trace.add(
         "rule",
         INFO,
         "14 and over: standard or verified account; full name, SNILS, birth date and gender"
-        if is_adult
+        if adult
         else "under 14: any account tier; full name and birth date",
     )
 
-    if is_adult and person.tier.rank < ADULT_MIN_TIER.rank:
+    tier_failure = check_tier(person.tier, age)
+    if tier_failure is not None:
         trace.add("tier", FAIL, f"{person.tier} account; {ADULT_MIN_TIER} or verified required from 14")
-        return trace.refuse(Reason.TIER_INSUFFICIENT)
+        return trace.refuse(tier_failure)
     trace.add("tier", PASS, f"{person.tier} account is enough at {age}")
 
-    snils = _esia_snils(person, is_adult, trace)
-    if is_adult and snils is None:
+    snils = _esia_snils(person, adult, trace)
+    if adult and snils is None:
         return trace.refuse(Reason.ESIA_DATA_INCOMPLETE)
     names = tuple(
         (n.value, n.rules)
@@ -186,7 +188,7 @@ def decide(
         names=names,
         snils=snils,
         digest=registry.snils_digest(snils) if snils else None,
-        is_adult=is_adult,
+        is_adult=adult,
         invited=invited_account,
     )
 
@@ -235,10 +237,11 @@ def _find_candidates(subject: _Compared, registry: Registry, trace: _Trace) -> l
     if found:
         return found
     # Only to explain a refusal, and only when exactly one account answers.
-    for label, accounts in (
+    wider: tuple[tuple[str, Callable[[], Sequence[Account]]], ...] = (
         ("by surname, given name and birth date", lambda: registry.find_by_short_name(subject.short_key, subject.birth_date)),
         ("by full name on another birth date", lambda: registry.find_by_name(subject.key, None)),
-    ):
+    )
+    for label, accounts in wider:
         found = _lookup(trace, label, accounts())
         if len(found) == 1:
             return found
@@ -294,28 +297,26 @@ def _identity_failures(
 
 
 def _snils_failure(subject: _Compared, account: Account, trace: _Trace, *, snils_required: bool) -> Reason | None:
-    if account.snils_digest is None:
-        if snils_required:
-            trace.add("snils", FAIL, "the diary account has no SNILS", (), account.id)
-            return Reason.SNILS_MISSING_IN_DIARY
-        trace.add("snils", INFO, "not compared: the diary account has no SNILS", (), account.id)
-        return None
-    if not account.snils_valid:
+    comparison = compare_snils(account, subject.digest)
+    reason = snils_refusal(comparison, snils_required=snils_required)
+    if comparison is SnilsComparison.MISSING_IN_DIARY:
+        detail = "the diary account has no SNILS"
+    elif comparison is SnilsComparison.BAD_CHECKSUM:
         detail = f"the diary's SNILS {account.snils_masked} has a bad checksum"
-        if snils_required:
-            trace.add("snils", FAIL, detail, (), account.id)
-            return Reason.SNILS_MISMATCH
+    elif comparison is SnilsComparison.NOT_COMPARED:
+        detail = "ESIA supplied no usable SNILS"
+    elif comparison is SnilsComparison.EQUAL:
+        detail = f"{account.snils_masked} equal"
+    else:
+        assert subject.snils is not None  # compared: ESIA gave a usable SNILS
+        detail = f"{mask_snils(subject.snils.digits)} vs {account.snils_masked}"
+    if reason is not None:
+        trace.add("snils", FAIL, detail, (), account.id)
+    elif comparison is SnilsComparison.EQUAL:
+        trace.add("snils", PASS, detail, (), account.id)
+    else:
         trace.add("snils", INFO, f"not compared: {detail}", (), account.id)
-        return None
-    if subject.digest is None or subject.snils is None:
-        trace.add("snils", INFO, "not compared: ESIA supplied no usable SNILS", (), account.id)
-        return None
-    if account.snils_digest == subject.digest:
-        trace.add("snils", PASS, f"{account.snils_masked} equal", (), account.id)
-        return None
-    # Both sides have a valid SNILS and they differ: another person, whatever the age.
-    trace.add("snils", FAIL, f"{mask_snils(subject.snils.digits)} vs {account.snils_masked}", (), account.id)
-    return Reason.SNILS_MISMATCH
+    return reason
 
 
 def _account_failure(
@@ -326,36 +327,37 @@ def _account_failure(
     *,
     link_flow: bool = False,
 ) -> Reason | None:
-    """Check that ``account`` may be entered at all; return the first reason that fired.
+    """Run the account checks on ``account`` in the engine's order; return the first reason that fired.
 
     ``link_flow``: the person proved the account with its password, so a region's rule against
     linking under-14 accounts automatically does not apply.
     """
-    policy = regions.get(account.region)
-    if policy is None or not policy.enabled:
+    reason = check_account_region(account, regions)
+    if reason is not None:
         trace.add("account_region", FAIL, f"ESIA login is not enabled in region {account.region}", (), account.id)
-        return Reason.REGION_DISABLED
+        return reason
     trace.add("account_region", PASS, f"ESIA login is enabled in region {account.region}", (), account.id)
-    if account.status is not AccountStatus.ACTIVE:
+    reason = check_status(account)
+    if reason is not None:
         trace.add("status", FAIL, f"account is {account.status}", (), account.id)
-        return Reason.ACCOUNT_BLOCKED
+        return reason
     trace.add("status", PASS, "account is active", (), account.id)
-    if not account.is_attached:
+    reason = check_school(account)
+    if reason is not None:
         trace.add("school", FAIL, "account is not attached to a school", (), account.id)
-        return Reason.NOT_ATTACHED
+        return reason
     trace.add("school", PASS, "account is attached to a school", (), account.id)
-    if account.esia_oid is not None and account.esia_oid != subject.oid:
+    reason = check_link(account, lambda oid: oid == subject.oid)
+    if reason is not None:
         trace.add("link", FAIL, "account is linked to another ESIA person", (), account.id)
-        return Reason.LINKED_ELSEWHERE
+        return reason
     linked = "linked to this ESIA person" if account.esia_oid else "not linked yet"
     trace.add("link", PASS, f"account is {linked}", (), account.id)
-    if account.esia_oid is None and not subject.is_adult and not link_flow:
-        # The *account's* region decides, not the login's: its operator owns the account and
-        # set the rule for it, and a person must not get round the rule by logging in through
-        # another region's entry point (the login's region only says whether ESIA login is on
-        # there and whose calendar counts the age). Checked last, once the account is known to
-        # be this person's and usable, so that every other refusal keeps its own reason.
-        if not policy.auto_link_under_14:
+    if is_first_link_ruled(account, adult=subject.is_adult, link_flow=link_flow):
+        # Checked last, once the account is known to be this person's and usable, so that every
+        # other refusal keeps its own reason.
+        reason = check_auto_link(account, regions)
+        if reason is not None:
             trace.add(
                 "policy",
                 FAIL,
@@ -364,8 +366,9 @@ def _account_failure(
                 (),
                 account.id,
             )
-            return Reason.LINK_REQUIRED
-        if policy.under_14_first_link is FirstLink.INVITE_CODE and account.id != subject.invited:
+            return reason
+        reason = check_invite_code(account, regions, subject.invited)
+        if reason is not None:
             trace.add(
                 "policy",
                 FAIL,
@@ -375,7 +378,8 @@ def _account_failure(
                 account.id,
             )
             trace.awaiting_code.append(account.id)
-            return Reason.INVITE_CODE_REQUIRED
+            return reason
+        policy = regions[account.region]  # check_account_region passed: the region is known
         how = "with its invite code" if policy.under_14_first_link is FirstLink.INVITE_CODE else "by name and birth date"
         trace.add("policy", PASS, f"region {account.region} links under-14 accounts on the first ESIA login ({how})",
                   (), account.id)  # fmt: skip
@@ -466,10 +470,13 @@ def _resolve(
         candidates = holders or candidates
     matches: list[Account] = []
     failed: list[tuple[int, int, str, Reason]] = []
+    # When every candidate fails, the one with the fewest failures explains the refusal; ties go
+    # to the earlier reason in IDENTITY_REASONS, then to the smaller account id, so the answer
+    # never depends on the order the registry returns rows in.
     for account in candidates:
         failures = _identity_failures(subject, account, trace, snils_required=subject.is_adult)
         if failures:
-            failed.append((len(failures), _IDENTITY_PRECEDENCE.index(failures[0]), account.id, failures[0]))
+            failed.append((len(failures), IDENTITY_REASONS.index(failures[0]), account.id, failures[0]))
         else:
             matches.append(account)
     if not matches:

@@ -4,8 +4,8 @@ The prediction applies the engine's own rules (``decide``) to the registry alone
 a time and across accounts, without an ESIA person to compare with:
 
 - the age that picks the rule is :func:`age_on` the login date in the region's time zone, from
-  ``ADULT_AGE``; from then on the account needs a usable SNILS, unless it is linked already
-  (a login through a link compares no names and no SNILS);
+  ``ADULT_AGE`` (:func:`is_adult`); from then on the account needs a usable SNILS, unless it is
+  linked already (a login through a link compares no names and no SNILS);
 - a SNILS with a bad checksum is never matched: from 14 the login is refused (``snils_mismatch``);
 - one SNILS held by accounts of *different* people (another normalised full name or birth date)
   lets at most one of them in; the others get ``snils_mismatch``. One person holding several
@@ -49,10 +49,10 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from matching.age import age_on, local_date
-from matching.engine import ADULT_AGE
 from matching.model import AccountId, AccountStatus, FirstLink, RegionPolicy
 from matching.names import is_latin_mixed, normalise_name
 from matching.refusals import Reason
+from matching.rules import REASON_ORDER, is_adult
 
 
 class Finding(StrEnum):
@@ -162,23 +162,9 @@ FINDINGS: dict[Finding, FindingInfo] = _table(
     ),
 )
 
-# The order in which the engine would give a refusal for one account: identity checks first
-# (its _IDENTITY_PRECEDENCE), then ambiguity, then the account checks.
-_REASON_ORDER = {
-    reason: rank
-    for rank, reason in enumerate(
-        (
-            Reason.NAME_MISMATCH,
-            Reason.SNILS_MISSING_IN_DIARY,
-            Reason.SNILS_MISMATCH,
-            Reason.AMBIGUOUS,
-            Reason.ACCOUNT_BLOCKED,
-            Reason.NOT_ATTACHED,
-            Reason.LINK_REQUIRED,  # the engine's last account check
-            Reason.INVITE_CODE_REQUIRED,  # its alternative (never both)
-        )
-    )
-}
+# An account's primary refusal is the one the engine would give first (its REASON_ORDER: identity
+# checks, then ambiguity, then the account checks); the pre-flight predicts a subset of them.
+_REASON_ORDER = {reason: rank for rank, reason in enumerate(REASON_ORDER)}
 _FINDING_ORDER = {finding: rank for rank, finding in enumerate(Finding)}
 _ACTIVE = str(AccountStatus.ACTIVE)
 
@@ -392,7 +378,7 @@ def preflight_region(
         schools[school] = schools.get(school, 0) + 1
         adult = adult_on.get(born)
         if adult is None:
-            adult = adult_on[born] = age_on(born, today) >= ADULT_AGE
+            adult = adult_on[born] = is_adult(age_on(born, today))
         found: _Flags | None = None
 
         if status != _ACTIVE:
@@ -458,15 +444,15 @@ def preflight_region(
 
     flagged = sorted(
         (account.result() for account in flags if account.found),
-        key=lambda account: (account.school_id or "", account.id),
+        key=lambda flagged_account: (flagged_account.school_id or "", flagged_account.id),
     )
     by_finding: dict[Finding, int] = {}
     by_reason: dict[Reason, int] = {}
-    for account in flagged:
-        for finding in account.findings:
+    for flagged_account in flagged:
+        for finding in flagged_account.findings:
             by_finding[finding] = by_finding.get(finding, 0) + 1
-        if account.reason is not None:
-            by_reason[account.reason] = by_reason.get(account.reason, 0) + 1
+        if flagged_account.reason is not None:
+            by_reason[flagged_account.reason] = by_reason.get(flagged_account.reason, 0) + 1
     return PreflightReport(
         region=region,
         at=at,

@@ -3,7 +3,7 @@
 It serves both of ESIA's OAuth flows (``/aas/oauth2/ac`` + ``/te`` with detached CMS, and
 ``/aas/oauth2/v2/ac`` + ``/v3/te`` with raw GOST R 34.10-2012 signatures), refresh, logout and
 the ``/rs/prns`` person API, with ESIA's parameter checks, error codes, token shapes and byte
-orders as ``ESIA.md`` describes them, so that client libraries written against real ESIA work
+orders as ``docs/esia.md`` describes them, so that client libraries written against real ESIA work
 against it unchanged. It verifies client signatures for real, signs tokens with its own RSA
 or GOST key, lets a person pick a test identity on a Russian login page, and fails on demand
 (:mod:`mock_esia.scenarios`). ``python -m mock_esia`` runs it on loopback.

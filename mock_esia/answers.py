@@ -24,7 +24,7 @@ def redirect_back(redirect_uri: str, params: Sequence[tuple[str, str]]) -> werkz
 
 
 def error_redirect(redirect_uri: str, error: EsiaError, state: str | None) -> werkzeug.Response:
-    """``redirect_uri?error=…&error_description=ESIA-0070xx: …&state=…`` (ESIA.md §6.1)."""
+    """``redirect_uri?error=…&error_description=ESIA-0070xx: …&state=…`` (docs/esia.md)."""
     params = [("error", error.error), ("error_description", error.description)]
     if state:
         params.append(("state", state))

@@ -3,7 +3,7 @@
 Checked in two steps. :func:`identify_client` establishes the system and a redirect URI it
 registered; until then an error cannot be redirected (RFC 6749 §4.1.2.1) and is shown as a
 page. :func:`validate` checks the rest; its errors go back to ``redirect_uri`` with ``error``,
-``error_description`` and ``state`` (ESIA.md §6.1). Order: mandatory parameters (007014),
+``error_description`` and ``state`` (docs/esia.md). Order: mandatory parameters (007014),
 repeats (007003), ``response_type`` (007012), ``timestamp`` (007014/007015), ``state``,
 ``client_secret`` (007053), ``scope`` (007006/007019), ``access_type``, ``person_filter`` and PKCE.
 """

@@ -3,7 +3,7 @@
 `cryptography` parses RSA certificates but cannot read GOST keys, so the fields the mock needs
 (issuer, serial, key identifier, validity, public key) are read with the DER reader for both
 kinds, and the RSA key alone is handed to `cryptography`. A certificate's Streebog-256 hash
-over its DER encoding is what ESIA's ``client_certificate_hash`` carries (ESIA.md §3.3).
+over its DER encoding is what ESIA's ``client_certificate_hash`` carries (docs/esia.md, 'The two flows').
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A client of ``/aas/oauth2/ac`` and ``/aas/oauth2/te`` signs ``scope + timestamp + client_id +
 state`` as CMS ``SignedData`` without the content, usually with its certificate embedded
-(ESIA.md §3.1). Signers differ in whether they add signed attributes (``openssl smime`` does
+(docs/esia.md). Signers differ in whether they add signed attributes (``openssl smime`` does
 unless ``-noattr``), so both forms are accepted. RSA (with SHA-256/384/512) is verified by
 `cryptography`; GOST R 34.10-2012 (256) with Streebog-256 by :mod:`mock_esia.gost`.
 """

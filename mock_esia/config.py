@@ -15,7 +15,7 @@ from typing import Any
 from mock_esia.errors import ConfigError
 
 DEFAULTS: dict[str, Any] = {
-    # The iss of every token: environment-specific, http://, trailing slash (ESIA.md §10.10).
+    # The iss of every token: environment-specific, http://, trailing slash (docs/esia.md, 'Token checks').
     "ISSUER": "http://esia-portal1.test.gosuslugi.ru/",
     # Base of the absolute URLs in person API answers; default: the URL the request came to.
     "PUBLIC_URL": None,

@@ -1,6 +1,6 @@
 """ESIA's error codes, their OAuth ``error`` values and texts, and the mock's exceptions.
 
-Texts are ESIA's where a source shows them (ESIA.md §6), including the backtick ESIA uses as
+Texts are ESIA's where a source shows them (docs/esia.md), including the backtick ESIA uses as
 an apostrophe in "doesn`t" and the enum names some codes carry instead of prose.
 """
 

@@ -1,7 +1,7 @@
 """GOST R 34.10-2012 (256-bit) signatures and Streebog digests, in the byte order ESIA uses.
 
 The arithmetic is PyPI's pure-Python ``gostcrypto``; this module only fixes the byte order at
-its edges, so that signatures match OpenSSL's GOST engine and therefore ESIA (ESIA.md §3.2):
+its edges, so that signatures match OpenSSL's GOST engine and therefore ESIA (docs/esia.md):
 
 * **Digest.** Streebog digests are byte strings exactly as ``openssl dgst -md_gost12_256``
   prints them. GOST R 34.10 reads the digest as a little-endian number, ``gostcrypto`` reads a

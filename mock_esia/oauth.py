@@ -38,7 +38,7 @@ def _authorize(flow: str) -> werkzeug.Response:
     except EsiaError as exc:
         return error_redirect(request.args["redirect_uri"], exc, request.args.get("state"))
     services.grants.add_request(pending)
-    # A valid request answers 302 to the login form (ESIA.md §1).
+    # A valid request answers 302 to the login form (docs/esia.md, 'Hosts and endpoints').
     return redirect(url_for("login.page", rid=pending.id), code=302)
 
 

@@ -3,9 +3,9 @@
 The functions here raise :class:`~mock_esia.errors.EsiaError` with the code ESIA answers
 with; the endpoints decide whether that becomes a redirect or a JSON 400.
 
-Signed strings (ESIA.md §3): the legacy flow signs ``scope + timestamp + client_id + state``
+Signed strings (docs/esia.md): the legacy flow signs ``scope + timestamp + client_id + state``
 as detached CMS; the current flow signs ``client_id + scope [+ scope_org] + timestamp + state +
-redirect_uri [+ code]`` as a raw GOST signature. Where client libraries disagree (ESIA.md §10)
+redirect_uri [+ code]`` as a raw GOST signature. Where client libraries disagree (docs/esia.md)
 every variant seen in the wild is accepted: fr05t1k/esia 3.x signs the legacy string at the
 v2/v3 endpoints; refresh requests sign with either ``redirect_uri`` (ilimurzin/esia) or the
 ``refresh_token`` (AISGorod) at the end; ``client_secret`` may be unpadded base64url, padded
@@ -30,7 +30,7 @@ from mock_esia.errors import EsiaError
 from mock_esia.gost import GostPublicKey
 from mock_esia.scopes import KNOWN_SCOPES, parse_scope
 
-#: ESIA's timestamp format, e.g. ``2025.09.02 13:00:29 +0300`` (ESIA.md §2.1).
+#: ESIA's timestamp format, e.g. ``2025.09.02 13:00:29 +0300`` (docs/esia.md, 'Authorization request').
 TIMESTAMP_FORMAT = "%Y.%m.%d %H:%M:%S %z"
 #: ``person_filter`` values (base64 in the request).
 PERSON_FILTERS = ("conf_acc", "acc_kid", "acc_not_kid")

@@ -1,4 +1,4 @@
-"""The person API's documents: a person, its collections and their elements (ESIA.md §5).
+"""The person API's documents: a person, its collections and their elements (docs/esia.md, 'Person data').
 
 Every entity carries ``stateFacts`` and a 40-hex ``eTag``. A collection lists its elements as
 absolute URLs (with the explicit port ESIA writes, ``https://host:443/rs/prns/…``) unless

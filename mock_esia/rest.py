@@ -3,7 +3,7 @@
 ``Authorization: Bearer <access token>`` is required: a missing, malformed, forged, expired or
 revoked token is 401; a token of another person is 403, and so is a collection that no
 granted scope opens. Answers carry ``Content-Type: application/json; schema="…"``,
-``ETag``, and for a person ``Location`` and one ``Link`` per collection (ESIA.md §5.1).
+``ETag``, and for a person ``Location`` and one ``Link`` per collection (docs/esia.md, 'The mock').
 """
 
 from __future__ import annotations

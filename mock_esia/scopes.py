@@ -2,7 +2,7 @@
 
 Scopes travel space-separated (``openid fullname email``); older clients wrote them as URIs
 (``http://esia.gosuslugi.ru/fullname``), which are read as the bare name. Granted scopes come
-back in the access token in ESIA's per-subject form, ``fullname?oid=1000300005`` (ESIA.md §4.2).
+back in the access token in ESIA's per-subject form, ``fullname?oid=1000300005`` (docs/esia.md, 'The mock').
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ESIA's access tokens and id_tokens: their headers, claims and signatures (ESIA.md §4).
+"""ESIA's access tokens and id_tokens: their headers, claims and signatures (docs/esia.md, 'Token checks').
 
 Headers carry ESIA's ``ver`` and ``sbt`` (``{"ver":1,"typ":"JWT","sbt":"access","alg":…}``,
 ``{"ver":0,"typ":"JWT","sbt":"id","alg":…}``), and no ``kid``. ``RS256`` is signed with
@@ -148,7 +148,7 @@ class TokenIssuer:
             "nbf": iat,
             "iat": iat,
             "exp": iat + self.id_ttl,
-            # ESIA's single sign-on: the person was asked an hour ago, not now (ESIA.md §4.3).
+            # ESIA's single sign-on: the person was asked an hour ago, not now (docs/adr/0014).
             "auth_time": auth_time - OLD_AUTH_TIME_SECONDS if faults.old_auth_time else auth_time,
             "amr": "PWD",
             "urn:esia:amd": "PWD",

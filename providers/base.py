@@ -7,7 +7,7 @@ logs, metrics and support tools can key on them. ``reason`` is the public refusa
 for everything that fails validation. The broker maps any :class:`ProviderError` by ``reason``
 without knowing the subclasses.
 
-Messages never carry tokens, codes, SNILS, names or other personal data (ARCHITECTURE.md §4).
+Messages never carry tokens, codes, SNILS, names or other personal data (docs/architecture.md, 'Data').
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from providers.base import ProviderConfigError
 from providers.gost import GOST3410_2012_256, GostKeyError, GostPublicKey
 
-#: JWS ``alg`` values ESIA signs tokens with (ESIA.md §4.2, §10.9), and nothing else.
+#: JWS ``alg`` values ESIA signs tokens with (docs/esia.md, 'Token checks'), and nothing else.
 RS256 = "RS256"
 GOST_JWS_ALG = "GOST3410_2012_256"
 

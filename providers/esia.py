@@ -1,6 +1,6 @@
 """The ESIA client: authorization URL, callback, code exchange, token checks and person data.
 
-Two flows, chosen per deployment (ESIA.md, our decision 1):
+Two flows, chosen per deployment (docs/esia.md, 'The two flows'; docs/adr/0010):
 
 * ``"current"``: ``GET /aas/oauth2/v2/ac`` + ``POST /aas/oauth2/v3/te``; ``client_secret`` is
   a raw GOST signature over ``client_id + scope + timestamp + state + redirect_uri`` (``+ code``
@@ -8,7 +8,7 @@ Two flows, chosen per deployment (ESIA.md, our decision 1):
 * ``"legacy"``: ``GET /aas/oauth2/ac`` + ``POST /aas/oauth2/te``; ``client_secret`` is a
   detached CMS over ``scope + timestamp + client_id + state``.
 
-Every request carries a fresh UUID ``state`` (the token request a new one, ESIA.md §2.1), a
+Every request carries a fresh UUID ``state`` (the token request a new one, docs/esia.md), a
 timestamp in ESIA's ``yyyy.MM.dd HH:mm:ss Z`` and unpadded base64url signatures. Tokens are
 verified by :mod:`providers.tokens`; HTTP goes through :mod:`providers.transport`.
 """
@@ -48,11 +48,11 @@ from providers.transport import JsonAnswer, Transport, esia_code_of, oauth_error
 Flow = Literal["current", "legacy"]
 AccessType = Literal["online", "offline"]
 
-#: ESIA's timestamp format, e.g. ``2025.09.02 13:00:29 +0000`` (ESIA.md §2.1).
+#: ESIA's timestamp format, e.g. ``2025.09.02 13:00:29 +0000`` (docs/esia.md, 'Authorization request').
 TIMESTAMP_FORMAT = "%Y.%m.%d %H:%M:%S %z"
-#: ``person_filter`` values ESIA knows (ESIA.md §2.3).
+#: ``person_filter`` values ESIA knows (docs/esia.md, 'Authorization request').
 PERSON_FILTERS = ("conf_acc", "acc_kid", "acc_not_kid")
-#: The person declined to share their data (ESIA.md §6.1).
+#: The person declined to share their data (docs/esia.md, 'Errors and reason codes').
 CONSENT_DECLINED = "ESIA-007004"
 
 _PATHS = {
@@ -183,7 +183,7 @@ def esia_timestamp(moment: float) -> str:
 
 
 def b64url(data: bytes) -> str:
-    """Unpadded base64url, as the client sends signatures (our decision 3)."""
+    """Unpadded base64url, as the client sends signatures (docs/esia.md, 'Authorization request')."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
@@ -232,7 +232,7 @@ class EsiaProvider:
         }
         verifier = None
         if config.flow == "current":
-            # PKCE (RFC 7636): ESIA returns no nonce, so this is what binds the code to us (decision 4).
+            # PKCE (RFC 7636): ESIA returns no nonce, so this is what binds the code to us (docs/esia.md).
             verifier = secrets.token_urlsafe(48)
             params["client_certificate_hash"] = self._certificate_hash
             params["code_challenge"] = b64url(hashlib.sha256(verifier.encode("ascii")).digest())
@@ -264,7 +264,7 @@ class EsiaProvider:
     def exchange_code(self, code: str, request: AuthorizationRequest) -> EsiaTokens:
         """Exchange the code for tokens (never retried) and verify them."""
         config = self.config
-        state = str(uuid.uuid4())  # a new state for the token request (ESIA.md §2.1)
+        state = str(uuid.uuid4())  # a new state for the token request (docs/esia.md, 'Token request')
         timestamp = esia_timestamp(self._clock())
         form = {
             "client_id": config.client_id,
@@ -316,7 +316,7 @@ class EsiaProvider:
         return _verified_contacts(answer.body)
 
     def fetch_profile(self, tokens: EsiaTokens) -> tuple[matching.Person, EsiaContacts]:
-        """The person and their verified contacts in one call (ESIA.md §5: nested collections).
+        """The person and their verified contacts in one call (docs/esia.md, 'Person data').
 
         ``/rs/prns/{oid}?embed=(documents.elements,contacts.elements)``. Only where ESIA lists
         the contacts as URLs, or leaves them out although ``email``/``mobile`` were asked for,
@@ -334,13 +334,13 @@ class EsiaProvider:
         return person, EsiaContacts()
 
     def logout_url(self, redirect_url: str) -> str:
-        """Where to send the browser to end the ESIA session (note ``redirect_url``, ESIA.md §1)."""
+        """Where to send the browser to end the ESIA session (note ``redirect_url``, docs/esia.md)."""
         return f"{self._base_url}/idp/ext/Logout?{urlencode({'client_id': self.config.client_id, 'redirect_url': redirect_url})}"
 
     # -- helpers -----------------------------------------------------------------------------
 
     def _secret(self, *, state: str, timestamp: str, code: str | None = None) -> str:
-        """``client_secret``: the signature of the flow's string (ESIA.md §3.1, §3.2)."""
+        """``client_secret``: the signature of the flow's string (docs/esia.md, 'The two flows')."""
         config = self.config
         if config.flow == "legacy":
             message = config.scope + timestamp + config.client_id + state
@@ -351,7 +351,7 @@ class EsiaProvider:
     def _person(self, tokens: EsiaTokens, path: str, data: Mapping[str, Any]) -> matching.Person:
         documents: Sequence[Mapping[str, Any]] = ()
         if _needs_documents(data):
-            # ESIA listed the documents as URLs; the tier rule needs them (decision 6).
+            # ESIA listed the documents as URLs; the tier rule needs them (docs/esia.md, 'Person data').
             docs = self._read(tokens, f"{path}/docs", "(elements)", "the person's documents")
             documents = embedded_of(docs.body)
         return person_from_esia(data, oid=tokens.oid, documents=documents)
@@ -396,7 +396,7 @@ def _same(value: object, expected: str) -> bool:
 
 
 def _check_oid(answer: JsonAnswer, oid: str) -> None:
-    """Every oid a person API answer names (``Location``, element URLs) must be ours (decision 5)."""
+    """Every oid a person API answer names (``Location``, element URLs) must be ours (docs/esia.md)."""
     location = answer.headers.get("Location")
     if location is not None:
         named = _PERSON_URL.findall(urlsplit(location).path)

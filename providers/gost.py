@@ -1,7 +1,7 @@
 """GOST R 34.10-2012 (256-bit) keys, signatures and Streebog-256, in ESIA's byte order.
 
 The arithmetic is PyPI's pure-Python ``gostcrypto``; this module owns the conversions at its
-edges (ESIA.md §3.2 and our decision 3), checked against OpenSSL's GOST engine:
+edges (docs/esia.md, 'client_secret signing'), checked against OpenSSL's GOST engine:
 
 * A signature is 64 bytes ``s || r``, each half big-endian: what ``openssl dgst
   -md_gost12_256 -sign`` writes, what ESIA expects in ``client_secret`` and puts in a

@@ -1,6 +1,6 @@
 """ESIA person data (``/rs/prns/{oid}``) as a :class:`matching.Person`, and the tier rule.
 
-The tier rule (ESIA.md, our decision 6): ESIA flags only confirmed accounts (``trusted``).
+The tier rule (docs/esia.md, 'Person data'): ESIA flags only confirmed accounts (``trusted``).
 An account is **verified** when confirmed; **standard** when not confirmed but it has a SNILS
 and ``rIdDoc`` points at an identity document with ``vrfStu: VERIFIED``; otherwise
 **simplified**.

@@ -1,6 +1,6 @@
 """How our system signs ``client_secret``: one small interface, one class per kind of signature.
 
-ESIA identifies the client system by a signature over the request's parameters (ESIA.md §3):
+ESIA identifies the client system by a signature over the request's parameters (docs/esia.md):
 
 * the legacy flow (``/aas/oauth2/ac`` + ``/te``) wants a **detached CMS** (PKCS#7) SignedData
   with the signer's certificate embedded; :class:`RsaCmsSigner` makes it with RSA-SHA256;
@@ -49,7 +49,7 @@ class Signer(Protocol):
 
 
 def client_certificate_hash(certificate_der: bytes) -> str:
-    """``client_certificate_hash``: Streebog-256 of the DER certificate, uppercase hex (ESIA.md §3.3)."""
+    """``client_certificate_hash``: Streebog-256 of the DER certificate, uppercase hex (docs/esia.md)."""
     return streebog256(certificate_der).hex().upper()
 
 

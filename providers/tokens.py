@@ -1,4 +1,4 @@
-"""Verifying ESIA's access token and id_token (ESIA.md §4 and our decisions 4 and 5).
+"""Verifying ESIA's access token and id_token (docs/esia.md, 'Token checks').
 
 ESIA signs its JWTs with ``RS256`` or with ``GOST3410_2012_256``, an algorithm JOSE never
 registered (Streebog-256 and GOST R 34.10-2012 over the ASCII ``header.payload``, the
@@ -16,7 +16,7 @@ so one small compact-JWS reader serves both, and the rules are explicit here:
 * the oid is the same in the access token's ``urn:esia:sbj_id`` and the id_token's ``sub`` and
   ``urn:esia:sbj`` → ``urn:esia:sbj:oid``;
 * the id_token's ``auth_time`` (when ESIA last asked the person to authenticate: its single
-  sign-on may answer a new login without asking, ESIA.md §4.3) is a positive time no later than
+  sign-on may answer a new login without asking, docs/adr/0014) is a positive time no later than
   now plus the leeway, and is read as no later than now. A time beyond the leeway is refused like
   an ``iat`` in the future: ESIA's clock or token is wrong, and a clamped value would make the
   login look fresher than anything ESIA said.

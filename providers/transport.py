@@ -1,6 +1,6 @@
 """HTTP to ESIA: explicit timeouts, one retry for idempotent reads, every failure as a provider error.
 
-How answers are read (ESIA.md §6 and our decision 7):
+How answers are read (docs/esia.md, 'Errors and reason codes'):
 
 * no answer in time, no connection, a 5xx, a 429, a redirect, or an HTML page where JSON was
   expected → :class:`UpstreamUnavailableError` (``esia_unavailable``);
@@ -31,7 +31,7 @@ import requests
 
 from providers.base import InvalidUpstreamResponseError, ResponseTooLargeError, UpstreamRefusedError, UpstreamUnavailableError
 
-#: ESIA's codes meaning "try again later" rather than "your request is wrong" (ESIA.md §6.2).
+#: ESIA's codes meaning "try again later" rather than "your request is wrong" (docs/esia.md).
 UNAVAILABLE_CODES = frozenset({"ESIA-007007", "ESIA-007008"})
 _ESIA_CODE = re.compile(r"ESIA-[0-9]{6}")
 _OAUTH_ERROR = re.compile(r"[a-z_]{1,64}")  # as RFC 6749 §4.1.2.1 and ESIA spell them
@@ -158,7 +158,7 @@ def _read(response: _Answer, what: str) -> JsonAnswer:
             esia_code_of(answer.get("error_description")), oauth_error_of(answer.get("error")), what, status=status
         )
     if looks_like_html:
-        # A maintenance page may come as 200 text/html: HTML instead of JSON is esia_unavailable (decision 7).
+        # A maintenance page may come as 200 text/html: HTML instead of JSON is esia_unavailable (docs/esia.md).
         raise UpstreamUnavailableError(f"ESIA answered {what} with an HTML page instead of JSON", status=status)
     answer = _json_or_none(body)
     if answer is None:

@@ -1,9 +1,9 @@
-"""ESIA.md's encodings and raw GOST recipe, written once for the test-side ESIA and client.
+"""ESIA's encodings and raw GOST recipe (docs/esia.md), written once for the test-side ESIA and client.
 
 ``tests/providers/upstream.py`` (ESIA's side) and ``tests/mock_esia/esia_test_client.py`` (a
 client's side) both use it. Like them it shares no code with ``providers`` or ``mock_esia``
 (agreeing with our own code would prove nothing): ``gostcrypto`` for GOST R 34.10/34.11-2012,
-with the byte-order recipe of ESIA.md §3.2 (digest reversed in, ``r || s`` swapped to ``s || r``
+with ESIA's byte-order recipe (digest reversed in, ``r || s`` swapped to ``s || r``
 out).
 """
 
@@ -17,7 +17,7 @@ from gostcrypto import gosthash, gostsignature
 if TYPE_CHECKING:
     from pathlib import Path
 
-#: OpenSSL's paramset A (CryptoPro-A), the curve of every key ESIA.md's examples use.
+#: OpenSSL's paramset A (CryptoPro-A), the curve of the tests' GOST keys unless they say otherwise.
 CRYPTOPRO_A = "1.2.643.2.2.35.1"
 #: OpenSSL's paramset TCA (TC26 A, a twisted Edwards curve).
 TC26_A = "1.2.643.7.1.2.1.1.1"

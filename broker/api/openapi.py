@@ -13,6 +13,7 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from broker import errors
 from broker.api import schemas
 
 TITLE = "Diary ESIA broker API"
@@ -190,7 +191,7 @@ def document() -> dict[str, Any]:
         "apiToken", {"type": "http", "scheme": "bearer", "description": "A staff API token: brk_…"}
     )
     for name, schema in (
-        ("Error", schemas.ErrorSchema),
+        ("Error", errors.ErrorSchema),
         ("RegistryAccount", schemas.RegistryAccountSchema),
         ("RegistryUpsert", schemas.RegistryUpsertSchema),
         ("RegistryUpsertResult", schemas.RegistryUpsertResultSchema),

@@ -12,34 +12,6 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 MAX_ACCOUNTS_PER_REQUEST = 1000
 
 
-class ErrorItemSchema(Schema):
-    index = fields.Integer(metadata={"description": "Position of the item in the request (0-based), if any."})
-    field = fields.String(required=True, metadata={"description": "The field at fault, e.g. accounts.3.birth_date."})
-    why = fields.String(required=True, metadata={"description": "What is wrong with it, in English."})
-
-
-class ErrorSchema(Schema):
-    """Every error answer of the API (:func:`broker.errors.problem` dumps it through this schema)."""
-
-    error = fields.String(
-        required=True,
-        metadata={
-            "description": (
-                "A stable snake_case code, the failure's own: invalid_request (400 the body is not a JSON "
-                "object; 422 some fields are not valid), invalid_criteria (422 search criteria or a reference "
-                "code that cannot be used), invalid_token (401), insufficient_scope (403 role), forbidden "
-                "(403 region), not_found (404 region), attempt_not_found (404 attempt), body_too_large (413), "
-                "database_unavailable (503, with Retry-After)."
-            )
-        },
-    )
-    error_description = fields.String(metadata={"description": "What happened, in English, for people."})
-    errors = fields.List(
-        fields.Nested(ErrorItemSchema),
-        metadata={"description": "Bad input: one entry per bad field (absent for other errors)."},
-    )
-
-
 class RegistryAccountSchema(Schema):
     """One diary account as the diary's sync job sends it (the registry file's columns)."""
 

@@ -1,1 +1,5 @@
-"""db"""
+"""The database: the tables (``models``), the UTC column type, the schema's revision and its migrations, the SQLite file.
+
+Import rule: below every wing. Modules here import SQLAlchemy, Alembic and ``broker.extensions``,
+never a wing (``broker.login``, ``broker.staff``, ...).
+"""

@@ -1,4 +1,4 @@
-"""The broker's tables (ARCHITECTURE.md §4). Schema changes go through Alembic migrations."""
+"""The broker's tables (docs/architecture.md, 'Data'). Schema changes go through Alembic migrations."""
 
 from __future__ import annotations
 

@@ -1,22 +1,36 @@
-"""``broker invites``: the schools' one-time invite codes for a child's first link.
+"""``broker invites`` and ``broker simulate``: invite codes for a child's first link, and the what-if tool.
 
-Issue, list and revoke from the server's shell, audited with the actor ``cli:<os user>``. A new
-code is printed once, alone on standard output (hand it to the family); it is kept only as an HMAC.
+Invite codes are issued, listed and revoked from the server's shell, audited with the actor
+``cli:<os user>``. A new code is printed once, alone on standard output (hand it to the family); it
+is kept only as an HMAC. ``simulate`` runs the login's decision on given ESIA person data and writes
+nothing.
 """
 
 from __future__ import annotations
 
+import json
+import sys
+from typing import Any
+
 import click
 from flask import Flask
 
+import matching
 from broker import commandline
-from broker.login import invites
+from broker.login import decisions, invites
+from broker.regions import policies as regions
 from broker.db.models import InviteCode
+from broker.errors import InputError
 from broker.oidc.sessions import as_utc
+from providers import InvalidUpstreamResponseError, person_from_esia
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(invites_group)
+    app.cli.add_command(simulate_command)
+
+
+# --- invites -----------------------------------------------------------------------------------
 
 
 @click.group("invites", help="Invite codes: a child's first ESIA link where the region asks for one.")
@@ -58,3 +72,53 @@ def invites_revoke(invite_id: int) -> None:
 def _line(invite: InviteCode) -> str:
     return (f"{invite.id}\t{invite.account_id}\t{invites.status_of(invite)}\t{invite.issued_by}\t"
             f"{as_utc(invite.issued_at):%Y-%m-%d %H:%M}\t{as_utc(invite.expires_at):%Y-%m-%d %H:%M}")  # fmt: skip
+
+
+# --- simulate ----------------------------------------------------------------------------------
+
+
+@click.command("simulate")
+@click.option("--person", "person_file", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="ESIA person data as /rs/prns/{oid} returns it (documents embedded), JSON.")
+@click.option("--region", "region_code", help="The login's region code; default: the person's accounts' region.")
+@click.option("--at", "at_text", help="The login instant, ISO 8601; without an offset, the region's local time.")
+@commandline.needs_schema
+def simulate_command(person_file: str, region_code: str | None, at_text: str | None) -> None:
+    """Decide for ESIA person data against the current registry, writing nothing.
+
+    Prints one JSON object: outcome, reason, account_ids, checks, message_ru. The exit status
+    is 0 whatever the outcome, and non-zero only for unusable input.
+    """
+    try:
+        person = person_from_esia(_read_json(person_file))
+    except InvalidUpstreamResponseError as exc:
+        raise InputError(f"{exc.field} (in --person)", exc.why) from None
+    code = region_code or _infer_region(person)
+    region = regions.get_region(code)
+    at = commandline.parse_at(at_text, region.timezone)
+    decision = decisions.decide(person, region.code, at)
+    report = {"region": region.code, "at": at.isoformat(), **decisions.decision_report(decision)}
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+def _read_json(path: str) -> Any:
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8-sig") as handle:
+                text = handle.read()
+    except OSError as exc:
+        raise InputError("--person", f"cannot open {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError("--person", f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
+
+
+def _infer_region(person: matching.Person) -> str:
+    codes = decisions.regions_of_accounts(person)
+    if len(codes) != 1:
+        seen = f"accounts in regions {', '.join(codes)}" if codes else "no accounts"
+        raise InputError("--region", f"cannot be inferred ({seen} for this person); pass --region NN")
+    return codes[0]

@@ -1,1 +1,4 @@
-"""ops"""
+"""Operations: liveness and readiness, retention (``broker purge``), re-keying stored digests.
+
+Import rule: base modules and the wings' services, never their views.
+"""

@@ -22,12 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import click
 from flask import current_app
 from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from broker import commandline
 from broker.staff import audit
 from broker.oidc import provider as oidc
 from broker.staff.audit import Action
@@ -191,36 +189,3 @@ def _delete(target: Target, batch_size: int) -> int:
 
 def _utc(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
-
-
-# --- the command -------------------------------------------------------------------------------
-
-
-@click.command("purge")
-@click.option("--dry-run", is_flag=True, help="Count what would be removed; delete nothing.")
-@click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True,
-              help="Rows deleted per transaction.")
-@commandline.needs_schema
-def purge_command(dry_run: bool, batch_size: int) -> None:
-    """Delete login attempts and audit events past their retention, and whatever has expired.
-
-    Periods: ATTEMPT_RETENTION_DAYS and AUDIT_RETENTION_DAYS (see config.example.toml). Prints
-    what was removed per table; the purge is recorded in the audit log (a dry run is not).
-    """
-    config = current_app.config
-    report = purge(
-        datetime.now(timezone.utc),
-        attempt_days=config["ATTEMPT_RETENTION_DAYS"],
-        audit_days=config["AUDIT_RETENTION_DAYS"],
-        batch_size=batch_size,
-        dry_run=dry_run,
-        actor=commandline.actor(),
-    )
-    verb = "would remove" if dry_run else "removed"
-    width = max(len(name) for name in report.removed)
-    for name, count in report.removed.items():
-        click.echo(f"{name:<{width}}  {count:>9} {verb}  ({report.why[name]})")
-    if dry_run:
-        click.echo(f"dry run: {report.total} rows would be removed; nothing was deleted")
-    else:
-        click.echo(f"{report.total} rows removed; the purge is recorded in the audit log")

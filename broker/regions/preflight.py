@@ -1,4 +1,4 @@
-"""Pre-flight of a region's registry on the database, and ``broker preflight``.
+"""Pre-flight of a region's registry on the database: what ``broker preflight``, its pages and the API report.
 
 The region's accounts are streamed with one query (Core, in chunks; a server-side cursor on
 PostgreSQL) into :func:`matching.preflight_region`, which applies the engine's rules. Groups
@@ -14,21 +14,16 @@ All of it runs in one read-only transaction, so every query sees the same regist
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from itertools import islice
 from typing import IO, Any, Literal
 
-import click
 from sqlalchemy import Boolean, Connection, bindparam, func, select, tuple_, type_coerce
 
 import matching
-from broker import commandline
 from broker.regions import policies as regions
-from broker.db import revision as schema
-from broker.errors import BrokerError, InputError
 from broker.extensions import db
 from broker.db.models import Account, EsiaLink
 
@@ -84,7 +79,7 @@ def run_preflight(
     """Pre-flight the registry of ``region_code`` for a login at ``at`` (default: now).
 
     Reads only, on a connection of its own (the caller's session is left as it is); the region
-    may be enabled or not. Raises :class:`InputError` (field ``region``) for an unknown code.
+    may be enabled or not. Raises :class:`broker.errors.InputError` (field ``region``) for an unknown code.
     ``grouping="memory"`` finds the groups in Python dictionaries instead of ``GROUP BY``
     (the same answer; slower and larger on a big registry, see docs/benchmarks.md).
     """
@@ -203,48 +198,6 @@ def write_csv(report: matching.PreflightReport, stream: IO[str]) -> int:
     """Write the accounts to fix to ``stream`` (opened with ``newline=""``); return how many."""
     csv.writer(stream).writerows(csv_rows(report))
     return len(report.flagged)
-
-
-# --- the command -------------------------------------------------------------------------------
-
-
-@click.command("preflight")
-@click.option("--region", "region_code", required=True, help="The region's two-digit code (enabled or not).")
-@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, writable=True),
-              help="Write the accounts to fix to this CSV file (masked SNILS only).")
-@click.option("--at", "at_text", help="The login instant, ISO 8601; without an offset, the region's local time. "
-              "Default: now.")
-@click.option("--top", default=10, show_default=True, type=click.IntRange(min=0), help="Schools to list.")
-def preflight_command(region_code: str, csv_file: str | None, at_text: str | None, top: int) -> None:
-    """Predict which accounts of a region will be refused at an ESIA login, and why.
-
-    Prints the totals, the predicted refusals and the findings by count, and the schools with
-    the most refusals; with --csv, also writes every account to fix. Writes nothing to the
-    database. Exit status 2 for an unknown region or a bad --at.
-    """
-    try:
-        schema.ensure_current()
-        try:
-            region = regions.get_region(region_code)
-        except InputError as exc:
-            raise click.BadParameter(exc.why, param_hint="'--region'") from None
-        try:
-            at = commandline.parse_at(at_text, region.timezone)
-        except InputError as exc:
-            raise click.BadParameter(exc.why, param_hint="'--at'") from None
-        started = time.perf_counter()
-        report = run_preflight(region.code, at)
-        seconds = time.perf_counter() - started
-    except BrokerError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(format_summary(report, seconds, top))
-    if csv_file:
-        try:
-            with open(csv_file, "w", encoding="utf-8", newline="") as handle:
-                written = write_csv(report, handle)
-        except OSError as exc:
-            raise click.ClickException(f"--csv: cannot write {csv_file}: {exc.strerror}") from None
-        click.echo(f"\n{written:,} accounts to fix written to {csv_file}")
 
 
 def format_summary(report: matching.PreflightReport, seconds: float | None = None, top: int = 10) -> str:

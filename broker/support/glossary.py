@@ -1,7 +1,8 @@
-"""The staff's words: Russian labels and texts for outcomes, reasons, trace fields, rules and fixers.
+"""The staff's words: Russian labels and texts for outcomes, reasons, trace fields, rules, fixers and re-checks.
 
 One place for them, as ``matching/refusals.py`` is for the words the person reads. The support
-pages, the region pages and the re-check all use these, so a reason reads alike everywhere.
+pages, the region pages and the re-check all use these, so a reason reads alike everywhere; the
+re-check's logic holds no words of its own and asks :func:`recheck_ru` for them.
 """
 
 from __future__ import annotations
@@ -88,3 +89,79 @@ FIXER_STAFF_BY_REASON_RU = {
     "после многих неверных попыток ввод кода для аккаунта закрыт на время (INVITE_FAILURE_WINDOW_SECONDS).",
 }
 TIER_RU = {"simplified": "упрощённая", "standard": "стандартная", "verified": "подтверждённая"}
+
+#: What re-checking an attempt now concludes (``broker.support.recheck.Verdict``), said to staff.
+VERDICT_RU = {
+    "still_refused": "Если человек войдёт сейчас, вход снова не получится.",
+    "cause_removed": "Причина отказа, записанная при попытке, устранена: пусть человек войдёт снова. "
+    "Окончательно решит новый вход — он заново сравнит данные Госуслуг с дневником.",
+    "cannot_tell": "По тому, что хранит брокер, повтор отказа предсказать нельзя: причина в данных "
+    "Госуслуг, а их брокер не хранит. Узнать можно только новым входом.",
+    "still_allowed": "Аккаунт, в который человек вошёл, по-прежнему доступен для входа через Госуслуги.",
+    "no_longer_allowed": "Войти так, как при этой попытке, сейчас не получится.",
+}
+#: The re-check's names for what it checks again, by topic (most are the trace's field names).
+RECHECK_LABEL_RU = {
+    "region": FIELD_RU["region"],
+    "esia": "Данные и ответ Госуслуг",
+    "lookup_by_snils": "Аккаунт со СНИЛС человека",
+    "lookup": "Поиск аккаунта",
+    "account": "Аккаунт",
+    "account_region": FIELD_RU["account_region"],
+    "status": FIELD_RU["status"],
+    "school": FIELD_RU["school"],
+    "link": FIELD_RU["link"],
+    "age": "Возраст сегодня (по дате рождения в дневнике)",
+    "policy": FIELD_RU["policy"],
+    "snils": "СНИЛС в дневнике",
+    "identity": "ФИО, дата рождения, пол",
+}
+#: What the re-check finds now, by topic and case; :func:`recheck_ru` fills in the ``{names}``.
+RECHECK_RU = {
+    "attempt_not_found": "Попытки входа {attempt}{scope} нет.",
+    "esia.unknown": "Брокер не хранит данные человека с Госуслуг (уровень учётной записи, дату рождения, "
+    "СНИЛС): проверить их можно только новым входом.",
+    "region.enabled": "Вход через Госуслуги в регионе {region} включён.",
+    "region.disabled": "Вход через Госуслуги в регионе {region} выключен.",
+    "lookup_by_snils.adult": "В дневнике по-прежнему нет аккаунта с СНИЛС, который передали Госуслуги.",
+    "lookup_by_snils.child": "В дневнике по-прежнему нет аккаунта с СНИЛС, который передали Госуслуги. "
+    "До 14 лет аккаунт ищут по ФИО и дате рождения, а их брокер не хранит.",
+    "lookup.unknown": "Аккаунт искали по ФИО и дате рождения; брокер их не хранит, поэтому повторить поиск нельзя.",
+    "account.gone": "Аккаунта {account_id} в реестре дневника больше нет.",
+    "account_region.enabled": "Вход через Госуслуги в регионе аккаунта ({region}) включён.",
+    "account_region.disabled": "Вход через Госуслуги в регионе аккаунта ({region}) выключен.",
+    "status.active": "Аккаунт активен.",
+    "status.blocked": "Аккаунт заблокирован.",
+    "school.attached": "Аккаунт прикреплён к школе.",
+    "school.not_attached": "Аккаунт не прикреплён к школе.",
+    "link.none": "Аккаунт ни с кем не связан: при входе его найдут заново.",
+    "link.own": "Аккаунт связан с учётной записью Госуслуг этого человека.",
+    "link.unknown": "Аккаунт связан с учётной записью Госуслуг; с чьей — по этой попытке не узнать "
+    "(Госуслуги не назвали человека).",
+    "link.elsewhere": "Аккаунт связан с другой учётной записью Госуслуг.",
+    "age.tier_insufficient": "{age} — человеку исполнилось 14 после попытки: теперь нужна стандартная или "
+    "подтверждённая учётная запись Госуслуг, а при попытке была упрощённая.",
+    "age.turned_14": "{age} — исполнилось 14 после попытки: теперь действует правило 14+ (ФИО и СНИЛС).",
+    "age.same_rule": "{age}.",
+    "policy.auto_link": "В регионе аккаунта ({region}) аккаунт ребёнка младше 14 лет связывается с Госуслугами "
+    "при первом входе.",
+    "policy.link_required": "В регионе аккаунта ({region}) аккаунт ребёнка младше 14 лет связывают с Госуслугами "
+    "только из дневника, войдя по логину и паролю («Привязать аккаунт портала Госуслуги»).",
+    "snils.missing_in_diary.adult": "В аккаунте дневника нет СНИЛС. С 14 лет без него найти аккаунт по данным "
+    "Госуслуг нельзя.",
+    "snils.missing_in_diary.child": "В аккаунте дневника нет СНИЛС. До 14 лет СНИЛС не обязателен.",
+    "snils.bad_checksum": "СНИЛС в дневнике ({snils}) с неверным контрольным числом.",
+    "snils.not_compared": "СНИЛС в дневнике есть ({snils}); Госуслуги при попытке СНИЛС не передали — сравнить "
+    "не с чем.",
+    "snils.equal": "СНИЛС в дневнике ({snils}) совпадает с переданным Госуслугами.",
+    "snils.different": "СНИЛС в дневнике ({snils}) не совпадает с переданным Госуслугами.",
+    "identity.changed": "Не совпадали: {fields}. Запись в дневнике обновлялась после попытки: сравнить её с "
+    "данными Госуслуг сможет только новый вход.",
+    "identity.unchanged": "Не совпадали: {fields}. Запись в дневнике не менялась после попытки: если человек "
+    "не исправил данные на Госуслугах, отказ повторится.",
+}
+
+
+def recheck_ru(key: str, **values: object) -> str:
+    """The re-check's words for ``key`` (see :data:`RECHECK_RU`), with ``values`` filled in."""
+    return RECHECK_RU[key].format(**values)

@@ -19,7 +19,6 @@ show; for a granted attempt, whether its account can still be entered. Nothing i
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -54,15 +53,6 @@ class Verdict(StrEnum):
     NO_LONGER_ALLOWED = "no_longer_allowed"  # a granted attempt whose accounts now all fail
 
 
-VERDICT_RU = {
-    Verdict.STILL_REFUSED: "Если человек войдёт сейчас, вход снова не получится.",
-    Verdict.CAUSE_REMOVED: "Причина отказа, записанная при попытке, устранена: пусть человек войдёт снова. "
-    "Окончательно решит новый вход — он заново сравнит данные Госуслуг с дневником.",
-    Verdict.CANNOT_TELL: "По тому, что хранит брокер, повтор отказа предсказать нельзя: причина в данных "
-    "Госуслуг, а их брокер не хранит. Узнать можно только новым входом.",
-    Verdict.STILL_ALLOWED: "Аккаунт, в который человек вошёл, по-прежнему доступен для входа через Госуслуги.",
-    Verdict.NO_LONGER_ALLOWED: "Войти так, как при этой попытке, сейчас не получится.",
-}
 # Refusals whose cause lies wholly in what the broker holds (the registry, regions, links).
 _RECHECKABLE = frozenset(
     {
@@ -86,7 +76,14 @@ _ESIA_SIDE = frozenset(
         matching.Reason.TIER_INSUFFICIENT,
     }
 )
-_IDENTITY_FIELDS = ("last_name", "first_name", "middle_name", "birth_date", "gender")
+#: The identity checks of a trace, and the refusal each points to.
+_FIELD_REASONS = {
+    "last_name": matching.Reason.NAME_MISMATCH,
+    "first_name": matching.Reason.NAME_MISMATCH,
+    "middle_name": matching.Reason.NAME_MISMATCH,
+    "birth_date": matching.Reason.BIRTHDATE_MISMATCH,
+    "gender": matching.Reason.GENDER_MISMATCH,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +91,9 @@ class Fact:
     """One thing checked now, next to what the attempt's trace recorded about it."""
 
     topic: str  # a trace field name (region, account_region, status, school, link, snils, age, ...)
-    label_ru: str
+    label_ru: str  # the glossary's name for the topic
     now: str  # pass, fail, info or unknown
-    now_ru: str  # what holds now, in Russian
+    now_ru: str  # what holds now, in the glossary's words
     then: str | None = None  # the trace's result then (pass/fail/info), None if it was not checked
     then_detail: str | None = None  # the trace's words then (masked)
     reason: str | None = None  # the refusal this fact would cause now (when ``now`` is fail)
@@ -123,7 +120,7 @@ class Recheck:
 
     @property
     def verdict_ru(self) -> str:
-        return VERDICT_RU[self.verdict]
+        return glossary.VERDICT_RU[self.verdict]
 
 
 def decide_again(attempt: int | str, *, regions: frozenset[str] | None, at: datetime | None = None) -> Recheck:
@@ -136,7 +133,8 @@ def decide_again(attempt: int | str, *, regions: frozenset[str] | None, at: date
         row = db.session.execute(select(_ATTEMPTS).where(_ATTEMPTS.c.id == attempt)).first()
         if row is None or not attempts.is_visible(row.region, regions):
             raise attempts.AttemptNotFoundError(
-                f"no attempt {attempt}", f"Попытки входа {attempt}{attempts.scope_phrase(regions)} нет."
+                f"no attempt {attempt}",
+                glossary.recheck_ru("attempt_not_found", attempt=attempt, scope=attempts.scope_phrase(regions)),
             )
     else:
         row = attempts.load(attempts.normalise_reference(attempt), regions)
@@ -153,10 +151,9 @@ def decide_again(attempt: int | str, *, regions: frozenset[str] | None, at: date
         facts.append(
             Fact(
                 topic="esia",
-                label_ru="Данные и ответ Госуслуг",
+                label_ru=glossary.RECHECK_LABEL_RU["esia"],
                 now="unknown",
-                now_ru="Брокер не хранит данные человека с Госуслуг (уровень учётной записи, дату рождения, "
-                "СНИЛС): проверить их можно только новым входом.",
+                now_ru=glossary.recheck_ru("esia.unknown"),
                 then="fail",
                 then_detail=matching.REFUSALS[reason].text_en + (f" ({row.detail})" if row.detail else ""),
                 reason=str(reason),
@@ -213,9 +210,9 @@ def _login_region_fact(row: Any, trace: Sequence[Mapping[str, Any]], policies: M
     name = f"{row.region} {policy.name}" if policy else row.region
     return Fact(
         topic="region",
-        label_ru="Регион входа",
+        label_ru=glossary.RECHECK_LABEL_RU["region"],
         now="pass" if enabled else "fail",
-        now_ru=f"Вход через Госуслуги в регионе {name} {'включён' if enabled else 'выключен'}.",
+        now_ru=glossary.recheck_ru("region.enabled" if enabled else "region.disabled", region=name),
         then=then,
         then_detail=detail,
         reason=None if enabled else str(matching.Reason.REGION_DISABLED),
@@ -225,22 +222,21 @@ def _login_region_fact(row: Any, trace: Sequence[Mapping[str, Any]], policies: M
 def _no_account_fact(row: Any) -> Fact:
     then, detail = _then(_as_list(row.trace), "lookup", None)
     if row.snils_digest:
-        is_adult = row.age is not None and row.age >= matching.ADULT_AGE
+        is_adult = row.age is not None and matching.is_adult(row.age)
         return Fact(
             topic="lookup",
-            label_ru="Аккаунт со СНИЛС человека",
+            label_ru=glossary.RECHECK_LABEL_RU["lookup_by_snils"],
             now="fail" if is_adult else "unknown",
-            now_ru="В дневнике по-прежнему нет аккаунта с СНИЛС, который передали Госуслуги."
-            + ("" if is_adult else " До 14 лет аккаунт ищут по ФИО и дате рождения, а их брокер не хранит."),
+            now_ru=glossary.recheck_ru("lookup_by_snils.adult" if is_adult else "lookup_by_snils.child"),
             then="fail",
             then_detail=detail,
             reason=str(matching.Reason.NO_ACCOUNT) if is_adult else None,
         )
     return Fact(
         topic="lookup",
-        label_ru="Поиск аккаунта",
+        label_ru=glossary.RECHECK_LABEL_RU["lookup"],
         now="unknown",
-        now_ru="Аккаунт искали по ФИО и дате рождения; брокер их не хранит, поэтому повторить поиск нельзя.",
+        now_ru=glossary.recheck_ru("lookup.unknown"),
         then="fail",
         then_detail=detail,
     )
@@ -257,125 +253,108 @@ def _account_facts(
     policies: Mapping[str, matching.RegionPolicy],
     now: datetime,
 ) -> list[Fact]:
-    """The account checks of the engine, re-done on the account as it is now."""
+    """The engine's account checks (and its tier and SNILS rules), applied to the account as it is now."""
     found = services.current().registry.get_dated(matching.AccountId(account_id))
     if found is None:
         then, detail = _then(trace, "status", account_id)
         return [
-            Fact("account", "Аккаунт", "fail", f"Аккаунта {account_id} в реестре дневника больше нет.",
+            Fact("account", glossary.RECHECK_LABEL_RU["account"], "fail",
+                 glossary.recheck_ru("account.gone", account_id=account_id),
                  then, detail, str(matching.Reason.NO_ACCOUNT), account_id)
         ]  # fmt: skip
     account, updated_at = found
     facts: list[Fact] = []
 
-    def add(topic: str, label: str, ok: bool | None, said: str, reason: matching.Reason | None = None) -> None:
+    def add(topic: str, said: str, failure: matching.Reason | None, *, known: bool = True) -> None:
         then, detail = _then(trace, topic, account_id)
-        state = "unknown" if ok is None else ("pass" if ok else "fail")
-        facts.append(Fact(topic, label, state, said, then, detail, str(reason) if state == "fail" and reason else None, account_id))
+        state = "unknown" if not known else ("fail" if failure else "pass")
+        reason = str(failure) if state == "fail" and failure else None
+        facts.append(Fact(topic, glossary.RECHECK_LABEL_RU[topic], state, said, then, detail, reason, account_id))
 
+    words = glossary.recheck_ru
     policy = policies.get(account.region)
-    enabled = policy is not None and policy.enabled
     region_name = f"{account.region} {policy.name}" if policy else account.region
-    add("account_region", "Регион аккаунта", enabled,
-        f"Вход через Госуслуги в регионе аккаунта ({region_name}) {'включён' if enabled else 'выключен'}.",
-        matching.Reason.REGION_DISABLED)  # fmt: skip
-    active = account.status is matching.AccountStatus.ACTIVE
-    add("status", "Состояние аккаунта", active, "Аккаунт активен." if active else "Аккаунт заблокирован.",
-        matching.Reason.ACCOUNT_BLOCKED)  # fmt: skip
-    add("school", "Прикрепление к школе", account.is_attached,
-        "Аккаунт прикреплён к школе." if account.is_attached else "Аккаунт не прикреплён к школе.",
-        matching.Reason.NOT_ATTACHED)  # fmt: skip
+    failure = matching.check_account_region(account, policies)
+    add("account_region", words("account_region.disabled" if failure else "account_region.enabled", region=region_name),
+        failure)  # fmt: skip
+    failure = matching.check_status(account)
+    add("status", words("status.blocked" if failure else "status.active"), failure)
+    failure = matching.check_school(account)
+    add("school", words("school.not_attached" if failure else "school.attached"), failure)
 
-    linked_here = _is_this_person(account.esia_oid, row.oid_digest)
-    if account.esia_oid is None:
-        add("link", "Связь с Госуслугами", True, "Аккаунт ни с кем не связан: при входе его найдут заново.")
-    elif linked_here:
-        add("link", "Связь с Госуслугами", True, "Аккаунт связан с учётной записью Госуслуг этого человека.")
-    elif row.oid_digest is None:
-        add("link", "Связь с Госуслугами", None,
-            "Аккаунт связан с учётной записью Госуслуг; с чьей — по этой попытке не узнать (Госуслуги не назвали человека).")  # fmt: skip
+    failure = matching.check_link(account, lambda oid: _is_this_person(oid, row.oid_digest))
+    linked_here = account.esia_oid is not None and failure is None
+    if failure is not None and row.oid_digest is None:
+        add("link", words("link.unknown"), None, known=False)  # ESIA named nobody: whose link, untold
     else:
-        add("link", "Связь с Госуслугами", False, "Аккаунт связан с другой учётной записью Госуслуг.",
-            matching.Reason.LINKED_ELSEWHERE)  # fmt: skip
+        add("link", words("link.elsewhere" if failure else "link.own" if linked_here else "link.none"), failure)
 
     age_now = _age_now(account.birth_date, row, policies, now)
     age_then = row.age
-    is_adult = (age_now if age_now is not None else (age_then or 0)) >= matching.ADULT_AGE
+    adult = matching.is_adult(age_now if age_now is not None else (age_then or 0))
     if age_now is not None:
-        turned_14 = age_then is not None and age_then < matching.ADULT_AGE <= age_now
-        simplified = row.tier == matching.Tier.SIMPLIFIED
-        if turned_14 and simplified:
-            add("age", "Возраст сегодня (по дате рождения в дневнике)", False,
-                f"{age_now} — человеку исполнилось 14 после попытки: теперь нужна стандартная или подтверждённая "
-                "учётная запись Госуслуг, а при попытке была упрощённая.", matching.Reason.TIER_INSUFFICIENT)  # fmt: skip
+        turned_14 = age_then is not None and not matching.is_adult(age_then) and matching.is_adult(age_now)
+        tier = _tier(row.tier)
+        # The attempt passed the tier check under 14; from 14 the engine's tier rule applies.
+        failure = matching.check_tier(tier, age_now) if turned_14 and tier is not None else None
+        if failure is not None:
+            add("age", words("age.tier_insufficient", age=age_now), failure)
         else:
-            note = " — исполнилось 14 после попытки: теперь действует правило 14+ (ФИО и СНИЛС)." if turned_14 else "."
-            facts.append(Fact("age", "Возраст сегодня (по дате рождения в дневнике)", "info", f"{age_now}{note}",
+            facts.append(Fact("age", glossary.RECHECK_LABEL_RU["age"], "info",
+                              words("age.turned_14" if turned_14 else "age.same_rule", age=age_now),
                               "info" if age_then is not None else None,
                               f"{age_then} at the attempt" if age_then is not None else None, None, account_id))  # fmt: skip
 
-    if account.esia_oid is None and not is_adult and row.flow != "link":
-        # The engine's last account check: the account's region may require the link flow.
-        auto = policy is None or policy.auto_link_under_14
-        add("policy", "Настройка региона", auto,
-            f"В регионе аккаунта ({region_name}) аккаунт ребёнка младше 14 лет "
-            + ("связывается с Госуслугами при первом входе." if auto else
-               "связывают с Госуслугами только из дневника, войдя по логину и паролю "
-               "(«Привязать аккаунт портала Госуслуги»)."),
-            matching.Reason.LINK_REQUIRED)  # fmt: skip
+    if matching.is_first_link_ruled(account, adult=adult, link_flow=row.flow == "link"):
+        # Of the region's first-link rules only auto_link_under_14 is re-checked: whether the person
+        # has the school's invite code (matching.check_invite_code) is nothing the registry holds.
+        failure = matching.check_auto_link(account, policies)
+        add("policy", words("policy.link_required" if failure else "policy.auto_link", region=region_name), failure)
 
     if not linked_here:  # through a link the SNILS is not compared again
-        facts.append(_snils_fact(account, row, trace, is_adult))
+        facts.append(_snils_fact(account, row, trace, adult))
 
-    identity = [c for c in trace if c.get("account_id") == account_id and c.get("field") in _IDENTITY_FIELDS]
+    identity = [c for c in trace if c.get("account_id") == account_id and c.get("field") in _FIELD_REASONS]
     failed = [c for c in identity if c.get("result") == "fail"]
     if failed:
         changed = updated_at is not None and as_utc(updated_at) > as_utc(row.started_at)
         fields = ", ".join(glossary.FIELD_RU[str(c["field"])].lower() for c in failed)
-        said = (
-            f"Не совпадали: {fields}. Запись в дневнике обновлялась после попытки: сравнить её с данными "
-            "Госуслуг сможет только новый вход."
-            if changed
-            else f"Не совпадали: {fields}. Запись в дневнике не менялась после попытки: если человек не исправил "
-            "данные на Госуслугах, отказ повторится."
-        )
         facts.append(
-            Fact("identity", "ФИО, дата рождения, пол", "unknown" if changed else "fail", said, "fail",
+            Fact("identity", glossary.RECHECK_LABEL_RU["identity"], "unknown" if changed else "fail",
+                 words("identity.changed" if changed else "identity.unchanged", fields=fields), "fail",
                  "; ".join(str(c.get("detail", "")) for c in failed),
                  None if changed else str(_identity_reason(failed)), account_id)
         )  # fmt: skip
     return facts
 
 
-def _snils_fact(account: matching.Account, row: Any, trace: Sequence[Mapping[str, Any]], is_adult: bool) -> Fact:
+def _snils_fact(account: matching.Account, row: Any, trace: Sequence[Mapping[str, Any]], adult: bool) -> Fact:
+    """The engine's SNILS rule on the account now, against the digest of the SNILS ESIA gave at the attempt."""
     then, detail = _then(trace, "snils", account.id)
-    label = "СНИЛС в дневнике"
-    if account.snils_digest is None:
-        said = "В аккаунте дневника нет СНИЛС."
-        if is_adult:
-            return Fact("snils", label, "fail", said + " С 14 лет без него найти аккаунт по данным Госуслуг нельзя.",
-                        then, detail, str(matching.Reason.SNILS_MISSING_IN_DIARY), account.id)  # fmt: skip
-        return Fact("snils", label, "info", said + " До 14 лет СНИЛС не обязателен.", then, detail, None, account.id)
-    if not account.snils_valid:
-        said = f"СНИЛС в дневнике ({account.snils_masked}) с неверным контрольным числом."
-        return Fact("snils", label, "fail" if is_adult else "info", said, then, detail,
-                    str(matching.Reason.SNILS_MISMATCH) if is_adult else None, account.id)  # fmt: skip
-    if row.snils_digest is None:
-        return Fact("snils", label, "unknown",
-                    f"СНИЛС в дневнике есть ({account.snils_masked}); Госуслуги при попытке СНИЛС не передали — сравнить не с чем.",
-                    then, detail, None, account.id)  # fmt: skip
-    if hmac.compare_digest(account.snils_digest, row.snils_digest):
-        return Fact("snils", label, "pass", f"СНИЛС в дневнике ({account.snils_masked}) совпадает с переданным Госуслугами.",
-                    then, detail, None, account.id)  # fmt: skip
-    return Fact("snils", label, "fail", f"СНИЛС в дневнике ({account.snils_masked}) не совпадает с переданным Госуслугами.",
-                then, detail, str(matching.Reason.SNILS_MISMATCH), account.id)  # fmt: skip
+    comparison = matching.compare_snils(account, row.snils_digest)
+    failure = matching.snils_refusal(comparison, snils_required=adult)
+    if failure is not None:
+        state = "fail"
+    elif comparison is matching.SnilsComparison.EQUAL:
+        state = "pass"
+    else:
+        state = "unknown" if comparison is matching.SnilsComparison.NOT_COMPARED else "info"
+    key = f"snils.{comparison}"
+    if comparison is matching.SnilsComparison.MISSING_IN_DIARY:
+        key += ".adult" if adult else ".child"
+    said = glossary.recheck_ru(key, snils=account.snils_masked)
+    return Fact("snils", glossary.RECHECK_LABEL_RU["snils"], state, said, then, detail,
+                str(failure) if failure else None, account.id)  # fmt: skip
+
+
+def _tier(value: str | None) -> matching.Tier | None:
+    """The attempt's recorded ESIA tier (None when none was recorded)."""
+    return next((tier for tier in matching.Tier if tier == value), None)
 
 
 def _identity_reason(failed: Sequence[Mapping[str, Any]]) -> matching.Reason:
-    fields = {c.get("field") for c in failed}
-    if fields & {"last_name", "first_name", "middle_name"}:
-        return matching.Reason.NAME_MISMATCH
-    return matching.Reason.BIRTHDATE_MISMATCH if "birth_date" in fields else matching.Reason.GENDER_MISMATCH
+    """The refusal the engine gives first of those the failed identity checks point to."""
+    return min((_FIELD_REASONS[str(c["field"])] for c in failed), key=matching.IDENTITY_REASONS.index)
 
 
 def _is_this_person(oid: str | None, oid_digest: str | None) -> bool:

@@ -30,8 +30,7 @@ from flask import current_app, jsonify, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded
 
 from broker import services
-from broker.errors import OAUTH_ENDPOINTS
-from broker.api.schemas import ErrorSchema
+from broker.errors import OAUTH_ENDPOINTS, ErrorSchema
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -319,7 +319,7 @@ def test_a_malformed_reference_is_a_json_field_error(client: FlaskClient) -> Non
     ],
 )
 def test_every_error_answer_has_one_shape_in_english(client: FlaskClient, method: str, path: str, body: Any) -> None:
-    from broker.api.schemas import ErrorSchema
+    from broker.errors import ErrorSchema
 
     answer = getattr(client, method)(path, json=body, headers=bearer("boss", "admin"))
     assert 400 <= answer.status_code < 500 and ErrorSchema().validate(answer.json) == {}

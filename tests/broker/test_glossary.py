@@ -1,4 +1,4 @@
-"""The staff's words (``broker.support.glossary``): every reason, outcome and fixer has them."""
+"""The staff's words (``broker.support.glossary``): every reason, outcome, fixer and re-check verdict has them."""
 
 from __future__ import annotations
 
@@ -6,9 +6,21 @@ from flask import Flask
 
 import matching
 from broker.support import glossary
+from broker.support.recheck import Verdict
 
 
 def test_every_reason_and_outcome_has_its_staff_words(app: Flask) -> None:
     assert set(glossary.REASON_RU) == set(matching.Reason)
     assert set(glossary.OUTCOME_RU) == set(matching.Outcome)
     assert set(glossary.FIXER_STAFF_RU) == set(matching.Fixer)
+
+
+def test_every_verdict_of_the_recheck_has_its_staff_words() -> None:
+    assert set(glossary.VERDICT_RU) == set(Verdict)
+
+
+def test_the_recheck_words_fill_in_their_values() -> None:
+    assert glossary.recheck_ru("account_region.disabled", region="39 Калининградская область") == (
+        "Вход через Госуслуги в регионе аккаунта (39 Калининградская область) выключен."
+    )
+    assert "{" not in glossary.recheck_ru("status.blocked")

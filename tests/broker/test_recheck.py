@@ -4,21 +4,25 @@ to the verdict, and that re-checking writes nothing."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask, current_app
 from sqlalchemy import select, update
 
 import matching
 from broker import services
-from broker.db.models import Account, LoginAttempt, Region
-from broker.extensions import db
-from broker.login import pending as login
 from broker.support import attempts
+from broker.login import decisions
+from broker.login import pending as login
+from broker.extensions import db
+from broker.db.models import Account, LoginAttempt, Region
 from broker.support.recheck import Recheck, Verdict, decide_again
-from tests.broker.attemptdata import ALL, KID, SNILS_6, TESTOV, attempt_for, find, import_rows, registry_rows, row_counts, switch_region
+from tests.broker.attemptdata import (
+    ALL, KID, SNILS_6, TESTOV, attempt_for, find, import_rows, registry_rows, row_counts, switch_region,
+)  # fmt: skip
 from tests.broker.registry_files import row
 from tests.builders import make_person, make_snils
 
@@ -30,7 +34,7 @@ def recheck(made: dict[str, login.Attempt], name: str, **kwargs: Any) -> Recheck
 def test_deciding_again_writes_nothing(made: dict[str, login.Attempt]) -> None:
     before = row_counts()
     trace_before = [(a.id, a.trace) for a in db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id))]
-    for made_attempt in made.values():
+    for name, made_attempt in made.items():
         decide_again(made_attempt.reference, regions=ALL)
         decide_again(made_attempt.id, regions=ALL)
         attempts.get(made_attempt.reference, regions=ALL)
@@ -91,7 +95,7 @@ def test_a_granted_attempt_stays_granted_until_its_accounts_fail(made: dict[str,
 
 def test_a_child_who_turned_14_with_a_simplified_account_would_be_refused_now(made: dict[str, login.Attempt]) -> None:
     assert recheck(made, "kid").verdict is Verdict.STILL_ALLOWED
-    later = datetime(2030, 3, 2, 9, 0, tzinfo=UTC)  # born 2016-03-01: 14 on 2030-03-01
+    later = datetime(2030, 3, 2, 9, 0, tzinfo=timezone.utc)  # born 2016-03-01: 14 on 2030-03-01
     result = recheck(made, "kid", at=later)
     age = next(f for f in result.facts if f.topic == "age")
     assert (result.verdict, result.reason_now, age.now) == (Verdict.NO_LONGER_ALLOWED, "tier_insufficient", "fail")
@@ -161,3 +165,38 @@ def test_link_required_is_found_explained_and_rechecked(attempts_registry: Flask
     db.session.commit()
     result = decide_again(attempt.reference, regions=ALL)
     assert result.verdict is Verdict.CAUSE_REMOVED and not any(f.topic == "policy" for f in result.facts)
+
+
+# Changes to the child's account (acc-4, region 50) after a granted login, each failing one or more
+# of the engine's account checks.
+ACCOUNT_CHANGES: dict[str, Any] = {
+    "blocked": lambda: db.session.execute(update(Account).where(Account.id == "acc-4").values(status="blocked")),
+    "detached": lambda: db.session.execute(update(Account).where(Account.id == "acc-4").values(school_id="")),
+    "linked_elsewhere": lambda: login.link_accounts("9999", ["acc-4"], "verified", "login"),
+    "link_flow_only": lambda: set_policy("50", {"auto_link_under_14": False}),
+    "region_off": lambda: switch_region("50", False),
+}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [(name,) for name in ACCOUNT_CHANGES] + [("blocked", "detached"), ("detached", "link_flow_only"), ("linked_elsewhere", "blocked")],
+)
+def test_deciding_again_finds_the_refusal_the_engine_gives_now(made: dict[str, login.Attempt], changes: tuple[str, ...]) -> None:
+    """The re-check applies the engine's account checks: after each change it names the reason
+    a login of the same person now gets from the engine."""
+    for name in changes:
+        ACCOUNT_CHANGES[name]()
+    db.session.commit()
+    services.current().region_cache.clear()
+    now = datetime.now(timezone.utc)
+    engine = decisions.decide(KID, "50", now)
+    result = recheck(made, "kid", at=now)
+    assert engine.reason is not None
+    assert (result.verdict, result.reason_now) == (Verdict.NO_LONGER_ALLOWED, str(engine.reason))
+
+
+def test_the_recheck_logic_holds_no_words_of_its_own() -> None:
+    """The staff's words live in the glossary; the re-check asks it for them."""
+    source = (Path(__file__).resolve().parents[2] / "broker" / "support" / "recheck.py").read_text(encoding="utf-8")
+    assert not any("а" <= ch.lower() <= "я" or ch in "ёЁ" for ch in source)

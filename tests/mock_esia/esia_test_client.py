@@ -1,6 +1,6 @@
-"""An ESIA client for testing the mock, written from ESIA.md alone and sharing no code with it.
+"""An ESIA client for testing the mock, written from docs/esia.md alone and sharing no code with it.
 
-Plain ``requests`` for HTTP, ``cryptography`` for RSA CMS, ESIA.md's raw GOST recipe from
+Plain ``requests`` for HTTP, ``cryptography`` for RSA CMS, the raw GOST recipe from
 ``tests/esiaspec.py`` (``gostcrypto``; shared with the provider tests' ESIA, a test module too),
 and a hand-rolled JWT reader. It never imports ``mock_esia`` (nor ``providers``): agreeing with
 our own code would prove nothing.
@@ -99,8 +99,8 @@ class GostSigner:
         return self.certificate_path.read_text()
 
 
-#: The fields a ``client_secret`` signs, concatenated in this order: v1 (ESIA.md §3.1), v2
-#: authorization and v3 refresh (§3.2, and ilimurzin/esia's refresh), v3 token (§3.2, ``+ code``).
+#: The fields a ``client_secret`` signs, concatenated in this order (docs/esia.md): v1, v2
+#: authorization and v3 refresh (as ilimurzin/esia signs a refresh), v3 token (``+ code``).
 V1_SIGNED = ("scope", "timestamp", "client_id", "state")
 V2_SIGNED = ("client_id", "scope", "timestamp", "state", "redirect_uri")
 V3_SIGNED = (*V2_SIGNED, "code")

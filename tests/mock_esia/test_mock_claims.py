@@ -1,4 +1,4 @@
-"""Token headers and claims, as in ESIA's captured tokens (ESIA.md §4)."""
+"""Token headers and claims, as in ESIA's captured tokens (docs/esia.md, 'Token checks')."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The person API, /rs/prns/{oid} and its collections (ESIA.md §5)."""
+"""The person API, /rs/prns/{oid} and its collections (docs/esia.md, 'Person data')."""
 
 from __future__ import annotations
 
@@ -197,7 +197,7 @@ def test_an_unknown_element_or_collection_is_404(esia, login):
 
 
 def test_person_data_matches_the_token_oid_in_every_place(esia, login):
-    """ESIA.md decision 5: the same oid in both tokens, the path, Location and element URLs."""
+    """The same oid in both tokens, the path, Location and element URLs (docs/esia.md, 'Person data')."""
     body = esia.login_and_exchange("v2", FULL, "yo")
     oid = Jwt.parse(body["access_token"]).claims["urn:esia:sbj_id"]
     id_claims = Jwt.parse(body["id_token"]).claims

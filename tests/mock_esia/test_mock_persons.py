@@ -14,7 +14,7 @@ from mock_esia.identities import DEFAULT_PERSONS_FILE, load_persons
 
 PERSONS = {person.login: person for person in load_persons()}
 RAW = {entry["login"]: entry for entry in json.loads(DEFAULT_PERSONS_FILE.read_text(encoding="utf-8"))["persons"]}
-# Every band must hold on each of these days (ESIA.md: ages must stay true for years).
+# Every band must hold on each of these days: the test persons' ages must stay true for years.
 CHECK_DAYS = [dt.date(2026, 2, 6), dt.date(2026, 11, 28), dt.date(2028, 6, 1), dt.date(2029, 12, 31)]
 
 
@@ -29,7 +29,7 @@ def snils_is_valid(snils: str) -> bool:
 
 
 def tier_by_our_rule(entry: dict) -> str:
-    """ESIA.md decision 6, written independently of the mock."""
+    """The tier rule (docs/esia.md, 'Person data'), written independently of the mock."""
     if entry["trusted"]:
         return "verified"
     documents = {doc["id"]: doc for doc in entry.get("documents", [])}

@@ -96,5 +96,5 @@ def make_esia(mock_data_dir: Path, rsa_client_files: tuple[Path, Path]) -> Itera
 
 @pytest.fixture
 def esia(make_esia: Callable[..., MockEsia]) -> MockEsia:
-    """The mock ESIA (ESIA.md's look-alike) wired in behind https://esia.test."""
+    """The mock ESIA (docs/esia.md, 'The mock') wired in behind https://esia.test."""
     return make_esia()

@@ -1,7 +1,7 @@
 """ESIA's side of the protocol for the unit tests: its keys, its tokens and its answers.
 
-Written from ESIA.md, sharing no code with ``providers`` (agreeing with our own code would prove
-nothing): RS256 with ``cryptography``, GOST3410_2012_256 with ESIA.md's recipe in
+Written from docs/esia.md, sharing no code with ``providers`` (agreeing with our own code would prove
+nothing): RS256 with ``cryptography``, GOST3410_2012_256 with the byte-order recipe in
 ``tests/esiaspec.py`` (``gostcrypto``).
 """
 
