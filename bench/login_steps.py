@@ -57,9 +57,9 @@ def timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
 
 def instrument() -> None:
     """Time the steps inside the endpoints (the names are the broker's own functions)."""
+    from broker.login import views as auth
     from broker.login import decisions
     from broker.login import pending as login
-    from broker.login import views as auth
     from broker.oidc import provider as oidc
     from providers.esia import EsiaProvider
 

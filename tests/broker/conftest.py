@@ -16,7 +16,9 @@ from flask.testing import FlaskCliRunner
 import matching
 from broker import config
 from broker.login import pending as login
-from tests.broker.attemptdata import IVANOV, KID, NOW, ORLOVA, SIDOROV, TESTOV, attempt_for, import_rows, registry_rows, switch_region
+from tests.broker.attemptdata import (
+    IVANOV, KID, NOW, ORLOVA, SIDOROV, TESTOV, attempt_for, import_rows, registry_rows, switch_region,
+)  # fmt: skip
 from tests.broker.registry_files import PREFLIGHT_ROWS, write_csv
 from tests.broker.staffing import ADDRESS, StaffBrowser
 from tests.world import World

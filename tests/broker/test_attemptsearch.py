@@ -3,15 +3,16 @@ outcome, reason, region and time, page by page, within the caller's scope."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from broker.login import pending as login
-from broker.support import attempts, recheck
+from broker.support import attempts
 from broker.support import search as attemptsearch
+from broker.support import recheck
+from broker.login import pending as login
 from broker.support.attempts import CriteriaError
 from broker.support.search import Criteria
 from tests.broker.attemptdata import ALL, NOW, TESTOV, attempt_for, find, references
@@ -118,8 +119,8 @@ def test_unknown_outcome_reason_region_and_a_backwards_range_are_field_errors(ma
 
 def test_reads_the_time_range_from_form_text_in_moscow_time(app: Flask) -> None:
     criteria = attemptsearch.parse_criteria({"from": "2026-11-28T10:00", "to": "28.11.2026"})
-    assert criteria.started_from == datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
-    assert criteria.started_to == datetime(2026, 11, 28, 21, 0, tzinfo=UTC)  # the end of that day
+    assert criteria.started_from == datetime(2026, 11, 28, 7, 0, tzinfo=timezone.utc)
+    assert criteria.started_to == datetime(2026, 11, 28, 21, 0, tzinfo=timezone.utc)  # the end of that day
     with pytest.raises(CriteriaError) as caught:
         attemptsearch.parse_criteria({"from": "yesterday", "to": "9999-12-31"})
     assert set(caught.value.why_by_field()) == {"from", "to"}
