@@ -1,11 +1,11 @@
-# The README's two commands: `make run` and `make test`. Everything else is a helper for them.
+# The README's commands: `make run`, `make test` and `make lint`. Everything else is a helper for them.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 AXE    := node_modules/axe-core/axe.min.js
 
-.PHONY: run test install bench clean
+.PHONY: run test lint install bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ $(AXE): package.json package-lock.json
 test: $(STAMP) $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Lint, format check and types; the settings are in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 # The offline benchmarks (bench/login_load.py needs `make run` in another terminal).
 bench: $(STAMP)
 	$(BIN)/python bench/matching.py
@@ -34,4 +40,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/preflight.py
 
 clean:
-	rm -rf $(VENV) node_modules instance .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules instance .pytest_cache .hypothesis .mypy_cache .ruff_cache

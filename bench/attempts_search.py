@@ -36,28 +36,28 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import machine  # noqa: E402
+from flask import Flask  # noqa: E402
 from sqlalchemy import bindparam, delete, func, insert, select  # noqa: E402
 
 import matching  # noqa: E402
+from bench import machine  # noqa: E402
 from broker import create_app  # noqa: E402
-from broker.support import search as attemptsearch  # noqa: E402
 from broker.db import revision as schema  # noqa: E402
-from broker.extensions import db  # noqa: E402
 from broker.db.models import Account, EsiaLink, LoginAttempt  # noqa: E402
+from broker.extensions import db  # noqa: E402
+from broker.support import search as attemptsearch  # noqa: E402
 
 SECRET = "bench-secret"
 SNILS_KEY = "bench-snils-key"
 OID_KEY = "bench-oid-key"
 CLIENT = "bench-attempts"
-END = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+END = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 DAYS = 90
 SNILS_BASE = 700_000_000
 OID_BASE = 5_000_000_000
@@ -97,7 +97,10 @@ class Figures:
     rows: float  # mean rows returned
 
     def line(self) -> str:
-        return f"{self.kind:<34} {self.queries:>5}  p50 {self.p50:7.2f} ms  p99 {self.p99:7.2f} ms  max {self.max:7.2f} ms  rows {self.rows:5.1f}"
+        return (
+            f"{self.kind:<34} {self.queries:>5}  p50 {self.p50:7.2f} ms  p99 {self.p99:7.2f} ms  max {self.max:7.2f} ms"
+            f"  rows {self.rows:5.1f}"
+        )
 
 
 # --- the synthetic data ----------------------------------------------------------------------------
@@ -230,8 +233,8 @@ def _times(count: int, rnd: random.Random) -> list[datetime]:
 def _attempts(count: int, accounts: int) -> Iterator[dict[str, Any]]:
     rnd = random.Random(20261128)
     traces = _trace_templates()
-    outcomes, outcome_weights = zip(*OUTCOMES)
-    reasons, reason_weights = zip(*REASONS)
+    outcomes, outcome_weights = [name for name, _ in OUTCOMES], [weight for _, weight in OUTCOMES]
+    reasons, reason_weights = [name for name, _ in REASONS], [weight for _, weight in REASONS]
     regions, adults = _people(accounts)
     frequent = max(accounts // 10, 1)
     seen: set[str] = set()
@@ -239,7 +242,7 @@ def _attempts(count: int, accounts: int) -> Iterator[dict[str, Any]]:
         # A tenth of the people log in daily: they make 40 % of the attempts.
         i = rnd.randrange(frequent) if rnd.random() < 0.4 else rnd.randrange(accounts)
         account = f"att-{i}"
-        region = regions[i]
+        region: str | None = regions[i]
         outcome = rnd.choices(outcomes, outcome_weights)[0]
         reason = rnd.choices(reasons, reason_weights)[0] if outcome == "refused" else None
         if reason == "region_disabled":
@@ -279,7 +282,7 @@ def _attempts(count: int, accounts: int) -> Iterator[dict[str, Any]]:
 # --- loading -----------------------------------------------------------------------------------------
 
 
-def _app(url: str):  # type: ignore[no-untyped-def]
+def _app(url: str) -> Flask:
     return create_app(
         {"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SNILS_HASH_KEY": SNILS_KEY, "SECRET_KEY": SECRET,
          "OID_HASH_KEY": OID_KEY, "REGION_CACHE_SECONDS": 3600}
@@ -294,7 +297,7 @@ def _driver_insert(connection: Any, table: Any, names: tuple[str, ...]) -> Calla
 
     def shape(row: dict[str, Any]) -> Any:
         if is_sqlite:
-            row = {k: (v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime)
+            row = {k: (v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime)
                        else v.isoformat() if isinstance(v, date) else int(v) if isinstance(v, bool) else v)
                    for k, v in row.items()}  # fmt: skip
         return tuple(row[name] for name in order) if order else row
@@ -359,7 +362,7 @@ def fill(url: str, attempts_count: int, *, rebuild: bool = False) -> None:
                 if empty:  # an initial load: build the indexes once at the end (as the importer does)
                     for index in indexes:
                         index.drop(connection, checkfirst=True)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             rows = (dict(row, updated_at=now) for row in _accounts(accounts))
             _load(connection, Account.__table__, rows, "accounts")
             links = ({"account_id": f"att-{i}", "oid": str(OID_BASE + i), "tier": "verified", "source": "login",
@@ -420,8 +423,10 @@ def measure(url: str, attempts_count: int, queries: int = 300) -> list[Figures]:
             _measure("reference code", [attemptsearch.Criteria(reference=r.lower().replace("-", "")) for r in refs]),
             _measure("account id", [attemptsearch.Criteria(account=f"att-{i}") for i in people]),
             _measure("diary login", [attemptsearch.Criteria(account=f"att.user{i}") for i in people]),
-            _measure("SNILS (keyed digest)", [attemptsearch.Criteria(snils=matching.format_snils(_snils_digits(i))) for i in with_snils]),
-            _measure("region + one day", [attemptsearch.Criteria(region=rnd.choice(codes), started_from=d, started_to=d + timedelta(days=1)) for d in days]),
+            _measure("SNILS (keyed digest)",
+                     [attemptsearch.Criteria(snils=matching.format_snils(_snils_digits(i))) for i in with_snils]),
+            _measure("region + one day",
+                     [attemptsearch.Criteria(region=rnd.choice(codes), started_from=d, started_to=d + timedelta(days=1)) for d in days]),
             _measure("operator, 3 regions, latest", [attemptsearch.Criteria() for _ in range(queries // 3)],
                      scope=frozenset({"77", "39", "41"})),
             _measure("reason linked_elsewhere, country", [attemptsearch.Criteria(reason="linked_elsewhere") for _ in range(queries // 10)]),

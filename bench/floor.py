@@ -32,11 +32,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import machine  # noqa: E402
-from login_load import cpu_and_rss, pids_matching  # noqa: E402
+from bench import machine  # noqa: E402
+from bench.login_load import cpu_and_rss, pids_matching  # noqa: E402
 
 CMS, JWT = "CMS client_secret (RSA-2048)", "RS256 JWT (joserfc)"
 #: Per login: (CMS signatures, RS256 JWTs, requests served).
@@ -83,7 +82,7 @@ def signature_costs(count: int) -> dict[str, float]:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "floor")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     certificate = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))

@@ -18,11 +18,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import machine  # noqa: E402
-import synthetic  # noqa: E402
+from bench import machine, synthetic  # noqa: E402
 
 BROKER = str(Path(sys.executable).with_name("broker"))
 

@@ -34,10 +34,9 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import machine  # noqa: E402
+from bench import machine  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -129,9 +128,10 @@ def follow(browser: Browser, url: str, stop: Callable[[str], bool]) -> str:
     return url
 
 
-def user(args: argparse.Namespace, deadline: float, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def user(args: argparse.Namespace, deadline: float, results: multiprocessing.Queue[tuple[list[float], int]]) -> None:
     browser = Browser()
-    latencies, errors = [], 0
+    latencies: list[float] = []
+    errors = 0
     while time.monotonic() < deadline:
         browser.clear_cookies()  # a new person each time: no SSO shortcut
         started = time.perf_counter()
@@ -214,7 +214,7 @@ def main() -> None:
     cpu_before, _ = cpu_and_rss(pids)
     esia_before, busy_before = cpu_and_rss(esia_pids)[0], machine_busy_seconds()
     own_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    results: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    results: multiprocessing.Queue[tuple[list[float], int]] = multiprocessing.Queue()
     deadline = time.monotonic() + args.seconds
     started = time.perf_counter()
     workers = [multiprocessing.Process(target=user, args=(args, deadline, results)) for _ in range(args.users)]
@@ -232,7 +232,7 @@ def main() -> None:
     esia_after, busy_after = cpu_and_rss(esia_pids)[0], machine_busy_seconds()
     own_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_cpu = (own_after.ru_utime + own_after.ru_stime) - (own_before.ru_utime + own_before.ru_stime)
-    latencies = sorted(l for done, _ in outcomes for l in done)
+    latencies = sorted(latency for done, _ in outcomes for latency in done)
     errors = sum(e for _, e in outcomes)
     logins = len(latencies)
     print(f"machine: {machine.describe()}")

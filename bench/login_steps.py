@@ -19,19 +19,18 @@ import os
 import secrets
 import sys
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import machine  # noqa: E402
-from login_load import Browser, pids_matching  # noqa: E402
+from bench import machine  # noqa: E402
+from bench.login_load import Browser, pids_matching  # noqa: E402
 
-SPENT: Counter[str] = Counter()
+SPENT: defaultdict[str, float] = defaultdict(float)
 
 
 def environment_of(match: str) -> dict[str, str]:
@@ -119,12 +118,14 @@ def main() -> None:
         assert answer.status_code == 200, answer.data
 
     client = app.test_client()
+    cookies = client._cookies
+    assert cookies is not None  # a test client keeps cookies unless made with use_cookies=False
     for _ in range(20):  # warm up: caches, connections, compiled statements
-        client._cookies.clear()
+        cookies.clear()
         one_login(client)
     SPENT.clear()
     for _ in range(args.logins):
-        client._cookies.clear()
+        cookies.clear()
         one_login(client)
     print(f"machine: {machine.describe()}")
     endpoints = [label for label in SPENT if label.startswith("/")]

@@ -19,24 +19,22 @@ import sys
 import time
 from collections import Counter
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import machine  # noqa: E402
-import synthetic  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 import matching  # noqa: E402
+from bench import machine, synthetic  # noqa: E402
 from broker import create_app, services  # noqa: E402
+from broker.db import revision as schema  # noqa: E402
+from broker.extensions import db  # noqa: E402
+from broker.login import decisions  # noqa: E402
 from broker.regions import admin as regionadmin  # noqa: E402
 from broker.regions import policies as regions  # noqa: E402
 from broker.registry import importer  # noqa: E402
-from broker.login import decisions  # noqa: E402
-from broker.db import revision as schema  # noqa: E402
-from broker.extensions import db  # noqa: E402
 
 KEY = "bench-snils-key"
 
@@ -78,7 +76,7 @@ def workload(count: int, decisions_wanted: int, today: date) -> list[tuple[match
 def run(count: int, url: str, decisions_wanted: int) -> dict[str, object]:
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SNILS_HASH_KEY": KEY, "SECRET_KEY": "bench"})
     today = date.today()
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     with app.app_context():
         build(count, today)
         people = workload(count, decisions_wanted, today)

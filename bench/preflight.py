@@ -26,28 +26,25 @@ import multiprocessing
 import resource
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import attempts_search  # noqa: E402
-import machine  # noqa: E402
-import synthetic  # noqa: E402
 from flask import Flask  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
+from bench import attempts_search, machine, synthetic  # noqa: E402
 from broker import create_app, services  # noqa: E402
-from broker.regions import preflight  # noqa: E402
-from broker.regions import policies as regions  # noqa: E402
-from broker.registry import importer  # noqa: E402
 from broker.db import revision as schema  # noqa: E402
 from broker.extensions import db  # noqa: E402
+from broker.regions import policies as regions  # noqa: E402
+from broker.regions import preflight  # noqa: E402
+from broker.registry import importer  # noqa: E402
 
 KEY = "bench-snils-key"
-AT = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)  # noon in Moscow: the day the rows are made for
+AT = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)  # noon in Moscow: the day the rows are made for
 GENERATED = AT.date()
 
 
@@ -88,14 +85,16 @@ def build(url: str, region: str, count: int) -> None:
         db.engine.dispose()
 
 
-def _measure(url: str, region: str, grouping: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _measure(
+    url: str, region: str, grouping: preflight.Grouping, queue: multiprocessing.Queue[tuple[float, float, int, int, str, int]]
+) -> None:
     app = _app(url)
     with app.app_context():
         regions.get_region(region)  # connect and read the schema before timing
         db.session.commit()
         before = _rss()
         cpu, wall = time.process_time(), time.perf_counter()
-        report = preflight.run_preflight(region, AT, grouping=grouping)  # type: ignore[arg-type]
+        report = preflight.run_preflight(region, AT, grouping=grouping)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         queue.put((wall, cpu, before, peak, preflight.format_summary(report, wall, top=5), report.accounts))
@@ -107,10 +106,10 @@ def _rss() -> int:
         return int(handle.read().split()[1]) * resource.getpagesize()
 
 
-def preflight_figures(url: str, region: str, grouping: str) -> None:
+def preflight_figures(url: str, region: str, grouping: preflight.Grouping) -> None:
     """Time one pre-flight in a fresh process and print its figures."""
     context = multiprocessing.get_context("spawn")  # fresh: the peak RSS is the pre-flight's own
-    queue = context.Queue()
+    queue: multiprocessing.Queue[tuple[float, float, int, int, str, int]] = context.Queue()
     process = context.Process(target=_measure, args=(url, region, grouping, queue))
     process.start()
     wall, cpu, before, peak, summary, accounts = queue.get()

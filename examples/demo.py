@@ -14,20 +14,20 @@ import json
 import secrets
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import func, select
 
 from broker import create_app, services
+from broker.db import revision as schema
+from broker.db.models import Account
+from broker.extensions import db
+from broker.login import decisions
 from broker.regions import admin as regionadmin
 from broker.regions import policies as regions
 from broker.registry import importer
-from broker.login import decisions
-from broker.db import revision as schema
-from broker.extensions import db
-from broker.db.models import Account
 from providers import person_from_esia
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +80,7 @@ def prepare() -> int:
         parser = importer.RowParser(
             regions=frozenset(r.code for r in regions.all_regions()),
             snils_key=services.current().snils_key,
-            today=datetime.now(timezone.utc).date(),
+            today=datetime.now(UTC).date(),
         )
         db.session.commit()  # end the read transaction before the import's own
         with (EXAMPLES / "registry.csv").open(encoding="utf-8", newline="") as stream, db.engine.connect() as connection:
@@ -113,7 +113,7 @@ def report(app: Flask, config_path: Path) -> list[Verdict]:
     with app.app_context():
         count = prepare()
         enabled = [f"{r.code} {r.name}" for r in regions.all_regions() if r.enabled]
-        verdicts = decide_examples(datetime.now(timezone.utc))
+        verdicts = decide_examples(datetime.now(UTC))
         db.session.remove()
         db.engine.dispose()
     shown = config_path.relative_to(ROOT) if config_path.is_relative_to(ROOT) else config_path

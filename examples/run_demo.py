@@ -38,12 +38,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-
-from broker import create_app
-from broker.oidc import keys
-from broker.config import DEFAULTS as BROKER_DEFAULTS
 from demo import DEMO_REGIONS, ROOT, Verdict, ensure_dev_config, report
 from diary_portal import REGIONS as PORTAL_REGIONS
+
+from broker import create_app
+from broker.config import DEFAULTS as BROKER_DEFAULTS
+from broker.oidc import keys
 from mock_esia.identities import Person, load_persons
 
 HOST = "127.0.0.1"
@@ -101,7 +101,7 @@ def write_client_pair(key_path: Path, certificate_path: Path) -> None:
     """The broker's RSA key and self-signed certificate as ESIA's client system (one year)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ESIA_CLIENT_ID)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     certificate = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
@@ -116,7 +116,7 @@ def write_client_pair(key_path: Path, certificate_path: Path) -> None:
 
 def is_expiring(certificate_path: Path) -> bool:
     certificate = x509.load_pem_x509_certificate(certificate_path.read_bytes())
-    return certificate.not_valid_after_utc < dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7)
+    return certificate.not_valid_after_utc < dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
 
 
 def ensure_key_material(demo: Path) -> tuple[Path, Path, Path]:
@@ -390,7 +390,7 @@ def serve(instance: Path, ports: Ports) -> int:
         print(f"(mock ESIA on port {ports.esia}, the broker on port {ports.broker}; logs in {servers[0].log.parent}. "
               "Ctrl-C stops all three.)", flush=True)  # fmt: skip
         while True:
-            for server, process in zip(servers, processes):
+            for server, process in zip(servers, processes, strict=True):
                 if process.poll() is not None:
                     raise DemoError(f"The {server.name} stopped ({process.returncode}). Its log, {server.log}:\n{log_tail(server.log)}")
             time.sleep(0.5)

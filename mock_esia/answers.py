@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from flask import Response, redirect, render_template
 
 from mock_esia.errors import EsiaError
 
+if TYPE_CHECKING:
+    import werkzeug
+
 _NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, proxy-revalidate, max-age=0", "Pragma": "no-cache"}
 
 
-def redirect_back(redirect_uri: str, params: Sequence[tuple[str, str]]) -> Response:
+def redirect_back(redirect_uri: str, params: Sequence[tuple[str, str]]) -> werkzeug.Response:
     """302 to the client's ``redirect_uri`` with ``params`` added to its query."""
     separator = "&" if "?" in redirect_uri else "?"
     return redirect(f"{redirect_uri}{separator}{urlencode(params)}", code=302)
 
 
-def error_redirect(redirect_uri: str, error: EsiaError, state: str | None) -> Response:
+def error_redirect(redirect_uri: str, error: EsiaError, state: str | None) -> werkzeug.Response:
     """``redirect_uri?error=…&error_description=ESIA-0070xx: …&state=…`` (docs/esia.md)."""
     params = [("error", error.error), ("error_description", error.description)]
     if state:

@@ -155,7 +155,7 @@ def as_time(element: Element) -> dt.datetime:
         parsed = dt.datetime.strptime(text, "%Y%m%d%H%M%SZ")
     else:
         raise DerError(f"tag 0x{element.tag:02x} is not a time")
-    return parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.replace(tzinfo=dt.UTC)
 
 
 # -- encoding ------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def printable(text: str) -> bytes:
 
 def time(moment: dt.datetime) -> bytes:
     """Encode a time as X.509 wants it: UTCTime up to 2049, GeneralizedTime after."""
-    moment = moment.astimezone(dt.timezone.utc)
+    moment = moment.astimezone(dt.UTC)
     if moment.year < 2050:
         return encode(UTC_TIME, moment.strftime("%y%m%d%H%M%SZ").encode("ascii"))
     return encode(GENERALIZED_TIME, moment.strftime("%Y%m%d%H%M%SZ").encode("ascii"))

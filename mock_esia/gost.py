@@ -65,7 +65,7 @@ def streebog512(data: bytes) -> bytes:
     return bytes(gosthash.new("streebog512", data=bytearray(data)).digest())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _engine(paramset: str, curve: tuple[tuple[str, int], ...] = ()) -> gostsignature.GOST34102012:
     if curve:
         return gostsignature.new(gostsignature.MODE_256, dict(curve))

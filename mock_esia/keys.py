@@ -88,7 +88,7 @@ class SigningKeys:
 
 def load_or_create_keys(data_dir: Path | None, now: float) -> SigningKeys:
     """Load the keys from ``data_dir``, creating and writing them there on first use."""
-    moment = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(now, dt.UTC)
     if data_dir is None:
         return SigningKeys.generate(moment)
     paths = [data_dir / name for name in (RSA_KEY_FILE, RSA_CERTIFICATE_FILE, GOST_KEY_FILE, GOST_CERTIFICATE_FILE)]

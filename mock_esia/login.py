@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, render_template, request
 
@@ -27,6 +28,9 @@ from mock_esia.identities import Person
 from mock_esia.scopes import SCOPE_TITLES
 from mock_esia.services import Services, current
 from mock_esia.tokens import new_session_id
+
+if TYPE_CHECKING:
+    import werkzeug
 
 bp = Blueprint("login", __name__)
 
@@ -48,7 +52,7 @@ def page() -> Response:
 
 
 @bp.post("/login")
-def submit() -> Response:
+def submit() -> werkzeug.Response:
     services = current()
     pending = services.grants.get_request(_rid())
     if pending is None:
@@ -77,7 +81,7 @@ def submit() -> Response:
 
 
 @bp.post("/login/consent")
-def consent() -> Response:
+def consent() -> werkzeug.Response:
     services = current()
     pending = services.grants.get_request(_rid())
     authenticated = services.grants.authenticated(pending.id) if pending else None
@@ -96,7 +100,7 @@ def _rid() -> str:
 
 def _grant(
     services: Services, pending: AuthorizationRequest, person: Person, faults: Mapping[str, str]
-) -> Response:
+) -> werkzeug.Response:
     services.grants.finish_request(pending.id)
     login = Login(pending, person.oid, new_session_id(), int(services.clock()), dict(faults))
     code = services.grants.issue_code(login)
@@ -132,7 +136,7 @@ def _find_person(services: Services, form: Mapping[str, str]) -> Person | None:
 def _render_login(
     services: Services, pending: AuthorizationRequest, *, error: str | None = None, status: int = 200
 ) -> Response:
-    today = dt.datetime.fromtimestamp(services.clock(), dt.timezone.utc).date()
+    today = dt.datetime.fromtimestamp(services.clock(), dt.UTC).date()
     people = [
         {
             "person": person,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from mock_esia import authorization, exchange, scenarios
@@ -9,20 +11,23 @@ from mock_esia.answers import error_page, error_redirect, json_answer, token_err
 from mock_esia.errors import EsiaError
 from mock_esia.services import current
 
+if TYPE_CHECKING:
+    import werkzeug
+
 bp = Blueprint("oauth", __name__)
 
 
 @bp.get("/aas/oauth2/ac")
-def authorize_v1() -> Response:
+def authorize_v1() -> werkzeug.Response:
     return _authorize("v1")
 
 
 @bp.get("/aas/oauth2/v2/ac")
-def authorize_v2() -> Response:
+def authorize_v2() -> werkzeug.Response:
     return _authorize("v2")
 
 
-def _authorize(flow: str) -> Response:
+def _authorize(flow: str) -> werkzeug.Response:
     services = current()
     try:
         client = authorization.identify_client(request.args, flow, services)
@@ -60,7 +65,7 @@ def _token(flow: str) -> Response:
 
 
 @bp.get("/idp/ext/Logout")
-def logout() -> Response:
+def logout() -> werkzeug.Response:
     """End the ESIA session and go back to ``redirect_url`` (note: not ``redirect_uri``)."""
     services = current()
     client = services.clients.get(request.args.get("client_id", ""))

@@ -29,9 +29,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from providers.base import (
-    InvalidUpstreamResponseError, ResponseTooLargeError, UpstreamRefusedError, UpstreamUnavailableError,
-)  # fmt: skip
+from providers.base import InvalidUpstreamResponseError, ResponseTooLargeError, UpstreamRefusedError, UpstreamUnavailableError
 
 #: ESIA's codes meaning "try again later" rather than "your request is wrong" (docs/esia.md).
 UNAVAILABLE_CODES = frozenset({"ESIA-007007", "ESIA-007008"})

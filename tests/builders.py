@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from matching import (
@@ -30,7 +30,7 @@ from matching import (
 TEST_KEY = b"test-snils-key"
 MOSCOW = RegionPolicy(code="77", name="Москва", timezone="Europe/Moscow", enabled=True)
 # The login instant most tests use: noon in Moscow on 2026-11-28.
-NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
 def make_snils(number: int) -> str:

@@ -1,4 +1,5 @@
-"""The import rules (docs/architecture.md, 'Import rules'): between packages and between the broker's wings, checked on the source with ``ast``."""
+"""The import rules (docs/architecture.md, 'Import rules'): between packages and between the broker's
+wings, checked on the source with ``ast``."""
 
 from __future__ import annotations
 

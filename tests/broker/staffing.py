@@ -9,10 +9,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from broker.staff import tokens as apitokens
-from broker.staff import accounts as staff
-from broker.extensions import db
 from broker.db.models import AuditEvent, Staff
+from broker.extensions import db
+from broker.staff import accounts as staff
+from broker.staff import tokens as apitokens
 
 PASSWORD = "correct horse battery"
 ADDRESS = "203.0.113.7"

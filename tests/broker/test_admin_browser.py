@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from broker.staff import tokens as apitokens
 from broker.staff import accounts as staff
+from broker.staff import tokens as apitokens
 from tests.broker.staffing import StaffBrowser, make_staff
 from tests.browser import check_page
 

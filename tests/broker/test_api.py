@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,12 +10,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from broker.extensions import db
 from broker.db.models import Account, AuditEvent, EsiaLink
+from broker.extensions import db
 from tests.broker.registry_files import api_row as account
 from tests.broker.staffing import bearer
-from tests.databases import count
 from tests.builders import ADULT_SNILS
+from tests.databases import count
 
 URL = "/api/v1/registry/accounts"
 
@@ -153,10 +153,10 @@ def test_a_link_the_api_writes_is_audited_with_its_request(client: FlaskClient) 
 def test_a_file_link_never_moves_a_link_its_owner_made(client: FlaskClient) -> None:
     headers = bearer("sync", "admin")
     client.post(URL, json={"accounts": [account(1)]}, headers=headers)
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     db.session.add(EsiaLink(account_id="api-001", oid="1000300001", tier="standard", source="login",
-                            linked_at=datetime.now(timezone.utc)))  # fmt: skip
+                            linked_at=datetime.now(UTC)))  # fmt: skip
     db.session.commit()
     answer = client.post(URL, json={"accounts": [account(1, esia_oid="1000300002")], "allow_links": True}, headers=headers)
     assert answer.status_code == 200 and answer.json["links"] == 0

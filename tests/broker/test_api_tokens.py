@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Blueprint, Flask, jsonify
 from flask.testing import FlaskCliRunner
 from sqlalchemy import inspect, select, text
 
-from broker.staff import access
-from broker.staff import tokens as apitokens
-from broker.staff import audit
-from broker.staff import accounts as staff
-from broker.web import csrf
-from broker.staff.audit import Action
-from broker.extensions import db
 from broker.db.models import ApiToken
+from broker.extensions import db
+from broker.staff import access, audit
+from broker.staff import accounts as staff
+from broker.staff import tokens as apitokens
 from broker.staff.accounts import Role, StaffInputError
+from broker.staff.audit import Action
+from broker.web import csrf
 from tests.broker.staffing import audit_rows, make_staff
 
 
@@ -91,7 +90,7 @@ def test_refuses_an_expired_a_revoked_or_a_disabled_owners_token(app: Flask) -> 
     make_staff("boss", role="admin")
     member = make_staff("sync", role="support")
     expired, expired_clear = apitokens.create_token(member, name="old", days=1, actor="cli:test")
-    expired.expires_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+    expired.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     db.session.commit()
     revoked, revoked_clear = apitokens.create_token(member, name="revoked", days=1, actor="cli:test")
     apitokens.revoke_token(revoked, actor="cli:test")
@@ -134,7 +133,7 @@ def test_the_api_guard_yields_the_owner_and_refuses_a_missing_expired_or_revoked
     assert client.get("/api-test/whoami", headers=bearer(clear)).status_code == 401
     _, expiring = apitokens.create_token(member, name="short", days=1, actor="cli:test")
     db.session.scalar(select(ApiToken).where(ApiToken.digest == apitokens.digest(expiring))).expires_at = (  # type: ignore[union-attr]
-        datetime.now(timezone.utc) - timedelta(minutes=1)
+        datetime.now(UTC) - timedelta(minutes=1)
     )
     db.session.commit()
     assert client.get("/api-test/whoami", headers=bearer(expiring)).status_code == 401

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
 from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DatabaseError
 
+from broker.db.models import AuditEvent
+from broker.extensions import db
 from broker.staff import audit
 from broker.staff.audit import Action, AuditAppendOnlyError
-from broker.extensions import db
-from broker.db.models import AuditEvent
 from tests.broker.staffing import audit_rows
 
 
@@ -25,7 +25,7 @@ def recorded(**overrides: object) -> AuditEvent:
 
 
 def test_records_actor_action_target_before_after_source_and_comment(app: Flask) -> None:
-    at = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
     recorded(source="203.0.113.7", comment="по письму №15", after={"enabled": True, "changed_at": at, "codes": ("77",)})
     [row] = audit_rows()
     assert (row.actor, row.action, row.target, row.source, row.comment) == (
@@ -78,7 +78,7 @@ def test_bulk_updates_and_deletes_are_refused_except_the_retention_purge(app: Fl
         db.session.execute(delete(AuditEvent))
     db.session.rollback()
     assert len(audit_rows()) == 1
-    cutoff = datetime.now(timezone.utc) + timedelta(seconds=1)
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
     db.session.execute(delete(AuditEvent).where(AuditEvent.at < cutoff).execution_options(**{audit.PURGE_OPTION: True}))
     db.session.commit()
     assert audit_rows() == []

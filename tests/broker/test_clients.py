@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from broker.oidc.clients import load_clients
 from broker.errors import ConfigError
+from broker.oidc.clients import load_clients
 
 CLIENTS = {
     "portal": {

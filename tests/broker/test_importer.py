@@ -17,13 +17,14 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, inspect, select
 
 from broker import services
-from broker.regions import policies as regions
-from broker.registry import importer
+from broker.db.models import Account, EsiaLink
 from broker.errors import BrokerError
 from broker.extensions import db
-from broker.db.models import Account, EsiaLink
+from broker.regions import policies as regions
+from broker.registry import importer
 from tests.broker.registry_files import HEADER, row, write_csv, write_jsonl
 from tests.builders import ADULT_SNILS, make_snils
+
 
 def count(model: type) -> int:
     db.session.remove()

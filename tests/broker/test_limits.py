@@ -13,11 +13,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
+from broker.config import LOGIN_COOKIE, cookie_name
+from broker.db.models import Account
+from broker.extensions import db
 from broker.support import search as attemptsearch
 from broker.support.attempts import CriteriaError
-from broker.config import LOGIN_COOKIE, cookie_name
-from broker.extensions import db
-from broker.db.models import Account
 from tests.broker.registry_files import api_row as account
 from tests.broker.staffing import bearer
 from tests.databases import count

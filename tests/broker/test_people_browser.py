@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from broker.regions import admin as regionadmin
-from broker.login import invites
 from broker.config import LOGIN_COOKIE, SSO_COOKIE
-from broker.extensions import db
 from broker.db.models import DiarySession
+from broker.extensions import db
+from broker.login import invites
+from broker.regions import admin as regionadmin
 from tests.browser import check_page
 from tests.world import BROKER, World, log_in
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import csv
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from broker.regions import preflight
 from broker.regions import admin as regionadmin
+from broker.regions import preflight
 from tests.broker.registry_files import BAD_SNILS, SHARED_SNILS, row, write_csv
 from tests.builders import ADULT_SNILS
 
@@ -124,7 +124,7 @@ def test_an_unwritable_csv_file_is_reported_with_status_1(preflight_registry: Fl
 
 
 def test_grouping_in_memory_or_by_the_database_gives_the_same_report(preflight_registry: FlaskCliRunner, app: Flask) -> None:
-    at = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
     by_database = preflight.run_preflight("77", at)
     assert preflight.run_preflight("77", at, grouping="memory") == by_database
     assert preflight.run_preflight("77", at, chunk_size=2) == by_database
@@ -132,7 +132,7 @@ def test_grouping_in_memory_or_by_the_database_gives_the_same_report(preflight_r
 
 
 def test_csv_rows_start_with_the_header_and_follow_the_report(preflight_registry: FlaskCliRunner, app: Flask) -> None:
-    report = preflight.run_preflight("77", datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc))
+    report = preflight.run_preflight("77", datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
     rows = list(preflight.csv_rows(report))
     assert rows[0] == preflight.CSV_HEADER
     assert [r[0] for r in rows[1:]] == [a.id for a in report.flagged]

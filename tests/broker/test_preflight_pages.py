@@ -8,9 +8,9 @@ import io
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from broker.staff import tokens as apitokens
-from broker.regions import preflight
 from broker.extensions import db
+from broker.regions import preflight
+from broker.staff import tokens as apitokens
 from tests.broker.staffing import StaffBrowser, make_staff
 from tests.builders import ADULT_SNILS
 

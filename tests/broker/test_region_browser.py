@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from broker.extensions import db
 from broker.db.models import LoginAttempt, Region
+from broker.extensions import db
 from tests.broker.staffing import make_staff, sign_in_with_chromium
 from tests.browser import check_page
 from tests.world import World, log_in, start_login, verify_id_token

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
 from werkzeug.datastructures import MultiDict
 
+from broker.db.models import LoginAttempt, Region
+from broker.extensions import db
 from broker.regions import admin as regionadmin
 from broker.regions import views as regionpages
-from broker.extensions import db
-from broker.db.models import LoginAttempt, Region
 from tests.broker.futurepolicy import FUTURE
 from tests.broker.staffing import ADDRESS, StaffBrowser, audit_rows, make_staff
 
@@ -216,7 +216,7 @@ def test_every_override_the_engine_supports_has_operator_words() -> None:
 
 
 def test_the_figures_are_a_table_and_an_accessible_chart(app: Flask, browser: StaffBrowser) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for number, (ago, outcome, reason) in enumerate(
         [(1, "signed_in", None), (2, "refused", "region_disabled"), (3, "refused", "region_disabled"), (50, "refused", "no_account")]
     ):
@@ -258,7 +258,7 @@ def test_chart_bars_are_scaled_to_the_largest(app: Flask) -> None:
         regionadmin.FigureLine("refused", "no_account", 1, 20),
         regionadmin.FigureLine("refused", "region_disabled", 0, 2),
     )
-    now = datetime(2026, 11, 28, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 28, tzinfo=UTC)
     figures = regionadmin.Figures("77", now, now - timedelta(days=1), now - timedelta(days=7), lines)
     assert [(b.label, b.value, b.percent, b.refused) for b in regionpages.chart_bars(figures, "week")] == [
         ("Вход по связи", 40, 78.0, False),

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from flask import Flask
 from sqlalchemy import event
 
 import matching
+from broker.db.models import LoginAttempt, Region
+from broker.extensions import db
+from broker.login import decisions
 from broker.regions import admin as regionadmin
 from broker.regions import policies as regions
-from broker.login import decisions
-from broker.extensions import db
-from broker.db.models import LoginAttempt, Region
 from broker.regions.admin import RegionAccessError, RegionInputError, RegionNotFoundError
 from tests.broker.futurepolicy import FUTURE
 from tests.broker.staffing import audit_rows, make_staff
 from tests.builders import make_person
 
-NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 _REFERENCES = itertools.count(1)
 
 

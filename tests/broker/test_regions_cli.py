@@ -6,8 +6,8 @@ import getpass
 
 from flask.testing import FlaskCliRunner
 
-from broker.extensions import db
 from broker.db.models import Region
+from broker.extensions import db
 from tests.broker.staffing import audit_rows
 
 

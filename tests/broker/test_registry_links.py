@@ -5,16 +5,15 @@ import run is audited with its actor, the file's digest and its counts."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
-from broker.oidc import sessions
-from broker.extensions import db
 from broker.db.models import AuditEvent, DiarySession, EsiaLink
+from broker.extensions import db
+from broker.oidc import sessions
 from tests.broker.registry_files import row, write_csv
 
 
@@ -84,7 +83,8 @@ def test_a_moved_link_is_audited_and_ends_the_accounts_live_sessions(app: Flask,
 def test_every_import_run_is_audited_with_actor_file_digest_and_counts(runner: FlaskCliRunner, tmp_path: Path) -> None:
     imported(runner, write_csv(tmp_path / "a.csv", [row()]))
     path = write_csv(tmp_path / "b.csv", [row(status="blocked"), row(id="acc-2", login="x", snils=""),
-                                           row(id="acc-3", login="y", role="pupil"), row(id="acc-4", login="z", snils="", esia_oid="7")])  # fmt: skip
+                                           row(id="acc-3", login="y", role="pupil"),
+                                           row(id="acc-4", login="z", snils="", esia_oid="7")])  # fmt: skip
     result = runner.invoke(args=["registry", "import", str(path)])
     assert result.exit_code == 1  # one row rejected
     started, finished = events("registry_import_started")[-1], events("registry_imported")[-1]

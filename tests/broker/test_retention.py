@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import itertools
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,9 +12,6 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import delete, event, func, select
 
-from broker.ops import retention
-from broker.staff.audit import PURGE_OPTION, AuditAppendOnlyError
-from broker.extensions import db
 from broker.db.models import (
     AccessToken,
     Account,
@@ -27,19 +24,21 @@ from broker.db.models import (
     PendingLogin,
     StaffSession,
 )
+from broker.extensions import db
+from broker.ops import retention
+from broker.staff.audit import PURGE_OPTION, AuditAppendOnlyError
 from tests.broker.staffing import audit_rows, make_staff
-
 
 
 class Clock:
     """The instant the rows of a test are placed around (set afresh for every test)."""
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
 
 @pytest.fixture(autouse=True)
 def _fresh_clock() -> None:
-    Clock.now = datetime.now(timezone.utc)
+    Clock.now = datetime.now(UTC)
 
 DAY = timedelta(days=1)
 _IDS = itertools.count(1)

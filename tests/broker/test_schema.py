@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from broker import create_app
 from broker.db import revision as schema
+from broker.db.models import Region
 from broker.errors import SchemaMissingError
 from broker.extensions import db
-from broker.db.models import Region
 
 
 def test_the_first_migration_loads_all_89_federal_subjects_none_enabled(app: Flask) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.config import Config
@@ -28,7 +28,7 @@ def _before_auth_time() -> str:
 
 def test_existing_sessions_get_their_start_as_auth_time(tmp_path: Path) -> None:
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/broker.sqlite3"})
-    started = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
+    started = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
     with app.app_context():
         schema.upgrade(_before_auth_time())
         with db.engine.begin() as connection:
@@ -38,7 +38,7 @@ def test_existing_sessions_get_their_start_as_auth_time(tmp_path: Path) -> None:
                     "INSERT INTO sessions (id, account_id, tier, amr, claims, created_at, expires_at) "
                     "VALUES ('s1', 'acc-1', 'verified', 'PWD', '{}', :started, :expires)"
                 ),
-                {"started": started, "expires": datetime(2026, 12, 1, 17, 30, tzinfo=timezone.utc)},
+                {"started": started, "expires": datetime(2026, 12, 1, 17, 30, tzinfo=UTC)},
             )
         schema.upgrade()
         with db.engine.connect() as connection:

@@ -10,8 +10,8 @@ import pytest
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
-from broker.extensions import db
 from broker.db.models import Account, EsiaLink
+from broker.extensions import db
 from tests.broker.registry_files import row, write_csv
 from tests.builders import ADULT_SNILS
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
-from broker.staff import accounts as staff
-from broker.extensions import db
 from broker.db.models import Staff, StaffSession
+from broker.extensions import db
+from broker.staff import accounts as staff
 from broker.staff.accounts import StaffInputError
 from tests.broker.staffing import PASSWORD, audit_rows, make_staff
 
@@ -105,7 +105,7 @@ def test_locks_the_login_after_too_many_failures_even_for_the_right_password(app
 
 def test_a_lock_ends_after_the_lockout_period(app: Flask) -> None:
     member = make_staff("ivanov", role="support")
-    member.locked_until = datetime.now(timezone.utc) - timedelta(seconds=1)
+    member.locked_until = datetime.now(UTC) - timedelta(seconds=1)
     db.session.commit()
     assert staff.authenticate("ivanov", PASSWORD) is not None
     assert staff.find_staff("ivanov").locked_until is None  # type: ignore[union-attr]
@@ -163,8 +163,8 @@ def test_a_change_is_audited_with_before_and_after(app: Flask) -> None:
 
 def test_a_new_password_unlocks_and_ends_every_session(app: Flask) -> None:
     member = make_staff("ivanov", role="support")
-    member.locked_until = datetime.now(timezone.utc) + timedelta(hours=1)
-    now = datetime.now(timezone.utc)
+    member.locked_until = datetime.now(UTC) + timedelta(hours=1)
+    now = datetime.now(UTC)
     db.session.add(StaffSession(id="a" * 64, staff_id=member.id, created_at=now, expires_at=now + timedelta(hours=1), last_seen_at=now))
     db.session.commit()
     staff.set_password(member, "another long passphrase", actor="cli:test")

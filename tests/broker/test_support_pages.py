@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +15,14 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select, update
 
 import matching
-from broker.support import links
-from broker.staff import tokens as apitokens
-from broker.staff import accounts as staff
+from broker.db.models import AuditEvent, DiarySession, EsiaLink
+from broker.extensions import db
 from broker.login import pending as login
 from broker.login.attempts import Attempt
 from broker.oidc import sessions
-from broker.extensions import db
-from broker.db.models import AuditEvent, DiarySession, EsiaLink
+from broker.staff import accounts as staff
+from broker.staff import tokens as apitokens
+from broker.support import links
 from tests.broker.attemptdata import KID, SNILS_6, TESTOV, row_counts
 from tests.broker.registry_files import row, write_csv
 from tests.broker.staffing import ADDRESS, StaffBrowser, audit_rows, make_staff
@@ -251,7 +251,7 @@ def test_an_operator_unlinks_in_their_region_audited_with_before_after_and_reaso
 
 def test_the_account_page_counts_the_live_sessions_that_unlink_ends(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     """Expired and revoked sessions, and another account's, are not counted, and unlink ends the rest."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     extra = [sessions.create_session(account_id, tier="verified", amr="PWD", attempt_id=None)[0]
              for account_id in ("acc-1", "acc-1", "acc-1", "acc-2")]  # fmt: skip
     db.session.execute(update(DiarySession).where(DiarySession.id == extra[1].id).values(expires_at=now - timedelta(minutes=1)))

@@ -16,6 +16,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     process = launch(folder, **{name: str(port) for name, port in ports.items()})
     try:
         wait_until_ready(folder, process)
-        yield Demo(folder, *(f"http://127.0.0.1:{port}" for port in ports.values()), server_groups(process))
+        esia, broker, portal = (f"http://127.0.0.1:{port}" for port in ports.values())
+        yield Demo(folder, esia, broker, portal, server_groups(process))
     finally:
         terminate(process)

@@ -106,7 +106,9 @@ def test_the_login_load_benchmark_runs_against_the_demo(demo: Demo) -> None:
     )
     command = [
         sys.executable, str(ROOT / "bench" / "login_load.py"), "--broker", demo.broker,
-        "--redirect-uri", demo.portal + "/callback", f"--client-secret={environ[b'DIARY_PORTAL_CLIENT_SECRET'].decode()}",  # one glued word: a secret may begin with "-"
+        "--redirect-uri", demo.portal + "/callback",
+        # one glued word: a secret may begin with "-"
+        f"--client-secret={environ[b'DIARY_PORTAL_CLIENT_SECRET'].decode()}",
         "--broker-pids", ",".join(map(str, [broker, *children(broker)])), "--esia-match", demo.esia.rsplit(":", 1)[1],
         "--users", "2", "--seconds", "2",
     ]  # fmt: skip
@@ -119,7 +121,7 @@ def test_the_login_load_benchmark_runs_against_the_demo(demo: Demo) -> None:
 
 def test_sigterm_stops_all_three_servers(tmp_path: Path) -> None:
     ports = [free_port() for _ in range(3)]
-    process = launch(tmp_path, **dict(zip(("DEMO_ESIA_PORT", "DEMO_BROKER_PORT", "DEMO_PORTAL_PORT"), map(str, ports))))
+    process = launch(tmp_path, **dict(zip(("DEMO_ESIA_PORT", "DEMO_BROKER_PORT", "DEMO_PORTAL_PORT"), map(str, ports), strict=True)))
     try:
         wait_until_ready(tmp_path, process)
         groups = server_groups(process)

@@ -3,7 +3,6 @@ GOST-signed ESIA tokens: the same logins end the same way as in the legacy flow.
 
 from __future__ import annotations
 
-
 import pytest
 
 from tests.world import World, confirm_contacts, log_in, verify_id_token

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from sqlalchemy import func, select
 
-from broker.extensions import db
 from broker.db.models import DiarySession, LoginAttempt
+from broker.extensions import db
 from tests.world import BROKER, PORTAL_CALLBACK, World, csrf, log_in, query_of, start_login
 
 pytestmark = pytest.mark.flow
@@ -142,7 +143,7 @@ def test_a_portal_unregistered_while_the_person_was_at_esia_ends_the_login_witho
 
 
 def test_an_account_linked_by_someone_else_while_the_person_confirmed_is_refused_without_a_session(world: World) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from broker.db.models import EsiaLink
 
@@ -151,7 +152,7 @@ def test_an_account_linked_by_someone_else_while_the_person_confirmed_is_refused
     with world.broker.app_context():  # meanwhile another ESIA person links the same account
         account_id = "d-005"
         db.session.add(EsiaLink(account_id=account_id, oid="1000999997", tier="verified", source="link",
-                                linked_at=datetime.now(timezone.utc)))  # fmt: skip
+                                linked_at=datetime.now(UTC)))  # fmt: skip
         db.session.commit()
     answer = world.go(f"{BROKER}/auth/confirm", data={"csrf_token": csrf(login.page.text), "phone": "+79000000005", "email": "i@example.org"})
     assert answer.status_code == 403 and "Код обращения" in answer.text

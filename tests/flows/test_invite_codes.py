@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 import matching
-from broker.regions import admin as regionadmin
-from broker.login import invites
-from mock_esia import services as mock_services
-from broker.extensions import db
 from broker.db.models import AuditEvent, EsiaLink, InviteCode, LoginAttempt
+from broker.extensions import db
+from broker.login import invites
+from broker.regions import admin as regionadmin
+from mock_esia import services as mock_services
 from tests.world import BROKER, World, csrf, link_through_esia, log_in, query_of
 
 pytestmark = pytest.mark.flow

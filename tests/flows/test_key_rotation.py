@@ -10,8 +10,8 @@ import pytest
 import requests
 from flask import Flask
 
-from broker.support import search as attemptsearch
 from broker.keyring import make_keyring
+from broker.support import search as attemptsearch
 from tests.world import BROKER, PORTAL, PORTAL_CALLBACK, World, ask_link, csrf, log_in, start_login
 
 pytestmark = pytest.mark.flow

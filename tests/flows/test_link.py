@@ -7,8 +7,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from broker.extensions import db
 from broker.db.models import EsiaLink
+from broker.extensions import db
 from tests.world import PORTAL, PORTAL_SECRET, World, ask_link, link_through_esia, log_in, query_of
 
 pytestmark = pytest.mark.flow

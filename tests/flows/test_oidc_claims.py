@@ -6,7 +6,6 @@ logs and browser history: it carries what signs the person in, never names or co
 
 from __future__ import annotations
 
-
 import pytest
 
 from tests.world import BROKER, World, confirm_contacts, log_in, verify_id_token

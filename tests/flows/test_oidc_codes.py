@@ -3,15 +3,15 @@ authorization response names its issuer (RFC 6749 §4.1.2, RFC 9207)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 from sqlalchemy import select
 
-from broker.ops import retention
-from broker.extensions import db
 from broker.db.models import AccessToken, AuthorizationCode
+from broker.extensions import db
+from broker.ops import retention
 from tests.world import (
     BROKER,
     PORTAL_CALLBACK,
@@ -101,9 +101,9 @@ def test_a_spent_code_is_kept_until_it_would_have_expired_then_purged(world: Wor
         assert code.redeemed_at is not None
         token = db.session.scalars(select(AccessToken)).one()
         assert token.code_digest == code.code_digest
-        retention.purge(datetime.now(timezone.utc), attempt_days=30, audit_days=30, actor="cli:test")
+        retention.purge(datetime.now(UTC), attempt_days=30, audit_days=30, actor="cli:test")
         assert db.session.scalars(select(AuthorizationCode)).all() != []  # not expired yet: kept
-        later = datetime.now(timezone.utc) + timedelta(minutes=2)
+        later = datetime.now(UTC) + timedelta(minutes=2)
         report = retention.purge(later, attempt_days=30, audit_days=30, actor="cli:test")
         assert report.removed["oidc_codes"] == 1
         assert db.session.scalars(select(AuthorizationCode)).all() == []

@@ -7,15 +7,15 @@ changes one account first, as a school administrator would.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 import requests
 from sqlalchemy import func, select
 
-from broker.extensions import db
 from broker.db.models import Account, EsiaLink, LoginAttempt, Region
+from broker.extensions import db
 from broker.web.statuses import status_of
 from matching import Reason
 from tests.world import ESIA, World, log_in
@@ -40,7 +40,7 @@ def delete_account(world: World, account_id: str) -> None:
 
 def link_elsewhere(world: World, account_id: str) -> None:
     with world.broker.app_context():
-        db.session.add(EsiaLink(account_id=account_id, oid="1000999998", source="login", linked_at=datetime.now(timezone.utc)))
+        db.session.add(EsiaLink(account_id=account_id, oid="1000999998", source="login", linked_at=datetime.now(UTC)))
         db.session.commit()
 
 

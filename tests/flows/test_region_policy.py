@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 import matching
-from broker.regions import admin as regionadmin
-from broker.extensions import db
 from broker.db.models import EsiaLink, LoginAttempt
+from broker.extensions import db
+from broker.regions import admin as regionadmin
 from tests.world import World, link_through_esia, log_in, query_of
 
 pytestmark = pytest.mark.flow

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -26,10 +26,10 @@ def test_a_29_february_birthday_counts_from_1_march_in_common_years(today: date,
 @pytest.mark.parametrize(
     ("timezone_name", "instant", "expected_date"),
     [
-        ("Europe/Kaliningrad", datetime(2026, 11, 27, 21, 59, 59, tzinfo=timezone.utc), date(2026, 11, 27)),
-        ("Europe/Kaliningrad", datetime(2026, 11, 27, 22, 0, 0, tzinfo=timezone.utc), date(2026, 11, 28)),
-        ("Asia/Kamchatka", datetime(2026, 11, 27, 11, 59, 59, tzinfo=timezone.utc), date(2026, 11, 27)),
-        ("Asia/Kamchatka", datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc), date(2026, 11, 28)),
+        ("Europe/Kaliningrad", datetime(2026, 11, 27, 21, 59, 59, tzinfo=UTC), date(2026, 11, 27)),
+        ("Europe/Kaliningrad", datetime(2026, 11, 27, 22, 0, 0, tzinfo=UTC), date(2026, 11, 28)),
+        ("Asia/Kamchatka", datetime(2026, 11, 27, 11, 59, 59, tzinfo=UTC), date(2026, 11, 27)),
+        ("Asia/Kamchatka", datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC), date(2026, 11, 28)),
     ],
 )
 def test_the_login_date_is_the_regions_local_date(timezone_name: str, instant: datetime, expected_date: date) -> None:

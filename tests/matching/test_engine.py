@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -236,12 +236,12 @@ def test_ignores_a_registry_record_with_the_persons_snils_but_another_name() -> 
 @pytest.mark.parametrize(
     ("region", "instant", "age", "reason"),
     [
-        (KALININGRAD, datetime(2026, 11, 27, 21, 59, 59, tzinfo=timezone.utc), 13, None),
-        (KALININGRAD, datetime(2026, 11, 27, 22, 0, 0, tzinfo=timezone.utc), 14, Reason.TIER_INSUFFICIENT),
-        (KAMCHATKA, datetime(2026, 11, 27, 11, 59, 59, tzinfo=timezone.utc), 13, None),
-        (KAMCHATKA, datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc), 14, Reason.TIER_INSUFFICIENT),
+        (KALININGRAD, datetime(2026, 11, 27, 21, 59, 59, tzinfo=UTC), 13, None),
+        (KALININGRAD, datetime(2026, 11, 27, 22, 0, 0, tzinfo=UTC), 14, Reason.TIER_INSUFFICIENT),
+        (KAMCHATKA, datetime(2026, 11, 27, 11, 59, 59, tzinfo=UTC), 13, None),
+        (KAMCHATKA, datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC), 14, Reason.TIER_INSUFFICIENT),
         # The same instant: already 14 in Kamchatka, still 13 in Kaliningrad.
-        (KALININGRAD, datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc), 13, None),
+        (KALININGRAD, datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC), 13, None),
     ],
 )
 def test_the_14th_birthday_starts_at_local_midnight(region: RegionPolicy, instant: datetime, age: int, reason: Reason | None) -> None:
@@ -257,8 +257,8 @@ def test_a_29_february_child_comes_of_age_on_1_march() -> None:
     born = date(2012, 2, 29)
     child = make_child(birth_date=born)
     account = make_child_account(birth_date=born)
-    on_28th = run(child, account, at=datetime(2026, 2, 28, 12, tzinfo=timezone.utc))
-    on_1st = run(child, account, at=datetime(2026, 3, 1, 12, tzinfo=timezone.utc))
+    on_28th = run(child, account, at=datetime(2026, 2, 28, 12, tzinfo=UTC))
+    on_1st = run(child, account, at=datetime(2026, 3, 1, 12, tzinfo=UTC))
     assert (on_28th.age, on_28th.outcome) == (13, Outcome.LINKED)
     assert (on_1st.age, on_1st.reason) == (14, Reason.TIER_INSUFFICIENT)
 
@@ -465,7 +465,8 @@ def test_refuses_a_childs_first_login_when_the_region_requires_the_link_flow() -
          [make_account(birth_date=date(2012, 1, 5), snils=CHILD_SNILS, role=Role.STUDENT)], {}, (Outcome.LINKED, None)),
         # a chooser of accounts none of which is linked yet would link one: refused
         (make_child(snils=CHILD_SNILS),
-         [make_child_account(id=AccountId("c-1"), snils=CHILD_SNILS), make_child_account(id=AccountId("c-2"), login="c2", snils=CHILD_SNILS)],
+         [make_child_account(id=AccountId("c-1"), snils=CHILD_SNILS),
+          make_child_account(id=AccountId("c-2"), login="c2", snils=CHILD_SNILS)],
          {}, (Outcome.REFUSED, Reason.LINK_REQUIRED)),
         # through a link, an unlinked account carrying the child's SNILS does not join
         (make_child(snils=CHILD_SNILS),
@@ -537,8 +538,8 @@ def test_the_accounts_region_policy_decides_not_the_logins(
 @pytest.mark.parametrize(
     ("instant", "age", "expected"),
     [
-        (datetime(2026, 11, 27, 21, 59, 59, tzinfo=timezone.utc), 13, (Outcome.REFUSED, Reason.LINK_REQUIRED)),
-        (datetime(2026, 11, 27, 22, 0, 0, tzinfo=timezone.utc), 14, (Outcome.LINKED, None)),  # 14 at local midnight
+        (datetime(2026, 11, 27, 21, 59, 59, tzinfo=UTC), 13, (Outcome.REFUSED, Reason.LINK_REQUIRED)),
+        (datetime(2026, 11, 27, 22, 0, 0, tzinfo=UTC), 14, (Outcome.LINKED, None)),  # 14 at local midnight
     ],
 )
 def test_the_override_ends_on_the_14th_birthday_in_the_regions_time_zone(

@@ -36,7 +36,8 @@ from tests.builders import (
     make_child_account,
     make_person,
 )
-from tests.matching.preflightrun import findings, run as preflight
+from tests.matching.preflightrun import findings
+from tests.matching.preflightrun import run as preflight
 
 INVITE_MOSCOW = replace(MOSCOW, under_14_first_link=FirstLink.INVITE_CODE)
 CHILD_OID = make_child().oid

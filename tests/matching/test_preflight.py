@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -108,12 +108,12 @@ def test_gives_one_primary_refusal_in_the_engines_order_identity_before_status(a
         (date(2012, 11, 28), NOW, MOSCOW, True),  # 14 today
         (date(2012, 11, 29), NOW, MOSCOW, False),  # 14 tomorrow
         # 21:30 UTC on the 27th is already the 28th in Moscow, still the 27th in Kaliningrad.
-        (date(2012, 11, 28), datetime(2026, 11, 27, 21, 30, tzinfo=timezone.utc), MOSCOW, True),
-        (date(2012, 11, 28), datetime(2026, 11, 27, 21, 30, tzinfo=timezone.utc), KALININGRAD, False),
+        (date(2012, 11, 28), datetime(2026, 11, 27, 21, 30, tzinfo=UTC), MOSCOW, True),
+        (date(2012, 11, 28), datetime(2026, 11, 27, 21, 30, tzinfo=UTC), KALININGRAD, False),
         # Born on 29 February: 14 on 1 March in a common year, not on 28 February.
-        (date(2012, 2, 29), datetime(2026, 2, 28, 9, 0, tzinfo=timezone.utc), MOSCOW, False),
-        (date(2012, 2, 29), datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc), MOSCOW, True),
-        (date(2012, 2, 29), datetime(2026, 2, 28, 22, 0, tzinfo=timezone.utc), MOSCOW, True),  # 1 March in Moscow
+        (date(2012, 2, 29), datetime(2026, 2, 28, 9, 0, tzinfo=UTC), MOSCOW, False),
+        (date(2012, 2, 29), datetime(2026, 3, 1, 9, 0, tzinfo=UTC), MOSCOW, True),
+        (date(2012, 2, 29), datetime(2026, 2, 28, 22, 0, tzinfo=UTC), MOSCOW, True),  # 1 March in Moscow
     ],
 )
 def test_requires_snils_from_the_14th_birthday_on_the_regions_calendar(
@@ -383,8 +383,9 @@ def test_every_finding_has_english_and_russian_words(finding: Finding) -> None:
 
 
 def test_a_finding_named_like_a_refusal_leads_to_that_refusal() -> None:
+    reasons = {reason.value for reason in Reason}
     for finding in Finding:
-        if finding in set(Reason):
+        if finding.value in reasons:
             assert FINDINGS[finding].reason == Reason(finding)
 
 

@@ -127,6 +127,7 @@ class FlaskAdapter(BaseAdapter):
         self._client = app.test_client()
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        assert request.url is not None  # a prepared request always has its URL
         url = urlsplit(request.url)
         answer = self._client.open(
             url.path,

@@ -136,7 +136,7 @@ def test_a_timestamp_outside_the_window_is_esia_007015(esia, clock, skew):
 
 
 def test_a_timestamp_in_any_time_zone_inside_the_window_is_accepted(esia, clock):
-    utc_stamp = esia_timestamp(clock() - 200, dt.timezone.utc)
+    utc_stamp = esia_timestamp(clock() - 200, dt.UTC)
 
     assert esia.authorize("v2", esia.v2_params(SCOPE, timestamp=utc_stamp)).status_code == 302
 

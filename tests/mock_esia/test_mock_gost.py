@@ -86,6 +86,7 @@ def test_a_client_gost_key_and_certificate_made_by_openssl_are_read():
     certificate = parse_certificate(pem_blocks((DATA / "client-gost.cer").read_text())[0])
 
     assert certificate.is_gost
+    assert isinstance(certificate.public_key, gost.GostPublicKey)
     assert certificate.public_key == key.public_key()
     assert certificate.subject == "DIARY01 test system"
     assert certificate.public_key.verify(b"message", key.sign(b"message"))
@@ -99,6 +100,7 @@ def test_a_signature_made_by_openssl_verifies_in_the_mock(openssl: Openssl, tmp_
     assert signed.returncode == 0, signed.stderr
     certificate = parse_certificate(pem_blocks((DATA / f"{name}-gost.cer").read_text())[0])
 
+    assert isinstance(certificate.public_key, gost.GostPublicKey)
     assert certificate.public_key.verify(message.read_bytes(), signed.stdout)
     assert not certificate.public_key.verify(message.read_bytes() + b"!", signed.stdout)
 

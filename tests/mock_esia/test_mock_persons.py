@@ -23,7 +23,7 @@ def snils_is_valid(snils: str) -> bool:
     number, checksum = digits[:9], int(digits[9:])
     if int(number) <= 1001998:
         return True
-    total = sum(int(d) * w for d, w in zip(number, range(9, 0, -1)))
+    total = sum(int(d) * w for d, w in zip(number, range(9, 0, -1), strict=True))
     expected = total if total < 100 else 0 if total in (100, 101) else total % 101 % 100
     return expected == checksum
 

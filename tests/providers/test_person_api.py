@@ -9,8 +9,8 @@ import pytest
 import requests
 import responses
 
-from matching import Gender, Reason, Tier
 import providers.esia as esia_module
+from matching import Gender, Reason, Tier
 from providers import (
     EsiaContacts,
     EsiaProvider,
