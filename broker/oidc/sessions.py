@@ -7,7 +7,6 @@ Core statements (this is on every login's path); the view commits.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -16,6 +15,8 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import bindparam, insert, select, update
 
+from broker import services
+from broker.digests import digest
 from broker.config import SSO_COOKIE
 from broker.extensions import db
 from broker.db.models import DiarySession
@@ -43,15 +44,11 @@ class LiveSession:
 
     @property
     def is_live(self) -> bool:
-        return self.revoked_at is None and as_utc(self.expires_at) > datetime.now(timezone.utc)
+        return self.revoked_at is None and self.expires_at > services.current().clock()
 
     @classmethod
     def from_row(cls, row: Any) -> LiveSession:
         return cls(**{name: getattr(row, name) for name in cls.__slots__})  # type: ignore[attr-defined]
-
-
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_session(
@@ -70,7 +67,7 @@ def create_session(
     start. Never later than now.
     """
     token = secrets.token_urlsafe(32)
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     authenticated = now if auth_time is None else min(datetime.fromtimestamp(auth_time, timezone.utc), now)
     live = LiveSession(
         id=digest(token),
@@ -103,9 +100,13 @@ def find_session(token: str | None) -> LiveSession | None:
 
 def revoke(live: LiveSession) -> None:
     """End a session (the view commits)."""
-    db.session.execute(update(_SESSIONS).where(_SESSIONS.c.id == live.id).values(revoked_at=datetime.now(timezone.utc)))
+    db.session.execute(update(_SESSIONS).where(_SESSIONS.c.id == live.id).values(revoked_at=services.current().clock()))
 
 
 def as_utc(value: datetime) -> datetime:
-    """SQLite returns naive datetimes for timezone-aware columns: they are UTC."""
+    """A naive datetime read as UTC.
+
+    Kept only for the callers in ``broker/login/`` and ``broker/oidc/views.py`` not yet converted:
+    every datetime column is a ``broker.db.types.UtcDateTime``, which already returns aware UTC.
+    """
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

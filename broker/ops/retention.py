@@ -27,7 +27,7 @@ from flask import current_app
 from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from broker import commandline
+from broker import commandline, services
 from broker.staff import audit
 from broker.oidc import provider as oidc
 from broker.staff.audit import Action
@@ -209,7 +209,7 @@ def purge_command(dry_run: bool, batch_size: int) -> None:
     """
     config = current_app.config
     report = purge(
-        datetime.now(timezone.utc),
+        services.current().clock(),
         attempt_days=config["ATTEMPT_RETENTION_DAYS"],
         audit_days=config["AUDIT_RETENTION_DAYS"],
         batch_size=batch_size,

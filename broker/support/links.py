@@ -18,12 +18,13 @@ Admins may unlink anywhere, operators within their regions, support never.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select, update
 
 import matching
+from broker import services
 from broker.staff import access
 from broker.staff import audit
 from broker.regions import policies as regions
@@ -31,7 +32,6 @@ from broker.staff.audit import Action
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
 from broker.db.models import Account, AuditEvent, DiarySession, EsiaLink
-from broker.oidc.sessions import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Connection
@@ -91,7 +91,7 @@ def _link_card(link: EsiaLink) -> LinkCard:
     """The link as a card shows it: the oid masked, the time aware, an import's run."""
     run = _import_run(link.import_event) if link.source == "import" and link.import_event is not None else None
     return LinkCard(
-        oid_masked=mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=as_utc(link.linked_at), run=run
+        oid_masked=mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=link.linked_at, run=run
     )
 
 
@@ -100,12 +100,12 @@ def _import_run(event_id: int) -> ImportRun:
     if event is None:
         return ImportRun(event_id, None, None, None, None)
     if event.action != Action.REGISTRY_IMPORT_STARTED:
-        return ImportRun(event_id, "api", event.actor, as_utc(event.at), None)
+        return ImportRun(event_id, "api", event.actor, event.at, None)
     finished = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == Action.REGISTRY_IMPORTED, AuditEvent.target == f"import:{event_id}")
     ).first()
     digest = (finished.after or {}).get("file_sha256") if finished is not None else None
-    return ImportRun(event_id, "file", event.actor, as_utc(event.at), digest)
+    return ImportRun(event_id, "file", event.actor, event.at, digest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +148,7 @@ def account_card(account_id: str, *, at: datetime | None = None) -> AccountCard:
         raise AccountNotFoundError(account_id)
     link = db.session.get(EsiaLink, account.id)
     policy = regions.policies().get(account.region)
-    today = matching.local_date(at or datetime.now(timezone.utc), policy.timezone if policy else "Europe/Moscow")
+    today = matching.local_date(at or services.current().clock(), policy.timezone if policy else "Europe/Moscow")
     names = (account.last_name, account.first_name, account.middle_name)
     return AccountCard(
         id=account.id,
@@ -164,7 +164,7 @@ def account_card(account_id: str, *, at: datetime | None = None) -> AccountCard:
         snils_masked=account.snils_masked,
         snils_valid=account.snils_valid,
         status=account.status,
-        updated_at=as_utc(account.updated_at),
+        updated_at=account.updated_at,
         link=_link_card(link) if link is not None else None,
     )
 
@@ -202,7 +202,7 @@ def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None
         db.session.rollback()
         raise UnlinkError("account", "the link changed meanwhile; reload", "Связь только что изменилась: обновите страницу.")
     db.session.expunge(link)
-    ended = end_live_sessions(db.session, account.id, datetime.now(timezone.utc))
+    ended = end_live_sessions(db.session, account.id, services.current().clock())
     audit.record(
         Action.ACCOUNT_UNLINKED,
         f"account:{account.id}",
@@ -232,7 +232,7 @@ def end_live_sessions(executor: Session | Connection, account_id: str, now: date
 
 def live_sessions(account_id: str) -> int:
     """How many broker diary sessions of the account are live now (those :func:`unlink` would end)."""
-    count = select(func.count()).select_from(_SESSIONS).where(*_live(account_id, datetime.now(timezone.utc)))
+    count = select(func.count()).select_from(_SESSIONS).where(*_live(account_id, services.current().clock()))
     return db.session.scalar(count) or 0
 
 

@@ -27,7 +27,6 @@ from broker.support import recheck
 from broker.staff import access
 from broker.regions import policies as regions
 from broker.staff.access import staff_required
-from broker.oidc.sessions import as_utc
 from broker.staff.accounts import Role
 
 bp = Blueprint("support", __name__, url_prefix="/support")
@@ -42,7 +41,7 @@ def attempt_time(value: datetime | None, zone: str | None = None) -> str:
     """A time in a region's zone with its UTC offset (``28.11.2026 14:03 UTC+5``), else in UTC."""
     if value is None:
         return "—"
-    moment = as_utc(value)
+    moment = value
     if zone:
         moment = moment.astimezone(ZoneInfo(zone))
     offset = moment.utcoffset()
