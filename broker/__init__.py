@@ -35,7 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         dbfile.protect(app, db.engine)  # an owner-only SQLite file, before SQLite makes one
         event.listen(db.engine, "connect", _sqlite_pragmas)
 
-    from broker import cli, errors, services
+    from broker import cli, errors, wiring
     from broker.ops import health
     from broker.api import views as api
     from broker.support import views as support
@@ -43,15 +43,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from broker.regions import preflightviews as preflightpages
     from broker.regions import views as regionpages
     from broker.login import views as auth
-    from broker.oidc import provider as oidc
     from broker.oidc import views as portal
     from broker.web import csrf
     from broker.web import headers
     from broker.web import ratelimits
 
-    services.init_app(app)
-    wired = app.extensions["broker"]
-    wired.oidc, wired.resource_protector = oidc.create_server(app, wired.clients)
+    app.extensions["broker"] = wiring.build_services(app)
     cli.init_app(app)
     for blueprint in (portal.bp, auth.bp, health.bp):
         app.register_blueprint(blueprint)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
 
+from broker import services
 from broker.db import revision as schema
 from broker.errors import BrokerError, InputError
 from providers import ProviderError
@@ -50,7 +51,7 @@ def actor() -> str:
 def parse_at(text: str | None, timezone_name: str) -> datetime:
     """``--at``: an ISO 8601 instant, in the region's local time when it has no offset; default now."""
     if not text:
-        return datetime.now(timezone.utc)
+        return services.current().clock()
     try:
         at = datetime.fromisoformat(text)
     except ValueError:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from matching.engine import decide
 from matching.messages import message_ru
-from matching.mask import mask_birth_date, mask_name, mask_snils
+from matching.mask import mask_birth_date, mask_name, mask_oid, mask_snils
 from matching.model import (
     Account,
     AccountId,
@@ -131,6 +131,7 @@ __all__ = [
     "local_date",
     "mask_birth_date",
     "mask_name",
+    "mask_oid",
     "mask_snils",
     "message_ru",
     "name_key",

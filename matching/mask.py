@@ -22,3 +22,8 @@ def mask_birth_date(value: date | None) -> str:
 def mask_snils(digits: str) -> str:
     """Keep the last four digits: ``***-***-*45 67``."""
     return mask_tail(digits)
+
+
+def mask_oid(oid: str) -> str:
+    """Keep the last four characters of an ESIA person id: ``1000300015`` -> ``******0015``."""
+    return "*" * max(len(oid) - 4, 2) + oid[-4:]

@@ -1,8 +1,10 @@
-"""A clock the test moves by hand, for the ESIA client and the mock ESIA (both take a ``clock``)."""
+"""Clocks the test moves by hand: Unix time for the ESIA client and the mock ESIA (both take a
+``clock``), and an aware UTC datetime for the broker's (``services.current().clock``)."""
 
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta, timezone
 
 
 class FakeClock:
@@ -16,3 +18,19 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class FrozenClock:
+    """The broker's clock stopped at ``now`` (an aware UTC datetime) until the test moves it.
+
+    Put it in place with ``services.current().clock = FrozenClock(...)``.
+    """
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime.now(timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -13,11 +13,11 @@ through them.
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from broker import services
 from broker.api import openapi
 from broker.api import schemas
 from broker.support import attempts
@@ -168,7 +168,7 @@ def change_region(code: str) -> Any:
 def region_figures(code: str) -> Any:
     """Login attempts in the region over the last 24 hours and 7 days, by outcome and reason."""
     access.require_region(code, manage=False)
-    found = regionadmin.figures(code, now=datetime.now(timezone.utc))
+    found = regionadmin.figures(code, now=services.current().clock())
     return jsonify(schemas.FiguresSchema().dump(found))
 
 

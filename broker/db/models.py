@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Date, DateTime, ForeignKey, Index, String
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from broker.db.types import UtcDateTime
 from broker.extensions import db
 
 
@@ -22,7 +23,7 @@ class Region(db.Model):
     enabled: Mapped[bool] = mapped_column(default=False)
     policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     changed_by: Mapped[str | None] = mapped_column(String(128))
-    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Account(db.Model):
@@ -50,7 +51,7 @@ class Account(db.Model):
     snils_masked: Mapped[str | None] = mapped_column(String(16))
     snils_valid: Mapped[bool] = mapped_column(default=True)  # False: bad checksum, never matched
     status: Mapped[str] = mapped_column(String(16))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         Index("ix_accounts_name_key_birth_date", "name_key", "birth_date"),
@@ -72,7 +73,7 @@ class EsiaLink(db.Model):
     oid: Mapped[str] = mapped_column(String(32), index=True)
     tier: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16))  # "import", "login" or "link"
-    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    linked_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # source "import": the audit event of the file import run or API sync that wrote the link
     import_event: Mapped[int | None] = mapped_column()
 
@@ -95,10 +96,10 @@ class PendingLogin(db.Model):
     link_account: Mapped[str | None] = mapped_column(String(64))
     esia_nonce: Mapped[str] = mapped_column(String(64))
     esia_code_verifier: Mapped[str | None] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     # Set once, atomically, when ESIA's callback arrives: a second callback finds it set.
-    consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    consumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # After the decision: what the person still has to do here (confirm contacts, choose).
     stage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
@@ -110,8 +111,8 @@ class LoginAttempt(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     reference: Mapped[str] = mapped_column(String(16), unique=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     client_id: Mapped[str] = mapped_column(String(64))
     flow: Mapped[str] = mapped_column(String(8))  # "login" or "link"
     region: Mapped[str | None] = mapped_column(String(2))
@@ -146,13 +147,13 @@ class DiarySession(db.Model):
     tier: Mapped[str] = mapped_column(String(16))
     amr: Mapped[str] = mapped_column(String(16))
     claims: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # phone and e-mail confirmed
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # When ESIA last asked the person to authenticate (its id_token's auth_time; ESIA's single
     # sign-on may answer a login without asking), else the session's start: the id_token's
     # auth_time, and what max_age is measured from.
-    auth_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    auth_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class AuthorizationCode(db.Model):
@@ -173,8 +174,8 @@ class AuthorizationCode(db.Model):
     code_challenge_method: Mapped[str | None] = mapped_column(String(8))
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     auth_time: Mapped[int]
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    redeemed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     # Every authorization checks that its nonce was not used by the same client before.
     __table_args__ = (Index("ix_oidc_codes_client_id_nonce", "client_id", "nonce"),)
@@ -192,8 +193,8 @@ class AccessToken(db.Model):
     # The code it was issued for (no foreign key: the code row goes long before the token).
     # Indexed: a replayed code revokes its tokens.
     code_digest: Mapped[str | None] = mapped_column(String(64), index=True)
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Staff(db.Model):
@@ -212,10 +213,10 @@ class Staff(db.Model):
     regions: Mapped[list[str]] = mapped_column(JSON, default=list)
     password_hash: Mapped[str] = mapped_column(String(256))
     failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (CheckConstraint("role IN ('admin', 'operator', 'support')", name="role"),)
 
@@ -230,10 +231,10 @@ class StaffSession(db.Model):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie value
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # absolute timeout
-    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # idle timeout
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)  # absolute timeout
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)  # idle timeout
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     source: Mapped[str | None] = mapped_column(String(64))
 
 
@@ -251,10 +252,10 @@ class ApiToken(db.Model):
     name: Mapped[str] = mapped_column(String(64))
     prefix: Mapped[str] = mapped_column(String(16))
     digest: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class AuditEvent(db.Model):
@@ -268,7 +269,7 @@ class AuditEvent(db.Model):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     actor: Mapped[str] = mapped_column(String(128), index=True)
     action: Mapped[str] = mapped_column(String(48), index=True)
     target: Mapped[str | None] = mapped_column(String(128))
@@ -291,10 +292,10 @@ class InviteCode(db.Model):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     issued_by: Mapped[str] = mapped_column(String(128))
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     revoked_by: Mapped[str | None] = mapped_column(String(128))
 
 
@@ -309,7 +310,7 @@ class InviteFailure(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(String(64))
     person_digest: Mapped[str | None] = mapped_column(String(64))  # always set by broker.login.invites.redeem
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         Index("ix_invite_failures_account_id_at", "account_id", "at"),

@@ -18,8 +18,14 @@ from joserfc.jwk import RSAKey
 from broker.errors import ConfigError
 
 
+_NO_KEYS = "OIDC_SIGNING_KEY_FILES is empty. Create a key with `broker keys generate FILE`."
+
+
 @dataclass(frozen=True, slots=True)
 class SigningKeys:
+    """The keys, first one signing. Empty on an instance without portals: it publishes an empty
+    JWKS and raises ConfigError when asked to sign."""
+
     keys: tuple[RSAKey, ...]
     #: Each key's id (its RFC 7638 thumbprint), worked out once: every id_token names one.
     kids: tuple[str, ...] = field(init=False)
@@ -27,12 +33,19 @@ class SigningKeys:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kids", tuple(key.thumbprint() for key in self.keys))
 
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
     @property
     def active(self) -> RSAKey:
+        if not self.keys:
+            raise ConfigError(_NO_KEYS)
         return self.keys[0]
 
     @property
     def active_kid(self) -> str:
+        if not self.kids:
+            raise ConfigError(_NO_KEYS)
         return self.kids[0]
 
     def jwks(self) -> dict[str, Any]:
@@ -47,7 +60,7 @@ class SigningKeys:
 def load_signing_keys(paths: Sequence[str]) -> SigningKeys:
     """Read RSA private keys (PEM) from ``paths``; the first signs."""
     if not paths:
-        raise ConfigError("OIDC_SIGNING_KEY_FILES is empty. Create a key with `broker keys generate FILE`.")
+        raise ConfigError(_NO_KEYS)
     keys = []
     for path in paths:
         try:

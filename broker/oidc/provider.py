@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
@@ -40,7 +39,8 @@ from broker import services
 from broker.oidc.clients import SCOPES, PortalClient
 from broker.extensions import db
 from broker.db.models import AccessToken, Account, AuthorizationCode, DiarySession
-from broker.oidc.sessions import LiveSession, as_utc, digest
+from broker.digests import digest
+from broker.oidc.sessions import LiveSession
 
 CODE_SECONDS = 60
 _CODES = AuthorizationCode.__table__
@@ -222,7 +222,7 @@ def auth_time(session: LiveSession) -> int:
     ESIA's ``auth_time`` from the login that made the session (its single sign-on may answer
     without asking), or the session's start where ESIA said nothing.
     """
-    return int(as_utc(session.auth_time).timestamp())
+    return int(session.auth_time.timestamp())
 
 
 class S256Challenge(CodeChallenge):
@@ -271,7 +271,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
                 code_challenge_method=data.get("code_challenge_method"),
                 session_id=session.id,
                 auth_time=auth_time(session),
-                expires_at=datetime.now(timezone.utc) + timedelta(seconds=CODE_SECONDS),
+                expires_at=services.current().clock() + timedelta(seconds=CODE_SECONDS),
             ),
         )  # the caller commits (the login flow)
 
@@ -283,12 +283,12 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         # once: the second waits on the first's row lock, then finds the code spent, and by
         # then the first's token is committed, so the replay revokes it.
         code_digest = digest(code)
-        now = datetime.now(timezone.utc)
+        now = services.current().clock()
         row = db.session.execute(_REDEEM_CODE, {"digest": code_digest, "client": client.client_id, "now": now}).first()
         if row is None:
             revoke_replayed(code_digest, client.client_id)
             return None
-        if as_utc(row.expires_at) <= datetime.now(timezone.utc):
+        if row.expires_at <= services.current().clock():
             return None
         found = signed_in(row.session_id)
         if found is None:
@@ -344,7 +344,7 @@ class DiaryOpenIDCode(OpenIDCode):
         return {"alg": "RS256", "kid": services.current().signing_keys.active_kid, "typ": "JWT"}
 
     def get_client_claims(self, client: PortalClient) -> dict[str, Any]:
-        now = int(time.time())
+        now = int(services.current().clock().timestamp())
         return {
             "iss": current_app.config["OIDC_ISSUER"],
             "aud": client.client_id,
@@ -410,7 +410,7 @@ class StoredToken:
         self.user = user
 
     def is_expired(self) -> bool:
-        return as_utc(self.row.expires_at) <= datetime.now(timezone.utc)
+        return self.row.expires_at <= services.current().clock()
 
     def is_revoked(self) -> bool:
         return self.user is None or self.user.session.revoked_at is not None
@@ -439,7 +439,7 @@ class StoredAuthorizationRequest(OAuth2Request):
 
 
 def _save_token(token: dict[str, Any], request: OAuth2Request) -> None:
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     code: RedeemedCode | None = getattr(request, "authorization_code", None)
     db.session.execute(
         _INSERT_TOKEN,
@@ -492,7 +492,7 @@ def read_id_token_hint(hint: str) -> dict[str, Any] | None:
     accepted (the portal may have kept it past its expiry), a forged or foreign one is not.
     """
     keys = services.current().signing_keys
-    if keys is None or len(hint) > 8192:
+    if not keys or len(hint) > 8192:
         return None
     try:
         token = jwt.decode(hint, KeySet.import_key_set(keys.jwks()), algorithms=["RS256"])

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 import click
 from flask import Flask, current_app
 
-from broker import commandline
+from broker import commandline, services
 from broker.ops import rehash as oidrehash
 from broker.ops import retention
 
@@ -32,7 +31,7 @@ def purge_command(dry_run: bool, batch_size: int) -> None:
     """
     config = current_app.config
     report = retention.purge(
-        datetime.now(timezone.utc),
+        services.current().clock(),
         attempt_days=config["ATTEMPT_RETENTION_DAYS"],
         audit_days=config["AUDIT_RETENTION_DAYS"],
         batch_size=batch_size,

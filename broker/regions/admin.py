@@ -25,7 +25,6 @@ from broker.staff.audit import Action
 from broker.errors import BadField, BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
 from broker.db.models import AuditEvent, LoginAttempt, Region, Staff
-from broker.oidc.sessions import as_utc
 
 MAX_COMMENT_LENGTH = 1000  # the audit log's comment column
 DAY = timedelta(hours=24)
@@ -138,7 +137,7 @@ def to_view(region: Region, member: Staff | None) -> RegionView:
         enabled=bool(region.enabled),
         policy=dict(region.policy or {}),
         changed_by=region.changed_by,
-        changed_at=as_utc(region.changed_at) if region.changed_at else None,
+        changed_at=region.changed_at if region.changed_at else None,
         can_manage=member is not None and _may_manage(member, region.code),
     )
 
@@ -276,7 +275,7 @@ def change_region(
         db.session.rollback()
         return RegionChange(to_view(_get(code), actor_staff), False, before, after)
     region.changed_by = actor[:128]
-    region.changed_at = datetime.now(timezone.utc)
+    region.changed_at = services.current().clock()
     audit.record(Action.REGION_CHANGED, f"region:{code}", before=before, after=after, comment=comment, actor=actor)
     db.session.commit()
     # This process's next decision sees the change; other processes within REGION_CACHE_SECONDS.

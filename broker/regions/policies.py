@@ -113,6 +113,17 @@ def overrides_of(stored: Any) -> dict[str, Any]:
     return found
 
 
+@dataclass(slots=True)
+class RegionCache:
+    """Every region's policy, kept for ``REGION_CACHE_SECONDS`` (one per app: ``services.current().region_cache``)."""
+
+    value: dict[str, matching.RegionPolicy] | None = None
+    expires: float = 0.0
+
+    def clear(self) -> None:
+        self.value = None
+
+
 def all_regions() -> list[Region]:
     return list(db.session.scalars(select(Region).order_by(Region.code)))
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from itertools import islice
 from typing import IO, Any, Literal
 
 from sqlalchemy import Boolean, Connection, bindparam, func, select, tuple_, type_coerce
 
 import matching
+from broker import services
 from broker.regions import policies as regions
 from broker.extensions import db
 from broker.db.models import Account, EsiaLink
@@ -84,7 +85,7 @@ def run_preflight(
     (the same answer; slower and larger on a big registry, see docs/benchmarks.md).
     """
     policy = regions.to_policy(regions.get_region(region_code))
-    at = at or datetime.now(timezone.utc)
+    at = at or services.current().clock()
     with _snapshot() as connection:
         shared = shared_keys(connection) if grouping == "database" else None
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 import matching
+from broker import services
 from broker.support import glossary
 from broker.staff import access
 from broker.regions import admin as regionadmin
@@ -131,7 +131,7 @@ def region_page(code: str) -> Any:
 
 
 def _page(region: regionadmin.RegionView, *, values: MultiDict[str, str] | None, errors: dict[str, str]) -> str:
-    figures = regionadmin.figures(region.code, now=datetime.now(timezone.utc))
+    figures = regionadmin.figures(region.code, now=services.current().clock())
     fields = regionadmin.policy_fields()
     if values is None:
         values = MultiDict({"enabled": "on" if region.enabled else "off"})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-from datetime import datetime, timezone
 from typing import Any
 
 import click
@@ -52,7 +51,7 @@ def registry_import(file: str, fmt: str | None, allow_links: bool) -> None:
     parser = importer.RowParser(
         regions=frozenset(r.code for r in regions.all_regions()),
         snils_key=services.current().snils_key,
-        today=datetime.now(timezone.utc).date(),
+        today=services.current().clock().date(),
     )
     db.session.commit()  # end the read transaction before the import's own
 

@@ -18,7 +18,7 @@ from queue import Empty
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from functools import lru_cache
 from operator import itemgetter
 from typing import IO, Any
@@ -28,6 +28,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 import matching
+from broker import services
+from broker.clock import Clock
 from broker.staff import audit
 from broker.registry import links as registrylinks
 from broker.staff.audit import Action
@@ -438,12 +440,13 @@ def import_registry(
     with connection.begin():
         started = audit.event_values(Action.REGISTRY_IMPORT_STARTED, "registry", after={"allow_links": allow_links}, actor=actor)
         report.run = connection.execute(insert(AuditEvent.__table__).returning(AuditEvent.id), started).scalar_one()
-    run = _Run(report.run, actor, allow_links)
+    clock = services.current().clock
+    run = _Run(report.run, actor, allow_links, clock)
     try:
         report.initial_load = _is_empty(connection) and _drop_lookup_indexes(connection)
         if not report.initial_load:
             _create_lookup_indexes(connection)  # any an interrupted initial load left missing
-        batches = parse_batches(rows, parser, writer.shape, batch_size)
+        batches = parse_batches(rows, parser, writer.shape, batch_size, clock())
 
         def finished(value: str | None) -> None:
             report.file_sha256 = value
@@ -475,6 +478,7 @@ class _Run:
     event: int
     actor: str
     allow_links: bool
+    clock: Clock
 
 
 def _finish(connection: Connection, run: _Run, report: ImportReport, error: str | None = None) -> None:
@@ -552,9 +556,13 @@ def parse_batches(
     parser: RowParser,
     shape: Callable[[dict[str, Any], datetime], Any],
     batch_size: int,
+    now: datetime,
 ) -> Iterator[list[Parsed]]:
-    """Validate rows into batches ready to write (plain, picklable, shaped for the driver)."""
-    now = datetime.now(timezone.utc)
+    """Validate rows into batches ready to write (plain, picklable, shaped for the driver).
+
+    ``now`` is the accounts' ``updated_at``; the caller reads it from the app's clock, as the
+    batches may be made in a forked process.
+    """
     batch: list[Parsed] = []
     for line, raw in rows:
         if isinstance(raw, RowError):
@@ -714,7 +722,7 @@ def _write_rows(
     writer.write([account for _, account, _ in batch])
     mine = [changes[line] for line, _, _ in batch if line in changes]
     counts = registrylinks.apply(
-        connection, mine, event=run.event, key_name="line", actor=run.actor, now=datetime.now(timezone.utc)
+        connection, mine, event=run.event, key_name="line", actor=run.actor, now=run.clock()
     )
     return len(ids) - existing, counts
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from broker.support import links
+import matching
+from broker.oidc import sessions
 from broker.staff import audit
 from broker.staff.audit import Action
 from broker.db.models import AuditEvent, EsiaLink
@@ -151,17 +152,17 @@ def apply(
             before = {"linked": False}
         else:
             counts.moved += 1
-            ended = links.end_live_sessions(connection, change.account_id, now)
+            ended = sessions.end_live_sessions(connection, change.account_id, now)
             counts.sessions_ended += ended
             before = {
                 "linked": True,
-                "oid": links.mask_oid(change.before.oid),
+                "oid": matching.mask_oid(change.before.oid),
                 "source": change.before.source,
                 "linked_at": change.before.linked_at,
             }
         after = {
             "linked": True,
-            "oid": links.mask_oid(change.oid),
+            "oid": matching.mask_oid(change.oid),
             "source": "import",
             "import_event": event,
             key_name: change.key,

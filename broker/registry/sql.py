@@ -80,6 +80,16 @@ def to_account(row: Row[Any]) -> matching.Account:
     )
 
 
+def get_dated(connection: Connection, account_id: matching.AccountId) -> tuple[matching.Account, datetime | None] | None:
+    """The account and when the registry last changed it (for the support re-check), or None.
+
+    Not part of the :class:`matching.Registry` port (the engine has no use for the date), so a
+    function on a connection rather than a method of ``services.current().registry``.
+    """
+    row = connection.execute(_BY_ID_DATED, {"value": account_id}).first()
+    return (to_account(row), row.updated_at) if row is not None else None
+
+
 class SqlRegistry:
     """Implements :class:`matching.Registry` with a few indexed queries.
 
@@ -100,11 +110,6 @@ class SqlRegistry:
     def get(self, account_id: matching.AccountId) -> matching.Account | None:
         rows = self._rows(_BY_ID, value=account_id)
         return rows[0] if rows else None
-
-    def get_dated(self, account_id: matching.AccountId) -> tuple[matching.Account, datetime | None] | None:
-        """The account and when the registry last changed it (for the support re-check), or None."""
-        row = self._connection().execute(_BY_ID_DATED, {"value": account_id}).first()
-        return (to_account(row), row.updated_at) if row is not None else None
 
     def find_by_oid(self, oid: matching.EsiaOid) -> Sequence[matching.Account]:
         return self._rows(_BY_OID, value=oid)

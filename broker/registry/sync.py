@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -59,7 +58,7 @@ def upsert_batch(
     parser = importer.RowParser(
         regions=frozenset(region.code for region in regions.all_regions()),
         snils_key=services.current().snils_key,
-        today=datetime.now(timezone.utc).date(),
+        today=services.current().clock().date(),
     )
     rows: list[Row] = []
     problems: list[BadField] = []
@@ -148,7 +147,7 @@ def _write(rows: list[Row], warnings: list[BadField], allow_links: bool) -> tupl
     """
     connection = db.session.connection()
     writer = importer.Writer(connection, bulk=False)
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     counts = registrylinks.LinkCounts()
     wanted = [registrylinks.Wanted(index, account["id"], oid) for index, account, oid in rows if oid]
     changes, notes = registrylinks.plan(connection, wanted, allow=allow_links, refused=NOT_ALLOWED, counts=counts)

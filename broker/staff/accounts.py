@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Any
@@ -18,13 +18,13 @@ from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from broker import services
 from broker.staff import audit
 from broker.staff import sessions as staffsessions
 from broker.staff.audit import Action
 from broker.errors import InputError
 from broker.extensions import db
 from broker.db.models import ApiToken, AuditEvent, Region, Staff
-from broker.oidc.sessions import as_utc
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -75,8 +75,8 @@ def all_staff() -> list[Staff]:
 
 
 def is_locked(member: Staff, now: datetime | None = None) -> bool:
-    now = now or datetime.now(timezone.utc)
-    return member.locked_until is not None and as_utc(member.locked_until) > now
+    now = now or services.current().clock()
+    return member.locked_until is not None and member.locked_until > now
 
 
 def snapshot(member: Staff) -> dict[str, Any]:
@@ -193,7 +193,7 @@ def create_staff(
         regions=codes,
         password_hash=generate_password_hash(password, method="scrypt"),
         failed_logins=0,
-        created_at=datetime.now(timezone.utc),
+        created_at=services.current().clock(),
     )
     db.session.add(member)
     audit.record(Action.STAFF_CREATED, f"staff:{login}", after=snapshot(member), actor=actor)
@@ -232,7 +232,7 @@ def disable_staff(member: Staff, *, by: Staff | None = None, actor: str | None =
         return member
     _keep_an_admin(member, by, "disabled")
     before = snapshot(member)
-    member.disabled_at = datetime.now(timezone.utc)
+    member.disabled_at = services.current().clock()
     staffsessions.end_all(member.id)
     audit.record(Action.STAFF_DISABLED, f"staff:{member.login}", before=before, after=snapshot(member), actor=actor)
     live = select(ApiToken).where(ApiToken.staff_id == member.id, ApiToken.revoked_at.is_(None))
@@ -294,7 +294,7 @@ def change_own_password(member: Staff, current: str, new: str) -> bool:
     failed login does (someone holding a stolen session must not be able to guess the password
     at leisure); at the lock, the member's sessions end."""
     if not check_password_hash(member.password_hash, current):
-        if _count_failure(member, datetime.now(timezone.utc), "wrong current password on the password page", actor=member.login):
+        if _count_failure(member, services.current().clock(), "wrong current password on the password page", actor=member.login):
             staffsessions.end_all(member.id)
             db.session.commit()
         return False
@@ -369,7 +369,7 @@ def authenticate(login: str, password: str, *, source: str | None = None) -> Sta
     locked, disabled), and an unknown login costs the same hashing time, so neither the
     answer nor its timing tells whether a login exists. Every attempt is audited.
     """
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     if source is not None and is_throttled(source, now):
         return None  # too many failures from this address: not even looked at, nothing written
     member = find_staff(login)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +20,7 @@ from flask import has_request_context, request
 from sqlalchemy import event, select
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
+from broker import services
 from broker.errors import BrokerError
 from broker.extensions import db
 from broker.db.models import AuditEvent
@@ -139,7 +140,7 @@ def event_values(
     if source is None and has_request_context():
         source = request.remote_addr
     return {
-        "at": datetime.now(timezone.utc),
+        "at": services.current().clock(),
         "actor": actor[:128],
         "action": str(action),
         "target": target[:128] if target else None,

@@ -10,16 +10,17 @@ the CSRF token kept beside it) is new at every login: a planted session is worth
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from flask import current_app, has_request_context, request, session
 from sqlalchemy import update
 
+from broker import services
 from broker.staff import audit
 from broker.staff.audit import Action
 from broker.extensions import db
 from broker.db.models import Staff, StaffSession
-from broker.oidc.sessions import as_utc, digest
+from broker.digests import digest
 
 SESSION_KEY = "staff_session"
 # last_seen_at is written at most this often: a page view is not worth a write every time.
@@ -30,7 +31,7 @@ def start(member: Staff) -> StaffSession:
     """Sign ``member`` in on this browser: a fresh Flask session holding a new session value."""
     config = current_app.config
     value = secrets.token_urlsafe(32)
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     row = StaffSession(
         id=digest(value),
         staff_id=member.id,
@@ -52,11 +53,11 @@ def current() -> StaffSession | None:
     if not isinstance(value, str):
         return None
     row = db.session.get(StaffSession, digest(value))
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     if row is None or not is_live(row, now):
         session.pop(SESSION_KEY, None)
         return None
-    if (now - as_utc(row.last_seen_at)).total_seconds() >= _TOUCH_SECONDS:
+    if (now - row.last_seen_at).total_seconds() >= _TOUCH_SECONDS:
         row.last_seen_at = now
         db.session.commit()
     return row
@@ -64,7 +65,7 @@ def current() -> StaffSession | None:
 
 def is_live(row: StaffSession, now: datetime) -> bool:
     idle = timedelta(seconds=float(current_app.config["STAFF_IDLE_SECONDS"]))
-    return row.ended_at is None and as_utc(row.expires_at) > now and as_utc(row.last_seen_at) + idle > now
+    return row.ended_at is None and row.expires_at > now and row.last_seen_at + idle > now
 
 
 def end_current() -> None:
@@ -72,7 +73,7 @@ def end_current() -> None:
     value = session.get(SESSION_KEY)
     row = db.session.get(StaffSession, digest(value)) if isinstance(value, str) else None
     if row is not None and row.ended_at is None:
-        row.ended_at = datetime.now(timezone.utc)
+        row.ended_at = services.current().clock()
         member = db.session.get(Staff, row.staff_id)
         login = member.login if member is not None else str(row.staff_id)
         audit.record(Action.STAFF_LOGOUT, f"staff:{login}", actor=login)
@@ -85,5 +86,5 @@ def end_all(staff_id: int) -> None:
     db.session.execute(
         update(StaffSession)
         .where(StaffSession.staff_id == staff_id, StaffSession.ended_at.is_(None))
-        .values(ended_at=datetime.now(timezone.utc))
+        .values(ended_at=services.current().clock())
     )

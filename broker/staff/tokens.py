@@ -10,16 +10,17 @@ owner's role and regions, whatever they are at the time of use.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
 
+from broker import services
 from broker.staff import audit
 from broker.staff.audit import Action
 from broker.extensions import db
 from broker.db.models import ApiToken, Staff
-from broker.oidc.sessions import as_utc, digest
+from broker.digests import digest
 from broker.staff.accounts import StaffInputError
 
 SCHEME = "brk_"
@@ -40,7 +41,7 @@ def create_token(member: Staff, *, name: str, days: int, actor: str | None = Non
     if member.disabled_at is not None:
         raise StaffInputError("staff", f"{member.login} is disabled", "Сотрудник отключён.")
     clear = SCHEME + secrets.token_urlsafe(32)
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     token = ApiToken(
         staff_id=member.id,
         name=name,
@@ -65,28 +66,28 @@ def verify_token(clear: str | None) -> ApiToken | None:
     if not clear or not clear.startswith(SCHEME) or len(clear) > _MAX_LENGTH:
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.digest == digest(clear)))
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     if token is None or not is_live(token, now):
         return None
     owner = db.session.get(Staff, token.staff_id)
     if owner is None or owner.disabled_at is not None:
         return None
-    if token.last_used_at is None or (now - as_utc(token.last_used_at)).total_seconds() >= _TOUCH_SECONDS:
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() >= _TOUCH_SECONDS:
         token.last_used_at = now
         db.session.commit()
     return token
 
 
 def is_live(token: ApiToken, now: datetime | None = None) -> bool:
-    now = now or datetime.now(timezone.utc)
-    return token.revoked_at is None and as_utc(token.expires_at) > now
+    now = now or services.current().clock()
+    return token.revoked_at is None and token.expires_at > now
 
 
 def revoke_token(token: ApiToken, *, actor: str | None = None) -> ApiToken:
     """Revoke a token for good (audited); revoking it again changes nothing."""
     if token.revoked_at is not None:
         return token
-    token.revoked_at = datetime.now(timezone.utc)
+    token.revoked_at = services.current().clock()
     owner = db.session.get(Staff, token.staff_id)
     audit.record(
         Action.TOKEN_REVOKED,

@@ -23,7 +23,6 @@ from broker.staff import accounts as staff
 from broker.staff import sessions as staffsessions
 from broker.regions import policies as regions
 from broker.staff.access import staff_required
-from broker.oidc.sessions import as_utc
 from broker.staff.accounts import Role, StaffInputError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -44,7 +43,7 @@ def staff_time(value: datetime | None) -> str:
     """A timestamp for staff pages: Moscow time, to the minute."""
     if value is None:
         return "—"
-    return as_utc(value).astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M МСК")
+    return value.astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M МСК")
 
 
 @bp.app_template_filter("audit_json")

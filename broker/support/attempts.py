@@ -27,7 +27,6 @@ from broker.regions import policies as regions_module
 from broker.errors import BadField, InputError, InvalidFieldsError
 from broker.extensions import db
 from broker.db.models import LoginAttempt
-from broker.oidc.sessions import as_utc
 
 _ATTEMPTS = LoginAttempt.__table__
 
@@ -136,8 +135,8 @@ ROW_COLUMNS = tuple(_ATTEMPTS.c[name] for name in _ROW_NAMES)
 def to_row(row: Any) -> AttemptRow:
     """The :class:`AttemptRow` of a database row holding :data:`ROW_COLUMNS` (times made aware)."""
     values = {name: row._mapping[name] for name in _ROW_NAMES}
-    values["started_at"] = as_utc(values["started_at"])
-    values["finished_at"] = as_utc(values["finished_at"]) if values["finished_at"] else None
+    values["started_at"] = values["started_at"]
+    values["finished_at"] = values["finished_at"] if values["finished_at"] else None
     values["candidate_ids"] = tuple(values["candidate_ids"] or ())
     return AttemptRow(**values)
 

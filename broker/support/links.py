@@ -18,24 +18,23 @@ Admins may unlink anywhere, operators within their regions, support never.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select
 
 import matching
+from broker import services
+from broker.oidc import sessions
 from broker.staff import access
 from broker.staff import audit
 from broker.regions import policies as regions
 from broker.staff.audit import Action
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
-from broker.db.models import Account, AuditEvent, DiarySession, EsiaLink
-from broker.oidc.sessions import as_utc
+from broker.db.models import Account, AuditEvent, EsiaLink
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement, Connection
-    from sqlalchemy.orm import Session
 
     from broker.db.models import Staff
 
@@ -44,7 +43,6 @@ ROLE_RU = {"student": "ученик", "parent": "родитель", "teacher": "
 STATUS_RU = {"active": "активен", "blocked": "заблокирован"}
 GENDER_RU = {"M": "мужской", "F": "женский"}
 SOURCE_RU = {"import": "из реестра дневника", "login": "при первом входе через Госуслуги", "link": "привязка из дневника"}
-_SESSIONS = DiarySession.__table__
 
 
 class AccountNotFoundError(InputError):
@@ -91,7 +89,7 @@ def _link_card(link: EsiaLink) -> LinkCard:
     """The link as a card shows it: the oid masked, the time aware, an import's run."""
     run = _import_run(link.import_event) if link.source == "import" and link.import_event is not None else None
     return LinkCard(
-        oid_masked=mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=as_utc(link.linked_at), run=run
+        oid_masked=matching.mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=link.linked_at, run=run
     )
 
 
@@ -100,12 +98,12 @@ def _import_run(event_id: int) -> ImportRun:
     if event is None:
         return ImportRun(event_id, None, None, None, None)
     if event.action != Action.REGISTRY_IMPORT_STARTED:
-        return ImportRun(event_id, "api", event.actor, as_utc(event.at), None)
+        return ImportRun(event_id, "api", event.actor, event.at, None)
     finished = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == Action.REGISTRY_IMPORTED, AuditEvent.target == f"import:{event_id}")
     ).first()
     digest = (finished.after or {}).get("file_sha256") if finished is not None else None
-    return ImportRun(event_id, "file", event.actor, as_utc(event.at), digest)
+    return ImportRun(event_id, "file", event.actor, event.at, digest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +131,6 @@ class AccountCard:
         return bool(self.school_id)
 
 
-def mask_oid(oid: str) -> str:
-    """Keep the last four characters: ``1000300015`` -> ``******0015``."""
-    return "*" * max(len(oid) - 4, 2) + oid[-4:]
-
-
 def account_card(account_id: str, *, at: datetime | None = None) -> AccountCard:
     """The card of account ``account_id``; raises :class:`AccountNotFoundError`.
 
@@ -148,7 +141,7 @@ def account_card(account_id: str, *, at: datetime | None = None) -> AccountCard:
         raise AccountNotFoundError(account_id)
     link = db.session.get(EsiaLink, account.id)
     policy = regions.policies().get(account.region)
-    today = matching.local_date(at or datetime.now(timezone.utc), policy.timezone if policy else "Europe/Moscow")
+    today = matching.local_date(at or services.current().clock(), policy.timezone if policy else "Europe/Moscow")
     names = (account.last_name, account.first_name, account.middle_name)
     return AccountCard(
         id=account.id,
@@ -164,7 +157,7 @@ def account_card(account_id: str, *, at: datetime | None = None) -> AccountCard:
         snils_masked=account.snils_masked,
         snils_valid=account.snils_valid,
         status=account.status,
-        updated_at=as_utc(account.updated_at),
+        updated_at=account.updated_at,
         link=_link_card(link) if link is not None else None,
     )
 
@@ -202,7 +195,7 @@ def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None
         db.session.rollback()
         raise UnlinkError("account", "the link changed meanwhile; reload", "Связь только что изменилась: обновите страницу.")
     db.session.expunge(link)
-    ended = end_live_sessions(db.session, account.id, datetime.now(timezone.utc))
+    ended = sessions.end_live_sessions(db.session, account.id, services.current().clock())
     audit.record(
         Action.ACCOUNT_UNLINKED,
         f"account:{account.id}",
@@ -219,23 +212,3 @@ def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None
     )
     db.session.commit()
     return removed
-
-
-def end_live_sessions(executor: Session | Connection, account_id: str, now: datetime) -> int:
-    """End the account's live diary sessions in the caller's transaction; return how many.
-
-    Whenever the ESIA person behind an account changes (unlink here, a link a registry moves in
-    :mod:`broker.registry.importer`), whoever signed in through the old link is signed out at once.
-    """
-    return executor.execute(update(_SESSIONS).where(*_live(account_id, now)).values(revoked_at=now)).rowcount
-
-
-def live_sessions(account_id: str) -> int:
-    """How many broker diary sessions of the account are live now (those :func:`unlink` would end)."""
-    count = select(func.count()).select_from(_SESSIONS).where(*_live(account_id, datetime.now(timezone.utc)))
-    return db.session.scalar(count) or 0
-
-
-def _live(account_id: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
-    """The conditions of the account's live sessions: neither revoked nor expired at ``now``."""
-    return (_SESSIONS.c.account_id == account_id, _SESSIONS.c.revoked_at.is_(None), _SESSIONS.c.expires_at > now)

@@ -32,10 +32,10 @@ from broker import services
 from broker.support import attempts
 from broker.support import glossary
 from broker.regions import policies as regions_module
+from broker.registry import sql
 from broker.support.attempts import AttemptRow
 from broker.extensions import db
 from broker.db.models import Account, LoginAttempt
-from broker.oidc.sessions import as_utc
 
 _ATTEMPTS = LoginAttempt.__table__
 _ACCOUNTS = Account.__table__
@@ -138,7 +138,7 @@ def decide_again(attempt: int | str, *, regions: frozenset[str] | None, at: date
             )
     else:
         row = attempts.load(attempts.normalise_reference(attempt), regions)
-    now = at or datetime.now(timezone.utc)
+    now = at or services.current().clock()
     policies = regions_module.policies()
     trace = [dict(check) for check in row.trace or []]
     reason = matching.Reason(row.reason) if row.reason else None
@@ -254,7 +254,7 @@ def _account_facts(
     now: datetime,
 ) -> list[Fact]:
     """The engine's account checks (and its tier and SNILS rules), applied to the account as it is now."""
-    found = services.current().registry.get_dated(matching.AccountId(account_id))
+    found = sql.get_dated(db.session.connection(), matching.AccountId(account_id))
     if found is None:
         then, detail = _then(trace, "status", account_id)
         return [
@@ -317,7 +317,7 @@ def _account_facts(
     identity = [c for c in trace if c.get("account_id") == account_id and c.get("field") in _FIELD_REASONS]
     failed = [c for c in identity if c.get("result") == "fail"]
     if failed:
-        changed = updated_at is not None and as_utc(updated_at) > as_utc(row.started_at)
+        changed = updated_at is not None and updated_at > row.started_at
         fields = ", ".join(glossary.FIELD_RU[str(c["field"])].lower() for c in failed)
         facts.append(
             Fact("identity", glossary.RECHECK_LABEL_RU["identity"], "unknown" if changed else "fail",

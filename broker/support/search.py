@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -232,9 +232,9 @@ def _resolve(criteria: Criteria, regions: frozenset[str] | None) -> _Resolved:
         else:
             conditions.append(_region_column(criteria) == criteria.region)
     if criteria.started_from is not None:
-        conditions.append(c.started_at >= _utc(criteria.started_from))
+        conditions.append(c.started_at >= criteria.started_from)
     if criteria.started_to is not None:
-        conditions.append(c.started_at < _utc(criteria.started_to))
+        conditions.append(c.started_at < criteria.started_to)
     if criteria.started_from and criteria.started_to and criteria.started_from >= criteria.started_to:
         errors["to"] = ("the end of the time range must be after its start", "Конец периода должен быть позже начала.")
     if errors:
@@ -248,14 +248,6 @@ def _find_account(text: str) -> Any:
     if row is None:
         row = db.session.execute(select(*columns).where(_ACCOUNTS.c.login == text)).first()
     return row
-
-
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("search times must be timezone-aware")
-    moment = value.astimezone(timezone.utc)
-    # SQLite keeps these columns as naive UTC text; PostgreSQL compares aware values.
-    return moment.replace(tzinfo=None) if db.engine.dialect.name == "sqlite" else moment
 
 
 # --- search --------------------------------------------------------------------------------------

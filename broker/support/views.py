@@ -23,11 +23,11 @@ from broker.support import attempts
 from broker.support import search as attemptsearch
 from broker.support import glossary
 from broker.support import links
+from broker.oidc import sessions
 from broker.support import recheck
 from broker.staff import access
 from broker.regions import policies as regions
 from broker.staff.access import staff_required
-from broker.oidc.sessions import as_utc
 from broker.staff.accounts import Role
 
 bp = Blueprint("support", __name__, url_prefix="/support")
@@ -42,7 +42,7 @@ def attempt_time(value: datetime | None, zone: str | None = None) -> str:
     """A time in a region's zone with its UTC offset (``28.11.2026 14:03 UTC+5``), else in UTC."""
     if value is None:
         return "—"
-    moment = as_utc(value)
+    moment = value
     if zone:
         moment = moment.astimezone(ZoneInfo(zone))
     offset = moment.utcoffset()
@@ -175,7 +175,7 @@ def _account_page(account_id: str, *, errors: dict[str, str], comment: str, stat
             card=card,
             recent=recent,
             can_unlink=links.can_unlink(member, card.region),
-            live_sessions=links.live_sessions(card.id) if card.link else 0,
+            live_sessions=sessions.live_sessions(card.id) if card.link else 0,
             errors=errors,
             comment=comment,
             **_page_context(),

@@ -8,10 +8,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from broker import services
 from broker.staff import tokens as apitokens
 from broker.staff import accounts as staff
 from broker.extensions import db
 from broker.db.models import AuditEvent, Staff, StaffSession
+from tests.clock import FrozenClock
 from tests.broker.staffing import ADDRESS, PASSWORD, StaffBrowser, audit_rows, make_staff
 
 NEW_STAFF = {
@@ -101,26 +103,27 @@ def test_returns_to_the_page_asked_for_but_never_to_another_site(app: Flask, bro
 # --- sessions ----------------------------------------------------------------------------------
 
 
-def _age_session(**changes: datetime) -> None:
-    row = db.session.scalars(select(StaffSession)).one()
-    for name, value in changes.items():
-        setattr(row, name, value)
-    db.session.commit()
-
-
 def test_a_session_ends_at_the_absolute_timeout(app: Flask, browser: StaffBrowser) -> None:
+    app.config.update(STAFF_SESSION_SECONDS=3600, STAFF_IDLE_SECONDS=1800)
+    clock = services.current().clock = FrozenClock()
     make_staff("boss", role="admin")
     signed_in(browser)
-    _age_session(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+    for seconds in (1700, 1700, 199):  # used every half hour or less: never idle
+        clock.advance(seconds)
+        assert browser.get("/admin/").status_code == 200
+    clock.advance(2)  # 3601 seconds after signing in
     answer = browser.get("/admin/")
     assert answer.status_code == 302 and answer.headers["Location"].startswith("/admin/login")
 
 
 def test_a_session_ends_after_being_idle(app: Flask, browser: StaffBrowser) -> None:
     app.config.update(STAFF_IDLE_SECONDS=600)
+    clock = services.current().clock = FrozenClock()
     make_staff("boss", role="admin")
     signed_in(browser)
-    _age_session(last_seen_at=datetime.now(timezone.utc) - timedelta(seconds=601))
+    clock.advance(599)
+    assert browser.get("/admin/").status_code == 200
+    clock.advance(601)
     assert browser.get("/admin/").status_code == 302
 
 

@@ -7,7 +7,7 @@ import io
 import json
 import os
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +201,7 @@ def test_rejects_control_and_invisible_characters(runner: FlaskCliRunner, tmp_pa
 
 def test_a_file_never_moves_a_link_its_owner_made_at_login(runner: FlaskCliRunner, tmp_path: Path) -> None:
     runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "a.csv", [row()]))])
-    db.session.add(EsiaLink(account_id="acc-1", oid="111", tier="verified", source="login", linked_at=datetime.now()))
+    db.session.add(EsiaLink(account_id="acc-1", oid="111", tier="verified", source="login", linked_at=datetime.now(timezone.utc)))
     db.session.commit()
     result = runner.invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "b.csv", [row(esia_oid="222")]))])
     assert result.exit_code == 0

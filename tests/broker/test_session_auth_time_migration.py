@@ -7,12 +7,12 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from broker import create_app
 from broker.db import revision as schema
 from broker.extensions import db
-from broker.oidc.sessions import as_utc
+from broker.db.models import DiarySession
 
 
 def _before_auth_time() -> str:
@@ -42,8 +42,6 @@ def test_existing_sessions_get_their_start_as_auth_time(tmp_path: Path) -> None:
             )
         schema.upgrade()
         with db.engine.connect() as connection:
-            auth_time = connection.execute(text("SELECT auth_time FROM sessions WHERE id = 's1'")).scalar_one()
+            auth_time = connection.execute(select(DiarySession.auth_time).where(DiarySession.id == "s1")).scalar_one()
         db.engine.dispose()
-    if isinstance(auth_time, str):
-        auth_time = datetime.fromisoformat(auth_time)
-    assert as_utc(auth_time) == started
+    assert auth_time == started

@@ -27,7 +27,6 @@ from sqlalchemy import func, select
 
 from broker.extensions import db
 from broker.db.models import DiarySession, LoginAttempt
-from broker.oidc.sessions import as_utc
 from tests.world import BROKER, PORTAL_CALLBACK, PORTAL_SECRET, World, log_in
 
 pytestmark = pytest.mark.flow
@@ -107,7 +106,7 @@ def age_session(world: World, seconds: int) -> int:
         session.created_at = session.created_at - timedelta(seconds=seconds)
         session.auth_time = session.auth_time - timedelta(seconds=seconds)
         db.session.commit()
-        return int(as_utc(session.auth_time).timestamp())
+        return int(session.auth_time.timestamp())
 
 
 def at_esia(world: World, response: requests.Response) -> str | None:
