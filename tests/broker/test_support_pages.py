@@ -22,7 +22,6 @@ from broker.login.attempts import Attempt
 from broker.oidc import sessions
 from broker.staff import accounts as staff
 from broker.staff import tokens as apitokens
-from broker.support import links
 from tests.broker.attemptdata import KID, SNILS_6, TESTOV, row_counts
 from tests.broker.registry_files import row, write_csv
 from tests.broker.staffing import ADDRESS, StaffBrowser, audit_rows, make_staff
@@ -257,13 +256,13 @@ def test_the_account_page_counts_the_live_sessions_that_unlink_ends(linked: dict
     db.session.execute(update(DiarySession).where(DiarySession.id == extra[1].id).values(expires_at=now - timedelta(minutes=1)))
     db.session.execute(update(DiarySession).where(DiarySession.id == extra[2].id).values(revoked_at=now))
     db.session.commit()
-    assert (links.live_sessions("acc-1"), links.live_sessions("acc-2"), links.live_sessions("acc-3")) == (2, 1, 0)
+    assert (sessions.live_sessions("acc-1"), sessions.live_sessions("acc-2"), sessions.live_sessions("acc-3")) == (2, 1, 0)
     signed_in(browser, "moscow", "operator", ("77",))
     assert "Действующие сеансы входа через Госуслуги</dt><dd>2</dd>" in text(browser.get("/support/accounts/acc-1"))
     assert browser.post("/support/accounts/acc-1/unlink", {"comment": "проверка сеансов"}).status_code == 302
     [event] = audit_rows("account_unlinked")
     assert event.after == {"linked": False, "sessions_ended": 2}
-    assert (links.live_sessions("acc-1"), links.live_sessions("acc-2")) == (0, 1)
+    assert (sessions.live_sessions("acc-1"), sessions.live_sessions("acc-2")) == (0, 1)
 
 
 def test_an_admin_unlinks_anywhere(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
