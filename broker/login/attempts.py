@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +19,6 @@ import matching
 from broker import services
 from broker.db.models import LoginAttempt
 from broker.extensions import db
-from broker.oidc.sessions import as_utc
 
 _ATTEMPTS = LoginAttempt.__table__
 # Built once, as every login runs it (see broker.login.pending).
@@ -60,7 +59,7 @@ def record(
     It must be the first write of its transaction: a reference code that is already taken
     rolls the transaction back and draws again. The login step commits.
     """
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     # The accounts the attempt concerns: a granted login's are the decision's (the one entered,
     # or the chooser's candidates); a refusal's are the ones its checks compared, so that
     # support finds a refusal by the account it was about.
@@ -71,7 +70,7 @@ def record(
     else:
         involved = list(dict.fromkeys([*decision.account_ids, *(c.account_id for c in decision.checks if c.account_id)]))
     values = dict(
-        started_at=as_utc(started_at),
+        started_at=started_at,
         finished_at=now,
         client_id=client_id,
         flow=flow,
@@ -116,7 +115,7 @@ def set_attempt_account(attempt_id: int, account_id: str) -> None:
 def refusal_attempt(client_id: str, region: str | None, reason: matching.Reason, detail: str) -> Attempt:
     """Record an attempt that ended before a pending login existed or could be found: a unit of
     work of its own, committed here."""
-    attempt = record(client_id, region, datetime.now(timezone.utc), "login", reason=reason, detail=detail)
+    attempt = record(client_id, region, services.current().clock(), "login", reason=reason, detail=detail)
     db.session.commit()
     return attempt
 
@@ -129,7 +128,7 @@ def refuse_attempt(attempt_id: int, reason: matching.Reason, detail: str, check:
         update(_ATTEMPTS)
         .where(_ATTEMPTS.c.id == attempt_id)
         .values(outcome=str(matching.Outcome.REFUSED), reason=str(reason), detail=detail,
-                trace=[*trace, check.as_dict()], finished_at=datetime.now(timezone.utc))
+                trace=[*trace, check.as_dict()], finished_at=services.current().clock())
     )  # fmt: skip
 
 
@@ -150,7 +149,7 @@ def settle_invited_attempt(attempt_id: int, account_id: str) -> None:
         update(_ATTEMPTS)
         .where(_ATTEMPTS.c.id == attempt_id)
         .values(outcome=str(matching.Outcome.LINKED), reason=None, account_id=account_id, candidate_ids=[account_id],
-                trace=[*trace, check.as_dict()], finished_at=datetime.now(timezone.utc))
+                trace=[*trace, check.as_dict()], finished_at=services.current().clock())
     )  # fmt: skip
 
 

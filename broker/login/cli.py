@@ -21,7 +21,6 @@ from broker.login import decisions, invites
 from broker.regions import policies as regions
 from broker.db.models import InviteCode
 from broker.errors import InputError
-from broker.oidc.sessions import as_utc
 from providers import InvalidUpstreamResponseError, person_from_esia
 
 
@@ -45,7 +44,7 @@ def invites_group() -> None:
 def invites_issue(account_id: str, days: int | None) -> None:
     """Issue a code for ACCOUNT (earlier live codes of the account are revoked); printed once."""
     issued = invites.issue(account_id, days=days, actor_staff=None, actor=commandline.actor())
-    click.echo(f"invite {issued.invite.id} for {account_id}, expires {as_utc(issued.invite.expires_at):%Y-%m-%d %H:%M} UTC",
+    click.echo(f"invite {issued.invite.id} for {account_id}, expires {issued.invite.expires_at:%Y-%m-%d %H:%M} UTC",
                err=True)  # fmt: skip
     click.echo(issued.code)
 
@@ -71,7 +70,7 @@ def invites_revoke(invite_id: int) -> None:
 
 def _line(invite: InviteCode) -> str:
     return (f"{invite.id}\t{invite.account_id}\t{invites.status_of(invite)}\t{invite.issued_by}\t"
-            f"{as_utc(invite.issued_at):%Y-%m-%d %H:%M}\t{as_utc(invite.expires_at):%Y-%m-%d %H:%M}")  # fmt: skip
+            f"{invite.issued_at:%Y-%m-%d %H:%M}\t{invite.expires_at:%Y-%m-%d %H:%M}")  # fmt: skip
 
 
 # --- simulate ----------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ import dataclasses
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
@@ -265,7 +264,7 @@ def start(request: Authorize) -> ErrorPage | Refused | ToEsia | ToPortal | Choos
         live is not None
         and signed is not None
         and client.may_serve(signed.account.region)
-        and asked.freshness.allows(live, datetime.now(timezone.utc))
+        and asked.freshness.allows(live, services.current().clock())
     )
     portal_request = dict(request.args)
     region = portal_request.pop("region", None)
@@ -439,7 +438,7 @@ def finish(login: Pending, args: dict[str, str]) -> Finished:
     decision = decisions.decide(
         person,
         login.region,
-        datetime.now(timezone.utc),
+        services.current().clock(),
         link_account=matching.AccountId(login.link_account) if login.link_account else None,
     )
     attempt = attempts.record(
@@ -464,7 +463,7 @@ def _older_than_asked(login: Pending, finished: Finished) -> bool:
     granted = finished.decision is not None and (finished.reason is None or finished.is_waiting_for_invite)
     if not granted or login.link_account:
         return False
-    now = datetime.now(timezone.utc).timestamp()
+    now = services.current().clock().timestamp()
     authenticated = min(finished.auth_time if finished.auth_time is not None else now, now)
     return not authorization.is_fresh_enough(login.portal_request, authenticated, login.created_at)
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -43,7 +43,6 @@ from broker.staff.audit import Action
 from broker.errors import BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
 from broker.db.models import Account, InviteCode, InviteFailure
-from broker.oidc.sessions import as_utc
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -116,12 +115,12 @@ def code_digests(account_id: str, code: str) -> tuple[str, ...]:
 
 def status_of(invite: InviteCode, now: datetime | None = None) -> str:
     """``live``, ``used``, ``revoked`` or ``expired``."""
-    now = now or datetime.now(timezone.utc)
+    now = now or services.current().clock()
     if invite.used_at is not None:
         return "used"
     if invite.revoked_at is not None:
         return "revoked"
-    if as_utc(invite.expires_at) <= now:
+    if invite.expires_at <= now:
         return "expired"
     return "live"
 
@@ -147,7 +146,7 @@ def issue(account_id: str, *, days: int | None, actor_staff: Staff | None, actor
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= longest:
         raise InvalidFieldsError("days", f"must be a whole number from 1 to {longest}",
                                  f"Срок действия кода: от 1 до {longest} дней.")  # fmt: skip
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     replaced = list(db.session.scalars(select(InviteCode.id).where(*_live(now), InviteCode.account_id == account.id)))
     if replaced:
         db.session.execute(
@@ -208,7 +207,7 @@ def revoke(invite_id: int, *, actor_staff: Staff | None, actor: str | None = Non
     if invite.used_at is not None or invite.revoked_at is not None:
         return invite
     before = status_of(invite)
-    invite.revoked_at = datetime.now(timezone.utc)
+    invite.revoked_at = services.current().clock()
     invite.revoked_by = actor[:128]
     audit.record(
         Action.INVITE_REVOKED, f"account:{account.id}",
@@ -232,7 +231,7 @@ def redeem(account_ids: Collection[str], typed: str, *, reference: str, oid: str
     found here, not spent: :func:`spend` spends it in the transaction that writes the link, so a
     person who abandons the contacts page (or whose link fails) has not burned it.
     """
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     accounts = sorted(set(account_ids))
     if not accounts:
         return Redemption(Redeemed.WRONG)
@@ -261,7 +260,7 @@ def spend(invite_id: int, account_id: str, *, reference: str) -> bool:
     One conditional UPDATE, so two logins cannot both use it; its use is audited (actor: the
     login's attempt reference).
     """
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     used = db.session.execute(
         update(InviteCode)
         .where(*_live(now), InviteCode.id == invite_id, InviteCode.account_id == account_id)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -29,7 +29,6 @@ from broker.config import LOGIN_COOKIE
 from broker.extensions import db
 from broker.keyring import Keyring
 from broker.db.models import EsiaLink, PendingLogin
-from broker.oidc.sessions import as_utc
 from providers import AuthorizationRequest
 
 _PENDING = PendingLogin.__table__
@@ -173,7 +172,7 @@ def start(client_id: str, portal_request: dict[str, str], region: str, link_acco
     """Create a pending login and the ESIA authorization URL to send the browser to."""
     request = services.current().esia.authorize()
     binding = secrets.token_urlsafe(32)
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     if secrets.randbelow(SWEEP_EVERY) == 0:  # keep the table small without a statement per login
         db.session.execute(_SWEEP_PENDING, {"now": now})
     _insert_pending(request, _keys().browser_binding.digest(binding), client_id, portal_request, region, link_account,
@@ -224,7 +223,7 @@ def issue_link_ticket(client_id: str, account_id: str, region: str, return_to: s
     ticket = secrets.token_urlsafe(32)
     portal_request = {"return_to": return_to, "esia_url": request.url}
     _insert_pending(request, _keys().link_ticket.digest(ticket), client_id, portal_request, region, account_id,
-                    datetime.now(timezone.utc), LINK_TICKET_SECONDS)  # fmt: skip
+                    services.current().clock(), LINK_TICKET_SECONDS)  # fmt: skip
     return request.state, ticket
 
 
@@ -233,7 +232,7 @@ def redeem_link_ticket(state: str | None, ticket: str | None) -> tuple[Pending, 
     if not state or not ticket or len(state) > 64:
         return None
     binding = secrets.token_urlsafe(32)
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     row = db.session.execute(
         update(_PENDING)
         .where(
@@ -260,7 +259,7 @@ def claim(state: str | None, binding: str | None) -> Pending | None:
     """
     if not state or not binding or len(state) > 64:
         return None
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     digests = list(_keys().browser_binding.digests(binding))
     row = db.session.execute(_CLAIM_PENDING, {"key": state, "digests": digests, "now": now}).first()
     return Pending.from_row(row) if row is not None else None
@@ -275,7 +274,7 @@ def staged(state: str | None, binding: str | None) -> Pending | None:
         row is None
         or row.stage is None
         or not _keys().browser_binding.verify(binding, row.browser_digest)
-        or as_utc(row.expires_at) <= datetime.now(timezone.utc)
+        or row.expires_at <= services.current().clock()
     ):
         return None
     return Pending.from_row(row)
@@ -318,7 +317,7 @@ def link_accounts(oid: str, account_ids: list[str], tier: str | None, source: st
     Returns the accounts that turned out to be linked to another person meanwhile (between the
     decision and now): they keep their link, and the caller must not sign anyone in to them.
     """
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     taken = []
     for account_id in account_ids:
         current = db.session.execute(select(_LINKS.c.oid).where(_LINKS.c.account_id == account_id)).scalar()

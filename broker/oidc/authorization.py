@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -22,6 +22,7 @@ from broker.extensions import db
 from broker.oidc import provider as oidc
 
 if TYPE_CHECKING:
+    from authlib.integrations.flask_oauth2 import AuthorizationServer
     from flask import Response
 
     from broker.oidc.clients import PortalClient
@@ -91,7 +92,7 @@ def is_fresh_enough(portal_request: dict[str, str], authenticated: float, login_
     """Whether an ESIA login begun at ``login_started``, in which ESIA last asked the person at
     ``authenticated`` (Unix time), gives the portal's request the login it asked for."""
     _, _, grant = stored_grant(portal_request)
-    return oidc.Freshness.of(grant).met_by(authenticated, login_started, datetime.now(timezone.utc))
+    return oidc.Freshness.of(grant).met_by(authenticated, login_started, services.current().clock())
 
 
 def login_required(client: PortalClient, portal_request: dict[str, str]) -> Response:
@@ -122,7 +123,5 @@ def token_response() -> Response:
     return response
 
 
-def _server() -> Any:
-    server = services.current().oidc
-    assert server is not None
-    return server
+def _server() -> AuthorizationServer:
+    return services.current().oidc

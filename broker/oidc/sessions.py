@@ -125,12 +125,3 @@ def live_sessions(account_id: str) -> int:
 def _live(account_id: str, now: datetime) -> tuple[ColumnElement[bool], ...]:
     """The conditions of the account's live sessions: neither revoked nor expired at ``now``."""
     return (_SESSIONS.c.account_id == account_id, _SESSIONS.c.revoked_at.is_(None), _SESSIONS.c.expires_at > now)
-
-
-def as_utc(value: datetime) -> datetime:
-    """A naive datetime read as UTC.
-
-    Kept only for the callers in ``broker/login/`` and ``broker/oidc/views.py`` not yet converted:
-    every datetime column is a ``broker.db.types.UtcDateTime``, which already returns aware UTC.
-    """
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -75,10 +75,7 @@ def token() -> Any:
 
 @bp.route("/oidc/userinfo", methods=["GET", "POST"])
 def userinfo() -> Any:
-    protector = services.current().resource_protector
-    assert protector is not None
-
-    @protector("openid")
+    @services.current().resource_protector("openid")
     def answer() -> Response:
         stored: oidc.StoredToken = current_token  # type: ignore[assignment]
         assert stored.user is not None  # a token whose session is gone is refused as revoked

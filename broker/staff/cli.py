@@ -8,17 +8,16 @@ command line, the output or the logs. A new API token is printed once, alone on 
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
 
 import click
 from flask import Flask
 
+from broker import services
 from broker import commandline
 from broker.staff import tokens as apitokens
 from broker.staff import accounts as staff
 from broker.errors import InputError
 from broker.db.models import Staff
-from broker.oidc.sessions import as_utc
 from broker.staff.accounts import Role
 
 
@@ -64,7 +63,7 @@ def staff_list() -> None:
     """List staff: login, role, regions, state, last login."""
     for member in staff.all_staff():
         scope = ",".join(member.regions) if member.role == Role.OPERATOR else "all"
-        last = as_utc(member.last_login_at).strftime("%Y-%m-%d %H:%M UTC") if member.last_login_at else "never"
+        last = member.last_login_at.strftime("%Y-%m-%d %H:%M UTC") if member.last_login_at else "never"
         click.echo(f"{member.login:<24} {member.role:<9} {scope:<16} {_state(member):<8} last login {last}")
 
 
@@ -134,7 +133,7 @@ def tokens_group() -> None:
 def tokens_create(login: str, name: str, days: int) -> None:
     """Create a token and print it once (standard output, alone on its line); only its digest is kept."""
     token, clear = apitokens.create_token(staff.get_staff(login), name=name, days=days, actor=commandline.actor())
-    click.echo(f"token {token.prefix}… for {login}, valid until {as_utc(token.expires_at):%Y-%m-%d %H:%M} UTC; "
+    click.echo(f"token {token.prefix}… for {login}, valid until {token.expires_at:%Y-%m-%d %H:%M} UTC; "
                "it is shown only now", err=True)
     click.echo(clear)
 
@@ -145,14 +144,14 @@ def tokens_create(login: str, name: str, days: int) -> None:
 def tokens_list(login: str | None) -> None:
     """List tokens: id, prefix, owner, state, expiry, last use, name (never the token)."""
     members = [staff.get_staff(login)] if login else staff.all_staff()
-    now = datetime.now(timezone.utc)
+    now = services.current().clock()
     for member in members:
         for token in apitokens.tokens_of(member):
             state = "revoked" if token.revoked_at else ("live" if apitokens.is_live(token, now) else "expired")
-            used = as_utc(token.last_used_at).strftime("%Y-%m-%d %H:%M") if token.last_used_at else "never"
+            used = token.last_used_at.strftime("%Y-%m-%d %H:%M") if token.last_used_at else "never"
             click.echo(
                 f"{token.id:>5}  {token.prefix}…  {member.login:<20} {state:<8} "
-                f"until {as_utc(token.expires_at):%Y-%m-%d}  used {used}  {token.name}"
+                f"until {token.expires_at:%Y-%m-%d}  used {used}  {token.name}"
             )
 
 
