@@ -135,7 +135,11 @@ def _accounts(count: int) -> Iterator[dict[str, Any]]:
     for i in range(count):
         rnd = random.Random(i * 7919 + 3)
         adult = rnd.random() < 0.7
-        born = date(1975, 1, 1) + timedelta(days=rnd.randrange(30 * 365)) if adult else date(2010, 1, 1) + timedelta(days=rnd.randrange(9 * 365))
+        born = (
+            date(1975, 1, 1) + timedelta(days=rnd.randrange(30 * 365))
+            if adult
+            else date(2010, 1, 1) + timedelta(days=rnd.randrange(9 * 365))
+        )
         has_snils = adult and rnd.random() > 0.06 or (not adult and rnd.random() < 0.7)
         yield {
             "id": f"att-{i}", "login": f"att.user{i}", "role": "parent" if adult else "student",
@@ -209,9 +213,12 @@ def _trace_templates() -> dict[str, str]:
         ("not_attached", "school", "account is not attached to a school"),
         ("account_blocked", "status", "account is blocked"),
     ):
-        templates[reason] = head + [check("lookup", "info", "by SNILS: 1 account(s)")] + identity + [
-            dict(c, result="fail", detail=detail) if c["field"] == field else c for c in account
-        ]
+        templates[reason] = (
+            head
+            + [check("lookup", "info", "by SNILS: 1 account(s)")]
+            + identity
+            + [dict(c, result="fail", detail=detail) if c["field"] == field else c for c in account]
+        )
     templates["linked_elsewhere"] = templates["linked"][:-1] + [check("link", "fail", "account is linked to another ESIA person", True)]
     return {name: json.dumps(trace, ensure_ascii=False) for name, trace in templates.items()}
 
@@ -274,8 +281,9 @@ def _attempts(count: int, accounts: int) -> Iterator[dict[str, Any]]:
             "tier": None if esia_step else ("simplified" if reason == "tier_insufficient" or not adult else "verified"),
             "age": None if esia_step else age,
             "trace": trace.replace("@AGE@", str(age)),
-            "detail": {"esia_denied": "access_denied", "esia_error": "state_unknown_or_replayed",
-                       "esia_unavailable": "timeout"}.get(reason or ""),  # fmt: skip
+            "detail": {"esia_denied": "access_denied", "esia_error": "state_unknown_or_replayed", "esia_unavailable": "timeout"}.get(
+                reason or ""
+            ),  # fmt: skip
         }
 
 

@@ -53,8 +53,9 @@ class Browser:
         self.connections: dict[str, http.client.HTTPConnection] = {}
         self.cookies: dict[str, dict[str, str]] = {}
 
-    def request(self, method: str, url: str, body: dict[str, str] | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self, method: str, url: str, body: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(url)
         sent = dict(headers or {})
         jar = self.cookies.setdefault(parts.netloc, {})
@@ -240,14 +241,20 @@ def main() -> None:
     if not logins:
         raise SystemExit(f"no login completed; errors: {errors}")
     print(f"logins: {logins} ({logins / elapsed:.1f}/s), errors: {errors}")
-    print(f"whole login: p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
-          f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms, mean {statistics.fmean(latencies) * 1000:.0f} ms")
-    print(f"broker processes ({len(pids)}): CPU {(cpu_after - cpu_before) / logins * 1000:.1f} ms per login, "
-          f"peak RSS {peak_rss / 1024 / 1024:.0f} MB (summed over the processes: shared pages count once per process)")
+    print(
+        f"whole login: p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
+        f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms, mean {statistics.fmean(latencies) * 1000:.0f} ms"
+    )
+    print(
+        f"broker processes ({len(pids)}): CPU {(cpu_after - cpu_before) / logins * 1000:.1f} ms per login, "
+        f"peak RSS {peak_rss / 1024 / 1024:.0f} MB (summed over the processes: shared pages count once per process)"
+    )
     per_login = lambda seconds: f"{seconds / logins * 1000:.1f} ms"  # noqa: E731
-    print(f"CPU per login elsewhere: mock ESIA {per_login(esia_after - esia_before)}, load generator "
-          f"{per_login(load_cpu)}; the whole machine {per_login(busy_after - busy_before)} "
-          f"({(busy_after - busy_before) / elapsed / (os.cpu_count() or 1) * 100:.0f} % busy)")
+    print(
+        f"CPU per login elsewhere: mock ESIA {per_login(esia_after - esia_before)}, load generator "
+        f"{per_login(load_cpu)}; the whole machine {per_login(busy_after - busy_before)} "
+        f"({(busy_after - busy_before) / elapsed / (os.cpu_count() or 1) * 100:.0f} % busy)"
+    )
 
 
 if __name__ == "__main__":

@@ -52,7 +52,9 @@ def build(count: int, today: date) -> None:
     db.session.commit()  # end the read transaction: the initial load drops and rebuilds indexes
     started = time.perf_counter()
     with db.engine.connect() as connection:
-        report = importer.import_registry(connection, enumerate(synthetic.rows(count, today), start=2), parser, actor="bench", allow_links=True)
+        report = importer.import_registry(
+            connection, enumerate(synthetic.rows(count, today), start=2), parser, actor="bench", allow_links=True
+        )
     print(f"  built {report.written:,} accounts in {time.perf_counter() - started:.1f} s", flush=True)
     for code in synthetic.REGIONS:
         regionadmin.change_region(code, enabled=True, policy=None, comment="bench", actor_staff=None, actor="bench")
@@ -138,10 +140,7 @@ def main() -> None:
     if len(results) > 1:
         first, last = results[0], results[-1]
         ratio = float(first["per_second"]) / float(last["per_second"])  # type: ignore[arg-type]
-        print(
-            f"decisions/s at {first['accounts']:,} accounts / at {last['accounts']:,} accounts: "
-            f"{ratio:.2f} (target: at most 1.5)"
-        )
+        print(f"decisions/s at {first['accounts']:,} accounts / at {last['accounts']:,} accounts: {ratio:.2f} (target: at most 1.5)")
 
 
 if __name__ == "__main__":

@@ -79,9 +79,13 @@ def build(url: str, region: str, count: int) -> None:
         rows = synthetic.rows(count, GENERATED, problems=True, regions=(region,))
         started = time.perf_counter()
         with db.engine.connect() as connection:
-            report = importer.import_registry(connection, enumerate(rows, start=2), parser, actor="bench", allow_links=True, background=True)
-        print(f"  built {report.written:,} accounts ({report.warnings:,} import warnings) "
-              f"in {time.perf_counter() - started:.1f} s", flush=True)
+            report = importer.import_registry(
+                connection, enumerate(rows, start=2), parser, actor="bench", allow_links=True, background=True
+            )
+        print(
+            f"  built {report.written:,} accounts ({report.warnings:,} import warnings) in {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
         db.engine.dispose()
 
 
@@ -114,8 +118,10 @@ def preflight_figures(url: str, region: str, grouping: preflight.Grouping) -> No
     process.start()
     wall, cpu, before, peak, summary, accounts = queue.get()
     process.join()
-    print(f"pre-flight ({grouping} grouping): {wall:.1f} s, CPU {cpu:.1f} s, {accounts / wall:,.0f} accounts/s, "
-          f"peak RSS {peak / 2**20:.0f} MB (the process; {before / 2**20:.0f} MB before the pre-flight)")
+    print(
+        f"pre-flight ({grouping} grouping): {wall:.1f} s, CPU {cpu:.1f} s, {accounts / wall:,.0f} accounts/s, "
+        f"peak RSS {peak / 2**20:.0f} MB (the process; {before / 2**20:.0f} MB before the pre-flight)"
+    )
     print(summary)
 
 

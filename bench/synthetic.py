@@ -88,9 +88,7 @@ def _snils(number: int) -> str:
     return matching.format_snils(digits + matching.snils_checksum(digits))
 
 
-def account_row(
-    i: int, today: date, *, problems: bool = False, regions: Sequence[str] = REGIONS
-) -> dict[str, str]:
+def account_row(i: int, today: date, *, problems: bool = False, regions: Sequence[str] = REGIONS) -> dict[str, str]:
     """The registry row of account ``i`` (stable for a given ``i``, ``today`` and options)."""
     rnd = random.Random(i * 7919 + 17)
     role = rnd.choices([r for r, _ in ROLES], [w for _, w in ROLES])[0]
@@ -133,8 +131,9 @@ def _add_problems(row: dict[str, str], i: int, today: date, width: int) -> None:
     draw = pair.random()
     if draw < rates["same_person_two_accounts"]:
         owner = _person(pair, "parent", today)
-        row.update(owner, role="teacher" if first else "parent", esia_oid="",
-                   snils=_snils(SNILS_BASE + i if first else SNILS_BASE + i - width))
+        row.update(
+            owner, role="teacher" if first else "parent", esia_oid="", snils=_snils(SNILS_BASE + i if first else SNILS_BASE + i - width)
+        )
         return
     draw -= rates["same_person_two_accounts"]
     if draw < rates["snils_shared"]:
@@ -176,9 +175,7 @@ def _add_problems(row: dict[str, str], i: int, today: date, width: int) -> None:
         row["last_name"] = row["last_name"].replace("в", "d", 1)
 
 
-def rows(
-    count: int, today: date, *, problems: bool = False, regions: Sequence[str] = REGIONS
-) -> Iterator[dict[str, str]]:
+def rows(count: int, today: date, *, problems: bool = False, regions: Sequence[str] = REGIONS) -> Iterator[dict[str, str]]:
     for i in range(count):
         yield account_row(i, today, problems=problems, regions=regions)
 

@@ -18,9 +18,9 @@ from flask import Flask
 from sqlalchemy import event
 
 from broker import config
-from broker.web import proxies
 from broker.db import dbfile
 from broker.extensions import db
+from broker.web import proxies
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -36,17 +36,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         event.listen(db.engine, "connect", _sqlite_pragmas)
 
     from broker import cli, errors, wiring
-    from broker.ops import health
     from broker.api import views as api
-    from broker.support import views as support
-    from broker.staff import views as admin
-    from broker.regions import preflightviews as preflightpages
-    from broker.regions import views as regionpages
     from broker.login import views as auth
     from broker.oidc import views as portal
-    from broker.web import csrf
-    from broker.web import headers
-    from broker.web import ratelimits
+    from broker.ops import health
+    from broker.regions import preflightviews as preflightpages
+    from broker.regions import views as regionpages
+    from broker.staff import views as admin
+    from broker.support import views as support
+    from broker.web import csrf, headers, ratelimits
 
     app.extensions["broker"] = wiring.build_services(app)
     cli.init_app(app)

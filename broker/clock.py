@@ -9,11 +9,11 @@ in this sense and stay as they are.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 Clock = Callable[[], datetime]
 
 
 def system_clock() -> datetime:
     """The current instant, from the operating system, as an aware UTC datetime."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -17,8 +17,8 @@ from flask import Flask
 from limits import parse_many
 
 from broker import keyring
-from broker.web import proxies
 from broker.errors import ConfigError
+from broker.web import proxies
 
 DEFAULTS: dict[str, Any] = {
     # Signs the broker's cookies; the keys of the short-lived digests (browser binding, link
@@ -262,7 +262,7 @@ def _validate_keys(config: Mapping[str, Any]) -> None:
             if first in given and second in given and given[first] == given[second]:
                 raise ConfigError(
                     f"{first} and {second} are the same key: each must have its own (one key, one job). "
-                    "Create one with `python -c \"import secrets; print(secrets.token_hex(32))\"`."
+                    'Create one with `python -c "import secrets; print(secrets.token_hex(32))"`.'
                 )
 
 

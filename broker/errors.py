@@ -208,11 +208,7 @@ OAUTH_ENDPOINTS = frozenset({"oidc.token", "oidc.userinfo", "oidc.start_link"})
 
 def wants_json() -> bool:
     """JSON for the JSON API, the portals' back-channel endpoints and clients that ask for it; a page for browsers."""
-    return (
-        request.blueprint == "api"
-        or request.endpoint in OAUTH_ENDPOINTS
-        or request.accept_mimetypes.best == "application/json"
-    )
+    return request.blueprint == "api" or request.endpoint in OAUTH_ENDPOINTS or request.accept_mimetypes.best == "application/json"
 
 
 def oauth_error(error: str, description: str, status: int, headers: dict[str, str] | None = None) -> Any:

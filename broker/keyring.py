@@ -136,7 +136,7 @@ def fallbacks_of(config: Mapping[str, Any], name: str) -> list[Any]:
         return []
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(
-            f"{key} must be a list of old keys, e.g. {key} = [\"old key\"] in the config file or "
+            f'{key} must be a list of old keys, e.g. {key} = ["old key"] in the config file or '
             f"BROKER_{key}='[\"old key\"]' in the environment (JSON)."
         )
     return list(value)

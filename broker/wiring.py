@@ -126,4 +126,3 @@ class UnconfiguredEsia:
 
     def logout_url(self, redirect_url: str) -> str:
         self._refuse()
-

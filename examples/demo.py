@@ -85,9 +85,7 @@ def prepare() -> int:
         db.session.commit()  # end the read transaction before the import's own
         with (EXAMPLES / "registry.csv").open(encoding="utf-8", newline="") as stream, db.engine.connect() as connection:
             # The demo registry is the project's own file: its two links are part of the demo.
-            report = importer.import_registry(
-                connection, importer.read_rows(stream, "csv"), parser, actor="demo", allow_links=True
-            )
+            report = importer.import_registry(connection, importer.read_rows(stream, "csv"), parser, actor="demo", allow_links=True)
         count = report.written
         for code in DEMO_REGIONS:
             regionadmin.change_region(code, enabled=True, policy=None, comment="make run: the demo's regions",

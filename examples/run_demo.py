@@ -301,7 +301,9 @@ def wait_until_ready(server: Server, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + READY_SECONDS
     while not answers(server.url + server.ready_path):
         if process.poll() is not None:
-            raise DemoError(f"The {server.name} exited ({process.returncode}) while starting. Its log, {server.log}:\n{log_tail(server.log)}")
+            raise DemoError(
+                f"The {server.name} exited ({process.returncode}) while starting. Its log, {server.log}:\n{log_tail(server.log)}"
+            )
         if time.monotonic() > deadline:
             raise DemoError(f"The {server.name} did not answer on {server.url} within {READY_SECONDS:.0f} s. Its log: {server.log}")
         time.sleep(0.1)

@@ -13,9 +13,11 @@ Callers pass the clock (``at``) and the registry (a :class:`Registry` port).
 
 from __future__ import annotations
 
+from matching.age import age_on, local_date
 from matching.engine import decide
-from matching.messages import message_ru
+from matching.gender import parse_gender
 from matching.mask import mask_birth_date, mask_name, mask_oid, mask_snils
+from matching.messages import message_ru
 from matching.model import (
     Account,
     AccountId,
@@ -44,9 +46,9 @@ from matching.ports import Registry
 from matching.preflight import (
     FINDINGS,
     AccountRow,
-    FlaggedAccount,
     Finding,
     FindingInfo,
+    FlaggedAccount,
     PreflightReport,
     SchoolSummary,
     SharedKeys,
@@ -73,8 +75,6 @@ from matching.rules import (
     snils_refusal,
 )
 from matching.snils import InvalidSnilsError, Snils, format_snils, parse_snils, snils_checksum
-from matching.gender import parse_gender
-from matching.age import age_on, local_date
 
 __all__ = [
     "ACCOUNT_REASONS",

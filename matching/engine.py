@@ -177,10 +177,7 @@ def decide(
     snils = _esia_snils(person, adult, trace)
     if adult and snils is None:
         return trace.refuse(Reason.ESIA_DATA_INCOMPLETE)
-    names = tuple(
-        (n.value, n.rules)
-        for n in map(normalise_name, (person.last_name, person.first_name, person.middle_name))
-    )
+    names = tuple((n.value, n.rules) for n in map(normalise_name, (person.last_name, person.first_name, person.middle_name)))
     subject = _Compared(
         oid=person.oid,
         birth_date=person.birth_date,
@@ -253,12 +250,10 @@ def _lookup(trace: _Trace, label: str, accounts: Sequence[Account]) -> list[Acco
     return list(accounts)
 
 
-def _identity_failures(
-    subject: _Compared, account: Account, trace: _Trace, *, snils_required: bool
-) -> list[Reason]:
+def _identity_failures(subject: _Compared, account: Account, trace: _Trace, *, snils_required: bool) -> list[Reason]:
     """Compare the person with ``account`` field by field; return the reasons that fired."""
     failures: list[Reason] = []
-    for (esia_value, esia_rules), attr in zip(subject.names, ("last_name", "first_name", "middle_name")):
+    for (esia_value, esia_rules), attr in zip(subject.names, ("last_name", "first_name", "middle_name"), strict=True):
         diary = normalise_name(getattr(account, attr))
         rules = tuple(f"esia:{r}" for r in esia_rules) + tuple(f"diary:{r}" for r in diary.rules)
         if esia_value == diary.value:
@@ -361,8 +356,7 @@ def _account_failure(
             trace.add(
                 "policy",
                 FAIL,
-                f"region {account.region}: under 14 the first link is made in the diary's link flow "
-                "(auto_link_under_14 off)",
+                f"region {account.region}: under 14 the first link is made in the diary's link flow (auto_link_under_14 off)",
                 (),
                 account.id,
             )
@@ -372,8 +366,7 @@ def _account_failure(
             trace.add(
                 "policy",
                 FAIL,
-                f"region {account.region}: under 14 the first link needs the school's invite code "
-                "(under_14_first_link invite_code)",
+                f"region {account.region}: under 14 the first link needs the school's invite code (under_14_first_link invite_code)",
                 (),
                 account.id,
             )
@@ -444,8 +437,7 @@ def _decide_through_links(
         matches = [
             a
             for a in others
-            if not _identity_failures(subject, a, trace, snils_required=True)
-            and (a.esia_oid is None or a.esia_oid == subject.oid)
+            if not _identity_failures(subject, a, trace, snils_required=True) and (a.esia_oid is None or a.esia_oid == subject.oid)
         ]
         more, reason = _usable(subject, matches, regions, trace)
         usable += more
@@ -521,8 +513,6 @@ def _date_difference(esia: date, diary: date | None) -> str:
     if diary is None:
         return "absent in the diary"
     parts = [
-        name
-        for name, a, b in (("year", esia.year, diary.year), ("month", esia.month, diary.month), ("day", esia.day, diary.day))
-        if a != b
+        name for name, a, b in (("year", esia.year, diary.year), ("month", esia.month, diary.month), ("day", esia.day, diary.day)) if a != b
     ]
     return f"{mask_birth_date(esia)} vs {mask_birth_date(diary)}: {' and '.join(parts)} differ"

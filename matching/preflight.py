@@ -147,8 +147,7 @@ FINDINGS: dict[Finding, FindingInfo] = _table(
     FindingInfo(
         Finding.LINK_REQUIRED,
         Reason.LINK_REQUIRED,
-        "Under 14 and not linked yet, and the region links such accounts only in the link flow "
-        "(auto_link_under_14 off).",
+        "Under 14 and not linked yet, and the region links such accounts only in the link flow (auto_link_under_14 off).",
         "Младше 14 лет и аккаунт не привязан к Госуслугам, а в регионе такие аккаунты привязывают "
         "только из дневника («Привязать аккаунт портала Госуслуги»).",
     ),

@@ -134,9 +134,7 @@ def check_auto_link(account: Account, regions: Mapping[str, RegionPolicy]) -> Re
     return Reason.LINK_REQUIRED if policy is not None and not policy.auto_link_under_14 else None
 
 
-def check_invite_code(
-    account: Account, regions: Mapping[str, RegionPolicy], invited: AccountId | None
-) -> Reason | None:
+def check_invite_code(account: Account, regions: Mapping[str, RegionPolicy], invited: AccountId | None) -> Reason | None:
     """With ``under_14_first_link`` ``invite_code``, the first link needs that account's invite code.
 
     ``invited`` is the account whose code the person entered. Apply only where

@@ -32,9 +32,7 @@ class _AccessLogFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                _OID.sub("/rs/prns/{oid}", _QUERY.sub("", arg)) if isinstance(arg, str) else arg for arg in record.args
-            )
+            record.args = tuple(_OID.sub("/rs/prns/{oid}", _QUERY.sub("", arg)) if isinstance(arg, str) else arg for arg in record.args)
         return True
 
 
@@ -47,9 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--issuer", help=f"iss of issued tokens (default {DEFAULTS['ISSUER']})")
     parser.add_argument("--public-url", help="base URL the person API writes into its links")
     parser.add_argument("--consent", choices=("implicit", "page"), help="show a consent page after login")
-    parser.add_argument(
-        "--allow-remote", action="store_true", help="allow a non-loopback --host (the mock has no real security)"
-    )
+    parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (the mock has no real security)")
     args = parser.parse_args(argv)
     if args.host not in _LOOPBACK and not args.allow_remote:
         parser.error(f"--host {args.host} is not loopback; add --allow-remote if you really mean it")

@@ -73,9 +73,7 @@ def add_fault() -> Response:
     if (count is not None and not isinstance(count, int)) or not isinstance(endpoints, list):
         return json_answer({"error": "count must be an integer and endpoints a list of endpoint groups."}, 400)
     try:
-        entry = current().faults.add(
-            payload["fault"], endpoints, count, default_timeout=float(current_app.config["FAULT_TIMEOUT"])
-        )
+        entry = current().faults.add(payload["fault"], endpoints, count, default_timeout=float(current_app.config["FAULT_TIMEOUT"]))
     except FaultSpecError as exc:
         return json_answer({"error": str(exc)}, 400)
     return json_answer(entry, 201)

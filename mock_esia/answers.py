@@ -37,9 +37,7 @@ def error_page(error: EsiaError, status: int = 400) -> Response:
 
 
 def json_answer(body: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    response = Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status, mimetype="application/json"
-    )
+    response = Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status, mimetype="application/json")
     response.headers.update(_NO_STORE)
     if headers:
         response.headers.update(headers)

@@ -61,9 +61,7 @@ def identify_client(params: protocol.Parameters, flow: str, services: Services) 
     return client
 
 
-def validate(
-    params: protocol.Parameters, flow: str, client: ClientSystem, services: Services
-) -> AuthorizationRequest:
+def validate(params: protocol.Parameters, flow: str, client: ClientSystem, services: Services) -> AuthorizationRequest:
     """Check an authorization request of an identified client; errors go to ``redirect_uri``."""
     values = {name: params.get(name, "") for name in PARAMETERS}
     protocol.require(values, MANDATORY[flow])

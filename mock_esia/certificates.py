@@ -27,9 +27,7 @@ _SUBJECT_KEY_IDENTIFIER = "2.5.29.14"
 _KEY_USAGE = "2.5.29.15"
 _BASIC_CONSTRAINTS = "2.5.29.19"
 
-_PEM_BLOCK = re.compile(
-    r"-----BEGIN (?P<label>[A-Z0-9 ]+)-----(?P<body>[A-Za-z0-9+/=\s]+)-----END (?P=label)-----"
-)
+_PEM_BLOCK = re.compile(r"-----BEGIN (?P<label>[A-Z0-9 ]+)-----(?P<body>[A-Za-z0-9+/=\s]+)-----END (?P=label)-----")
 
 
 class CertificateError(ValueError):
@@ -61,11 +59,7 @@ class Certificate:
 
 def pem_blocks(text: str, label: str = "CERTIFICATE") -> list[bytes]:
     """Return the DER bodies of every PEM block with ``label`` in ``text``."""
-    return [
-        base64.b64decode("".join(match["body"].split()))
-        for match in _PEM_BLOCK.finditer(text)
-        if match["label"] == label
-    ]
+    return [base64.b64decode("".join(match["body"].split())) for match in _PEM_BLOCK.finditer(text) if match["label"] == label]
 
 
 def to_pem(data: bytes, label: str = "CERTIFICATE") -> str:
@@ -148,13 +142,9 @@ def make_gost_certificate(
     key_id = streebog256(public_key.to_octets())[:20]
     extensions = der.sequence(
         der.sequence(der.oid(_SUBJECT_KEY_IDENTIFIER), der.octets(der.octets(key_id))),
-        der.sequence(
-            der.oid(_BASIC_CONSTRAINTS), der.boolean(True), der.octets(der.sequence(der.boolean(True)))
-        ),
+        der.sequence(der.oid(_BASIC_CONSTRAINTS), der.boolean(True), der.octets(der.sequence(der.boolean(True)))),
         # digitalSignature (bit 0) and keyCertSign (bit 5): 0b10000100, two unused bits.
-        der.sequence(
-            der.oid(_KEY_USAGE), der.boolean(True), der.octets(der.encode(der.BIT_STRING, b"\x02\x84"))
-        ),
+        der.sequence(der.oid(_KEY_USAGE), der.boolean(True), der.octets(der.encode(der.BIT_STRING, b"\x02\x84"))),
     )
     algorithm = der.sequence(der.oid(SIGNWITHDIGEST_2012_256))
     tbs = der.sequence(

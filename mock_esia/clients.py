@@ -64,9 +64,14 @@ class ClientSystem:
         target = urlsplit(uri)
         for registered in self.redirect_uris:
             parts = urlsplit(registered)
-            if parts.path in ("", "/") and not parts.query and (parts.scheme, parts.netloc) == (
-                target.scheme,
-                target.netloc,
+            if (
+                parts.path in ("", "/")
+                and not parts.query
+                and (parts.scheme, parts.netloc)
+                == (
+                    target.scheme,
+                    target.netloc,
+                )
             ):
                 return True
         return False

@@ -20,9 +20,7 @@ class ErrorCode:
 
 
 _CODES = [
-    ErrorCode(
-        "ESIA-007002", "unauthorized_client", "The information system is unknown or has no certificate registered."
-    ),
+    ErrorCode("ESIA-007002", "unauthorized_client", "The information system is unknown or has no certificate registered."),
     ErrorCode(
         "ESIA-007003",
         "invalid_request",
@@ -43,8 +41,7 @@ _CODES = [
     ErrorCode(
         "ESIA-007008",
         "temporarily_unavailable",
-        "The authorization server is currently unable to handle the request due to a temporary overloading "
-        "or maintenance of the server.",
+        "The authorization server is currently unable to handle the request due to a temporary overloading or maintenance of the server.",
     ),
     ErrorCode(
         "ESIA-007009",

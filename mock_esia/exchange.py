@@ -85,9 +85,7 @@ def prepare(form: protocol.Parameters, flow: str, services: Services) -> Exchang
     if flow == "v1":
         protocol.verify_cms_secret(client, values["client_secret"], messages, now)
     else:
-        protocol.verify_raw_secret(
-            client, values["client_certificate_hash"] or None, values["client_secret"], messages, now
-        )
+        protocol.verify_raw_secret(client, values["client_certificate_hash"] or None, values["client_secret"], messages, now)
 
     requested = parse_scope(values["scope"])
     if grant_type == "refresh_token":
@@ -105,11 +103,7 @@ def prepare(form: protocol.Parameters, flow: str, services: Services) -> Exchang
         raise EsiaError("ESIA-007011") from None
     request = login.request
     # Some clients send only "openid" here (ekapusta/oauth2-esia); more than was authorized is refused.
-    if (
-        request.client_id != client.mnemonic
-        or request.redirect_uri != values["redirect_uri"]
-        or not set(requested) <= set(request.scopes)
-    ):
+    if request.client_id != client.mnemonic or request.redirect_uri != values["redirect_uri"] or not set(requested) <= set(request.scopes):
         raise EsiaError("ESIA-007011")
     protocol.check_code_verifier(request.code_challenge, values["code_verifier"] or None)
     return Exchange(client, grant_type, login, request.scopes, values["code"], values["state"])

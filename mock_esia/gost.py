@@ -103,9 +103,7 @@ class GostPublicKey:
             return False
         point = self.x.to_bytes(32, "big") + self.y.to_bytes(32, "big")
         return bool(
-            _engine(self.paramset, self.curve).verify(
-                bytearray(point), bytearray(digest[::-1]), bytearray(_swap_halves(signature))
-            )
+            _engine(self.paramset, self.curve).verify(bytearray(point), bytearray(digest[::-1]), bytearray(_swap_halves(signature)))
         )
 
     def to_octets(self) -> bytes:
@@ -120,9 +118,7 @@ class GostPublicKey:
 
     def to_spki(self) -> bytes:
         """Encode as a DER SubjectPublicKeyInfo."""
-        algorithm = der.sequence(
-            der.oid(GOST3410_2012_256), der.sequence(der.oid(self.paramset), der.oid(STREEBOG_256))
-        )
+        algorithm = der.sequence(der.oid(GOST3410_2012_256), der.sequence(der.oid(self.paramset), der.oid(STREEBOG_256)))
         return der.sequence(algorithm, der.bits(der.octets(self.to_octets())))
 
     @classmethod
@@ -154,9 +150,7 @@ class GostPrivateKey:
         return cls(paramset, 1 + secrets.randbelow(curve["q"] - 1))
 
     def public_key(self) -> GostPublicKey:
-        point = _engine(self.paramset, self.curve).public_key_generate(
-            bytearray(self.d.to_bytes(32, "big"))
-        )
+        point = _engine(self.paramset, self.curve).public_key_generate(bytearray(self.d.to_bytes(32, "big")))
         return GostPublicKey(
             self.paramset,
             int.from_bytes(point[:32], "big"),
@@ -174,16 +168,12 @@ class GostPrivateKey:
             raise ValueError("a Streebog-256 digest has 32 bytes")
         nonce = bytearray(k.to_bytes(32, "big")) if k is not None else bytearray()
         # gostcrypto zero-fills the key buffer it is given, so it gets a fresh one each time.
-        signature = _engine(self.paramset, self.curve).sign(
-            bytearray(self.d.to_bytes(32, "big")), bytearray(digest[::-1]), nonce
-        )
+        signature = _engine(self.paramset, self.curve).sign(bytearray(self.d.to_bytes(32, "big")), bytearray(digest[::-1]), nonce)
         return _swap_halves(bytes(signature))
 
     def to_pkcs8(self) -> bytes:
         """Encode as DER PKCS#8, in the OpenSSL GOST engine's layout."""
-        algorithm = der.sequence(
-            der.oid(GOST3410_2012_256), der.sequence(der.oid(self.paramset), der.oid(STREEBOG_256))
-        )
+        algorithm = der.sequence(der.oid(GOST3410_2012_256), der.sequence(der.oid(self.paramset), der.oid(STREEBOG_256)))
         return der.sequence(der.integer(0), algorithm, der.octets(self.d.to_bytes(32, "little")))
 
     @classmethod

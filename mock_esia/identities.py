@@ -180,4 +180,3 @@ def _element(item: Mapping[str, Any], where: str) -> Element:
     if "id" not in item:
         raise ConfigError(f"{where}: every collection element needs an id.")
     return Element(id=int(item["id"]), attributes=MappingProxyType(dict(item)))
-

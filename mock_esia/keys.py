@@ -104,15 +104,15 @@ def load_or_create_keys(data_dir: Path | None, now: float) -> SigningKeys:
                 gost_certificate_pem=paths[3].read_text(encoding="ascii"),
             )
         except (OSError, ValueError, IndexError) as exc:
-            raise ConfigError(
-                f"The mock's keys in {data_dir} are unreadable ({exc}). Delete the directory to generate new ones."
-            ) from exc
+            raise ConfigError(f"The mock's keys in {data_dir} are unreadable ({exc}). Delete the directory to generate new ones.") from exc
     else:
         keys = SigningKeys.generate(moment)
         data_dir.mkdir(parents=True, exist_ok=True)
-        _write(paths[0], keys.rsa_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ), private=True)
+        _write(
+            paths[0],
+            keys.rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+            private=True,
+        )
         _write(paths[1], keys.rsa_certificate_pem.encode("ascii"))
         _write(paths[2], to_pem(keys.gost_key.to_pkcs8(), "PRIVATE KEY").encode("ascii"), private=True)
         _write(paths[3], keys.gost_certificate_pem.encode("ascii"))

@@ -98,9 +98,7 @@ def _rid() -> str:
     return request.form.get("rid") or request.args.get("rid", "")
 
 
-def _grant(
-    services: Services, pending: AuthorizationRequest, person: Person, faults: Mapping[str, str]
-) -> werkzeug.Response:
+def _grant(services: Services, pending: AuthorizationRequest, person: Person, faults: Mapping[str, str]) -> werkzeug.Response:
     services.grants.finish_request(pending.id)
     login = Login(pending, person.oid, new_session_id(), int(services.clock()), dict(faults))
     code = services.grants.issue_code(login)
@@ -133,9 +131,7 @@ def _find_person(services: Services, form: Mapping[str, str]) -> Person | None:
     return None
 
 
-def _render_login(
-    services: Services, pending: AuthorizationRequest, *, error: str | None = None, status: int = 200
-) -> Response:
+def _render_login(services: Services, pending: AuthorizationRequest, *, error: str | None = None, status: int = 200) -> Response:
     today = dt.datetime.fromtimestamp(services.clock(), dt.UTC).date()
     people = [
         {

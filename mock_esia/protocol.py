@@ -159,9 +159,7 @@ def verify_cms_secret(client: ClientSystem, secret: str, messages: Sequence[str]
     raise EsiaError("ESIA-007053")
 
 
-def verify_raw_secret(
-    client: ClientSystem, certificate_hash: str | None, secret: str, messages: Sequence[str], now: float
-) -> Certificate:
+def verify_raw_secret(client: ClientSystem, certificate_hash: str | None, secret: str, messages: Sequence[str], now: float) -> Certificate:
     """Verify the current flow's raw GOST signature; the hash picks the certificate.
 
     Without a hash (refresh requests by some clients) every GOST certificate of the system
@@ -191,12 +189,7 @@ def authorization_messages(flow: str, values: Mapping[str, str]) -> list[str]:
     if flow == "v1":
         return [legacy_message(values)]
     current = (
-        values["client_id"]
-        + values["scope"]
-        + values.get("scope_org", "")
-        + values["timestamp"]
-        + values["state"]
-        + values["redirect_uri"]
+        values["client_id"] + values["scope"] + values.get("scope_org", "") + values["timestamp"] + values["state"] + values["redirect_uri"]
     )
     return [current, legacy_message(values)]
 

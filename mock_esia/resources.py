@@ -121,9 +121,7 @@ def element_document(element: Element, segment: str, view: View) -> dict[str, An
     return document
 
 
-def collection_document(
-    person: Person, segment: str, elements: Iterable[Element], view: View, *, embedded: bool
-) -> dict[str, Any]:
+def collection_document(person: Person, segment: str, elements: Iterable[Element], view: View, *, embedded: bool) -> dict[str, Any]:
     items = list(elements)
     document: dict[str, Any] = {"stateFacts": ["hasSize"], "size": len(items)}
     if items:
@@ -151,9 +149,7 @@ def person_document(person: Person, view: View, embed: frozenset[str]) -> dict[s
             continue
         visible = visible_elements(person, segment, view)
         if visible is not None:
-            document[relation] = collection_document(
-                person, segment, visible, view, embedded=elements == "elements"
-            )
+            document[relation] = collection_document(person, segment, visible, view, embedded=elements == "elements")
     document["eTag"] = etag(document)
     return document
 

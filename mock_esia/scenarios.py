@@ -262,9 +262,7 @@ def install(app: Flask, board: FaultBoard, rng: random.Random) -> None:
     """Hook faults into every request of ``app``."""
     timeout = float(app.config["FAULT_TIMEOUT"])
     configured = parse_by_group(app.config["FAULTS"], default_timeout=timeout)
-    person_faults = {
-        int(oid): parse_by_group(spec, default_timeout=timeout) for oid, spec in app.config["PERSON_FAULTS"].items()
-    }
+    person_faults = {int(oid): parse_by_group(spec, default_timeout=timeout) for oid, spec in app.config["PERSON_FAULTS"].items()}
     app.extensions["mock_esia.faults"] = _Settings(person_faults, rng, timeout)
 
     @app.before_request

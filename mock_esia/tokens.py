@@ -256,4 +256,3 @@ def _segment(value: Mapping[str, Any]) -> str:
 
 def _foreign_client(client_id: str) -> str:
     return f"{client_id}_OTHER"
-

@@ -103,9 +103,7 @@ class UpstreamRefusedError(ProviderError):
     code = "upstream_refused"
     description = "The identity provider refused the request."
 
-    def __init__(
-        self, message: str, *, esia_code: str | None = None, error: str | None = None, status: int | None = None
-    ) -> None:
+    def __init__(self, message: str, *, esia_code: str | None = None, error: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.esia_code = esia_code
         #: The OAuth ``error`` value (``invalid_grant``), when ESIA sent one.

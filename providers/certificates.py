@@ -80,9 +80,7 @@ def parse_certificate(certificate_der: bytes, source: str) -> EsiaCertificate:
             return EsiaCertificate(source, GostPublicKey.from_certificate(certificate_der))
         key = certificate.public_key()
     except (ValueError, UnsupportedAlgorithm, GostKeyError) as exc:
-        raise ProviderConfigError(
-            f"{source}: not a usable RSA or GOST R 34.10-2012 (256) certificate ({exc})."
-        ) from None
+        raise ProviderConfigError(f"{source}: not a usable RSA or GOST R 34.10-2012 (256) certificate ({exc}).") from None
     if not isinstance(key, rsa.RSAPublicKey):
         raise ProviderConfigError(f"{source}: ESIA signs tokens with RSA or GOST keys; this certificate has neither.")
     return EsiaCertificate(source, key)

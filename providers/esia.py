@@ -192,9 +192,7 @@ class EsiaProvider:
 
     name = "esia"
 
-    def __init__(
-        self, config: EsiaConfig, session: requests.Session | None = None, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, config: EsiaConfig, session: requests.Session | None = None, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self._clock = clock
         self._base_url = config.base_url.rstrip("/")

@@ -141,9 +141,7 @@ class GostPrivateKey:
     def sign(self, message: bytes) -> bytes:
         """Sign Streebog-256 of ``message``; return 64 bytes ``s || r`` as OpenSSL does."""
         # gostcrypto zero-fills the key buffer it is given: a fresh one every time.
-        signature = _curve(self.paramset).sign(
-            bytearray(self.d.to_bytes(32, "big")), bytearray(streebog256(message)[::-1])
-        )
+        signature = _curve(self.paramset).sign(bytearray(self.d.to_bytes(32, "big")), bytearray(streebog256(message)[::-1]))
         return _swap_halves(bytes(signature))
 
     @classmethod

@@ -107,9 +107,7 @@ class GostRawSigner:
         return f"GostRawSigner(certificate_hash={client_certificate_hash(self._certificate_der)!r})"
 
 
-def load_signer(
-    kind: SignerKind, key_path: str | Path, certificate_path: str | Path, *, password: bytes | None = None
-) -> Signer:
+def load_signer(kind: SignerKind, key_path: str | Path, certificate_path: str | Path, *, password: bytes | None = None) -> Signer:
     """Build a signer from a PEM private key and a PEM or DER certificate.
 
     ``kind`` is ``"rsa-cms"`` (legacy flow) or ``"gost-raw"`` (current flow). The GOST key is
@@ -123,18 +121,14 @@ def load_signer(
             key = serialization.load_pem_private_key(key_data, password=password)
             certificate = x509.load_der_x509_certificate(certificate_der)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-            raise ProviderConfigError(
-                f"Cannot read the RSA key {key_path} or certificate {certificate_path}: {exc}"
-            ) from None
+            raise ProviderConfigError(f"Cannot read the RSA key {key_path} or certificate {certificate_path}: {exc}") from None
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ProviderConfigError(f"{key_path} is not an RSA private key; the rsa-cms signer needs one.")
         return RsaCmsSigner(key, certificate)
     if kind == "gost-raw":
         blocks = pem_blocks(key_data, "PRIVATE KEY")
         if not blocks:
-            raise ProviderConfigError(
-                f"{key_path} holds no unencrypted PEM 'PRIVATE KEY' (PKCS#8); the gost-raw signer needs one."
-            )
+            raise ProviderConfigError(f"{key_path} holds no unencrypted PEM 'PRIVATE KEY' (PKCS#8); the gost-raw signer needs one.")
         try:
             gost_key = GostPrivateKey.from_pkcs8(blocks[0])
         except GostKeyError as exc:

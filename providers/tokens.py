@@ -171,10 +171,7 @@ class TokenVerifier:
         raise SignatureError(f"{name}: no configured ESIA certificate verifies the signature")
 
     def _verifies(self, jwt: Jwt, algorithm: str) -> bool:
-        return any(
-            certificate.verifies(jwt.signing_input, jwt.signature)
-            for certificate in self._certificates.for_algorithm(algorithm)
-        )
+        return any(certificate.verifies(jwt.signing_input, jwt.signature) for certificate in self._certificates.for_algorithm(algorithm))
 
     def _check_common_claims(self, claims: Mapping[str, Any], name: str) -> None:
         if claims.get("iss") != self._issuer:

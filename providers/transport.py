@@ -81,9 +81,7 @@ class Transport:
 
     USER_AGENT = "diary-esia-broker"
 
-    def __init__(
-        self, session: requests.Session, *, connect_timeout: float, read_timeout: float, max_response_bytes: int
-    ) -> None:
+    def __init__(self, session: requests.Session, *, connect_timeout: float, read_timeout: float, max_response_bytes: int) -> None:
         self._session = session
         self._timeout = (connect_timeout, read_timeout)
         self._max_bytes = max_response_bytes
@@ -154,9 +152,7 @@ def _read(response: _Answer, what: str) -> JsonAnswer:
         answer = None if looks_like_html else _json_or_none(body)
         if answer is None:
             raise UpstreamRefusedError(f"ESIA refused {what} with HTTP {status}", status=status)
-        raise refusal(
-            esia_code_of(answer.get("error_description")), oauth_error_of(answer.get("error")), what, status=status
-        )
+        raise refusal(esia_code_of(answer.get("error_description")), oauth_error_of(answer.get("error")), what, status=status)
     if looks_like_html:
         # A maintenance page may come as 200 text/html: HTML instead of JSON is esia_unavailable (docs/esia.md).
         raise UpstreamUnavailableError(f"ESIA answered {what} with an HTML page instead of JSON", status=status)

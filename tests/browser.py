@@ -70,5 +70,9 @@ def check_page(page: Any) -> None:
     # Evaluated through DevTools, not a <script> tag: the broker's CSP allows no script at all.
     page.evaluate(AXE.read_text() + "\n;undefined")
     result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    serious = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
     assert serious == [], serious

@@ -154,12 +154,9 @@ class FakeRegistry:
         found = [
             a
             for a in self._sorted()
-            if name_key(a.last_name, a.first_name, a.middle_name) == key
-            and (birth_date is None or a.birth_date == birth_date)
+            if name_key(a.last_name, a.first_name, a.middle_name) == key and (birth_date is None or a.birth_date == birth_date)
         ]
         return found if birth_date is not None else found[:2]
 
     def find_by_short_name(self, key: str, birth_date: date) -> Sequence[Account]:
-        return [
-            a for a in self._sorted() if short_name_key(a.last_name, a.first_name) == key and a.birth_date == birth_date
-        ][:2]
+        return [a for a in self._sorted() if short_name_key(a.last_name, a.first_name) == key and a.birth_date == birth_date][:2]

@@ -46,8 +46,6 @@ def write_rsa_pair(directory: Path, stem: str, common_name: str) -> tuple[Path, 
     """Write an RSA key (PEM PKCS#8) and its self-signed certificate (PEM); return both paths."""
     key = make_rsa_key()
     key_path, certificate_path = directory / f"{stem}.key", directory / f"{stem}.cer"
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     certificate_path.write_bytes(make_certificate(key, common_name).public_bytes(serialization.Encoding.PEM))
     return key_path, certificate_path

@@ -11,8 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 THIRD_PARTY_WEB = {"flask", "werkzeug", "sqlalchemy", "flask_sqlalchemy", "alembic", "marshmallow"}
 FORBIDDEN = {
-    "matching": THIRD_PARTY_WEB
-    | {"requests", "authlib", "joserfc", "cryptography", "gostcrypto", "broker", "providers", "mock_esia"},
+    "matching": THIRD_PARTY_WEB | {"requests", "authlib", "joserfc", "cryptography", "gostcrypto", "broker", "providers", "mock_esia"},
     "providers": {"flask", "werkzeug", "sqlalchemy", "flask_sqlalchemy", "alembic", "broker", "mock_esia"},
     "broker": {"mock_esia"},
     "mock_esia": {"broker", "matching", "providers", "sqlalchemy", "flask_sqlalchemy", "requests", "authlib"},

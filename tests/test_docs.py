@@ -70,10 +70,10 @@ def test_no_file_cites_a_design_note_outside_the_repository() -> None:
 @pytest.mark.parametrize(
     "line",
     [
-        "# see ESIA" ".md §4",
-        "The design is in `../" "shared/" "design/`",
-        "(ARCHI" "TECTURE allows it)",
-        '"""The import rules of STYLE' '.md."""',
+        "# see ESIA.md §4",
+        "The design is in `../shared/design/`",
+        "(ARCHITECTURE allows it)",
+        '"""The import rules of STYLE.md."""',
     ],
 )
 def test_the_outside_check_catches_each_kind_of_citation(line: str) -> None:
@@ -96,10 +96,7 @@ def test_every_doc_cited_exists_and_so_does_the_section_it_names() -> None:
 def test_every_decision_record_cited_by_number_exists() -> None:
     records = {path.name[:4] for path in (ROOT / "docs" / "adr").glob("[0-9][0-9][0-9][0-9]-*.md")}
     missing = [
-        f"{name}: docs/adr/{number}"
-        for name, text in TEXTS.items()
-        for number in ADR_CITATION.findall(text)
-        if number not in records
+        f"{name}: docs/adr/{number}" for name, text in TEXTS.items() for number in ADR_CITATION.findall(text) if number not in records
     ]
     assert missing == []
 

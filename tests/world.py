@@ -27,9 +27,9 @@ from joserfc.jwk import KeySet
 
 import mock_esia
 from broker import create_app
-from broker.oidc import keys
 from broker.db import revision as schema
 from broker.extensions import db
+from broker.oidc import keys
 from tests.databases import TEST_SNILS_KEY
 from tests.keymaterial import write_rsa_pair
 from tests.routing import route
@@ -184,9 +184,7 @@ class Login:
 
     def token(self) -> dict[str, Any]:
         assert self.callback is not None
-        return self.portal.fetch_token(
-            f"{BROKER}/oidc/token", authorization_response=self.callback, code_verifier=self.verifier
-        )
+        return self.portal.fetch_token(f"{BROKER}/oidc/token", authorization_response=self.callback, code_verifier=self.verifier)
 
 
 def start_login(world: World, region: str | None = "77", **params: str) -> tuple[Login, requests.Response]:
@@ -194,9 +192,7 @@ def start_login(world: World, region: str | None = "77", **params: str) -> tuple
     verifier = secrets.token_urlsafe(48)
     nonce = secrets.token_urlsafe(16)
     extra = {"region": region} if region else {}
-    url, state = portal.create_authorization_url(
-        f"{BROKER}/oidc/authorize", code_verifier=verifier, nonce=nonce, **extra, **params
-    )
+    url, state = portal.create_authorization_url(f"{BROKER}/oidc/authorize", code_verifier=verifier, nonce=nonce, **extra, **params)
     return Login(world, portal, verifier, nonce, state), world.go(url)
 
 
@@ -246,9 +242,7 @@ def confirm_contacts(world: World, login: Login, phone: str, email: str) -> Logi
 
 def ask_link(account_id: str, return_to: str = f"{PORTAL}/settings", secret: str = PORTAL_SECRET) -> requests.Response:
     """The portal asks the broker for a link URL for a diary account signed in with a password."""
-    return requests.post(
-        f"{BROKER}/oidc/link", data={"account_id": account_id, "return_to": return_to}, auth=("portal", secret)
-    )
+    return requests.post(f"{BROKER}/oidc/link", data={"account_id": account_id, "return_to": return_to}, auth=("portal", secret))
 
 
 def link_through_esia(world: World, account_id: str, person: str) -> requests.Response | str:

@@ -120,10 +120,17 @@ PATHS: dict[str, dict[str, Any]] = {
             "requestBody": {"required": True, "content": _json("AttemptSearch")},
             "responses": {
                 "200": {"description": "A page of attempts.", "content": _json("AttemptPage")},
-                **_errors(400, 401, 422, texts={422: (
-                    "A field is not valid: by its shape (invalid_request) or as a criterion, e.g. a SNILS with "
-                    "a bad checksum or a region outside the token's (invalid_criteria); one entry per field."
-                )}),  # fmt: skip
+                **_errors(
+                    400,
+                    401,
+                    422,
+                    texts={
+                        422: (
+                            "A field is not valid: by its shape (invalid_request) or as a criterion, e.g. a SNILS with "
+                            "a bad checksum or a region outside the token's (invalid_criteria); one entry per field."
+                        )
+                    },
+                ),  # fmt: skip
             },
         }
     },
@@ -134,10 +141,15 @@ PATHS: dict[str, dict[str, Any]] = {
             "parameters": [{"name": "reference", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {
                 "200": {"description": "The attempt.", "content": _json("AttemptDetail")},
-                **_errors(401, 404, 422, texts={
-                    404: "No such attempt within the token's regions (attempt_not_found).",
-                    422: "The reference code cannot be one (invalid_criteria).",
-                }),  # fmt: skip
+                **_errors(
+                    401,
+                    404,
+                    422,
+                    texts={
+                        404: "No such attempt within the token's regions (attempt_not_found).",
+                        422: "The reference code cannot be one (invalid_criteria).",
+                    },
+                ),  # fmt: skip
             },
         }
     },
@@ -153,10 +165,17 @@ PATHS: dict[str, dict[str, Any]] = {
             "requestBody": {"required": True, "content": _json("InviteIssue")},
             "responses": {
                 "201": {"description": "The new code.", "content": _json("InviteIssued")},
-                **_errors(400, 401, 403, 404, 422, texts={
-                    400: "The body is not a JSON object (invalid_request), or days is outside 1..INVITE_CODE_MAX_DAYS (invalid_input).",
-                    404: "No such diary account (not_found).",
-                }),  # fmt: skip
+                **_errors(
+                    400,
+                    401,
+                    403,
+                    404,
+                    422,
+                    texts={
+                        400: "The body is not a JSON object (invalid_request), or days is outside 1..INVITE_CODE_MAX_DAYS (invalid_input).",
+                        404: "No such diary account (not_found).",
+                    },
+                ),  # fmt: skip
             },
         },
         "get": {
@@ -187,9 +206,7 @@ PATHS: dict[str, dict[str, Any]] = {
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
     spec = APISpec(title=TITLE, version=VERSION, openapi_version="3.0.3", plugins=[MarshmallowPlugin()])
-    spec.components.security_scheme(
-        "apiToken", {"type": "http", "scheme": "bearer", "description": "A staff API token: brk_…"}
-    )
+    spec.components.security_scheme("apiToken", {"type": "http", "scheme": "bearer", "description": "A staff API token: brk_…"})
     for name, schema in (
         ("Error", errors.ErrorSchema),
         ("RegistryAccount", schemas.RegistryAccountSchema),

@@ -38,8 +38,10 @@ class RegistryUpsertSchema(Schema):
     )
     allow_links = fields.Boolean(
         load_default=False,
-        metadata={"description": "Write the accounts' esia_oid links (create, or move one a registry made); each is audited. "
-                                 "Without it esia_oid is not written and a warning names each row."},
+        metadata={
+            "description": "Write the accounts' esia_oid links (create, or move one a registry made); each is audited. "
+            "Without it esia_oid is not written and a warning names each row."
+        },
     )
 
 

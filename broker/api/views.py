@@ -18,19 +18,18 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, jsonify, request
 
 from broker import services
-from broker.api import openapi
-from broker.api import schemas
-from broker.support import attempts
-from broker.support import search as attemptsearch
-from broker.staff import access
-from broker.regions import preflight
-from broker.regions import admin as regionadmin
-from broker.registry import sync
-from broker.login import invites
-from broker.web import csrf
+from broker.api import openapi, schemas
 from broker.errors import BadField, InvalidFieldsError, MalformedBodyError
 from broker.extensions import db
+from broker.login import invites
+from broker.regions import admin as regionadmin
+from broker.regions import preflight
+from broker.registry import sync
+from broker.staff import access
 from broker.staff.accounts import Role
+from broker.support import attempts
+from broker.support import search as attemptsearch
+from broker.web import csrf
 
 if TYPE_CHECKING:
     from broker.db.models import Staff

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime
@@ -33,9 +33,9 @@ class UtcDateTime(TypeDecorator[datetime]):
                 f"UtcDateTime refuses the naive datetime {value.isoformat()}: "
                 "pass an aware one, such as datetime.now(timezone.utc) or value.replace(tzinfo=timezone.utc)"
             )
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -17,10 +17,10 @@ from flask import Flask
 
 import matching
 from broker import commandline
-from broker.login import decisions, invites
-from broker.regions import policies as regions
 from broker.db.models import InviteCode
 from broker.errors import InputError
+from broker.login import decisions, invites
+from broker.regions import policies as regions
 from providers import InvalidUpstreamResponseError, person_from_esia
 
 
@@ -77,8 +77,13 @@ def _line(invite: InviteCode) -> str:
 
 
 @click.command("simulate")
-@click.option("--person", "person_file", required=True, type=click.Path(dir_okay=False, allow_dash=True),
-              help="ESIA person data as /rs/prns/{oid} returns it (documents embedded), JSON.")
+@click.option(
+    "--person",
+    "person_file",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="ESIA person data as /rs/prns/{oid} returns it (documents embedded), JSON.",
+)
 @click.option("--region", "region_code", help="The login's region code; default: the person's accounts' region.")
 @click.option("--at", "at_text", help="The login instant, ISO 8601; without an offset, the region's local time.")
 @commandline.needs_schema

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import matching
 from broker import services
-from broker.regions import policies as regions
 from broker.errors import InputError
+from broker.regions import policies as regions
 
 
 def decide(

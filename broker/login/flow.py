@@ -422,9 +422,7 @@ def callback(request: Callback) -> ErrorPage | Refused | ToPortal | Next | Signe
 def finish(login: Pending, args: dict[str, str]) -> Finished:
     """Complete ESIA's part and decide; record the attempt whatever happens (the caller commits)."""
     esia = services.current().esia
-    request = AuthorizationRequest(
-        url="", state=login.state, nonce=login.esia_nonce, code_verifier=login.esia_code_verifier, timestamp=""
-    )
+    request = AuthorizationRequest(url="", state=login.state, nonce=login.esia_nonce, code_verifier=login.esia_code_verifier, timestamp="")
     flow = login.flow
     try:
         code = esia.parse_callback(args, request)
@@ -452,9 +450,7 @@ def finish(login: Pending, args: dict[str, str]) -> Finished:
         tier=str(person.tier),
     )
     amr = tokens.amr[0] if tokens.amr else "PWD"
-    return Finished(
-        login, attempt, decision.reason, decision, person.oid, contacts, str(person.tier), amr, tokens.auth_time
-    )
+    return Finished(login, attempt, decision.reason, decision, person.oid, contacts, str(person.tier), amr, tokens.auth_time)
 
 
 def _older_than_asked(login: Pending, finished: Finished) -> bool:
@@ -652,9 +648,7 @@ def _phone_digits(text: str) -> str:
 # --- 6. signing in --------------------------------------------------------------------------
 
 
-def sign_in(
-    login: Pending, account_id: str, claims: dict[str, Any] | None = None, *, record_account: bool = True
-) -> SignedIn:
+def sign_in(login: Pending, account_id: str, claims: dict[str, Any] | None = None, *, record_account: bool = True) -> SignedIn:
     """Create the diary session, hand the portal its code, forget the pending login: one commit."""
     stage = login.stage
     assert stage is not None

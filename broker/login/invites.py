@@ -36,13 +36,12 @@ from flask import current_app
 from sqlalchemy import delete, func, select, update
 
 from broker import services
-from broker.staff import access
-from broker.staff import audit
-from broker.login import attempts
-from broker.staff.audit import Action
+from broker.db.models import Account, InviteCode, InviteFailure
 from broker.errors import BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
-from broker.db.models import Account, InviteCode, InviteFailure
+from broker.login import attempts
+from broker.staff import access, audit
+from broker.staff.audit import Action
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -149,9 +148,7 @@ def issue(account_id: str, *, days: int | None, actor_staff: Staff | None, actor
     now = services.current().clock()
     replaced = list(db.session.scalars(select(InviteCode.id).where(*_live(now), InviteCode.account_id == account.id)))
     if replaced:
-        db.session.execute(
-            update(InviteCode).where(InviteCode.id.in_(replaced)).values(revoked_at=now, revoked_by=actor[:128])
-        )
+        db.session.execute(update(InviteCode).where(InviteCode.id.in_(replaced)).values(revoked_at=now, revoked_by=actor[:128]))
     db.session.execute(delete(InviteFailure).where(InviteFailure.account_id == account.id))
     code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     invite = InviteCode(
@@ -168,9 +165,7 @@ def issue(account_id: str, *, days: int | None, actor_staff: Staff | None, actor
     return Issued(invite, format_code(code))
 
 
-def list_invites(
-    *, staff: Staff | None, account_id: str | None = None, school_id: str | None = None, limit: int = 200
-) -> list[InviteCode]:
+def list_invites(*, staff: Staff | None, account_id: str | None = None, school_id: str | None = None, limit: int = 200) -> list[InviteCode]:
     """Codes of one account or one school, newest first, within the regions ``staff`` sees (None: all).
 
     An account that does not exist or lies outside those regions is not found, alike.

@@ -26,9 +26,9 @@ from sqlalchemy import bindparam, delete, insert, select, update
 
 from broker import services
 from broker.config import LOGIN_COOKIE
+from broker.db.models import EsiaLink, PendingLogin
 from broker.extensions import db
 from broker.keyring import Keyring
-from broker.db.models import EsiaLink, PendingLogin
 from providers import AuthorizationRequest
 
 _PENDING = PendingLogin.__table__
@@ -310,7 +310,6 @@ def drop(pending: Pending) -> None:
     db.session.execute(_DROP_PENDING, {"key": pending.state})
 
 
-
 def link_accounts(oid: str, account_ids: list[str], tier: str | None, source: str) -> list[str]:
     """Record that ESIA person ``oid`` holds these accounts (first login or link flow).
 
@@ -322,13 +321,9 @@ def link_accounts(oid: str, account_ids: list[str], tier: str | None, source: st
     for account_id in account_ids:
         current = db.session.execute(select(_LINKS.c.oid).where(_LINKS.c.account_id == account_id)).scalar()
         if current is None:
-            db.session.execute(
-                insert(_LINKS).values(account_id=account_id, oid=oid, tier=tier, source=source, linked_at=now)
-            )
+            db.session.execute(insert(_LINKS).values(account_id=account_id, oid=oid, tier=tier, source=source, linked_at=now))
         elif current == oid:
             db.session.execute(update(_LINKS).where(_LINKS.c.account_id == account_id).values(tier=tier))
         else:
             taken.append(account_id)
     return taken
-
-

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from broker import commandline
-from broker.oidc import keys
 from broker.errors import InputError
+from broker.oidc import keys
 
 
 @click.command("generate")

@@ -17,7 +17,6 @@ from joserfc.jwk import RSAKey
 
 from broker.errors import ConfigError
 
-
 _NO_KEYS = "OIDC_SIGNING_KEY_FILES is empty. Create a key with `broker keys generate FILE`."
 
 
@@ -52,7 +51,7 @@ class SigningKeys:
         return {
             "keys": [
                 {**key.as_dict(private=False), "kid": kid, "use": "sig", "alg": "RS256"}
-                for key, kid in zip(self.keys, self.kids)
+                for key, kid in zip(self.keys, self.kids, strict=True)
             ]
         }
 

@@ -36,10 +36,10 @@ from joserfc.jwk import KeySet
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from broker import services
-from broker.oidc.clients import SCOPES, PortalClient
-from broker.extensions import db
 from broker.db.models import AccessToken, Account, AuthorizationCode, DiarySession
 from broker.digests import digest
+from broker.extensions import db
+from broker.oidc.clients import SCOPES, PortalClient
 from broker.oidc.sessions import LiveSession
 
 CODE_SECONDS = 60
@@ -64,13 +64,11 @@ _REDEEM_CODE = (
     .values(redeemed_at=bindparam("now"))
     .returning(*_CODES.c)
 )
-_SPENT_CODE = select(_CODES.c.client_id).where(
-    _CODES.c.code_digest == bindparam("digest"), _CODES.c.redeemed_at.is_not(None)
-)
+_SPENT_CODE = select(_CODES.c.client_id).where(_CODES.c.code_digest == bindparam("digest"), _CODES.c.redeemed_at.is_not(None))
 _REVOKE_CODE_TOKENS = delete(_TOKENS).where(_TOKENS.c.code_digest == bindparam("digest"))
-_NONCE_USED = select(_CODES.c.code_digest).where(
-    _CODES.c.client_id == bindparam("client"), _CODES.c.nonce == bindparam("used_nonce")
-).limit(1)
+_NONCE_USED = (
+    select(_CODES.c.code_digest).where(_CODES.c.client_id == bindparam("client"), _CODES.c.nonce == bindparam("used_nonce")).limit(1)
+)
 _SIGNED_IN = (
     select(*_SESSIONS.c, *_CLAIM_COLUMNS)
     .join(_ACCOUNTS, _ACCOUNTS.c.id == _SESSIONS.c.account_id)
@@ -527,9 +525,26 @@ def discovery(issuer: str, url_for: Any) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3
         "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "role", "region",
-            "school_id", "family_name", "given_name", "middle_name", "preferred_username", "email",
-            "email_verified", "phone_number", "phone_number_verified",
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "role",
+            "region",
+            "school_id",
+            "family_name",
+            "given_name",
+            "middle_name",
+            "preferred_username",
+            "email",
+            "email_verified",
+            "phone_number",
+            "phone_number_verified",
         ],  # fmt: skip
         "acr_values_supported": ["simplified", "standard", "verified"],
     }

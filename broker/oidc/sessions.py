@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from sqlalchemy import bindparam, func, insert, select, update
 
 from broker import services
-from broker.digests import digest
 from broker.config import SSO_COOKIE
-from broker.extensions import db
 from broker.db.models import DiarySession
+from broker.digests import digest
+from broker.extensions import db
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Connection
@@ -72,7 +72,7 @@ def create_session(
     """
     token = secrets.token_urlsafe(32)
     now = services.current().clock()
-    authenticated = now if auth_time is None else min(datetime.fromtimestamp(auth_time, timezone.utc), now)
+    authenticated = now if auth_time is None else min(datetime.fromtimestamp(auth_time, UTC), now)
     live = LiveSession(
         id=digest(token),
         account_id=account_id,

@@ -10,15 +10,11 @@ from authlib.integrations.flask_oauth2 import current_token
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 
 from broker import services
-from broker.login import flow
-from broker.login import responses
+from broker.login import flow, responses
+from broker.oidc import authorization, sessions
 from broker.oidc import provider as oidc
-from broker.oidc import sessions
-from broker.oidc import authorization
-from broker.web import cookies
-from broker.web import csrf
-from broker.web import pages
 from broker.oidc.clients import PortalClient
+from broker.web import cookies, csrf, pages
 
 bp = Blueprint("oidc", __name__)
 
@@ -109,7 +105,9 @@ def logout() -> Any:
     if request.method == "POST":
         # The staff pages' synchronizer token, kept in this browser's session cookie.
         if not csrf.is_valid(args.get(csrf.FIELD)):
-            return pages.render_error("Выход не выполнен", "Страница выхода устарела. Вернитесь на портал и нажмите «Выйти» ещё раз.", "logout_expired", 400)
+            return pages.render_error(
+                "Выход не выполнен", "Страница выхода устарела. Вернитесь на портал и нажмите «Выйти» ещё раз.", "logout_expired", 400
+            )
     elif not _hint_names(claims, live):
         token = csrf.token()
         carried = {name: args[name] for name in ("client_id", "post_logout_redirect_uri", "state") if args.get(name)}

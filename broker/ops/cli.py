@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import click
 from flask import Flask, current_app
 
@@ -20,8 +19,7 @@ def init_app(app: Flask) -> None:
 
 @click.command("purge")
 @click.option("--dry-run", is_flag=True, help="Count what would be removed; delete nothing.")
-@click.option("--batch-size", type=int, default=retention.DEFAULT_BATCH_SIZE, show_default=True,
-              help="Rows deleted per transaction.")
+@click.option("--batch-size", type=int, default=retention.DEFAULT_BATCH_SIZE, show_default=True, help="Rows deleted per transaction.")
 @commandline.needs_schema
 def purge_command(dry_run: bool, batch_size: int) -> None:
     """Delete login attempts and audit events past their retention, and whatever has expired.

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select, update
 
 from broker import services
-from broker.staff import audit
-from broker.staff.audit import Action
+from broker.db.models import EsiaLink, LoginAttempt
 from broker.errors import InputError
 from broker.extensions import db
-from broker.db.models import EsiaLink, LoginAttempt
+from broker.staff import audit
+from broker.staff.audit import Action
 
 _ATTEMPTS = LoginAttempt.__table__
 _LINKS = EsiaLink.__table__
@@ -59,9 +59,7 @@ def rehash_oids(*, actor: str, batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bo
             if dry_run:
                 moved += db.session.scalar(select(func.count()).select_from(_ATTEMPTS).where(column.in_(list(renamed)))) or 0
             else:
-                statement = update(_ATTEMPTS).where(column.in_(list(renamed))).values(
-                    oid_digest=case(renamed, value=column, else_=column)
-                )
+                statement = update(_ATTEMPTS).where(column.in_(list(renamed))).values(oid_digest=case(renamed, value=column, else_=column))
                 moved += db.session.execute(statement).rowcount
                 db.session.commit()
         last = oids[-1]

@@ -19,18 +19,13 @@ is audited (``retention_purge``) with what it removed; a dry run counts and writ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from broker.staff import audit
-from broker.oidc import provider as oidc
-from broker.staff.audit import Action
-from broker.errors import InputError
-from broker.extensions import db
 from broker.db.models import (
     AccessToken,
     AuditEvent,
@@ -42,6 +37,11 @@ from broker.db.models import (
     PendingLogin,
     StaffSession,
 )
+from broker.errors import InputError
+from broker.extensions import db
+from broker.oidc import provider as oidc
+from broker.staff import audit
+from broker.staff.audit import Action
 
 DEFAULT_BATCH_SIZE = 5000
 
@@ -124,7 +124,7 @@ def purge(
     for name, value in (("ATTEMPT_RETENTION_DAYS", attempt_days), ("AUDIT_RETENTION_DAYS", audit_days), ("--batch-size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(name, f"must be a whole number of at least 1, not {value!r}")
-    now = now.astimezone(timezone.utc)
+    now = now.astimezone(UTC)
     plan = targets(now, attempt_days=attempt_days, audit_days=audit_days)
     db.session.commit()  # start from a clean transaction: every batch is its own
     removed: dict[str, int] = {}
@@ -174,9 +174,7 @@ def _delete(target: Target, batch_size: int) -> int:
         if not rows:
             break
         statement = (
-            delete(target.model)
-            .where(key.in_([row[0] for row in rows]))
-            .execution_options(synchronize_session=False, **target.options)
+            delete(target.model).where(key.in_([row[0] for row in rows])).execution_options(synchronize_session=False, **target.options)
         )
         done = db.session.execute(statement).rowcount
         db.session.commit()

@@ -11,20 +11,19 @@ member (or, from the CLI, an actor string).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select
 
 import matching
 from broker import services
-from broker.staff import access
-from broker.staff import audit
-from broker.regions.policies import MAX_TEXT_VALUE_LENGTH, PolicyField, fits_override, is_choice, policy_fields
-from broker.staff.audit import Action
+from broker.db.models import AuditEvent, LoginAttempt, Region, Staff
 from broker.errors import BadField, BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
-from broker.db.models import AuditEvent, LoginAttempt, Region, Staff
+from broker.regions.policies import MAX_TEXT_VALUE_LENGTH, PolicyField, fits_override, is_choice, policy_fields
+from broker.staff import access, audit
+from broker.staff.audit import Action
 
 MAX_COMMENT_LENGTH = 1000  # the audit log's comment column
 DAY = timedelta(hours=24)
@@ -312,7 +311,7 @@ def figures(code: str, *, now: datetime) -> Figures:
     named none and an ESIA error before one was known) belong to no region's figures.
     """
     _get(code)  # an unknown region is RegionNotFoundError, not empty figures
-    until = now.astimezone(timezone.utc)
+    until = now.astimezone(UTC)
     day_since, week_since = until - DAY, until - WEEK
     in_day = func.sum(case((LoginAttempt.started_at >= day_since, 1), else_=0))
     query = (

@@ -8,11 +8,11 @@ import click
 from flask import Flask
 
 from broker import commandline
+from broker.db import revision as schema
+from broker.errors import BrokerError, InputError
 from broker.regions import admin as regionadmin
 from broker.regions import policies as regions
 from broker.regions import preflight
-from broker.db import revision as schema
-from broker.errors import BrokerError, InputError
 
 
 def init_app(app: Flask) -> None:
@@ -46,9 +46,7 @@ def _switch(codes: tuple[str, ...], enabled: bool, comment: str) -> None:
     regionadmin.check_comment(comment)
     state = "enabled" if enabled else "disabled"
     for code in codes:
-        change = regionadmin.change_region(
-            code, enabled=enabled, policy=None, comment=comment, actor_staff=None, actor=commandline.actor()
-        )
+        change = regionadmin.change_region(code, enabled=enabled, policy=None, comment=comment, actor_staff=None, actor=commandline.actor())
         region = change.region
         click.echo(f"{region.code} {region.name}: ESIA login {state if change.changed else 'was ' + state + ' already'}")
 
@@ -79,10 +77,13 @@ def regions_disable(codes: tuple[str, ...], comment: str) -> None:
 
 @click.command("preflight")
 @click.option("--region", "region_code", required=True, help="The region's two-digit code (enabled or not).")
-@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, writable=True),
-              help="Write the accounts to fix to this CSV file (masked SNILS only).")
-@click.option("--at", "at_text", help="The login instant, ISO 8601; without an offset, the region's local time. "
-              "Default: now.")
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the accounts to fix to this CSV file (masked SNILS only).",
+)
+@click.option("--at", "at_text", help="The login instant, ISO 8601; without an offset, the region's local time. Default: now.")
 @click.option("--top", default=10, show_default=True, type=click.IntRange(min=0), help="Schools to list.")
 def preflight_command(region_code: str, csv_file: str | None, at_text: str | None, top: int) -> None:
     """Predict which accounts of a region will be refused at an ESIA login, and why.

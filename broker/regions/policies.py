@@ -12,14 +12,13 @@ from enum import StrEnum
 from typing import Any
 
 from flask import current_app
-
 from sqlalchemy import select
 
 import matching
 from broker import services
+from broker.db.models import Region
 from broker.errors import InputError
 from broker.extensions import db
-from broker.db.models import Region
 
 MAX_TEXT_VALUE_LENGTH = 200  # a text override's longest value
 #: RegionPolicy fields that are not overrides: the subject's identity and time zone are facts of

@@ -24,9 +24,9 @@ from sqlalchemy import Boolean, Connection, bindparam, func, select, tuple_, typ
 
 import matching
 from broker import services
-from broker.regions import policies as regions
-from broker.extensions import db
 from broker.db.models import Account, EsiaLink
+from broker.extensions import db
+from broker.regions import policies as regions
 
 _accounts = Account.__table__
 _links = EsiaLink.__table__
@@ -58,9 +58,7 @@ _SHARED_SNILS = (
     .having(func.count() > 1)
 )
 _SHARED_NAMES = (
-    select(_accounts.c.name_key, _accounts.c.birth_date)
-    .group_by(_accounts.c.name_key, _accounts.c.birth_date)
-    .having(func.count() > 1)
+    select(_accounts.c.name_key, _accounts.c.birth_date).group_by(_accounts.c.name_key, _accounts.c.birth_date).having(func.count() > 1)
 )
 CHUNK_SIZE = 10_000  # rows fetched at a time
 _KEYS_PER_QUERY = 500  # keys per IN (...) when reading other regions' accounts
@@ -139,13 +137,26 @@ def stream_accounts(connection: Connection, region_code: str, chunk_size: int = 
             return
         dates: dict[str, date] = {}  # a registry has a few tens of thousands of birth dates
         while chunk := cursor.fetchmany(chunk_size):
-            for (account_id, login, role, school, last, first, middle, key, born, digest, masked, valid, status,
-                 linked) in chunk:
+            for account_id, login, role, school, last, first, middle, key, born, digest, masked, valid, status, linked in chunk:
                 birth_date = dates.get(born)
                 if birth_date is None:
                     birth_date = dates[born] = date.fromisoformat(born)
-                yield (account_id, login, role, school, last, first, middle, key, birth_date, digest, masked,
-                       valid == 1, status, linked == 1)
+                yield (
+                    account_id,
+                    login,
+                    role,
+                    school,
+                    last,
+                    first,
+                    middle,
+                    key,
+                    birth_date,
+                    digest,
+                    masked,
+                    valid == 1,
+                    status,
+                    linked == 1,
+                )
     finally:
         cursor.close()
 
@@ -214,16 +225,10 @@ def format_summary(report: matching.PreflightReport, seconds: float | None = Non
     ]
     if report.by_reason:
         lines += ["", "Predicted refusals (one primary reason per account):"]
-        lines += [
-            f"  {reason:<24} {count:>10,}  {matching.REFUSALS[reason].text_en}"
-            for reason, count in report.by_reason.items()
-        ]
+        lines += [f"  {reason:<24} {count:>10,}  {matching.REFUSALS[reason].text_en}" for reason, count in report.by_reason.items()]
     if report.by_finding:
         lines += ["", "Findings (accounts; one account may have several):"]
-        lines += [
-            f"  {finding:<24} {count:>10,}  {matching.FINDINGS[finding].text_en}"
-            for finding, count in report.by_finding.items()
-        ]
+        lines += [f"  {finding:<24} {count:>10,}  {matching.FINDINGS[finding].text_en}" for finding, count in report.by_finding.items()]
     schools = report.schools()
     if schools and top:
         shown = min(top, len(schools))
@@ -231,8 +236,7 @@ def format_summary(report: matching.PreflightReport, seconds: float | None = Non
         for school in schools[:top]:
             counts = ", ".join(f"{finding} {count:,}" for finding, count in school.by_finding.items())
             name = school.school_id or "(not attached)"
-            lines.append(f"  {name:<24} {school.refused:>6,} refused, {school.flagged:,} to fix "
-                         f"of {school.accounts:,} accounts: {counts}")
+            lines.append(f"  {name:<24} {school.refused:>6,} refused, {school.flagged:,} to fix of {school.accounts:,} accounts: {counts}")
     return "\n".join(lines)
 
 

@@ -14,10 +14,10 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 import matching
-from broker.staff import access
-from broker.regions import preflight
-from broker.regions import policies as regions
 from broker.errors import InputError
+from broker.regions import policies as regions
+from broker.regions import preflight
+from broker.staff import access
 
 bp = Blueprint("preflight", __name__, url_prefix="/preflight")
 bp.after_request(access.staff_page_headers)

@@ -18,11 +18,11 @@ from werkzeug.datastructures import MultiDict
 
 import matching
 from broker import services
-from broker.support import glossary
-from broker.staff import access
 from broker.regions import admin as regionadmin
-from broker.staff.access import staff_required
 from broker.regions.admin import FigureLine, PolicyField, RegionInputError
+from broker.staff import access
+from broker.staff.access import staff_required
+from broker.support import glossary
 
 bp = Blueprint("regions", __name__, url_prefix="/regions")
 bp.after_request(access.staff_page_headers)

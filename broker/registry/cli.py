@@ -11,10 +11,10 @@ import click
 from flask import Flask, current_app
 
 from broker import commandline, services
-from broker.regions import policies as regions
-from broker.registry import importer
 from broker.errors import InputError
 from broker.extensions import db
+from broker.regions import policies as regions
+from broker.registry import importer
 
 
 def init_app(app: Flask) -> None:

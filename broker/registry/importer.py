@@ -14,13 +14,13 @@ import hashlib
 import io
 import json
 import multiprocessing
-from queue import Empty
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from operator import itemgetter
+from queue import Empty
 from typing import IO, Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select
@@ -30,12 +30,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 import matching
 from broker import services
 from broker.clock import Clock
-from broker.staff import audit
-from broker.registry import links as registrylinks
-from broker.staff.audit import Action
-from broker.errors import BrokerError, InputError
 from broker.db.models import Account, AuditEvent, EsiaLink
+from broker.errors import BrokerError, InputError
+from broker.registry import links as registrylinks
 from broker.registry.sql import snils_digest
+from broker.staff import audit
+from broker.staff.audit import Action
 
 COLUMNS = (
     "id", "login", "role", "region", "school_id", "last_name", "first_name", "middle_name",
@@ -272,9 +272,7 @@ class BoundedLines:
             yield line
 
 
-def _csv_rows(
-    reader: Iterator[list[str]], lines: BoundedLines, header: list[str]
-) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
+def _csv_rows(reader: Iterator[list[str]], lines: BoundedLines, header: list[str]) -> Iterator[tuple[int, Mapping[str, Any] | RowError]]:
     width = len(header)
     while True:
         start = lines.number + 1
@@ -299,7 +297,7 @@ def _csv_rows(
         if len(values) > width:
             yield start, RowError("(row)", "has more values than the header has columns")
         else:
-            yield start, dict(zip(header, values))
+            yield start, dict(zip(header, values, strict=False))  # a short row leaves the missing columns out
 
 
 def _span(start: int, end: int) -> str:
@@ -513,9 +511,7 @@ def _then(
     finished(digest() if digest else None)
 
 
-_LOOKUP_INDEXES = tuple(
-    sorted((*Account.__table__.indexes, *EsiaLink.__table__.indexes), key=lambda index: str(index.name))
-)
+_LOOKUP_INDEXES = tuple(sorted((*Account.__table__.indexes, *EsiaLink.__table__.indexes), key=lambda index: str(index.name)))
 
 
 def _drop_lookup_indexes(connection: Connection) -> bool:
@@ -676,9 +672,7 @@ def _write(
     changes: dict[int, registrylinks.Change] = {}
     if wanted:
         with connection.begin():
-            planned, notes = registrylinks.plan(
-                connection, wanted, allow=run.allow_links, refused=NOT_ALLOWED, counts=report.link_counts
-            )
+            planned, notes = registrylinks.plan(connection, wanted, allow=run.allow_links, refused=NOT_ALLOWED, counts=report.link_counts)
         changes = {change.key: change for change in planned}
         for line, why in notes:
             report.warnings += 1
@@ -721,15 +715,11 @@ def _write_rows(
         existing += connection.execute(_EXISTING, {"ids": ids[start : start + 1000]}).scalar_one()
     writer.write([account for _, account, _ in batch])
     mine = [changes[line] for line, _, _ in batch if line in changes]
-    counts = registrylinks.apply(
-        connection, mine, event=run.event, key_name="line", actor=run.actor, now=run.clock()
-    )
+    counts = registrylinks.apply(connection, mine, event=run.event, key_name="line", actor=run.actor, now=run.clock())
     return len(ids) - existing, counts
 
 
-_EXISTING = select(func.count()).select_from(Account.__table__).where(
-    Account.__table__.c.id.in_(bindparam("ids", expanding=True))
-)
+_EXISTING = select(func.count()).select_from(Account.__table__).where(Account.__table__.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _account_id(writer: Writer, account: Any) -> str:

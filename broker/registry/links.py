@@ -21,10 +21,10 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 import matching
+from broker.db.models import AuditEvent, EsiaLink
 from broker.oidc import sessions
 from broker.staff import audit
 from broker.staff.audit import Action
-from broker.db.models import AuditEvent, EsiaLink
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection

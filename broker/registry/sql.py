@@ -38,10 +38,9 @@ _BY_ID = _WITH_LINK.where(_accounts.c.id == bindparam("value"))
 _BY_ID_DATED = _BY_ID.add_columns(_accounts.c.updated_at)
 _BY_SNILS = _WITH_LINK.where(_accounts.c.snils_digest == bindparam("value")).order_by(_accounts.c.id)
 _BY_NAME = _WITH_LINK.where(_accounts.c.name_key == bindparam("value")).order_by(_accounts.c.id).limit(2)
-_BY_NAME_AND_DATE = (
-    _WITH_LINK.where(_accounts.c.name_key == bindparam("value"), _accounts.c.birth_date == bindparam("birth_date"))
-    .order_by(_accounts.c.id)
-)
+_BY_NAME_AND_DATE = _WITH_LINK.where(
+    _accounts.c.name_key == bindparam("value"), _accounts.c.birth_date == bindparam("birth_date")
+).order_by(_accounts.c.id)
 _BY_SHORT_NAME_AND_DATE = (
     _WITH_LINK.where(_accounts.c.short_key == bindparam("value"), _accounts.c.birth_date == bindparam("birth_date"))
     .order_by(_accounts.c.id)

@@ -22,13 +22,13 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from broker import services
-from broker.staff import audit
+from broker.db.models import Account, AuditEvent
+from broker.errors import BadField, InvalidFieldsError
+from broker.extensions import db
 from broker.regions import policies as regions
 from broker.registry import importer
 from broker.registry import links as registrylinks
-from broker.errors import BadField, InvalidFieldsError
-from broker.extensions import db
-from broker.db.models import Account, AuditEvent
+from broker.staff import audit
 
 Row = tuple[int, dict[str, Any], str | None]  # (index in the batch, account values, linked oid)
 NOT_ALLOWED = "not linked: links are written only when the request says allow_links: true (the account itself was written)"
@@ -46,9 +46,7 @@ class Upserted:
     warnings: list[BadField] = field(default_factory=list)
 
 
-def upsert_batch(
-    raws: Sequence[Mapping[str, Any]], *, may_manage: Callable[[str], bool], allow_links: bool = False
-) -> Upserted:
+def upsert_batch(raws: Sequence[Mapping[str, Any]], *, may_manage: Callable[[str], bool], allow_links: bool = False) -> Upserted:
     """Validate and upsert ``raws`` in the caller's transaction, audited; the caller commits.
 
     ``may_manage(region)`` says whether the caller may write accounts of that region;
@@ -109,9 +107,7 @@ def _taken_logins(rows: list[Row], may_manage: Callable[[str], bool]) -> list[Ba
     if not wanted:
         return []
     table = Account.__table__
-    owners = db.session.execute(
-        select(table.c.login, table.c.id, table.c.region).where(table.c.login.in_(list(wanted)))
-    )
+    owners = db.session.execute(select(table.c.login, table.c.id, table.c.region).where(table.c.login.in_(list(wanted))))
     problems = []
     for login, owner, region in owners:
         index, account_id = wanted[login]

@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 from flask import abort, flash, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from broker.staff import tokens as apitokens
+from broker.db.models import ApiToken, Staff
+from broker.extensions import db
 from broker.staff import audit
 from broker.staff import sessions as staffsessions
-from broker.extensions import db
-from broker.db.models import ApiToken, Staff
+from broker.staff import tokens as apitokens
 from broker.staff.accounts import Role
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -19,12 +19,12 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from broker import services
+from broker.db.models import ApiToken, AuditEvent, Region, Staff
+from broker.errors import InputError
+from broker.extensions import db
 from broker.staff import audit
 from broker.staff import sessions as staffsessions
 from broker.staff.audit import Action
-from broker.errors import InputError
-from broker.extensions import db
-from broker.db.models import ApiToken, AuditEvent, Region, Staff
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -145,9 +145,7 @@ def check_regions(role: Role, codes: Iterable[str]) -> list[str]:
             )
         return []
     if not wanted:
-        raise StaffInputError(
-            "regions", "an operator needs at least one region code", "Укажите хотя бы один код региона оператора."
-        )
+        raise StaffInputError("regions", "an operator needs at least one region code", "Укажите хотя бы один код региона оператора.")
     known = set(db.session.scalars(select(Region.code)))  # the table itself: staff sits below the regions wing
     unknown = [code for code in wanted if code not in known]
     if unknown:

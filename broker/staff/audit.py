@@ -21,9 +21,9 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from broker import services
+from broker.db.models import AuditEvent
 from broker.errors import BrokerError
 from broker.extensions import db
-from broker.db.models import AuditEvent
 
 # ``db.session.execute(delete(AuditEvent).where(...).execution_options(**{PURGE_OPTION: True}))``
 PURGE_OPTION = "audit_retention_purge"
@@ -113,9 +113,7 @@ def record(
     passes ``cli:<os user>``). ``before`` and ``after`` must hold masked values only: never a
     password, token, full SNILS or registry name.
     """
-    row = AuditEvent(
-        **event_values(action, target, before=before, after=after, comment=comment, actor=actor, source=source)
-    )
+    row = AuditEvent(**event_values(action, target, before=before, after=after, comment=comment, actor=actor, source=source))
     db.session.add(row)
     return row
 

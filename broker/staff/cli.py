@@ -12,12 +12,11 @@ import sys
 import click
 from flask import Flask
 
-from broker import services
-from broker import commandline
-from broker.staff import tokens as apitokens
-from broker.staff import accounts as staff
-from broker.errors import InputError
+from broker import commandline, services
 from broker.db.models import Staff
+from broker.errors import InputError
+from broker.staff import accounts as staff
+from broker.staff import tokens as apitokens
 from broker.staff.accounts import Role
 
 
@@ -39,8 +38,11 @@ def staff_group() -> None:
 @click.option("--role", required=True, type=click.Choice([role.value for role in Role]))
 @click.option("--region", "regions", multiple=True, help="An operator's region code (repeat for several).")
 @click.option("--name", default="", help="The name shown on the staff pages.")
-@click.option("--password-file", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Read the password from this file ('-': standard input) instead of prompting.")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Read the password from this file ('-': standard input) instead of prompting.",
+)
 @commandline.needs_schema
 def staff_create(login: str, role: str, regions: tuple[str, ...], name: str, password_file: str | None) -> None:
     """Create a staff member who signs in at /admin with LOGIN and a password (12 characters or more)."""
@@ -50,9 +52,7 @@ def staff_create(login: str, role: str, regions: tuple[str, ...], name: str, pas
     staff.check_name(name)
     if staff.find_staff(login) is not None:
         raise InputError("login", f"{login!r} exists already")
-    member = staff.create_staff(
-        login, role=role, password=_password(password_file), name=name, regions=regions, actor=commandline.actor()
-    )
+    member = staff.create_staff(login, role=role, password=_password(password_file), name=name, regions=regions, actor=commandline.actor())
     scope = f" in regions {', '.join(member.regions)}" if member.regions else ""
     click.echo(f"{member.login}: {member.role} created{scope}")
 
@@ -69,8 +69,11 @@ def staff_list() -> None:
 
 @staff_group.command("set-password")
 @click.argument("login")
-@click.option("--password-file", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Read the password from this file ('-': standard input) instead of prompting.")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Read the password from this file ('-': standard input) instead of prompting.",
+)
 @commandline.needs_schema
 def staff_set_password(login: str, password_file: str | None) -> None:
     """Set a new password: also unlocks the login and ends the member's sessions."""
@@ -133,8 +136,7 @@ def tokens_group() -> None:
 def tokens_create(login: str, name: str, days: int) -> None:
     """Create a token and print it once (standard output, alone on its line); only its digest is kept."""
     token, clear = apitokens.create_token(staff.get_staff(login), name=name, days=days, actor=commandline.actor())
-    click.echo(f"token {token.prefix}… for {login}, valid until {token.expires_at:%Y-%m-%d %H:%M} UTC; "
-               "it is shown only now", err=True)
+    click.echo(f"token {token.prefix}… for {login}, valid until {token.expires_at:%Y-%m-%d %H:%M} UTC; it is shown only now", err=True)
     click.echo(clear)
 
 

@@ -16,11 +16,11 @@ from flask import current_app, has_request_context, request, session
 from sqlalchemy import update
 
 from broker import services
-from broker.staff import audit
-from broker.staff.audit import Action
-from broker.extensions import db
 from broker.db.models import Staff, StaffSession
 from broker.digests import digest
+from broker.extensions import db
+from broker.staff import audit
+from broker.staff.audit import Action
 
 SESSION_KEY = "staff_session"
 # last_seen_at is written at most this often: a page view is not worth a write every time.

@@ -16,12 +16,12 @@ from flask import current_app
 from sqlalchemy import select
 
 from broker import services
-from broker.staff import audit
-from broker.staff.audit import Action
-from broker.extensions import db
 from broker.db.models import ApiToken, Staff
 from broker.digests import digest
+from broker.extensions import db
+from broker.staff import audit
 from broker.staff.accounts import StaffInputError
+from broker.staff.audit import Action
 
 SCHEME = "brk_"
 PREFIX_LENGTH = 12

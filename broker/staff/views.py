@@ -16,12 +16,11 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from broker.staff import access
-from broker.staff import tokens as apitokens
-from broker.staff import audit
+from broker.regions import policies as regions
+from broker.staff import access, audit
 from broker.staff import accounts as staff
 from broker.staff import sessions as staffsessions
-from broker.regions import policies as regions
+from broker.staff import tokens as apitokens
 from broker.staff.access import staff_required
 from broker.staff.accounts import Role, StaffInputError
 

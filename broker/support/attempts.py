@@ -21,12 +21,12 @@ from typing import Any
 from sqlalchemy import select
 
 import matching
-from broker.support import glossary
-from broker.login import attempts as login_attempts
-from broker.regions import policies as regions_module
+from broker.db.models import LoginAttempt
 from broker.errors import BadField, InputError, InvalidFieldsError
 from broker.extensions import db
-from broker.db.models import LoginAttempt
+from broker.login import attempts as login_attempts
+from broker.regions import policies as regions_module
+from broker.support import glossary
 
 _ATTEMPTS = LoginAttempt.__table__
 
@@ -260,4 +260,3 @@ def involved_accounts(row: Any) -> tuple[str, ...]:
     """Every account the attempt concerns: the one entered first, then candidates and the trace's."""
     ids = [row.account_id, *(row.candidate_ids or ()), *(check.get("account_id") for check in row.trace or [])]
     return tuple(dict.fromkeys(str(account_id) for account_id in ids if account_id))
-

@@ -25,17 +25,15 @@ from sqlalchemy import delete, select
 
 import matching
 from broker import services
-from broker.oidc import sessions
-from broker.staff import access
-from broker.staff import audit
-from broker.regions import policies as regions
-from broker.staff.audit import Action
+from broker.db.models import Account, AuditEvent, EsiaLink
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
-from broker.db.models import Account, AuditEvent, EsiaLink
+from broker.oidc import sessions
+from broker.regions import policies as regions
+from broker.staff import access, audit
+from broker.staff.audit import Action
 
 if TYPE_CHECKING:
-
     from broker.db.models import Staff
 
 MAX_COMMENT = 1000
@@ -88,9 +86,7 @@ class LinkCard:
 def _link_card(link: EsiaLink) -> LinkCard:
     """The link as a card shows it: the oid masked, the time aware, an import's run."""
     run = _import_run(link.import_event) if link.source == "import" and link.import_event is not None else None
-    return LinkCard(
-        oid_masked=matching.mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=link.linked_at, run=run
-    )
+    return LinkCard(oid_masked=matching.mask_oid(link.oid), tier=link.tier, source=link.source, linked_at=link.linked_at, run=run)
 
 
 def _import_run(event_id: int) -> ImportRun:

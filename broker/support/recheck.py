@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -29,13 +29,12 @@ from sqlalchemy import select
 
 import matching
 from broker import services
-from broker.support import attempts
-from broker.support import glossary
+from broker.db.models import Account, LoginAttempt
+from broker.extensions import db
 from broker.regions import policies as regions_module
 from broker.registry import sql
+from broker.support import attempts, glossary
 from broker.support.attempts import AttemptRow
-from broker.extensions import db
-from broker.db.models import Account, LoginAttempt
 
 _ATTEMPTS = LoginAttempt.__table__
 _ACCOUNTS = Account.__table__
@@ -167,9 +166,7 @@ def decide_again(attempt: int | str, *, regions: frozenset[str] | None, at: date
         by_snils = [account_id for account_id in found if account_id not in involved]
         involved += by_snils
     if regions is not None and involved:  # an operator re-checks only their regions' accounts
-        in_scope = set(
-            db.session.scalars(select(_ACCOUNTS.c.id).where(_ACCOUNTS.c.id.in_(involved), _ACCOUNTS.c.region.in_(regions)))
-        )
+        in_scope = set(db.session.scalars(select(_ACCOUNTS.c.id).where(_ACCOUNTS.c.id.in_(involved), _ACCOUNTS.c.region.in_(regions))))
         involved = [account_id for account_id in involved if account_id in in_scope]
         by_snils = [account_id for account_id in by_snils if account_id in in_scope]
     accounts = involved[:MAX_RECHECKED_ACCOUNTS]
@@ -365,7 +362,7 @@ def _age_now(born: date | None, row: Any, policies: Mapping[str, matching.Region
     if born is None:
         return None
     policy = policies.get(row.region) if row.region else None
-    today = matching.local_date(now, policy.timezone) if policy else now.astimezone(timezone.utc).date()
+    today = matching.local_date(now, policy.timezone) if policy else now.astimezone(UTC).date()
     return matching.age_on(born, today)
 
 
@@ -380,9 +377,7 @@ def _verdict(
         return "fail" if "fail" in states else ("unknown" if "unknown" in states else "pass")
 
     states = {account_id: state(found) for account_id, found in by_account.items()}
-    first_fail = next(
-        (fact for found in by_account.values() for fact in found if fact.now == "fail" and fact.reason), None
-    )
+    first_fail = next((fact for found in by_account.values() for fact in found if fact.now == "fail" and fact.reason), None)
     if row.outcome != matching.Outcome.REFUSED:
         granted = [a for a in (row.account_id, *(row.candidate_ids or ())) if a and a in states] or list(states)
         if general_fail is not None:

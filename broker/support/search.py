@@ -27,11 +27,11 @@ from sqlalchemy import Select, and_, or_, select, union
 
 import matching
 from broker import services
-from broker.support import attempts
-from broker.regions import policies as regions_module
-from broker.support.attempts import AttemptRow, CriteriaError
-from broker.extensions import db
 from broker.db.models import Account, EsiaLink, LoginAttempt
+from broker.extensions import db
+from broker.regions import policies as regions_module
+from broker.support import attempts
+from broker.support.attempts import AttemptRow, CriteriaError
 
 _ATTEMPTS = LoginAttempt.__table__
 _ACCOUNTS = Account.__table__
@@ -350,9 +350,7 @@ def _region_column(criteria: Criteria) -> Any:
     return column.concat("") if criteria.reason else column
 
 
-def _ordered(
-    conditions: list[Any], regions: frozenset[str] | None, criteria: Criteria, resolved: _Resolved, limit: int
-) -> Select[Any]:
+def _ordered(conditions: list[Any], regions: frozenset[str] | None, criteria: Criteria, resolved: _Resolved, limit: int) -> Select[Any]:
     """The newest ``limit`` attempts under ``conditions``.
 
     An operator's scope without a more selective key (region, reason, account, SNILS, oid) is
@@ -361,16 +359,11 @@ def _ordered(
     """
     c = _ATTEMPTS.c
     order = (c.started_at.desc(), c.id.desc())
-    selective = (
-        criteria.region or criteria.reason or resolved.account_keys or resolved.snils_digest or resolved.oid_digests
-    )
+    selective = criteria.region or criteria.reason or resolved.account_keys or resolved.snils_digest or resolved.oid_digests
     if regions and len(regions) > 1 and not selective:
         per_region = [
-            select(c.id).where(*conditions, c.region == code).order_by(*order).limit(limit).subquery().select()
-            for code in sorted(regions)
+            select(c.id).where(*conditions, c.region == code).order_by(*order).limit(limit).subquery().select() for code in sorted(regions)
         ]
         ids = union(*per_region).subquery()
         return select(*attempts.ROW_COLUMNS).where(c.id.in_(select(ids.c.id))).order_by(*order).limit(limit)
     return select(*attempts.ROW_COLUMNS).where(*conditions).order_by(*order).limit(limit)
-
-

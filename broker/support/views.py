@@ -19,16 +19,13 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from broker.support import attempts
-from broker.support import search as attemptsearch
-from broker.support import glossary
-from broker.support import links
 from broker.oidc import sessions
-from broker.support import recheck
-from broker.staff import access
 from broker.regions import policies as regions
+from broker.staff import access
 from broker.staff.access import staff_required
 from broker.staff.accounts import Role
+from broker.support import attempts, glossary, links, recheck
+from broker.support import search as attemptsearch
 
 bp = Blueprint("support", __name__, url_prefix="/support")
 bp.after_request(access.staff_page_headers)
@@ -166,9 +163,7 @@ def _account_page(account_id: str, *, errors: dict[str, str], comment: str, stat
         return render_template("error.html", title="Аккаунт не найден", message=exc.why_ru, code=exc.code), 404
     if not access.can_view_region(member, card.region):
         abort(403)
-    recent = attemptsearch.search(
-        attemptsearch.Criteria(account=card.id), regions=access.visible_regions(member), limit=ACCOUNT_ATTEMPTS
-    )
+    recent = attemptsearch.search(attemptsearch.Criteria(account=card.id), regions=access.visible_regions(member), limit=ACCOUNT_ATTEMPTS)
     return (
         render_template(
             "support/account.html",

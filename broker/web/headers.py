@@ -51,10 +51,7 @@ def csp_nonce() -> str:
 def content_security_policy(nonce: str | None) -> str:
     """The policy of an answer whose page used ``nonce`` (None: the page has no stylesheet)."""
     style = f"'nonce-{nonce}'" if nonce else "'none'"
-    return (
-        f"default-src 'none'; style-src {style}; img-src 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    )
+    return f"default-src 'none'; style-src {style}; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 
 def add_headers(response: Response) -> Response:

@@ -188,10 +188,7 @@ def too_many_requests(error: RateLimitExceeded) -> Any:
     # Counted in the log, with no personal data: the endpoint and the limit, not the address.
     log.warning("rate limit hit on %s: %s per %s", request.endpoint, error.limit.limit, "portal" if per_portal else "address")
     headers = {"Retry-After": str(seconds), "Cache-Control": "no-store"}
-    english = (
-        f"Too many requests {'for this portal' if per_portal else 'from this address'}; "
-        f"retry after {seconds} seconds."
-    )
+    english = f"Too many requests {'for this portal' if per_portal else 'from this address'}; retry after {seconds} seconds."
     if request.endpoint in OAUTH_ENDPOINTS:
         return jsonify(error=CODE, error_description=english), 429, headers
     if request.blueprint == "api":
@@ -213,7 +210,7 @@ def _retry_after(breached: RequestLimit | None) -> int:
 
 
 def wait_ru(seconds: int) -> str:
-    """"через 40 секунд", "через 2 минуты": when to try again, in Russian."""
+    """ "через 40 секунд", "через 2 минуты": when to try again, in Russian."""
     if seconds < 60:
         return f"через {seconds} {_plural(seconds, 'секунду', 'секунды', 'секунд')}"
     minutes = math.ceil(seconds / 60)

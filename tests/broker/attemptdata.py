@@ -5,7 +5,7 @@ The fixtures ``attempts_registry`` and ``made`` (tests/broker/conftest.py) build
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +14,16 @@ from sqlalchemy import func, select, update
 
 import matching
 from broker import services
-from broker.support import search as attemptsearch
-from broker.login import decisions
-from broker.login import attempts as login
-from broker.support.search import Criteria
-from broker.extensions import db
 from broker.db.models import Region
+from broker.extensions import db
+from broker.login import attempts as login
+from broker.login import decisions
+from broker.support import search as attemptsearch
+from broker.support.search import Criteria
 from tests.broker.registry_files import row, write_csv
 from tests.builders import CHILD_SNILS, OTHER_SNILS, make_person, make_snils
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 SNILS_6 = make_snils(445566778)
 ALL = None  # the scope of admins and support staff
 
@@ -58,7 +58,7 @@ def switch_region(code: str, enabled: bool) -> None:
 
 def attempt_for(person: matching.Person, region: str, *, at: datetime | None = None, flow: str = "login") -> login.Attempt:
     """An attempt recorded as ``broker.login.flow.finish`` records one once ESIA has answered."""
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     decision = decisions.decide(person, region, at)
     attempt = login.record("portal", region, at, flow, decision=decision, oid=person.oid,
                            snils_digest=login.snils_digest_of(person), tier=str(person.tier))  # fmt: skip

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
 from broker import services
-from broker.staff import tokens as apitokens
-from broker.staff import accounts as staff
-from broker.extensions import db
 from broker.db.models import AuditEvent, Staff, StaffSession
-from tests.clock import FrozenClock
+from broker.extensions import db
+from broker.staff import accounts as staff
+from broker.staff import tokens as apitokens
 from tests.broker.staffing import ADDRESS, PASSWORD, StaffBrowser, audit_rows, make_staff
+from tests.clock import FrozenClock
 
 NEW_STAFF = {
     "login": "petrov",
@@ -277,7 +277,9 @@ def test_an_admin_adds_a_member_audited_with_the_address(app: Flask, browser: St
         ({"login": "Петров"}, "строчные латинские буквы"),
     ],
 )
-def test_a_bad_new_member_form_is_shown_again_with_the_reason(app: Flask, browser: StaffBrowser, change: dict[str, str], message: str) -> None:
+def test_a_bad_new_member_form_is_shown_again_with_the_reason(
+    app: Flask, browser: StaffBrowser, change: dict[str, str], message: str
+) -> None:
     make_staff("boss", role="admin")
     signed_in(browser)
     answer = browser.post("/admin/staff/new", {**NEW_STAFF, **change})
@@ -456,7 +458,7 @@ def test_an_admin_sets_a_colleagues_password_unlocking_them_and_ending_every_ses
     signed_in(second, "ivanov")
     member = staff.find_staff("ivanov")
     assert member is not None
-    member.failed_logins, member.locked_until = 2, datetime.now(timezone.utc) + timedelta(minutes=10)
+    member.failed_logins, member.locked_until = 2, datetime.now(UTC) + timedelta(minutes=10)
     db.session.commit()
     assert _live_sessions("ivanov") == 2
     signed_in(browser)

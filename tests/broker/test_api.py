@@ -27,7 +27,9 @@ def client(app: Flask) -> FlaskClient:
 
 def test_an_admin_token_upserts_accounts_and_is_audited(client: FlaskClient) -> None:
     headers = bearer("sync", "admin")
-    answer = client.post(URL, json={"accounts": [account(1, snils=ADULT_SNILS), account(2, esia_oid="1000300099")], "allow_links": True}, headers=headers)
+    answer = client.post(
+        URL, json={"accounts": [account(1, snils=ADULT_SNILS), account(2, esia_oid="1000300099")], "allow_links": True}, headers=headers
+    )
     assert answer.status_code == 200, answer.json
     assert answer.json == {"written": 2, "links": 1, "warnings": []}
     stored = db.session.get(Account, "api-001")
@@ -205,9 +207,7 @@ def test_the_preflight_is_dumped_through_its_schema(preflight_registry: Any, cli
     assert answer.json == {**report.as_dict(schools=1), "at": answer.json["at"]}
 
 
-@pytest.mark.parametrize(
-    ("query", "field"), [("schools=x", "schools"), ("schools=-1", "schools"), ("format=xml", "format")]
-)
+@pytest.mark.parametrize(("query", "field"), [("schools=x", "schools"), ("schools=-1", "schools"), ("format=xml", "format")])
 def test_a_bad_preflight_query_names_the_parameter(client: FlaskClient, query: str, field: str) -> None:
     answer = client.get(f"/api/v1/regions/77/preflight?{query}", headers=bearer("boss", "admin"))
     assert answer.status_code == 422 and answer.json["error"] == "invalid_request"
@@ -241,8 +241,12 @@ def test_regions_are_listed_within_the_tokens_sight_and_changed_within_its_regio
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"enabled": True}, "comment"), ({"enabled": "yes please", "comment": "x"}, "enabled"), ({"enabled": True, "comment": " "}, "comment"),
-     ({"policy": {"no_such_rule": True}, "comment": "x"}, "policy.no_such_rule")],
+    [
+        ({"enabled": True}, "comment"),
+        ({"enabled": "yes please", "comment": "x"}, "enabled"),
+        ({"enabled": True, "comment": " "}, "comment"),
+        ({"policy": {"no_such_rule": True}, "comment": "x"}, "policy.no_such_rule"),
+    ],
 )
 def test_a_bad_region_change_names_the_field_and_changes_nothing(client: FlaskClient, body: dict[str, Any], field: str) -> None:
     headers = bearer("boss", "admin")

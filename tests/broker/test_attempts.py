@@ -9,10 +9,10 @@ import pytest
 from flask import Flask
 
 import matching
-from broker.support import attempts
-from broker.login import attempts as login
-from broker.extensions import db
 from broker.db.models import LoginAttempt
+from broker.extensions import db
+from broker.login import attempts as login
+from broker.support import attempts
 from tests.broker.attemptdata import ALL, TESTOV, attempt_for
 
 # --- the attempts are what the login recorded ----------------------------------------------------

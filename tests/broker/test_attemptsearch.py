@@ -3,16 +3,15 @@ outcome, reason, region and time, page by page, within the caller's scope."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from broker.support import attempts
-from broker.support import search as attemptsearch
-from broker.support import recheck
 from broker.login import attempts as login
+from broker.support import attempts, recheck
+from broker.support import search as attemptsearch
 from broker.support.attempts import CriteriaError
 from broker.support.search import Criteria
 from tests.broker.attemptdata import ALL, NOW, TESTOV, attempt_for, find, references
@@ -66,9 +65,7 @@ def test_finds_attempts_by_snils_through_its_keyed_digest(made: dict[str, login.
     assert find(snils=spelling) == [made["simplified"].reference, made["chooser"].reference]
 
 
-@pytest.mark.parametrize(
-    ("typed", "words"), [("123-456-789", "11 цифр"), ("112-233-445 00", "Контрольное число")]
-)
+@pytest.mark.parametrize(("typed", "words"), [("123-456-789", "11 цифр"), ("112-233-445 00", "Контрольное число")])
 def test_a_bad_snils_is_a_field_error_that_does_not_repeat_it(made: dict[str, login.Attempt], typed: str, words: str) -> None:
     errors = field_errors(snils=typed)
     assert list(errors) == ["snils"] and words in errors["snils"]
@@ -119,8 +116,8 @@ def test_unknown_outcome_reason_region_and_a_backwards_range_are_field_errors(ma
 
 def test_reads_the_time_range_from_form_text_in_moscow_time(app: Flask) -> None:
     criteria = attemptsearch.parse_criteria({"from": "2026-11-28T10:00", "to": "28.11.2026"})
-    assert criteria.started_from == datetime(2026, 11, 28, 7, 0, tzinfo=timezone.utc)
-    assert criteria.started_to == datetime(2026, 11, 28, 21, 0, tzinfo=timezone.utc)  # the end of that day
+    assert criteria.started_from == datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+    assert criteria.started_to == datetime(2026, 11, 28, 21, 0, tzinfo=UTC)  # the end of that day
     with pytest.raises(CriteriaError) as caught:
         attemptsearch.parse_criteria({"from": "yesterday", "to": "9999-12-31"})
     assert set(caught.value.why_by_field()) == {"from", "to"}

@@ -29,7 +29,11 @@ def test_records_actor_action_target_before_after_source_and_comment(app: Flask)
     recorded(source="203.0.113.7", comment="по письму №15", after={"enabled": True, "changed_at": at, "codes": ("77",)})
     [row] = audit_rows()
     assert (row.actor, row.action, row.target, row.source, row.comment) == (
-        "cli:test", "region_changed", "region:77", "203.0.113.7", "по письму №15"
+        "cli:test",
+        "region_changed",
+        "region:77",
+        "203.0.113.7",
+        "по письму №15",
     )
     assert row.before == {"enabled": False}
     assert row.after == {"enabled": True, "changed_at": "2026-09-01T08:00:00+00:00", "codes": ["77"]}

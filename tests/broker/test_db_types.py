@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from flask import Flask
@@ -21,11 +21,11 @@ def test_a_stored_instant_comes_back_aware_utc_and_the_same_instant(app: Flask) 
     db.session.commit()
     db.session.expire_all()
     read = db.session.scalar(select(AuditEvent.at))
-    assert read == at and read.tzinfo == timezone.utc and read.hour == 5
+    assert read == at and read.tzinfo == UTC and read.hour == 5
 
 
 def test_a_comparison_with_an_instant_in_another_zone_compares_instants(app: Flask) -> None:
-    db.session.add(AuditEvent(at=datetime(2026, 9, 1, 5, 0, tzinfo=timezone.utc), actor="cli:test",
+    db.session.add(AuditEvent(at=datetime(2026, 9, 1, 5, 0, tzinfo=UTC), actor="cli:test",
                               action="region_changed", target="region:77"))  # fmt: skip
     db.session.commit()
     same_instant_in_moscow = datetime(2026, 9, 1, 8, 0, tzinfo=MOSCOW)

@@ -70,9 +70,7 @@ def test_the_instance_folder_is_created_owner_only_for_the_default_database(tmp_
     assert (mode(tmp_path / "instance"), mode(path)) == (0o700, 0o600)
 
 
-@pytest.mark.parametrize(
-    "url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file:broker?mode=memory&cache=shared&uri=true"]
-)
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file:broker?mode=memory&cache=shared&uri=true"])
 def test_an_in_memory_database_creates_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.chdir(tmp_path)
     app = _instance_app(tmp_path, url)

@@ -7,7 +7,7 @@ import io
 import json
 import os
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,20 @@ def count(model: type) -> int:
 
 
 def test_imports_a_csv_registry_and_reports_the_counts(runner: FlaskCliRunner, tmp_path: Path) -> None:
-    rows = [row(), row(id="acc-2", login="a.testova", role="student", last_name="Тестова", first_name="Алёна",
-                       birth_date="2016-03-01", gender="Ж", snils="", school_id="")]
+    rows = [
+        row(),
+        row(
+            id="acc-2",
+            login="a.testova",
+            role="student",
+            last_name="Тестова",
+            first_name="Алёна",
+            birth_date="2016-03-01",
+            gender="Ж",
+            snils="",
+            school_id="",
+        ),
+    ]
     result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "r.csv", rows))])
     assert result.exit_code == 0, result.output
     assert "2 rows read: 2 accounts written, 0 links, 0 rejected" in result.output
@@ -201,7 +213,7 @@ def test_rejects_control_and_invisible_characters(runner: FlaskCliRunner, tmp_pa
 
 def test_a_file_never_moves_a_link_its_owner_made_at_login(runner: FlaskCliRunner, tmp_path: Path) -> None:
     runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "a.csv", [row()]))])
-    db.session.add(EsiaLink(account_id="acc-1", oid="111", tier="verified", source="login", linked_at=datetime.now(timezone.utc)))
+    db.session.add(EsiaLink(account_id="acc-1", oid="111", tier="verified", source="login", linked_at=datetime.now(UTC)))
     db.session.commit()
     result = runner.invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "b.csv", [row(esia_oid="222")]))])
     assert result.exit_code == 0
@@ -271,9 +283,7 @@ def test_a_huge_csv_value_rejects_its_line_and_the_rest_is_imported(runner: Flas
     assert {a.id for a in db.session.scalars(select(Account))} == {"acc-1", "acc-3"}
 
 
-def test_a_quoted_value_left_open_rejects_the_lines_it_swallowed_and_the_rest_is_imported(
-    runner: FlaskCliRunner, tmp_path: Path
-) -> None:
+def test_a_quoted_value_left_open_rejects_the_lines_it_swallowed_and_the_rest_is_imported(runner: FlaskCliRunner, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "r.csv", [_good(1)])
     with path.open("a", encoding="utf-8") as handle:
         handle.write('acc-2,x,teacher,77,sch-1,"Тестов\n')  # line 3: the quote is never closed
@@ -295,9 +305,7 @@ def test_a_quoted_value_left_open_rejects_the_lines_it_swallowed_and_the_rest_is
     ],
     ids=["nested", "long-number", "10MB"],
 )
-def test_a_hostile_json_line_is_rejected_and_the_rest_is_imported(
-    runner: FlaskCliRunner, tmp_path: Path, line: str, why: str
-) -> None:
+def test_a_hostile_json_line_is_rejected_and_the_rest_is_imported(runner: FlaskCliRunner, tmp_path: Path, line: str, why: str) -> None:
     path = write_jsonl(tmp_path / "r.jsonl", [_good(1), line, _good(3)])
     result = runner.invoke(args=["registry", "import", str(path)])
     assert result.exit_code == 1
@@ -330,5 +338,7 @@ def test_a_huge_line_is_never_read_into_memory_whole(fmt: str) -> None:
     text = ",".join(HEADER) + "\n" + huge + "\n" if fmt == "csv" else huge + "\n"
     stream = _Watched(text)
     rows = list(importer.read_rows(stream, fmt))
-    assert [(line, str(raw)) for line, raw in rows] == [(2 if fmt == "csv" else 1, f"(line): is longer than {importer.MAX_LINE} characters")]
+    assert [(line, str(raw)) for line, raw in rows] == [
+        (2 if fmt == "csv" else 1, f"(line): is longer than {importer.MAX_LINE} characters")
+    ]
     assert stream.longest <= importer.MAX_LINE + 1

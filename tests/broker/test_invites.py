@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
@@ -15,13 +15,13 @@ from sqlalchemy import select
 
 from broker import services
 from broker.api import openapi
-from broker.login import invites
-from broker.login import pending as login
-from broker.login.pending import Stage, Step
+from broker.db.models import InviteCode, InviteFailure, PendingLogin
 from broker.errors import InvalidFieldsError
 from broker.extensions import db
 from broker.keyring import Keys
-from broker.db.models import InviteCode, InviteFailure, PendingLogin
+from broker.login import invites
+from broker.login import pending as login
+from broker.login.pending import Stage, Step
 from tests.broker.diaryaccounts import add_account
 from tests.broker.staffing import audit_rows, bearer, make_staff
 
@@ -68,7 +68,7 @@ def test_an_issued_code_is_readable_shown_once_and_stored_only_as_a_keyed_digest
     assert row.digest not in (hashlib.sha256(raw.encode()).hexdigest(), hashlib.sha256(issued.code.encode()).hexdigest())
     assert row.digest != invites.code_digest("kid-50", raw)  # bound to its account
     assert (row.issued_by, invites.status_of(row)) == ("cli:school", "live")
-    assert (row.expires_at.replace(tzinfo=timezone.utc) - row.issued_at.replace(tzinfo=timezone.utc)).days == 30
+    assert (row.expires_at.replace(tzinfo=UTC) - row.issued_at.replace(tzinfo=UTC)).days == 30
     [event] = audit_rows("invite_issued")
     assert event.target == "account:kid-77" and event.actor == "cli:school"
     assert raw not in str(event.after) and issued.code not in str(event.after)
@@ -101,7 +101,7 @@ def test_a_code_is_found_for_its_own_account_only_and_spent_once_and_its_use_is_
 
 def test_an_expired_code_is_refused(accounts: Flask) -> None:
     issued = invites.issue("kid-77", days=1, actor_staff=None, actor="cli:school")
-    issued.invite.expires_at = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    issued.invite.expires_at = datetime(2020, 1, 1, tzinfo=UTC)
     db.session.commit()
     assert invites.redeem(["kid-77"], issued.code, reference="REF1-0001", oid=PARENT).result is invites.Redeemed.WRONG
 
@@ -166,7 +166,7 @@ def test_a_persons_wrong_codes_count_across_an_oid_key_rotation(accounts: Flask)
 
 
 def staged_login(stage: Stage) -> login.Pending:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     db.session.add(PendingLogin(state="st-1", browser_digest="b", client_id="portal", portal_request={}, region="77",
                                 esia_nonce="n", created_at=now, expires_at=now, consumed_at=now, stage=stage.to_json()))  # fmt: skip
     db.session.commit()
@@ -291,9 +291,7 @@ def test_an_account_outside_the_tokens_regions_is_answered_as_one_that_does_not_
 
 
 @pytest.mark.parametrize("invite_id", ["99999999999999999999999", str(2**63), str(2**64), "0"])
-def test_an_invite_id_beyond_a_row_id_is_not_found_in_the_api_and_the_cli(
-    accounts: Flask, runner: FlaskCliRunner, invite_id: str
-) -> None:
+def test_an_invite_id_beyond_a_row_id_is_not_found_in_the_api_and_the_cli(accounts: Flask, runner: FlaskCliRunner, invite_id: str) -> None:
     invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
     answer = accounts.test_client().delete(f"/api/v1/invites/{invite_id}", headers=bearer("op77", "operator", ("77",)))
     assert answer.status_code == 404 and answer.is_json and answer.json["error"] == "not_found"

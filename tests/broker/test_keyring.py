@@ -14,18 +14,18 @@ from flask import Flask
 from sqlalchemy import select
 
 from broker import config, services
-from examples import demo
-from broker.support import search as attemptsearch
-from broker.login import invites
-from broker.login import pending as login
+from broker.db.models import AuditEvent, LoginAttempt
 from broker.errors import ConfigError
 from broker.extensions import db
 from broker.keyring import Keyring, make_keyring
-from broker.db.models import AuditEvent, LoginAttempt
+from broker.login import invites
+from broker.login import pending as login
+from broker.support import search as attemptsearch
 from broker.support.recheck import decide_again
+from examples import demo
 from tests.broker.attemptdata import ALL, IVANOV, KID, TESTOV, attempt_for
-from tests.broker.staffing import StaffBrowser, make_staff
 from tests.broker.diaryaccounts import add_account
+from tests.broker.staffing import StaffBrowser, make_staff
 from tests.builders import make_person, make_snils
 
 KEYS = {"SECRET_KEY": "secret-one", "OID_HASH_KEY": "oid-one"}

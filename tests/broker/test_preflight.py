@@ -90,9 +90,7 @@ def test_the_login_instant_decides_who_is_14(preflight_registry: FlaskCliRunner,
     assert "acc-14" not in {r["account_id"] for r in read_csv(path)}
 
 
-def test_accounts_of_another_region_count_but_are_listed_in_their_own_preflight(
-    preflight_registry: FlaskCliRunner, tmp_path: Path
-) -> None:
+def test_accounts_of_another_region_count_but_are_listed_in_their_own_preflight(preflight_registry: FlaskCliRunner, tmp_path: Path) -> None:
     path = tmp_path / "fix-50.csv"
     result = preflight_registry.invoke(args=["preflight", "--region", "50", "--at", AT, "--csv", str(path)])
     assert result.exit_code == 0, result.output
@@ -138,12 +136,17 @@ def test_csv_rows_start_with_the_header_and_follow_the_report(preflight_registry
     assert [r[0] for r in rows[1:]] == [a.id for a in report.flagged]
 
 
-def test_a_region_that_requires_the_link_flow_for_children_predicts_link_required(preflight_registry: FlaskCliRunner, tmp_path: Path) -> None:
+def test_a_region_that_requires_the_link_flow_for_children_predicts_link_required(
+    preflight_registry: FlaskCliRunner, tmp_path: Path
+) -> None:
     children = [
         row(id="acc-16", login="u16", role="student", first_name="Фёдор", birth_date="2016-04-04", snils=""),
         row(id="acc-17", login="u17", role="student", first_name="Савва", birth_date="2016-04-04", snils="", esia_oid="1000100017"),
     ]
-    assert preflight_registry.invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "more.csv", children))]).exit_code == 0
+    assert (
+        preflight_registry.invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "more.csv", children))]).exit_code
+        == 0
+    )
     regionadmin.change_region("77", enabled=None, policy={"auto_link_under_14": False}, comment="test",
                               actor_staff=None, actor="cli:test")  # fmt: skip
     path = tmp_path / "fix.csv"

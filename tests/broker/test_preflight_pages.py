@@ -78,5 +78,10 @@ def test_the_api_gives_the_summary_and_the_csv(preflight_registry: FlaskCliRunne
 
 def test_a_registry_value_that_looks_like_a_formula_is_defused_in_the_csv() -> None:
     assert [preflight.cell(text) for text in ("=HYPERLINK(1)", "+7", "-1", "@SUM", "school-1", "")] == [
-        "'=HYPERLINK(1)", "'+7", "'-1", "'@SUM", "school-1", "",
+        "'=HYPERLINK(1)",
+        "'+7",
+        "'-1",
+        "'@SUM",
+        "school-1",
+        "",
     ]

@@ -14,10 +14,10 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
 from broker import create_app
-from broker.web import proxies
 from broker.db import revision as schema
 from broker.errors import ConfigError
 from broker.extensions import db
+from broker.web import proxies
 from tests.broker.staffing import StaffBrowser, audit_rows, make_staff
 from tests.databases import TEST_SNILS_KEY
 

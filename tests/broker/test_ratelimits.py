@@ -16,11 +16,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from broker import config, create_app, services
-from broker.web import ratelimits
 from broker.db import revision as schema
-from broker.oidc.clients import PortalClient
 from broker.errors import ConfigError
 from broker.extensions import db
+from broker.oidc.clients import PortalClient
+from broker.web import ratelimits
 from tests.broker.staffing import StaffBrowser
 from tests.databases import TEST_SNILS_KEY
 

@@ -4,7 +4,7 @@ to the verdict, and that re-checking writes nothing."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +14,24 @@ from sqlalchemy import select, update
 
 import matching
 from broker import services
-from broker.support import attempts
+from broker.db.models import Account, LoginAttempt, Region
+from broker.extensions import db
 from broker.login import decisions
 from broker.login import pending as login
 from broker.login.attempts import Attempt
-from broker.extensions import db
-from broker.db.models import Account, LoginAttempt, Region
+from broker.support import attempts
 from broker.support.recheck import Recheck, Verdict, decide_again
 from tests.broker.attemptdata import (
-    ALL, KID, SNILS_6, TESTOV, attempt_for, find, import_rows, registry_rows, row_counts, switch_region,
+    ALL,
+    KID,
+    SNILS_6,
+    TESTOV,
+    attempt_for,
+    find,
+    import_rows,
+    registry_rows,
+    row_counts,
+    switch_region,
 )  # fmt: skip
 from tests.broker.registry_files import row
 from tests.builders import make_person, make_snils
@@ -35,7 +44,7 @@ def recheck(made: dict[str, Attempt], name: str, **kwargs: Any) -> Recheck:
 def test_deciding_again_writes_nothing(made: dict[str, Attempt]) -> None:
     before = row_counts()
     trace_before = [(a.id, a.trace) for a in db.session.scalars(select(LoginAttempt).order_by(LoginAttempt.id))]
-    for name, made_attempt in made.items():
+    for made_attempt in made.values():
         decide_again(made_attempt.reference, regions=ALL)
         decide_again(made_attempt.id, regions=ALL)
         attempts.get(made_attempt.reference, regions=ALL)
@@ -96,7 +105,7 @@ def test_a_granted_attempt_stays_granted_until_its_accounts_fail(made: dict[str,
 
 def test_a_child_who_turned_14_with_a_simplified_account_would_be_refused_now(made: dict[str, Attempt]) -> None:
     assert recheck(made, "kid").verdict is Verdict.STILL_ALLOWED
-    later = datetime(2030, 3, 2, 9, 0, tzinfo=timezone.utc)  # born 2016-03-01: 14 on 2030-03-01
+    later = datetime(2030, 3, 2, 9, 0, tzinfo=UTC)  # born 2016-03-01: 14 on 2030-03-01
     result = recheck(made, "kid", at=later)
     age = next(f for f in result.facts if f.topic == "age")
     assert (result.verdict, result.reason_now, age.now) == (Verdict.NO_LONGER_ALLOWED, "tier_insufficient", "fail")
@@ -190,7 +199,7 @@ def test_deciding_again_finds_the_refusal_the_engine_gives_now(made: dict[str, l
         ACCOUNT_CHANGES[name]()
     db.session.commit()
     services.current().region_cache.clear()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     engine = decisions.decide(KID, "50", now)
     result = recheck(made, "kid", at=now)
     assert engine.reason is not None

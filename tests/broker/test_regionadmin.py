@@ -209,7 +209,9 @@ def test_an_operator_turns_off_auto_linking_of_children_audited_and_the_next_log
     ivanov = make_staff("ivanov", role="operator", regions=("77",))
     change("77", ivanov, enabled=True, comment="пилот")
     assert regions.policies()["77"].auto_link_under_14 is True
-    done = change("77", ivanov, enabled=None, policy={"auto_link_under_14": False}, comment="решение министерства: дети — только через привязку")
+    done = change(
+        "77", ivanov, enabled=None, policy={"auto_link_under_14": False}, comment="решение министерства: дети — только через привязку"
+    )
     assert done.changed and done.region.policy == {"auto_link_under_14": False}
     assert (done.before, done.after) == (
         {"enabled": True, "policy": {}},

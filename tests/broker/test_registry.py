@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 import matching
 from broker import services
-from broker.extensions import db
 from broker.db.models import Account, EsiaLink
-from tests.databases import DATABASES, database_url_for, running_app
+from broker.extensions import db
 from tests.builders import (
     ADULT_SNILS,
     CHILD_SNILS,
@@ -24,21 +24,33 @@ from tests.builders import (
     make_child_account,
     make_person,
 )
+from tests.databases import DATABASES, database_url_for, running_app
 
 Build = Callable[[Iterable[matching.Account]], matching.Registry]
 
 
 def store(accounts: Iterable[matching.Account]) -> matching.Registry:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for a in accounts:
         db.session.add(
             Account(
-                id=a.id, login=a.login, role=str(a.role), region=a.region, school_id=a.school_id,
-                last_name=a.last_name, first_name=a.first_name, middle_name=a.middle_name,
+                id=a.id,
+                login=a.login,
+                role=str(a.role),
+                region=a.region,
+                school_id=a.school_id,
+                last_name=a.last_name,
+                first_name=a.first_name,
+                middle_name=a.middle_name,
                 name_key=matching.name_key(a.last_name, a.first_name, a.middle_name),
                 short_key=matching.short_name_key(a.last_name, a.first_name),
-                birth_date=a.birth_date, gender=str(a.gender), snils_digest=a.snils_digest,
-                snils_masked=a.snils_masked, snils_valid=a.snils_valid, status=str(a.status), updated_at=now,
+                birth_date=a.birth_date,
+                gender=str(a.gender),
+                snils_digest=a.snils_digest,
+                snils_masked=a.snils_masked,
+                snils_valid=a.snils_valid,
+                status=str(a.status),
+                updated_at=now,
             )  # fmt: skip
         )
         if a.esia_oid:

@@ -40,6 +40,7 @@ class Clock:
 def _fresh_clock() -> None:
     Clock.now = datetime.now(UTC)
 
+
 DAY = timedelta(days=1)
 _IDS = itertools.count(1)
 
@@ -99,7 +100,12 @@ def add_pending(expires_in: timedelta) -> None:
 
 
 def add_staff_session(staff_id: int, **times: Any) -> None:
-    values = {"created_at": Clock.now - timedelta(hours=1), "expires_at": Clock.now + timedelta(hours=7), "last_seen_at": Clock.now, **times}
+    values = {
+        "created_at": Clock.now - timedelta(hours=1),
+        "expires_at": Clock.now + timedelta(hours=7),
+        "last_seen_at": Clock.now,
+        **times,
+    }
     db.session.add(StaffSession(id=_id("W"), staff_id=staff_id, **values))
 
 
@@ -238,7 +244,9 @@ def test_the_periods_follow_the_configuration(world: dict[str, Any], app: Flask,
 
 
 @pytest.mark.parametrize(("key", "value"), [("ATTEMPT_RETENTION_DAYS", 0), ("AUDIT_RETENTION_DAYS", "three years")])
-def test_a_bad_period_is_named_and_nothing_is_deleted(world: dict[str, Any], app: Flask, runner: FlaskCliRunner, key: str, value: Any) -> None:
+def test_a_bad_period_is_named_and_nothing_is_deleted(
+    world: dict[str, Any], app: Flask, runner: FlaskCliRunner, key: str, value: Any
+) -> None:
     before = counts()
     app.config[key] = value
     result = runner.invoke(args=["purge"])

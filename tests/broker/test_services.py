@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ def test_every_collaborator_is_there_when_create_app_returns(app: Flask) -> None
 
 
 def test_the_clock_gives_aware_utc(app: Flask) -> None:
-    assert services.current().clock().tzinfo is timezone.utc
+    assert services.current().clock().tzinfo is UTC
 
 
 def test_without_esia_configured_using_it_says_what_to_set(app: Flask) -> None:
@@ -41,9 +41,7 @@ def test_without_signing_keys_the_jwks_is_empty_and_signing_says_what_to_set(app
 def test_importing_services_imports_no_wing() -> None:
     """Its collaborators' types are imported for annotations only (under ``TYPE_CHECKING``)."""
     tree = ast.parse((Path(broker.__file__).parent / "services.py").read_text(encoding="utf-8"))
-    at_runtime = [
-        node.module
-        for node in tree.body
-        if isinstance(node, ast.ImportFrom) and node.module
-    ] + [alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names]
+    at_runtime = [node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module] + [
+        alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names
+    ]
     assert [name for name in at_runtime if name.split(".")[0] in {"broker", "matching", "providers"}] == []

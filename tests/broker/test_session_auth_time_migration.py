@@ -11,8 +11,8 @@ from sqlalchemy import select, text
 
 from broker import create_app
 from broker.db import revision as schema
-from broker.extensions import db
 from broker.db.models import DiarySession
+from broker.extensions import db
 
 
 def _before_auth_time() -> str:

@@ -29,8 +29,7 @@ def person_file(tmp_path: Path, **overrides: Any) -> str:
 
 @pytest.fixture
 def registry(runner: FlaskCliRunner, tmp_path: Path) -> FlaskCliRunner:
-    rows = [row(), row(id="acc-2", login="parent", role="parent"), row(id="acc-3", login="x", region="39", snils="",
-                                                                     last_name="Иванов")]
+    rows = [row(), row(id="acc-2", login="parent", role="parent"), row(id="acc-3", login="x", region="39", snils="", last_name="Иванов")]
     assert runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "r.csv", rows))]).exit_code == 0
     assert runner.invoke(args=["regions", "enable", "77", "--comment", "test"]).exit_code == 0
     return runner

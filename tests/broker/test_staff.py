@@ -155,7 +155,13 @@ def test_a_member_cannot_demote_or_disable_themselves(app: Flask) -> None:
 def test_a_change_is_audited_with_before_and_after(app: Flask) -> None:
     make_staff("boss", role="admin")
     member = make_staff("ivanov", role="operator", regions=("77",))
-    staff.change_staff(member, role="operator", regions=("77", "78"), name="Иванов", actor="boss", )
+    staff.change_staff(
+        member,
+        role="operator",
+        regions=("77", "78"),
+        name="Иванов",
+        actor="boss",
+    )
     [event] = audit_rows("staff_changed")
     assert (event.before["regions"], event.after["regions"]) == (["77"], ["77", "78"])
     assert (event.before["name"], event.after["name"]) == ("", "Иванов")
@@ -178,8 +184,10 @@ def test_a_new_password_unlocks_and_ends_every_session(app: Flask) -> None:
 
 
 def test_staff_create_asks_for_the_password_twice_and_audits_the_os_user(runner: FlaskCliRunner) -> None:
-    result = runner.invoke(args=["staff", "create", "ivanov", "--role", "operator", "--region", "77", "--region", "50", "--name", "Иванов"],
-                           input=f"{PASSWORD}\n{PASSWORD}\n")
+    result = runner.invoke(
+        args=["staff", "create", "ivanov", "--role", "operator", "--region", "77", "--region", "50", "--name", "Иванов"],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+    )
     assert result.exit_code == 0, result.output
     assert "ivanov: operator created in regions 50, 77" in result.output
     assert PASSWORD not in result.output
@@ -201,8 +209,9 @@ def test_staff_create_reads_the_password_from_a_file_or_standard_input(runner: F
 def test_staff_create_refuses_a_weak_password_or_a_bad_region_and_writes_nothing(runner: FlaskCliRunner) -> None:
     weak = runner.invoke(args=["staff", "create", "ivanov", "--role", "support", "--password-file", "-"], input="short\n")
     assert weak.exit_code == 1 and "password: must be at least 12 characters" in weak.output
-    region = runner.invoke(args=["staff", "create", "ivanov", "--role", "operator", "--region", "99", "--password-file", "-"],
-                           input=PASSWORD + "\n")
+    region = runner.invoke(
+        args=["staff", "create", "ivanov", "--role", "operator", "--region", "99", "--password-file", "-"], input=PASSWORD + "\n"
+    )
     assert region.exit_code == 1 and "regions: 99: not a federal subject code" in region.output
     assert count_staff() == 0 and audit_rows() == []
 

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 import matching
 from broker.config import LOGIN_COOKIE, cookie_name
-from broker.extensions import db
 from broker.db.models import LoginAttempt
+from broker.extensions import db
 from broker.web.pages import render_refusal
 from broker.web.statuses import REFUSAL_STATUS, status_of
 

@@ -116,7 +116,9 @@ def test_field_errors_are_shown_and_a_typed_snils_is_never_repeated(linked: dict
     assert "введённый номер не сохраняется" in page
 
 
-def test_the_next_page_of_a_snils_search_carries_its_digest_not_the_number(linked: dict[str, Attempt], browser: StaffBrowser, app: Flask) -> None:
+def test_the_next_page_of_a_snils_search_carries_its_digest_not_the_number(
+    linked: dict[str, Attempt], browser: StaffBrowser, app: Flask
+) -> None:
     from broker.support import views as support
 
     signed_in(browser, "helpdesk", "support")
@@ -227,7 +229,9 @@ def test_unlink_needs_a_reason(linked: dict[str, Attempt], browser: StaffBrowser
     assert is_linked("acc-1") and audit_rows("account_unlinked") == []
 
 
-def test_an_operator_unlinks_in_their_region_audited_with_before_after_and_reason(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
+def test_an_operator_unlinks_in_their_region_audited_with_before_after_and_reason(
+    linked: dict[str, Attempt], browser: StaffBrowser
+) -> None:
     signed_in(browser, "moscow", "operator", ("77",))
     page = text(browser.get("/support/accounts/acc-1"))
     assert 'action="/support/accounts/acc-1/unlink"' in page and "Действующие сеансы" in page

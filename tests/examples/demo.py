@@ -37,7 +37,9 @@ class Demo:
         return (self.folder / "run_demo.out").read_text(encoding="utf-8", errors="replace")
 
     def logs(self) -> str:
-        return "".join(path.read_text(encoding="utf-8", errors="replace") for path in sorted((self.folder / "instance" / "demo" / "log").glob("*.log")))
+        return "".join(
+            path.read_text(encoding="utf-8", errors="replace") for path in sorted((self.folder / "instance" / "demo" / "log").glob("*.log"))
+        )
 
 
 def launch(folder: Path, **env: str) -> subprocess.Popen[bytes]:

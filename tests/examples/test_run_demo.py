@@ -101,9 +101,7 @@ def children(pid: int) -> list[int]:
 
 def test_the_login_load_benchmark_runs_against_the_demo(demo: Demo) -> None:
     _esia, broker, portal = demo.servers
-    environ = dict(
-        item.split(b"=", 1) for item in Path(f"/proc/{portal}/environ").read_bytes().split(b"\0") if b"=" in item
-    )
+    environ = dict(item.split(b"=", 1) for item in Path(f"/proc/{portal}/environ").read_bytes().split(b"\0") if b"=" in item)
     command = [
         sys.executable, str(ROOT / "bench" / "login_load.py"), "--broker", demo.broker,
         "--redirect-uri", demo.portal + "/callback",

@@ -61,7 +61,9 @@ def test_a_forged_state_is_refused_and_not_recorded(world: World) -> None:
 
 
 def test_an_unregistered_redirect_uri_gets_an_error_page_not_a_redirect(world: World) -> None:
-    answer = world.go(f"{BROKER}/oidc/authorize?response_type=code&client_id=portal&redirect_uri=https://evil.test/cb&scope=openid&region=77")
+    answer = world.go(
+        f"{BROKER}/oidc/authorize?response_type=code&client_id=portal&redirect_uri=https://evil.test/cb&scope=openid&region=77"
+    )
     assert answer.status_code == 400 and "Портал отправил неверный запрос" in answer.text
 
 
@@ -71,7 +73,9 @@ def test_an_unknown_portal_gets_an_error_page(world: World) -> None:
 
 
 def test_a_request_without_pkce_is_sent_back_to_the_portal_with_an_error(world: World) -> None:
-    answer = world.go(f"{BROKER}/oidc/authorize?response_type=code&client_id=portal&redirect_uri={PORTAL_CALLBACK}&scope=openid&state=s1&region=77")
+    answer = world.go(
+        f"{BROKER}/oidc/authorize?response_type=code&client_id=portal&redirect_uri={PORTAL_CALLBACK}&scope=openid&state=s1&region=77"
+    )
     assert answer.status_code == 302
     location = answer.headers["Location"]
     assert location.startswith(PORTAL_CALLBACK) and query_of(location)["error"] == "invalid_request"
@@ -117,8 +121,12 @@ def test_a_wrong_client_secret_is_refused(world: World) -> None:
     assert login.callback is not None
     answer = requests.post(
         f"{BROKER}/oidc/token",
-        data={"grant_type": "authorization_code", "code": query_of(login.callback)["code"],
-              "redirect_uri": PORTAL_CALLBACK, "code_verifier": login.verifier},
+        data={
+            "grant_type": "authorization_code",
+            "code": query_of(login.callback)["code"],
+            "redirect_uri": PORTAL_CALLBACK,
+            "code_verifier": login.verifier,
+        },
         auth=("portal", "wrong"),
     )
     assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
@@ -154,7 +162,9 @@ def test_an_account_linked_by_someone_else_while_the_person_confirmed_is_refused
         db.session.add(EsiaLink(account_id=account_id, oid="1000999997", tier="verified", source="link",
                                 linked_at=datetime.now(UTC)))  # fmt: skip
         db.session.commit()
-    answer = world.go(f"{BROKER}/auth/confirm", data={"csrf_token": csrf(login.page.text), "phone": "+79000000005", "email": "i@example.org"})
+    answer = world.go(
+        f"{BROKER}/auth/confirm", data={"csrf_token": csrf(login.page.text), "phone": "+79000000005", "email": "i@example.org"}
+    )
     assert answer.status_code == 403 and "Код обращения" in answer.text
     assert sessions_count(world) == 0
     with world.broker.app_context():

@@ -48,7 +48,9 @@ def test_the_link_flow_refuses_a_person_who_is_not_that_account(world: World) ->
         ("d-028", f"{PORTAL}/settings", PORTAL_SECRET, 200),  # region 39 is among the portal's regions
     ],
 )
-def test_the_portal_must_authenticate_and_stay_on_its_origin(world: World, account_id: str, return_to: str, secret: str, status: int) -> None:
+def test_the_portal_must_authenticate_and_stay_on_its_origin(
+    world: World, account_id: str, return_to: str, secret: str, status: int
+) -> None:
     assert ask_link(account_id, return_to, secret).status_code == status
 
 

@@ -118,8 +118,7 @@ def test_the_authorization_response_names_the_issuer(world: World) -> None:
 def test_an_error_sent_back_to_the_portal_names_the_issuer_too(world: World) -> None:
     # No PKCE: the request is refused with a redirect to the portal (RFC 9207 §2: errors too).
     answer = world.go(
-        f"{BROKER}/oidc/authorize?response_type=code&client_id=portal&redirect_uri={PORTAL_CALLBACK}"
-        "&scope=openid&state=s1&region=77"
+        f"{BROKER}/oidc/authorize?response_type=code&client_id=portal&redirect_uri={PORTAL_CALLBACK}&scope=openid&state=s1&region=77"
     )
     assert answer.status_code == 302
     query = query_of(answer.headers["Location"])

@@ -25,8 +25,8 @@ from oic.oic.message import AuthorizationErrorResponse, AuthorizationRequest, Au
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 from sqlalchemy import func, select
 
-from broker.extensions import db
 from broker.db.models import DiarySession, LoginAttempt
+from broker.extensions import db
 from tests.world import BROKER, PORTAL_CALLBACK, PORTAL_SECRET, World, log_in
 
 pytestmark = pytest.mark.flow
@@ -155,9 +155,7 @@ def test_the_id_token_reports_when_esia_asked_the_person_not_when_the_broker_sig
 
 
 @pytest.mark.parametrize("params", [{"prompt": "login"}, {"max_age": "0"}, {"max_age": "60"}, {"max_age": "1800"}])
-def test_a_new_login_that_esia_answers_without_asking_the_person_is_login_required(
-    world: World, params: dict[str, str]
-) -> None:
+def test_a_new_login_that_esia_answers_without_asking_the_person_is_login_required(world: World, params: dict[str, str]) -> None:
     """OIDC Core §3.1.2.1: an OP that cannot reauthenticate the person returns login_required."""
     signed_in(world)  # a session 10 minutes old, older than max_age=60: a new ESIA login
     age_session(world, 3600)  # and older than max_age=1800 too

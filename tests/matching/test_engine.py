@@ -110,7 +110,10 @@ def test_leaves_out_an_unusable_account_from_the_chooser() -> None:
 @pytest.mark.parametrize(
     "person_overrides, account_overrides",
     [
-        ({"last_name": "Сёмина", "first_name": "Алёна", "gender": Gender.FEMALE}, {"last_name": "Семина", "first_name": "Алена", "gender": Gender.FEMALE}),
+        (
+            {"last_name": "Сёмина", "first_name": "Алёна", "gender": Gender.FEMALE},
+            {"last_name": "Семина", "first_name": "Алена", "gender": Gender.FEMALE},
+        ),
         ({"last_name": "Иванова-Петрова"}, {"last_name": "Иванова – Петрова"}),
         ({"last_name": "ТЕСТОВ"}, {"last_name": " тестов "}),
         ({"last_name": "Тестoв"}, {}),  # Latin o in ESIA's data
@@ -160,7 +163,9 @@ def test_records_every_normalisation_rule_that_fired_in_the_trace() -> None:
     ids=lambda v: v if isinstance(v, str) else None,
 )
 def test_refuses_an_adult_with_the_right_reason(person: Any, accounts: list[Any], region: RegionPolicy, reason: Reason) -> None:
-    decision = run(person, *accounts, region=region, regions={"77": MOSCOW, "50": make_region(code="50", enabled=False)} if region.enabled else None)
+    decision = run(
+        person, *accounts, region=region, regions={"77": MOSCOW, "50": make_region(code="50", enabled=False)} if region.enabled else None
+    )
     assert (decision.outcome, decision.reason, decision.account_ids) == (Outcome.REFUSED, reason, ())
 
 
@@ -403,7 +408,18 @@ def test_a_bad_esia_snils_is_only_noted_under_14() -> None:
 def test_every_check_names_its_result_for_each_account() -> None:
     decision = run(make_person(), make_account())
     fields = [c.field for c in decision.checks if c.account_id == "acc-1"]
-    assert fields == ["last_name", "first_name", "middle_name", "birth_date", "gender", "snils", "account_region", "status", "school", "link"]
+    assert fields == [
+        "last_name",
+        "first_name",
+        "middle_name",
+        "birth_date",
+        "gender",
+        "snils",
+        "account_region",
+        "status",
+        "school",
+        "link",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -493,7 +509,10 @@ def test_the_override_leaves_links_the_link_flow_and_adults_alone(
 
 
 def test_the_same_cases_with_the_override_on_link_or_offer_a_chooser() -> None:
-    pair = [make_child_account(id=AccountId("c-1"), snils=CHILD_SNILS), make_child_account(id=AccountId("c-2"), login="c2", snils=CHILD_SNILS)]
+    pair = [
+        make_child_account(id=AccountId("c-1"), snils=CHILD_SNILS),
+        make_child_account(id=AccountId("c-2"), login="c2", snils=CHILD_SNILS),
+    ]
     assert run(make_child(snils=CHILD_SNILS), *pair).outcome is Outcome.CHOOSE_ACCOUNT
     linked = [replace(pair[0], esia_oid=CHILD_OID), pair[1]]
     assert run(make_child(snils=CHILD_SNILS), *linked).outcome is Outcome.CHOOSE_ACCOUNT

@@ -95,9 +95,7 @@ def test_a_latin_lookalike_inside_a_cyrillic_word_never_changes_the_key(raw: str
     if not positions:
         return
     i = data.draw(st.sampled_from(positions))
-    word_has_other_cyrillic = any(
-        ch.isalpha() for ch in raw[:i].split(" ")[-1].split("-")[-1] + raw[i + 1 :].split(" ")[0].split("-")[0]
-    )
+    word_has_other_cyrillic = any(ch.isalpha() for ch in raw[:i].split(" ")[-1].split("-")[-1] + raw[i + 1 :].split(" ")[0].split("-")[0])
     if not word_has_other_cyrillic:
         return  # a one-letter Latin word is Latin, not a slip
     slipped = raw[:i] + cyrillic_to_latin[raw[i]] + raw[i + 1 :]

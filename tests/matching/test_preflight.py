@@ -159,7 +159,10 @@ CHILD_WITH_PARENTS_SNILS = make_child_account(id=AccountId("child"), snils=ADULT
             {"n1": ((F.AMBIGUOUS,), R.AMBIGUOUS), "n2": ((F.AMBIGUOUS,), R.AMBIGUOUS)},
         ),
         (  # ё and spacing do not make two people out of one name
-            [make_child_account(id=AccountId("n1"), first_name="Алёна"), make_child_account(id=AccountId("n2"), login="n2", first_name=" алена ")],
+            [
+                make_child_account(id=AccountId("n1"), first_name="Алёна"),
+                make_child_account(id=AccountId("n2"), login="n2", first_name=" алена "),
+            ],
             {"n1": ((F.AMBIGUOUS,), R.AMBIGUOUS), "n2": ((F.AMBIGUOUS,), R.AMBIGUOUS)},
         ),
         (  # one of them has a SNILS: ESIA's SNILS tells them apart
@@ -167,11 +170,17 @@ CHILD_WITH_PARENTS_SNILS = make_child_account(id=AccountId("child"), snils=ADULT
             {},
         ),
         (  # both have SNILS: told apart
-            [make_child_account(id=AccountId("n1"), snils=OTHER_SNILS), make_child_account(id=AccountId("n2"), login="n2", snils=CHILD_SNILS)],
+            [
+                make_child_account(id=AccountId("n1"), snils=OTHER_SNILS),
+                make_child_account(id=AccountId("n2"), login="n2", snils=CHILD_SNILS),
+            ],
             {},
         ),
         (  # a SNILS with a bad checksum tells nobody apart
-            [make_child_account(id=AccountId("n1")), make_child_account(id=AccountId("n2"), login="n2", snils=BAD_SNILS, snils_valid=False)],
+            [
+                make_child_account(id=AccountId("n1")),
+                make_child_account(id=AccountId("n2"), login="n2", snils=BAD_SNILS, snils_valid=False),
+            ],
             {"n1": ((F.AMBIGUOUS,), R.AMBIGUOUS), "n2": ((F.SNILS_CHECKSUM, F.AMBIGUOUS), R.AMBIGUOUS)},
         ),
         (  # a linked namesake is provably someone else
@@ -196,9 +205,7 @@ CHILD_WITH_PARENTS_SNILS = make_child_account(id=AccountId("child"), snils=ADULT
         ),
     ],
 )
-def test_predicts_findings_across_accounts(
-    accounts: list[Account], expected: dict[str, tuple[tuple[Finding, ...], Reason | None]]
-) -> None:
+def test_predicts_findings_across_accounts(accounts: list[Account], expected: dict[str, tuple[tuple[Finding, ...], Reason | None]]) -> None:
     assert findings(run(*accounts)) == expected
 
 
@@ -245,9 +252,7 @@ class Elsewhere:
 
     def __call__(self, digests: Collection[str], names: Collection[tuple[str, date]]) -> list[AccountRow]:
         self.asked.append((set(digests), set(names)))
-        return [r for r in self.rows if r.snils_digest in digests] + [
-            r for r in self.rows if (r.name_key, r.birth_date) in names
-        ]
+        return [r for r in self.rows if r.snils_digest in digests] + [r for r in self.rows if (r.name_key, r.birth_date) in names]
 
 
 def test_accounts_of_other_regions_count_in_groups_but_are_not_reported() -> None:
@@ -261,7 +266,7 @@ def test_accounts_of_other_regions_count_in_groups_but_are_not_reported() -> Non
         "child": ((F.AMBIGUOUS,), R.AMBIGUOUS),
         "holder": ((F.SNILS_SHARED,), R.SNILS_MISMATCH),
     }
-    (digests, names), = elsewhere.asked
+    ((digests, names),) = elsewhere.asked
     assert digests == {make_account().snils_digest}
     assert names == {(row_of(child).name_key, child.birth_date)}
 
@@ -273,8 +278,12 @@ def test_the_same_person_in_another_region_is_not_a_shared_snils() -> None:
 
 def test_asks_other_regions_nothing_when_no_account_is_in_a_group() -> None:
     elsewhere = Elsewhere()
-    run(make_account(snils=None), make_account(id=AccountId("x"), login="x", snils=OTHER_SNILS), elsewhere=elsewhere,
-        shared=SharedKeys(set(), set()))
+    run(
+        make_account(snils=None),
+        make_account(id=AccountId("x"), login="x", snils=OTHER_SNILS),
+        elsewhere=elsewhere,
+        shared=SharedKeys(set(), set()),
+    )
     assert elsewhere.asked == []
 
 

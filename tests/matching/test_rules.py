@@ -70,9 +70,7 @@ IDENTITY_FAULTS: dict[Reason, dict[str, Any]] = {
 
 
 @pytest.mark.parametrize(("one", "other"), list(combinations(IDENTITY_FAULTS, 2)))
-def test_between_candidates_failing_once_each_the_engine_names_the_earlier_identity_reason(
-    one: Reason, other: Reason
-) -> None:
+def test_between_candidates_failing_once_each_the_engine_names_the_earlier_identity_reason(one: Reason, other: Reason) -> None:
     accounts = [make_account(id="acc-1", **IDENTITY_FAULTS[other]), make_account(id="acc-2", **IDENTITY_FAULTS[one])]
     decision = decide(make_person(), registry=FakeRegistry(accounts), region=MOSCOW, regions={"77": MOSCOW}, at=NOW)
     assert IDENTITY_REASONS.index(one) < IDENTITY_REASONS.index(other)
@@ -103,7 +101,7 @@ def test_the_preflight_predicts_the_refusal_the_engine_order_puts_first_for_an_a
     overrides: dict[str, Any] = {}
     for reason in found:
         overrides.update(ADULT_FINDINGS[reason])
-    (_, predicted), = findings(run(make_account(**overrides))).values()
+    ((_, predicted),) = findings(run(make_account(**overrides))).values()
     assert predicted is min(found, key=REASON_ORDER.index)
 
 
@@ -113,7 +111,7 @@ def test_the_preflight_predicts_the_refusal_the_engine_order_puts_first_for_a_ch
     for reason in found:
         overrides.update(CHILD_FINDINGS[reason])
     region = replace(MOSCOW, auto_link_under_14=Reason.LINK_REQUIRED not in found)
-    (_, predicted), = findings(run(make_child_account(**overrides), region=region)).values()
+    ((_, predicted),) = findings(run(make_child_account(**overrides), region=region)).values()
     assert predicted is min(found, key=REASON_ORDER.index)
 
 

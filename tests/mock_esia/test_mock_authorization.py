@@ -352,8 +352,18 @@ def test_the_legacy_flow_accepts_a_gost_cms_made_by_openssl_smime(esia, openssl,
     message = tmp_path / "message"
     message.write_bytes((params["scope"] + params["timestamp"] + params["client_id"] + params["state"]).encode())
     signed = openssl.run(
-        "smime", "-sign", "-binary", "-noattr", "-outform", "DER", "-in", str(message),
-        "-signer", str(DATA / "client-gost.cer"), "-inkey", str(DATA / "client-gost.key"),
+        "smime",
+        "-sign",
+        "-binary",
+        "-noattr",
+        "-outform",
+        "DER",
+        "-in",
+        str(message),
+        "-signer",
+        str(DATA / "client-gost.cer"),
+        "-inkey",
+        str(DATA / "client-gost.key"),
     )
     assert signed.returncode == 0, signed.stderr
 

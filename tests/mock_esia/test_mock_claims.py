@@ -33,9 +33,7 @@ def test_the_access_token_has_esias_header_and_claims(tokens, clock):
     assert claims["iss"] == "http://esia-portal1.test.gosuslugi.ru/"
     assert claims["client_id"] == "DIARY01"
     assert claims["urn:esia:sbj_id"] == 1000300005 and isinstance(claims["urn:esia:sbj_id"], int)
-    assert claims["scope"] == (
-        "openid fullname?oid=1000300005 birthdate?oid=1000300005 gender?oid=1000300005 snils?oid=1000300005"
-    )
+    assert claims["scope"] == ("openid fullname?oid=1000300005 birthdate?oid=1000300005 gender?oid=1000300005 snils?oid=1000300005")
     assert claims["iat"] == claims["nbf"] == int(clock())
     assert claims["exp"] == claims["iat"] + 3600
     assert uuid.UUID(claims["urn:esia:sid"])
@@ -47,7 +45,17 @@ def test_the_id_token_has_esias_header_and_claims_and_no_nonce(tokens, clock):
     assert id_token.header == {"ver": 0, "typ": "JWT", "sbt": "id", "alg": "RS256"}
     claims = id_token.claims
     assert set(claims) == {
-        "iss", "aud", "sub", "nbf", "iat", "exp", "auth_time", "amr", "urn:esia:amd", "urn:esia:sid", "urn:esia:sbj",
+        "iss",
+        "aud",
+        "sub",
+        "nbf",
+        "iat",
+        "exp",
+        "auth_time",
+        "amr",
+        "urn:esia:amd",
+        "urn:esia:sid",
+        "urn:esia:sbj",
     }
     assert claims["aud"] == "DIARY01"
     assert claims["sub"] == 1000300005
@@ -102,7 +110,12 @@ def test_a_gost_token_verifies_with_openssl_dgst_as_php_clients_check_it(app, cl
     (tmp_path / "signature").write_bytes(token.signature)
 
     verified = openssl.run(
-        "dgst", "-md_gost12_256", "-verify", str(tmp_path / "public.pem"), "-signature", str(tmp_path / "signature"),
+        "dgst",
+        "-md_gost12_256",
+        "-verify",
+        str(tmp_path / "public.pem"),
+        "-signature",
+        str(tmp_path / "signature"),
         str(tmp_path / "input"),
     )
 

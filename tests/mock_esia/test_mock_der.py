@@ -9,12 +9,8 @@ from hypothesis import strategies as st
 from mock_esia import der
 from mock_esia.scopes import KNOWN_SCOPES, from_per_subject, parse_scope, per_subject
 
-first_arcs = st.one_of(
-    st.tuples(st.integers(0, 1), st.integers(0, 39)), st.tuples(st.just(2), st.integers(0, 10**6))
-)
-oids = st.tuples(first_arcs, st.lists(st.integers(0, 2**40), max_size=8)).map(
-    lambda t: ".".join(map(str, [*t[0], *t[1]]))
-)
+first_arcs = st.one_of(st.tuples(st.integers(0, 1), st.integers(0, 39)), st.tuples(st.just(2), st.integers(0, 10**6)))
+oids = st.tuples(first_arcs, st.lists(st.integers(0, 2**40), max_size=8)).map(lambda t: ".".join(map(str, [*t[0], *t[1]])))
 
 
 @given(st.integers(-(2**300), 2**300))

@@ -167,9 +167,7 @@ def test_person_mismatch_answers_with_another_persons_data_and_oid(esia):
 
     person = esia.person_api("/rs/prns/1000300005", token)
     honest = esia.http.get(esia.url("/rs/prns/1000300005"), headers={"Authorization": f"Bearer {token}"})
-    lying = esia.http.get(
-        esia.url("/rs/prns/1000300005"), headers={"Authorization": f"Bearer {token}", FAULT: "person_mismatch"}
-    )
+    lying = esia.http.get(esia.url("/rs/prns/1000300005"), headers={"Authorization": f"Bearer {token}", FAULT: "person_mismatch"})
 
     assert person.json() == honest.json()
     assert lying.status_code == 200

@@ -25,14 +25,12 @@ STREEBOG_VECTORS = [
     (
         gost.streebog512,
         M1,
-        "1b54d01a4af5b9d5cc3d86d68d285462b19abc2475222f35c085122be4ba1ffa"
-        "00ad30f8767b3a82384c6574f024c311e2a481332b08ef7f41797891c1646f48",
+        "1b54d01a4af5b9d5cc3d86d68d285462b19abc2475222f35c085122be4ba1ffa00ad30f8767b3a82384c6574f024c311e2a481332b08ef7f41797891c1646f48",
     ),
     (
         gost.streebog512,
         M2,
-        "1e88e62226bfca6f9994f1f2d51569e0daf8475a3b0fe61a5300eee46d961376"
-        "035fe83549ada2b8620fcd7c496ce5b33f0cb9dddc2b6460143b03dabac9fb28",
+        "1e88e62226bfca6f9994f1f2d51569e0daf8475a3b0fe61a5300eee46d961376035fe83549ada2b8620fcd7c496ce5b33f0cb9dddc2b6460143b03dabac9fb28",
     ),
 ]
 
@@ -115,8 +113,13 @@ def test_a_signature_made_by_the_mock_verifies_in_openssl(openssl: Openssl, tmp_
     (tmp_path / "public.pem").write_bytes(public.stdout)
 
     verified = openssl.run(
-        "dgst", "-md_gost12_256", "-verify", str(tmp_path / "public.pem"),
-        "-signature", str(tmp_path / "signature"), str(message),
+        "dgst",
+        "-md_gost12_256",
+        "-verify",
+        str(tmp_path / "public.pem"),
+        "-signature",
+        str(tmp_path / "signature"),
+        str(message),
     )
 
     assert verified.stdout.strip() == b"Verified OK", verified.stderr
@@ -146,8 +149,19 @@ def test_the_certificate_hash_equals_openssls_streebog_of_the_der_certificate(op
 def test_a_gost_cms_signature_made_by_openssl_smime_verifies(openssl: Openssl, tmp_path: Path, attributes: bool):
     message = tmp_path / "message"
     message.write_bytes(b"openid fullname2026.01.01 12:00:00 +0300DIARY01a3f1c8d0-0000-4000-8000-000000000001")
-    arguments = ["smime", "-sign", "-binary", "-outform", "DER", "-signer", str(DATA / "client-gost.cer"),
-                 "-inkey", str(DATA / "client-gost.key"), "-in", str(message)]
+    arguments = [
+        "smime",
+        "-sign",
+        "-binary",
+        "-outform",
+        "DER",
+        "-signer",
+        str(DATA / "client-gost.cer"),
+        "-inkey",
+        str(DATA / "client-gost.key"),
+        "-in",
+        str(message),
+    ]
     signed = openssl.run(*arguments, *([] if attributes else ["-noattr"]))
     assert signed.returncode == 0, signed.stderr
     registered = [parse_certificate(pem_blocks((DATA / "client-gost.cer").read_text())[0])]

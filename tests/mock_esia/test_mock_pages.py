@@ -129,7 +129,9 @@ def test_a_person_who_declines_never_sees_the_consent_page(make_app, client_for)
 
 
 def test_logout_returns_to_a_registered_url(esia):
-    answer = esia.http.get(esia.url("/idp/ext/Logout"), params={"client_id": "DIARY01", "redirect_url": REDIRECT_URI}, allow_redirects=False)
+    answer = esia.http.get(
+        esia.url("/idp/ext/Logout"), params={"client_id": "DIARY01", "redirect_url": REDIRECT_URI}, allow_redirects=False
+    )
 
     assert answer.status_code == 302 and answer.headers["Location"] == REDIRECT_URI
 

@@ -80,8 +80,12 @@ def test_a_collection_lists_its_elements_as_urls_that_can_be_followed(esia, logi
     assert collection["elements"] == [f"{BASE}/rs/prns/{oid}/ctts/700051", f"{BASE}/rs/prns/{oid}/ctts/700052"]
     element = esia.http.get(collection["elements"][1], headers={"Authorization": f"Bearer {token}"}).json()
     assert element == {
-        "stateFacts": ["Identifiable"], "id": 700052, "type": "EML", "vrfStu": "VERIFIED",
-        "value": "ivan.petrov@example.org", "eTag": element["eTag"],
+        "stateFacts": ["Identifiable"],
+        "id": 700052,
+        "type": "EML",
+        "vrfStu": "VERIFIED",
+        "value": "ivan.petrov@example.org",
+        "eTag": element["eTag"],
     }
 
 
@@ -106,8 +110,13 @@ def test_a_person_embeds_collections_in_one_call(esia, login):
     assert {c["type"] for c in body["contacts"]["elements"]} == {"MBT", "EML"}
     assert body["addresses"]["elements"] == [f"{BASE}/rs/prns/{oid}/addrs/900081"]
     assert body["kids"]["elements"][0] == {
-        "stateFacts": ["Identifiable"], "id": 600081, "lastName": "Лебедев", "firstName": "Максим",
-        "middleName": "Игоревич", "birthDate": "14.05.2016", "eTag": body["kids"]["elements"][0]["eTag"],
+        "stateFacts": ["Identifiable"],
+        "id": 600081,
+        "lastName": "Лебедев",
+        "firstName": "Максим",
+        "middleName": "Игоревич",
+        "birthDate": "14.05.2016",
+        "eTag": body["kids"]["elements"][0]["eTag"],
     }
 
 

@@ -37,8 +37,15 @@ def test_python_m_mock_esia_serves_on_loopback_and_writes_its_keys(tmp_path):
     port = free_port()
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "mock_esia", "--port", str(port),
-            "--data-dir", str(tmp_path / "data"), "--config", str(tmp_path / "mock.toml"),
+            sys.executable,
+            "-m",
+            "mock_esia",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--config",
+            str(tmp_path / "mock.toml"),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -79,7 +86,9 @@ def test_a_bad_config_file_stops_the_mock_with_a_message(tmp_path):
 
     result = subprocess.run(
         [sys.executable, "-m", "mock_esia", "--config", str(tmp_path / "mock.json"), "--data-dir", str(tmp_path / "d")],
-        cwd=ROOT, capture_output=True, timeout=30,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=30,
     )
 
     assert result.returncode == 2

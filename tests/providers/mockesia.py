@@ -53,9 +53,7 @@ class MockEsia:
         return {name: values[0] for name, values in parse_qs(callback.query).items()}
 
 
-def start_mock_esia(
-    routes: responses.RequestsMock, data_dir: Path, rsa_certificate: Path, **overrides: Any
-) -> MockEsia:
+def start_mock_esia(routes: responses.RequestsMock, data_dir: Path, rsa_certificate: Path, **overrides: Any) -> MockEsia:
     """Start the mock with ``MOCK_CLIENTS`` registered and route ESIA's address to it alone.
 
     ``rsa_certificate`` is the legacy clients' certificate (the current ones use the GOST one in

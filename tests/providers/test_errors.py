@@ -34,9 +34,7 @@ FAMILY = {
 
 
 @pytest.mark.parametrize(("error", "expected"), FAMILY.items(), ids=[error.__name__ for error in FAMILY])
-def test_each_error_has_a_stable_code_description_and_reason(
-    error: type[ProviderError], expected: tuple[str, Reason]
-) -> None:
+def test_each_error_has_a_stable_code_description_and_reason(error: type[ProviderError], expected: tuple[str, Reason]) -> None:
     assert (error.code, error.reason) == expected
     assert issubclass(error, ProviderError) and error.description.endswith(".")
     assert error.reason in REFUSALS  # the broker has a message for it

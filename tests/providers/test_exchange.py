@@ -226,9 +226,7 @@ def test_token_request_failures_are_provider_errors_and_never_retried(
         assert isinstance(info.value.__cause__, requests.RequestException)
 
 
-def test_tokens_value_is_frozen(
-    http: responses.RequestsMock, make_provider: ProviderFactory, upstream: Upstream
-) -> None:
+def test_tokens_value_is_frozen(http: responses.RequestsMock, make_provider: ProviderFactory, upstream: Upstream) -> None:
     provider = make_provider()
     http.add_callback(responses.POST, CURRENT_TE, callback=upstream.token_endpoint())
     tokens = provider.exchange_code(CODE, provider.authorize())
@@ -237,14 +235,10 @@ def test_tokens_value_is_frozen(
         tokens.oid = EsiaOid("1")  # type: ignore[misc]
 
 
-def test_a_stored_request_works_after_a_restart(
-    http: responses.RequestsMock, make_provider: ProviderFactory, upstream: Upstream
-) -> None:
+def test_a_stored_request_works_after_a_restart(http: responses.RequestsMock, make_provider: ProviderFactory, upstream: Upstream) -> None:
     """The broker may keep state, nonce and verifier in its database and rebuild the request."""
     original = make_provider().authorize()
-    rebuilt = AuthorizationRequest(
-        url="", state=original.state, nonce=original.nonce, code_verifier=original.code_verifier, timestamp=""
-    )
+    rebuilt = AuthorizationRequest(url="", state=original.state, nonce=original.nonce, code_verifier=original.code_verifier, timestamp="")
     http.add_callback(responses.POST, CURRENT_TE, callback=upstream.token_endpoint())
     assert make_provider().exchange_code(CODE, rebuilt).oid == str(OID)
     assert form_of(http.calls[0].request)["code_verifier"] == original.code_verifier

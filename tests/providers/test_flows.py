@@ -64,9 +64,7 @@ def test_a_confirmed_adult_logs_in(esia: MockEsia, make_provider: ProviderFactor
 
 
 @pytest.mark.parametrize("client_id", list(MOCK_CLIENTS))
-def test_a_profile_is_the_person_and_contacts_in_one_call(
-    esia: MockEsia, make_provider: ProviderFactory, client_id: str
-) -> None:
+def test_a_profile_is_the_person_and_contacts_in_one_call(esia: MockEsia, make_provider: ProviderFactory, client_id: str) -> None:
     provider = provider_for(esia, make_provider, client_id)
     tokens = log_in(esia, provider, "adult-verified")
     assert provider.fetch_profile(tokens) == (provider.fetch_person(tokens), provider.fetch_contacts(tokens))
@@ -101,9 +99,7 @@ def test_contacts_keep_only_verified_ones(esia: MockEsia, make_provider: Provide
 
 
 @pytest.mark.parametrize("client_id", ["LEGACY01", "DIARY02"])
-def test_a_person_who_declines_consent_is_esia_denied(
-    esia: MockEsia, make_provider: ProviderFactory, client_id: str
-) -> None:
+def test_a_person_who_declines_consent_is_esia_denied(esia: MockEsia, make_provider: ProviderFactory, client_id: str) -> None:
     provider = provider_for(esia, make_provider, client_id)
     request = provider.authorize()
     with pytest.raises(ConsentDeclinedError) as info:
@@ -111,9 +107,7 @@ def test_a_person_who_declines_consent_is_esia_denied(
     assert (info.value.reason, info.value.esia_code) == (Reason.ESIA_DENIED, "ESIA-007004")
 
 
-def test_confirmed_accounts_only_refuses_an_unconfirmed_one_at_esia(
-    esia: MockEsia, make_provider: ProviderFactory
-) -> None:
+def test_confirmed_accounts_only_refuses_an_unconfirmed_one_at_esia(esia: MockEsia, make_provider: ProviderFactory) -> None:
     provider = provider_for(esia, make_provider, "DIARY03", person_filter="conf_acc")
     request = provider.authorize()
     with pytest.raises(UpstreamRefusedError) as info:

@@ -118,10 +118,7 @@ def access_header(**header: Any) -> Callable[[Upstream], dict[str, Any]]:
 
 def _times(upstream: Upstream, claims: dict[str, Any]) -> dict[str, Any]:
     now = int(upstream.now())
-    return {
-        name: now + value[1] if isinstance(value, tuple) and value[0] == NOW else value
-        for name, value in claims.items()
-    }
+    return {name: now + value[1] if isinstance(value, tuple) and value[0] == NOW else value for name, value in claims.items()}
 
 
 SUBJECT = {"urn:esia:sbj:typ": "P", "urn:esia:sbj:oid": OID}
@@ -129,14 +126,10 @@ JWK = {"kty": "oct", "k": "c2VjcmV0"}
 
 CASES: dict[str, Case] = {
     # -- signatures ------------------------------------------------------------------------
-    "forged access token signature": Case(
-        lambda up: {"access_token": forged_signature(up.access_token())}, SignatureError
-    ),
+    "forged access token signature": Case(lambda up: {"access_token": forged_signature(up.access_token())}, SignatureError),
     "forged id_token signature": Case(lambda up: {"id_token": forged_signature(up.id_token())}, SignatureError),
     "absent signature": Case(lambda up: {"access_token": up.access_token().rsplit(".", 1)[0] + "."}, SignatureError),
-    "alg none": Case(
-        lambda up: {"access_token": up.sign(up.header("access", alg="none"), up.access_claims())}, SignatureError
-    ),
+    "alg none": Case(lambda up: {"access_token": up.sign(up.header("access", alg="none"), up.access_claims())}, SignatureError),
     "HS256 keyed with ESIA's public key": Case(
         lambda up: {"access_token": up.sign(up.header("access", alg="HS256"), up.access_claims())}, SignatureError
     ),
@@ -164,9 +157,7 @@ CASES: dict[str, Case] = {
     "access token missing": Case(lambda up: {"access_token": ABSENT}, InvalidUpstreamResponseError, "access_token"),
     "id_token missing": Case(lambda up: {"id_token": ABSENT}, InvalidUpstreamResponseError, "id_token"),
     "access token not a JWT": Case(lambda up: {"access_token": "opaque"}, InvalidUpstreamResponseError, "access_token"),
-    "claims not JSON": Case(
-        lambda up: {"access_token": raw_claims("{'iss': 1}")(up)}, InvalidUpstreamResponseError, "access_token"
-    ),
+    "claims not JSON": Case(lambda up: {"access_token": raw_claims("{'iss': 1}")(up)}, InvalidUpstreamResponseError, "access_token"),
     "duplicate claims": Case(
         lambda up: {"access_token": raw_claims('{"client_id": "OTHER", "client_id": "DIARY01"}')(up)},
         InvalidUpstreamResponseError,
@@ -178,24 +169,16 @@ CASES: dict[str, Case] = {
         InvalidUpstreamResponseError,
         "access_token",
     ),
-    "exp is Infinity": Case(
-        lambda up: {"access_token": raw_claims('{"exp": Infinity}')(up)}, InvalidUpstreamResponseError, "access_token"
-    ),
-    "id_token passed off as the access token": Case(
-        lambda up: {"access_token": up.id_token()}, TokenClaimsError, "sbt"
-    ),
+    "exp is Infinity": Case(lambda up: {"access_token": raw_claims('{"exp": Infinity}')(up)}, InvalidUpstreamResponseError, "access_token"),
+    "id_token passed off as the access token": Case(lambda up: {"access_token": up.id_token()}, TokenClaimsError, "sbt"),
     "token_type is not Bearer": Case(lambda up: {"token_type": "mac"}, InvalidUpstreamResponseError, "token_type"),
     # -- state -----------------------------------------------------------------------------
     "state echo missing": Case(lambda up: {"state": ABSENT}, StateMismatchError),
-    "state echo of another request": Case(
-        lambda up: {"state": "2d1c0b9a-8f7e-4d6c-b5a4-938271605f4e"}, StateMismatchError
-    ),
+    "state echo of another request": Case(lambda up: {"state": "2d1c0b9a-8f7e-4d6c-b5a4-938271605f4e"}, StateMismatchError),
     "state echo is the authorization request's": Case(lambda up: {"state": AUTH_STATE}, StateMismatchError),
     # -- issuer, audience, times -----------------------------------------------------------
     "production issuer on the test stand": Case(access(iss="http://esia.gosuslugi.ru/"), TokenClaimsError, "iss"),
-    "issuer without trailing slash": Case(
-        identity(iss="http://esia-portal1.test.gosuslugi.ru"), TokenClaimsError, "iss"
-    ),
+    "issuer without trailing slash": Case(identity(iss="http://esia-portal1.test.gosuslugi.ru"), TokenClaimsError, "iss"),
     "issuer over https": Case(access(iss="https://esia-portal1.test.gosuslugi.ru/"), TokenClaimsError, "iss"),
     "issuer missing": Case(identity(iss=ABSENT), TokenClaimsError, "iss"),
     "id_token for another system": Case(identity(aud="DIARY99"), TokenClaimsError, "aud"),
@@ -228,9 +211,7 @@ CASES: dict[str, Case] = {
     "access token names nobody": Case(access(**{"urn:esia:sbj_id": ABSENT}), TokenClaimsError, "urn:esia:sbj_id"),
     "id_token without sub": Case(identity(sub=ABSENT), TokenClaimsError, "sub"),
     "id_token without urn:esia:sbj": Case(identity(**{"urn:esia:sbj": ABSENT}), TokenClaimsError, "urn:esia:sbj"),
-    "urn:esia:sbj without oid": Case(
-        identity(**{"urn:esia:sbj": {"urn:esia:sbj:typ": "P"}}), TokenClaimsError, "urn:esia:sbj:oid"
-    ),
+    "urn:esia:sbj without oid": Case(identity(**{"urn:esia:sbj": {"urn:esia:sbj:typ": "P"}}), TokenClaimsError, "urn:esia:sbj:oid"),
     "oid that is not a number": Case(access(**{"urn:esia:sbj_id": "1000300005; DROP"}), TokenClaimsError),
     "oid true": Case(identity(sub=True), TokenClaimsError, "sub"),
     "oid of 25 digits": Case(access(**{"urn:esia:sbj_id": 10**24}), TokenClaimsError, "urn:esia:sbj_id"),
@@ -252,9 +233,7 @@ CASES: dict[str, Case] = {
             documents={"size": 1, "elements": [f"https://esia.test:443/rs/prns/{OTHER_OID}/docs/500061"]},
         ),
     ),
-    "person data names another oid": Case(
-        lambda up: {}, InvalidUpstreamResponseError, "oid", person=person_document(oid=OTHER_OID)
-    ),
+    "person data names another oid": Case(lambda up: {}, InvalidUpstreamResponseError, "oid", person=person_document(oid=OTHER_OID)),
 }
 
 

@@ -91,9 +91,7 @@ def test_a_person_without_verified_documents_is_simplified(
     assert provider.fetch_person(tokens).tier is Tier.SIMPLIFIED
 
 
-def test_keeps_only_verified_email_and_mobile(
-    http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]
-) -> None:
+def test_keeps_only_verified_email_and_mobile(http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]) -> None:
     provider, tokens = logged_in
     elements = [
         {"id": 1, "type": "EML", "vrfStu": "NOT_VERIFIED", "value": "old@example.org"},
@@ -111,9 +109,7 @@ def test_keeps_only_verified_email_and_mobile(
     assert "marina" not in repr(contacts)
 
 
-def test_refuses_contacts_of_another_person(
-    http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]
-) -> None:
+def test_refuses_contacts_of_another_person(http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]) -> None:
     provider, tokens = logged_in
     http.add(responses.GET, CTTS, json={"size": 0}, headers={"Location": f"https://esia.test/rs/prns/{OTHER_OID}/ctts"})
     with pytest.raises(InvalidUpstreamResponseError) as info:
@@ -121,9 +117,7 @@ def test_refuses_contacts_of_another_person(
     assert info.value.field == "Location"
 
 
-def test_refuses_contacts_whose_elements_are_not_a_list(
-    http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]
-) -> None:
+def test_refuses_contacts_whose_elements_are_not_a_list(http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]) -> None:
     provider, tokens = logged_in
     http.add(responses.GET, CTTS, json={"size": 1, "elements": {"type": "EML"}})
     with pytest.raises(InvalidUpstreamResponseError) as info:
@@ -131,18 +125,14 @@ def test_refuses_contacts_whose_elements_are_not_a_list(
     assert info.value.field == "elements"
 
 
-def test_refuses_a_verified_contact_without_a_value(
-    http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]
-) -> None:
+def test_refuses_a_verified_contact_without_a_value(http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]) -> None:
     provider, tokens = logged_in
     http.add(responses.GET, CTTS, json={"size": 1, "elements": [{"type": "MBT", "vrfStu": "VERIFIED", "value": 7}]})
     with pytest.raises(InvalidUpstreamResponseError):
         provider.fetch_contacts(tokens)
 
 
-def test_retries_a_read_once_after_a_timeout(
-    http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]
-) -> None:
+def test_retries_a_read_once_after_a_timeout(http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]) -> None:
     provider, tokens = logged_in
     http.add(responses.GET, PRNS, body=requests.exceptions.ConnectTimeout("connect timed out"))
     http.add(responses.GET, PRNS, json=person_document(), headers=LOCATION)
@@ -150,9 +140,7 @@ def test_retries_a_read_once_after_a_timeout(
     assert len(http.calls) == 2
 
 
-def test_retries_a_read_once_after_a_server_error(
-    http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]
-) -> None:
+def test_retries_a_read_once_after_a_server_error(http: responses.RequestsMock, logged_in: tuple[EsiaProvider, EsiaTokens]) -> None:
     provider, tokens = logged_in
     http.add(responses.GET, CTTS, status=502, body="<html>Bad Gateway</html>", content_type="text/html")
     http.add(responses.GET, CTTS, json={"size": 0})

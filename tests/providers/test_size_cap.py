@@ -84,9 +84,7 @@ def test_an_answer_of_exactly_the_cap_is_read_and_one_byte_more_is_not(
     http: responses.RequestsMock, cap_over_length: int, accepted: bool
 ) -> None:
     document = json.dumps(person_document()).encode()
-    transport = Transport(
-        requests.Session(), connect_timeout=1, read_timeout=1, max_response_bytes=len(document) + cap_over_length
-    )
+    transport = Transport(requests.Session(), connect_timeout=1, read_timeout=1, max_response_bytes=len(document) + cap_over_length)
     http.add(responses.GET, PRNS, body=document, content_type="application/json")
     if accepted:
         assert transport.get_json(PRNS, "the person", headers={}, params={}).body["lastName"] == "Соколова"

@@ -59,9 +59,7 @@ class EsiaKeys:
         return (str(self.rsa_certificate_path), str(self.gost_certificate_path))
 
     def rsa_public_pem(self) -> bytes:
-        return self.rsa_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        return self.rsa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 @dataclass

@@ -158,9 +158,7 @@ def upgrade() -> None:
         sa.Column("tier", sa.String(16), nullable=True),
         sa.Column("source", sa.String(16), nullable=False),
         sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name="fk_esia_links_account_id_accounts", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name="fk_esia_links_account_id_accounts", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("account_id", name="pk_esia_links"),
     )
     op.create_index("ix_esia_links_oid", "esia_links", ["oid"])

@@ -22,13 +22,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('sessions', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('auth_time', sa.DateTime(timezone=True), nullable=True))
-    op.execute(sa.text('UPDATE sessions SET auth_time = created_at'))
-    with op.batch_alter_table('sessions', schema=None) as batch_op:
-        batch_op.alter_column('auth_time', existing_type=sa.DateTime(timezone=True), nullable=False)
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("auth_time", sa.DateTime(timezone=True), nullable=True))
+    op.execute(sa.text("UPDATE sessions SET auth_time = created_at"))
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.alter_column("auth_time", existing_type=sa.DateTime(timezone=True), nullable=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('sessions', schema=None) as batch_op:
-        batch_op.drop_column('auth_time')
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.drop_column("auth_time")
