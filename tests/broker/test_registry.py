@@ -11,7 +11,7 @@ import matching
 from broker import services
 from broker.extensions import db
 from broker.db.models import Account, EsiaLink
-from tests.databases import DATABASES, database_url_for, running_app
+from tests.databases import DATABASES, MigratedDatabases, running_app
 from tests.builders import (
     ADULT_SNILS,
     CHILD_SNILS,
@@ -48,11 +48,11 @@ def store(accounts: Iterable[matching.Account]) -> matching.Registry:
 
 
 @pytest.fixture(params=["fake", *DATABASES])
-def build(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Build]:
+def build(request: pytest.FixtureRequest, tmp_path: Path, migrated: MigratedDatabases) -> Iterator[Build]:
     if request.param == "fake":
         yield FakeRegistry
         return
-    with running_app(database_url_for(request.param, tmp_path)):
+    with running_app(migrated.copy(request.param, tmp_path), migrated=True):
         yield store
 
 
