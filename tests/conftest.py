@@ -3,7 +3,6 @@ what several test packages share: the flow tests' world, a live server, Chromium
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,20 +13,29 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from tests.browser import launched_chromium, phone_page
-from tests.databases import DATABASES, database_url_for, running_app
+from tests.databases import DATABASES, MigratedDatabases, running_app
 from tests.liveserver import serving
 from tests.opensslgost import Openssl, gost_openssl
 from tests.world import DEFAULT_SETUP, World, make_material, opened_world
 
 
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedDatabases]:
+    """Databases at the head revision, copied from templates migrated once per session (tests/databases.py)."""
+    databases = MigratedDatabases(tmp_path_factory.mktemp("migrated"))
+    yield databases
+    databases.close()
+
+
 @pytest.fixture(params=DATABASES)
-def database_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
-    return database_url_for(request.param, tmp_path)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, migrated: MigratedDatabases) -> str:
+    """A database of the test's own at the head revision: SQLite, and PostgreSQL with TEST_DATABASE_URL."""
+    return migrated.copy(request.param, tmp_path)
 
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
-    with running_app(database_url) as app:
+    with running_app(database_url, migrated=True) as app:
         yield app
 
 
@@ -52,8 +60,8 @@ def esia_setup() -> str:
 
 
 @pytest.fixture
-def world(material: dict[str, Path], tmp_path: Path, esia_setup: str) -> Iterator[World]:
-    with opened_world(material, tmp_path, esia_setup) as world:
+def world(material: dict[str, Path], tmp_path: Path, esia_setup: str, migrated: MigratedDatabases) -> Iterator[World]:
+    with opened_world(material, migrated.copy("sqlite", tmp_path), esia_setup) as world:
         yield world
 
 

@@ -27,7 +27,6 @@ from joserfc.jwk import KeySet
 
 import mock_esia
 from broker import create_app
-from broker.db import revision as schema
 from broker.extensions import db
 from broker.oidc import keys
 from tests.databases import TEST_SNILS_KEY
@@ -98,8 +97,9 @@ DEFAULT_SETUP = "legacy-rsa"
 
 
 @contextmanager
-def opened_world(material: dict[str, Path], folder: Path, setup: str = DEFAULT_SETUP) -> Iterator[World]:
-    """The mock ESIA and the broker (its database in ``folder``) wired together behind ``responses``."""
+def opened_world(material: dict[str, Path], database_url: str, setup: str = DEFAULT_SETUP) -> Iterator[World]:
+    """The mock ESIA and the broker (on ``database_url``, migrated already: tests/databases.py)
+    wired together behind ``responses``."""
     flow, signer, jwt_alg = SETUPS[setup]
     if signer == "gost-raw":
         client_key, client_certificate = GOST_CLIENT / "client-gost.key", GOST_CLIENT / "client-gost.cer"
@@ -126,7 +126,7 @@ def opened_world(material: dict[str, Path], folder: Path, setup: str = DEFAULT_S
             "TESTING": True,
             "SECRET_KEY": "flow-secret",
             "SNILS_HASH_KEY": TEST_SNILS_KEY,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/broker.sqlite3",
+            "SQLALCHEMY_DATABASE_URI": database_url,
             "REGION_CACHE_SECONDS": 0,
             "OIDC_ISSUER": BROKER,
             "OIDC_SIGNING_KEY_FILES": [str(material["oidc"])],
@@ -156,7 +156,6 @@ def opened_world(material: dict[str, Path], folder: Path, setup: str = DEFAULT_S
         }
     )
     with broker.app_context():
-        schema.upgrade()
         runner = broker.test_cli_runner()
         assert runner.invoke(args=["registry", "import", "--allow-links", str(EXAMPLES / "registry.csv")]).exit_code == 0
         assert runner.invoke(args=["regions", "enable", "77", "50", "--comment", "flow tests"]).exit_code == 0

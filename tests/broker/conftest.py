@@ -17,7 +17,16 @@ import matching
 from broker import config
 from broker.login import attempts as login
 from tests.broker.attemptdata import (
-    IVANOV, KID, NOW, ORLOVA, SIDOROV, TESTOV, attempt_for, import_rows, registry_rows, switch_region,
+    IVANOV,
+    KID,
+    NOW,
+    ORLOVA,
+    SIDOROV,
+    TESTOV,
+    attempt_for,
+    import_rows,
+    registry_rows,
+    switch_region,
 )  # fmt: skip
 from tests.broker.registry_files import PREFLIGHT_ROWS, write_csv
 from tests.broker.staffing import ADDRESS, StaffBrowser

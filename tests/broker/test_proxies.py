@@ -14,12 +14,11 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
 from broker import create_app
-from broker.db import revision as schema
 from broker.errors import ConfigError
 from broker.extensions import db
 from broker.web import proxies
 from tests.broker.staffing import StaffBrowser, audit_rows, make_staff
-from tests.databases import TEST_SNILS_KEY
+from tests.databases import TEST_SNILS_KEY, MigratedDatabases
 
 PROXY = "10.0.0.1"
 ATTACKER = "203.0.113.66"
@@ -27,8 +26,8 @@ ADMIN = "198.51.100.7"
 
 
 @pytest.fixture
-def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
-    """``make_app(**config)``: a broker on a fresh SQLite file, its app context pushed until the test ends."""
+def make_app(tmp_path: Path, migrated: MigratedDatabases) -> Iterator[Callable[..., Flask]]:
+    """``make_app(**config)``: a broker on a fresh migrated SQLite file, its app context pushed until the test ends."""
     with ExitStack() as contexts:
 
         def make(**config: Any) -> Flask:
@@ -37,14 +36,13 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
                     "TESTING": True,
                     "SECRET_KEY": "test-secret",
                     "SNILS_HASH_KEY": TEST_SNILS_KEY,
-                    "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/broker.sqlite3",
+                    "SQLALCHEMY_DATABASE_URI": migrated.copy("sqlite", tmp_path),
                     **config,
                 }
             )
             contexts.enter_context(app.app_context())
             contexts.callback(db.engine.dispose)
             contexts.callback(db.session.remove)
-            schema.upgrade()
             return app
 
         yield make

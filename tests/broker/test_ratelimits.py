@@ -16,13 +16,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from broker import config, create_app, services
-from broker.db import revision as schema
 from broker.errors import ConfigError
 from broker.extensions import db
 from broker.oidc.clients import PortalClient
 from broker.web import ratelimits
 from tests.broker.staffing import StaffBrowser
-from tests.databases import TEST_SNILS_KEY
+from tests.databases import TEST_SNILS_KEY, MigratedDatabases
 
 SCHOOL = "203.0.113.40"
 OTHER = "198.51.100.41"
@@ -49,8 +48,8 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
-    """``make_app(**config)``: a broker on a fresh SQLite file, with two portals registered."""
+def make_app(tmp_path: Path, migrated: MigratedDatabases) -> Iterator[Callable[..., Flask]]:
+    """``make_app(**config)``: a broker on a fresh migrated SQLite file, with two portals registered."""
     made: list[Flask] = []
 
     def make(**config: Any) -> Flask:
@@ -59,12 +58,11 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
                 "TESTING": True,
                 "SECRET_KEY": "test-secret",
                 "SNILS_HASH_KEY": TEST_SNILS_KEY,
-                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/broker{len(made)}.sqlite3",
+                "SQLALCHEMY_DATABASE_URI": migrated.copy("sqlite", tmp_path, f"broker{len(made)}.sqlite3"),
                 **config,
             }
         )
         with app.app_context():
-            schema.upgrade()
             clients = services.current().clients
             clients["diary-77"] = PORTAL
             clients["diary-50"] = replace(PORTAL, client_id="diary-50", regions=frozenset({"50"}))

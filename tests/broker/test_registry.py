@@ -24,7 +24,7 @@ from tests.builders import (
     make_child_account,
     make_person,
 )
-from tests.databases import DATABASES, database_url_for, running_app
+from tests.databases import DATABASES, MigratedDatabases, running_app
 
 Build = Callable[[Iterable[matching.Account]], matching.Registry]
 
@@ -60,11 +60,11 @@ def store(accounts: Iterable[matching.Account]) -> matching.Registry:
 
 
 @pytest.fixture(params=["fake", *DATABASES])
-def build(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Build]:
+def build(request: pytest.FixtureRequest, tmp_path: Path, migrated: MigratedDatabases) -> Iterator[Build]:
     if request.param == "fake":
         yield FakeRegistry
         return
-    with running_app(database_url_for(request.param, tmp_path)):
+    with running_app(migrated.copy(request.param, tmp_path), migrated=True):
         yield store
 
 
