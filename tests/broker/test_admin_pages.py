@@ -468,6 +468,7 @@ def test_an_admin_sets_a_colleagues_password_unlocking_them_and_ending_every_ses
     page = browser.get("/admin/staff/ivanov").get_data(as_text=True)
     assert "Новый пароль сотрудника ivanov задан: все его сеансы завершены" in page and NEW_PASSWORD not in page
     db.session.expire_all()
+    member = db.session.get_one(Staff, member.id)  # read again: the view changed the row
     assert (member.failed_logins, member.locked_until) == (0, None)
     assert _live_sessions("ivanov") == 0
     assert other_browser.get("/admin/").status_code == 302 and second.get("/admin/").status_code == 302
