@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from flask import Blueprint, Flask, jsonify
+from flask import Blueprint, Flask, Response, jsonify
 from flask.testing import FlaskCliRunner
 from sqlalchemy import inspect, select, text
 
@@ -27,14 +27,14 @@ def api_app(app: Flask) -> None:
 
     @bp.get("/whoami")
     @access.token_required()
-    def whoami() -> object:
+    def whoami() -> Response:
         member = access.current_staff()
         token = access.current_token()
-        return jsonify(login=member.login, token=token.prefix)  # type: ignore[union-attr]
+        return jsonify(login=member.login, token=token.prefix)
 
     @bp.post("/regions/<code>")
     @access.token_required(Role.OPERATOR)
-    def change_region(code: str) -> object:
+    def change_region(code: str) -> Response:
         access.require_region(code, manage=True)
         audit.record(Action.REGION_CHANGED, f"region:{code}", after={"enabled": True})
         db.session.commit()
@@ -132,9 +132,8 @@ def test_the_api_guard_yields_the_owner_and_refuses_a_missing_expired_or_revoked
     apitokens.revoke_token(token, actor="cli:test")
     assert client.get("/api-test/whoami", headers=bearer(clear)).status_code == 401
     _, expiring = apitokens.create_token(member, name="short", days=1, actor="cli:test")
-    db.session.scalar(select(ApiToken).where(ApiToken.digest == apitokens.digest(expiring))).expires_at = (  # type: ignore[union-attr]
-        datetime.now(UTC) - timedelta(minutes=1)
-    )
+    stored = db.session.scalar(select(ApiToken).where(ApiToken.digest == apitokens.digest(expiring)))
+    stored.expires_at = datetime.now(UTC) - timedelta(minutes=1)
     db.session.commit()
     assert client.get("/api-test/whoami", headers=bearer(expiring)).status_code == 401
 

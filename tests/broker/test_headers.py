@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from requests.structures import CaseInsensitiveDict
+from werkzeug.datastructures import Headers
 
 from broker import create_app
 from broker.config import FLASK_COOKIE, LOGIN_COOKIE, SSO_COOKIE, cookie_name
@@ -21,13 +23,13 @@ EVERYWHERE = {
 }
 
 
-def assert_protected(headers: object, *, secure: bool = True) -> None:
+def assert_protected(headers: Headers | CaseInsensitiveDict[str], *, secure: bool = True) -> None:
     for name, value in EVERYWHERE.items():
-        assert headers[name] == value, name  # type: ignore[index]
-    policy = headers["Content-Security-Policy"]  # type: ignore[index]
+        assert headers[name] == value, name
+    policy = headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy and "script-src" not in policy
-    assert headers["Referrer-Policy"] in ("no-referrer", "same-origin")  # type: ignore[index]
-    assert ("Strict-Transport-Security" in headers) == secure  # type: ignore[operator]
+    assert headers["Referrer-Policy"] in ("no-referrer", "same-origin")
+    assert ("Strict-Transport-Security" in headers) == secure
 
 
 @pytest.mark.parametrize(

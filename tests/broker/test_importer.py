@@ -318,7 +318,9 @@ class _Watched(io.StringIO):
 
     longest = 0
 
-    def readline(self, size: int | None = -1, /) -> str:  # type: ignore[override]
+    # typeshed types io's text streams as overrides of _io._IOBase, whose readline and __iter__
+    # give bytes, and silences the clash in its own StringIO; a subclass has to do the same.
+    def readline(self, size: int = -1, /) -> str:  # type: ignore[override]
         line = super().readline(size)
         self.longest = max(self.longest, len(line))
         return line
@@ -328,7 +330,7 @@ class _Watched(io.StringIO):
         self.longest = max(self.longest, len(text))
         return text
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
         return iter(self.readline, "")
 
 

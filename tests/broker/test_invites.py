@@ -77,7 +77,7 @@ def test_an_issued_code_is_readable_shown_once_and_stored_only_as_a_keyed_digest
 def test_a_new_code_revokes_the_accounts_earlier_live_code(accounts: Flask) -> None:
     first = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
     second = invites.issue("kid-77", days=7, actor_staff=None, actor="cli:school")
-    assert invites.status_of(db.session.get(InviteCode, first.invite.id)) == "revoked"
+    assert invites.status_of(db.session.get_one(InviteCode, first.invite.id)) == "revoked"
     assert audit_rows("invite_issued")[-1].after["replaced"] == [first.invite.id]
     assert invites.redeem(["kid-77"], first.code, reference="REF1-0001", oid=PARENT).result is invites.Redeemed.WRONG
     assert invites.redeem(["kid-77"], second.code, reference="REF1-0002", oid=PARENT).result is invites.Redeemed.RIGHT
@@ -88,7 +88,7 @@ def test_a_code_is_found_for_its_own_account_only_and_spent_once_and_its_use_is_
     assert invites.redeem(["kid-50"], issued.code, reference="REF1-0001", oid=PARENT).result is invites.Redeemed.WRONG
     found = invites.redeem(["kid-77"], issued.code.lower(), reference="REF1-0002", oid=PARENT)
     assert (found.result, found.account_id, found.invite_id) == (invites.Redeemed.RIGHT, "kid-77", issued.invite.id)
-    assert invites.status_of(db.session.get(InviteCode, issued.invite.id)) == "live"  # found, not spent
+    assert invites.status_of(db.session.get_one(InviteCode, issued.invite.id)) == "live"  # found, not spent
     assert not audit_rows("invite_used")
     assert not invites.spend(issued.invite.id, "kid-50", reference="REF1-0002")  # its own account only
     assert invites.spend(issued.invite.id, "kid-77", reference="REF1-0002")
@@ -286,7 +286,7 @@ def test_an_account_outside_the_tokens_regions_is_answered_as_one_that_does_not_
         assert (foreign.status_code, foreign.json) == (unknown.status_code, unknown.json)
         assert foreign.status_code == 404 and foreign.json["error"] == "not_found"
         assert "50" not in foreign.get_data(as_text=True)
-    assert invites.status_of(db.session.get(InviteCode, theirs)) == "live"
+    assert invites.status_of(db.session.get_one(InviteCode, theirs)) == "live"
     assert audit_rows("invite_issued")[-1].target == "account:kid-50" and not audit_rows("invite_revoked")
 
 

@@ -192,7 +192,7 @@ ACCOUNT_CHANGES: dict[str, Any] = {
     "changes",
     [(name,) for name in ACCOUNT_CHANGES] + [("blocked", "detached"), ("detached", "link_flow_only"), ("linked_elsewhere", "blocked")],
 )
-def test_deciding_again_finds_the_refusal_the_engine_gives_now(made: dict[str, login.Attempt], changes: tuple[str, ...]) -> None:
+def test_deciding_again_finds_the_refusal_the_engine_gives_now(made: dict[str, Attempt], changes: tuple[str, ...]) -> None:
     """The re-check applies the engine's account checks: after each change it names the reason
     a login of the same person now gets from the engine."""
     for name in changes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -171,6 +172,7 @@ def test_every_supported_override_reaches_the_engine(app: Flask) -> None:
     """A field the engine gains is accepted here at once; this fails until to_policy applies it."""
     moscow = region("77")
     for item in regionadmin.policy_fields():
+        value: object
         if item.kind == "choice":  # a StrEnum: another of its values
             value = next(choice for choice in item.choices if choice != item.default)
         else:
@@ -197,7 +199,8 @@ def test_the_engine_supports_the_under_14_auto_link_override() -> None:
         (["auto_link_under_14"], True),
     ],
 )
-def test_to_policy_applies_only_the_known_overrides_of_the_right_type(app: Flask, stored: object, expected: bool) -> None:
+def test_to_policy_applies_only_the_known_overrides_of_the_right_type(app: Flask, stored: Any, expected: bool) -> None:
+    """``stored`` is any JSON a hand edit may leave in the column, whatever the model declares."""
     moscow = region("77")
     moscow.policy = stored
     policy = regions.to_policy(moscow)

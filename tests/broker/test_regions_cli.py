@@ -20,7 +20,7 @@ def test_enables_and_disables_a_region_recording_who_and_when(runner: FlaskCliRu
     assert region is not None and region.enabled and region.changed_by.startswith("cli:") and region.changed_at
     assert runner.invoke(args=["regions", "disable", "41", "--comment", "откат"]).exit_code == 0
     db.session.remove()
-    assert not db.session.get(Region, "41").enabled  # type: ignore[union-attr]
+    assert not db.session.get(Region, "41").enabled
 
 
 def test_every_switch_is_audited_with_the_os_user_and_the_comment(runner: FlaskCliRunner) -> None:
@@ -42,7 +42,7 @@ def test_the_comment_is_required_and_a_blank_one_changes_nothing(runner: FlaskCl
     blank = runner.invoke(args=["regions", "enable", "39", "--comment", "  "])
     assert blank.exit_code == 1 and "comment: is required" in blank.output
     db.session.remove()
-    assert not db.session.get(Region, "39").enabled  # type: ignore[union-attr]
+    assert not db.session.get(Region, "39").enabled
     assert audit_rows("region_changed") == []
 
 
@@ -66,5 +66,5 @@ def test_an_unknown_code_changes_no_region(runner: FlaskCliRunner) -> None:
     assert result.exit_code == 1
     assert "region: '99' is not a federal subject code" in result.output
     db.session.remove()
-    assert not db.session.get(Region, "77").enabled  # type: ignore[union-attr]
+    assert not db.session.get(Region, "77").enabled
     assert audit_rows("region_changed") == []

@@ -171,4 +171,4 @@ def test_an_account_linked_by_someone_else_while_the_person_confirmed_is_refused
         [attempt] = db.session.scalars(select(LoginAttempt)).all()  # the login's one row, refused after all
         assert (attempt.outcome, attempt.reason, attempt.detail) == ("refused", "linked_elsewhere", "linked_meanwhile")
         assert attempt.reference in answer.text
-        assert db.session.get(EsiaLink, account_id).oid == "1000999997"  # type: ignore[union-attr]
+        assert db.session.get(EsiaLink, account_id).oid == "1000999997"

@@ -8,6 +8,7 @@ import dataclasses
 import html
 
 import pytest
+import requests
 from sqlalchemy import select
 
 import matching
@@ -53,7 +54,7 @@ def at_code_page(world: World) -> str:
     return login.page.text
 
 
-def type_code(world: World, page: str, code: str) -> object:
+def type_code(world: World, page: str, code: str) -> requests.Response:
     return world.go(f"{BROKER}/auth/invite", data={"csrf_token": csrf(page), "code": code})
 
 
@@ -100,7 +101,7 @@ def at_contacts_page(world: World, code: str) -> str:
     return world.go(f"{BROKER}/auth/confirm").text
 
 
-def confirm_contacts(world: World, page: str) -> object:
+def confirm_contacts(world: World, page: str) -> requests.Response:
     return world.go(f"{BROKER}/auth/confirm", data={"csrf_token": csrf(page), "phone": "+79000000001", "email": "k@example.org"})
 
 

@@ -15,11 +15,12 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
+from oic.oauth2.message import Message
 from oic.oic import Client
 from oic.oic.message import AuthorizationErrorResponse, AuthorizationRequest, AuthorizationResponse
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
@@ -30,6 +31,13 @@ from broker.extensions import db
 from tests.world import BROKER, PORTAL_CALLBACK, PORTAL_SECRET, World, log_in
 
 pytestmark = pytest.mark.flow
+
+
+class Freshness(TypedDict, total=False):
+    """The request parameters that ask for a recent login."""
+
+    prompt: str
+    max_age: str
 
 
 @dataclass
@@ -74,8 +82,9 @@ class CertifiedPortal:
             url = urlunsplit(urlsplit(url)._replace(query=urlencode(query)))
         return self.world.go(url)
 
-    def answer(self, callback: str) -> AuthorizationResponse | AuthorizationErrorResponse:
-        """pyoidc's reading of the broker's redirect back (it checks ``iss`` when present)."""
+    def answer(self, callback: str) -> Message:
+        """pyoidc's reading of the broker's redirect back (it checks ``iss`` when present): an
+        ``AuthorizationResponse`` or an ``AuthorizationErrorResponse``, which callers tell apart."""
         assert callback.startswith(PORTAL_CALLBACK)
         return self.client.parse_response(AuthorizationResponse, info=urlsplit(callback).query, sformat="urlencoded")
 
@@ -134,7 +143,7 @@ def signed_in(world: World) -> int:
 
 
 @pytest.mark.parametrize("params", [{"prompt": "login"}, {"max_age": "0"}, {"max_age": "60"}])
-def test_a_stale_or_refused_session_logs_the_person_in_again_through_esia(world: World, params: dict[str, str]) -> None:
+def test_a_stale_or_refused_session_logs_the_person_in_again_through_esia(world: World, params: Freshness) -> None:
     old_auth_time = signed_in(world)
     portal = CertifiedPortal.open(world)
     login_page = at_esia(world, portal.authorize(**params))
@@ -155,7 +164,7 @@ def test_the_id_token_reports_when_esia_asked_the_person_not_when_the_broker_sig
 
 
 @pytest.mark.parametrize("params", [{"prompt": "login"}, {"max_age": "0"}, {"max_age": "60"}, {"max_age": "1800"}])
-def test_a_new_login_that_esia_answers_without_asking_the_person_is_login_required(world: World, params: dict[str, str]) -> None:
+def test_a_new_login_that_esia_answers_without_asking_the_person_is_login_required(world: World, params: Freshness) -> None:
     """OIDC Core §3.1.2.1: an OP that cannot reauthenticate the person returns login_required."""
     signed_in(world)  # a session 10 minutes old, older than max_age=60: a new ESIA login
     age_session(world, 3600)  # and older than max_age=1800 too
