@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 import matching
 from broker import services
+from broker.db.dml import execute_dml
 from broker.db.models import LoginAttempt
 from broker.extensions import db
 
@@ -89,7 +90,7 @@ def record(
     for _ in range(5):
         reference = new_reference()
         try:
-            result = db.session.execute(_INSERT_ATTEMPT, {"reference": reference, **values})
+            result = execute_dml(db.session, _INSERT_ATTEMPT, {"reference": reference, **values})
         except IntegrityError:  # a reference code collision: draw again
             db.session.rollback()
             continue

@@ -36,6 +36,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from broker import services
+from broker.db.dml import execute_dml
 from broker.db.models import AccessToken, Account, AuthorizationCode, DiarySession
 from broker.digests import digest
 from broker.extensions import db
@@ -111,7 +112,7 @@ def signed_in(session_id: str) -> SignedIn | None:
     row = db.session.execute(_SIGNED_IN, {"key": session_id}).first()
     if row is None:
         return None
-    account = AccountClaims(**{name: getattr(row, f"claim_{name}") for name in AccountClaims.__slots__})  # type: ignore[attr-defined]
+    account = AccountClaims(**{name: getattr(row, f"claim_{name}") for name in AccountClaims.__slots__})
     return SignedIn(LiveSession.from_row(row), account)
 
 
@@ -327,7 +328,7 @@ def revoke_replayed(code_digest: str, client_id: str) -> None:
     if spent.client_id != client_id:
         log.warning("client %s presented a spent authorization code of client %s: refused, nothing revoked", client_id, spent.client_id)
         return
-    revoked = db.session.execute(_REVOKE_CODE_TOKENS, {"digest": code_digest}).rowcount
+    revoked = execute_dml(db.session, _REVOKE_CODE_TOKENS, {"digest": code_digest}).rowcount
     log.warning("an authorization code of client %s was replayed: %d access token(s) revoked", spent.client_id, revoked)
 
 

@@ -73,7 +73,7 @@ class LinkCounts:
     sessions_ended: int = 0
 
     def add(self, other: LinkCounts) -> None:
-        for name in self.__slots__:  # type: ignore[attr-defined]
+        for name in self.__slots__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 

@@ -127,7 +127,7 @@ class AttemptRow:
         return glossary.OUTCOME_RU.get(self.outcome, self.outcome)  # type: ignore[call-overload]
 
 
-_ROW_NAMES: tuple[str, ...] = AttemptRow.__slots__  # type: ignore[attr-defined]
+_ROW_NAMES: tuple[str, ...] = AttemptRow.__slots__
 #: The columns an :class:`AttemptRow` is read from (what :func:`to_row` needs).
 ROW_COLUMNS = tuple(_ATTEMPTS.c[name] for name in _ROW_NAMES)
 
