@@ -94,7 +94,9 @@ def record(
         except IntegrityError:  # a reference code collision: draw again
             db.session.rollback()
             continue
-        return Attempt(int(result.inserted_primary_key[0]), reference)
+        key = result.inserted_primary_key
+        assert key is not None  # a single-row INSERT always reports the key it inserted
+        return Attempt(int(key[0]), reference)
     raise RuntimeError("could not draw a unique attempt reference")
 
 

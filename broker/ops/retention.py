@@ -35,6 +35,7 @@ from broker.db.models import (
     InviteCode,
     InviteFailure,
     LoginAttempt,
+    Model,
     PendingLogin,
     StaffSession,
 )
@@ -52,7 +53,7 @@ class Target:
     """One table's purge: which rows, and the indexed column the batches walk along."""
 
     table: str
-    model: type
+    model: type[Model]
     condition: ColumnElement[bool]
     walk: InstrumentedAttribute[Any]  # ascending; the primary key or an indexed time column
     why: str

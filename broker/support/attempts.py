@@ -66,6 +66,7 @@ class AttemptNotFoundError(InputError):
 
     code = "attempt_not_found"
     status = 404
+    why_ru: str  # always given
 
     def __init__(self, why: str, why_ru: str) -> None:
         super().__init__("reference", why, why_ru)

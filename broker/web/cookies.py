@@ -15,7 +15,7 @@ from flask import current_app, request
 from broker.config import cookie_name
 
 if TYPE_CHECKING:
-    from flask import Response
+    from werkzeug.wrappers import Response  # Flask's own, or the one redirect() returns
 
 
 def name(plain: str) -> str:
