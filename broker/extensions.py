@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
+from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names, so that Alembic migrations can refer to them on every database.
 NAMING = {
@@ -14,4 +17,16 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
+
+class Base(DeclarativeBase):
+    """The SQLAlchemy 2 declarative base that Flask-SQLAlchemy builds ``db.Model`` from."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+    if TYPE_CHECKING:
+        # SQLAlchemy types this as any FromClause (a class may be mapped to a subquery); every
+        # broker model is mapped to a Table, which the bulk inserts and updates rely on.
+        __table__: ClassVar[Table]
+
+
+db = SQLAlchemy(model_class=Base)

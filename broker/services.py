@@ -44,4 +44,4 @@ class Services:
 
 def current() -> Services:
     """The services of the current app."""
-    return current_app.extensions["broker"]  # type: ignore[no-any-return]
+    return current_app.extensions["broker"]

@@ -19,7 +19,7 @@ from broker.api import schemas
 TITLE = "Diary ESIA broker API"
 VERSION = "1"
 
-_BEARER = [{"apiToken": []}]
+_BEARER: list[dict[str, list[str]]] = [{"apiToken": []}]  # OpenAPI security requirement: scheme -> scopes
 
 
 def _json(schema: str) -> dict[str, Any]:

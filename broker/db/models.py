@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.db.types import UtcDateTime
-from broker.extensions import db
+from broker.extensions import Base, db
+
+# Type checkers cannot take a base class from an instance attribute (python/mypy#8603), so they
+# see the declarative base that db.Model is built from; at run time the models subclass db.Model.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 
 
-class Region(db.Model):
+class Region(Model):
     """A federal subject and whether ESIA login is switched on there."""
 
     __tablename__ = "regions"
@@ -26,7 +33,7 @@ class Region(db.Model):
     changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class Account(db.Model):
+class Account(Model):
     """A diary account. Names are kept as given and as a normalised lookup key.
 
     SNILS is never stored in clear: ``snils_digest`` is an HMAC under ``SNILS_HASH_KEY`` and
@@ -60,7 +67,7 @@ class Account(db.Model):
     )
 
 
-class EsiaLink(db.Model):
+class EsiaLink(Model):
     """An ESIA person (oid) linked to a diary account.
 
     An account has at most one link; one ESIA person may hold several accounts (a teacher who
@@ -78,7 +85,7 @@ class EsiaLink(db.Model):
     import_event: Mapped[int | None] = mapped_column()
 
 
-class PendingLogin(db.Model):
+class PendingLogin(Model):
     """A login on its way through ESIA: single use, short-lived, bound to one browser.
 
     ``state`` is the ESIA ``state`` of the authorization request; ``browser_digest`` is the
@@ -104,7 +111,7 @@ class PendingLogin(db.Model):
     stage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
-class LoginAttempt(db.Model):
+class LoginAttempt(Model):
     """Every login or link attempt, whatever its end, with its masked decision trace."""
 
     __tablename__ = "login_attempts"
@@ -135,7 +142,7 @@ class LoginAttempt(db.Model):
     )
 
 
-class DiarySession(db.Model):
+class DiarySession(Model):
     """A diary session the broker issued: the SSO session behind the portal's tokens."""
 
     __tablename__ = "sessions"
@@ -156,7 +163,7 @@ class DiarySession(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class AuthorizationCode(db.Model):
+class AuthorizationCode(Model):
     """An OIDC authorization code handed to a portal (stored as a digest, single use).
 
     A redeemed code is kept, with ``redeemed_at``, until it expires: a second exchange of it
@@ -181,7 +188,7 @@ class AuthorizationCode(db.Model):
     __table_args__ = (Index("ix_oidc_codes_client_id_nonce", "client_id", "nonce"),)
 
 
-class AccessToken(db.Model):
+class AccessToken(Model):
     """An access token issued to a portal, for userinfo (stored as a digest)."""
 
     __tablename__ = "oidc_tokens"
@@ -197,7 +204,7 @@ class AccessToken(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class Staff(db.Model):
+class Staff(Model):
     """A member of staff: an admin, a regional operator or a support agent (issue #5).
 
     ``regions`` lists an operator's region codes; admins and support staff see every region
@@ -221,7 +228,7 @@ class Staff(db.Model):
     __table_args__ = (CheckConstraint("role IN ('admin', 'operator', 'support')", name="role"),)
 
 
-class StaffSession(db.Model):
+class StaffSession(Model):
     """A staff member's signed-in session; the Flask session holds the value, this its digest.
 
     Kept on the server so that logout, disabling a member or a new password end it at once.
@@ -238,7 +245,7 @@ class StaffSession(db.Model):
     source: Mapped[str | None] = mapped_column(String(64))
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A bearer token for automation. It acts as its owner: same role, same regions.
 
     Only the SHA-256 of the token is stored, with its first characters (``prefix``) to tell
@@ -258,7 +265,7 @@ class ApiToken(db.Model):
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """One staff action, append-only: the app never updates or deletes a row.
 
     ``actor`` is a staff login, ``cli:<os user>`` or ``token:<prefix>``; ``target`` names
@@ -279,7 +286,7 @@ class AuditEvent(db.Model):
     comment: Mapped[str | None] = mapped_column(String(1000))
 
 
-class InviteCode(db.Model):
+class InviteCode(Model):
     """A one-time code the school hands to a family for a child's first link.
 
     Only an HMAC of the code, bound to its account, is kept (``broker.login.invites``); the code itself
@@ -299,7 +306,7 @@ class InviteCode(db.Model):
     revoked_by: Mapped[str | None] = mapped_column(String(128))
 
 
-class InviteFailure(db.Model):
+class InviteFailure(Model):
     """One wrong invite code typed for an account by one ESIA person, counted over a window: per
     (account, person), so that a person guessing locks only themselves however many logins they
     start, and per account over all persons, a higher ceiling against guessing from many ESIA

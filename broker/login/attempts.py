@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 import matching
 from broker import services
+from broker.db.dml import execute_dml
 from broker.db.models import LoginAttempt
 from broker.extensions import db
 
@@ -89,11 +90,13 @@ def record(
     for _ in range(5):
         reference = new_reference()
         try:
-            result = db.session.execute(_INSERT_ATTEMPT, {"reference": reference, **values})
+            result = execute_dml(db.session, _INSERT_ATTEMPT, {"reference": reference, **values})
         except IntegrityError:  # a reference code collision: draw again
             db.session.rollback()
             continue
-        return Attempt(int(result.inserted_primary_key[0]), reference)
+        key = result.inserted_primary_key
+        assert key is not None  # a single-row INSERT always reports the key it inserted
+        return Attempt(int(key[0]), reference)
     raise RuntimeError("could not draw a unique attempt reference")
 
 

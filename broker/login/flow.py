@@ -257,7 +257,7 @@ def start(request: Authorize) -> ErrorPage | Refused | ToEsia | ToPortal | Choos
     except OAuth2Error as error:
         if error.redirect_uri:  # the client and its redirect URI are known: tell the portal
             return ToPortal(authorization.error_response(error))
-        return ErrorPage("Портал отправил неверный запрос на вход", error.description or error.error, error.error, 400)
+        return ErrorPage("Портал отправил неверный запрос на вход", error.description or error.error or "", error.error, 400)
     client = asked.client
     silent = asked.freshness.silent
     usable = (

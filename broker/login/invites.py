@@ -46,6 +46,8 @@ from broker.staff.audit import Action
 if TYPE_CHECKING:
     from collections.abc import Collection
 
+    from sqlalchemy import ColumnElement
+
     from broker.db.models import Staff
 
 ALPHABET = attempts.REFERENCE_ALPHABET  # Crockford's base32: no I, L, O, U
@@ -283,7 +285,7 @@ def _is_locked(account_id: str, person_digests: Collection[str], now: datetime) 
     return theirs >= int(config["INVITE_MAX_FAILURES_PER_ACCOUNT"])
 
 
-def _live(now: datetime) -> tuple[object, ...]:
+def _live(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return (InviteCode.used_at.is_(None), InviteCode.revoked_at.is_(None), InviteCode.expires_at > now)
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 
 from broker import services
 from broker.config import LOGIN_COOKIE
+from broker.db.dml import execute_dml
 from broker.db.models import EsiaLink, PendingLogin
 from broker.extensions import db
 from broker.keyring import Keyring
@@ -152,7 +153,7 @@ class Pending:
 
     @classmethod
     def from_row(cls, row: Any) -> Pending:
-        values = {name: getattr(row, name) for name in cls.__slots__}  # type: ignore[attr-defined]
+        values = {name: getattr(row, name) for name in cls.__slots__}
         values["stage"] = Stage.from_json(row.stage) if row.stage is not None else None
         return cls(**values)
 
@@ -293,14 +294,15 @@ def advance_stage(pending: Pending, stage: Stage, *, step: Step, tries: int) -> 
     (on PostgreSQL the loser waits for the winner's row lock, then finds the stage changed), so
     neither can undo the other's step (a wrong code's count overwriting a just-set ``linked``).
     """
-    changed = db.session.execute(
+    changed = execute_dml(
+        db.session,
         update(_PENDING)
         .where(
             _PENDING.c.state == pending.state,
             _PENDING.c.stage["outcome"].as_string() == str(step),
             _PENDING.c.stage["tries"].as_integer() == tries,
         )
-        .values(stage=stage.to_json())
+        .values(stage=stage.to_json()),
     ).rowcount
     return dataclasses.replace(pending, stage=stage) if changed == 1 else None
 

@@ -11,9 +11,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from joserfc.jwk import RSAKey
+from joserfc.jwk import KeySetSerialization, RSAKey
 
 from broker.errors import ConfigError
 
@@ -47,7 +46,7 @@ class SigningKeys:
             raise ConfigError(_NO_KEYS)
         return self.kids[0]
 
-    def jwks(self) -> dict[str, Any]:
+    def jwks(self) -> KeySetSerialization:
         return {
             "keys": [
                 {**key.as_dict(private=False), "kid": kid, "use": "sig", "alg": "RS256"}

@@ -22,8 +22,8 @@ from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request, grants
-from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc6749 import ClientMixin, InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
@@ -36,6 +36,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from broker import services
+from broker.db.dml import execute_dml
 from broker.db.models import AccessToken, Account, AuthorizationCode, DiarySession
 from broker.digests import digest
 from broker.extensions import db
@@ -111,7 +112,7 @@ def signed_in(session_id: str) -> SignedIn | None:
     row = db.session.execute(_SIGNED_IN, {"key": session_id}).first()
     if row is None:
         return None
-    account = AccountClaims(**{name: getattr(row, f"claim_{name}") for name in AccountClaims.__slots__})  # type: ignore[attr-defined]
+    account = AccountClaims(**{name: getattr(row, f"claim_{name}") for name in AccountClaims.__slots__})
     return SignedIn(LiveSession.from_row(row), account)
 
 
@@ -248,6 +249,18 @@ def random_token(*_: Any, **__: Any) -> str:
     return secrets.token_urlsafe(32)
 
 
+def _client_id(request: OAuth2Request) -> str:
+    """The id of the portal Authlib has found for ``request`` (it does so before any grant step)."""
+    assert request.client is not None
+    return request.client.get_client_id()
+
+
+def _payload(request: OAuth2Request) -> OAuth2Payload:
+    """``request``'s parameters, which Authlib sets on every request it builds."""
+    assert request.payload is not None
+    return request.payload
+
+
 class CodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -255,14 +268,16 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         return random_token()
 
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
-        session: LiveSession = request.user
-        data = request.payload.data
+        session = request.user
+        assert isinstance(session, LiveSession)  # the login flow grants the code to the live session
+        payload = _payload(request)
+        data = payload.data
         db.session.execute(
             _INSERT_CODE,
             dict(
                 code_digest=digest(code),
-                client_id=request.client.client_id,
-                redirect_uri=request.payload.redirect_uri or "",
+                client_id=_client_id(request),
+                redirect_uri=payload.redirect_uri or "",
                 scope=request.scope or "",
                 nonce=data.get("nonce"),
                 code_challenge=data.get("code_challenge"),
@@ -273,7 +288,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
             ),
         )  # the caller commits (the login flow)
 
-    def query_authorization_code(self, code: str, client: PortalClient) -> RedeemedCode | None:
+    def query_authorization_code(self, code: str, client: ClientMixin) -> RedeemedCode | None:
         # Single use: the row is marked spent as it is read, and only an unspent row of this
         # client is read (another client's attempt neither spends nor replays it: RFC 6749
         # §4.1.3, the code was issued to one client). The token endpoint commits whatever the
@@ -282,9 +297,9 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         # then the first's token is committed, so the replay revokes it.
         code_digest = digest(code)
         now = services.current().clock()
-        row = db.session.execute(_REDEEM_CODE, {"digest": code_digest, "client": client.client_id, "now": now}).first()
+        row = db.session.execute(_REDEEM_CODE, {"digest": code_digest, "client": client.get_client_id(), "now": now}).first()
         if row is None:
-            revoke_replayed(code_digest, client.client_id)
+            revoke_replayed(code_digest, client.get_client_id())
             return None
         if row.expires_at <= services.current().clock():
             return None
@@ -327,7 +342,7 @@ def revoke_replayed(code_digest: str, client_id: str) -> None:
     if spent.client_id != client_id:
         log.warning("client %s presented a spent authorization code of client %s: refused, nothing revoked", client_id, spent.client_id)
         return
-    revoked = db.session.execute(_REVOKE_CODE_TOKENS, {"digest": code_digest}).rowcount
+    revoked = execute_dml(db.session, _REVOKE_CODE_TOKENS, {"digest": code_digest}).rowcount
     log.warning("an authorization code of client %s was replayed: %d access token(s) revoked", spent.client_id, revoked)
 
 
@@ -351,7 +366,7 @@ class DiaryOpenIDCode(OpenIDCode):
         }
 
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
-        used = db.session.execute(_NONCE_USED, {"client": request.payload.client_id, "used_nonce": nonce})
+        used = db.session.execute(_NONCE_USED, {"client": _payload(request).client_id, "used_nonce": nonce})
         return used.first() is not None
 
     def generate_user_info(self, user: SignedIn, scope: str) -> UserInfo:
@@ -426,26 +441,30 @@ class TokenValidator(BearerTokenValidator):
 class StoredAuthorizationRequest(OAuth2Request):
     """A portal's authorization request kept while the person was away at ESIA."""
 
+    payload: BasicOAuth2Payload
+
     def __init__(self, uri: str, args: dict[str, str]) -> None:
         super().__init__("GET", uri, headers={})
-        self._args = args
+        self._args: dict[str, str | None] = {**args}
         self.payload = BasicOAuth2Payload(args)
 
     @property
-    def args(self) -> dict[str, str]:
+    def args(self) -> dict[str, str | None]:
         return self._args
 
 
 def _save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     now = services.current().clock()
     code: RedeemedCode | None = getattr(request, "authorization_code", None)
+    user = request.user
+    assert isinstance(user, SignedIn)  # CodeGrant.authenticate_user found it
     db.session.execute(
         _INSERT_TOKEN,
         dict(
             token_digest=digest(token["access_token"]),
-            client_id=request.client.client_id,
+            client_id=_client_id(request),
             scope=token.get("scope", ""),
-            session_id=request.user.id,
+            session_id=user.id,
             code_digest=code.code_digest if code is not None else None,
             issued_at=now,
             expires_at=now + timedelta(seconds=int(token["expires_in"])),
@@ -478,7 +497,9 @@ def error_response(server: AuthorizationServer, error: OAuth2Error) -> Response:
 
     For errors raised before ``create_authorization_response`` (which adds ``iss`` itself).
     """
-    response = server.handle_error_response(None, error)
+    # Authlib's stubs ask for a request; handle_error_response only passes it to get_error_uri, which ignores it.
+    response = server.handle_error_response(None, error)  # type: ignore[arg-type]
+    assert isinstance(response, Response)  # the Flask integration answers with a Flask Response
     IssuerInResponse().add_issuer_parameter(server, response)
     return response
 

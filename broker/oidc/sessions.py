@@ -17,13 +17,13 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from broker import services
 from broker.config import SSO_COOKIE
+from broker.db.dml import Executor, execute_dml
 from broker.db.models import DiarySession
 from broker.digests import digest
 from broker.extensions import db
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement, Connection
-    from sqlalchemy.orm import Session
+    from sqlalchemy import ColumnElement
 
 COOKIE = SSO_COOKIE  # its plain name: broker.web.cookies names it on the wire
 _SESSIONS = DiarySession.__table__
@@ -52,7 +52,7 @@ class LiveSession:
 
     @classmethod
     def from_row(cls, row: Any) -> LiveSession:
-        return cls(**{name: getattr(row, name) for name in cls.__slots__})  # type: ignore[attr-defined]
+        return cls(**{name: getattr(row, name) for name in cls.__slots__})
 
 
 def create_session(
@@ -84,7 +84,7 @@ def create_session(
         claims=claims or {},
         attempt_id=attempt_id,
     )
-    db.session.execute(_INSERT, {name: getattr(live, name) for name in LiveSession.__slots__})  # type: ignore[attr-defined]
+    db.session.execute(_INSERT, {name: getattr(live, name) for name in LiveSession.__slots__})
     return live, token
 
 
@@ -107,13 +107,13 @@ def revoke(live: LiveSession) -> None:
     db.session.execute(update(_SESSIONS).where(_SESSIONS.c.id == live.id).values(revoked_at=services.current().clock()))
 
 
-def end_live_sessions(executor: Session | Connection, account_id: str, now: datetime) -> int:
+def end_live_sessions(executor: Executor, account_id: str, now: datetime) -> int:
     """End the account's live diary sessions in the caller's transaction; return how many.
 
     Whenever the ESIA person behind an account changes (an unlink by support, a link a registry moves in
     :mod:`broker.registry.links`), whoever signed in through the old link is signed out at once.
     """
-    return executor.execute(update(_SESSIONS).where(*_live(account_id, now)).values(revoked_at=now)).rowcount
+    return execute_dml(executor, update(_SESSIONS).where(*_live(account_id, now)).values(revoked_at=now)).rowcount
 
 
 def live_sessions(account_id: str) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select, update
 
 from broker import services
+from broker.db.dml import execute_dml
 from broker.db.models import EsiaLink, LoginAttempt
 from broker.errors import InputError
 from broker.extensions import db
@@ -60,7 +61,7 @@ def rehash_oids(*, actor: str, batch_size: int = DEFAULT_BATCH_SIZE, dry_run: bo
                 moved += db.session.scalar(select(func.count()).select_from(_ATTEMPTS).where(column.in_(list(renamed)))) or 0
             else:
                 statement = update(_ATTEMPTS).where(column.in_(list(renamed))).values(oid_digest=case(renamed, value=column, else_=column))
-                moved += db.session.execute(statement).rowcount
+                moved += execute_dml(db.session, statement).rowcount
                 db.session.commit()
         last = oids[-1]
         if len(oids) < batch_size:

@@ -26,6 +26,7 @@ from flask import current_app
 from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from broker.db.dml import execute_dml
 from broker.db.models import (
     AccessToken,
     AuditEvent,
@@ -34,6 +35,7 @@ from broker.db.models import (
     InviteCode,
     InviteFailure,
     LoginAttempt,
+    Model,
     PendingLogin,
     StaffSession,
 )
@@ -51,7 +53,7 @@ class Target:
     """One table's purge: which rows, and the indexed column the batches walk along."""
 
     table: str
-    model: type
+    model: type[Model]
     condition: ColumnElement[bool]
     walk: InstrumentedAttribute[Any]  # ascending; the primary key or an indexed time column
     why: str
@@ -176,7 +178,7 @@ def _delete(target: Target, batch_size: int) -> int:
         statement = (
             delete(target.model).where(key.in_([row[0] for row in rows])).execution_options(synchronize_session=False, **target.options)
         )
-        done = db.session.execute(statement).rowcount
+        done = execute_dml(db.session, statement).rowcount
         db.session.commit()
         removed += done
         if len(rows) < batch_size or done == 0:

@@ -226,7 +226,7 @@ def check_comment(comment: Any) -> str:
 def change_region(
     code: str,
     *,
-    enabled: bool | None,
+    enabled: object,
     policy: dict[str, Any] | None,
     comment: str,
     actor_staff: Staff | None,
@@ -234,7 +234,8 @@ def change_region(
 ) -> RegionChange:
     """Switch ESIA login in region ``code`` and/or replace its policy overrides, audited.
 
-    ``enabled`` or ``policy`` None leaves that part as it is; ``policy`` replaces the overrides
+    ``enabled`` or ``policy`` None leaves that part as it is (an ``enabled`` other than a bool is
+    a field error); ``policy`` replaces the overrides
     as a whole (``{}`` clears them). ``actor_staff`` is the staff member acting (their scope is
     enforced: RegionAccessError); the CLI passes None and ``actor="cli:<user>"``. The audit
     event names ``actor``, by default the request's principal (a staff login or
@@ -265,7 +266,7 @@ def change_region(
         raise RegionInputError(bad)
 
     before = _snapshot(region)
-    if enabled is not None and enabled != region.enabled:
+    if isinstance(enabled, bool) and enabled != region.enabled:
         region.enabled = enabled
     if new_policy != before["policy"]:
         region.policy = new_policy

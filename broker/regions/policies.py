@@ -9,7 +9,7 @@ import time
 import typing
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from flask import current_app
 from sqlalchemy import select
@@ -29,7 +29,7 @@ NOT_OVERRIDES = frozenset({"code", "name", "timezone", "enabled"})
 OVERRIDE_TYPES: tuple[type, ...] = (bool, int, str)
 
 
-def is_choice(kind: type) -> bool:
+def is_choice(kind: type) -> TypeGuard[type[StrEnum]]:
     """Whether an override of type ``kind`` is a choice among a ``StrEnum``'s values."""
     return isinstance(kind, type) and issubclass(kind, StrEnum)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -73,7 +73,7 @@ class LinkCounts:
     sessions_ended: int = 0
 
     def add(self, other: LinkCounts) -> None:
-        for name in self.__slots__:  # type: ignore[attr-defined]
+        for name in self.__slots__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -149,7 +149,7 @@ def apply(
         ended = 0
         if change.before is None:
             counts.created += 1
-            before = {"linked": False}
+            before: dict[str, Any] = {"linked": False}
         else:
             counts.moved += 1
             ended = sessions.end_live_sessions(connection, change.account_id, now)

@@ -52,7 +52,8 @@ def audit_json(value: Any) -> str:
 
 
 bp.add_app_template_global(access.current_staff, "current_staff")
-bp.add_app_template_global(staff.ROLE_LABELS_RU, "ROLE_LABELS_RU")
+# Flask types a template global as a callable; Jinja takes any value, here a dict of labels.
+bp.add_app_template_global(staff.ROLE_LABELS_RU, "ROLE_LABELS_RU")  # type: ignore[arg-type]
 
 
 # --- signing in and out ------------------------------------------------------------------------

@@ -66,6 +66,7 @@ class AttemptNotFoundError(InputError):
 
     code = "attempt_not_found"
     status = 404
+    why_ru: str  # always given
 
     def __init__(self, why: str, why_ru: str) -> None:
         super().__init__("reference", why, why_ru)
@@ -127,7 +128,7 @@ class AttemptRow:
         return glossary.OUTCOME_RU.get(self.outcome, self.outcome)  # type: ignore[call-overload]
 
 
-_ROW_NAMES: tuple[str, ...] = AttemptRow.__slots__  # type: ignore[attr-defined]
+_ROW_NAMES: tuple[str, ...] = AttemptRow.__slots__
 #: The columns an :class:`AttemptRow` is read from (what :func:`to_row` needs).
 ROW_COLUMNS = tuple(_ATTEMPTS.c[name] for name in _ROW_NAMES)
 

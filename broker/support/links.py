@@ -25,6 +25,7 @@ from sqlalchemy import delete, select
 
 import matching
 from broker import services
+from broker.db.dml import execute_dml
 from broker.db.models import Account, AuditEvent, EsiaLink
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
@@ -186,7 +187,7 @@ def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None
         raise UnlinkError("account", "the account has no ESIA link", "Этот аккаунт не связан с Госуслугами.")
     removed = _link_card(link)
     table = EsiaLink.__table__
-    gone = db.session.execute(delete(table).where(table.c.account_id == account.id, table.c.oid == link.oid))
+    gone = execute_dml(db.session, delete(table).where(table.c.account_id == account.id, table.c.oid == link.oid))
     if gone.rowcount != 1:  # unlinked or relinked meanwhile by someone else
         db.session.rollback()
         raise UnlinkError("account", "the link changed meanwhile; reload", "Связь только что изменилась: обновите страницу.")

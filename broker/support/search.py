@@ -73,14 +73,14 @@ class Criteria:
     def __repr__(self) -> str:  # a typed SNILS, oid or login never reaches a log line or a traceback
         shown = {
             name: ("<given>" if name in ("account", "snils", "oid", "snils_digest", "oid_digest") else value)
-            for name in self.__slots__  # type: ignore[attr-defined]
+            for name in self.__slots__
             if (value := getattr(self, name)) not in (None, "")
         }
         return f"Criteria({shown})"
 
     @property
     def is_reference_only(self) -> bool:
-        given = {name for name in self.__slots__ if getattr(self, name) not in (None, "")}  # type: ignore[attr-defined]
+        given = {name for name in self.__slots__ if getattr(self, name) not in (None, "")}
         return given == {"reference"}
 
 

@@ -133,7 +133,7 @@ def attempt(reference: str) -> Any:
     except attempts.AttemptNotFoundError as exc:
         return _not_found(exc.why_ru)
     if detail.attempt.reference != reference:  # typed by hand in another spelling
-        again = {"recheck": "1"} if request.args.get("recheck") else {}
+        again: dict[str, Any] = {"recheck": "1"} if request.args.get("recheck") else {}
         return redirect(url_for(".attempt", reference=detail.attempt.reference, **again))
     rechecked = None
     if request.args.get("recheck"):

@@ -8,14 +8,14 @@ plain name (``config.SSO_COOKIE``, ``config.LOGIN_COOKIE``); the name on the wir
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from flask import current_app, request
 
 from broker.config import cookie_name
 
 if TYPE_CHECKING:
-    from flask import Response
+    from werkzeug.wrappers import Response  # Flask's own, or the one redirect() returns
 
 
 def name(plain: str) -> str:
@@ -38,5 +38,11 @@ def forget(response: Response, plain: str) -> None:
     response.delete_cookie(name(plain), path="/", **_attributes())
 
 
-def _attributes() -> dict[str, object]:
+class _Attributes(TypedDict):
+    secure: bool
+    httponly: bool
+    samesite: Literal["Lax"]
+
+
+def _attributes() -> _Attributes:
     return {"secure": bool(current_app.config["COOKIE_SECURE"]), "httponly": True, "samesite": "Lax"}

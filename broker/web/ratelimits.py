@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask_limiter import Limiter, RateLimitExceeded
 
 from broker import services
@@ -81,7 +81,8 @@ def init_app(app: Flask) -> Limiter:
     limiter = Limiter(
         by_address,
         storage_uri=url or "memory://",
-        storage_options={"socket_connect_timeout": timeout, "socket_timeout": timeout} if url else {},
+        # Flask-Limiter types the options as str | int, but redis takes its socket timeouts in (float) seconds.
+        storage_options={"socket_connect_timeout": timeout, "socket_timeout": timeout} if url else {},  # type: ignore[dict-item]
         # Exact: the requests of the last window, so no burst at a window's edge (a fixed window
         # lets twice the limit through there, the sliding counter one more), and Retry-After is
         # when the oldest of them leaves. It keeps one timestamp per request counted.
@@ -113,14 +114,18 @@ def _apply(app: Flask, limiter: Limiter, name: str, rule: Rule) -> None:
                    exempt_when=_no_portal, deduct_when=_served)
         )  # fmt: skip
     if blueprint is not None:
+        target = app.blueprints[blueprint]
+        assert isinstance(target, Blueprint)  # Flask types app.blueprints with its sans-IO base class
         for limit in limits:
-            limit(app.blueprints[blueprint])
+            limit(target)
         return
     if name not in app.view_functions:
         raise LookupError(f"broker.web.ratelimits.LIMITS names {name}, which is no endpoint of the app")
     view = app.view_functions[name]
     for limit in limits:
-        view = limit(view)  # each wrapper registers its limit; the innermost checks them all
+        # Flask-Limiter keeps the view's signature (Callable[P, R]), but mypy solves R over Flask's
+        # sync-or-async RouteCallable union as one callable returning either, which is neither member.
+        view = limit(view)  # type: ignore[assignment]  # each wrapper registers its limit; the innermost checks them all
     app.view_functions[name] = view
 
 
