@@ -20,7 +20,6 @@ from flask import Blueprint, Response, jsonify, request
 from broker import services
 from broker.api import openapi, schemas
 from broker.errors import BadField, InvalidFieldsError, MalformedBodyError
-from broker.extensions import db
 from broker.login import invites
 from broker.regions import admin as regionadmin
 from broker.regions import preflight
@@ -121,7 +120,6 @@ def upsert_accounts() -> Any:
         may_manage=lambda region: access.can_manage_region(owner, region),
         allow_links=loaded["allow_links"],
     )
-    db.session.commit()
     return jsonify(schemas.RegistryUpsertResultSchema().dump(done))
 
 

@@ -47,7 +47,7 @@ class Upserted:
 
 
 def upsert_batch(raws: Sequence[Mapping[str, Any]], *, may_manage: Callable[[str], bool], allow_links: bool = False) -> Upserted:
-    """Validate and upsert ``raws`` in the caller's transaction, audited; the caller commits.
+    """Validate and upsert ``raws`` in one transaction, audited, and commit it (the sync API's unit of work).
 
     ``may_manage(region)`` says whether the caller may write accounts of that region;
     ``allow_links`` whether the rows' ``esia_oid`` may create or move links.
@@ -78,6 +78,7 @@ def upsert_batch(raws: Sequence[Mapping[str, Any]], *, may_manage: Callable[[str
     if problems:
         raise BatchError(sorted(problems, key=lambda problem: (problem.index or 0, problem.field)))
     written, links = _write(rows, warnings, allow_links)
+    db.session.commit()
     return Upserted(written, links, warnings)
 
 
