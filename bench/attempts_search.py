@@ -48,7 +48,7 @@ from sqlalchemy import bindparam, delete, func, insert, select  # noqa: E402
 import matching  # noqa: E402
 from bench import machine  # noqa: E402
 from broker import create_app  # noqa: E402
-from broker.db import revision as schema  # noqa: E402
+from broker.db import revision  # noqa: E402
 from broker.db.models import Account, EsiaLink, LoginAttempt  # noqa: E402
 from broker.extensions import db  # noqa: E402
 from broker.support import search as attemptsearch  # noqa: E402
@@ -347,7 +347,7 @@ def fill(url: str, attempts_count: int, *, rebuild: bool = False) -> None:
     app = _app(url)
     accounts = max(attempts_count // 5, 10)
     with app.app_context():
-        schema.upgrade()
+        revision.upgrade()
         c = LoginAttempt.__table__.c
         held = db.session.scalar(select(func.count()).select_from(LoginAttempt).where(c.client_id == CLIENT))
         db.session.commit()

@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 import matching  # noqa: E402
 from bench import machine, synthetic  # noqa: E402
 from broker import create_app, services  # noqa: E402
-from broker.db import revision as schema  # noqa: E402
+from broker.db import revision  # noqa: E402
 from broker.extensions import db  # noqa: E402
 from broker.login import decisions  # noqa: E402
 from broker.regions import admin as regionadmin  # noqa: E402
@@ -41,7 +41,7 @@ KEY = "bench-snils-key"
 
 def build(count: int, today: date) -> None:
     """Load ``count`` synthetic accounts into the current app's (empty) database."""
-    schema.upgrade()
+    revision.upgrade()
     if db.session.execute(text("SELECT count(*) FROM accounts")).scalar():
         return
     parser = importer.RowParser(

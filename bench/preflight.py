@@ -37,7 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 from bench import attempts_search, machine, synthetic  # noqa: E402
 from broker import create_app, services  # noqa: E402
-from broker.db import revision as schema  # noqa: E402
+from broker.db import revision  # noqa: E402
 from broker.extensions import db  # noqa: E402
 from broker.regions import policies as regions  # noqa: E402
 from broker.regions import preflight  # noqa: E402
@@ -69,7 +69,7 @@ def build(url: str, region: str, count: int) -> None:
     """Load ``count`` synthetic accounts with data problems into ``region`` of an empty database."""
     app = _app(url)
     with app.app_context():
-        schema.upgrade()
+        revision.upgrade()
         parser = importer.RowParser(
             regions=frozenset(r.code for r in regions.all_regions()),
             snils_key=services.current().snils_key,
@@ -157,7 +157,7 @@ def main() -> None:
         build(url, args.region, args.accounts)
     else:
         with _app(url).app_context():  # a kept registry gets today's indexes too
-            schema.upgrade()
+            revision.upgrade()
     preflight_figures(url, args.region, args.grouping)
     if args.attempts:
         # The support search, as the issue asks for it next to the pre-flight: its own rows in

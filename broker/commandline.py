@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from broker import services
-from broker.db import revision as schema
+from broker.db import revision
 from broker.errors import BrokerError, InputError
 from providers import ProviderError
 
@@ -37,7 +37,7 @@ def needs_schema(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        schema.ensure_current()
+        revision.ensure_current()
         return func(*args, **kwargs)
 
     return clean_errors(wrapper)  # type: ignore[return-value]

@@ -21,7 +21,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from broker import create_app, services
-from broker.db import revision as schema
+from broker.db import revision
 from broker.db.models import Account
 from broker.extensions import db
 from broker.login import decisions
@@ -74,7 +74,7 @@ def prepare() -> int:
 
     Returns how many diary accounts the registry holds. Call inside an app context.
     """
-    schema.upgrade()
+    revision.upgrade()
     count = db.session.scalar(select(func.count()).select_from(Account)) or 0
     if count == 0:
         parser = importer.RowParser(

@@ -37,7 +37,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from broker import create_app
-from broker.db import revision as schema
+from broker.db import revision
 from broker.extensions import db
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
@@ -65,7 +65,7 @@ def running_app(database_url: str, *, migrated: bool = False) -> Iterator[Flask]
     )
     with app.app_context():
         if not migrated:
-            schema.upgrade()
+            revision.upgrade()
         yield app
         db.session.remove()
         db.engine.dispose()

@@ -6,7 +6,7 @@ import click
 from flask import Flask
 
 from broker import commandline
-from broker.db import revision as schema
+from broker.db import revision
 
 
 def init_app(app: Flask) -> None:
@@ -21,12 +21,12 @@ def db_group() -> None:
 @db_group.command("upgrade", help="Apply every pending migration (creates the database if new).")
 @commandline.clean_errors
 def db_upgrade() -> None:
-    schema.upgrade()
-    click.echo(f"database at revision {schema.current_revision()}")
+    revision.upgrade()
+    click.echo(f"database at revision {revision.current_revision()}")
 
 
 @db_group.command("current", help="Print the database's revision.")
 @commandline.clean_errors
 def db_current() -> None:
-    current, head = schema.current_revision(), schema.head_revision()
+    current, head = revision.current_revision(), revision.head_revision()
     click.echo(f"{current or 'empty'} (latest: {head})")

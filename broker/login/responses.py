@@ -12,8 +12,7 @@ from typing import Any
 from flask import current_app, make_response, redirect, render_template, url_for
 
 from broker import services
-from broker.login import flow
-from broker.login import pending as login
+from broker.login import flow, pending
 from broker.login.pending import Step
 from broker.oidc import sessions
 from broker.web import cookies, pages
@@ -31,15 +30,15 @@ def respond(result: flow.Result) -> Any:
         case flow.Refused(reason, reference, login_url, ends_login):
             refusal = make_response(pages.render_refusal(reason, reference, login_url))
             if ends_login:
-                cookies.forget(refusal, login.BINDING_COOKIE)
+                cookies.forget(refusal, pending.BINDING_COOKIE)
             return refusal
         case flow.ToEsia(url, binding_cookie):
             to_esia = redirect(url)
-            cookies.put(to_esia, login.BINDING_COOKIE, binding_cookie, current_app.config["PENDING_LOGIN_SECONDS"])
+            cookies.put(to_esia, pending.BINDING_COOKIE, binding_cookie, current_app.config["PENDING_LOGIN_SECONDS"])
             return to_esia
         case flow.ToPortal(to_portal, ends_login):
             if ends_login:
-                cookies.forget(to_portal, login.BINDING_COOKIE)
+                cookies.forget(to_portal, pending.BINDING_COOKIE)
             return to_portal
         case flow.ChooseRegion(portal_request, regions, problem):
             return render_template("auth/region.html", action=url_for("oidc.authorize"),
@@ -62,18 +61,18 @@ def respond(result: flow.Result) -> Any:
             return render_template("auth/confirm.html", problem=problem, **shown), 400
         case flow.SignedIn(signed_in, token):
             cookies.put(signed_in, sessions.COOKIE, token, int(current_app.config["SESSION_SECONDS"]))
-            cookies.forget(signed_in, login.BINDING_COOKIE)
+            cookies.forget(signed_in, pending.BINDING_COOKIE)
             return signed_in
         case flow.Linked(return_to):
             linked = redirect(return_to)
-            cookies.forget(linked, login.BINDING_COOKIE)
+            cookies.forget(linked, pending.BINDING_COOKIE)
             return linked
     raise TypeError(f"no page for {result!r}")
 
 
 def current_browser() -> flow.Browser:
     """The pending login's state and the browser's secret, from the binding cookie."""
-    value = cookies.read(login.BINDING_COOKIE) or ""
+    value = cookies.read(pending.BINDING_COOKIE) or ""
     state, _, binding = value.partition(".")
     return flow.Browser(state or None, binding or None)
 

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from broker.db import revision as schema
+from broker.db import revision
 from broker.extensions import db
 
 bp = Blueprint("health", __name__)
@@ -25,10 +25,10 @@ def readyz() -> Any:
     """The database answers and is at the latest schema: send logins here."""
     try:
         db.session.execute(text("SELECT 1"))
-        current = schema.current_revision()
+        current = revision.current_revision()
     except SQLAlchemyError:
         db.session.rollback()
         return jsonify(status="unavailable", database="unreachable"), 503
-    if current != schema.head_revision():
+    if current != revision.head_revision():
         return jsonify(status="unavailable", database=f"schema at {current}, run `broker db upgrade`"), 503
     return jsonify(status="ok")

@@ -8,7 +8,7 @@ import click
 from flask import Flask
 
 from broker import commandline
-from broker.db import revision as schema
+from broker.db import revision
 from broker.errors import BrokerError, InputError
 from broker.regions import admin as regionadmin
 from broker.regions import policies as regions
@@ -93,7 +93,7 @@ def preflight_command(region_code: str, csv_file: str | None, at_text: str | Non
     database. Exit status 2 for an unknown region or a bad --at.
     """
     try:
-        schema.ensure_current()
+        revision.ensure_current()
         try:
             region = regions.get_region(region_code)
         except InputError as exc:

@@ -16,8 +16,7 @@ import matching
 from broker import services
 from broker.db.models import Region
 from broker.extensions import db
-from broker.login import attempts as login
-from broker.login import decisions
+from broker.login import attempts, decisions
 from broker.support import search as attemptsearch
 from broker.support.search import Criteria
 from tests.broker.registry_files import row, write_csv
@@ -56,12 +55,12 @@ def switch_region(code: str, enabled: bool) -> None:
     services.current().region_cache.clear()
 
 
-def attempt_for(person: matching.Person, region: str, *, at: datetime | None = None, flow: str = "login") -> login.Attempt:
+def attempt_for(person: matching.Person, region: str, *, at: datetime | None = None, flow: str = "login") -> attempts.Attempt:
     """An attempt recorded as ``broker.login.flow.finish`` records one once ESIA has answered."""
     at = at or datetime.now(UTC)
     decision = decisions.decide(person, region, at)
-    attempt = login.record("portal", region, at, flow, decision=decision, oid=person.oid,
-                           snils_digest=login.snils_digest_of(person), tier=str(person.tier))  # fmt: skip
+    attempt = attempts.record("portal", region, at, flow, decision=decision, oid=person.oid,
+                           snils_digest=attempts.snils_digest_of(person), tier=str(person.tier))  # fmt: skip
     db.session.commit()
     return attempt
 

@@ -15,7 +15,7 @@ from flask.testing import FlaskCliRunner
 
 import matching
 from broker import config
-from broker.login import attempts as login
+from broker.login import attempts
 from tests.broker.attemptdata import (
     IVANOV,
     KID,
@@ -65,7 +65,7 @@ def attempts_registry(app: Flask, tmp_path: Path) -> Flask:
 
 
 @pytest.fixture
-def made(attempts_registry: Flask) -> dict[str, login.Attempt]:
+def made(attempts_registry: Flask) -> dict[str, attempts.Attempt]:
     """One attempt of each kind, oldest first, a minute apart."""
     start = NOW - timedelta(hours=1)
     people = {
@@ -77,7 +77,7 @@ def made(attempts_registry: Flask) -> dict[str, login.Attempt]:
         "no_snils": (SIDOROV, "77"),
     }
     made = {name: attempt_for(person, region, at=start + timedelta(minutes=n)) for n, (name, (person, region)) in enumerate(people.items())}
-    made["esia_error"] = login.refusal_attempt("portal", None, matching.Reason.ESIA_ERROR, "state_unknown_or_replayed")
+    made["esia_error"] = attempts.refusal_attempt("portal", None, matching.Reason.ESIA_ERROR, "state_unknown_or_replayed")
     return made
 
 

@@ -18,8 +18,7 @@ from broker.db.models import AuditEvent, LoginAttempt
 from broker.errors import ConfigError
 from broker.extensions import db
 from broker.keyring import Keyring, make_keyring
-from broker.login import invites
-from broker.login import pending as login
+from broker.login import invites, pending
 from broker.support import search as attemptsearch
 from broker.support.recheck import decide_again
 from examples import demo
@@ -160,7 +159,7 @@ def test_support_finds_an_accounts_attempts_through_its_link_under_an_old_oid_ke
     restart(attempts_registry, OID_HASH_KEY="oid-old")
     # The linked person, with a SNILS and a name the diary does not know: found by the link alone.
     stray = attempt_for(make_person(oid=TESTOV.oid, last_name="Чужой", snils=make_snils(556677889)), "77")
-    login.link_accounts(str(TESTOV.oid), ["acc-1"], "verified", "login")
+    pending.link_accounts(str(TESTOV.oid), ["acc-1"], "verified", "login")
     db.session.commit()
     restart(attempts_registry, OID_HASH_KEY="oid-new", OID_HASH_KEY_FALLBACKS=["oid-old"])
     by_account = attemptsearch.search(attemptsearch.Criteria(account="acc-1"), regions=ALL).attempts
@@ -170,7 +169,7 @@ def test_support_finds_an_accounts_attempts_through_its_link_under_an_old_oid_ke
 def test_the_recheck_knows_the_linked_person_under_an_old_oid_key(attempts_registry: Flask) -> None:
     restart(attempts_registry, OID_HASH_KEY="oid-old")
     attempt = attempt_for(KID, "50")
-    login.link_accounts(str(KID.oid), ["acc-4"], "simplified", "login")
+    pending.link_accounts(str(KID.oid), ["acc-4"], "simplified", "login")
     db.session.commit()
     restart(attempts_registry, OID_HASH_KEY="oid-new", OID_HASH_KEY_FALLBACKS=["oid-old"])
     link = next(f for f in decide_again(attempt.reference, regions=ALL).facts if f.topic == "link")
@@ -187,8 +186,8 @@ def test_rehash_moves_the_linked_persons_digests_to_the_current_key_and_is_audit
     restart(attempts_registry, OID_HASH_KEY="oid-old")
     linked = [attempt_for(TESTOV, "77").reference, attempt_for(KID, "50").reference]
     unlinked = attempt_for(IVANOV, "77").reference  # never linked: the broker has no oid in clear for it
-    login.link_accounts(str(TESTOV.oid), ["acc-1", "acc-2"], "verified", "login")
-    login.link_accounts(str(KID.oid), ["acc-4"], "simplified", "login")
+    pending.link_accounts(str(TESTOV.oid), ["acc-1", "acc-2"], "verified", "login")
+    pending.link_accounts(str(KID.oid), ["acc-4"], "simplified", "login")
     db.session.commit()
     restart(attempts_registry, OID_HASH_KEY="oid-new", OID_HASH_KEY_FALLBACKS=["oid-old"])
 

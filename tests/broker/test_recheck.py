@@ -16,8 +16,7 @@ import matching
 from broker import services
 from broker.db.models import Account, LoginAttempt, Region
 from broker.extensions import db
-from broker.login import decisions
-from broker.login import pending as login
+from broker.login import decisions, pending
 from broker.login.attempts import Attempt
 from broker.support import attempts
 from broker.support.recheck import Recheck, Verdict, decide_again
@@ -112,12 +111,12 @@ def test_a_child_who_turned_14_with_a_simplified_account_would_be_refused_now(ma
 
 
 def test_an_account_linked_to_someone_else_since_is_seen(made: dict[str, Attempt]) -> None:
-    login.link_accounts("9999", ["acc-6"], "verified", "login")
+    pending.link_accounts("9999", ["acc-6"], "verified", "login")
     db.session.commit()
     result = recheck(made, "no_snils")
     link = next(f for f in result.facts if f.topic == "link")
     assert (link.now, link.reason) == ("fail", "linked_elsewhere")
-    login.link_accounts(str(KID.oid), ["acc-4"], "simplified", "login")  # the child's own link
+    pending.link_accounts(str(KID.oid), ["acc-4"], "simplified", "login")  # the child's own link
     db.session.commit()
     kid = recheck(made, "kid")
     assert next(f for f in kid.facts if f.topic == "link").now_ru.endswith("этого человека.")
@@ -171,7 +170,7 @@ def test_link_required_is_found_explained_and_rechecked(attempts_registry: Flask
     result = decide_again(attempt.reference, regions=ALL)
     assert result.verdict is Verdict.CAUSE_REMOVED and next(f for f in result.facts if f.topic == "policy").now == "pass"
     set_policy("50", {"auto_link_under_14": False})
-    login.link_accounts(str(KID.oid), ["acc-4"], "simplified", "link")  # the link flow was used since
+    pending.link_accounts(str(KID.oid), ["acc-4"], "simplified", "link")  # the link flow was used since
     db.session.commit()
     result = decide_again(attempt.reference, regions=ALL)
     assert result.verdict is Verdict.CAUSE_REMOVED and not any(f.topic == "policy" for f in result.facts)
@@ -182,7 +181,7 @@ def test_link_required_is_found_explained_and_rechecked(attempts_registry: Flask
 ACCOUNT_CHANGES: dict[str, Any] = {
     "blocked": lambda: db.session.execute(update(Account).where(Account.id == "acc-4").values(status="blocked")),
     "detached": lambda: db.session.execute(update(Account).where(Account.id == "acc-4").values(school_id="")),
-    "linked_elsewhere": lambda: login.link_accounts("9999", ["acc-4"], "verified", "login"),
+    "linked_elsewhere": lambda: pending.link_accounts("9999", ["acc-4"], "verified", "login"),
     "link_flow_only": lambda: set_policy("50", {"auto_link_under_14": False}),
     "region_off": lambda: switch_region("50", False),
 }

@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from broker import create_app
-from broker.db import revision as schema
+from broker.db import revision
 from broker.db.models import Region
 from broker.errors import SchemaMissingError
 from broker.extensions import db
@@ -29,13 +29,13 @@ def test_the_migrations_match_the_models(app: Flask) -> None:
 
 
 def test_the_database_is_at_the_latest_revision_after_upgrade(app: Flask) -> None:
-    assert schema.current_revision() == schema.head_revision()
-    schema.ensure_current()
+    assert revision.current_revision() == revision.head_revision()
+    revision.ensure_current()
 
 
 def test_an_empty_database_asks_for_an_upgrade(tmp_path: object) -> None:
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/empty.sqlite3"})
     with app.app_context():
         with pytest.raises(SchemaMissingError, match="broker db upgrade"):
-            schema.ensure_current()
+            revision.ensure_current()
         db.engine.dispose()

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 import matching
 from broker.db.models import AuditEvent, DiarySession, EsiaLink
 from broker.extensions import db
-from broker.login import pending as login
+from broker.login import pending
 from broker.login.attempts import Attempt
 from broker.oidc import sessions
 from broker.staff import accounts as staff
@@ -33,8 +33,8 @@ EVERY_SNILS = (ADULT_SNILS, CHILD_SNILS, OTHER_SNILS, SNILS_6)
 @pytest.fixture
 def linked(made: dict[str, Attempt]) -> dict[str, Attempt]:
     """The fixture attempts, with acc-1 linked to Пётр Тестов (and signed in) and acc-4 to the child."""
-    login.link_accounts(str(TESTOV.oid), ["acc-1"], "verified", "login")
-    login.link_accounts(str(KID.oid), ["acc-4"], "simplified", "login")
+    pending.link_accounts(str(TESTOV.oid), ["acc-1"], "verified", "login")
+    pending.link_accounts(str(KID.oid), ["acc-4"], "simplified", "login")
     sessions.create_session("acc-1", tier="verified", amr="PWD", attempt_id=made["chooser"].id)
     db.session.commit()
     return made
@@ -271,7 +271,7 @@ def test_the_account_page_counts_the_live_sessions_that_unlink_ends(linked: dict
 
 def test_an_admin_unlinks_anywhere(linked: dict[str, Attempt], browser: StaffBrowser) -> None:
     signed_in(browser, "boss", "admin")
-    login.link_accounts("7777", ["acc-3"], None, "import")
+    pending.link_accounts("7777", ["acc-3"], None, "import")
     db.session.commit()
     answer = browser.post("/support/accounts/acc-3/unlink", {"comment": "связь из реестра ошибочна"})
     assert answer.status_code == 302 and not is_linked("acc-3")
