@@ -38,14 +38,15 @@ class Reason(StrEnum):
 class Fixer(StrEnum):
     """Who can remove the cause of a refusal."""
 
-    PERSON = "person"  # the person, in their Gosuslugi profile
+    PERSON = "person"  # the person (under 14, a parent), in their Gosuslugi profile
     SCHOOL_ADMIN = "school_admin"  # the school's diary administrator
-    REGIONAL_OPERATOR = "regional_operator"
+    REGIONAL_OPERATOR = "regional_operator"  # who runs the diary and its Gosuslugi login in the region
     NOBODY = "nobody"  # nothing to fix: try again later
 
 
 FIXER_RU = {
-    Fixer.PERSON: "Вы сами — в личном кабинете на Госуслугах",
+    # The age is not known to every refusal (no birth date from ESIA), so the words fit both.
+    Fixer.PERSON: "Вы сами или, если вам нет 14 лет, родитель (законный представитель) — в личном кабинете на Госуслугах",
     Fixer.SCHOOL_ADMIN: "Администратор электронного дневника в вашей школе",
     Fixer.REGIONAL_OPERATOR: "Региональный оператор электронного дневника",
     Fixer.NOBODY: "Никто: это временный сбой, повторите попытку позже",
@@ -60,7 +61,8 @@ class Refusal:
     fixer: Fixer
     text_en: str
     #: Who fixes it, in the person's words, where the fixer's usual words do not fit (the person
-    #: fixes ``link_required`` in the diary, not in their Gosuslugi profile).
+    #: fixes ``link_required`` in the diary, not in their Gosuslugi profile). The words are the
+    #: same whatever the person's age: where a child may read them, they name the parent too.
     fixer_note_ru: str | None = None
 
     @property
@@ -90,6 +92,7 @@ REFUSALS: dict[Reason, Refusal] = _table(
         "Попробуйте войти ещё раз и подтвердите передачу данных на Госуслугах или войдите по логину и паролю.",
         Fixer.PERSON,
         "The person declined or cancelled at ESIA.",
+        "Вы сами: исправлять ничего не нужно, войдите ещё раз и согласитесь на передачу данных",
     ),
     Refusal(
         Reason.ESIA_UNAVAILABLE,
@@ -97,20 +100,25 @@ REFUSALS: dict[Reason, Refusal] = _table(
         "Повторите попытку через несколько минут или войдите по логину и паролю.",
         Fixer.NOBODY,
         "ESIA did not answer in time or answered with a server error.",
+        "Обычно никто: это временный сбой. Если он не проходит, — техническая поддержка электронного дневника",
     ),
     Refusal(
         Reason.ESIA_ERROR,
         "Не удалось проверить ответ Госуслуг.",
-        "Повторите вход с начала. Если ошибка повторяется, сообщите в поддержку код обращения.",
-        Fixer.NOBODY,
+        "Повторите вход с начала. Если ошибка повторяется, сообщите код обращения в техническую поддержку электронного дневника.",
+        # A wrong issuer, key or client secret is the configuration of whoever runs the login.
+        Fixer.REGIONAL_OPERATOR,
         "The ESIA response failed protocol or token validation.",
+        "Техническая поддержка электронного дневника: причина может быть в настройке входа через Госуслуги. Возможно, это временный сбой",
     ),
     Refusal(
         Reason.ESIA_DATA_INCOMPLETE,
-        "Госуслуги не передали данные, нужные для входа (дата рождения, а с 14 лет — СНИЛС).",
-        "Заполните дату рождения и СНИЛС в профиле на Госуслугах, дождитесь проверки и повторите вход.",
+        # Also a SNILS with a bad checksum or a birth date in the future: filled in, but wrong.
+        "Госуслуги не передали данные, нужные для входа, или передали их с ошибкой (дата рождения, а с 14 лет — СНИЛС).",
+        "Проверьте дату рождения и СНИЛС в профиле на Госуслугах: добавьте недостающее или исправьте "
+        "ошибку, дождитесь проверки и повторите вход.",
         Fixer.PERSON,
-        "ESIA did not supply the data the rule needs (birth date; SNILS from age 14).",
+        "ESIA did not supply the data the rule needs, or supplied it unusable (birth date; SNILS from age 14).",
     ),
     Refusal(
         Reason.TIER_INSUFFICIENT,
@@ -118,6 +126,7 @@ REFUSALS: dict[Reason, Refusal] = _table(
         "Заполните в профиле на Госуслугах паспорт и СНИЛС и дождитесь проверки (от 15 минут до 5 дней) или подтвердите учётную запись.",
         Fixer.PERSON,
         "From age 14 a standard or verified ESIA account is required; this one is simplified.",
+        "Вы сами — в личном кабинете на Госуслугах",  # only from 14: no parent needed
     ),
     Refusal(
         Reason.NO_ACCOUNT,
@@ -164,11 +173,12 @@ REFUSALS: dict[Reason, Refusal] = _table(
     ),
     Refusal(
         Reason.SNILS_MISMATCH,
-        "СНИЛС на Госуслугах и в электронном дневнике не совпадает.",
+        # Also a SNILS with a bad checksum in the diary: filled in, but wrong there.
+        "СНИЛС на Госуслугах и в электронном дневнике не совпадает или в дневнике записан с ошибкой.",
         "Проверьте СНИЛС в профиле на Госуслугах. Если там всё верно, попросите "
-        "администратора дневника в школе исправить СНИЛС в дневнике.",
+        "администратора дневника в школе проверить и исправить СНИЛС в дневнике.",
         Fixer.SCHOOL_ADMIN,
-        "The SNILS differs between ESIA and the diary.",
+        "The SNILS differs between ESIA and the diary, or the diary's has a bad checksum.",
     ),
     Refusal(
         Reason.SNILS_MISSING_IN_DIARY,
