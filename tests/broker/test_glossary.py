@@ -24,3 +24,9 @@ def test_the_recheck_words_fill_in_their_values() -> None:
         "Вход через Госуслуги в регионе аккаунта (39 Калининградская область) выключен."
     )
     assert "{" not in glossary.recheck_ru("status.blocked")
+
+
+def test_staff_are_told_that_a_technical_error_may_be_the_logins_configuration() -> None:
+    """Not «Региональный оператор: вход включается по регионам»: a wrong issuer or key is whoever set the login up."""
+    words = glossary.FIXER_STAFF_BY_REASON_RU[matching.Reason.ESIA_ERROR]
+    assert "ESIA_ISSUER" in words and "временный сбой" in words
