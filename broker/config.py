@@ -246,8 +246,9 @@ def validate(config: Mapping[str, Any]) -> None:
             if "OID_HASH_KEY" in missing
             else ""
         )
+        verb = "is" if len(missing) == 1 else "are"
         raise ConfigError(
-            f"{names} not set. Set {envs} in the environment or put the keys in the file named "
+            f"{names} {verb} not set. Set {envs} in the environment or put them in the file named "
             f"by BROKER_CONFIG (see config.example.toml).{upgrade}"
         )
 
