@@ -77,6 +77,11 @@ def make_esia_provider(config: Mapping[str, Any]) -> EsiaProvider:
         raise ConfigError(f"ESIA_BASE_URL is set but {', '.join(missing)} not. Set BROKER_<KEY> or the config file.")
     try:
         signer = load_signer(config["ESIA_SIGNER"], config["ESIA_KEY_FILE"], config["ESIA_CERTIFICATE_FILE"])
+    except ProviderConfigError as exc:
+        raise ConfigError(
+            f"ESIA_KEY_FILE / ESIA_CERTIFICATE_FILE: {exc} Set BROKER_ESIA_KEY_FILE and BROKER_ESIA_CERTIFICATE_FILE."
+        ) from None
+    try:
         return EsiaProvider(
             EsiaConfig(
                 base_url=config["ESIA_BASE_URL"],

@@ -11,10 +11,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def broker(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """``broker ARGS`` in ``tmp_path`` (no instance/config.toml there), no BROKER_* but ``env``."""
+    """``broker ARGS`` in ``tmp_path`` with no configuration: no BROKER_* but ``env``, and an empty config file.
+
+    The broker reads ``instance/config.toml`` of the checkout when there is one (``make run``
+    writes it with development secrets), so ``BROKER_CONFIG`` names an empty file instead.
+    """
+    empty = tmp_path / "empty.toml"
+    empty.touch()
     clean = {key: value for key, value in os.environ.items() if not key.startswith(("BROKER_", "FLASK_"))}
     clean.pop("DATABASE_URL", None)
-    clean.update(PYTHONPATH=str(ROOT), **env)
+    clean.update(PYTHONPATH=str(ROOT), BROKER_CONFIG=str(empty), **env)
     return subprocess.run(
         [sys.executable, "-c", "from broker.cli import main; main()", *args],
         cwd=tmp_path,
@@ -71,7 +77,7 @@ def test_a_missing_signing_key_file_is_one_line_naming_the_file_and_the_key(tmp_
     assert result.stderr.splitlines() == [f"Error: OIDC_SIGNING_KEY_FILES: cannot read {missing}: No such file or directory"]
 
 
-def test_a_missing_esia_key_file_is_one_line_naming_the_file(tmp_path: Path) -> None:
+def test_a_missing_esia_key_file_is_one_line_naming_the_file_and_the_setting(tmp_path: Path) -> None:
     missing = tmp_path / "absent-esia.key"
     result = broker(
         tmp_path,
@@ -89,4 +95,4 @@ def test_a_missing_esia_key_file_is_one_line_naming_the_file(tmp_path: Path) -> 
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ESIA configuration") and str(missing) in lines[0]
+    assert lines[0].startswith("Error: ESIA_KEY_FILE") and str(missing) in lines[0] and "BROKER_ESIA_KEY_FILE" in lines[0]
