@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app, jsonify, request
 from marshmallow import Schema, ValidationError, fields
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from broker.web.pages import render_error, retry_after
 
@@ -211,6 +211,27 @@ def wants_json() -> bool:
     return request.blueprint == "api" or request.endpoint in OAUTH_ENDPOINTS or request.accept_mimetypes.best == "application/json"
 
 
+#: The JSON API's path: a request there that matched no view (404, 405) is still the API's.
+API_PATH = "/api/v1/"
+
+
+def _path_endpoint() -> str | None:
+    """The endpoint the request's path names, by any method: a 405 matched none of its own."""
+    error = request.routing_exception
+    if request.endpoint or not isinstance(error, MethodNotAllowed) or not error.valid_methods:
+        return request.endpoint
+    adapter = current_app.create_url_adapter(request)
+    try:
+        return adapter.match(method=sorted(error.valid_methods)[0])[0] if adapter else None
+    except HTTPException:
+        return None
+
+
+def _allow(error: HTTPException) -> dict[str, str]:
+    """A 405's ``Allow`` header (the methods the path takes), as werkzeug's own answer has it."""
+    return {name: value for name, value in error.get_headers() if name == "Allow"}
+
+
 def oauth_error(error: str, description: str, status: int, headers: dict[str, str] | None = None) -> Any:
     """An OAuth-shaped error answer (``{"error", "error_description"}``) for the token and userinfo endpoints."""
     return jsonify(error=error, error_description=description), status, headers or {}
@@ -246,6 +267,33 @@ def register_error_handlers(app: Flask) -> None:
             "Ваша роль или ваши регионы не позволяют открыть эту страницу или выполнить это действие.",
             "forbidden",
             403,
+        )
+
+    @app.errorhandler(NotFound)
+    def not_found(_error: NotFound) -> Any:
+        if wants_json() or request.path.startswith(API_PATH):
+            return jsonify(ErrorSchema().dump({"error": "not_found", "error_description": "Nothing is at this address."})), 404
+        return render_error(
+            "Страница не найдена",
+            "Такой страницы нет. Проверьте адрес или вернитесь туда, откуда пришли.",
+            "not_found",
+            404,
+        )
+
+    @app.errorhandler(MethodNotAllowed)
+    def method_not_allowed(error: MethodNotAllowed) -> Any:
+        description = "This address does not take this method."
+        if _path_endpoint() in OAUTH_ENDPOINTS:
+            return oauth_error("invalid_request", description, 405, _allow(error))
+        if wants_json() or request.path.startswith(API_PATH):
+            return jsonify(ErrorSchema().dump({"error": "method_not_allowed", "error_description": description})), 405, _allow(error)
+        return render_error(
+            "Так эту страницу открыть нельзя",
+            "Страница открыта не так, как положено: например, по устаревшей ссылке или после повторной отправки формы. "
+            "Вернитесь туда, откуда пришли, и повторите действие.",
+            "method_not_allowed",
+            405,
+            _allow(error),
         )
 
     @app.errorhandler(SQLAlchemyError)

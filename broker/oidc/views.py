@@ -33,7 +33,10 @@ def jwks() -> Response:
 @bp.get("/oidc/authorize")
 def authorize() -> Any:
     """The portal's authorization request: single sign-on, a region to pick, a refusal, or off to ESIA."""
-    return responses.respond(flow.start(flow.Authorize(request.args.to_dict(), cookies.read(sessions.COOKIE))))
+    result = flow.start(flow.Authorize(request.args.to_dict(), cookies.read(sessions.COOKIE)))
+    if isinstance(result, flow.ErrorPage):  # a bad request the portal cannot be told of: said in Russian
+        return pages.render_bad_request(result.code, result.status)
+    return responses.respond(result)
 
 
 @bp.post("/oidc/link")
@@ -120,6 +123,7 @@ def logout() -> Any:
     if live is not None:
         flow.sign_out(live)
     state = args.get("state")
+    session[pages.LOGOUT_PORTAL] = client.client_id if client else None  # the way back from "you are logged out"
     session["after_logout"] = target + ("?" + urlencode({"state": state}) if state else "") if target else None
     response = redirect(services.current().esia.logout_url(authorization.external("oidc.logged_out")), 303)
     cookies.forget(response, sessions.COOKIE)
@@ -137,5 +141,6 @@ def _hint_names(claims: dict[str, Any] | None, live: sessions.LiveSession | None
 def logged_out() -> Any:
     target = session.pop("after_logout", None)
     if target:
+        session.pop(pages.LOGOUT_PORTAL, None)
         return redirect(target)
-    return render_template("auth/logged_out.html")
+    return pages.render_logged_out()

@@ -3,22 +3,51 @@
 Every page that tells a person something went wrong goes through here: an error (``error.html``:
 a title, a message and a code), a refusal of a login (``refusal.html``: the reason's texts from
 ``matching.REFUSALS`` and the attempt's reference code) and too many requests
-(``too_many.html``). Each returns a Flask answer tuple ``(html, status, headers)``.
+(``too_many.html``). Each returns a Flask answer tuple ``(html, status, headers)``, and each
+page offers a way on (:func:`onward`): back to the diary portal, or to the staff pages' start.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import current_app, render_template
+from flask import current_app, render_template, request, session, url_for
 
 import matching
+from broker import services
 from broker.web import statuses
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 Page = tuple[str, int, dict[str, str]]
+
+#: The staff pages' path prefixes: their problem pages lead to the staff start page.
+STAFF_PATHS = ("/admin", "/support", "/regions", "/preflight")
+#: Where the logout remembers the portal that asked for it, for the "you are logged out" page.
+LOGOUT_PORTAL = "logout_portal"
+#: The portal's own request errors (OAuth's codes) in a person's words; any other code: the first.
+BAD_REQUEST_RU = {
+    "invalid_client": "Портал, с которого вы пришли, не подключён к входу через Госуслуги.",
+    "invalid_request": "Портал передал неполный или неверный запрос на вход.",
+}
+BAD_REQUEST_DEFAULT_RU = "Портал передал запрос на вход, который сервис входа не может выполнить."
+
+
+def onward(portal_id: str | None = None) -> list[tuple[str, str]]:
+    """Links a problem page offers onward, as ``(text, href)``.
+
+    The staff pages lead to their start page. A person's page leads back to the diary portal
+    they came from (``portal_id``, else the request's ``client_id``); with no portal known, to
+    the start of every registered portal's login (there is no broker start page for people).
+    """
+    if request.path.startswith(STAFF_PATHS):
+        return [("На главную", url_for("admin.home"))]
+    clients = services.current().clients
+    known = clients.get(portal_id or request.args.get("client_id") or "")
+    if known is not None:
+        return [(f"Вернуться на портал «{known.name}»", known.login_url)]
+    return [(f"На главную: портал «{each.name}»", each.login_url) for each in sorted(clients.values(), key=lambda c: c.name)]
 
 
 def retry_after() -> dict[str, str]:
@@ -27,8 +56,20 @@ def retry_after() -> dict[str, str]:
 
 
 def render_error(title: str, message: str, code: str | None, status: int, headers: Mapping[str, str] | None = None) -> Page:
-    """An error page: what happened (``title``), what to do (``message``) and the error's code."""
-    return render_template("error.html", title=title, message=message, code=code), status, dict(headers or {})
+    """An error page: what happened (``title``), what to do (``message``), the error's code and the way on."""
+    page = render_template("error.html", title=title, message=message, code=code, links=onward())
+    return page, status, dict(headers or {})
+
+
+def render_bad_request(code: str | None, status: int) -> Page:
+    """The portal's authorization request is wrong and its redirect URI unknown: said in Russian, the code for support."""
+    message = BAD_REQUEST_RU.get(code or "", BAD_REQUEST_DEFAULT_RU) + " Вернитесь на портал дневника и начните вход заново."
+    return render_error("Портал отправил неверный запрос на вход", message, code, status)
+
+
+def render_logged_out() -> str:
+    """The "you are logged out" page, leading back to the portal that asked for the logout (if known)."""
+    return render_template("auth/logged_out.html", links=onward(session.pop(LOGOUT_PORTAL, None)))
 
 
 def render_refusal(reason: matching.Reason, reference: str, login_url: str | None) -> Page:
@@ -43,5 +84,5 @@ def render_refusal(reason: matching.Reason, reference: str, login_url: str | Non
 
 def render_too_many(*, per_portal: bool, wait: str, from_portal: bool, code: str, headers: Mapping[str, str]) -> Page:
     """429: too many requests from this address (or through this portal); try again ``wait``."""
-    page = render_template("too_many.html", per_portal=per_portal, wait=wait, from_portal=from_portal, code=code)
+    page = render_template("too_many.html", per_portal=per_portal, wait=wait, from_portal=from_portal, code=code, links=onward())
     return page, 429, dict(headers)
