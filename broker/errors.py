@@ -174,8 +174,9 @@ class ErrorSchema(Schema):
                 "A stable snake_case code, the failure's own: invalid_request (400 the body is not a JSON "
                 "object; 422 some fields are not valid), invalid_criteria (422 search criteria or a reference "
                 "code that cannot be used), invalid_token (401), insufficient_scope (403 role), forbidden "
-                "(403 region), not_found (404 region), attempt_not_found (404 attempt), body_too_large (413), "
-                "database_unavailable (503, with Retry-After)."
+                "(403 region), not_found (404: no such region, or nothing at this address), attempt_not_found "
+                "(404 attempt), method_not_allowed (405, with Allow), body_too_large (413), database_unavailable "
+                "(503, with Retry-After)."
             )
         },
     )
@@ -206,13 +207,13 @@ def problem(error: BrokerError) -> dict[str, Any]:
 OAUTH_ENDPOINTS = frozenset({"oidc.token", "oidc.userinfo", "oidc.start_link"})
 
 
+#: The JSON API's path: a request there is the API's, even one that matched no view (404, 405).
+API_PATH = "/api/v1/"
+
+
 def wants_json() -> bool:
     """JSON for the JSON API, the portals' back-channel endpoints and clients that ask for it; a page for browsers."""
-    return request.blueprint == "api" or request.endpoint in OAUTH_ENDPOINTS or request.accept_mimetypes.best == "application/json"
-
-
-#: The JSON API's path: a request there that matched no view (404, 405) is still the API's.
-API_PATH = "/api/v1/"
+    return request.path.startswith(API_PATH) or request.endpoint in OAUTH_ENDPOINTS or request.accept_mimetypes.best == "application/json"
 
 
 def _path_endpoint() -> str | None:
@@ -271,7 +272,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(NotFound)
     def not_found(_error: NotFound) -> Any:
-        if wants_json() or request.path.startswith(API_PATH):
+        if wants_json():
             return jsonify(ErrorSchema().dump({"error": "not_found", "error_description": "Nothing is at this address."})), 404
         return render_error(
             "Страница не найдена",
@@ -285,7 +286,7 @@ def register_error_handlers(app: Flask) -> None:
         description = "This address does not take this method."
         if _path_endpoint() in OAUTH_ENDPOINTS:
             return oauth_error("invalid_request", description, 405, _allow(error))
-        if wants_json() or request.path.startswith(API_PATH):
+        if wants_json():
             return jsonify(ErrorSchema().dump({"error": "method_not_allowed", "error_description": description})), 405, _allow(error)
         return render_error(
             "Так эту страницу открыть нельзя",
