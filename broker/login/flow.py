@@ -135,6 +135,18 @@ class ErrorPage:
 
 #: Bad, expired, replayed or another browser's login: the person starts again on the portal.
 EXPIRED = ErrorPage("Сеанс входа истёк", "Вернитесь на портал электронного дневника и начните вход заново.", None, 400)
+#: A portal's request the broker cannot answer at its redirect URI (OAuth's codes), in a person's words.
+BAD_REQUEST_RU = {
+    "invalid_client": "Портал, с которого вы пришли, не подключён к входу через Госуслуги.",
+    "invalid_request": "Портал передал неполный или неверный запрос на вход.",
+}
+BAD_REQUEST_DEFAULT_RU = "Портал передал запрос на вход, который сервис входа не может выполнить."
+
+
+def bad_request(code: str | None) -> ErrorPage:
+    """The portal's authorization request is wrong and its redirect URI unknown: said in Russian, the code for support."""
+    message = BAD_REQUEST_RU.get(code or "", BAD_REQUEST_DEFAULT_RU) + " Вернитесь на портал дневника и начните вход заново."
+    return ErrorPage("Портал отправил неверный запрос на вход", message, code, 400)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +269,7 @@ def start(request: Authorize) -> ErrorPage | Refused | ToEsia | ToPortal | Choos
     except OAuth2Error as error:
         if error.redirect_uri:  # the client and its redirect URI are known: tell the portal
             return ToPortal(authorization.error_response(error))
-        return ErrorPage("Портал отправил неверный запрос на вход", error.description or error.error or "", error.error, 400)
+        return bad_request(error.error)
     client = asked.client
     silent = asked.freshness.silent
     usable = (

@@ -33,10 +33,7 @@ def jwks() -> Response:
 @bp.get("/oidc/authorize")
 def authorize() -> Any:
     """The portal's authorization request: single sign-on, a region to pick, a refusal, or off to ESIA."""
-    result = flow.start(flow.Authorize(request.args.to_dict(), cookies.read(sessions.COOKIE)))
-    if isinstance(result, flow.ErrorPage):  # a bad request the portal cannot be told of: said in Russian
-        return pages.render_bad_request(result.code, result.status)
-    return responses.respond(result)
+    return responses.respond(flow.start(flow.Authorize(request.args.to_dict(), cookies.read(sessions.COOKIE))))
 
 
 @bp.post("/oidc/link")

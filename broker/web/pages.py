@@ -26,12 +26,6 @@ Page = tuple[str, int, dict[str, str]]
 STAFF_PATHS = ("/admin", "/support", "/regions", "/preflight")
 #: Where the logout remembers the portal that asked for it, for the "you are logged out" page.
 LOGOUT_PORTAL = "logout_portal"
-#: The portal's own request errors (OAuth's codes) in a person's words; any other code: the first.
-BAD_REQUEST_RU = {
-    "invalid_client": "Портал, с которого вы пришли, не подключён к входу через Госуслуги.",
-    "invalid_request": "Портал передал неполный или неверный запрос на вход.",
-}
-BAD_REQUEST_DEFAULT_RU = "Портал передал запрос на вход, который сервис входа не может выполнить."
 
 
 def onward(portal_id: str | None = None) -> list[tuple[str, str]]:
@@ -59,12 +53,6 @@ def render_error(title: str, message: str, code: str | None, status: int, header
     """An error page: what happened (``title``), what to do (``message``), the error's code and the way on."""
     page = render_template("error.html", title=title, message=message, code=code, links=onward())
     return page, status, dict(headers or {})
-
-
-def render_bad_request(code: str | None, status: int) -> Page:
-    """The portal's authorization request is wrong and its redirect URI unknown: said in Russian, the code for support."""
-    message = BAD_REQUEST_RU.get(code or "", BAD_REQUEST_DEFAULT_RU) + " Вернитесь на портал дневника и начните вход заново."
-    return render_error("Портал отправил неверный запрос на вход", message, code, status)
 
 
 def render_logged_out() -> str:
