@@ -17,6 +17,9 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+#: The sizes every person's page is checked at: a phone and a desktop.
+SIZES = {"phone": PHONE, "desktop": DESKTOP}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
@@ -44,8 +47,15 @@ def launched_chromium() -> Iterator[Any]:
 @contextmanager
 def phone_page(chromium: Any) -> Iterator[Any]:
     """A page in a fresh context: a phone's viewport, Russian locale; axe-core must be there."""
+    with sized_page(chromium, PHONE) as page:
+        yield page
+
+
+@contextmanager
+def sized_page(chromium: Any, viewport: dict[str, int]) -> Iterator[Any]:
+    """A page in a fresh context of the given viewport (``PHONE``, ``DESKTOP``), Russian locale."""
     require("axe-core (node_modules)", AXE.exists())
-    context = chromium.new_context(viewport=PHONE, locale="ru-RU")
+    context = chromium.new_context(viewport=viewport, locale="ru-RU")
     # Every page notes what its Content-Security-Policy refused (the script comes from DevTools:
     # no CSP applies to it), for ``check_page``.
     context.add_init_script(CSP_LISTENER)
