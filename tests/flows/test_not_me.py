@@ -65,7 +65,12 @@ def test_not_me_on_the_first_link_page_signs_out_of_esia_and_starts_the_same_por
 
     # ESIA's logout → the broker's way back → the portal's own request again → ESIA's login page.
     hops: list[str] = []
-    at_esia = world.follow(world.go(logout), lambda url: hops.append(url) or urlsplit(url).path == "/login")
+
+    def at_login_page(url: str) -> bool:
+        hops.append(url)
+        return urlsplit(url).path == "/login"
+
+    at_esia = world.follow(world.go(logout), at_login_page)
     assert isinstance(at_esia, str) and at_esia.startswith(f"{ESIA}/login")
     assert hops[0] == f"{BROKER}/oidc/logged-out"
     restart = query_of(hops[1])
