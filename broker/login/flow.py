@@ -16,6 +16,9 @@ A login, top to bottom:
    written.
 6. :func:`sign_in` — the diary session is created and the portal gets its authorization code.
 
+On the chooser and the first link's page the person may say «Это не я» (:func:`not_me`): the
+login ends, and the browser signs out of ESIA and comes back to the portal's request afresh.
+
 Each step takes a typed input and returns a typed result (the ``Result`` union below), which
 the views only render. This module owns the unit of work: every ``db.session.commit()`` of a
 login is here, one per step of the person's way (and one for the claim, which must be

@@ -161,6 +161,15 @@ def test_the_first_link_page_shows_esias_phone_spaced_and_says_it_comes_from_gos
     assert "нужны электронному дневнику" in page.text  # why they are asked
 
 
+def test_the_first_link_page_no_longer_says_gosuslugi_for_contacts_the_person_changed(world: World) -> None:
+    page = confirm_page(world).page
+    assert page is not None
+    data = {"csrf_token": csrf(page.text), "phone": "+7 900 123-45-67", "email": "ivan@example"}
+    answer = world.go(f"{BROKER}/auth/confirm", data=data)
+    assert answer.status_code == 400 and "Госуслуг" not in answer.text.split("<h2>")[1]
+    assert "Например, +7 900 123-45-67." in answer.text
+
+
 @pytest.mark.parametrize(
     ("typed", "shown"),
     [
