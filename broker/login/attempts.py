@@ -159,3 +159,14 @@ def settle_invited_attempt(attempt_id: int, account_id: str) -> None:
 def reference_of(attempt_id: int) -> str:
     """The reference code of attempt ``attempt_id`` (the one the person reads out to support)."""
     return str(db.session.execute(select(_ATTEMPTS.c.reference).where(_ATTEMPTS.c.id == attempt_id)).scalar_one())
+
+
+def note_attempt(attempt_id: int, detail: str, check: matching.Check) -> None:
+    """An attempt recorded with its decision ends on the person's word (``detail``), its outcome
+    as decided: the same row, with ``check`` added to its trace (the login step commits)."""
+    trace = db.session.execute(select(_ATTEMPTS.c.trace).where(_ATTEMPTS.c.id == attempt_id)).scalar() or []
+    db.session.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.id == attempt_id)
+        .values(detail=detail, trace=[*trace, check.as_dict()], finished_at=services.current().clock())
+    )

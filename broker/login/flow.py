@@ -16,6 +16,9 @@ A login, top to bottom:
    written.
 6. :func:`sign_in` — the diary session is created and the portal gets its authorization code.
 
+On the chooser and the first link's page the person may say «Это не я» (:func:`not_me`): the
+login ends, and the browser signs out of ESIA and comes back to the portal's request afresh.
+
 Each step takes a typed input and returns a typed result (the ``Result`` union below), which
 the views only render. This module owns the unit of work: every ``db.session.commit()`` of a
 login is here, one per step of the person's way (and one for the claim, which must be
@@ -56,6 +59,7 @@ log = logging.getLogger(__name__)
 
 _PHONE = re.compile(r"\+?[0-9]{10,15}")
 _PHONE_NOISE = re.compile(r"[\s()\-]")
+_RUSSIAN_MOBILE = re.compile(r"\+7[0-9]{10}")  # how the page spaces a number (shown_phone), not a rule on it
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}")
 
 
@@ -214,6 +218,8 @@ class ConfirmContacts:
     phone: str
     email: str
     problem: str | None = None
+    phone_from_esia: bool = False  # the phone shown is the one ESIA confirmed (said so on the page)
+    email_from_esia: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -649,12 +655,27 @@ def _confirming(request: Contacts) -> tuple[Pending, ConfirmContacts] | None:
         return None
     phone = (request.phone if request.phone is not None else stage.mobile or "").strip()
     email = (request.email if request.email is not None else stage.email or "").strip()
-    return login, ConfirmContacts(account, phone, email)
+    # As confirm's ``phone_number_verified`` and ``email_verified``: what ESIA confirmed, unchanged.
+    phone_from_esia = bool(stage.mobile) and _phone_digits(phone) == _phone_digits(stage.mobile or "")
+    email_from_esia = bool(stage.email) and email == stage.email
+    return login, ConfirmContacts(account, phone, email, phone_from_esia=phone_from_esia, email_from_esia=email_from_esia)
 
 
 def _phone_digits(text: str) -> str:
     """A phone number without spaces, brackets and dashes (as typed, or as ESIA spells it)."""
     return _PHONE_NOISE.sub("", text)
+
+
+def shown_phone(text: str) -> str:
+    """A phone number as the page shows it: a Russian mobile as ``+7 900 123-45-67``, any other as given.
+
+    Only the spacing changes (what :func:`_phone_digits` removes again), so the number the
+    confirmation checks and writes is the same whether the page showed it spaced or not.
+    """
+    digits = _phone_digits(text)
+    if not _RUSSIAN_MOBILE.fullmatch(digits):
+        return text
+    return f"+7 {digits[2:5]} {digits[5:8]}-{digits[8:10]}-{digits[10:12]}"
 
 
 # --- 6. signing in --------------------------------------------------------------------------
@@ -687,6 +708,51 @@ def sign_out(live: sessions.LiveSession) -> None:
     """End the person's diary session (logout)."""
     sessions.revoke(live)
     db.session.commit()
+
+
+# --- «Это не я» ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NotMe:
+    """«Это не я» on one of the broker's pages: the Gosuslugi account that logged in is someone else's."""
+
+    browser: Browser
+    session_token: str | None  # the SSO cookie's token, if any
+
+
+@dataclass(frozen=True, slots=True)
+class StartOver:
+    """The login is over: off to ESIA's logout, then back to a fresh start of the same portal's login."""
+
+    esia_logout_url: str
+    restart_url: str | None  # the portal's authorization request again (None: the "you are logged out" page)
+    client_id: str
+
+
+def not_me(request: NotMe) -> ErrorPage | StartOver:
+    """The person says the Gosuslugi account is not theirs: end this login and sign out of ESIA.
+
+    Nothing is linked and no one is signed in: the pending login is dropped, a diary session
+    this browser holds is ended too (it came from a Gosuslugi login that ends now), and the
+    attempt's trace says how the login ended. The browser then signs out of ESIA and comes
+    back to the portal's own authorization request, so that the right person logs in to ESIA.
+    """
+    login = pendings.staged(request.browser.state, request.browser.binding)
+    if login is None or login.stage is None:
+        return EXPIRED
+    check = matching.Check("person", matching.CheckResult.INFO, "the person said the ESIA account is not theirs and signed out of ESIA")
+    attempts.note_attempt(login.stage.attempt_id, "not_me", check)
+    pendings.drop(login)
+    live = sessions.find_session(request.session_token)
+    if live is not None:
+        sessions.revoke(live)
+    db.session.commit()
+    restart = None
+    if not login.link_account:  # a portal's login (the link flow has no authorization request to repeat)
+        restart = authorization.external("oidc.authorize") + "?" + urlencode({**login.portal_request, "region": login.region})
+    logout = services.current().esia.logout_url(authorization.external("oidc.logged_out"))
+    return StartOver(logout, restart, login.client_id)
 
 
 # --- when the world moved on meanwhile -------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, make_response, redirect, render_template, url_for
+from flask import current_app, make_response, redirect, render_template, session, url_for
 
 from broker import services
 from broker.login import flow, pending
@@ -20,6 +20,8 @@ from broker.web import cookies, pages
 ROLES_RU = {"student": "Ученик", "parent": "Родитель", "teacher": "Учитель", "staff": "Сотрудник"}
 #: The page each step waits on.
 PAGES = {Step.CHOOSE_ACCOUNT: "auth.choose", Step.INVITE_CODE: "auth.invite", Step.CONFIRM: "auth.confirm"}
+#: Where ``/oidc/logged-out`` (ESIA's way back from its logout) finds the address to go on to.
+AFTER_LOGOUT = "after_logout"
 
 
 def respond(result: flow.Result) -> Any:
@@ -47,7 +49,7 @@ def respond(result: flow.Result) -> Any:
             return redirect(url_for(PAGES[step]))
         case flow.ChooseAccount(accounts, invalid):
             chooser = render_template("auth/choose.html", accounts=accounts, roles=ROLES_RU, csrf_token=_csrf(),
-                                      action=url_for("auth.choose"))  # fmt: skip
+                                      action=url_for("auth.choose"), not_me=url_for("auth.not_me"))  # fmt: skip
             return (chooser, 400) if invalid else chooser
         case flow.AskInviteCode(problem):
             form = {"csrf_token": _csrf(), "action": url_for("auth.invite")}
@@ -55,7 +57,8 @@ def respond(result: flow.Result) -> Any:
                 return render_template("auth/invite.html", **form)
             return render_template("auth/invite.html", problem=problem, **form), 400
         case flow.ConfirmContacts(account, phone, email, problem):
-            shown = {"account": account, "phone": phone, "email": email, "csrf_token": _csrf(), "action": url_for("auth.confirm")}
+            shown = {"page": result, "account": account, "phone": flow.shown_phone(phone), "email": email, "csrf_token": _csrf(),
+                     "action": url_for("auth.confirm"), "not_me": url_for("auth.not_me")}  # fmt: skip
             if problem is None:
                 return render_template("auth/confirm.html", **shown)
             return render_template("auth/confirm.html", problem=problem, **shown), 400
@@ -68,6 +71,19 @@ def respond(result: flow.Result) -> Any:
             cookies.forget(linked, pending.BINDING_COOKIE)
             return linked
     raise TypeError(f"no page for {result!r}")
+
+
+def start_over(result: flow.ErrorPage | flow.StartOver) -> Any:
+    """«Это не я»: off to ESIA's logout, whose way back (``/oidc/logged-out``, the one address
+    registered with ESIA for it) goes on to the fresh start of the portal's login."""
+    if not isinstance(result, flow.StartOver):
+        return respond(result)
+    session[AFTER_LOGOUT] = result.restart_url
+    session[pages.LOGOUT_PORTAL] = result.client_id  # without a restart: the logged-out page leads to the portal
+    to_esia = redirect(result.esia_logout_url, 303)
+    cookies.forget(to_esia, pending.BINDING_COOKIE)
+    cookies.forget(to_esia, sessions.COOKIE)
+    return to_esia
 
 
 def current_browser() -> flow.Browser:

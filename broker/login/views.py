@@ -12,7 +12,9 @@ from flask import Blueprint, request
 
 from broker import services
 from broker.login import flow
-from broker.login.responses import current_browser, respond
+from broker.login.responses import current_browser, respond, start_over
+from broker.oidc import sessions
+from broker.web import cookies
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -60,6 +62,15 @@ def confirm() -> Any:
     if not _csrf_sent(browser):
         return respond(flow.EXPIRED)
     return respond(flow.confirm(sent))
+
+
+@bp.post("/not-me")
+def not_me() -> Any:
+    """«Это не я» on the chooser or the first link's page: sign out of Gosuslugi and start over."""
+    browser = current_browser()
+    if not _csrf_sent(browser):
+        return respond(flow.EXPIRED)
+    return start_over(flow.not_me(flow.NotMe(browser, cookies.read(sessions.COOKIE))))
 
 
 def _csrf_sent(browser: flow.Browser) -> bool:
