@@ -245,11 +245,11 @@ def test_the_figures_are_a_table_and_an_accessible_chart(app: Flask, browser: St
     ]
     assert "region_<wbr>disabled" in table  # the code too, under the staff label, for a search in the docs
     assert "Скользящие окна" in page and "не календарные сутки" in page
-    assert re.findall(r'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="([^"]+)"', page) == [
-        "chart-day-title chart-day-desc",
-        "chart-week-title chart-week-desc",
-        "trend-hourly-title trend-hourly-desc",
-        "trend-daily-title trend-daily-desc",
+    assert re.findall(r'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="([^"]+)" aria-describedby="([^"]+)"', page) == [
+        ("chart-day-title", "chart-day-desc"),
+        ("chart-week-title", "chart-week-desc"),
+        ("trend-hourly-title", "trend-hourly-desc"),
+        ("trend-daily-title", "trend-daily-desc"),
     ]
     assert '<title id="chart-day-title">За последние 24 часа' in page
     day_chart = page.split('id="chart-day-title"')[1].split("</svg>")[0]
