@@ -192,7 +192,7 @@ def test_switching_a_region_off_is_asked_first_and_done_when_confirmed(world: Wo
         SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOTS / f"confirm-{size}.png"), full_page=True)
         with world.broker.app_context():
-            assert db.session.get(Region, "77").enabled  # type: ignore[union-attr]
+            assert db.session.get(Region, "77").enabled
             db.session.remove()
 
         page.get_by_role("link", name="Нет, оставить включённым").click()  # changed their mind: nothing happened
@@ -222,7 +222,7 @@ def test_the_form_errors_are_summarised_at_the_top(world: World, live_broker: st
         assert page.title().startswith("Ошибка:")
         summary = page.locator(".error-summary")
         assert summary.get_attribute("role") == "alert" and "Изменение не сохранено" in summary.inner_text()
-        assert summary.bounding_box()["y"] < page.locator("#figures-heading").bounding_box()["y"]  # type: ignore[index]
+        assert summary.bounding_box()["y"] < page.locator("#figures-heading").bounding_box()["y"]
         check_page(page)
         summary.get_by_role("link", name="Комментарий").click()
         assert page.url.endswith("#comment")
