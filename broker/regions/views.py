@@ -64,6 +64,11 @@ def reason_ru(reason: str | None) -> str:
     return glossary.REASON_RU.get(reason, "") if reason else ""  # type: ignore[call-overload]
 
 
+def of_attempts(count: int) -> str:
+    """«из N попытки» for 1, 21, 31…, «из N попыток» otherwise."""
+    return "попытки" if count % 10 == 1 and count % 100 != 11 else "попыток"
+
+
 def describe_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
     """A region change from its audit event, in words: the switch and each override changed."""
     before, after = before or {}, after or {}
@@ -177,6 +182,7 @@ def _page(region: regionadmin.RegionView, *, values: MultiDict[str, str] | None,
         successes=[glossary.OUTCOME_RU[outcome] for outcome in trends.SUCCESSES],
         history=regionadmin.history(region.code),
         takes_effect=takes_effect(),
+        of_attempts=of_attempts,
         prefix=POLICY_PREFIX,
         policy_ru=POLICY_RU,
         outcome_ru=outcome_ru,

@@ -15,6 +15,7 @@ from broker.db.models import LoginAttempt
 from broker.extensions import db
 from broker.regions import admin as regionadmin
 from broker.regions import charts, trends
+from broker.regions import views as regionpages
 from tests.broker.staffing import StaffBrowser, make_staff
 from tests.clock import FrozenClock
 
@@ -190,6 +191,13 @@ def test_the_page_shows_the_rate_and_the_trend_at_the_broker_clock(app: Flask, b
     )
     desc = page.split('id="trend-daily-desc">')[1].split("</desc>")[0]
     assert "Всего попыток: 3, успешных: 2 (66 %)" in desc and "Больше всего попыток — 05.12: 2" in desc
+
+
+@pytest.mark.parametrize(
+    ("count", "words"), [(1, "попытки"), (2, "попыток"), (11, "попыток"), (21, "попытки"), (111, "попыток"), (5, "попыток")]
+)
+def test_of_n_attempts_is_said_in_the_right_case(count: int, words: str) -> None:
+    assert regionpages.of_attempts(count) == words
 
 
 def test_the_figures_come_before_the_form(app: Flask, browser: StaffBrowser) -> None:

@@ -347,6 +347,7 @@ def test_switching_off_asks_first_with_what_it_affects_and_writes_nothing(app: F
     assert "вход через Госуслуги выключен; auto_link_under_14: false" in page and "«сбой у поставщика дневника»" in page
     assert moscow().enabled and moscow().policy == {} and audit_rows("region_changed") == before  # nothing yet
     assert 'href="/regions/77">Нет, оставить включённым</a>' in page
+    assert not re.search(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", page.split("<main>")[1])  # no setting's name
 
     fields = hidden_fields(page)  # the same change, and the confirmation
     assert fields.pop("csrf_token") and fields == {
