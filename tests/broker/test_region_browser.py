@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,7 +111,6 @@ def test_the_read_only_view_and_a_refused_form_are_accessible_on_a_phone(world: 
 
 # --- the operators' figures, at a phone's and a desktop's size -----------------------------------
 
-SHOTS = Path("/tmp/region-shots")  # screenshots for whoever looks at the layout by eye (not checked)
 _REFERENCES = itertools.count(1)
 ATTEMPTS = [  # hours ago, outcome, reason: a busy day and a month of history, long reasons included
     *[(hours, "signed_in", None) for hours in (1, 1, 2, 3, 5, 8, 13, 30, 50, 75, 120, 200, 400, 600)],
@@ -156,10 +154,6 @@ def test_the_region_page_shows_its_figures_and_trends(world: World, live_broker:
     with sized_page(chromium, SIZES[size]) as page:
         sign_in_at(page, live_broker, "/regions/77")
         check_page(page)
-        SHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"region-{size}.png"), full_page=True)
-        page.locator("section[aria-labelledby=trends-heading]").screenshot(path=str(SHOTS / f"trends-{size}.png"))
-        page.locator("section[aria-labelledby=figures-heading]").screenshot(path=str(SHOTS / f"figures-{size}.png"))
         # The rate and what it counts, before the form.
         main = page.inner_text("main")
         assert re.search(r"Успешные входы за последние 24 часа\s+\d+ % — \d+ из \d+ попыток", main), main
@@ -189,8 +183,6 @@ def test_switching_a_region_off_is_asked_first_and_done_when_confirmed(world: Wo
         text = page.inner_text("main")
         assert re.search(r"в среднем \d+ в сутки", text) and "Аккаунты региона, связанные с Госуслугами:" in text
         check_page(page)
-        SHOTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"confirm-{size}.png"), full_page=True)
         with world.broker.app_context():
             assert db.session.get(Region, "77").enabled
             db.session.remove()
@@ -235,8 +227,6 @@ def test_the_preflight_tables_scroll_on_a_phone_within_the_page(world: World, li
         db.session.remove()
     sign_in_at(page, live_broker, "/preflight/77")
     check_page(page)  # the page itself does not scroll sideways; axe finds the tables reachable by keyboard
-    SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / "preflight-phone.png"), full_page=True)
     frame = page.get_by_role("region", name="Почему не смогут войти")
     assert frame.get_attribute("tabindex") == "0"
     assert frame.evaluate("frame => frame.scrollWidth > frame.clientWidth")  # it scrolls in its own frame
