@@ -4,8 +4,10 @@ The staff pages, the CLI and the JSON API share these functions, so the rules ho
 door is used: a change needs a comment, stays within the operator's regions, accepts only the
 policy overrides the matching engine knows, is audited with before and after in the same
 transaction, and reaches this process's next decision at once (other broker processes see it
-within ``REGION_CACHE_SECONDS``). Nothing here reads the Flask request: callers pass the staff
-member (or, from the CLI, an actor string).
+within ``REGION_CACHE_SECONDS``). A page may ask for switching a region off to be confirmed
+(``confirm_switch_off=False``): the change is then refused with what it would affect, and
+nothing is written. Nothing here reads the Flask request: callers pass the staff member (or,
+from the CLI, an actor string).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from sqlalchemy import case, func, select
 
 import matching
 from broker import services
-from broker.db.models import AuditEvent, LoginAttempt, Region, Staff
+from broker.db.models import Account, AuditEvent, EsiaLink, LoginAttempt, Region, Staff
 from broker.errors import BadField, BrokerError, InputError, InvalidFieldsError
 from broker.extensions import db
+from broker.regions import trends
 from broker.regions.policies import MAX_TEXT_VALUE_LENGTH, PolicyField, fits_override, is_choice, policy_fields
 from broker.staff import access, audit
 from broker.staff.audit import Action
@@ -47,6 +50,23 @@ class RegionNotFoundError(InputError):
             "region", f"{code!r} is not a federal subject code (see `broker regions list`)",
             f"Региона с кодом «{str(code)[:8]}» нет. Код региона — две цифры, например 77.",
         )  # fmt: skip
+
+
+class SwitchOffUnconfirmedError(BrokerError):
+    """Switching an enabled region off was asked without its confirmation: nothing was written.
+
+    ``before`` and ``after`` are the region as it is and as the change would leave it.
+    """
+
+    code = "confirmation_required"
+    description = "Switching ESIA login off in a region needs a confirmation."
+    status = 409
+
+    def __init__(self, code: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+        super().__init__(f"switching region {code} off needs a confirmation")
+        self.region = code
+        self.before = before
+        self.after = after
 
 
 class RegionInputError(InvalidFieldsError):
@@ -123,6 +143,30 @@ class Figures:
     def refusals(self) -> list[FigureLine]:
         """The refusals by reason, most frequent in the week first."""
         return [line for line in self.lines if line.outcome == matching.Outcome.REFUSED]
+
+    def successes(self, period: str) -> int:
+        """Attempts of ``period`` (``"day"``, ``"week"``) in which the person got into the diary."""
+        return sum(getattr(line, period) for line in self.lines if line.outcome in trends.SUCCESSES)
+
+    def success_rate(self, period: str) -> int | None:
+        """Successes among all attempts of ``period``, in whole percent; None without attempts."""
+        return trends.success_rate(self.successes(period), getattr(self, f"{period}_total"))
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchOffImpact:
+    """What switching a region off affects: its logins lately, and the accounts that use ESIA."""
+
+    region: str
+    logins_day: int  # successful logins in the last 24 hours
+    logins_week: int  # and in the last 7 days
+    linked_accounts: int  # the region's accounts linked to an ESIA person
+    accounts: int
+
+    @property
+    def logins_per_day(self) -> int:
+        """Successful logins per day, on average over the last 7 days (rounded to the nearest)."""
+        return (self.logins_week + 3) // 7
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -231,6 +275,7 @@ def change_region(
     comment: str,
     actor_staff: Staff | None,
     actor: str | None = None,
+    confirm_switch_off: bool = True,
 ) -> RegionChange:
     """Switch ESIA login in region ``code`` and/or replace its policy overrides, audited.
 
@@ -241,6 +286,8 @@ def change_region(
     event names ``actor``, by default the request's principal (a staff login or
     ``token:<prefix>``) or the member's login. Every field is checked before anything is
     written (RegionInputError lists all bad fields). A change that changes nothing writes nothing.
+    With ``confirm_switch_off`` False, a valid change that would switch an enabled region off
+    writes nothing either and raises SwitchOffUnconfirmedError (the pages ask first).
     """
     if actor_staff is not None and not _may_manage(actor_staff, code):
         raise RegionAccessError(f"region {code} is outside your regions")
@@ -271,6 +318,9 @@ def change_region(
     if new_policy != before["policy"]:
         region.policy = new_policy
     after = _snapshot(region)
+    if before["enabled"] and not after["enabled"] and not confirm_switch_off:
+        db.session.rollback()  # end the locking read; nothing was written
+        raise SwitchOffUnconfirmedError(code, before, after)
     if after == before:
         db.session.rollback()
         return RegionChange(to_view(_get(code), actor_staff), False, before, after)
@@ -324,3 +374,15 @@ def figures(code: str, *, now: datetime) -> Figures:
     order = {str(outcome): index for index, outcome in enumerate(matching.Outcome)}
     found.sort(key=lambda line: (order.get(line.outcome, len(order)), -line.week, line.reason or ""))
     return Figures(code, until, day_since, week_since, tuple(found))
+
+
+def switch_off_impact(code: str, *, now: datetime) -> SwitchOffImpact:
+    """What switching region ``code`` off would affect, as of ``now``."""
+    found = figures(code, now=now)
+    linked, accounts = db.session.execute(
+        select(func.count(EsiaLink.account_id), func.count(Account.id))
+        .select_from(Account)
+        .outerjoin(EsiaLink, EsiaLink.account_id == Account.id)
+        .where(Account.region == code)
+    ).one()
+    return SwitchOffImpact(code, found.successes("day"), found.successes("week"), int(linked), int(accounts))

@@ -1,16 +1,17 @@
 """The region pages (the blueprint ``regions``): the regions a staff member may see, and a region's
-page with its ESIA switch, policy overrides, login figures (table and SVG chart) and changes.
+page with its login figures (success rate, SVG charts by outcome and reason, the hourly and daily
+trend, tables), its ESIA switch and policy overrides, and its changes.
 
 Everyone on staff may open the pages of the regions they see; only the region's operators and
-admins get (and may post) the form. The rules live in :mod:`broker.regions.admin`; this module
-only parses the form and renders.
+admins get (and may post) the form. Switching a region off is asked again first, with what it
+affects; the change is written only when that second form is sent. The rules live in
+:mod:`broker.regions.admin`; this module only parses the form and renders.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -19,7 +20,9 @@ from werkzeug.datastructures import MultiDict
 import matching
 from broker import services
 from broker.regions import admin as regionadmin
-from broker.regions.admin import FigureLine, PolicyField, RegionInputError
+from broker.regions import charts, trends
+from broker.regions.admin import PolicyField, RegionInputError, SwitchOffUnconfirmedError
+from broker.regions.charts import Bar
 from broker.staff import access
 from broker.staff.access import staff_required
 from broker.support import glossary
@@ -50,16 +53,6 @@ POLICY_RU: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Bar:
-    """One bar of a figures chart: its label, value and length (percent of the chart's width)."""
-
-    label: str
-    value: int
-    percent: float
-    refused: bool
-
-
 def outcome_ru(outcome: str) -> str:
     """The staff label of an outcome (the support search's words), as a table row starts it."""
     label: str = glossary.OUTCOME_RU.get(outcome, outcome)  # type: ignore[call-overload]
@@ -69,6 +62,11 @@ def outcome_ru(outcome: str) -> str:
 def reason_ru(reason: str | None) -> str:
     """The staff label of a refusal reason (the same words as the support search)."""
     return glossary.REASON_RU.get(reason, "") if reason else ""  # type: ignore[call-overload]
+
+
+def of_attempts(count: int) -> str:
+    """«из N попытки» for 1, 21, 31…, «из N попыток» otherwise."""
+    return "попытки" if count % 10 == 1 and count % 100 != 11 else "попыток"
 
 
 def describe_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
@@ -115,40 +113,76 @@ def region_page(code: str) -> Any:
             policy=policy,
             comment=form.get("comment", ""),
             actor_staff=member,
+            # Only the confirmation form sends this; the edit form alone never switches a region off.
+            confirm_switch_off=form.get(CONFIRM_FIELD) == CONFIRM_VALUE,
         )
     except RegionInputError as exc:
         return _page(region, values=form, errors=exc.why_ru_by_field()), 400
+    except SwitchOffUnconfirmedError as exc:
+        return _confirm_switch_off(region, form, exc)
     if not change.changed:
         flash("Ничего не изменилось: регион уже в этом состоянии. Изменение не записано.")
     else:
         state = "включён" if change.region.enabled else "выключен"
-        seconds = current_app.config["REGION_CACHE_SECONDS"]
-        flash(
-            f"Сохранено. Вход через Госуслуги в регионе {code} {state}. Этот процесс брокера применяет "
-            f"изменение сразу, остальные — в течение {seconds:g} с."
-        )
+        flash(f"Сохранено. Вход через Госуслуги в регионе {code} {state}. {takes_effect()}")
     return redirect(url_for(".region_page", code=code))
 
 
+CONFIRM_FIELD = "confirm"
+CONFIRM_VALUE = "switch_off"
+
+
+def takes_effect() -> str:
+    """When new logins see a saved change, in words (every broker process re-reads the regions
+    within the cache's lifetime; the one that saved it at once)."""
+    seconds = float(current_app.config["REGION_CACHE_SECONDS"])
+    if seconds <= 0:
+        return "Новые попытки входа видят изменение сразу."
+    return f"Новые попытки входа видят изменение не позже чем через {seconds:g} с."
+
+
+def _confirm_switch_off(region: regionadmin.RegionView, form: MultiDict[str, str], asked: SwitchOffUnconfirmedError) -> str:
+    """The page that asks before switching a region off: what it affects, the same form again."""
+    impact = regionadmin.switch_off_impact(region.code, now=services.current().clock())
+    kept = [(name, value) for name, value in form.items(multi=True) if name not in ("csrf_token", CONFIRM_FIELD)]
+    return render_template(
+        "regions/confirm_off.html",
+        region=region,
+        impact=impact,
+        change=describe_change(asked.before, asked.after),
+        comment=form.get("comment", "").strip(),
+        kept=kept,
+        confirm_field=CONFIRM_FIELD,
+        confirm_value=CONFIRM_VALUE,
+        takes_effect=takes_effect(),
+    )
+
+
 def _page(region: regionadmin.RegionView, *, values: MultiDict[str, str] | None, errors: dict[str, str]) -> str:
-    figures = regionadmin.figures(region.code, now=services.current().clock())
+    now = services.current().clock()
+    figures = regionadmin.figures(region.code, now=now)
+    hourly, daily = trends.trends(region.code, now=now)
     fields = regionadmin.policy_fields()
     if values is None:
         values = MultiDict({"enabled": "on" if region.enabled else "off"})
         values.update({POLICY_PREFIX + name: _form_value(value) for name, value in region.policy.items()})
-    known = {POLICY_PREFIX + item.name for item in fields} | {"enabled", "comment"}
     return render_template(
         "regions/region.html",
         region=region,
         fields=fields,
         values=values,
         errors=errors,
-        other_errors={name: why for name, why in errors.items() if name not in known},
+        summary=error_summary(errors, fields),
         figures=figures,
-        day_bars=chart_bars(figures, "day"),
-        week_bars=chart_bars(figures, "week"),
+        day_bars=charts.lay_out_bars(bar_items(figures, "day")),
+        week_bars=charts.lay_out_bars(bar_items(figures, "week")),
+        hourly=charts.lay_out_trend(hourly),
+        daily=charts.lay_out_trend(daily),
+        outcomes=trends.OUTCOMES,
+        successes=[glossary.OUTCOME_RU[outcome] for outcome in trends.SUCCESSES],
         history=regionadmin.history(region.code),
-        cache_seconds=current_app.config["REGION_CACHE_SECONDS"],
+        takes_effect=takes_effect(),
+        of_attempts=of_attempts,
         prefix=POLICY_PREFIX,
         policy_ru=POLICY_RU,
         outcome_ru=outcome_ru,
@@ -208,20 +242,34 @@ def _form_value(value: Any) -> str:
     return str(value)
 
 
-def chart_bars(figures: regionadmin.Figures, period: str) -> list[Bar]:
-    """The bars of one period's chart: successful outcomes, then each refusal reason.
+def error_summary(errors: dict[str, str], fields: tuple[PolicyField, ...]) -> list[tuple[str | None, str, str]]:
+    """The form's errors for the summary at the top of the page: the field's anchor (None for an
+    error of no field on the form), its name, and what is wrong, in the form's order."""
+    names = {"enabled": ("enabled-on", "Вход через Госуслуги")}
+    for item in fields:
+        words = POLICY_RU.get(item.name)
+        names[POLICY_PREFIX + item.name] = (POLICY_PREFIX + item.name, words[0] if words else item.name)
+    names["comment"] = ("comment", "Комментарий")
+    summary: list[tuple[str | None, str, str]] = [(*names[name], errors[name]) for name in names if name in errors]
+    summary += [(None, "Изменение", why) for name, why in errors.items() if name not in names]
+    return summary
 
-    Lengths are relative to the period's largest bar, at most 78% of the width so that the
-    number after the bar always fits.
-    """
-    lines: list[FigureLine] = [line for line in figures.by_outcome() if line.outcome != matching.Outcome.REFUSED]
+
+def bar_label(outcome: str, reason: str | None) -> str:
+    """A bar's words: the outcome, or for a refusal its reason as staff read it (the code only
+    for a reason that has no words)."""
+    if outcome != matching.Outcome.REFUSED:
+        return outcome_ru(outcome)
+    return "Отказ: " + (reason_ru(reason) or reason or "без причины")
+
+
+def bar_items(figures: regionadmin.Figures, period: str) -> list[tuple[str, int, bool]]:
+    """One period's bars: successful outcomes, then each refusal reason, most frequent first."""
+    lines = [line for line in figures.by_outcome() if line.outcome != matching.Outcome.REFUSED]
     lines += figures.refusals()
-    values = [(line, getattr(line, period)) for line in lines]
-    values = [(line, value) for line, value in values if value]
-    top = max((value for _, value in values), default=0)
-    bars = []
-    for line, value in values:
-        refused = line.outcome == matching.Outcome.REFUSED
-        label = f"Отказ: {line.reason or 'без причины'}" if refused else outcome_ru(line.outcome)
-        bars.append(Bar(label, value, max(round(78 * value / top, 2), 1.0), refused))
-    return bars
+    return [(bar_label(line.outcome, line.reason), getattr(line, period), line.outcome == matching.Outcome.REFUSED) for line in lines]
+
+
+def chart_bars(figures: regionadmin.Figures, period: str) -> list[Bar]:
+    """The bars of one period's chart (see :func:`charts.lay_out_bars`)."""
+    return charts.lay_out_bars(bar_items(figures, period))[0]

@@ -1,23 +1,28 @@
-"""In headless Chromium: an operator enables a region and the next login there works.
+"""In headless Chromium: an operator enables a region and the next login there works; the
+region page's figures and trends, the question before switching a region off, the form's error
+summary, and the pre-flight tables.
 
 The broker of the flow tests (portal → broker → mock ESIA, over ``responses``) also listens on a
 loopback port for the operator's Chromium, so the person's logins and the operator's clicks
-reach one broker and one database. Every region page is checked on a phone-sized viewport
-with axe-core.
+reach one broker and one database. Every page is checked with axe-core on a phone, and the
+operators' own pages on a desktop too (``SIZES``).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from broker import services
 from broker.db.models import LoginAttempt, Region
 from broker.extensions import db
 from tests.broker.staffing import make_staff, sign_in_with_chromium
-from tests.browser import check_page
+from tests.browser import SIZES, check_page, sized_page
 from tests.world import World, log_in, start_login, verify_id_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.flow]
@@ -102,3 +107,133 @@ def test_the_read_only_view_and_a_refused_form_are_accessible_on_a_phone(world: 
     assert page.get_by_label("Комментарий").get_attribute("aria-invalid") == "true"
     check_page(page)
     assert page.goto(f"{live_broker}/regions/77").status == 403  # another operator's region
+
+
+# --- the operators' figures, at a phone's and a desktop's size -----------------------------------
+
+_REFERENCES = itertools.count(1)
+ATTEMPTS = [  # hours ago, outcome, reason: a busy day and a month of history, long reasons included
+    *[(hours, "signed_in", None) for hours in (1, 1, 2, 3, 5, 8, 13, 30, 50, 75, 120, 200, 400, 600)],
+    *[(hours, "linked", None) for hours in (1, 4, 26, 100)],
+    (2, "choose_account", None),
+    (1, "refused", "tier_insufficient"),
+    (3, "refused", "invite_code_required"),
+    (6, "refused", "reauthentication_required"),
+    (40, "refused", "no_account"),
+    (700, "refused", "linked_elsewhere"),
+]
+
+
+def busy_region(world: World, code: str = "77") -> None:
+    with world.broker.app_context():
+        now = services.current().clock()
+        for hours, outcome, reason in ATTEMPTS:
+            db.session.add(LoginAttempt(reference=f"B{next(_REFERENCES):07d}", started_at=now - timedelta(hours=hours, minutes=7),
+                                        client_id="portal", flow="login", region=code, outcome=outcome, reason=reason))  # fmt: skip
+        db.session.commit()
+        make_staff("ivanov", role="operator", regions=(code,), name="Иванов И. И.")
+        db.session.remove()
+
+
+def sign_in_at(page: Any, live_broker: str, path: str) -> None:
+    page.goto(f"{live_broker}{path}")
+    sign_in_with_chromium(page, "ivanov")
+    page.wait_for_url(f"{live_broker}{path}")
+
+
+def fits(page: Any, selector: str) -> bool:
+    """Every element of ``selector`` lies within the viewport's width."""
+    return bool(
+        page.evaluate(f"[...document.querySelectorAll({selector!r})].every(e => e.getBoundingClientRect().right <= window.innerWidth)")
+    )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_region_page_shows_its_figures_and_trends(world: World, live_broker: str, chromium: Any, size: str) -> None:
+    busy_region(world)
+    with sized_page(chromium, SIZES[size]) as page:
+        sign_in_at(page, live_broker, "/regions/77")
+        check_page(page)
+        # The rate and what it counts, before the form.
+        main = page.inner_text("main")
+        assert re.search(r"Успешные входы за последние 24 часа\s+\d+ % — \d+ из \d+ попыток", main), main
+        assert main.index("Успешные входы") < main.index("Динамика входов") < main.index("Изменить")
+        # The charts are pictures with names; the refusals are said in words, not codes.
+        for name in ("За последние 24 часа", "За последние 7 суток", "По часам за 24 часа", "По дням за 30 суток"):
+            assert page.get_by_role("img", name=re.compile(f"^{name}:")).count() == 1, name
+        day_chart = page.locator("svg[aria-labelledby^=chart-day]").inner_html()
+        assert "с 14 лет упрощённой учётной записи мало" in day_chart and "tier_insufficient" not in day_chart
+        assert fits(page, "svg text") and fits(page, "svg rect")  # no label runs off the chart
+        # The trend's numbers, for whoever does not see the picture.
+        assert not page.locator("#trend-daily").is_visible()
+        page.get_by_text("Те же числа таблицей").nth(1).click()
+        assert page.locator("#trend-daily tbody tr").count() == 30
+        check_page(page)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_switching_a_region_off_is_asked_first_and_done_when_confirmed(world: World, live_broker: str, chromium: Any, size: str) -> None:
+    busy_region(world)
+    with sized_page(chromium, SIZES[size]) as page:
+        sign_in_at(page, live_broker, "/regions/77")
+        page.get_by_label("выключен").check()
+        page.get_by_label("Комментарий").fill("Сбой у поставщика дневника")
+        page.get_by_role("button", name="Сохранить").click()
+        assert page.get_by_role("heading", level=1).inner_text() == "Выключить вход через Госуслуги в регионе 77 — Москва?"
+        text = page.inner_text("main")
+        assert re.search(r"в среднем \d+ в сутки", text) and "Аккаунты региона, связанные с Госуслугами:" in text
+        check_page(page)
+        with world.broker.app_context():
+            assert db.session.get(Region, "77").enabled
+            db.session.remove()
+
+        page.get_by_role("link", name="Нет, оставить включённым").click()  # changed their mind: nothing happened
+        page.wait_for_url(f"{live_broker}/regions/77")
+        assert page.get_by_label("включён").is_checked()
+
+        page.get_by_label("выключен").check()
+        page.get_by_label("Комментарий").fill("Сбой у поставщика дневника")
+        page.get_by_role("button", name="Сохранить").click()
+        page.get_by_role("button", name="Да, выключить вход").click()
+        page.wait_for_url(f"{live_broker}/regions/77")
+        assert "Вход через Госуслуги в регионе 77 выключен" in page.inner_text("[role=status]")
+        check_page(page)
+    with world.broker.app_context():
+        region = db.session.get(Region, "77")
+        assert region is not None and not region.enabled and region.changed_by == "ivanov"
+        db.session.remove()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_form_errors_are_summarised_at_the_top(world: World, live_broker: str, chromium: Any, size: str) -> None:
+    busy_region(world, "50")
+    with sized_page(chromium, SIZES[size]) as page:
+        sign_in_at(page, live_broker, "/regions/50")
+        page.get_by_label("Комментарий").evaluate("field => field.removeAttribute('required')")
+        page.get_by_role("button", name="Сохранить").click()
+        assert page.title().startswith("Ошибка:")
+        summary = page.locator(".error-summary")
+        assert summary.get_attribute("role") == "alert" and "Изменение не сохранено" in summary.inner_text()
+        assert summary.bounding_box()["y"] < page.locator("#figures-heading").bounding_box()["y"]
+        check_page(page)
+        summary.get_by_role("link", name="Комментарий").click()
+        assert page.url.endswith("#comment")
+        assert page.locator("#comment").evaluate("field => field.getBoundingClientRect().top < window.innerHeight")
+
+
+def test_the_preflight_tables_scroll_on_a_phone_within_the_page(world: World, live_broker: str, page: Any) -> None:
+    with world.broker.app_context():
+        make_staff("ivanov", role="operator", regions=("77",))
+        db.session.remove()
+    sign_in_at(page, live_broker, "/preflight/77")
+    check_page(page)  # the page itself does not scroll sideways; axe finds the tables reachable by keyboard
+    frame = page.get_by_role("region", name="Почему не смогут войти")
+    assert frame.get_attribute("tabindex") == "0"
+    assert frame.evaluate("frame => frame.scrollWidth > frame.clientWidth")  # it scrolls in its own frame
+    frame.focus()
+    page.keyboard.press("ArrowRight")
+    for _ in range(40):  # the keyboard scrolls it (smoothly: give it a moment)
+        if frame.evaluate("frame => frame.scrollLeft") > 0:
+            break
+        page.wait_for_timeout(50)
+    assert frame.evaluate("frame => frame.scrollLeft") > 0

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
+from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from werkzeug.datastructures import MultiDict
 
 from broker.db.models import LoginAttempt, Region
@@ -14,6 +16,7 @@ from broker.extensions import db
 from broker.regions import admin as regionadmin
 from broker.regions import views as regionpages
 from tests.broker.futurepolicy import FUTURE
+from tests.broker.registry_files import row, write_csv
 from tests.broker.staffing import ADDRESS, StaffBrowser, audit_rows, make_staff
 
 ENABLE = {"enabled": "on", "comment": "по письму министерства №15"}
@@ -82,7 +85,8 @@ def test_an_operator_sees_the_form_for_their_region(app: Flask, browser: StaffBr
     page = html(browser.get("/regions/77"))
     assert "<h1>77 — Москва</h1>" in page and 'name="csrf_token"' in page
     assert 'name="enabled" value="off" checked' in page and '<textarea id="comment" name="comment"' in page
-    assert "в течение 0 с" in page  # REGION_CACHE_SECONDS, 0 in the tests
+    assert "Новые попытки входа видят изменение сразу." in page  # REGION_CACHE_SECONDS is 0 in the tests
+    assert "REGION_CACHE_SECONDS" not in page
     assert 'href="/preflight/77"' in page
 
 
@@ -235,23 +239,29 @@ def test_the_figures_are_a_table_and_an_accessible_chart(app: Flask, browser: St
         ("Первый вход: связь с Госуслугами", 0, 0),
         ("Выбор аккаунта", 0, 0),
         ("Отказ", 2, 3),
-        ("region_disabled", 2, 2),
-        ("no_account", 0, 1),
+        ("вход в регионе не включён", 2, 2),
+        ("аккаунт не найден", 0, 1),
         ("Всего попыток", 3, 4),
     ]
-    assert "вход в регионе не включён" in table  # the staff label, as on the support pages
+    assert "region_<wbr>disabled" in table  # the code too, under the staff label, for a search in the docs
     assert "Скользящие окна" in page and "не календарные сутки" in page
-    day, week = re.findall(r'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="([^"]+)"', page)
-    assert day == "chart-day-title chart-day-desc" and week == "chart-week-title chart-week-desc"
+    assert re.findall(r'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="([^"]+)" aria-describedby="([^"]+)"', page) == [
+        ("chart-day-title", "chart-day-desc"),
+        ("chart-week-title", "chart-week-desc"),
+        ("trend-hourly-title", "trend-hourly-desc"),
+        ("trend-daily-title", "trend-daily-desc"),
+    ]
     assert '<title id="chart-day-title">За последние 24 часа' in page
-    assert "Отказ: region_disabled" in page.split('id="chart-day-title"')[1].split("</svg>")[0]
-    assert "no_account" not in page.split('id="chart-day-title"')[1].split("</svg>")[0]  # none in the last day
+    day_chart = page.split('id="chart-day-title"')[1].split("</svg>")[0]
+    assert "Отказ: вход в регионе не включён" in day_chart and "region_disabled" not in day_chart  # words, not codes
+    assert "аккаунт не найден" not in day_chart  # none in the last day
 
 
 def test_a_region_without_attempts_says_so(app: Flask, browser: StaffBrowser) -> None:
     signed_in(browser, "boss", "admin")
     page = html(browser.get("/regions/41"))
-    assert page.count("Попыток входа не было.") == 2 and "<svg" not in page
+    assert page.count("Попыток входа не было.") == 4 and "<svg" not in page.split("</header>")[1].split('<ul class="legend">')[0]
+    assert page.count("попыток не было") == 2  # no success rate either
 
 
 def test_chart_bars_are_scaled_to_the_largest(app: Flask) -> None:
@@ -264,8 +274,8 @@ def test_chart_bars_are_scaled_to_the_largest(app: Flask) -> None:
     figures = regionadmin.Figures("77", now, now - timedelta(days=1), now - timedelta(days=7), lines)
     assert [(b.label, b.value, b.percent, b.refused) for b in regionpages.chart_bars(figures, "week")] == [
         ("Вход по связи", 40, 78.0, False),
-        ("Отказ: no_account", 20, 39.0, True),
-        ("Отказ: region_disabled", 2, 3.9, True),
+        ("Отказ: аккаунт не найден", 20, 39.0, True),
+        ("Отказ: вход в регионе не включён", 2, 3.9, True),
     ]
     assert [b.value for b in regionpages.chart_bars(figures, "day")] == [10, 1]
 
@@ -297,3 +307,131 @@ def test_the_override_inputs_are_labelled_and_show_their_errors(app: Flask) -> N
     assert 'name="policy.max_candidates" value="five" inputmode="numeric"' in rendered
     assert 'aria-describedby="policy.max_candidates-error" aria-invalid="true"' in rendered
     assert str(macros.policy_inputs((), values, {}, "policy.")).count("пока не поддерживает") == 1  # type: ignore[attr-defined]
+
+
+# --- switching off: asked first ----------------------------------------------------------------
+
+DISABLE = {"enabled": "off", "comment": "сбой у поставщика дневника"}
+
+
+def enabled_moscow_with_use(tmp_path: Path) -> None:
+    """Moscow on, with three accounts (two linked to ESIA) and a week of logins."""
+    rows = [row(esia_oid="1001"), row(id="acc-2", login="parent-2", role="parent", esia_oid="1001"), row(id="acc-3", login="u3")]
+    result = current_app.test_cli_runner().invoke(args=["registry", "import", "--allow-links", str(write_csv(tmp_path / "r.csv", rows))])
+    assert result.exit_code == 0, result.output
+    regionadmin.change_region("77", enabled=True, policy=None, comment="пилот", actor_staff=None, actor="cli:ops")
+    now = datetime.now(UTC)
+    outcomes = ["signed_in"] * 3 + ["linked"] * 2 + ["refused"]  # in the last 24 hours: 5 of 6 in
+    outcomes_week = ["signed_in"] * 9  # earlier in the week
+    for number, outcome in enumerate(outcomes + outcomes_week):
+        ago = timedelta(hours=1 if number < len(outcomes) else 50)
+        db.session.add(LoginAttempt(reference=f"S{number:07d}", started_at=now - ago, client_id="portal", flow="login",
+                                    region="77", outcome=outcome, reason="no_account" if outcome == "refused" else None))  # fmt: skip
+    db.session.commit()
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    form = page.split('<form method="post" action="/regions/77">')[1].split("</form>")[0]
+    return {name: unescape(value) for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form)}
+
+
+def test_switching_off_asks_first_with_what_it_affects_and_writes_nothing(app: Flask, browser: StaffBrowser, tmp_path: Path) -> None:
+    enabled_moscow_with_use(tmp_path)
+    signed_in(browser, "ivanov", "operator", ("77",))
+    before = audit_rows("region_changed")
+    answer = browser.post("/regions/77", {**DISABLE, "policy_form": "1", "policy.auto_link_under_14": "false"})
+    page = html(answer)
+    assert answer.status_code == 200 and "Выключить вход через Госуслуги в регионе 77 — Москва?" in page
+    assert "в среднем 2 в сутки</strong> за последние 7 суток (14 за 7 суток, 5 за последние 24 часа)" in page
+    assert "Аккаунты региона, связанные с Госуслугами: <strong>2</strong> из 3" in page
+    assert "вход через Госуслуги выключен; auto_link_under_14: false" in page and "«сбой у поставщика дневника»" in page
+    assert moscow().enabled and moscow().policy == {} and audit_rows("region_changed") == before  # nothing yet
+    assert 'href="/regions/77">Нет, оставить включённым</a>' in page
+    assert not re.search(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", page.split("<main>")[1])  # no setting's name
+
+    fields = hidden_fields(page)  # the same change, and the confirmation
+    assert fields.pop("csrf_token") and fields == {
+        **DISABLE,
+        "policy_form": "1",
+        "policy.auto_link_under_14": "false",
+        "confirm": "switch_off",
+    }
+    answer = browser.post("/regions/77", fields)
+    assert answer.status_code == 302 and not moscow().enabled and moscow().policy == {"auto_link_under_14": False}
+    event = audit_rows("region_changed")[-1]
+    assert (event.actor, event.comment, event.after["enabled"]) == ("ivanov", DISABLE["comment"], False)
+    assert "Сохранено. Вход через Госуслуги в регионе 77 выключен." in html(browser.get("/regions/77"))
+
+
+@pytest.mark.parametrize("confirm", [None, "", "1", "on", "switch-off"])
+def test_switching_off_without_the_confirmation_field_is_not_done(
+    app: Flask, browser: StaffBrowser, tmp_path: Path, confirm: str | None
+) -> None:
+    enabled_moscow_with_use(tmp_path)
+    signed_in(browser, "boss", "admin")
+    before = audit_rows("region_changed")
+    answer = browser.post("/regions/77", {**DISABLE, **({"confirm": confirm} if confirm is not None else {})})
+    assert answer.status_code == 200 and "Да, выключить вход" in html(answer)
+    assert moscow().enabled and audit_rows("region_changed") == before
+
+
+def test_a_switch_off_with_a_bad_field_shows_the_errors_not_the_question(app: Flask, browser: StaffBrowser, tmp_path: Path) -> None:
+    enabled_moscow_with_use(tmp_path)
+    signed_in(browser, "boss", "admin")
+    answer = browser.post("/regions/77", {"enabled": "off", "comment": " "})
+    assert answer.status_code == 400 and "комментарий обязателен" in html(answer) and "Да, выключить вход" not in html(answer)
+    assert moscow().enabled
+
+
+def test_enabling_and_a_region_already_off_need_no_question(app: Flask, browser: StaffBrowser) -> None:
+    signed_in(browser, "boss", "admin")
+    answer = browser.post("/regions/77", DISABLE)  # off already: nothing to switch off
+    assert answer.status_code == 302 and "Ничего не изменилось" in html(browser.get("/regions/77"))
+    assert browser.post("/regions/77", ENABLE).status_code == 302 and moscow().enabled
+
+
+def test_the_service_refuses_an_unconfirmed_switch_off_and_writes_nothing(app: Flask) -> None:
+    regionadmin.change_region("77", enabled=True, policy=None, comment="пилот", actor_staff=None, actor="cli:ops")
+    before = audit_rows("region_changed")
+    with pytest.raises(regionadmin.SwitchOffUnconfirmedError) as refused:
+        regionadmin.change_region(
+            "77", enabled=False, policy={}, comment="стоп", actor_staff=None, actor="cli:ops", confirm_switch_off=False
+        )
+    assert (refused.value.before["enabled"], refused.value.after["enabled"]) == (True, False)
+    assert moscow().enabled and audit_rows("region_changed") == before
+    # A change that leaves it on is not asked about.
+    change = regionadmin.change_region("77", enabled=None, policy={"auto_link_under_14": False}, comment="дети", actor_staff=None,
+                                       actor="cli:ops", confirm_switch_off=False)  # fmt: skip
+    assert change.changed and moscow().enabled
+
+
+# --- the words: errors summarised, no configuration keys ------------------------------------
+
+
+def test_the_form_errors_are_summarised_at_the_top_with_links_to_the_fields(app: Flask, browser: StaffBrowser) -> None:
+    signed_in(browser, "ivanov", "operator", ("77",))
+    answer = browser.post("/regions/77", {"comment": "", "policy.auto_link_under_14": "maybe", "policy.max_candidates": "3"})
+    page = html(answer)
+    assert answer.status_code == 400 and "<title>Ошибка: Регион 77" in page
+    summary = page.split('<div class="card error-summary" role="alert"')[1].split("</div>")[0]
+    assert page.index("error-summary") < page.index('id="figures-heading"')  # at the top, above the figures
+    links = re.findall(r'<a href="#([^"]+)">([^<]+)</a>: ([^<]+)</li>', summary)
+    assert [(anchor, name) for anchor, name, _ in links] == [
+        ("enabled-on", "Вход через Госуслуги"),
+        ("policy.auto_link_under_14", regionpages.POLICY_RU["auto_link_under_14"][0]),
+        ("comment", "Комментарий"),
+    ]
+    assert "Изменение: Настройки «max_candidates» нет" in summary  # an error of no field on the form
+    for anchor, _, _ in links:
+        assert f'id="{anchor}"' in page  # each link leads to its field
+
+
+def test_no_configuration_key_is_shown_and_the_delay_is_said_in_seconds(app: Flask, browser: StaffBrowser) -> None:
+    app.config["REGION_CACHE_SECONDS"] = 30
+    signed_in(browser, "ivanov", "operator", ("77",))
+    page = html(browser.get("/regions/77"))
+    assert "Новые попытки входа видят изменение не позже чем через 30 с." in page
+    browser.post("/regions/77", ENABLE)
+    page = html(browser.get("/regions/77"))
+    assert "Сохранено. Вход через Госуслуги в регионе 77 включён. Новые попытки входа видят изменение не позже чем через 30 с." in page
+    assert not re.search(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", page.split("<main>")[1])  # no setting's name
