@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 AXE    := node_modules/axe-core/axe.min.js
 
-.PHONY: run test lint install bench clean
+.PHONY: run test lint install bench screenshots clean
 
 PIP_LOG := $(VENV)/pip-install.log
 
@@ -44,6 +44,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/matching.py
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/preflight.py
+
+# The README's tour pictures (docs/images/), made from the real pages in headless Chromium
+# (Debian's /usr/bin/chromium): run it after changing a page the tour shows.
+screenshots: $(STAMP)
+	$(BIN)/python examples/screenshots.py
 
 clean:
 	rm -rf $(VENV) node_modules instance .pytest_cache .hypothesis .mypy_cache .ruff_cache
