@@ -3,9 +3,13 @@
 First run: development secrets and the demo registry (``examples/demo.py``), and key material under
 ``instance/demo/``: the broker's RSA key and self-signed certificate as ESIA's client system
 ``DIARY01`` (legacy flow, detached CMS) and its id_token signing key. Every run: the mock ESIA's
-config and the broker's settings for the ports in use, then three child processes: the mock ESIA,
-the broker and the portal, each under gunicorn with several threads. It prints the portal's URL
-and which test person shows which outcome; Ctrl-C or SIGTERM stops all three.
+config and persons (its own and every example person of ``examples/persons/`` it lacks) and the
+broker's settings for the ports in use, then three child processes: the mock ESIA, the broker and
+the portal, each under gunicorn with several threads. The broker serves the demo portal
+(``diary-demo``) and any portal the operator registered in the instance config
+(``[OIDC_CLIENTS.x]``) or ``BROKER_OIDC_CLIENTS``. It prints which test person shows which
+outcome, the ESIA faults to pick, the portal's own password login and link flow, how to create a
+staff login, and the portal's URL; Ctrl-C or SIGTERM stops all three.
 
 Environment: ``DEMO_INSTANCE_DIR`` (default ``instance/``), ``DEMO_ESIA_PORT`` (8800),
 ``DEMO_BROKER_PORT`` (5000), ``DEMO_PORTAL_PORT`` (8000), ``DEMO_DATABASE_URL`` (default: the

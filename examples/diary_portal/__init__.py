@@ -38,8 +38,8 @@ ROLES = {"student": "ученик", "parent": "родитель", "teacher": "у
 TIERS = {"simplified": "упрощённая", "standard": "стандартная", "verified": "подтверждённая"}
 #: What the portal says when the broker sends the person back without a login, by OIDC error.
 ERRORS = {
-    "access_denied": "Войти через Госуслуги не получилось: брокер входа отказал во входе.",
-    "temporarily_unavailable": "Войти через Госуслуги сейчас не получилось: сервис входа временно недоступен.",
+    "access_denied": "Войти через Госуслуги не получилось.",
+    "temporarily_unavailable": "Вход через Госуслуги временно недоступен.",
 }
 OTHER_ERROR = "Войти через Госуслуги не получилось."
 LONGEST_REASON = 100  # characters of error_description shown

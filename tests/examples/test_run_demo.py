@@ -118,7 +118,11 @@ def portal_state(demo: Demo, browser: requests.Session) -> str:
 
 @pytest.mark.parametrize(
     ("error", "words"),
-    [("access_denied", "брокер входа отказал"), ("temporarily_unavailable", "временно недоступен"), ("login_required", "не получилось")],
+    [
+        ("access_denied", "Войти через Госуслуги не получилось"),
+        ("temporarily_unavailable", "временно недоступен"),
+        ("login_required", "Войти через Госуслуги не получилось"),
+    ],  # fmt: skip
 )
 def test_the_brokers_error_response_is_said_in_russian_with_its_reason_and_the_password_login(
     demo: Demo, browser: requests.Session, error: str, words: str
@@ -127,10 +131,16 @@ def test_the_brokers_error_response_is_said_in_russian_with_its_reason_and_the_p
     state = portal_state(demo, browser)
     query = {"error": error, "error_description": "tier_insufficient", "state": state}
     page = browser.get(demo.portal + "/callback", params=query)
-    assert page.status_code == 200 and words in page.text and "Вход не выполнен" in page.text
-    assert "<code>tier_insufficient</code>" in page.text and "Войти по логину и паролю" in page.text
+    assert page.status_code == 200 and words in page.text and "Вы не вошли в дневник" in page.text
+    assert "<code>tier_insufficient</code>" in page.text and 'href="/login"' in page.text
     again = browser.get(demo.portal + "/callback", params=query)
     assert again.status_code == 400 and "tier_insufficient" not in again.text, "a state is answered once"
+
+
+def test_a_long_error_description_is_cut_short(demo: Demo, browser: requests.Session) -> None:
+    query = {"error": "access_denied", "error_description": "x" * 500, "state": portal_state(demo, browser)}
+    page = browser.get(demo.portal + "/callback", params=query)
+    assert page.status_code == 200 and f"<code>{'x' * 100}</code>" in page.text
 
 
 def test_an_error_response_to_a_login_this_browser_did_not_start_shows_none_of_its_words(demo: Demo, browser: requests.Session) -> None:
@@ -246,6 +256,18 @@ def test_a_portal_registered_in_the_instance_config_is_served_beside_the_demo_po
             assert ours.url.startswith(esia + "/login?")
     finally:
         terminate(process)
+
+
+def test_a_portal_registered_under_the_demo_portals_own_client_id_is_refused_with_a_message(tmp_path: Path) -> None:
+    config = ensure_dev_config(tmp_path / "instance")
+    config.write_text(config.read_text(encoding="utf-8") + OTHER_PORTAL.replace("other-portal", "diary-demo"), encoding="utf-8")
+    process = launch(tmp_path, **{name: str(free_port()) for name in ("DEMO_ESIA_PORT", "DEMO_BROKER_PORT", "DEMO_PORTAL_PORT")})
+    try:
+        assert process.wait(timeout=STOP_SECONDS * 3) == 1
+    finally:
+        terminate(process)
+    output = (tmp_path / "run_demo.out").read_text(encoding="utf-8")
+    assert "'diary-demo' is the demo portal's own client_id" in output and "Traceback" not in output, output
 
 
 def test_a_malformed_portal_in_the_instance_config_stops_the_demo_with_a_message_not_a_traceback(tmp_path: Path) -> None:
