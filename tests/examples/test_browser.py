@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import cycle
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -242,3 +243,23 @@ def test_a_wrong_password_at_the_portal_is_said_in_russian(page: Any, demo: Demo
     page.get_by_role("button", name="Войти", exact=True).click()
     assert "Неверный логин или пароль" in page.inner_text("main")
     check_page(page)
+
+
+def test_the_brokers_error_response_reads_in_russian_with_the_reason_and_the_password_login(
+    demo: Demo, pages: Callable[[int], Any]
+) -> None:
+    """OIDC Core 3.1.2.6, as the broker's «Вернуться на сайт» sends it: error, error_description, state."""
+    for number in range(len(SIZES)):
+        page = pages(number)
+        page.goto(demo.portal + "/")
+        checked(page, number)
+        start = page.context.request.get(demo.portal + "/login/esia?region=77", max_redirects=0)  # the browser's cookies
+        state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        page.goto(
+            demo.portal + "/callback?" + urlencode({"error": "access_denied", "error_description": "tier_insufficient", "state": state})
+        )
+        alert = page.get_by_role("alert").inner_text()
+        assert "Войти через Госуслуги не получилось" in alert and "tier_insufficient" in alert
+        checked(page, number)
+        page.get_by_role("link", name="по логину и паролю дневника").click()
+        page.wait_for_url(demo.portal + "/login")
