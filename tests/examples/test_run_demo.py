@@ -4,6 +4,7 @@ and logins through the demo portal over real HTTP (portal → broker → mock ES
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -237,11 +238,20 @@ login_url = "http://127.0.0.1:9/login"
 
 
 def test_a_portal_registered_in_the_instance_config_is_served_beside_the_demo_portal(tmp_path: Path) -> None:
-    """The documented way ([OIDC_CLIENTS.x] in instance/config.toml) neither crashes the demo nor is replaced by it."""
+    """The documented way ([OIDC_CLIENTS.x] in instance/config.toml, or BROKER_OIDC_CLIENTS) neither
+    crashes the demo nor is replaced by it."""
     config = ensure_dev_config(tmp_path / "instance")  # what the first `make run` writes
     config.write_text(config.read_text(encoding="utf-8") + OTHER_PORTAL, encoding="utf-8")
+    third = {
+        "third-portal": {
+            "name": "Третий",
+            "redirect_uris": ["http://127.0.0.1:9/callback"],
+            "regions": ["77"],
+            "login_url": "http://127.0.0.1:9/login",
+        }
+    }
     ports = {name: free_port() for name in ("DEMO_ESIA_PORT", "DEMO_BROKER_PORT", "DEMO_PORTAL_PORT")}
-    process = launch(tmp_path, **{name: str(port) for name, port in ports.items()})
+    process = launch(tmp_path, BROKER_OIDC_CLIENTS=json.dumps(third), **{name: str(port) for name, port in ports.items()})
     try:
         wait_until_ready(tmp_path, process)
         esia, broker, portal = (f"http://127.0.0.1:{port}" for port in ports.values())
@@ -250,8 +260,9 @@ def test_a_portal_registered_in_the_instance_config_is_served_beside_the_demo_po
             query = {"client_id": "other-portal", "redirect_uri": "http://127.0.0.1:9/callback", "response_type": "code",
                      "scope": "openid", "state": "s", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
                      "code_challenge_method": "S256", "region": "77"}  # fmt: skip
-            other = browser.get(broker + "/oidc/authorize", params=query, allow_redirects=False)
-            assert other.is_redirect and other.headers["Location"].startswith(esia + "/"), other.text
+            for client_id in ("other-portal", "third-portal"):
+                other = browser.get(broker + "/oidc/authorize", params={**query, "client_id": client_id}, allow_redirects=False)
+                assert other.is_redirect and other.headers["Location"].startswith(esia + "/"), other.text
             ours = browser.get(portal + "/login/esia", params={"region": "77"})
             assert ours.url.startswith(esia + "/login?")
     finally:
