@@ -110,7 +110,9 @@ def tour(chromium: Any, demo: dict[str, str], out: Path) -> list[Path]:
     shot("portal")
     esia_login(page, demo, "teen-simple")  # 15, a simplified ESIA account: not enough from 14
     page.wait_for_url(re.compile(re.escape(demo["broker"]) + "/"))
-    reference = page.locator(".ref").first.inner_text().strip()
+    reference = re.search(r"[0-9A-Z]{4}-[0-9A-Z]{4}", page.inner_text("body"))  # the code for support
+    if reference is None:
+        raise SystemExit(f"The refusal page at {page.url} shows no reference code.")
     shot("refusal")
     context.clear_cookies()
     esia_login(page, demo, "teacher")  # one person, a teacher's and a parent's account
@@ -136,7 +138,7 @@ def tour(chromium: Any, demo: dict[str, str], out: Path) -> list[Path]:
     page.wait_for_url(demo["broker"] + "/admin/")
     page.goto(demo["broker"] + "/regions/77")
     shot("region", "section:has(#figures-heading)")
-    page.goto(demo["broker"] + f"/support/attempts/{reference}")
+    page.goto(demo["broker"] + f"/support/attempts/{reference.group(0)}")
     shot("attempt")
     context.close()
     return written
