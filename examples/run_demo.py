@@ -3,9 +3,13 @@
 First run: development secrets and the demo registry (``examples/demo.py``), and key material under
 ``instance/demo/``: the broker's RSA key and self-signed certificate as ESIA's client system
 ``DIARY01`` (legacy flow, detached CMS) and its id_token signing key. Every run: the mock ESIA's
-config and the broker's settings for the ports in use, then three child processes: the mock ESIA,
-the broker and the portal, each under gunicorn with several threads. It prints the portal's URL
-and which test person shows which outcome; Ctrl-C or SIGTERM stops all three.
+config and persons (its own and every example person of ``examples/persons/`` it lacks) and the
+broker's settings for the ports in use, then three child processes: the mock ESIA, the broker and
+the portal, each under gunicorn with several threads. The broker serves the demo portal
+(``diary-demo``) and any portal the operator registered in the instance config
+(``[OIDC_CLIENTS.x]``) or ``BROKER_OIDC_CLIENTS``. It prints which test person shows which
+outcome, the ESIA faults to pick, the portal's own password login and link flow, how to create a
+staff login, and the portal's URL; Ctrl-C or SIGTERM stops all three.
 
 Environment: ``DEMO_INSTANCE_DIR`` (default ``instance/``), ``DEMO_ESIA_PORT`` (8800),
 ``DEMO_BROKER_PORT`` (5000), ``DEMO_PORTAL_PORT`` (8000), ``DEMO_DATABASE_URL`` (default: the
@@ -16,6 +20,7 @@ store, e.g. for ``bench/login_load.py``), ``DEMO_BROKER_WORKERS`` and ``DEMO_BRO
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import json
@@ -26,6 +31,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -38,17 +44,28 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from demo import DEMO_REGIONS, ROOT, Verdict, ensure_dev_config, report
+from demo import DEMO_REGIONS, EXAMPLES, ROOT, Verdict, ensure_dev_config, report
 from diary_portal import REGIONS as PORTAL_REGIONS
 
+import matching
 from broker import create_app
 from broker.config import DEFAULTS as BROKER_DEFAULTS
+from broker.errors import ConfigError
 from broker.oidc import keys
-from mock_esia.identities import Person, load_persons
+from broker.support.glossary import OUTCOME_RU, REASON_RU
+from mock_esia.identities import DEFAULT_PERSONS_FILE, Person, load_persons
+from mock_esia.scenarios import LOGIN_PAGE_FAULTS
+from providers import person_from_esia
 
 HOST = "127.0.0.1"
 ESIA_CLIENT_ID = "DIARY01"
 PORTAL_CLIENT_ID = "diary-demo"
+#: The password of every test person at the mock ESIA and of every account of the demo portal.
+PASSWORD = "test1234"
+#: The ESIA failures the demo offers on the mock's login page, and the refusal each ends in.
+FAULTS = {"te-503": "esia_unavailable", "wrong-iss": "esia_error"}
+#: Refusals whose way out is the diary's link flow («Привязать аккаунт портала Госуслуги»).
+LINK_FIXES = ("snils_missing_in_diary", "ambiguous")
 DEFAULT_PORTS = {"DEMO_ESIA_PORT": 8800, "DEMO_BROKER_PORT": 5000, "DEMO_PORTAL_PORT": 8000}
 READY_SECONDS = 30.0
 STOP_SECONDS = 10.0
@@ -137,8 +154,46 @@ def toml_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def write_mock_config(demo: Path, ports: Ports) -> Path:
-    """The mock ESIA's settings: the broker registered as client system DIARY01."""
+def mock_person(data: dict[str, Any], login: str, description: str) -> dict[str, Any]:
+    """An example person (ESIA's answer, ``examples/persons/``) as an entry of the mock's persons file."""
+
+    def bare(entity: dict[str, Any]) -> dict[str, Any]:  # the mock adds stateFacts and eTag itself
+        return {key: value for key, value in entity.items() if key not in ("stateFacts", "eTag")}
+
+    entry = bare(data)
+    for name in ("documents", "contacts", "addresses", "kids"):
+        if isinstance(entry.get(name), dict):
+            entry[name] = [bare(element) for element in entry[name].get("elements", [])]
+    tier = str(person_from_esia(data).tier)
+    return {**entry, "login": login, "password": PASSWORD, "description": description, "tier": tier}
+
+
+def write_mock_persons(demo: Path, verdicts: Sequence[Verdict]) -> Path:
+    """The mock's own test persons, plus every example person it lacks.
+
+    ``examples/persons/`` holds people for ``broker simulate`` that the mock does not know; here
+    they become test persons too (login: the file's name), so that every line of the decision
+    table ``make run`` prints can be reached by logging in.
+    """
+    document = json.loads(DEFAULT_PERSONS_FILE.read_text(encoding="utf-8"))
+    known = {int(entry["oid"]) for entry in document["persons"]}
+    for verdict in verdicts:
+        if int(verdict.oid) in known:
+            continue
+        data = json.loads((EXAMPLES / "persons" / f"{verdict.name}.json").read_text(encoding="utf-8"))
+        if verdict.verdict in {reason.value for reason in matching.Reason}:
+            said = REASON_RU[matching.Reason(verdict.verdict)]
+        else:
+            said = OUTCOME_RU[matching.Outcome(verdict.verdict)]
+        description = f"Пример из examples/persons/{verdict.name}.json: {said}."
+        document["persons"].append(mock_person(data, verdict.name, description))
+    path = demo / "mock-persons.json"
+    path.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def write_mock_config(demo: Path, ports: Ports, persons: Path) -> Path:
+    """The mock ESIA's settings: the broker registered as client system DIARY01, and the test persons."""
     broker = f"http://{HOST}:{ports.broker}"
     client = {
         "name": "Электронный дневник (демо)",
@@ -150,6 +205,7 @@ def write_mock_config(demo: Path, ports: Ports) -> Path:
     lines = [
         "# Written by `make run` on every start (the ports may change). Relative paths: this folder.",
         f"ISSUER = {toml_value(BROKER_DEFAULTS['ESIA_ISSUER'])}",
+        f"PERSONS_FILE = {toml_value(persons.name)}",
         "",
         f"[CLIENTS.{ESIA_CLIENT_ID}]",
         *(f"{key} = {toml_value(value)}" for key, value in client.items()),
@@ -173,30 +229,46 @@ def base_env(instance: Path) -> dict[str, str]:
     return env
 
 
-def make_servers(instance: Path, ports: Ports, portal_secret: str) -> list[Server]:
-    """The mock ESIA, the broker and the portal, in the order they must start."""
+def portal_clients(config_path: Path, env: Mapping[str, str], demo_client: dict[str, Any]) -> dict[str, Any]:
+    """The portals the broker serves: any the operator registered (``[OIDC_CLIENTS.x]`` in the
+    instance config, or ``BROKER_OIDC_CLIENTS``), and the demo portal."""
+    values = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    clients: dict[str, Any] = {}
+    for where, registered in ((str(config_path), values.get("OIDC_CLIENTS")), ("BROKER_OIDC_CLIENTS", env.get("BROKER_OIDC_CLIENTS"))):
+        if isinstance(registered, str):
+            try:
+                registered = json.loads(registered)
+            except ValueError as error:
+                raise DemoError(f"{where} is not JSON: {error}") from None
+        if registered in (None, ""):
+            continue
+        if not isinstance(registered, dict):
+            raise DemoError(f"{where}: OIDC_CLIENTS must map a client_id to a table ([OIDC_CLIENTS.my-portal]).")
+        if PORTAL_CLIENT_ID in registered:
+            raise DemoError(f"{where}: {PORTAL_CLIENT_ID!r} is the demo portal's own client_id; give your portal another one.")
+        clients.update(registered)
+    return {**clients, PORTAL_CLIENT_ID: demo_client}
+
+
+def broker_settings(instance: Path, ports: Ports, portal_secret: str, config_path: Path) -> dict[str, str]:
+    """The broker's environment: the instance's files, the demo's keys, the portals, the mock ESIA."""
     demo = instance / "demo"
     key, certificate, signing = ensure_key_material(demo)
-    mock_config = write_mock_config(demo, ports)
     esia, broker, portal = (f"http://{HOST}:{port}" for port in (ports.esia, ports.broker, ports.portal))
     env = base_env(instance)
-    logs = demo / "log"
-    gunicorn = [sys.executable, "-m", "gunicorn", "--graceful-timeout", "5", "--log-level", "warning"]
-    clients = {
-        PORTAL_CLIENT_ID: {
-            "name": "Электронный дневник (демо-портал)",
-            "redirect_uris": [f"{portal}/callback"],
-            "post_logout_redirect_uris": [f"{portal}/"],
-            "regions": sorted(PORTAL_REGIONS),
-            "login_url": f"{portal}/login",
-            "secret_sha256": hashlib.sha256(portal_secret.encode()).hexdigest(),
-        }
+    demo_client = {
+        "name": "Электронный дневник (демо-портал)",
+        "redirect_uris": [f"{portal}/callback"],
+        "post_logout_redirect_uris": [f"{portal}/"],
+        "regions": sorted(PORTAL_REGIONS),
+        "login_url": f"{portal}/login",
+        "secret_sha256": hashlib.sha256(portal_secret.encode()).hexdigest(),
     }
-    broker_env = {
-        **env,
+    return {
+        **{name: value for name, value in env.items() if name.startswith("BROKER_")},
         "BROKER_OIDC_ISSUER": broker,
         "BROKER_OIDC_SIGNING_KEY_FILES": json.dumps([str(signing)]),
-        "BROKER_OIDC_CLIENTS": json.dumps(clients),
+        "BROKER_OIDC_CLIENTS": json.dumps(portal_clients(config_path, os.environ, demo_client), ensure_ascii=False),
         "BROKER_COOKIE_SECURE": "false",  # plain HTTP, loopback only
         "BROKER_ESIA_BASE_URL": esia,
         "BROKER_ESIA_CLIENT_ID": ESIA_CLIENT_ID,
@@ -209,6 +281,22 @@ def make_servers(instance: Path, ports: Ports, portal_secret: str) -> list[Serve
         "BROKER_ESIA_TOKEN_CERTIFICATE_FILES": json.dumps([str(demo / "mock_esia" / "esia-rsa.cer")]),
         "BROKER_ESIA_REDIRECT_URI": f"{broker}/auth/esia/callback",
     }
+
+
+#: What the broker needs to start before the mock ESIA has written its certificate: its portals.
+OIDC_SETTINGS = ("BROKER_OIDC_ISSUER", "BROKER_OIDC_SIGNING_KEY_FILES", "BROKER_OIDC_CLIENTS")
+
+
+def make_servers(
+    instance: Path, ports: Ports, broker_env: Mapping[str, str], portal_secret: str, verdicts: Sequence[Verdict]
+) -> list[Server]:
+    """The mock ESIA, the broker and the portal, in the order they must start."""
+    demo = instance / "demo"
+    mock_config = write_mock_config(demo, ports, write_mock_persons(demo, verdicts))
+    broker, portal = (f"http://{HOST}:{port}" for port in (ports.broker, ports.portal))
+    env = base_env(instance)
+    logs = demo / "log"
+    gunicorn = [sys.executable, "-m", "gunicorn", "--graceful-timeout", "5", "--log-level", "warning"]
     portal_env = {
         **env,
         "DIARY_PORTAL_BROKER_URL": broker,
@@ -216,6 +304,8 @@ def make_servers(instance: Path, ports: Ports, portal_secret: str) -> list[Serve
         "DIARY_PORTAL_CLIENT_SECRET": portal_secret,
         "DIARY_PORTAL_PUBLIC_URL": portal,
         "DIARY_PORTAL_SECRET_KEY": secrets.token_hex(32),
+        "DIARY_PORTAL_ACCOUNTS_FILE": str(EXAMPLES / "registry.csv"),
+        "DIARY_PORTAL_PASSWORD": PASSWORD,
     }
     # One worker: the mock keeps its codes and tokens in memory. Its settings come from the
     # environment, as `python -m mock_esia --config … --data-dir …` would set them.
@@ -228,7 +318,7 @@ def make_servers(instance: Path, ports: Ports, portal_secret: str) -> list[Serve
             ports.broker,
             [*gunicorn, "--bind", f"{HOST}:{ports.broker}", "--workers", env.get("DEMO_BROKER_WORKERS") or "2",
              "--threads", env.get("DEMO_BROKER_THREADS") or "4", "broker:create_app()"],
-            broker_env,
+            {**env, **broker_env},
             "/readyz",  # the database answers at the latest schema
             logs / "broker.log",
         ),
@@ -350,8 +440,8 @@ def hints(verdicts: Sequence[Verdict], persons: Mapping[str, Person]) -> list[st
     groups: dict[str, list[str]] = {}
     for verdict in verdicts:
         person = persons.get(verdict.oid)
-        if person is None:  # an example for `broker simulate` only: no such login at the mock
-            continue
+        if person is None:  # write_mock_persons() gives the mock every example person
+            raise DemoError(f"examples/persons/{verdict.name}.json is not a test person of the mock ESIA.")
         if person.declines_consent:
             key, shown = "esia_denied", person.login
         elif verdict.verdict in LABELS:
@@ -366,27 +456,66 @@ def hints(verdicts: Sequence[Verdict], persons: Mapping[str, Person]) -> list[st
             lines.extend(wrap(groups[key]))
     off = [f"{name} ({code})" for code, name in sorted(PORTAL_REGIONS.items()) if code not in DEMO_REGIONS]
     if off:
-        lines.append(f"  регион без входа через Госуслуги / region with ESIA login off: {', '.join(off)}: refused, region_disabled")
+        lines.append("  регион без входа через Госуслуги (выберите его на портале) / a region with ESIA login off:")
+        lines.extend(wrap([f"{name}: region_disabled" for name in off]))
+    lines.append("  сбой Госуслуг (выберите его внизу страницы входа ЕСИА) / ESIA failing, any person:")
+    lines.extend(wrap([f"«{LOGIN_PAGE_FAULTS[key][0]}» ({reason})" for key, reason in FAULTS.items()]))
     return lines
+
+
+def link_hints(verdicts: Sequence[Verdict]) -> list[str]:
+    """The demo portal's own login, and the accounts whose refusal the link flow removes."""
+    with (EXAMPLES / "registry.csv").open(encoding="utf-8", newline="") as stream:
+        logins = {row["login"] for row in csv.DictReader(stream)}
+    fixable = [f"{verdict.name}.diary ({verdict.verdict})" for verdict in verdicts
+               if verdict.verdict in LINK_FIXES and f"{verdict.name}.diary" in logins]  # fmt: skip
+    lines = [f"Вход в дневник по логину и паролю (логины в examples/registry.csv), пароль {PASSWORD} / the portal's own login:"]
+    if fixable:
+        lines.append("  затем «Привязать аккаунт портала Госуслуги», и вход через Госуслуги пройдёт / link, then sign in with ESIA:")
+        lines.extend(wrap(fixable))
+    return lines
+
+
+def staff_hint(instance: Path, broker: str) -> list[str]:
+    """How to create a staff login for the demo's broker, and where to sign in."""
+    program = Path(sys.executable).with_name("broker")
+    command = str(program.relative_to(Path.cwd())) if program.is_relative_to(Path.cwd()) else str(program)
+    env = base_env(instance)
+    if instance != ROOT / "instance" or os.environ.get("DEMO_DATABASE_URL"):
+        command = f"BROKER_CONFIG={env['BROKER_CONFIG']} BROKER_DATABASE_URL={env['BROKER_DATABASE_URL']} {command}"
+    return [
+        "Страницы сотрудников / staff pages: создайте вход (пароль спросит команда) / create a login:",
+        f"  {command} staff create admin --role admin",
+        f"  и войдите / then sign in:  {broker}/admin",
+    ]
 
 
 def serve(instance: Path, ports: Ports) -> int:
     """Prepare, start the three servers, print the URL, and run until stopped."""
     check_ports(ports)
     config_path = ensure_dev_config(instance)
-    os.environ.update({k: v for k, v in base_env(instance).items() if k.startswith("BROKER_")})
-    verdicts = report(create_app(), config_path)
-    servers = make_servers(instance, ports, secrets.token_urlsafe(32))
+    portal_secret = secrets.token_urlsafe(32)
+    broker_env = broker_settings(instance, ports, portal_secret, config_path)
+    os.environ.update({name: broker_env[name] for name in ("BROKER_CONFIG", "BROKER_DATABASE_URL", *OIDC_SETTINGS)})
+    try:
+        verdicts = report(create_app(), config_path)
+    except ConfigError as error:
+        raise DemoError(f"the broker's settings ({config_path} and BROKER_* variables): {error}") from None
+    servers = make_servers(instance, ports, broker_env, portal_secret, verdicts)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for server in servers:
             process = start(server)
             processes.append(process)
             wait_until_ready(server, process)
-        persons = {str(person.oid): person for person in load_persons()}
+        persons = {str(person.oid): person for person in load_persons(instance / "demo" / "mock-persons.json")}
         print()
-        print("Тестовые люди на странице входа ЕСИА, пароль test1234 / test persons at the mock ESIA, password test1234:")
+        print(f"Тестовые люди на странице входа ЕСИА, пароль {PASSWORD} / test persons at the mock ESIA, password {PASSWORD}:")
         print("\n".join(hints(verdicts, persons)))
+        print()
+        print("\n".join(link_hints(verdicts)))
+        print()
+        print("\n".join(staff_hint(instance, servers[1].url)))
         print()
         print(f"Откройте / open:  http://{HOST}:{ports.portal}/")
         print(f"(mock ESIA on port {ports.esia}, the broker on port {ports.broker}; logs in {servers[0].log.parent}. "

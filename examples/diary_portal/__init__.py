@@ -2,27 +2,53 @@
 
 It is what a school diary portal has to do to offer «Войти через Госуслуги»: register with the
 broker as an OpenID Connect client and use any standard library (here Authlib's Flask client,
-authorization code with PKCE S256). It knows nothing of ESIA. Settings come from
-``DIARY_PORTAL_*`` environment variables (``examples/run_demo.py`` sets them): ``BROKER_URL``
-(the broker's issuer), ``CLIENT_ID``, ``CLIENT_SECRET``, ``PUBLIC_URL`` (this portal's base URL)
-and ``SECRET_KEY``.
+authorization code with PKCE S256). It knows nothing of ESIA. It also has what every diary
+already has, its own login by password (its accounts: ``examples/registry.csv``, one demo
+password), and from there offers «Привязать аккаунт портала Госуслуги»: the broker's link flow
+(a back-channel ``POST /oidc/link``, then the person's browser to ESIA and back).
+
+When the broker sends the person back without a login (OIDC Core 3.1.2.6: ``error``, e.g.
+``access_denied`` or ``temporarily_unavailable``, ``error_description`` with the broker's reason
+code, and ``state``), the portal says so in Russian and offers its password login.
+
+Settings come from ``DIARY_PORTAL_*`` environment variables (``examples/run_demo.py`` sets
+them): ``BROKER_URL`` (the broker's issuer), ``CLIENT_ID``, ``CLIENT_SECRET``, ``PUBLIC_URL``
+(this portal's base URL), ``SECRET_KEY``, ``ACCOUNTS_FILE`` (the diary's accounts, CSV) and
+``PASSWORD`` (every demo account's password).
 """
 
 from __future__ import annotations
 
+import csv
+import hmac
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, redirect, render_template, request, session, url_for
 
-SETTINGS = ("BROKER_URL", "CLIENT_ID", "CLIENT_SECRET", "PUBLIC_URL", "SECRET_KEY")
+SETTINGS = ("BROKER_URL", "CLIENT_ID", "CLIENT_SECRET", "PUBLIC_URL", "SECRET_KEY", "ACCOUNTS_FILE", "PASSWORD")
 # The regions this portal serves, as registered at the broker.
 REGIONS = {"77": "Москва", "50": "Московская область", "39": "Калининградская область"}
 ROLES = {"student": "ученик", "parent": "родитель", "teacher": "учитель", "staff": "сотрудник школы"}
 TIERS = {"simplified": "упрощённая", "standard": "стандартная", "verified": "подтверждённая"}
+#: What the portal says when the broker sends the person back without a login, by OIDC error.
+ERRORS = {
+    "access_denied": "Войти через Госуслуги не получилось.",
+    "temporarily_unavailable": "Вход через Госуслуги временно недоступен.",
+}
+OTHER_ERROR = "Войти через Госуслуги не получилось."
+LONGEST_REASON = 100  # characters of error_description shown
+
+
+def read_accounts(path: str) -> dict[str, dict[str, str]]:
+    """The diary's accounts by id, from its CSV export (the registry the broker imports)."""
+    with Path(path).open(encoding="utf-8", newline="") as stream:
+        return {row["id"]: row for row in csv.DictReader(stream)}
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -38,18 +64,24 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if missing:
         raise RuntimeError(f"{', '.join(missing)} not set. Set {', '.join('DIARY_PORTAL_' + key for key in missing)}.")
     public_url = app.config["PUBLIC_URL"].rstrip("/")
+    broker_url = app.config["BROKER_URL"].rstrip("/")
+    accounts = read_accounts(app.config["ACCOUNTS_FILE"])
+    by_login = {account["login"].casefold(): account for account in accounts.values()}
     oauth = OAuth(app)
     broker = oauth.register(
         "broker",
         client_id=app.config["CLIENT_ID"],
         client_secret=app.config["CLIENT_SECRET"],
-        server_metadata_url=app.config["BROKER_URL"].rstrip("/") + "/.well-known/openid-configuration",
+        server_metadata_url=broker_url + "/.well-known/openid-configuration",
         client_kwargs={"scope": "openid profile email phone", "code_challenge_method": "S256", "default_timeout": 10},
     )
 
+    def home_page(status: int = 200, **problem: Any) -> Any:
+        return render_template("home.html", regions=REGIONS, claims=session.get("claims"), **problem), status
+
     @app.get("/")
     def home() -> Any:
-        return render_template("home.html", regions=REGIONS, claims=session.get("claims"))
+        return home_page()
 
     @app.get("/login/esia")
     def login_with_esia() -> Any:
@@ -59,30 +91,50 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.get("/callback")
     def callback() -> Any:
+        if request.args.get("error"):
+            return came_back_without_login()
         try:
             token = broker.authorize_access_token()
             # The id_token says who signed in (sub, role, region, school_id, acr, auth_time);
             # names, login, e-mail and phone come from userinfo only (the id_token travels in URLs).
             claims = {**token["userinfo"], **broker.userinfo(token=token)}
-        except OAuthError as error:  # the broker's error redirect, or a stale or foreign state
-            return render_template("home.html", regions=REGIONS, claims=None, problem=error.error), 400
+        except OAuthError as error:  # a stale or foreign state, or the code did not redeem
+            return home_page(400, problem=error.error or "invalid_request")
         session.clear()
         session["claims"] = claims
         session["id_token"] = token["id_token"]  # the logout's id_token_hint
         return redirect(url_for("me"))
 
+    def came_back_without_login() -> Any:
+        """The broker's error response (OIDC Core 3.1.2.6) to a login this browser started."""
+        state = request.args.get("state", "")
+        if not state or broker.framework.get_state_data(session, state) is None:
+            return home_page(400, problem="invalid_state")  # not our login: its words are not shown
+        broker.framework.clear_state_data(session, state)
+        error = request.args["error"]
+        reason = request.args.get("error_description", "")[:LONGEST_REASON]
+        return home_page(refused=ERRORS.get(error, OTHER_ERROR), error=error, reason=reason)
+
     @app.get("/me")
     def me() -> Any:
-        if "claims" not in session:
+        if "claims" in session:
+            return render_template("me.html", claims=session["claims"], regions=REGIONS, roles=ROLES, tiers=TIERS)
+        account = accounts.get(session.get("account", ""))
+        if account is None:
             return redirect(url_for("home"))
-        return render_template("me.html", claims=session["claims"], regions=REGIONS, roles=ROLES, tiers=TIERS)
+        linked = request.args.get("linked") == account["id"]
+        return render_template("account.html", account=account, regions=REGIONS, roles=ROLES, linked=linked,
+                               problem=session.pop("link_problem", None))  # fmt: skip
 
     @app.post("/logout")
     def logout() -> Any:
-        """End the portal's session, then the broker's (OIDC RP-initiated logout)."""
+        """End the portal's session; after a login through the broker, the broker's too (OIDC RP-initiated logout)."""
         # With the id_token as a hint the broker ends its session at once; without, it asks the person.
         id_token = session.pop("id_token", None)
+        through_broker = "claims" in session
         session.clear()
+        if not through_broker:
+            return redirect(url_for("home"))
         query = urlencode(
             {"client_id": app.config["CLIENT_ID"], "post_logout_redirect_uri": public_url + "/"}
             | ({"id_token_hint": id_token} if id_token else {})
@@ -91,6 +143,40 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.get("/login")
     def password_login() -> Any:
-        return render_template("login.html")
+        return render_template("login.html", login="")
+
+    @app.post("/login")
+    def check_password() -> Any:
+        login = request.form.get("login", "").strip()
+        account = by_login.get(login.casefold())
+        password = request.form.get("password", "").encode()
+        if account is None or not hmac.compare_digest(password, app.config["PASSWORD"].encode()):
+            return render_template("login.html", login=login, wrong=True), 401
+        if account["status"] != "active":
+            return render_template("login.html", login=login, blocked=True), 403
+        session.clear()
+        session["account"] = account["id"]
+        return redirect(url_for("me"))
+
+    @app.post("/link")
+    def link() -> Any:
+        """«Привязать аккаунт портала Госуслуги»: ask the broker on the back channel, then send the browser there."""
+        account = accounts.get(session.get("account", ""))
+        if account is None:
+            return redirect(url_for("home"))
+        try:
+            answer = requests.post(
+                broker_url + "/oidc/link",
+                auth=(app.config["CLIENT_ID"], app.config["CLIENT_SECRET"]),
+                data={"account_id": account["id"], "return_to": public_url + url_for("me")},
+                timeout=10,
+            )
+            url = answer.json().get("url") if answer.ok else None
+        except (requests.RequestException, ValueError):
+            url = None
+        if not url:
+            session["link_problem"] = True
+            return redirect(url_for("me"))
+        return redirect(url)
 
     return app

@@ -4,6 +4,7 @@ and logins through the demo portal over real HTTP (portal → broker → mock ES
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -12,10 +13,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
+from examples.demo import ensure_dev_config
 from tests.examples.demo import ROOT, STOP_SECONDS, Demo, free_port, launch, server_groups, terminate, wait_until_ready
 
 pytestmark = pytest.mark.flow
@@ -46,11 +49,34 @@ def log_in(demo: Demo, browser: requests.Session, person: str, region: str = "77
     return browser.post(at_esia.url, data={"login": person, "password": "test1234"})
 
 
-def test_make_run_prints_the_decision_table_and_one_url_to_open(demo: Demo) -> None:
+def test_make_run_prints_the_decision_table_the_staff_pages_and_the_portal_to_open(demo: Demo) -> None:
     output = demo.output
-    assert re.findall(r"https?://\S+", output) == [demo.portal + "/"]
+    assert re.findall(r"https?://\S+", output) == [demo.broker + "/admin", demo.portal + "/"]
     assert re.search(r"namesake-1\s+signed_in\s+d-016", output)
     assert "test1234" in output and "teen-simple (tier_insufficient)" in output
+
+
+def test_every_example_person_is_a_test_person_at_the_mock_esia(demo: Demo) -> None:
+    """Each line of the decision table can be reached by logging in: none is left out of the hints."""
+    table = re.findall(r"^  ([a-z0-9-]+) +[a-z_]+ ", demo.output, re.MULTILINE)
+    hints = demo.output.split("Тестовые люди", 1)[1]
+    assert len(table) == len(list((ROOT / "examples" / "persons").glob("*.json")))
+    assert all(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", hints) for name in table), hints
+
+
+def test_the_printed_command_creates_a_staff_login_that_signs_in_at_the_printed_address(demo: Demo, browser: requests.Session) -> None:
+    lines = demo.output.splitlines()
+    command = next(line for line in lines if " staff create admin --role admin" in line).split()
+    settings = dict(word.split("=", 1) for word in command if "=" in word and not word.startswith("-"))
+    program = [word for word in command if "=" not in word] + ["--password-file", "-"]  # instead of the prompt
+    run = subprocess.run(program, input="correct horse battery\n", env={**os.environ, **settings}, cwd=ROOT,
+                         capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    page = browser.get(demo.broker + "/admin")
+    assert page.url.startswith(demo.broker + "/admin/login")
+    data = {"csrf_token": csrf(page.text), "login": "admin", "password": "correct horse battery"}
+    home = browser.post(demo.broker + "/admin/login", data=data)
+    assert home.url == demo.broker + "/admin/" and "admin" in home.text
 
 
 def test_a_linked_person_lands_in_the_portal_and_logs_out_through_the_broker(demo: Demo, browser: requests.Session) -> None:
@@ -79,8 +105,58 @@ def test_a_refusal_gives_a_reference_and_links_to_the_portals_ordinary_login(dem
     assert page.url.startswith(demo.broker + "/auth/esia/callback?")
     assert "Код обращения" in page.text and re.search(r'class="ref">[0-9A-Z]{4}-[0-9A-Z]{4}<', page.text)
     assert f'href="{demo.portal}/login"' in page.text
-    ordinary = browser.get(demo.portal + "/login")
-    assert ordinary.status_code == 200 and "входа по логину и паролю нет" in ordinary.text
+    ordinary = browser.post(demo.portal + "/login", data={"login": "teen-simple.diary", "password": "test1234"})
+    assert ordinary.url == demo.portal + "/me" and "<code>d-003</code>" in ordinary.text
+    assert "Привязать аккаунт портала Госуслуги" in ordinary.text
+
+
+def portal_state(demo: Demo, browser: requests.Session) -> str:
+    """Start a login at the portal and stop before the broker: the state the portal sent."""
+    start = browser.get(demo.portal + "/login/esia", params={"region": "77"}, allow_redirects=False)
+    assert start.headers["Location"].startswith(demo.broker + "/oidc/authorize?")
+    return parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        ("access_denied", "Войти через Госуслуги не получилось"),
+        ("temporarily_unavailable", "временно недоступен"),
+        ("login_required", "Войти через Госуслуги не получилось"),
+    ],  # fmt: skip
+)
+def test_the_brokers_error_response_is_said_in_russian_with_its_reason_and_the_password_login(
+    demo: Demo, browser: requests.Session, error: str, words: str
+) -> None:
+    """OIDC Core 3.1.2.6: the broker sends the person back with error, error_description and state."""
+    state = portal_state(demo, browser)
+    query = {"error": error, "error_description": "tier_insufficient", "state": state}
+    page = browser.get(demo.portal + "/callback", params=query)
+    assert page.status_code == 200 and words in page.text and "Вы не вошли в дневник" in page.text
+    assert "<code>tier_insufficient</code>" in page.text and 'href="/login"' in page.text
+    again = browser.get(demo.portal + "/callback", params=query)
+    assert again.status_code == 400 and "tier_insufficient" not in again.text, "a state is answered once"
+
+
+def test_a_long_error_description_is_cut_short(demo: Demo, browser: requests.Session) -> None:
+    query = {"error": "access_denied", "error_description": "x" * 500, "state": portal_state(demo, browser)}
+    page = browser.get(demo.portal + "/callback", params=query)
+    assert page.status_code == 200 and f"<code>{'x' * 100}</code>" in page.text
+
+
+def test_an_error_response_to_a_login_this_browser_did_not_start_shows_none_of_its_words(demo: Demo, browser: requests.Session) -> None:
+    portal_state(demo, browser)
+    query = {"error": "access_denied", "error_description": "Позвоните по номеру 8-800-…", "state": "forged"}
+    page = browser.get(demo.portal + "/callback", params=query)
+    assert page.status_code == 400 and "Позвоните" not in page.text and "Начните вход заново" in page.text
+
+
+def test_a_wrong_password_or_a_blocked_account_does_not_open_the_portal(demo: Demo, browser: requests.Session) -> None:
+    wrong = browser.post(demo.portal + "/login", data={"login": "kid.diary", "password": "test12345"})
+    assert wrong.status_code == 401 and "Неверный логин или пароль" in wrong.text
+    blocked = browser.post(demo.portal + "/login", data={"login": "blocked.diary", "password": "test1234"})
+    assert blocked.status_code == 403 and "заблокирован" in blocked.text
+    assert browser.get(demo.portal + "/me").url == demo.portal + "/"
 
 
 def test_without_a_region_the_broker_asks_for_one(demo: Demo, browser: requests.Session) -> None:
@@ -150,3 +226,68 @@ def test_a_busy_port_is_refused_with_the_variable_to_change(tmp_path: Path) -> N
     output = (tmp_path / "run_demo.out").read_text(encoding="utf-8")
     assert f"Port {port} on 127.0.0.1 (the broker) is busy" in output and "DEMO_BROKER_PORT=" in output
     assert not (tmp_path / "instance").exists(), "nothing is prepared when a port is busy"
+
+
+OTHER_PORTAL = """
+[OIDC_CLIENTS.other-portal]
+name = "Другой портал"
+redirect_uris = ["http://127.0.0.1:9/callback"]
+regions = ["77"]
+login_url = "http://127.0.0.1:9/login"
+"""
+
+
+def test_a_portal_registered_in_the_instance_config_is_served_beside_the_demo_portal(tmp_path: Path) -> None:
+    """The documented way ([OIDC_CLIENTS.x] in instance/config.toml, or BROKER_OIDC_CLIENTS) neither
+    crashes the demo nor is replaced by it."""
+    config = ensure_dev_config(tmp_path / "instance")  # what the first `make run` writes
+    config.write_text(config.read_text(encoding="utf-8") + OTHER_PORTAL, encoding="utf-8")
+    third = {
+        "third-portal": {
+            "name": "Третий",
+            "redirect_uris": ["http://127.0.0.1:9/callback"],
+            "regions": ["77"],
+            "login_url": "http://127.0.0.1:9/login",
+        }
+    }
+    ports = {name: free_port() for name in ("DEMO_ESIA_PORT", "DEMO_BROKER_PORT", "DEMO_PORTAL_PORT")}
+    process = launch(tmp_path, BROKER_OIDC_CLIENTS=json.dumps(third), **{name: str(port) for name, port in ports.items()})
+    try:
+        wait_until_ready(tmp_path, process)
+        esia, broker, portal = (f"http://127.0.0.1:{port}" for port in ports.values())
+        with requests.Session() as browser:
+            browser.trust_env = False
+            query = {"client_id": "other-portal", "redirect_uri": "http://127.0.0.1:9/callback", "response_type": "code",
+                     "scope": "openid", "state": "s", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                     "code_challenge_method": "S256", "region": "77"}  # fmt: skip
+            for client_id in ("other-portal", "third-portal"):
+                other = browser.get(broker + "/oidc/authorize", params={**query, "client_id": client_id}, allow_redirects=False)
+                assert other.is_redirect and other.headers["Location"].startswith(esia + "/"), other.text
+            ours = browser.get(portal + "/login/esia", params={"region": "77"})
+            assert ours.url.startswith(esia + "/login?")
+    finally:
+        terminate(process)
+
+
+def test_a_portal_registered_under_the_demo_portals_own_client_id_is_refused_with_a_message(tmp_path: Path) -> None:
+    config = ensure_dev_config(tmp_path / "instance")
+    config.write_text(config.read_text(encoding="utf-8") + OTHER_PORTAL.replace("other-portal", "diary-demo"), encoding="utf-8")
+    process = launch(tmp_path, **{name: str(free_port()) for name in ("DEMO_ESIA_PORT", "DEMO_BROKER_PORT", "DEMO_PORTAL_PORT")})
+    try:
+        assert process.wait(timeout=STOP_SECONDS * 3) == 1
+    finally:
+        terminate(process)
+    output = (tmp_path / "run_demo.out").read_text(encoding="utf-8")
+    assert "'diary-demo' is the demo portal's own client_id" in output and "Traceback" not in output, output
+
+
+def test_a_malformed_portal_in_the_instance_config_stops_the_demo_with_a_message_not_a_traceback(tmp_path: Path) -> None:
+    config = ensure_dev_config(tmp_path / "instance")
+    config.write_text(config.read_text(encoding="utf-8") + '\n[OIDC_CLIENTS.other-portal]\nname = "Без адресов"\n', encoding="utf-8")
+    process = launch(tmp_path, **{name: str(free_port()) for name in ("DEMO_ESIA_PORT", "DEMO_BROKER_PORT", "DEMO_PORTAL_PORT")})
+    try:
+        assert process.wait(timeout=STOP_SECONDS * 3) == 1
+    finally:
+        terminate(process)
+    output = (tmp_path / "run_demo.out").read_text(encoding="utf-8")
+    assert output.startswith("make run: ") and "other-portal" in output and "Traceback" not in output, output
