@@ -154,6 +154,7 @@ def build_signer(settings: SignerSettings) -> Signer:
         conf = Path(settings.openssl_conf).resolve() if settings.openssl_conf else None
         if conf is not None and not conf.is_file():
             raise SignerConfigError("openssl_conf", f"the OpenSSL config {conf} is not a readable file.")
+        _check_pair(key_file, settings.certificate_file, certificate_der)
         signer_class = OpensslRawSigner if kind == "openssl-raw" else OpensslCmsSigner
         return signer_class(tool[0], key_file, conf, **common)
     if kind == "csptest-raw":
@@ -182,6 +183,15 @@ def read_certificate(path: str | Path) -> bytes:
     except ValueError as exc:
         raise SignerConfigError("certificate_file", f"{path} is not a readable X.509 certificate ({exc}).") from None
     return found[0]
+
+
+def _check_pair(key_file: Path, certificate_file: str | Path, certificate_der: bytes) -> None:
+    """Refuse a key file that does not belong to the certificate, before any tool runs."""
+    gost = x509.load_der_x509_certificate(certificate_der).public_key_algorithm_oid.dotted_string == GOST3410_2012_256
+    try:
+        load_signer("gost-raw" if gost else "rsa-cms", key_file, certificate_file)
+    except ProviderConfigError as exc:
+        raise SignerConfigError("key_and_certificate", str(exc)) from None
 
 
 def sha1_thumbprint(certificate_der: bytes) -> str:
