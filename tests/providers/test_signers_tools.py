@@ -23,6 +23,7 @@ from providers.toolsigners import (
     SignerConfigError,
     SignerError,
     SignerSettings,
+    ToolSigner,
     build_signer,
     quote_stderr,
 )
@@ -102,7 +103,7 @@ def test_csptest_raw_output_is_reversed_back_into_openssls_order(openssl: Openss
 
 @pytest.mark.parametrize(("kind", "kind_class"), [("csptest-cms", CsptestCmsSigner), ("cryptcp-cms", CryptcpCmsSigner)])
 def test_cryptopro_cms_is_found_by_the_certificates_thumbprint_and_checked(
-    openssl: Openssl, store: Path, kind: str, kind_class: type
+    openssl: Openssl, store: Path, kind: str, kind_class: type[ToolSigner]
 ) -> None:
     made = standin(kind, store)
     assert isinstance(made, kind_class)
@@ -274,7 +275,7 @@ def test_a_raw_signer_refuses_an_rsa_certificate(tmp_path: Path) -> None:
 
 
 def test_the_brokers_config_error_names_the_key_to_set() -> None:
-    config = {
+    config: dict[str, Any] = {
         "ESIA_SIGNER": "csptest-raw", "ESIA_CERTIFICATE_FILE": str(CERTIFICATE), "ESIA_KEY_FILE": None,
         "ESIA_SIGNER_COMMAND": None, "ESIA_SIGNER_TIMEOUT": 10, "ESIA_SIGNER_CONTAINER": None, "ESIA_SIGNER_THUMBPRINT": None,
         "ESIA_OPENSSL_CONF": None, "ESIA_SIGNER_ENV": {}, "ESIA_SIGNER_REVERSED": False,
