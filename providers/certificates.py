@@ -137,7 +137,7 @@ def read_certificates(paths: Sequence[Path]) -> tuple[EsiaCertificate, ...]:
     found: list[EsiaCertificate] = []
     for path in paths:
         try:
-            is_archive = zipfile.is_zipfile(path)
+            is_archive = path.suffix.lower() == ".zip" or zipfile.is_zipfile(path)
             data = b"" if is_archive else path.read_bytes()
         except OSError as exc:
             raise ProviderConfigError(f"Cannot read the ESIA certificate file {path}: {exc.strerror}.") from None

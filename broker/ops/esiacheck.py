@@ -52,19 +52,28 @@ def check(config: Mapping[str, Any], make_signer: Callable[[Mapping[str, Any]], 
         return [Finding("error", f"ESIA_SIGNER {kind} does not fit the {flow} flow (ESIA_FLOW); it needs one of {fitting}.")]
     findings.append(Finding("info", f"flow: {flow}; signer: {kind}"))
     certificate_der = _certificate(config, flow, now, findings)
-    if certificate_der is None:
-        return findings
+    if certificate_der is not None:
+        _signer(config, flow, certificate_der, make_signer, findings)
+    _token_certificates(config, now, findings)
+    return findings
+
+
+def _signer(
+    config: Mapping[str, Any],
+    flow: str,
+    certificate_der: bytes,
+    make_signer: Callable[[Mapping[str, Any]], Signer],
+    findings: list[Finding],
+) -> None:
     try:
         signer = make_signer(config)
     except (BrokerError, ProviderConfigError) as exc:
         findings.append(Finding("error", f"the signer cannot be built: {exc}"))
-        return findings
+        return
     if signer.certificate_der != certificate_der:
         findings.append(Finding("error", "the signer's certificate is not ESIA_CERTIFICATE_FILE's."))
-        return findings
+        return
     _sample(config, flow, signer, findings)
-    _token_certificates(config, now, findings)
-    return findings
 
 
 def _certificate(config: Mapping[str, Any], flow: str, now: dt.datetime, findings: list[Finding]) -> bytes | None:
