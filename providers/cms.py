@@ -1,12 +1,12 @@
 """Checking a detached CMS ``client_secret`` against our own certificate, before it is sent.
 
 A signing tool (``openssl cms``, CryptoPro's ``cryptcp`` or ``csptest -sfsign``) writes a CMS
-SignedData; the legacy flow sends it as ``client_secret`` (docs/esia.md, 'client_secret
-signing'). Before it leaves, the signer checks here that it is what ESIA wants: detached (no
-content), signed by the registered certificate (named by issuer and serial or by key
-identifier, and embedded, if at all, unchanged), with Streebog-256 under a GOST key or SHA-2
-under an RSA one, and that the signature verifies over the data (through the signed
-attributes' ``messageDigest`` when there are signed attributes).
+SignedData; the legacy flow sends it as ``client_secret``
+(docs/esia.md, 'client_secret signing'). Before it leaves, the signer checks here that it is
+what ESIA wants: detached (no content), signed by the registered certificate (named by issuer
+and serial or by key identifier, and embedded, if at all, unchanged), with Streebog-256 under a
+GOST key or SHA-2 under an RSA one, and that the signature verifies over the data (through the
+signed attributes' ``messageDigest`` when there are signed attributes).
 """
 
 from __future__ import annotations
