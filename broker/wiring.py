@@ -78,6 +78,9 @@ def make_esia_provider(config: Mapping[str, Any]) -> EsiaProvider:
         missing.append("ESIA_TOKEN_CERTIFICATE_FILES")
     if missing:
         raise ConfigError(f"ESIA_BASE_URL is set but {', '.join(missing)} not. Set BROKER_<KEY> or the config file.")
+    warn_days = config["ESIA_CERTIFICATE_WARN_DAYS"]
+    if isinstance(warn_days, bool) or not isinstance(warn_days, int) or not 0 <= warn_days <= 365:
+        raise ConfigError("ESIA_CERTIFICATE_WARN_DAYS: must be a whole number of days from 0 to 365, such as 30.")
     signer = make_signer(config)
     try:
         return EsiaProvider(
@@ -96,7 +99,7 @@ def make_esia_provider(config: Mapping[str, Any]) -> EsiaProvider:
                 person_filter=config["ESIA_PERSON_FILTER"],
                 proxy=config["ESIA_PROXY"],
                 ca_bundle=config["ESIA_CA_BUNDLE"],
-                certificate_warn_days=int(config["ESIA_CERTIFICATE_WARN_DAYS"]),
+                certificate_warn_days=warn_days,
             )
         )
     except ProviderConfigError as exc:

@@ -300,3 +300,12 @@ def test_readyz_names_esias_certificates_near_or_past_their_end_and_stays_ready(
 
 def test_readyz_says_nothing_of_certificates_far_from_their_end(esia_app: Any) -> None:
     assert esia_app([str(DATA / "esia-gost.cer")]).test_client().get("/readyz").json == {"status": "ok"}
+
+
+@pytest.mark.parametrize("value", ["30", -1, 400, True])
+def test_a_warning_window_that_is_no_number_of_days_is_refused_naming_the_key(value: Any) -> None:
+    from broker.errors import ConfigError
+    from broker.wiring import make_esia_provider
+
+    with pytest.raises(ConfigError, match="^ESIA_CERTIFICATE_WARN_DAYS: must be a whole number of days"):
+        make_esia_provider(esia_config(ESIA_CERTIFICATE_WARN_DAYS=value))

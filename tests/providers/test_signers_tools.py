@@ -289,3 +289,12 @@ def test_the_brokers_config_error_names_the_key_to_set() -> None:
 def test_signers_show_their_certificate_not_their_setup(store: Path) -> None:
     made = standin("csptest-raw", store)
     assert repr(made) == "CsptestRawSigner(certificate='C=RU,O=Test diary,CN=DIARY01 test system')"
+
+
+def test_an_rsa_cms_is_checked_the_same_way(rsa_signer: Any) -> None:
+    signature = rsa_signer.sign(MESSAGE)
+    verify_detached(signature, MESSAGE, rsa_signer.certificate_der)
+    with pytest.raises(CmsError, match="messageDigest is not the digest of the data"):
+        verify_detached(signature, MESSAGE + b"x", rsa_signer.certificate_der)
+    with pytest.raises(CmsError, match="names another signer|not the registered one"):
+        verify_detached(signature, MESSAGE, CERTIFICATE_DER)
