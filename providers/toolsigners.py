@@ -223,16 +223,21 @@ def tool_environment(extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def quote_stderr(stderr: bytes) -> str:
-    """The end of a tool's stderr, for an error message: decoded, one line, private keys cut out."""
+def quote_stderr(stderr: bytes, hide: bytes = b"") -> str:
+    """The end of a tool's stderr, for an error message: decoded, one line, private keys and
+    ``hide`` (the signed string: the token request's carries the authorization code) cut out."""
     cleaned = _PRIVATE_KEY.sub(b"[a private key, not shown]", stderr)
+    if hide:
+        cleaned = cleaned.replace(hide, b"[the signed data]")
     text = " ".join(cleaned.decode("utf-8", "replace").split())
     if len(text) > STDERR_QUOTE:
         text = "…" + text[-STDERR_QUOTE:]
     return text or "(nothing on stderr)"
 
 
-def run_tool(argv: Sequence[str], *, timeout: float, env: Mapping[str, str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
+def run_tool(
+    argv: Sequence[str], *, timeout: float, env: Mapping[str, str], cwd: Path, hide: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
     """Run ``argv`` (no shell, no stdin) within ``timeout``; raise :class:`SignerError` unless it exits 0."""
     name = Path(argv[0]).name
     try:
@@ -244,9 +249,9 @@ def run_tool(argv: Sequence[str], *, timeout: float, env: Mapping[str, str], cwd
     except PermissionError:
         raise _failed(f"the signing tool {argv[0]} may not be run (is it executable?)") from None
     except subprocess.TimeoutExpired as exc:
-        raise _failed(f"{name} did not finish within {timeout:g} s; stderr: {quote_stderr(exc.stderr or b'')}") from None
+        raise _failed(f"{name} did not finish within {timeout:g} s; stderr: {quote_stderr(exc.stderr or b'', hide)}") from None
     if done.returncode != 0:
-        raise _failed(f"{name} failed (exit status {done.returncode}); stderr: {quote_stderr(done.stderr)}")
+        raise _failed(f"{name} failed (exit status {done.returncode}); stderr: {quote_stderr(done.stderr, hide)}")
     return done
 
 
@@ -284,10 +289,10 @@ class ToolSigner:
             folder = Path(name)
             (folder / "data").write_bytes(data)
             argv = self._argv(folder)
-            done = run_tool(argv, timeout=self._timeout, env=self._tool_env(folder), cwd=folder)
+            done = run_tool(argv, timeout=self._timeout, env=self._tool_env(folder), cwd=folder, hide=data)
             written = folder / "signature"
             if not written.is_file():
-                raise _failed(f"{Path(argv[0]).name} exited 0 but wrote no signature; stderr: {quote_stderr(done.stderr)}")
+                raise _failed(f"{Path(argv[0]).name} exited 0 but wrote no signature; stderr: {quote_stderr(done.stderr, data)}")
             output = written.read_bytes()
         signature = self._decode(output)
         self.check(data, signature)

@@ -298,3 +298,11 @@ def test_an_rsa_cms_is_checked_the_same_way(rsa_signer: Any) -> None:
         verify_detached(signature, MESSAGE + b"x", rsa_signer.certificate_der)
     with pytest.raises(CmsError, match="names another signer|not the registered one"):
         verify_detached(signature, MESSAGE, CERTIFICATE_DER)
+
+
+def test_the_signed_string_a_tool_echoes_is_never_quoted(tmp_path: Path) -> None:
+    """The token request's string ends with the authorization code: it stays out of errors and logs."""
+    echo = script(tmp_path, "echo-sign", 'printf "cannot sign: " >&2; cat "$1" >&2; exit 1')
+    with pytest.raises(SignerError) as raised:
+        signer("command-raw", command=[str(echo), "{data}", "{signature}"]).sign(MESSAGE)
+    assert str(raised.value).endswith("stderr: cannot sign: [the signed data]")
