@@ -222,12 +222,14 @@ class EsiaCertificates:
         """Re-read the files; if they became unreadable, keep what was read before."""
         with self._lock:
             self.reads += 1
+            before = self.notices()
             try:
                 self._certificates = read_certificates(self._paths)
             except ProviderConfigError as exc:
                 _log.warning("ESIA certificates not re-read, keeping the previous ones: %s", exc)
                 return
-        self._log_notices()
+        if self.notices() != before:  # said once, not again on every token that verifies with none
+            self._log_notices()
 
     def _log_notices(self) -> None:
         now = self._clock()

@@ -204,7 +204,7 @@ def _tool(settings: SignerSettings) -> list[str]:
     if settings.kind.startswith("command-"):
         if isinstance(command, str) or not command or not all(isinstance(part, str) and part for part in command):
             raise SignerConfigError("command", f"the {settings.kind} signer needs the tool's argv as a list of strings.")
-        argv = list(command)
+        argv = [str(Path(command[0]).resolve()) if os.sep in command[0] else command[0], *command[1:]]  # runs in its private folder
         if "{signature}" not in " ".join(argv) or "{data}" not in " ".join(argv):
             raise SignerConfigError("command", "the command must name {data} (the file to sign) and {signature} (where to write).")
         return argv

@@ -131,3 +131,15 @@ def test_a_certificate_that_expires_while_the_broker_runs_stops_verifying(tmp_pa
 def test_only_expired_certificates_stop_the_client_from_starting(tmp_path: Path) -> None:
     with pytest.raises(ProviderConfigError, match="old.cer .* expired on .* ESIA_TOKEN_CERTIFICATE_FILES"):
         EsiaCertificates([rsa_certificate(tmp_path, "old.cer", days_left=-1)])
+
+
+def test_a_reread_repeats_no_warning_already_given(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    soon = rsa_certificate(tmp_path, "soon.cer", days_left=5)
+    store = EsiaCertificates([soon])  # warns once here
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="providers.certificates"):
+        store.reload()
+        assert caplog.text == ""
+        rsa_certificate(tmp_path, "soon.cer", days_left=3)  # another certificate in the same file
+        store.reload()
+    assert "soon.cer (CN=ESIA soon.cer) expires on" in caplog.text

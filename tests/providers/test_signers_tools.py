@@ -306,3 +306,12 @@ def test_the_signed_string_a_tool_echoes_is_never_quoted(tmp_path: Path) -> None
     with pytest.raises(SignerError) as raised:
         signer("command-raw", command=[str(echo), "{data}", "{signature}"]).sign(MESSAGE)
     assert str(raised.value).endswith("stderr: cannot sign: [the signed data]")
+
+
+def test_a_generic_tool_named_by_a_relative_path_is_found_from_its_private_folder(
+    openssl: Openssl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    script(tmp_path, "sign", f'OPENSSL_CONF={openssl.config} openssl dgst -md_gost12_256 -sign {KEY} -out "$2" "$1"')
+    made = signer("command-raw", command=["./sign", "{data}", "{signature}"])
+    assert gost_verify(CERTIFICATE_DER, MESSAGE, made.sign(MESSAGE))
