@@ -51,7 +51,7 @@ keys_group.add_command(oidccli.keys_generate)  # the portals' id_token signing k
 keys_group.add_command(opscli.keys_rehash_oids)  # the login attempts' stored oid digests
 
 #: Commands that never touch the app (nor its secrets): they run with no config at all.
-NEEDS_NO_APP: frozenset[click.Command] = frozenset({oidccli.keys_generate})
+NEEDS_NO_APP: frozenset[click.Command] = frozenset({oidccli.keys_generate, opscli.esia_group})
 
 
 class BrokerGroup(FlaskGroup):

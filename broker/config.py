@@ -140,11 +140,28 @@ DEFAULTS: dict[str, Any] = {
     "ESIA_BASE_URL": None,
     "ESIA_CLIENT_ID": None,
     "ESIA_FLOW": "current",  # "current" (v2/ac + v3/te, GOST) or "legacy" (ac + te, CMS)
-    "ESIA_SIGNER": "gost-raw",  # "gost-raw" for the current flow, "rsa-cms" for the legacy one
-    "ESIA_KEY_FILE": None,  # the system's private key (PKCS#8 PEM)
-    "ESIA_CERTIFICATE_FILE": None,  # the system's certificate registered at ESIA
+    # Who signs client_secret (docs/esia.md, 'Signing tools'). Current flow (raw GOST): "gost-raw"
+    # (pure Python), "openssl-raw", "csptest-raw", "command-raw"; legacy flow (detached CMS):
+    # "rsa-cms" (pure Python), "openssl-cms", "csptest-cms", "cryptcp-cms", "command-cms".
+    "ESIA_SIGNER": "gost-raw",
+    "ESIA_KEY_FILE": None,  # the system's private key (PKCS#8 PEM): gost-raw, rsa-cms, openssl-*
+    "ESIA_CERTIFICATE_FILE": None,  # the system's certificate registered at ESIA (every signer)
+    # The signing tool: its path (openssl-*, csptest-*, cryptcp-cms; default openssl and
+    # /opt/cprocsp/bin/amd64/{csptest,cryptcp}), or for command-* its argv as a list, naming
+    # {data} (the file to sign), {signature} (the file to write) and optionally {certificate}.
+    "ESIA_SIGNER_COMMAND": None,
+    "ESIA_SIGNER_TIMEOUT": 10.0,  # seconds a signing tool may take before the login fails
+    "ESIA_SIGNER_CONTAINER": None,  # csptest-raw: the CryptoPro key container (its PIN kept by the CSP)
+    "ESIA_SIGNER_THUMBPRINT": None,  # csptest-cms, cryptcp-cms: SHA-1 thumbprint (default: the certificate's)
+    "ESIA_SIGNER_ENV": {},  # extra environment variables for the tool (never secrets)
+    "ESIA_SIGNER_REVERSED": False,  # command-raw: the tool writes the signature byte-reversed
+    "ESIA_OPENSSL_CONF": None,  # openssl-*: an OPENSSL_CONF loading the GOST engine (default: the broker's own)
     "ESIA_ISSUER": "http://esia-portal1.test.gosuslugi.ru/",
-    "ESIA_TOKEN_CERTIFICATE_FILES": [],  # ESIA's token-signing certificates (several: rotation)
+    # ESIA's token-signing certificates (several: rotation): .cer files (PEM or DER) or the
+    # esia.zip archive ESIA publishes. An expired one is refused; one expiring within
+    # ESIA_CERTIFICATE_WARN_DAYS is warned about in the log and on /readyz.
+    "ESIA_TOKEN_CERTIFICATE_FILES": [],
+    "ESIA_CERTIFICATE_WARN_DAYS": 30,
     "ESIA_REDIRECT_URI": None,  # the broker's callback as registered at ESIA
     "ESIA_SCOPES": ["openid", "fullname", "birthdate", "gender", "snils", "id_doc", "email", "mobile"],
     "ESIA_CONNECT_TIMEOUT": 3.05,

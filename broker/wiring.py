@@ -24,7 +24,8 @@ from broker.oidc.keys import SigningKeys, load_signing_keys
 from broker.regions.policies import RegionCache
 from broker.registry.sql import SqlRegistry
 from broker.services import Services
-from providers import EsiaConfig, EsiaProvider, ProviderConfigError, load_signer
+from providers import EsiaConfig, EsiaProvider, ProviderConfigError, Signer
+from providers.toolsigners import SignerConfigError, SignerSettings, build_signer
 
 if TYPE_CHECKING:
     from matching import Person
@@ -70,17 +71,17 @@ def snils_key(config: Mapping[str, Any]) -> bytes:
 
 def make_esia_provider(config: Mapping[str, Any]) -> EsiaProvider:
     """Build the ESIA client from the ESIA_* keys; raise ConfigError naming what is wrong."""
-    missing = [k for k in ("ESIA_CLIENT_ID", "ESIA_KEY_FILE", "ESIA_CERTIFICATE_FILE", "ESIA_REDIRECT_URI") if not config.get(k)]
+    missing = [k for k in ("ESIA_CLIENT_ID", "ESIA_CERTIFICATE_FILE", "ESIA_REDIRECT_URI") if not config.get(k)]
+    if config.get("ESIA_SIGNER") in KEY_FILE_SIGNERS and not config.get("ESIA_KEY_FILE"):
+        missing.insert(1, "ESIA_KEY_FILE")
     if not config.get("ESIA_TOKEN_CERTIFICATE_FILES"):
         missing.append("ESIA_TOKEN_CERTIFICATE_FILES")
     if missing:
         raise ConfigError(f"ESIA_BASE_URL is set but {', '.join(missing)} not. Set BROKER_<KEY> or the config file.")
-    try:
-        signer = load_signer(config["ESIA_SIGNER"], config["ESIA_KEY_FILE"], config["ESIA_CERTIFICATE_FILE"])
-    except ProviderConfigError as exc:
-        raise ConfigError(
-            f"ESIA_KEY_FILE / ESIA_CERTIFICATE_FILE: {exc} Set BROKER_ESIA_KEY_FILE and BROKER_ESIA_CERTIFICATE_FILE."
-        ) from None
+    warn_days = config["ESIA_CERTIFICATE_WARN_DAYS"]
+    if isinstance(warn_days, bool) or not isinstance(warn_days, int) or not 0 <= warn_days <= 365:
+        raise ConfigError("ESIA_CERTIFICATE_WARN_DAYS: must be a whole number of days from 0 to 365, such as 30.")
+    signer = make_signer(config)
     try:
         return EsiaProvider(
             EsiaConfig(
@@ -98,10 +99,51 @@ def make_esia_provider(config: Mapping[str, Any]) -> EsiaProvider:
                 person_filter=config["ESIA_PERSON_FILTER"],
                 proxy=config["ESIA_PROXY"],
                 ca_bundle=config["ESIA_CA_BUNDLE"],
+                certificate_warn_days=warn_days,
             )
         )
     except ProviderConfigError as exc:
         raise ConfigError(f"ESIA configuration: {exc}") from None
+
+
+#: The signers that read ESIA_KEY_FILE (the others keep the key in a CryptoPro container or their tool).
+KEY_FILE_SIGNERS = ("gost-raw", "rsa-cms", "openssl-raw", "openssl-cms")
+#: The config key behind each signer setting, for a one-line error naming it.
+_SIGNER_KEYS = {
+    "kind": "ESIA_SIGNER",
+    "certificate_file": "ESIA_CERTIFICATE_FILE",
+    "key_file": "ESIA_KEY_FILE",
+    "key_and_certificate": "ESIA_KEY_FILE / ESIA_CERTIFICATE_FILE",
+    "command": "ESIA_SIGNER_COMMAND",
+    "timeout": "ESIA_SIGNER_TIMEOUT",
+    "container": "ESIA_SIGNER_CONTAINER",
+    "thumbprint": "ESIA_SIGNER_THUMBPRINT",
+    "openssl_conf": "ESIA_OPENSSL_CONF",
+    "env": "ESIA_SIGNER_ENV",
+}
+
+
+def make_signer(config: Mapping[str, Any]) -> Signer:
+    """The signer ESIA_SIGNER names, from the ESIA_SIGNER* keys; a ConfigError names the key that is wrong."""
+    try:
+        return build_signer(
+            SignerSettings(
+                kind=config["ESIA_SIGNER"],
+                certificate_file=config.get("ESIA_CERTIFICATE_FILE"),
+                key_file=config.get("ESIA_KEY_FILE"),
+                command=config["ESIA_SIGNER_COMMAND"],
+                timeout=config["ESIA_SIGNER_TIMEOUT"],
+                container=config["ESIA_SIGNER_CONTAINER"],
+                thumbprint=config["ESIA_SIGNER_THUMBPRINT"],
+                openssl_conf=config["ESIA_OPENSSL_CONF"],
+                env=config["ESIA_SIGNER_ENV"],
+                reversed=bool(config["ESIA_SIGNER_REVERSED"]),
+            )
+        )
+    except SignerConfigError as exc:
+        keys = _SIGNER_KEYS[exc.setting]
+        envs = " and ".join(f"BROKER_{key}" for key in keys.split(" / "))
+        raise ConfigError(f"{keys}: {exc} Set {envs} (or the config file).") from None
 
 
 class UnconfiguredEsia:

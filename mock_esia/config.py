@@ -65,6 +65,22 @@ def load_config_file(path: Path | str) -> dict[str, Any]:
     return data
 
 
+#: Where ``python -m mock_esia`` keeps its keys when neither ``--data-dir`` nor the config file says.
+DEFAULT_DATA_DIR = "instance/mock_esia"
+
+
+def data_dir_of(command_line: str | None, config_file: str | None) -> Path:
+    """The data directory of ``python -m mock_esia``: ``--data-dir``, else the config file's
+    ``DATA_DIR`` (relative to the file), else ``instance/mock_esia`` under the current directory."""
+    if command_line:
+        return Path(command_line).resolve()
+    if config_file:
+        configured = load_config_file(config_file).get("DATA_DIR")
+        if configured:
+            return Path(configured).resolve()
+    return Path(DEFAULT_DATA_DIR).resolve()
+
+
 def validate(config: MutableMapping[str, Any]) -> None:
     """Raise one ConfigError listing every problem."""
     problems = []

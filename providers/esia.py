@@ -92,6 +92,8 @@ class EsiaConfig:
     proxy: str | None = None
     #: A PEM bundle to check ESIA's TLS certificate against (default: certifi's).
     ca_bundle: str | None = None
+    #: One of ESIA's certificates expiring within this many days is warned about (log, /readyz).
+    certificate_warn_days: int = 30
 
     def __post_init__(self) -> None:
         problems = []
@@ -108,7 +110,11 @@ class EsiaConfig:
         if self.flow not in _PATHS:
             problems.append("flow must be 'current' (v2/ac + v3/te) or 'legacy' (ac + te).")
         elif getattr(self.signer, "signature_format", None) != _FORMATS[self.flow]:
-            wanted = "a raw GOST signer (gost-raw)" if self.flow == "current" else "a CMS signer (rsa-cms)"
+            wanted = (
+                "a raw GOST signer (gost-raw, openssl-raw, csptest-raw, command-raw)"
+                if self.flow == "current"
+                else "a CMS signer (rsa-cms, openssl-cms, csptest-cms, cryptcp-cms, command-cms)"
+            )
             problems.append(f"the {self.flow} flow needs {wanted}.")
         if "openid" not in self.scopes:
             problems.append("scopes must include openid: the id_token is verified on every login.")
@@ -197,7 +203,7 @@ class EsiaProvider:
         self._clock = clock
         self._base_url = config.base_url.rstrip("/")
         #: ESIA's token-signing certificates (read now; re-read when none verifies a token).
-        self.certificates = EsiaCertificates(config.certificate_files)
+        self.certificates = EsiaCertificates(config.certificate_files, clock=clock, warn_days=config.certificate_warn_days)
         self._verifier = TokenVerifier(
             self.certificates, issuer=config.issuer, client_id=config.client_id, leeway=config.leeway, clock=clock
         )

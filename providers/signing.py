@@ -9,8 +9,9 @@ ESIA identifies the client system by a signature over the request's parameters (
   certificate's Streebog-256 hash in ``client_certificate_hash``; :class:`GostRawSigner` makes
   it in pure Python.
 
-Other signers (OpenSSL's command line with the GOST engine, CryptoPro's ``csptest`` with its
-byte-reversed output) fit the same :class:`Signer` protocol.
+The signers that call a certified tool (OpenSSL's command line with the GOST engine, CryptoPro's
+``csptest`` with its byte-reversed output and ``cryptcp``, any other command) fit the same
+:class:`Signer` protocol: :mod:`providers.toolsigners`, whose ``build_signer`` also builds these two.
 """
 
 from __future__ import annotations

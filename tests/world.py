@@ -92,16 +92,20 @@ SETUPS = {
     "legacy-rsa": ("legacy", "rsa-cms", "RS256"),
     "current-gost-rs256": ("current", "gost-raw", "RS256"),
     "current-gost-gost": ("current", "gost-raw", "GOST3410_2012_256"),
+    # The legacy flow with a GOST CMS client_secret (a command-line signer, set by broker_config).
+    "legacy-gost": ("legacy", "openssl-cms", "RS256"),
 }
 DEFAULT_SETUP = "legacy-rsa"
 
 
 @contextmanager
-def opened_world(material: dict[str, Path], database_url: str, setup: str = DEFAULT_SETUP) -> Iterator[World]:
+def opened_world(
+    material: dict[str, Path], database_url: str, setup: str = DEFAULT_SETUP, broker_config: dict[str, Any] | None = None
+) -> Iterator[World]:
     """The mock ESIA and the broker (on ``database_url``, migrated already: tests/databases.py)
-    wired together behind ``responses``."""
+    wired together behind ``responses``; ``broker_config`` overrides the broker's keys (another signer)."""
     flow, signer, jwt_alg = SETUPS[setup]
-    if signer == "gost-raw":
+    if signer != "rsa-cms":  # every GOST signer signs with the GOST test pair
         client_key, client_certificate = GOST_CLIENT / "client-gost.key", GOST_CLIENT / "client-gost.cer"
     else:
         client_key, client_certificate = material["key"], material["certificate"]
@@ -153,6 +157,7 @@ def opened_world(material: dict[str, Path], database_url: str, setup: str = DEFA
             "ESIA_CERTIFICATE_FILE": str(client_certificate),
             "ESIA_TOKEN_CERTIFICATE_FILES": [str(token_certificate)],
             "ESIA_REDIRECT_URI": ESIA_CALLBACK,
+            **(broker_config or {}),
         }
     )
     with broker.app_context():

@@ -304,7 +304,12 @@ def start(request: Authorize) -> ErrorPage | Refused | ToEsia | ToPortal | Choos
         response = authorization.complete_authorization(client, portal_request, live)
         db.session.commit()
         return ToPortal(response)
-    started = pendings.start(client.client_id, portal_request, region)
+    try:
+        started = pendings.start(client.client_id, portal_request, region)
+    except ProviderError as exc:  # the signing tool failed: nothing was sent to ESIA (its cause is in the log)
+        db.session.rollback()
+        attempt = attempts.refusal_attempt(client.client_id, region, exc.reason, exc.code)
+        return Refused(exc.reason, attempt.reference, client.login_url)
     db.session.commit()
     return ToEsia(started.url, f"{started.state}.{started.binding}")
 

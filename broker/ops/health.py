@@ -1,4 +1,9 @@
-"""Liveness and readiness for the load balancer (the blueprint ``health``)."""
+"""Liveness and readiness for the load balancer (the blueprint ``health``).
+
+``/readyz`` also carries what an operator must act on soon without it stopping logins yet:
+ESIA's token-signing certificates that expire within ``ESIA_CERTIFICATE_WARN_DAYS``, or that
+have expired and are refused (``esia_certificates``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from broker import services
 from broker.db import revision
 from broker.extensions import db
 
@@ -31,4 +37,23 @@ def readyz() -> Any:
         return jsonify(status="unavailable", database="unreachable"), 503
     if current != revision.head_revision():
         return jsonify(status="unavailable", database=f"schema at {current}, run `broker db upgrade`"), 503
+    notices = esia_certificate_notices()
+    if notices:
+        return jsonify(status="ok", esia_certificates=notices)
     return jsonify(status="ok")
+
+
+def esia_certificate_notices() -> list[dict[str, str]]:
+    """ESIA's certificates expiring soon or expired: the file (its name only), the subject, the end, the state."""
+    certificates = getattr(services.current().esia, "certificates", None)
+    if certificates is None:  # ESIA is not configured on this instance
+        return []
+    return [
+        {
+            "file": notice.source.replace("\\", "/").rsplit("/", 1)[-1],
+            "subject": notice.subject,
+            "not_after": notice.not_after.isoformat(),
+            "state": notice.kind,
+        }
+        for notice in certificates.notices()
+    ]
