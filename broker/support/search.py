@@ -8,14 +8,17 @@ whole-country scope only.
 Personal data (152-FZ): a SNILS or an ESIA oid typed into a search is turned into its keyed
 digest at once (the attempts table holds nothing else) and is never kept, logged or returned.
 
-Search limits: an account's attempts are found through the account entered and through its
-SNILS and ESIA link; a refusal that named no account and matched it by name only (a diary
-account without SNILS and without a link) is found by reference code, SNILS, oid or region and
-time, not by the account (the attempt keeps the compared account ids only inside its trace).
+Search by account: an account's attempts are those that name it — the account entered (or the
+one account a refusal was about), the attempts of a person carrying its SNILS or its ESIA link,
+and the attempts that compared it among several accounts (namesakes refused together, a
+chooser left unanswered). The last are read in the account's region over the last
+``NAMED_AMONG_DAYS`` days only: no index leads to an account inside ``candidate_ids``; older
+ones, or another region's, are found by reference code, SNILS, oid or region and time.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, or_, select, union
+from sqlalchemy import Select, Text, and_, cast, or_, select, union
 
 import matching
 from broker import services
@@ -42,6 +45,8 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 _DIGESTS = re.compile(r"[0-9a-f]{64}(?:,[0-9a-f]{64}){0,15}")
 _OID = re.compile(r"[0-9A-Za-z_.:-]{1,32}")
 MAX_LIMIT = 200
+#: How far back an account's attempts are read that compared it among several accounts (see :func:`_account_attempt_ids`).
+NAMED_AMONG_DAYS = 30
 
 
 # --- criteria ------------------------------------------------------------------------------------
@@ -142,7 +147,7 @@ class _Resolved:
     """Criteria turned into column conditions (digests, account keys), checked."""
 
     conditions: list[Any]
-    account_keys: tuple[str | None, str | None, tuple[str, ...]] | None  # (account id, SNILS digest, oid digests)
+    account_keys: tuple[str, str | None, tuple[str, ...], str] | None  # (account id, SNILS digest, oid digests, region)
     snils_digest: str | None
     oid_digests: tuple[str, ...]  # under OID_HASH_KEY and each of its fallbacks
 
@@ -173,7 +178,8 @@ def _resolve(criteria: Criteria, regions: frozenset[str] | None) -> _Resolved:
             )
         else:
             link_oid = db.session.execute(select(_LINKS.c.oid).where(_LINKS.c.account_id == row.id)).scalar()
-            account_keys = (row.id, row.snils_digest if row.snils_valid else None, oid_keys.digests(link_oid) if link_oid else ())
+            oid_digests_of_link = oid_keys.digests(link_oid) if link_oid else ()
+            account_keys = (row.id, row.snils_digest if row.snils_valid else None, oid_digests_of_link, row.region)
 
     if criteria.snils:
         try:
@@ -328,15 +334,27 @@ def _explain_missing_reference(reference: str, regions: frozenset[str] | None) -
     )
 
 
-def _account_attempt_ids(account_id: str | None, snils_digest: str | None, oid_digests: tuple[str, ...]) -> Any:
-    """Ids of the attempts of an account: entered, or by a person carrying its SNILS or its link."""
+def _account_attempt_ids(account_id: str, snils_digest: str | None, oid_digests: tuple[str, ...], region: str) -> Any:
+    """Ids of the attempts that name an account: entered (or the one account a refusal was about),
+    by a person carrying its SNILS or its link, or among several accounts an attempt compared.
+
+    The last are the attempts without one ``account_id`` whose ``candidate_ids`` hold the account
+    (namesakes refused together, a chooser left unanswered): no index leads to them, so they are
+    read in the account's region over the last :data:`NAMED_AMONG_DAYS` days only, through the
+    (region, started_at) index.
+    """
     c = _ATTEMPTS.c
-    parts = [select(c.id).where(c.account_id == account_id)]
+    since = services.current().clock() - timedelta(days=NAMED_AMONG_DAYS)
+    among = cast(c.candidate_ids, Text).contains(json.dumps(account_id), autoescape=True)  # as the JSON list holds it
+    parts = [
+        select(c.id).where(c.account_id == account_id),
+        select(c.id).where(c.region == region, c.started_at >= since, c.account_id.is_(None), among),
+    ]
     if snils_digest:
         parts.append(select(c.id).where(c.snils_digest == snils_digest))
     if oid_digests:
         parts.append(select(c.id).where(c.oid_digest.in_(oid_digests)))
-    return union(*parts) if len(parts) > 1 else parts[0]
+    return union(*parts)
 
 
 def _region_column(criteria: Criteria) -> Any:
