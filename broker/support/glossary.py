@@ -242,7 +242,9 @@ def _compared(esia: str, diary: str) -> str:
 
 def _not_compared_ru(rest: str) -> str:
     inner = trace_detail_ru(rest)
-    return "не сравнивался: " + (inner[0].lower() + inner[1:] if inner != TRACE_UNREAD_RU else inner)
+    if inner == TRACE_UNREAD_RU:
+        raise ValueError(rest)  # unread as a whole
+    return f"Не сравнивался. {inner}"
 
 
 _N = r"(\d+)"
@@ -253,7 +255,7 @@ _TRACE_PATTERNS: tuple[tuple[str, object], ...] = (
     # ESIA's data
     (r"ESIA supplied no birth date", lambda: "Госуслуги не передали дату рождения"),
     (r"birth date (\S+) is after (\d{4}-\d\d-\d\d)", lambda d, t: f"Дата рождения {d} позже дня входа ({_iso_date_ru(t)})"),
-    (_N + r" on (\d{4}-\d\d-\d\d) in \S+", lambda n, t: f"{n} на {_iso_date_ru(t)} по времени региона"),
+    (_N + r" on (\d{4}-\d\d-\d\d) in \S+", lambda n, t: f"{n} (на {_iso_date_ru(t)} по времени региона)"),
     (r"14 and over: standard or verified account; full name, SNILS, birth date and gender",
      lambda: "С 14 лет: стандартная или подтверждённая учётная запись; сравниваются ФИО, СНИЛС, дата рождения и пол"),
     (r"under 14: any account tier; full name and birth date",

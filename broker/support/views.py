@@ -13,11 +13,13 @@ and may not be framed (``access.staff_page_headers``); posts are CSRF-checked (`
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from broker.oidc import sessions
 from broker.regions import policies as regions
@@ -54,6 +56,20 @@ def zone_vs_moscow(zone: str | None, at: datetime) -> str:
     sign = "+" if minutes > 0 else "−"
     hours, rest = divmod(abs(minutes), 60)
     return f"МСК{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+_CODE = re.compile(r"`([^`]+)`|(/api/[\w/]+|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b)")
+
+
+@bp.app_template_filter("with_codes")
+def with_codes(text: str) -> Markup:
+    """Staff words with the codes they name (a setting, an API path, a `command`) set as code."""
+    out, last = [], 0
+    for found in _CODE.finditer(text):
+        out += [escape(text[last : found.start()]), Markup('<span class="code">%s</span>') % (found.group(1) or found.group(2))]
+        last = found.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
 
 
 def _scope() -> frozenset[str] | None:
@@ -207,7 +223,10 @@ def unlink(account_id: str) -> Any:
         abort(403)
     except links.UnlinkError as exc:
         return _account_page(account_id, errors=exc.why_ru_by_field(), comment=comment[:1000], status=400)
-    flash(f"Связь аккаунта {account_id} с учётной записью Госуслуг {removed.oid_masked} снята. Действие записано в журнал.")
+    flash(
+        Markup('Связь аккаунта <span class="code">%s</span> с учётной записью Госуслуг <span class="code">%s</span> снята. '
+               "Действие записано в журнал.") % (account_id, removed.oid_masked)
+    )  # fmt: skip
     return redirect(url_for(".account", account_id=account_id))
 
 
