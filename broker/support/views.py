@@ -3,7 +3,12 @@ did, re-check it against today's registry, and see an account with its ESIA link
 
 Every staff role may use them within its scope (``broker.staff.access``): admins and support staff see
 every region, operators their own. Only admins and the region's operators may unlink an
-account; support staff see no button and get 403.
+account; support staff see no button and get 403. Unlink takes two posts: the reason, which
+answers with a confirmation page saying what the unlink will affect, then that page's
+«Да, снять связь», which carries the link it showed (a link changed in between is not removed).
+
+The pages speak Russian only (the words are in ``broker.support.glossary``; codes stay as they
+are), and every time on them is Moscow time (``staff_time``), as on every staff page.
 
 The search form is posted, never sent in the URL: its fields may hold a SNILS, an ESIA oid or a
 diary login, which must not land in access logs, browser history or a Referer. The page never
