@@ -193,7 +193,10 @@ def _account_page(account_id: str, *, errors: dict[str, str], comment: str, stat
         return render_template("error.html", title="Аккаунт не найден", message=exc.why_ru, code=exc.code), 404
     if not access.can_view_region(member, card.region):
         abort(403)
-    recent = attemptsearch.search(attemptsearch.Criteria(account=card.id), regions=access.visible_regions(member), limit=ACCOUNT_ATTEMPTS)
+    scope = access.visible_regions(member)
+    found = attemptsearch.search(attemptsearch.Criteria(account=card.id), regions=scope, limit=ACCOUNT_ATTEMPTS).attempts
+    among = attemptsearch.compared_among(card.id, card.region, regions=scope, limit=ACCOUNT_ATTEMPTS)
+    recent = sorted({a.id: a for a in [*found, *among]}.values(), key=lambda a: (a.started_at, a.id), reverse=True)[:ACCOUNT_ATTEMPTS]
     return (
         render_template(
             "support/account.html",
@@ -202,6 +205,7 @@ def _account_page(account_id: str, *, errors: dict[str, str], comment: str, stat
             can_unlink=links.can_unlink(member, card.region),
             live_sessions=sessions.live_sessions(card.id) if card.link else 0,
             last_unlink=links.last_unlink(card.id),
+            named_among_days=attemptsearch.NAMED_AMONG_DAYS,
             errors=errors,
             comment=comment,
             **_page_context(),

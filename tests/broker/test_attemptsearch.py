@@ -66,9 +66,13 @@ def test_finds_the_recent_attempts_that_compared_an_account_among_several(made: 
     detail = attempts.get(recent.reference, regions=ALL)
     assert detail.attempt.account_id is None and detail.attempt.candidate_ids == ("acc-1", "acc-2")
     for account in ("acc-1", "acc-2"):
-        found = find(account=account)
-        assert recent.reference in found and old.reference not in found, account
-    assert recent.reference not in find(account="acc-6")
+        found = [a.reference for a in attemptsearch.compared_among(account, "77", regions=ALL)]
+        assert found == [made["chooser"].reference, recent.reference], account  # the chooser left unanswered, newer
+        assert old.reference not in found  # too old to be read
+        assert recent.reference not in find(account=account)  # the search by account: indexed lookups only
+    assert attemptsearch.compared_among("acc-6", "77", regions=ALL) == []
+    assert attemptsearch.compared_among("acc-1", "77", regions=frozenset({"39"})) == []  # outside the scope
+    assert attemptsearch.compared_among("acc-", "77", regions=ALL) == []  # a whole id, not a part of one
 
 
 def test_an_unknown_account_is_a_field_error(made: dict[str, login.Attempt]) -> None:
