@@ -1,8 +1,10 @@
-"""The staff's words: Russian labels and texts for outcomes, reasons, trace fields, rules, fixers and re-checks.
+"""The staff's words: Russian labels and texts for outcomes, reasons, trace fields and lines, rules,
+fixers, re-checks, the account card and unlink.
 
 One place for them, as ``matching/refusals.py`` is for the words the person reads. The support
 pages, the region pages and the re-check all use these, so a reason reads alike everywhere; the
-re-check's logic holds no words of its own and asks :func:`recheck_ru` for them.
+re-check's logic holds no words of its own and asks :func:`recheck_ru` for them, and the trace
+lines the engine records in English are said in Russian by :func:`trace_detail_ru`.
 """
 
 from __future__ import annotations
