@@ -153,7 +153,8 @@ class TraceRow:
     field_ru: str
     result: str  # pass, fail or info
     result_ru: str
-    detail: str  # the engine's words (English, for staff), values masked
+    detail: str  # the engine's words as recorded (English, for the API), values masked
+    detail_ru: str  # the same said in Russian (glossary.trace_detail_ru), for the pages
     rules: tuple[str, ...] = ()
     rules_ru: tuple[str, ...] = ()
     account_id: str | None = None
@@ -172,10 +173,16 @@ class AttemptDetail:
     fixer: str | None
     fixer_ru: str | None  # as the person read it
     fixer_staff_ru: str | None  # the same, said to staff
-    text_en: str | None
+    text_en: str | None  # the refusal in English, for the API only (pages say message_ru)
     account_ids: tuple[str, ...]  # every account the attempt concerns, entered first
     has_snils: bool  # ESIA gave a usable SNILS (only its keyed digest is kept)
     has_oid: bool  # ESIA named the person (only the oid's keyed digest is kept)
+
+    @property
+    def entered_account(self) -> str | None:
+        """The account the person entered: a granted attempt's, never a refusal's (a refusal's
+        ``account_id`` is the one account its checks were about)."""
+        return self.attempt.account_id if self.attempt.outcome != matching.Outcome.REFUSED else None
 
 
 def get(reference: str, *, regions: frozenset[str] | None) -> AttemptDetail:
@@ -243,6 +250,7 @@ def _trace_row(check: Mapping[str, Any]) -> TraceRow:
         result=result,
         result_ru=glossary.RESULT_RU.get(result, result),
         detail=str(check.get("detail", "")),
+        detail_ru=glossary.trace_detail_ru(str(check.get("detail", ""))),
         rules=rules,
         rules_ru=tuple(_rule_ru(rule) for rule in rules),
         account_id=check.get("account_id"),

@@ -1,11 +1,15 @@
-"""The staff's words: Russian labels and texts for outcomes, reasons, trace fields, rules, fixers and re-checks.
+"""The staff's words: Russian labels and texts for outcomes, reasons, trace fields and lines, rules,
+fixers, re-checks, the account card and unlink.
 
 One place for them, as ``matching/refusals.py`` is for the words the person reads. The support
 pages, the region pages and the re-check all use these, so a reason reads alike everywhere; the
-re-check's logic holds no words of its own and asks :func:`recheck_ru` for them.
+re-check's logic holds no words of its own and asks :func:`recheck_ru` for them, and the trace
+lines the engine records in English are said in Russian by :func:`trace_detail_ru`.
 """
 
 from __future__ import annotations
+
+import re
 
 import matching
 
@@ -91,7 +95,6 @@ FIXER_STAFF_BY_REASON_RU = {
     "проверку — сверьте по журналу с кодом обращения адреса ЕСИА, издателя (ESIA_ISSUER), сертификаты подписи токенов "
     "и ключ клиента; если настройка верна, это временный сбой на стороне Госуслуг.",
 }
-TIER_RU = {"simplified": "упрощённая", "standard": "стандартная", "verified": "подтверждённая"}
 
 #: What re-checking an attempt now concludes (``broker.support.recheck.Verdict``), said to staff.
 VERDICT_RU = {
@@ -124,6 +127,9 @@ RECHECK_RU = {
     "attempt_not_found": "Попытки входа {attempt}{scope} нет.",
     "esia.unknown": "Брокер не хранит данные человека с Госуслуг (уровень учётной записи, дату рождения, "
     "СНИЛС): проверить их можно только новым входом.",
+    "esia.then": "Отказ при попытке: {reason}.",
+    "region.then_disabled": "Вход через Госуслуги в регионе входа не был включён.",
+    "age.then": "Возраст при попытке — {age}.",
     "region.enabled": "Вход через Госуслуги в регионе {region} включён.",
     "region.disabled": "Вход через Госуслуги в регионе {region} выключен.",
     "lookup_by_snils.adult": "В дневнике по-прежнему нет аккаунта с СНИЛС, который передали Госуслуги.",
@@ -164,3 +170,165 @@ RECHECK_RU = {
 def recheck_ru(key: str, **values: object) -> str:
     """The re-check's words for ``key`` (see :data:`RECHECK_RU`), with ``values`` filled in."""
     return RECHECK_RU[key].format(**values)
+
+
+#: An account card's words (``broker.support.links``).
+ROLE_RU = {"student": "ученик", "parent": "родитель", "teacher": "учитель", "staff": "сотрудник школы"}
+SOURCE_RU = {"import": "из реестра дневника", "login": "при первом входе через Госуслуги", "link": "привязка из дневника"}
+#: Unlink: why it was not done, and what it will do (the confirmation page).
+UNLINK_RU = {
+    "no_reason": "Укажите причину: она попадёт в журнал действий.",
+    "long_reason": "Причина — не длиннее {most} знаков.",
+    "no_link": "Этот аккаунт не связан с Госуслугами.",
+    "changed": "Связь только что изменилась: откройте аккаунт заново и проверьте, что снимаете.",
+    "link_required": "Это аккаунт ребёнка младше 14 лет, а в регионе {region} первую связь делают только из дневника: "
+    "войти через Госуслуги ребёнок сможет, лишь когда взрослый снова привяжет аккаунт в дневнике "
+    "(«Привязать аккаунт портала Госуслуги»).",
+    "invite_code": "Это аккаунт ребёнка младше 14 лет, а в регионе {region} первую связь делают по коду приглашения "
+    "от школы: для следующего входа через Госуслуги семье понадобится новый код.",
+}
+
+
+# --- the decision trace, said in Russian -----------------------------------------------------------
+#
+# The engine (``matching.engine``) and the login flow (``broker.login``) record each check of a
+# decision with a short English line for the API and the logs' readers (masked values only), and
+# the attempt row keeps it so. Staff read it in Russian: :func:`trace_detail_ru` reads the line
+# back by the patterns below and says it again with the values it carries (masked names, SNILS
+# tails, the birth year, counts, region codes). A line no pattern knows is never shown as it is:
+# the page says it could not be read (tests/broker/test_tracewords.py checks that every line the
+# engine and the login flow can write has its pattern).
+
+TIER_RU = {"simplified": "упрощённая", "standard": "стандартная", "verified": "подтверждённая"}
+GENDER_RU = {"M": "мужской", "F": "женский"}
+STATUS_RU = {"active": "активен", "blocked": "заблокирован"}
+#: The trace's names for the sides of a comparison.
+SIDE_RU = {"ESIA": "на Госуслугах", "the diary": "в дневнике"}
+#: How the engine looked for accounts (``matching.engine._lookup`` labels).
+LOOKUP_RU = {
+    "by SNILS": "по СНИЛС",
+    "by full name and birth date": "по ФИО и дате рождения",
+    "by surname, given name and birth date": "по фамилии, имени и дате рождения",
+    "by full name on another birth date": "по ФИО с другой датой рождения",
+    "by SNILS, not linked yet": "по СНИЛС среди ещё не связанных",
+}
+#: How a region links under-14 accounts on the first ESIA login.
+FIRST_LINK_HOW_RU = {"with its invite code": "по коду приглашения от школы", "by name and birth date": "по ФИО и дате рождения"}
+#: The parts of a birth date that can differ.
+DATE_PART_RU = {"year": "год", "month": "месяц", "day": "день"}
+#: Why a SNILS ESIA gave is unusable (``matching.InvalidSnilsError.code``).
+SNILS_ERROR_RU = {"snils_format": "не 11 цифр", "snils_checksum": "неверное контрольное число"}
+#: Why no invite code was accepted (the login flow's codes).
+INVITE_DETAIL_RU = {
+    "invite_code_wrong": "неверный код, попытки кончились",
+    "invite_code_locked": "ввод кода для аккаунта закрыт на время после многих неверных попыток",
+    "invite_code_used_meanwhile": "код тем временем уже использовали",
+}
+#: What a page says for a trace line no pattern knows (a newer engine's, say).
+TRACE_UNREAD_RU = "подробности записаны в виде, который эта страница не умеет прочитать"
+
+
+def _value_ru(value: str) -> str:
+    """A masked value as the trace wrote it: ``(empty)`` is said as «пусто»."""
+    return "пусто" if value == "(empty)" else value
+
+
+def _iso_date_ru(value: str) -> str:
+    year, month, day = value.split("-")
+    return f"{day}.{month}.{year}"
+
+
+def _compared(esia: str, diary: str) -> str:
+    return f"Госуслуги: {_value_ru(esia)}; дневник: {_value_ru(diary)}"
+
+
+def _not_compared_ru(rest: str) -> str:
+    inner = trace_detail_ru(rest)
+    if inner == TRACE_UNREAD_RU:
+        raise ValueError(rest)  # unread as a whole
+    return f"Не сравнивался. {inner}"
+
+
+_N = r"(\d+)"
+_TRACE_PATTERNS: tuple[tuple[str, object], ...] = (
+    # region, account_region
+    (r"ESIA login is not enabled in region (\S+)", lambda r: f"Вход через Госуслуги в регионе {r} не включён"),
+    (r"ESIA login is enabled in region (\S+)", lambda r: f"Вход через Госуслуги в регионе {r} включён"),
+    # ESIA's data
+    (r"ESIA supplied no birth date", lambda: "Госуслуги не передали дату рождения"),
+    (r"birth date (\S+) is after (\d{4}-\d\d-\d\d)", lambda d, t: f"Дата рождения {d} позже дня входа ({_iso_date_ru(t)})"),
+    (_N + r" on (\d{4}-\d\d-\d\d) in \S+", lambda n, t: f"{n} (на {_iso_date_ru(t)} по времени региона)"),
+    (r"14 and over: standard or verified account; full name, SNILS, birth date and gender",
+     lambda: "С 14 лет: стандартная или подтверждённая учётная запись; сравниваются ФИО, СНИЛС, дата рождения и пол"),
+    (r"under 14: any account tier; full name and birth date",
+     lambda: "До 14 лет: учётная запись любого уровня; сравниваются ФИО и дата рождения"),
+    (r"(\w+) account; (\w+) or verified required from 14",
+     lambda t, m: f"Учётная запись {TIER_RU[t]}; с 14 лет нужна {TIER_RU[m]} или подтверждённая"),
+    (r"(\w+) account is enough at " + _N, lambda t, n: f"Учётной записи уровня «{TIER_RU[t]}» достаточно в возрасте {n}"),
+    (r"ESIA supplied no SNILS", lambda: "Госуслуги не передали СНИЛС"),
+    (r"ESIA supplied no usable SNILS", lambda: "Госуслуги не передали пригодный СНИЛС"),
+    (r"ESIA SNILS is unusable \((\w+)\)", lambda c: f"СНИЛС с Госуслуг непригоден: {SNILS_ERROR_RU.get(c, 'ошибка в номере')}"),
+    (r"ESIA SNILS (.+) is well-formed", lambda s: f"СНИЛС с Госуслуг {s} записан верно"),
+    # looking for accounts
+    (r"through links: " + _N + r" account\(s\); names are not compared again",
+     lambda n: f"По связям с Госуслугами: аккаунтов — {n}; ФИО повторно не сравниваются"),
+    (r"(by [\w ,]+): " + _N + r" account\(s\)", lambda how, n: f"Поиск {LOOKUP_RU[how]}: аккаунтов — {n}"),
+    (r"the account to link does not exist", lambda: "Аккаунта, который привязывают, нет в реестре"),
+    (r"link flow: the person's signed-in account only",
+     lambda: "Привязка из дневника: проверяется только аккаунт, в который человек вошёл по паролю"),
+    # comparing with an account
+    (r"(.+) = (.+)", lambda a, b: f"{_compared(a, b)} — совпадает"),
+    (r"(.+) vs (.+): absent in (ESIA|the diary)", lambda a, b, s: f"{_compared(a, b)} — нет {SIDE_RU[s]}"),
+    (r"(.+) vs (.+): differ", lambda a, b: f"{_compared(a, b)} — различаются"),
+    (r"(\S+) vs (\S+): ((?:year|month|day)(?: and (?:year|month|day))*) differ",
+     lambda a, b, parts: f"{_compared(a, b)} — различаются: " + ", ".join(DATE_PART_RU[p] for p in parts.split(" and "))),
+    (r"absent in the diary", lambda: "В дневнике не указана"),
+    (r"not compared: unknown in (ESIA|the diary)", lambda s: f"Не сравнивался: не указан {SIDE_RU[s]}"),
+    (r"([MF]) vs ([MF]): not part of the under-14 rule",
+     lambda a, b: f"{_compared(GENDER_RU[a], GENDER_RU[b])} — до 14 лет пол не сравнивается"),
+    (r"([MF]) vs ([MF])", lambda a, b: f"{_compared(GENDER_RU[a], GENDER_RU[b])} — различаются"),
+    (r"equal", lambda: "Совпадает"),
+    (r"(.+) equal", lambda v: f"{v} — совпадает"),
+    (r"the diary account has no SNILS", lambda: "В аккаунте дневника нет СНИЛС"),
+    (r"the diary's SNILS (.+) has a bad checksum", lambda s: f"СНИЛС в дневнике {s} с неверным контрольным числом"),
+    (r"not compared: (.+)", _not_compared_ru),
+    (r"(\*\*\*-\*\*\*-\*\d\d \d\d) vs (\*\*\*-\*\*\*-\*\d\d \d\d)", lambda a, b: f"{_compared(a, b)} — различаются"),
+    # the account's state
+    (r"account is active", lambda: "Аккаунт активен"),
+    (r"account is not attached to a school", lambda: "Аккаунт не прикреплён к школе"),
+    (r"account is attached to a school", lambda: "Аккаунт прикреплён к школе"),
+    (r"account is linked to another ESIA person", lambda: "Аккаунт связан с другой учётной записью Госуслуг"),
+    (r"account is linked to this ESIA person", lambda: "Аккаунт связан с учётной записью Госуслуг этого человека"),
+    (r"account is not linked yet", lambda: "Аккаунт ещё ни с кем не связан"),
+    (r"account is (\w+)", lambda s: f"Аккаунт {STATUS_RU[s]}"),
+    (r"another ESIA person linked the account meanwhile", lambda: "Пока шёл вход, аккаунт связали с другой учётной записью Госуслуг"),
+    # the region's rules for an under-14 first link
+    (r"region (\S+): under 14 the first link is made in the diary's link flow \(auto_link_under_14 off\)",
+     lambda r: f"Регион {r}: до 14 лет первую связь делают только из дневника, войдя по логину и паролю"),
+    (r"region (\S+): under 14 the first link needs the school's invite code \(under_14_first_link invite_code\)",
+     lambda r: f"Регион {r}: до 14 лет для первой связи нужен код приглашения от школы"),
+    (r"region (\S+) links under-14 accounts on the first ESIA login \((with its invite code|by name and birth date)\)",
+     lambda r, how: f"Регион {r} связывает аккаунты детей до 14 лет при первом входе через Госуслуги ({FIRST_LINK_HOW_RU[how]})"),
+    (r"no valid invite code was entered \((\w+)\)",
+     lambda c: f"Верный код приглашения не введён: {INVITE_DETAIL_RU.get(c, 'код не принят')}"),
+    (r"the school's invite code for this account was entered", lambda: "Введён код приглашения от школы для этого аккаунта"),
+    # one person or several
+    (_N + r" different people match; not guessing", lambda n: f"Подходят аккаунты разных людей ({n}): брокер не выбирает наугад"),
+    (r"one person owns " + _N + r" accounts", lambda n: f"У одного человека аккаунтов — {n}"),
+    # the login flow
+    (r"ESIA answered from an authentication older than the portal's prompt=login or max_age allows",
+     lambda: "Портал просил войти заново, а Госуслуги пустили по прежнему входу, без пароля"),
+)  # fmt: skip
+_TRACE_COMPILED = tuple((re.compile(pattern), say) for pattern, say in _TRACE_PATTERNS)
+
+
+def trace_detail_ru(detail: str) -> str:
+    """A trace line (``matching.Check.detail``) in Russian, or :data:`TRACE_UNREAD_RU` if no pattern knows it."""
+    for pattern, say in _TRACE_COMPILED:
+        found = pattern.fullmatch(detail)
+        if found is not None:
+            try:
+                return str(say(*found.groups()))  # type: ignore[operator]
+            except (KeyError, ValueError):
+                continue
+    return TRACE_UNREAD_RU

@@ -19,29 +19,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
 import matching
 from broker import services
 from broker.db.dml import execute_dml
-from broker.db.models import Account, AuditEvent, EsiaLink
+from broker.db.models import Account, AuditEvent, EsiaLink, Staff
 from broker.errors import BrokerError, InputError
 from broker.extensions import db
 from broker.oidc import sessions
 from broker.regions import policies as regions
 from broker.staff import access, audit
 from broker.staff.audit import Action
-
-if TYPE_CHECKING:
-    from broker.db.models import Staff
+from broker.support import glossary
 
 MAX_COMMENT = 1000
-ROLE_RU = {"student": "ученик", "parent": "родитель", "teacher": "учитель", "staff": "сотрудник школы"}
-STATUS_RU = {"active": "активен", "blocked": "заблокирован"}
-GENDER_RU = {"M": "мужской", "F": "женский"}
-SOURCE_RU = {"import": "из реестра дневника", "login": "при первом входе через Госуслуги", "link": "привязка из дневника"}
 
 
 class AccountNotFoundError(InputError):
@@ -164,33 +157,32 @@ def can_unlink(member: Staff, region: str) -> bool:
     return access.can_manage_region(member, region)
 
 
-def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None) -> LinkCard:
+def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None, expected: str | None = None) -> LinkCard:
     """Remove the account's ESIA link, end its live diary sessions, audit it; commit.
 
     ``comment`` (why) is mandatory. Raises :class:`UnlinkForbiddenError` if ``by`` may not
     unlink in the account's region, :class:`UnlinkError` for a missing comment or an account
-    without a link, :class:`AccountNotFoundError`; nothing is written then. Returns the removed
-    link (masked).
+    without a link or whose link is no longer ``expected`` (:func:`link_fingerprint` of the link a
+    confirmation page showed), :class:`AccountNotFoundError`; nothing is written then. Returns the
+    removed link (masked).
     """
     account = db.session.get(Account, account_id) if isinstance(account_id, str) else None
     if account is None:
         raise AccountNotFoundError(account_id)
     if not can_unlink(by, account.region):
         raise UnlinkForbiddenError()
-    comment = " ".join((comment or "").split())
-    if not comment:
-        raise UnlinkError("comment", "a reason is required", "Укажите причину: она попадёт в журнал действий.")
-    if len(comment) > MAX_COMMENT:
-        raise UnlinkError("comment", f"at most {MAX_COMMENT} characters", f"Причина — не длиннее {MAX_COMMENT} знаков.")
+    comment = checked_comment(comment)
     link = db.session.get(EsiaLink, account.id)
     if link is None:
-        raise UnlinkError("account", "the account has no ESIA link", "Этот аккаунт не связан с Госуслугами.")
+        raise UnlinkError("account", "the account has no ESIA link", glossary.UNLINK_RU["no_link"])
     removed = _link_card(link)
+    if expected is not None and expected != link_fingerprint(removed):  # not the link the confirmation showed
+        raise UnlinkError("account", "the link changed since the confirmation; reload", glossary.UNLINK_RU["changed"])
     table = EsiaLink.__table__
     gone = execute_dml(db.session, delete(table).where(table.c.account_id == account.id, table.c.oid == link.oid))
     if gone.rowcount != 1:  # unlinked or relinked meanwhile by someone else
         db.session.rollback()
-        raise UnlinkError("account", "the link changed meanwhile; reload", "Связь только что изменилась: обновите страницу.")
+        raise UnlinkError("account", "the link changed meanwhile; reload", glossary.UNLINK_RU["changed"])
     db.session.expunge(link)
     ended = sessions.end_live_sessions(db.session, account.id, services.current().clock())
     audit.record(
@@ -209,3 +201,78 @@ def unlink(account_id: str, *, comment: str, by: Staff, actor: str | None = None
     )
     db.session.commit()
     return removed
+
+
+def checked_comment(comment: str | None) -> str:
+    """An unlink's reason with its spaces tidied; raises :class:`UnlinkError` if empty or too long."""
+    comment = " ".join((comment or "").split())
+    if not comment:
+        raise UnlinkError("comment", "a reason is required", glossary.UNLINK_RU["no_reason"])
+    if len(comment) > MAX_COMMENT:
+        raise UnlinkError("comment", f"at most {MAX_COMMENT} characters", glossary.UNLINK_RU["long_reason"].format(most=MAX_COMMENT))
+    return comment
+
+
+def link_fingerprint(link: LinkCard) -> str:
+    """What names one link between confirming and doing an unlink: its masked oid and when it was made."""
+    return f"{link.oid_masked}@{link.linked_at.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class UnlinkEffects:
+    """What unlinking an account would do, for the confirmation page (nothing is changed to learn it)."""
+
+    link: LinkCard
+    fingerprint: str
+    live_sessions: int  # the broker's live diary sessions of the account, ended at once
+    first_link_rule: str | None  # under 14 in a region with a first-link rule: "link_required" or "invite_code"
+
+
+def unlink_effects(card: AccountCard) -> UnlinkEffects:
+    """What unlinking ``card``'s link would do; the card must have a link."""
+    assert card.link is not None
+    policy = regions.policies().get(card.region)
+    rule: str | None = None
+    if policy is not None and card.age_today is not None and not matching.is_adult(card.age_today):
+        if not policy.auto_link_under_14:
+            rule = "link_required"
+        elif policy.under_14_first_link is matching.FirstLink.INVITE_CODE:
+            rule = "invite_code"
+    return UnlinkEffects(card.link, link_fingerprint(card.link), sessions.live_sessions(card.id), rule)
+
+
+@dataclass(frozen=True, slots=True)
+class LastUnlink:
+    """The account's latest unlink, from the audit log: who, when, why, and which link it removed."""
+
+    event: int
+    at: datetime
+    actor: str  # a staff login, ``cli:<user>`` or ``token:<prefix>``
+    actor_name: str | None  # the staff member's name, when the actor is one
+    comment: str
+    oid_masked: str | None
+    sessions_ended: int | None
+
+
+def last_unlink(account_id: str) -> LastUnlink | None:
+    """The latest ``account_unlinked`` audit event of the account, if the log still holds one."""
+    event = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == Action.ACCOUNT_UNLINKED, AuditEvent.target == f"account:{account_id}")
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+    if event is None:
+        return None
+    name = db.session.scalars(select(Staff.name).where(Staff.login == event.actor)).first()
+    before, after = event.before or {}, event.after or {}
+    ended = after.get("sessions_ended")
+    return LastUnlink(
+        event=event.id,
+        at=event.at,
+        actor=event.actor,
+        actor_name=name or None,
+        comment=event.comment or "",
+        oid_masked=str(before["oid"]) if before.get("oid") else None,
+        sessions_ended=ended if isinstance(ended, int) else None,
+    )

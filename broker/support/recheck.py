@@ -94,7 +94,7 @@ class Fact:
     now: str  # pass, fail, info or unknown
     now_ru: str  # what holds now, in the glossary's words
     then: str | None = None  # the trace's result then (pass/fail/info), None if it was not checked
-    then_detail: str | None = None  # the trace's words then (masked)
+    then_detail: str | None = None  # the trace's words then (masked), in Russian
     reason: str | None = None  # the refusal this fact would cause now (when ``now`` is fail)
     account_id: str | None = None
 
@@ -154,7 +154,7 @@ def decide_again(attempt: int | str, *, regions: frozenset[str] | None, at: date
                 now="unknown",
                 now_ru=glossary.recheck_ru("esia.unknown"),
                 then="fail",
-                then_detail=matching.REFUSALS[reason].text_en + (f" ({row.detail})" if row.detail else ""),
+                then_detail=glossary.recheck_ru("esia.then", reason=glossary.REASON_RU[reason]),
                 reason=str(reason),
             )
         )
@@ -193,7 +193,7 @@ def _then(trace: Sequence[Mapping[str, Any]], topic: str, account_id: str | None
     if not checks:
         return None, None
     chosen = next((check for check in checks if check.get("result") == "fail"), checks[-1])
-    return str(chosen.get("result")), str(chosen.get("detail", ""))
+    return str(chosen.get("result")), glossary.trace_detail_ru(str(chosen.get("detail", "")))
 
 
 def _login_region_fact(row: Any, trace: Sequence[Mapping[str, Any]], policies: Mapping[str, matching.RegionPolicy]) -> Fact | None:
@@ -201,7 +201,7 @@ def _login_region_fact(row: Any, trace: Sequence[Mapping[str, Any]], policies: M
         return None
     then, detail = _then(trace, "region", None)
     if then is None and row.reason == matching.Reason.REGION_DISABLED and not attempts.involved_accounts(row):
-        then, detail = "fail", "ESIA login was not enabled in the login's region"
+        then, detail = "fail", glossary.recheck_ru("region.then_disabled")
     policy = policies.get(row.region)
     enabled = policy is not None and policy.enabled
     name = f"{row.region} {policy.name}" if policy else row.region
@@ -300,7 +300,7 @@ def _account_facts(
             facts.append(Fact("age", glossary.RECHECK_LABEL_RU["age"], "info",
                               words("age.turned_14" if turned_14 else "age.same_rule", age=age_now),
                               "info" if age_then is not None else None,
-                              f"{age_then} at the attempt" if age_then is not None else None, None, account_id))  # fmt: skip
+                              words("age.then", age=age_then) if age_then is not None else None, None, account_id))  # fmt: skip
 
     if matching.is_first_link_ruled(account, adult=adult, link_flow=row.flow == "link"):
         # Of the region's first-link rules only auto_link_under_14 is re-checked: whether the person
@@ -319,7 +319,7 @@ def _account_facts(
         facts.append(
             Fact("identity", glossary.RECHECK_LABEL_RU["identity"], "unknown" if changed else "fail",
                  words("identity.changed" if changed else "identity.unchanged", fields=fields), "fail",
-                 "; ".join(str(c.get("detail", "")) for c in failed),
+                 "; ".join(glossary.trace_detail_ru(str(c.get("detail", ""))) for c in failed),
                  None if changed else str(_identity_reason(failed)), account_id)
         )  # fmt: skip
     return facts

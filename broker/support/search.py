@@ -8,14 +8,17 @@ whole-country scope only.
 Personal data (152-FZ): a SNILS or an ESIA oid typed into a search is turned into its keyed
 digest at once (the attempts table holds nothing else) and is never kept, logged or returned.
 
-Search limits: an account's attempts are found through the account entered and through its
-SNILS and ESIA link; a refusal that named no account and matched it by name only (a diary
-account without SNILS and without a link) is found by reference code, SNILS, oid or region and
-time, not by the account (the attempt keeps the compared account ids only inside its trace).
+Search by account: an account's attempts are found through the account entered (or the one
+account a refusal was about) and through its SNILS and ESIA link, three indexed lookups. An
+attempt that compared the account among several and entered none (namesakes refused together)
+holds it only in ``candidate_ids``, which no index leads to: :func:`compared_among` reads those
+in the account's region over the last ``NAMED_AMONG_DAYS`` days, for the account card; older
+ones are found by reference code, SNILS, oid or region and time.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, or_, select, union
+from sqlalchemy import Select, Text, and_, cast, or_, select, union
 
 import matching
 from broker import services
@@ -42,6 +45,8 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 _DIGESTS = re.compile(r"[0-9a-f]{64}(?:,[0-9a-f]{64}){0,15}")
 _OID = re.compile(r"[0-9A-Za-z_.:-]{1,32}")
 MAX_LIMIT = 200
+#: How far back the account card reads the attempts that compared the account among several (:func:`compared_among`).
+NAMED_AMONG_DAYS = 14
 
 
 # --- criteria ------------------------------------------------------------------------------------
@@ -142,7 +147,7 @@ class _Resolved:
     """Criteria turned into column conditions (digests, account keys), checked."""
 
     conditions: list[Any]
-    account_keys: tuple[str | None, str | None, tuple[str, ...]] | None  # (account id, SNILS digest, oid digests)
+    account_keys: tuple[str, str | None, tuple[str, ...]] | None  # (account id, SNILS digest, oid digests)
     snils_digest: str | None
     oid_digests: tuple[str, ...]  # under OID_HASH_KEY and each of its fallbacks
 
@@ -173,7 +178,8 @@ def _resolve(criteria: Criteria, regions: frozenset[str] | None) -> _Resolved:
             )
         else:
             link_oid = db.session.execute(select(_LINKS.c.oid).where(_LINKS.c.account_id == row.id)).scalar()
-            account_keys = (row.id, row.snils_digest if row.snils_valid else None, oid_keys.digests(link_oid) if link_oid else ())
+            oid_digests_of_link = oid_keys.digests(link_oid) if link_oid else ()
+            account_keys = (row.id, row.snils_digest if row.snils_valid else None, oid_digests_of_link)
 
     if criteria.snils:
         try:
@@ -328,8 +334,9 @@ def _explain_missing_reference(reference: str, regions: frozenset[str] | None) -
     )
 
 
-def _account_attempt_ids(account_id: str | None, snils_digest: str | None, oid_digests: tuple[str, ...]) -> Any:
-    """Ids of the attempts of an account: entered, or by a person carrying its SNILS or its link."""
+def _account_attempt_ids(account_id: str, snils_digest: str | None, oid_digests: tuple[str, ...]) -> Any:
+    """Ids of the attempts of an account: entered (or the one account a refusal was about), or by a
+    person carrying its SNILS or its link; three indexed lookups."""
     c = _ATTEMPTS.c
     parts = [select(c.id).where(c.account_id == account_id)]
     if snils_digest:
@@ -337,6 +344,29 @@ def _account_attempt_ids(account_id: str | None, snils_digest: str | None, oid_d
     if oid_digests:
         parts.append(select(c.id).where(c.oid_digest.in_(oid_digests)))
     return union(*parts) if len(parts) > 1 else parts[0]
+
+
+def compared_among(account_id: str, region: str, *, regions: frozenset[str] | None, limit: int = 20) -> list[AttemptRow]:
+    """The attempts that compared ``account_id`` among several accounts and entered none of them
+    (namesakes refused together), newest first: those without one ``account_id`` whose
+    ``candidate_ids`` hold it, within ``regions``.
+
+    No index leads to an account inside ``candidate_ids``, so only the account's ``region`` over the
+    last :data:`NAMED_AMONG_DAYS` days is read, through the (region, started_at) index; the account
+    card adds these to :func:`search`'s, which stays three indexed lookups.
+    """
+    if not attempts.is_visible(region, regions):
+        return []
+    c = _ATTEMPTS.c
+    since = services.current().clock() - timedelta(days=NAMED_AMONG_DAYS)
+    among = cast(c.candidate_ids, Text).contains(json.dumps(account_id), autoescape=True)  # as the JSON list holds it
+    query = (
+        select(*attempts.ROW_COLUMNS)
+        .where(c.region == region, c.started_at >= since, c.account_id.is_(None), among)
+        .order_by(c.started_at.desc(), c.id.desc())
+        .limit(max(1, min(int(limit), MAX_LIMIT)))
+    )
+    return [attempts.to_row(row) for row in db.session.execute(query)]
 
 
 def _region_column(criteria: Criteria) -> Any:

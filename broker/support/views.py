@@ -3,7 +3,12 @@ did, re-check it against today's registry, and see an account with its ESIA link
 
 Every staff role may use them within its scope (``broker.staff.access``): admins and support staff see
 every region, operators their own. Only admins and the region's operators may unlink an
-account; support staff see no button and get 403.
+account; support staff see no button and get 403. Unlink takes two posts: the reason, which
+answers with a confirmation page saying what the unlink will affect, then that page's
+«Да, снять связь», which carries the link it showed (a link changed in between is not removed).
+
+The pages speak Russian only (the words are in ``broker.support.glossary``; codes stay as they
+are), and every time on them is Moscow time (``staff_time``), as on every staff page.
 
 The search form is posted, never sent in the URL: its fields may hold a SNILS, an ESIA oid or a
 diary login, which must not land in access logs, browser history or a Referer. The page never
@@ -13,11 +18,13 @@ and may not be framed (``access.staff_page_headers``); posts are CSRF-checked (`
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from broker.oidc import sessions
 from broker.regions import policies as regions
@@ -34,19 +41,40 @@ PER_PAGE = 50
 ACCOUNT_ATTEMPTS = 20
 
 
-@bp.app_template_filter("attempt_time")
-def attempt_time(value: datetime | None, zone: str | None = None) -> str:
-    """A time in a region's zone with its UTC offset (``28.11.2026 14:03 UTC+5``), else in UTC."""
-    if value is None:
-        return "—"
-    moment = value
-    if zone:
-        moment = moment.astimezone(ZoneInfo(zone))
-    offset = moment.utcoffset()
-    hours = int(offset.total_seconds() // 3600) if offset else 0
-    minutes = int(offset.total_seconds() % 3600 // 60) if offset else 0
-    label = "UTC" if not hours and not minutes else f"UTC{hours:+d}" + (f":{minutes:02d}" if minutes else "")
-    return f"{moment:%d.%m.%Y %H:%M} {label}"
+MOSCOW = ZoneInfo("Europe/Moscow")
+
+
+@bp.app_template_filter("zone_vs_moscow")
+def zone_vs_moscow(zone: str | None, at: datetime) -> str:
+    """A region's time zone as its offset from Moscow at ``at`` (``МСК+2``, ``МСК−1``, ``МСК``).
+
+    Every time on the support pages is Moscow time, as on every staff page (the ``staff_time``
+    filter); the region's offset lets staff turn it into the person's own time.
+    """
+    if not zone:
+        return ""
+    local, moscow = at.astimezone(ZoneInfo(zone)).utcoffset(), at.astimezone(MOSCOW).utcoffset()
+    assert local is not None and moscow is not None  # aware times in a named zone
+    minutes = int((local - moscow).total_seconds() // 60)
+    if not minutes:
+        return "МСК"
+    sign = "+" if minutes > 0 else "−"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"МСК{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+_CODE = re.compile(r"`([^`]+)`|(/api/[\w/]+|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b)")
+
+
+@bp.app_template_filter("with_codes")
+def with_codes(text: str) -> Markup:
+    """Staff words with the codes they name (a setting, an API path, a `command`) set as code."""
+    out, last = [], 0
+    for found in _CODE.finditer(text):
+        out += [escape(text[last : found.start()]), Markup('<span class="code">%s</span>') % (found.group(1) or found.group(2))]
+        last = found.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
 
 
 def _scope() -> frozenset[str] | None:
@@ -67,10 +95,12 @@ def _page_context() -> dict[str, Any]:
         "outcomes": glossary.OUTCOME_RU,
         "reasons": glossary.REASON_RU,
         "tier_ru": glossary.TIER_RU,
-        "role_ru": links.ROLE_RU,
-        "status_ru": links.STATUS_RU,
-        "gender_ru": links.GENDER_RU,
-        "source_ru": links.SOURCE_RU,
+        "role_ru": glossary.ROLE_RU,
+        "status_ru": glossary.STATUS_RU,
+        "gender_ru": glossary.GENDER_RU,
+        "source_ru": glossary.SOURCE_RU,
+        "result_ru": glossary.RESULT_RU,
+        "unlink_ru": glossary.UNLINK_RU,
         "member": member,
     }
 
@@ -163,7 +193,10 @@ def _account_page(account_id: str, *, errors: dict[str, str], comment: str, stat
         return render_template("error.html", title="Аккаунт не найден", message=exc.why_ru, code=exc.code), 404
     if not access.can_view_region(member, card.region):
         abort(403)
-    recent = attemptsearch.search(attemptsearch.Criteria(account=card.id), regions=access.visible_regions(member), limit=ACCOUNT_ATTEMPTS)
+    scope = access.visible_regions(member)
+    found = attemptsearch.search(attemptsearch.Criteria(account=card.id), regions=scope, limit=ACCOUNT_ATTEMPTS).attempts
+    among = attemptsearch.compared_among(card.id, card.region, regions=scope, limit=ACCOUNT_ATTEMPTS)
+    recent = sorted({a.id: a for a in [*found, *among]}.values(), key=lambda a: (a.started_at, a.id), reverse=True)[:ACCOUNT_ATTEMPTS]
     return (
         render_template(
             "support/account.html",
@@ -171,6 +204,8 @@ def _account_page(account_id: str, *, errors: dict[str, str], comment: str, stat
             recent=recent,
             can_unlink=links.can_unlink(member, card.region),
             live_sessions=sessions.live_sessions(card.id) if card.link else 0,
+            last_unlink=links.last_unlink(card.id),
+            named_among_days=attemptsearch.NAMED_AMONG_DAYS,
             errors=errors,
             comment=comment,
             **_page_context(),
@@ -182,16 +217,34 @@ def _account_page(account_id: str, *, errors: dict[str, str], comment: str, stat
 @bp.post("/accounts/<account_id>/unlink")
 @staff_required(Role.OPERATOR)
 def unlink(account_id: str) -> Any:
+    """Unlink in two steps: the reason posted from the account page asks for a confirmation that
+    shows what the unlink will affect; that page's post (``confirm``, with the link it showed) unlinks."""
     member = access.current_staff()
     assert member is not None
     comment = request.form.get("comment", "")
     try:
-        removed = links.unlink(account_id, comment=comment, by=member)
+        if request.form.get("confirm") != "1":
+            return _confirm_page(account_id, member, comment)
+        removed = links.unlink(account_id, comment=comment, by=member, expected=request.form.get("link") or "")
     except links.AccountNotFoundError as exc:
         return render_template("error.html", title="Аккаунт не найден", message=exc.why_ru, code=exc.code), 404
     except links.UnlinkForbiddenError:
         abort(403)
     except links.UnlinkError as exc:
         return _account_page(account_id, errors=exc.why_ru_by_field(), comment=comment[:1000], status=400)
-    flash(f"Связь аккаунта {account_id} с учётной записью Госуслуг {removed.oid_masked} снята. Действие записано в журнал.")
+    flash(
+        Markup('Связь аккаунта <span class="code">%s</span> с учётной записью Госуслуг <span class="code">%s</span> снята. '
+               "Действие записано в журнал.") % (account_id, removed.oid_masked)
+    )  # fmt: skip
     return redirect(url_for(".account", account_id=account_id))
+
+
+def _confirm_page(account_id: str, member: Any, comment: str) -> Any:
+    """What the unlink will do, and the buttons to do it or go back (nothing is written)."""
+    card = links.account_card(account_id)
+    if not links.can_unlink(member, card.region):
+        raise links.UnlinkForbiddenError()
+    reason = links.checked_comment(comment)
+    if card.link is None:
+        raise links.UnlinkError("account", "the account has no ESIA link", glossary.UNLINK_RU["no_link"])
+    return render_template("support/unlink.html", card=card, effects=links.unlink_effects(card), comment=reason, **_page_context())

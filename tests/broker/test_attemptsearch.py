@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from flask import Flask
 
+import matching
 from broker.login import attempts as login
 from broker.support import attempts, recheck
 from broker.support import search as attemptsearch
 from broker.support.attempts import CriteriaError
 from broker.support.search import Criteria
 from tests.broker.attemptdata import ALL, NOW, TESTOV, attempt_for, find, references
-from tests.builders import ADULT_SNILS
+from tests.builders import ADULT_SNILS, make_person, make_snils
 
 
 def field_errors(scope: frozenset[str] | None = ALL, **criteria: Any) -> dict[str, str]:
@@ -54,6 +55,24 @@ def test_finds_an_accounts_attempts_by_id_or_login_through_its_snils_and_link(ma
     assert find(account="acc-1") == expected
     assert find(account="p.testov") == expected
     assert find(account="kid") == [made["kid"].reference]  # entered, then linked at login
+
+
+def test_finds_the_recent_attempts_that_compared_an_account_among_several(made: dict[str, login.Attempt]) -> None:
+    """A namesake (same name and birth date, another SNILS) is refused after comparing acc-1 and acc-2:
+    the attempt names neither alone, and carried neither's SNILS nor link."""
+    namesake = make_person(oid=matching.EsiaOid("9000"), snils=make_snils(777888999))
+    recent = attempt_for(namesake, "77", at=NOW - timedelta(days=attemptsearch.NAMED_AMONG_DAYS - 1))
+    old = attempt_for(namesake, "77", at=NOW - timedelta(days=attemptsearch.NAMED_AMONG_DAYS + 1))
+    detail = attempts.get(recent.reference, regions=ALL)
+    assert detail.attempt.account_id is None and detail.attempt.candidate_ids == ("acc-1", "acc-2")
+    for account in ("acc-1", "acc-2"):
+        found = [a.reference for a in attemptsearch.compared_among(account, "77", regions=ALL)]
+        assert found == [made["chooser"].reference, recent.reference], account  # the chooser left unanswered, newer
+        assert old.reference not in found  # too old to be read
+        assert recent.reference not in find(account=account)  # the search by account: indexed lookups only
+    assert attemptsearch.compared_among("acc-6", "77", regions=ALL) == []
+    assert attemptsearch.compared_among("acc-1", "77", regions=frozenset({"39"})) == []  # outside the scope
+    assert attemptsearch.compared_among("acc-", "77", regions=ALL) == []  # a whole id, not a part of one
 
 
 def test_an_unknown_account_is_a_field_error(made: dict[str, login.Attempt]) -> None:

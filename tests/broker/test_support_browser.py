@@ -12,11 +12,14 @@ import re
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 import matching
+from broker.db.models import LoginAttempt
 from broker.extensions import db
 from tests.broker.staffing import make_staff, sign_in_with_chromium
-from tests.browser import check_page
+from tests.broker.supportwords import english_on, times_on
+from tests.browser import SIZES, check_page, sized_page
 from tests.world import World, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.flow]
@@ -38,7 +41,7 @@ def find_and_read(page: Any, broker: str, reference: str) -> None:
     page.wait_for_url(re.compile(r"/admin/login"))
     sign_in_with_chromium(page, "helpdesk")
     page.wait_for_url(f"{broker}/support/")
-    check_page(page)
+    russian_page(page)
 
     # Read over the phone: lower case, without the dash.
     page.get_by_label("Код обращения").fill(reference.lower().replace("-", ""))
@@ -51,10 +54,71 @@ def find_and_read(page: Any, broker: str, reference: str) -> None:
     assert refusal.next_step_ru in text  # what to tell them
     assert "Сам человек — в своём профиле на Госуслугах" in text  # who can fix it
     assert "Уровень учётной записи Госуслуг" in text and "не пройдена" in text  # the trace
-    check_page(page)
+    assert "Учётная запись упрощённая; с 14 лет нужна стандартная или подтверждённая" in text  # its line, in Russian
+    russian_page(page)
 
     page.get_by_role("button", name="Проверить снова сейчас").click()
     page.wait_for_url(re.compile(r"recheck=1"))
     result = page.inner_text("#recheck")
     assert "Тогда и сейчас" in result and "только новым входом" in result
+    russian_page(page)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_attempt_the_account_card_and_the_unlink_confirmation_at_phone_and_desktop_size(
+    world: World, live_broker: str, chromium: Any, size: str
+) -> None:
+    """Staff read a refusal's trace and re-check, open the account a login entered, and unlink it
+    after the confirmation: every page in Russian, without sideways scrolling, axe-clean."""
+    refused = log_in(world, "teen-simple")
+    assert refused.page is not None
+    reference = re.search(r'class="ref">([0-9A-Z]{4}-[0-9A-Z]{4})<', refused.page.text)
+    assert reference
+    entered = log_in(world, "namesake-1")
+    assert entered.callback is not None
+    with world.broker.app_context():
+        make_staff("boss", role="admin", name="Анна Админова")
+        granted = db.session.execute(select(LoginAttempt.account_id, LoginAttempt.reference).where(LoginAttempt.reason.is_(None))).one()
+        db.session.remove()
+    account_id, entered_reference = granted
+
+    with sized_page(chromium, SIZES[size]) as page:
+        page.goto(f"{live_broker}/support/")
+        page.wait_for_url(re.compile(r"/admin/login"))
+        sign_in_with_chromium(page, "boss")
+        page.wait_for_url(f"{live_broker}/support/")
+
+        page.goto(f"{live_broker}/support/attempts/{reference.group(1)}")
+        assert "Проверки решения по порядку" in page.inner_text("main")
+        assert "вошёл в него" not in page.inner_text("main")
+        russian_page(page)
+        page.get_by_role("button", name="Проверить снова сейчас").click()
+        page.wait_for_url(re.compile(r"recheck=1"))
+        assert "Тогда и сейчас" in page.inner_text("#recheck")
+        russian_page(page)
+
+        page.goto(f"{live_broker}/support/accounts/{account_id}")
+        assert entered_reference in page.inner_text("main")  # the card lists the attempt that entered it
+        russian_page(page)
+        page.get_by_label("Причина (обязательно)").fill("Родитель вошёл под учётной записью ребёнка")
+        page.get_by_role("button", name="Снять связь…").click()
+        page.wait_for_url(f"{live_broker}/support/accounts/{account_id}/unlink")
+        assert page.get_by_role("heading", level=1).inner_text() == f"Снять связь аккаунта {account_id} с Госуслугами?"
+        assert "Что изменится" in page.inner_text("main")
+        confirm = page.get_by_role("button", name="Да, снять связь")
+        assert confirm.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(179, 38, 30)"  # var(--bad)
+        russian_page(page)
+        confirm.click()
+        page.wait_for_url(f"{live_broker}/support/accounts/{account_id}")
+        card = page.inner_text("main")
+        assert "снята" in card and "Последнее снятие связи" in card and "Анна Админова" in card
+        assert "Родитель вошёл под учётной записью ребёнка" in card
+        russian_page(page)
+
+
+def russian_page(page: Any) -> None:
+    """The page checks every page passes, and no English word on it (codes shown on purpose aside)."""
     check_page(page)
+    html = page.content()
+    assert english_on(html) == [], english_on(html)
+    assert all(time.endswith(" МСК") for time in times_on(html)), times_on(html)
