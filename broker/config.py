@@ -62,6 +62,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_SECONDS": 8 * 3600,
     # How long a person may take at ESIA and on the broker's pages.
     "PENDING_LOGIN_SECONDS": 900,
+    # How long a refused login's page stays the same for the browser that met it (a reload, Back
+    # and Forward, a phone restoring its tabs), with its ways back to the portal.
+    "REFUSAL_KEPT_SECONDS": 3600,
     # Cookies are Secure unless this is False (plain-HTTP development on loopback only). When
     # True, the broker's cookies are named with the ``__Host-`` prefix (``cookie_name``) and every
     # answer carries Strict-Transport-Security.

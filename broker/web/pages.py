@@ -9,18 +9,40 @@ page offers a way on (:func:`onward`): back to the diary portal, or to the staff
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from flask import current_app, render_template, request, session, url_for
 
 import matching
 from broker import services
 from broker.web import statuses
+from broker.web.headers import content_security_policy, csp_nonce
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 Page = tuple[str, int, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Ways:
+    """What a refusal page offers besides its texts: the portal the person came from (a
+    registered client: its name, support contact and logo) and the ways on.
+
+    ``retry_url``: «Попробовать ещё раз»; ``back_url``: «Вернуться на сайт» (the OIDC error
+    response), or «Вернуться в дневник» in the link flow; ``sign_out``: the link flow's form
+    that signs the person out of Gosuslugi, ``(action, csrf_token)``.
+    """
+
+    portal: Any = None
+    retry_url: str | None = None
+    back_url: str | None = None
+    link_flow: bool = False
+    other_person: bool = False
+    sign_out: tuple[str, str] | None = None
+
 
 #: The staff pages' path prefixes: their problem pages lead to the staff start page.
 STAFF_PATHS = ("/admin", "/support", "/regions", "/preflight")
@@ -51,8 +73,13 @@ def retry_after() -> dict[str, str]:
 
 def render_error(title: str, message: str, code: str | None, status: int, headers: Mapping[str, str] | None = None) -> Page:
     """An error page: what happened (``title``), what to do (``message``), the error's code and the way on."""
-    page = render_template("error.html", title=title, message=message, code=code, links=onward())
+    page = render_template("error.html", title=title, message=message, code=code, links=onward(), portal=_named_portal())
     return page, status, dict(headers or {})
+
+
+def _named_portal() -> Any:
+    """The portal the request names (``client_id``), if registered: the page shows it."""
+    return services.current().clients.get(request.args.get("client_id") or "")
 
 
 def render_logged_out() -> str:
@@ -60,14 +87,25 @@ def render_logged_out() -> str:
     return render_template("auth/logged_out.html", links=onward(session.pop(LOGOUT_PORTAL, None)))
 
 
-def render_refusal(reason: matching.Reason, reference: str, login_url: str | None) -> Page:
+def render_refusal(reason: matching.Reason, reference: str, login_url: str | None, ways: Ways | None = None) -> Page:
     """The refusal page for ``reason``, with the HTTP status it means (``broker.web.statuses``).
 
-    ``login_url``: the portal's password login, offered instead (None: no portal to go back to).
+    ``login_url``: the portal's password login, offered instead (None: no portal to go back to);
+    ``ways``: the portal and the other ways on (none known: the links of :func:`onward`).
     """
+    ways = ways or Ways()
     status = statuses.status_of(reason)
-    page = render_template("refusal.html", refusal=matching.REFUSALS[reason], reference=reference, login_url=login_url)
-    return page, status, retry_after() if status in statuses.RETRY_LATER else {}
+    known = ways.retry_url or ways.back_url or login_url
+    page = render_template("refusal.html", refusal=matching.REFUSALS[reason], reference=reference, login_url=login_url,
+                           ways=ways, portal=ways.portal, links=[] if known else onward())  # fmt: skip
+    answer = retry_after() if status in statuses.RETRY_LATER else {}
+    logo = getattr(ways.portal, "logo_url", None)
+    if logo:  # the portal's logo: its origin joins the page's image sources, nothing else does
+        parts = urlsplit(logo)
+        policy = content_security_policy(csp_nonce())
+        assert "img-src 'self'" in policy
+        answer["Content-Security-Policy"] = policy.replace("img-src 'self'", f"img-src 'self' {parts.scheme}://{parts.netloc}")
+    return page, status, answer
 
 
 def render_too_many(*, per_portal: bool, wait: str, from_portal: bool, code: str, headers: Mapping[str, str]) -> Page:
