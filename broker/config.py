@@ -52,7 +52,8 @@ DEFAULTS: dict[str, Any] = {
     # The issuer the portals see (the broker's public base URL, no trailing slash).
     "OIDC_ISSUER": None,
     # The portals: {client_id: {redirect_uris, regions, login_url, secret_sha256?,
-    # post_logout_redirect_uris?, name?}}; see config.example.toml.
+    # post_logout_redirect_uris?, name?, support_phone?, support_url?, support_email?,
+    # logo_url?}}; see config.example.toml.
     "OIDC_CLIENTS": {},
     # RSA private keys (PEM) signing id_tokens; the first signs, all are published.
     "OIDC_SIGNING_KEY_FILES": [],
