@@ -19,14 +19,10 @@ import html
 import re
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.flask_client import OAuth
-from flask import Flask, session
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -36,12 +32,12 @@ from broker.db.models import Account, LoginAttempt
 from broker.extensions import db
 from broker.login import flow
 from broker.oidc.clients import Support
+from tests.flows.authlib_portal import portal_app, start_at_portal
 from tests.world import (
     BROKER,
     ESIA,
     PORTAL,
     PORTAL_CALLBACK,
-    PORTAL_SECRET,
     World,
     ask_link,
     link_through_esia,
@@ -52,55 +48,11 @@ from tests.world import (
 pytestmark = pytest.mark.flow
 
 
-# -- the portal: Authlib's Flask client, as a diary portal is written ------------------------------
-
-
-def portal_app() -> Flask:
-    """A diary portal on Authlib's Flask client: it starts logins and reads the broker's answers."""
-    app = Flask("portal")
-    app.secret_key = "portal-session-secret"
-    oauth = OAuth(app)
-    broker = oauth.register(
-        "broker",
-        client_id="portal",
-        client_secret=PORTAL_SECRET,
-        server_metadata_url=f"{BROKER}/.well-known/openid-configuration",
-        client_kwargs={"scope": "openid profile", "code_challenge_method": "S256"},
-    )
-
-    @app.get("/start")
-    def start() -> Any:
-        return broker.authorize_redirect(PORTAL_CALLBACK, region="77")
-
-    @app.get("/callback")
-    def callback() -> Any:
-        from flask import request
-
-        state = request.args.get("state", "")
-        if broker.framework.get_state_data(session, state) is None:  # not a request of this browser
-            return "unknown state", 400
-        try:
-            token = broker.authorize_access_token()
-        except OAuthError as error:
-            return {"error": error.error, "description": error.description}, 401
-        return {"sub": token["userinfo"]["sub"]}
-
-    return app
-
-
 @pytest.fixture
 def portal() -> Iterator[FlaskClient]:
+    """The portal's side of the person's browser (Authlib's Flask client: tests/flows/authlib_portal.py)."""
     with portal_app().test_client() as browser:
         yield browser
-
-
-def start_at_portal(world: World, portal: FlaskClient) -> str:
-    """The person clicks «Войти через Госуслуги» on the portal: ESIA's login page the broker sends them to."""
-    answer = portal.get(f"{PORTAL}/start")
-    assert answer.status_code == 302 and answer.location.startswith(f"{BROKER}/oidc/authorize")
-    at_esia = world.follow(world.go(answer.location), lambda url: urlsplit(url).path == "/login")
-    assert isinstance(at_esia, str)
-    return at_esia
 
 
 def refused_at_esia(world: World, at_esia: str, person: str, **form: str) -> requests.Response:
