@@ -73,18 +73,36 @@ def retry_after() -> dict[str, str]:
 
 def render_error(title: str, message: str, code: str | None, status: int, headers: Mapping[str, str] | None = None) -> Page:
     """An error page: what happened (``title``), what to do (``message``), the error's code and the way on."""
-    page = render_template("error.html", title=title, message=message, code=code, links=onward(), portal=_named_portal())
-    return page, status, dict(headers or {})
+    portal = _portal()
+    page = render_template("error.html", title=title, message=message, code=code, links=onward(), portal=portal)
+    return page, status, _showing(portal, dict(headers or {}))
 
 
-def _named_portal() -> Any:
-    """The portal the request names (``client_id``), if registered: the page shows it."""
-    return services.current().clients.get(request.args.get("client_id") or "")
-
-
-def render_logged_out() -> str:
+def render_logged_out() -> Page:
     """The "you are logged out" page, leading back to the portal that asked for the logout (if known)."""
-    return render_template("auth/logged_out.html", links=onward(session.pop(LOGOUT_PORTAL, None)))
+    portal_id = session.pop(LOGOUT_PORTAL, None)
+    portal = _portal(portal_id)
+    return render_template("auth/logged_out.html", links=onward(portal_id), portal=portal), 200, _showing(portal, {})
+
+
+def _portal(portal_id: str | None = None) -> Any:
+    """The registered portal a person's page is about (``portal_id``, else the request's
+    ``client_id``), shown by its name, logo and support contact; None on the staff pages."""
+    if request.path.startswith(STAFF_PATHS):
+        return None
+    return services.current().clients.get(portal_id or request.args.get("client_id") or "")
+
+
+def _showing(portal: Any, answer: dict[str, str]) -> dict[str, str]:
+    """The answer's headers for a page that shows ``portal``: its logo's origin joins the page
+    policy's image sources (nothing else does)."""
+    logo = getattr(portal, "logo_url", None)
+    if logo:
+        parts = urlsplit(logo)
+        policy = content_security_policy(csp_nonce())
+        assert "img-src 'self'" in policy
+        answer["Content-Security-Policy"] = policy.replace("img-src 'self'", f"img-src 'self' {parts.scheme}://{parts.netloc}")
+    return answer
 
 
 def render_refusal(reason: matching.Reason, reference: str, login_url: str | None, ways: Ways | None = None) -> Page:
@@ -98,17 +116,12 @@ def render_refusal(reason: matching.Reason, reference: str, login_url: str | Non
     known = ways.retry_url or ways.back_url or login_url
     page = render_template("refusal.html", refusal=matching.REFUSALS[reason], reference=reference, login_url=login_url,
                            ways=ways, portal=ways.portal, links=[] if known else onward())  # fmt: skip
-    answer = retry_after() if status in statuses.RETRY_LATER else {}
-    logo = getattr(ways.portal, "logo_url", None)
-    if logo:  # the portal's logo: its origin joins the page's image sources, nothing else does
-        parts = urlsplit(logo)
-        policy = content_security_policy(csp_nonce())
-        assert "img-src 'self'" in policy
-        answer["Content-Security-Policy"] = policy.replace("img-src 'self'", f"img-src 'self' {parts.scheme}://{parts.netloc}")
-    return page, status, answer
+    return page, status, _showing(ways.portal, retry_after() if status in statuses.RETRY_LATER else {})
 
 
 def render_too_many(*, per_portal: bool, wait: str, from_portal: bool, code: str, headers: Mapping[str, str]) -> Page:
     """429: too many requests from this address (or through this portal); try again ``wait``."""
-    page = render_template("too_many.html", per_portal=per_portal, wait=wait, from_portal=from_portal, code=code, links=onward())
-    return page, 429, dict(headers)
+    portal = _portal()
+    page = render_template("too_many.html", per_portal=per_portal, wait=wait, from_portal=from_portal, code=code,
+                           links=onward(), portal=portal)  # fmt: skip
+    return page, 429, _showing(portal, dict(headers))

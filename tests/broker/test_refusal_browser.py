@@ -137,3 +137,15 @@ def test_a_parent_linking_a_childs_account_is_told_to_sign_out_of_gosuslugi(worl
     with sized.expect_response(lambda r: r.url.endswith("/auth/esia/logout") and r.request.method == "POST") as posted:
         sized.get_by_role("button", name="Выйти из Госуслуг").click()
     assert posted.value.status == 303 and posted.value.headers["location"].startswith("https://esia.test/idp/ext/Logout?")
+
+
+def test_an_error_page_shows_the_portal_its_support_and_the_way_back(world: World, live_broker: str, sized: Any) -> None:
+    with_support(world)
+    sized.route(LOGO, lambda route: route.fulfill(status=200, content_type="image/svg+xml", body=SVG))
+    answer = sized.goto(f"{live_broker}/oidc/authorize?client_id=portal&response_type=code&redirect_uri=https://evil.test/cb")
+    assert answer is not None and answer.status == 400
+    assert sized.get_by_role("heading", level=1).inner_text() == "Портал отправил неверный запрос на вход"
+    assert "Дневник.Тест" in sized.locator("header").inner_text()
+    assert "8 800 100-00-00" in sized.get_by_role("alert").inner_text()
+    assert sized.get_by_role("link", name="Вернуться на портал «Дневник.Тест»").get_attribute("href") == f"{PORTAL}/login"
+    check_page(sized)
