@@ -76,6 +76,7 @@ class Authorize:
 
     args: dict[str, str]
     session_token: str | None  # the SSO cookie's token, if any
+    browser: Browser = Browser(None, None)  # the binding cookie: a refusal here is replayed to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,7 @@ class Refused:
     link_flow: bool = False  # the link flow: back to the diary the person is signed in to
     other_person: bool = False  # the link flow met another person at ESIA (a parent for a child)
     keeps_login: bool = False  # the binding cookie is kept: the refusal is replayed to this browser
+    binding_cookie: str | None = None  # ``state.binding``: a new binding for a refusal before ESIA
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,10 +299,7 @@ def start(request: Authorize) -> ErrorPage | Refused | ToEsia | ToPortal | Choos
     if not policies[region].enabled:
         if silent:
             return ToPortal(asked.error(InteractionRequiredError, "ESIA login is switched off in this region."))
-        attempt = attempts.refusal_attempt(client.client_id, region, matching.Reason.REGION_DISABLED, "region_disabled")
-        return Refused(matching.Reason.REGION_DISABLED, attempt.reference, client.login_url, portal=client,
-                       retry_url=_authorize_url(portal_request, None),  # the region chooser: another region
-                       back_url=asked.error_url(str(matching.Reason.REGION_DISABLED)))  # fmt: skip
+        return _region_disabled(request.browser, client, portal_request, region)
     if usable:
         assert live is not None
         response = authorization.complete_authorization(client, portal_request, live)
@@ -309,6 +308,21 @@ def start(request: Authorize) -> ErrorPage | Refused | ToEsia | ToPortal | Choos
     started = pendings.start(client.client_id, portal_request, region)
     db.session.commit()
     return ToEsia(started.url, f"{started.state}.{started.binding}")
+
+
+def _region_disabled(browser: Browser, client: PortalClient, portal_request: dict[str, str], region: str) -> Refused:
+    """ESIA login is off in the region: refused before ESIA, recorded once; the same browser sending
+    the same request again (a reload) sees the same refusal, and nothing more is recorded."""
+    kept = pendings.ended(browser.state, browser.binding)
+    if kept is not None and (kept.client_id, kept.region, kept.portal_request) == (client.client_id, region, portal_request):
+        return _refusal_of(kept)
+    reason = matching.Reason.REGION_DISABLED
+    attempt = attempts.record(client.client_id, region, services.current().clock(), "login", reason=reason, detail="region_disabled")
+    state, binding = pendings.refused_at_start(client.client_id, portal_request, region, pendings.Ended(str(reason), attempt.reference))
+    db.session.commit()
+    ended = pendings.ended(state, binding)
+    assert ended is not None
+    return dataclasses.replace(_refusal_of(ended), binding_cookie=f"{state}.{binding}")
 
 
 def start_link(request: LinkRequest) -> LinkStarted | LinkRejected:
@@ -757,7 +771,9 @@ def _refusal_of(login: Pending) -> Refused:
         return Refused(reason, ended.reference, None, keeps_login=True)
     portal_request = {key: str(value) for key, value in login.portal_request.items()}
     back = authorization.refusal_url(portal_request, str(reason), unavailable=reason is matching.Reason.ESIA_UNAVAILABLE)
-    return Refused(reason, ended.reference, login_url, portal=client, retry_url=_authorize_url(portal_request, login.region),
+    # A region that is off: «Попробовать ещё раз» leads to the region chooser (another region).
+    region = None if reason is matching.Reason.REGION_DISABLED else login.region
+    return Refused(reason, ended.reference, login_url, portal=client, retry_url=_authorize_url(portal_request, region),
                    back_url=back, keeps_login=True)  # fmt: skip
 
 

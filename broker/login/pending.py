@@ -321,6 +321,21 @@ def end(pending: Pending, ended: Ended) -> None:
     )  # fmt: skip
 
 
+def refused_at_start(client_id: str, portal_request: dict[str, str], region: str, ended: Ended) -> tuple[str, str]:
+    """A login refused before ESIA (its region is off): a row that only keeps the refusal and the
+    portal's request for this browser's reloads; returns (state, binding) for its cookie."""
+    state, binding = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now = services.current().clock()
+    db.session.execute(
+        _INSERT_PENDING,
+        dict(state=state, browser_digest=_keys().browser_binding.digest(binding), client_id=client_id,
+             portal_request=portal_request, region=region, link_account=None, esia_nonce="-", esia_code_verifier=None,
+             created_at=now, expires_at=now + timedelta(seconds=int(current_app.config["REFUSAL_KEPT_SECONDS"])),
+             consumed_at=now, stage=ended.to_json()),
+    )  # fmt: skip
+    return state, binding
+
+
 def ended(state: str | None, binding: str | None) -> Pending | None:
     """The login ``state`` if it ended refused and ``binding`` is the secret of the browser that
     started it (None for any other browser, or once the refusal is no longer kept)."""

@@ -73,7 +73,7 @@ def _refusal(refused: flow.Refused) -> Any:
     sign_out = (url_for("auth.esia_logout"), _csrf()) if refused.other_person and current_browser().binding else None
     ways = pages.Ways(refused.portal, refused.retry_url, refused.back_url, refused.link_flow, refused.other_person, sign_out)
     page = make_response(pages.render_refusal(refused.reason, refused.reference, refused.login_url, ways))
-    binding = cookies.read(pending.BINDING_COOKIE)
+    binding = refused.binding_cookie or cookies.read(pending.BINDING_COOKIE)
     if refused.ends_login:
         cookies.forget(page, pending.BINDING_COOKIE)
     elif refused.keeps_login and binding:

@@ -55,11 +55,6 @@ class Asked:
         found = error(description, redirect_uri=self.grant.redirect_uri, state=self.grant.request.payload.state)
         return oidc.error_response(server, found)
 
-    def error_url(self, reason: str) -> str:
-        """Where «Вернуться на сайт» sends the browser: this request answered ``access_denied``,
-        its state and the refusal's reason code (see :func:`refusal_url`)."""
-        return str(self.error(AccessDeniedError, reason).location)
-
 
 def read_request(signed: oidc.SignedIn | None) -> Asked:
     """Validate the portal's authorization request in ``flask.request`` (raises ``OAuth2Error``).

@@ -286,3 +286,19 @@ def test_another_person_is_two_or_more_fields_of_identity_that_differ(failed: se
     checks = tuple(matching.Check(name, matching.CheckResult.FAIL, "differ") for name in sorted(failed))
     decision = matching.Decision(matching.Outcome.REFUSED, matching.Reason.NAME_MISMATCH, (), checks, 40)
     assert flow.another_person(decision) is another
+
+
+def test_a_reload_of_a_disabled_regions_refusal_shows_the_same_refusal_and_records_nothing(world: World, portal: FlaskClient) -> None:
+    with world.broker.app_context():
+        clients = services.current().clients
+        clients["portal"] = dataclasses.replace(clients["portal"], regions=frozenset({"77", "50", "39"}))
+    authorize = portal.get(f"{PORTAL}/start").location.replace("region=77", "region=39")
+    page = world.go(authorize)
+    assert page.status_code == 403 and attempts(world) == 1
+    again = world.go(authorize)
+    assert again.status_code == 403 and reference_of(again) == reference_of(page) and ways(again) == ways(page)
+    assert attempts(world) == 1
+    # Another browser, or another request of the portal, is a login of its own.
+    assert reference_of(requests.get(authorize, allow_redirects=False)) != reference_of(page)
+    other = world.go(authorize.replace("region=39", "region=39&prompt=login"))
+    assert other.status_code == 403 and reference_of(other) != reference_of(page) and attempts(world) == 3
