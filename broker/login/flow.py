@@ -16,6 +16,11 @@ A login, top to bottom:
    written.
 6. :func:`sign_in` — the diary session is created and the portal gets its authorization code.
 
+A refusal at any step ends the pending login but keeps its row, with the refusal, for the
+browser that met it (``pending.end``): a reload of that browser's callback or page shows the same
+refusal and records nothing, and the page answers the portal's request with an OIDC error
+response (:func:`_refusal_of`; docs/adr/0018).
+
 Each step takes a typed input and returns a typed result (the ``Result`` union below), which
 the views only render. This module owns the unit of work: every ``db.session.commit()`` of a
 login is here, one per step of the person's way (and one for the claim, which must be
@@ -745,9 +750,10 @@ def _invite_spent_meanwhile(login: Pending) -> Refused:
 
 def _refuse(login: Pending, reason: matching.Reason, reference: str, *, other_person: bool = False) -> Refused:
     """The login ends refused: its row keeps the refusal for this browser's reloads (one commit)."""
-    pendings.end(login, pendings.Ended(str(reason), reference, other_person))
+    ended = pendings.Ended(str(reason), reference, other_person)
+    pendings.end(login, ended)
     db.session.commit()
-    return _refusal_of(dataclasses.replace(login, stage=None, ended=pendings.Ended(str(reason), reference, other_person)))
+    return _refusal_of(dataclasses.replace(login, stage=None, ended=ended))
 
 
 def _refusal_of(login: Pending) -> Refused:
@@ -761,7 +767,7 @@ def _refusal_of(login: Pending) -> Refused:
     assert ended is not None
     reason = matching.Reason(ended.reason)
     client = services.current().clients.get(login.client_id)
-    login_url = client.login_url if client else None
+    login_url = _login_url(login)
     if login.link_account:
         return_to = str(login.portal_request["return_to"])
         to_diary = _with_query(return_to, {"error": "access_denied", "error_description": str(reason)})
