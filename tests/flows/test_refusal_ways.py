@@ -86,15 +86,24 @@ def ways(page: requests.Response) -> tuple[str | None, ...]:
 # -- 1. a refusal survives reload and Back ----------------------------------------------------------
 
 
-def test_a_reload_of_a_refused_callback_shows_the_same_refusal_and_records_nothing(world: World) -> None:
-    login = log_in(world, "teen-simple")  # tier_insufficient
-    page = login.page
+@pytest.mark.parametrize(
+    ("person", "reason"),
+    [
+        ("teen-simple", matching.Reason.TIER_INSUFFICIENT),  # the engine's decision
+        ("decline", matching.Reason.ESIA_DENIED),  # ESIA's error callback
+        ("teen-verified", matching.Reason.SNILS_MISSING_IN_DIARY),
+    ],
+)
+def test_a_reload_of_a_refused_callback_shows_the_same_refusal_and_records_nothing(
+    world: World, person: str, reason: matching.Reason
+) -> None:
+    page = log_in(world, person).page
     assert page is not None and page.status_code == 403 and attempts(world) == 1
     for _ in range(2):  # F5, twice
         again = world.go(page.url)
         assert again.status_code == 403
         assert reference_of(again) == reference_of(page) and ways(again) == ways(page)
-        assert matching.REFUSALS[matching.Reason.TIER_INSUFFICIENT].message_ru in html.unescape(again.text)
+        assert matching.REFUSALS[reason].message_ru in html.unescape(again.text)
     assert None not in ways(page) and attempts(world) == 1
 
 
