@@ -52,7 +52,8 @@ DEFAULTS: dict[str, Any] = {
     # The issuer the portals see (the broker's public base URL, no trailing slash).
     "OIDC_ISSUER": None,
     # The portals: {client_id: {redirect_uris, regions, login_url, secret_sha256?,
-    # post_logout_redirect_uris?, name?}}; see config.example.toml.
+    # post_logout_redirect_uris?, name?, support_phone?, support_url?, support_email?,
+    # logo_url?}}; see config.example.toml.
     "OIDC_CLIENTS": {},
     # RSA private keys (PEM) signing id_tokens; the first signs, all are published.
     "OIDC_SIGNING_KEY_FILES": [],
@@ -62,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_SECONDS": 8 * 3600,
     # How long a person may take at ESIA and on the broker's pages.
     "PENDING_LOGIN_SECONDS": 900,
+    # How long a refused login's page stays the same for the browser that met it (a reload, Back
+    # and Forward, a phone restoring its tabs), with its ways back to the portal.
+    "REFUSAL_KEPT_SECONDS": 3600,
     # Cookies are Secure unless this is False (plain-HTTP development on loopback only). When
     # True, the broker's cookies are named with the ``__Host-`` prefix (``cookie_name``) and every
     # answer carries Strict-Transport-Security.

@@ -19,6 +19,11 @@ A login, top to bottom:
 On the chooser and the first link's page the person may say «Это не я» (:func:`not_me`): the
 login ends, and the browser signs out of ESIA and comes back to the portal's request afresh.
 
+A refusal at any step ends the pending login but keeps its row, with the refusal, for the
+browser that met it (``pending.end``): a reload of that browser's callback or page shows the same
+refusal and records nothing, and the page answers the portal's request with an OIDC error
+response (:func:`_refusal_of`; docs/adr/0018).
+
 Each step takes a typed input and returns a typed result (the ``Result`` union below), which
 the views only render. This module owns the unit of work: every ``db.session.commit()`` of a
 login is here, one per step of the person's way (and one for the claim, which must be
@@ -80,6 +85,7 @@ class Authorize:
 
     args: dict[str, str]
     session_token: str | None  # the SSO cookie's token, if any
+    browser: Browser = Browser(None, None)  # the binding cookie: a refusal here is replayed to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +161,19 @@ def bad_request(code: str | None) -> ErrorPage:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """A refusal for ``reason``, recorded as the attempt ``reference``."""
+    """A refusal for ``reason``, recorded as the attempt ``reference``, with the ways on it offers."""
 
     reason: matching.Reason
     reference: str
     login_url: str | None  # the portal's password login, offered instead
     ends_login: bool = False  # the browser's binding cookie is forgotten
+    portal: PortalClient | None = None  # the portal the person came from: its name, support, logo
+    retry_url: str | None = None  # «Попробовать ещё раз»: the portal's request again, a new ESIA login
+    back_url: str | None = None  # «Вернуться на сайт»: the OIDC error response; the link flow's return_to
+    link_flow: bool = False  # the link flow: back to the diary the person is signed in to
+    other_person: bool = False  # the link flow met another person at ESIA (a parent for a child)
+    keeps_login: bool = False  # the binding cookie is kept: the refusal is replayed to this browser
+    binding_cookie: str | None = None  # ``state.binding``: a new binding for a refusal before ESIA
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,8 +310,7 @@ def start(request: Authorize) -> ErrorPage | Refused | ToEsia | ToPortal | Choos
     if not policies[region].enabled:
         if silent:
             return ToPortal(asked.error(InteractionRequiredError, "ESIA login is switched off in this region."))
-        attempt = attempts.refusal_attempt(client.client_id, region, matching.Reason.REGION_DISABLED, "region_disabled")
-        return Refused(matching.Reason.REGION_DISABLED, attempt.reference, client.login_url)
+        return _region_disabled(request.browser, client, portal_request, region)
     if usable:
         assert live is not None
         response = authorization.complete_authorization(client, portal_request, live)
@@ -312,6 +324,21 @@ def start(request: Authorize) -> ErrorPage | Refused | ToEsia | ToPortal | Choos
         return Refused(exc.reason, attempt.reference, client.login_url)
     db.session.commit()
     return ToEsia(started.url, f"{started.state}.{started.binding}")
+
+
+def _region_disabled(browser: Browser, client: PortalClient, portal_request: dict[str, str], region: str) -> Refused:
+    """ESIA login is off in the region: refused before ESIA, recorded once; the same browser sending
+    the same request again (a reload) sees the same refusal, and nothing more is recorded."""
+    kept = pendings.ended(browser.state, browser.binding)
+    if kept is not None and (kept.client_id, kept.region, kept.portal_request) == (client.client_id, region, portal_request):
+        return _refusal_of(kept)
+    reason = matching.Reason.REGION_DISABLED
+    attempt = attempts.record(client.client_id, region, services.current().clock(), "login", reason=reason, detail="region_disabled")
+    state, binding = pendings.refused_at_start(client.client_id, portal_request, region, pendings.Ended(str(reason), attempt.reference))
+    db.session.commit()
+    ended = pendings.ended(state, binding)
+    assert ended is not None
+    return dataclasses.replace(_refusal_of(ended), binding_cookie=f"{state}.{binding}")
 
 
 def start_link(request: LinkRequest) -> LinkStarted | LinkRejected:
@@ -402,6 +429,11 @@ def callback(request: Callback) -> ErrorPage | Refused | ToPortal | Next | Signe
     login = pendings.claim(state, request.browser.binding) if request.browser.state == state else None
     db.session.commit()  # the claim, before ESIA is called: no transaction across those calls
     if login is None:
+        # This browser's login that ended refused (a reload, Back then Forward, ESIA's single
+        # sign-on answering again): the same refusal, and nothing is written.
+        ended = pendings.ended(state, request.browser.binding) if request.browser.state == state else None
+        if ended is not None:
+            return _refusal_of(ended)
         # Bad, expired, replayed or another browser's state: nothing is written, so that garbage
         # callbacks cannot fill the attempts table (kept for months); the person starts again.
         log.info("ESIA callback with a state that matches no pending login of this browser")
@@ -429,9 +461,9 @@ def callback(request: Callback) -> ErrorPage | Refused | ToPortal | Next | Signe
         db.session.commit()
         return Next(Step.INVITE_CODE)
     if decision is None or finished.reason is not None:
-        pendings.drop(login)
-        db.session.commit()
-        return Refused(finished.reason or matching.Reason.ESIA_ERROR, finished.attempt.reference, client.login_url)
+        reason = finished.reason or matching.Reason.ESIA_ERROR
+        other = bool(login.link_account) and decision is not None and another_person(decision)
+        return _refuse(login, reason, finished.attempt.reference, other_person=other)
     if login.link_account:
         return _finish_link(login, finished)
     stage = finished.stage(_STEP_OF[decision.outcome])
@@ -514,22 +546,22 @@ def _finish_link(login: Pending, finished: Finished) -> Refused | Linked:
 # --- 3. the chooser -------------------------------------------------------------------------
 
 
-def accounts_to_choose(browser: Browser) -> ErrorPage | ChooseAccount:
+def accounts_to_choose(browser: Browser) -> ErrorPage | Refused | ChooseAccount:
     """The chooser's page: the accounts the decision found for the person."""
     login = _waiting(browser, Step.CHOOSE_ACCOUNT)
     if login is None:
-        return EXPIRED
+        return _gone(browser)
     assert login.stage is not None
     return ChooseAccount(_accounts(login.stage))
 
 
-def choose(request: Choice) -> ErrorPage | ChooseAccount | Next | SignedIn:
+def choose(request: Choice) -> ErrorPage | Refused | ChooseAccount | Next | SignedIn:
     """The person picked an account: in through its link, or on to the first link's page."""
     # Only a login the engine sent to the chooser: any other stage (one waiting for an invite
     # code, say) names accounts that must not be chosen from here.
     login = _waiting(request.browser, Step.CHOOSE_ACCOUNT)
     if login is None:
-        return EXPIRED
+        return _gone(request.browser)
     stage = login.stage
     assert stage is not None
     chosen = request.account_id
@@ -555,9 +587,9 @@ def _linked_to(account_id: str, oid: str) -> bool:
 # --- 4. the school's invite code ------------------------------------------------------------
 
 
-def invite_page(browser: Browser) -> ErrorPage | AskInviteCode:
+def invite_page(browser: Browser) -> ErrorPage | Refused | AskInviteCode:
     """The invite code page, for a login that waits for one."""
-    return AskInviteCode() if _waiting(browser, Step.INVITE_CODE) is not None else EXPIRED
+    return AskInviteCode() if _waiting(browser, Step.INVITE_CODE) is not None else _gone(browser)
 
 
 def invite(request: InviteCode) -> ErrorPage | Refused | AskInviteCode | Next:
@@ -570,7 +602,7 @@ def invite(request: InviteCode) -> ErrorPage | Refused | AskInviteCode | Next:
     """
     login = _waiting(request.browser, Step.INVITE_CODE)
     if login is None:
-        return EXPIRED
+        return _gone(request.browser)
     stage = login.stage
     assert stage is not None and stage.reference is not None
     # Take this try first, by compare-and-set on the stage: two submissions racing cannot both
@@ -593,9 +625,8 @@ def invite(request: InviteCode) -> ErrorPage | Refused | AskInviteCode | Next:
         detail = "invite_code_locked" if redeemed.result is invites.Redeemed.LOCKED else "invite_code_wrong"
         # The attempt that waited for the code ends here: one login, one attempt row (its reference).
         attempts.refuse_invited_attempt(stage.attempt_id, detail)
-        pendings.drop(login)
-        db.session.commit()  # the wrong code counts against the account and the person, with the refusal
-        return Refused(matching.Reason.INVITE_CODE_INVALID, stage.reference, _login_url(login), ends_login=True)
+        # The wrong code counts against the account and the person, committed with the refusal.
+        return _refuse(login, matching.Reason.INVITE_CODE_INVALID, stage.reference)
     db.session.commit()
     return AskInviteCode(f"Код не подошёл. Проверьте его и введите ещё раз. Осталось попыток: {most - tries}.")
 
@@ -612,17 +643,17 @@ def _resume(browser: Browser) -> ErrorPage | Next:
 # --- 5. the first link ----------------------------------------------------------------------
 
 
-def contacts(request: Contacts) -> ErrorPage | ConfirmContacts:
+def contacts(request: Contacts) -> ErrorPage | Refused | ConfirmContacts:
     """The first link's page: the diary's name and birth date, and the contacts to confirm."""
     found = _confirming(request)
-    return found[1] if found is not None else EXPIRED
+    return found[1] if found is not None else _gone(request.browser)
 
 
 def confirm(request: Contacts) -> ErrorPage | ConfirmContacts | Refused | SignedIn:
     """The person confirmed a mobile phone and an e-mail: write the link and sign them in."""
     found = _confirming(request)
     if found is None:
-        return EXPIRED
+        return _gone(request.browser)
     login, page = found
     stage = login.stage
     assert stage is not None
@@ -773,9 +804,7 @@ def _linked_meanwhile(login: Pending) -> Refused:
     else:  # the link flow, straight from the callback: its attempt went with the rollback
         reference = attempts.record(login.client_id, login.region, login.created_at, login.flow,
                                     reason=matching.Reason.LINKED_ELSEWHERE, detail="linked_meanwhile").reference  # fmt: skip
-    pendings.drop(login)
-    db.session.commit()
-    return Refused(matching.Reason.LINKED_ELSEWHERE, reference, _login_url(login), ends_login=True)
+    return _refuse(login, matching.Reason.LINKED_ELSEWHERE, reference)
 
 
 def _invite_spent_meanwhile(login: Pending) -> Refused:
@@ -784,9 +813,91 @@ def _invite_spent_meanwhile(login: Pending) -> Refused:
     stage = login.stage
     assert stage is not None and stage.reference is not None
     attempts.refuse_invited_attempt(stage.attempt_id, "invite_code_used_meanwhile")
-    pendings.drop(login)
+    return _refuse(login, matching.Reason.INVITE_CODE_INVALID, stage.reference)
+
+
+# --- a refusal, and its reloads --------------------------------------------------------------
+
+
+def _refuse(login: Pending, reason: matching.Reason, reference: str, *, other_person: bool = False) -> Refused:
+    """The login ends refused: its row keeps the refusal for this browser's reloads (one commit)."""
+    ended = pendings.Ended(str(reason), reference, other_person)
+    pendings.end(login, ended)
     db.session.commit()
-    return Refused(matching.Reason.INVITE_CODE_INVALID, stage.reference, _login_url(login), ends_login=True)
+    return _refusal_of(dataclasses.replace(login, stage=None, ended=ended))
+
+
+def _refusal_of(login: Pending) -> Refused:
+    """The refusal page of a login that ended refused: the same at its end and at every reload.
+
+    Its ways on: a new ESIA login for the portal's same request (``retry_url``), the portal's
+    password login, and the portal's request answered with an OIDC error response (``back_url``);
+    in the link flow, back to where the portal asked, with the error.
+    """
+    ended = login.ended
+    assert ended is not None
+    reason = matching.Reason(ended.reason)
+    client = services.current().clients.get(login.client_id)
+    login_url = _login_url(login)
+    if login.link_account:
+        return_to = str(login.portal_request["return_to"])
+        to_diary = _with_query(return_to, {"error": "access_denied", "error_description": str(reason)})
+        return Refused(reason, ended.reference, login_url, portal=client, back_url=to_diary, link_flow=True,
+                       other_person=ended.other_person, keeps_login=True)  # fmt: skip
+    if client is None:  # the portal was unregistered since: no request of it to answer
+        return Refused(reason, ended.reference, None, keeps_login=True)
+    portal_request = {key: str(value) for key, value in login.portal_request.items()}
+    back = authorization.refusal_url(portal_request, str(reason), unavailable=reason is matching.Reason.ESIA_UNAVAILABLE)
+    # A region that is off: «Попробовать ещё раз» leads to the region chooser (another region).
+    region = None if reason is matching.Reason.REGION_DISABLED else login.region
+    return Refused(reason, ended.reference, login_url, portal=client, retry_url=_authorize_url(portal_request, region),
+                   back_url=back, keeps_login=True)  # fmt: skip
+
+
+def another_person(decision: matching.Decision) -> bool:
+    """Whether the link flow met another person at ESIA than the account's owner (a parent linking
+    their child's account while signed in to Gosuslugi as themselves), not a typo in the registry:
+    two or more of the name, the birth date, the gender and SNILS differ."""
+    fields = {"name" if c.field in _NAME_FIELDS else c.field for c in decision.checks if c.result is matching.CheckResult.FAIL}
+    return len(fields & {"name", "birth_date", "gender", "snils"}) >= 2
+
+
+_NAME_FIELDS = frozenset({"last_name", "first_name", "middle_name"})
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveEsia:
+    """Off to ESIA's logout, then (through ``/oidc/logged-out``) back to where the portal asked."""
+
+    url: str
+    return_to: str
+
+
+def leave_esia(browser: Browser) -> ErrorPage | LeaveEsia:
+    """The link flow met another person at ESIA: sign them out of Gosuslugi, then back to the
+    diary, where they link again under the account owner's Gosuslugi login."""
+    login = pendings.ended(browser.state, browser.binding)
+    if login is None or login.ended is None or not login.ended.other_person or not login.link_account:
+        return EXPIRED
+    url = services.current().esia.logout_url(authorization.external("oidc.logged_out"))
+    return LeaveEsia(url, str(login.portal_request["return_to"]))
+
+
+def _gone(browser: Browser) -> ErrorPage | Refused:
+    """A step's page whose login no longer waits there: the refusal this browser's login ended
+    with, if it did (a reload after the refusal), else the expired page."""
+    login = pendings.ended(browser.state, browser.binding)
+    return _refusal_of(login) if login is not None else EXPIRED
+
+
+def _authorize_url(portal_request: dict[str, str], region: str | None) -> str:
+    """The portal's authorization request again (with its region, if any): a new ESIA login."""
+    carried = {**portal_request, **({"region": region} if region else {})}
+    return authorization.external("oidc.authorize") + "?" + urlencode(carried)
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    return url + ("&" if "?" in url else "?") + urlencode(params)
 
 
 def _waiting(browser: Browser, step: Step) -> Pending | None:

@@ -6,6 +6,12 @@ has (the table keeps its HMAC). Once ESIA has answered and the engine has decide
 may still wait on one of the broker's own pages (the chooser, the invite code, the contacts):
 what those pages need is its :class:`Stage`, kept in the row's ``stage`` column.
 
+A login that ends refused is not forgotten at once: its row keeps the refusal (:class:`Ended`:
+the reason and the attempt's reference code, no personal data) for ``REFUSAL_KEPT_SECONDS``, so
+that the same browser reloading the callback (or coming back to it) sees the same refusal, and
+the page can still answer the portal's authorization request (its redirect URI and state are
+in the row). Only the browser whose binding cookie matches the row ever sees it.
+
 This is the hot path of every login, so it speaks SQL through Core statements built once
 (``RETURNING`` where a row is both changed and read). Nothing here commits: every function
 writes into the transaction of the login step that calls it, and ``broker.login.flow`` commits
@@ -134,6 +140,22 @@ class Stage:
         )
 
 
+#: The ``stage`` column's ``outcome`` of a login that ended refused (:class:`Ended`).
+REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """A login that ended refused, kept for its browser's reloads: the reason and the reference code."""
+
+    reason: str
+    reference: str
+    other_person: bool = False  # the link flow met another person at ESIA (the page says so)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"outcome": REFUSED, "reason": self.reason, "reference": self.reference, "other_person": self.other_person}
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
     """A pending login as read from its row."""
@@ -150,11 +172,17 @@ class Pending:
     expires_at: datetime
     consumed_at: datetime | None
     stage: Stage | None
+    ended: Ended | None = None  # the login ended refused (``stage`` is None then)
 
     @classmethod
     def from_row(cls, row: Any) -> Pending:
-        values = {name: getattr(row, name) for name in cls.__slots__}
-        values["stage"] = Stage.from_json(row.stage) if row.stage is not None else None
+        values = {name: getattr(row, name) for name in cls.__slots__ if name != "ended"}
+        stored = row.stage
+        if stored is not None and stored.get("outcome") == REFUSED:
+            values["stage"] = None
+            values["ended"] = Ended(str(stored["reason"]), str(stored["reference"]), bool(stored.get("other_person")))
+        else:
+            values["stage"] = Stage.from_json(stored) if stored is not None else None
         return cls(**values)
 
     @property
@@ -279,6 +307,47 @@ def staged(state: str | None, binding: str | None) -> Pending | None:
     ):
         return None
     return Pending.from_row(row)
+
+
+def end(pending: Pending, ended: Ended) -> None:
+    """The login ended refused: keep the refusal (and the portal's request) for this browser's
+    reloads, for ``REFUSAL_KEPT_SECONDS``; it can never be claimed or staged again."""
+    now = services.current().clock()
+    db.session.execute(
+        update(_PENDING)
+        .where(_PENDING.c.state == pending.state)
+        .values(stage=ended.to_json(), consumed_at=now,
+                expires_at=now + timedelta(seconds=int(current_app.config["REFUSAL_KEPT_SECONDS"])))
+    )  # fmt: skip
+
+
+def refused_at_start(client_id: str, portal_request: dict[str, str], region: str, ended: Ended) -> tuple[str, str]:
+    """A login refused before ESIA (its region is off): a row that only keeps the refusal and the
+    portal's request for this browser's reloads; returns (state, binding) for its cookie."""
+    state, binding = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now = services.current().clock()
+    db.session.execute(
+        _INSERT_PENDING,
+        dict(state=state, browser_digest=_keys().browser_binding.digest(binding), client_id=client_id,
+             portal_request=portal_request, region=region, link_account=None, esia_nonce="-", esia_code_verifier=None,
+             created_at=now, expires_at=now + timedelta(seconds=int(current_app.config["REFUSAL_KEPT_SECONDS"])),
+             consumed_at=now, stage=ended.to_json()),
+    )  # fmt: skip
+    return state, binding
+
+
+def ended(state: str | None, binding: str | None) -> Pending | None:
+    """The login ``state`` if it ended refused and ``binding`` is the secret of the browser that
+    started it (None for any other browser, or once the refusal is no longer kept)."""
+    if not state or not binding or len(state) > 64:
+        return None
+    row = db.session.execute(select(*_PENDING.c).where(_PENDING.c.state == state)).first()
+    if row is None or row.expires_at <= services.current().clock():
+        return None
+    if not _keys().browser_binding.verify(binding, row.browser_digest):
+        return None
+    login = Pending.from_row(row)
+    return login if login.ended is not None else None
 
 
 def set_stage(pending: Pending, stage: Stage) -> Pending:

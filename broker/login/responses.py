@@ -29,11 +29,8 @@ def respond(result: flow.Result) -> Any:
     match result:
         case flow.ErrorPage(title, message, code, status):
             return pages.render_error(title, message, code, status)
-        case flow.Refused(reason, reference, login_url, ends_login):
-            refusal = make_response(pages.render_refusal(reason, reference, login_url))
-            if ends_login:
-                cookies.forget(refusal, pending.BINDING_COOKIE)
-            return refusal
+        case flow.Refused() as refused:
+            return _refusal(refused)
         case flow.ToEsia(url, binding_cookie):
             to_esia = redirect(url)
             cookies.put(to_esia, pending.BINDING_COOKIE, binding_cookie, current_app.config["PENDING_LOGIN_SECONDS"])
@@ -84,6 +81,20 @@ def start_over(result: flow.ErrorPage | flow.StartOver) -> Any:
     cookies.forget(to_esia, pending.BINDING_COOKIE)
     cookies.forget(to_esia, sessions.COOKIE)
     return to_esia
+
+
+def _refusal(refused: flow.Refused) -> Any:
+    """The refusal page with its ways on; a refusal replayed to its browser keeps the binding cookie
+    (renewed for ``REFUSAL_KEPT_SECONDS``), so that a reload shows the same page."""
+    sign_out = (url_for("auth.esia_logout"), _csrf()) if refused.other_person and current_browser().binding else None
+    ways = pages.Ways(refused.portal, refused.retry_url, refused.back_url, refused.link_flow, refused.other_person, sign_out)
+    page = make_response(pages.render_refusal(refused.reason, refused.reference, refused.login_url, ways))
+    binding = refused.binding_cookie or cookies.read(pending.BINDING_COOKIE)
+    if refused.ends_login:
+        cookies.forget(page, pending.BINDING_COOKIE)
+    elif refused.keeps_login and binding:
+        cookies.put(page, pending.BINDING_COOKIE, binding, int(current_app.config["REFUSAL_KEPT_SECONDS"]))
+    return page
 
 
 def current_browser() -> flow.Browser:

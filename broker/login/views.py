@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, redirect, request, session
 
 from broker import services
 from broker.login import flow
@@ -29,6 +29,19 @@ def esia_callback() -> Any:
 def link() -> Any:
     """The link flow's browser step: redeem the portal's ticket, then off to ESIA."""
     return respond(flow.open_link(request.args.get("state"), request.args.get("ticket")))
+
+
+@bp.post("/esia/logout")
+def esia_logout() -> Any:
+    """The link flow met another person at ESIA: sign out of Gosuslugi, then back to the diary."""
+    browser = current_browser()
+    if not _csrf_sent(browser):
+        return respond(flow.EXPIRED)
+    result = flow.leave_esia(browser)
+    if isinstance(result, flow.LeaveEsia):
+        session["after_logout"] = result.return_to  # /oidc/logged-out goes on there
+        return redirect(result.url, 303)
+    return respond(result)
 
 
 @bp.route("/choose", methods=["GET", "POST"])

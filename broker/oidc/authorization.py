@@ -1,4 +1,5 @@
-"""Answering a portal's authorization request: a code for a session, or ``login_required``.
+"""Answering a portal's authorization request: a code for a session, ``login_required``, or the
+error response of a refused login (OIDC Core §3.1.2.6) that the person's «Вернуться на сайт» carries.
 
 The portal's request is validated by Authlib when it arrives (``/oidc/authorize``) and kept with
 the pending login while the person is at ESIA; these functions rebuild its grant from the kept
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import AccessDeniedError
 from authlib.oidc.core.errors import LoginRequiredError
 from flask import current_app, url_for
 
@@ -106,6 +108,30 @@ def login_required(client: PortalClient, portal_request: dict[str, str]) -> Resp
         state=stored.payload.state,
     )
     return oidc.error_response(server, error)
+
+
+class TemporarilyUnavailableError(OAuth2Error):
+    """RFC 6749 §4.1.2.1 ``temporarily_unavailable``: the server cannot handle the request now."""
+
+    error = "temporarily_unavailable"
+
+
+def refusal_url(portal_request: dict[str, str], reason: str, *, unavailable: bool = False) -> str | None:
+    """Where «Вернуться на сайт» sends the browser: the portal's request answered with an error
+    (``access_denied``, or ``temporarily_unavailable`` when ESIA could not be reached), its
+    ``state`` and the refusal's reason code as ``error_description``, never personal data.
+
+    Only to the redirect URI the request named and the client registered (Authlib checks the kept
+    request again): None when it no longer validates (the portal changed its registration).
+    """
+    try:
+        server, stored, grant = stored_grant(portal_request)
+        redirect_uri = grant.validate_authorization_request()
+    except OAuth2Error:
+        return None
+    kind = TemporarilyUnavailableError if unavailable else AccessDeniedError
+    error = kind(reason, redirect_uri=redirect_uri, state=stored.payload.state)
+    return str(oidc.error_response(server, error).location)
 
 
 def stored_grant(portal_request: dict[str, str]) -> tuple[Any, oidc.StoredAuthorizationRequest, Any]:

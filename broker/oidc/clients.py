@@ -6,6 +6,10 @@ the secret itself; a client without one is public (the mobile app) and must use 
 Native apps may use loopback redirects on any port (RFC 8252 §7.3): the IP literals
 ``127.0.0.1`` and ``[::1]`` only, never ``localhost`` (a name that DNS or the hosts file may send
 elsewhere, RFC 8252 §8.3). Every other redirect URI is compared as an exact string.
+
+The people's pages name the portal: its display name (``name``), its support contact
+(``support_phone``, ``support_url``, ``support_email``: any of them, shown next to the reference
+code a person reads out to support) and optionally its logo (``logo_url``, an ``https`` image).
 """
 
 from __future__ import annotations
@@ -24,6 +28,28 @@ _LOOPBACK = frozenset({"127.0.0.1", "[::1]"})
 # RFC 3986 Appendix B: a URI's five components, as every conforming parser splits them.
 _URI = re.compile(r"^(?:([^:/?#]+):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?$", re.DOTALL)
 _PORT = re.compile(r"[0-9]{1,5}")
+# A phone number as people write it: digits, spaces, brackets, dashes, a leading plus; 10 to 15 digits.
+_SUPPORT_PHONE = re.compile(r"\+?[0-9][0-9 ()\-]{8,24}[0-9]")
+_SUPPORT_EMAIL = re.compile(r"[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    """Where a person reaches the portal's support: any of a phone, a web page and an e-mail."""
+
+    phone: str | None = None
+    url: str | None = None
+    email: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.phone or self.url or self.email)
+
+    @property
+    def phone_href(self) -> str | None:
+        """The phone as a ``tel:`` link (its digits and the leading plus only)."""
+        if not self.phone:
+            return None
+        return "tel:" + ("+" if self.phone.startswith("+") else "") + "".join(c for c in self.phone if c.isdigit())
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +61,8 @@ class PortalClient:
     login_url: str  # the portal's ordinary login by login and password
     post_logout_redirect_uris: tuple[str, ...] = ()
     secret_sha256: str | None = None
+    support: Support = Support()  # the portal's support contact, shown on the people's pages
+    logo_url: str | None = None  # the portal's logo (https), shown on the people's pages
 
     @property
     def is_public(self) -> bool:
@@ -139,13 +167,49 @@ def load_clients(config: Mapping[str, Mapping[str, Any]]) -> dict[str, PortalCli
         secret = values.get("secret_sha256")
         if secret is not None and (len(secret) != 64 or any(c not in "0123456789abcdef" for c in secret)):
             raise ConfigError(f"{where}.secret_sha256 must be the 64 lowercase hex digits of SHA-256(secret).")
+        name = values.get("name", client_id)
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            raise ConfigError(f"{where}.name must be the portal's display name (1 to 100 characters), as people know it.")
         clients[client_id] = PortalClient(
             client_id=client_id,
-            name=str(values.get("name") or client_id),
+            name=name.strip(),
             redirect_uris=redirect_uris,
             regions=regions,
             login_url=str(values["login_url"]),
             post_logout_redirect_uris=tuple(values.get("post_logout_redirect_uris") or ()),
             secret_sha256=secret,
+            support=_support(where, values),
+            logo_url=_https_url(where, "logo_url", values.get("logo_url")),
         )
     return clients
+
+
+def _support(where: str, values: Mapping[str, Any]) -> Support:
+    """The portal's support contact from ``support_phone``, ``support_url``, ``support_email``."""
+    phone, email = values.get("support_phone"), values.get("support_email")
+    if phone is not None and (not isinstance(phone, str) or not _SUPPORT_PHONE.fullmatch(phone.strip())
+                              or not 10 <= sum(c.isdigit() for c in phone) <= 15):  # fmt: skip
+        raise ConfigError(f'{where}.support_phone must be a phone number of 10 to 15 digits, e.g. "8 800 100-00-00".')
+    if email is not None and (not isinstance(email, str) or not _SUPPORT_EMAIL.fullmatch(email.strip())):
+        raise ConfigError(f'{where}.support_email must be an e-mail address, e.g. "help@dnevnik.example".')
+    return Support(
+        phone=phone.strip() if phone else None,
+        url=_https_url(where, "support_url", values.get("support_url")),
+        email=email.strip() if email else None,
+    )
+
+
+def _https_url(where: str, key: str, value: Any) -> str | None:
+    """An absolute ``https`` URL (a link or an image on the people's pages), or None if not given."""
+    if value is None:
+        return None
+    match = _URI.match(value) if isinstance(value, str) else None
+    if (
+        match is None
+        or match.group(1) != "https"
+        or not match.group(2)
+        or "@" in match.group(2)
+        or any(not "!" <= char <= "~" for char in value)
+    ):
+        raise ConfigError(f"{where}.{key} must be an absolute https:// URL without spaces or user info.")
+    return str(value)

@@ -33,7 +33,8 @@ def jwks() -> Response:
 @bp.get("/oidc/authorize")
 def authorize() -> Any:
     """The portal's authorization request: single sign-on, a region to pick, a refusal, or off to ESIA."""
-    return responses.respond(flow.start(flow.Authorize(request.args.to_dict(), cookies.read(sessions.COOKIE))))
+    asked = flow.Authorize(request.args.to_dict(), cookies.read(sessions.COOKIE), responses.current_browser())
+    return responses.respond(flow.start(asked))
 
 
 @bp.post("/oidc/link")

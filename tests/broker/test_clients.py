@@ -157,3 +157,55 @@ def test_a_confidential_portal_authenticates_with_its_secret_and_an_app_cannot()
 def test_a_bad_registration_names_its_key(change: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_clients({"portal": {**CLIENTS["portal"], **change}})
+
+
+SUPPORTED = {
+    **CLIENTS["portal"],
+    "name": "  Электронный дневник, Москва ",
+    "support_phone": "+7 (495) 123-45-67",
+    "support_url": "https://dnevnik.example/help",
+    "support_email": "help@dnevnik.example",
+    "logo_url": "https://dnevnik.example/logo.svg",
+}
+
+
+def test_a_portal_is_registered_with_its_name_support_contact_and_logo() -> None:
+    portal = load_clients({"portal": SUPPORTED})["portal"]
+    assert portal.name == "Электронный дневник, Москва"
+    assert portal.support.phone == "+7 (495) 123-45-67" and portal.support.phone_href == "tel:+74951234567"
+    assert (portal.support.url, portal.support.email) == ("https://dnevnik.example/help", "help@dnevnik.example")
+    assert portal.logo_url == "https://dnevnik.example/logo.svg" and portal.support
+
+
+def test_without_them_a_portal_is_named_by_its_id_and_has_no_support_contact_or_logo() -> None:
+    portal = load_clients(CLIENTS)["portal"]
+    assert portal.name == "portal" and not portal.support and portal.logo_url is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("name", ""),
+        ("name", "   "),
+        ("name", 77),
+        ("name", "Д" * 101),
+        ("support_phone", "12345"),
+        ("support_phone", "8 800 100-00-00 доб. 5"),
+        ("support_phone", "+7 495 123 45 67 89 01 23"),  # 17 digits
+        ("support_phone", 84951234567),
+        ("support_email", "help"),
+        ("support_email", "help@dnevnik"),
+        ("support_email", "<help@dnevnik.example>"),
+        ("support_url", "http://dnevnik.example/help"),  # not https
+        ("support_url", "javascript:alert(1)"),
+        ("support_url", "dnevnik.example/help"),
+        ("support_url", "https://x@evil.example/help"),
+        ("support_url", "https://dnevnik.example/he lp"),
+        ("logo_url", "data:image/svg+xml,<svg/>"),
+        ("logo_url", "//dnevnik.example/logo.svg"),
+        ("logo_url", ["https://dnevnik.example/logo.svg"]),
+    ],
+)
+def test_a_bad_name_support_contact_or_logo_names_its_key(key: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=rf"OIDC_CLIENTS\.portal\.{key} "):
+        load_clients({"portal": {**SUPPORTED, key: value}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -10,7 +11,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from broker import services
-from broker.oidc.clients import PortalClient
+from broker.oidc.clients import PortalClient, Support
 from broker.web import pages
 
 PORTAL = PortalClient(
@@ -120,3 +121,40 @@ def test_the_logout_remembers_the_portal_for_the_logged_out_page(app: Flask, bro
     browser.post("/oidc/logout", data={"client_id": PORTAL.client_id, "csrf_token": token.group(1)})
     with browser.session_transaction() as session:
         assert session[pages.LOGOUT_PORTAL] == PORTAL.client_id
+
+
+SUPPORTED = dataclasses.replace(
+    PORTAL,
+    client_id="diary-help",
+    support=Support(phone="+7 495 123-45-67", email="help@diary.example"),
+    logo_url="https://static.diary.example/logo.png",
+)
+
+
+def test_an_error_page_names_the_portal_with_its_logo_and_support_contact(app: Flask, browser: FlaskClient) -> None:
+    with app.app_context():
+        services.current().clients[SUPPORTED.client_id] = SUPPORTED
+    answer = browser.get("/no-such-page", query_string={"client_id": SUPPORTED.client_id}, headers={"Accept": "text/html"})
+    page = assert_russian_page_leading_on(answer, 404)
+    assert '<img class="logo" src="https://static.diary.example/logo.png" alt=""' in page and "Дневник.Тест · вход" in page
+    assert "обратитесь в поддержку портала «Дневник.Тест»" in page
+    assert 'href="tel:+74951234567"' in page and 'href="mailto:help@diary.example"' in page
+    policy = answer.headers["Content-Security-Policy"]
+    assert "img-src 'self' https://static.diary.example;" in policy and "default-src 'none'" in policy
+
+
+def test_a_page_of_a_portal_without_a_logo_keeps_the_strict_image_policy(browser: FlaskClient) -> None:
+    answer = browser.get("/no-such-page", query_string={"client_id": PORTAL.client_id}, headers={"Accept": "text/html"})
+    page = assert_russian_page_leading_on(answer, 404)
+    assert "<img" not in page and "Дневник.Тест · вход" in page and "поддержку портала" not in page
+    assert "img-src 'self';" in answer.headers["Content-Security-Policy"]
+
+
+def test_the_logged_out_page_shows_the_portal_that_asked(app: Flask, browser: FlaskClient) -> None:
+    with app.app_context():
+        services.current().clients[SUPPORTED.client_id] = SUPPORTED
+    with browser.session_transaction() as session:
+        session[pages.LOGOUT_PORTAL] = SUPPORTED.client_id
+    answer = browser.get("/oidc/logged-out")
+    assert answer.status_code == 200 and "Дневник.Тест · вход" in answer.get_data(as_text=True)
+    assert "https://static.diary.example" in answer.headers["Content-Security-Policy"]

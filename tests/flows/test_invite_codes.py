@@ -161,7 +161,10 @@ def test_wrong_codes_end_the_login_with_invite_code_invalid_in_its_one_attempt_r
         assert attempt.reference in text
         assert attempt.trace[-1]["field"] == "invite_code" and attempt.trace[-1]["result"] == "fail"
     assert links_of(world, KID_ACCOUNT) == []
-    assert type_code(world, page, "AAAAA-AAAAA").status_code == 400  # the pending login is gone
+    # The form sent again (a reload of the refusal) shows the same refusal, and no code is tried.
+    again = type_code(world, page, "AAAAA-AAAAA")
+    assert again.status_code == 403 and attempt.reference in again.text
+    assert attempts(world) == [("refused", "invite_code_invalid", KID_ACCOUNT, "invite_code_wrong")]
     assert links_of(world, KID_ACCOUNT) == []
 
 

@@ -27,7 +27,8 @@ def test_an_account_without_snils_is_linked_and_the_next_login_goes_straight_in(
 
 def test_the_link_flow_refuses_a_person_who_is_not_that_account(world: World) -> None:
     page = link_through_esia(world, "d-004", "adult-verified")
-    assert not isinstance(page, str) and "Фамилия, имя или отчество" in page.text
+    assert not isinstance(page, str) and page.status_code == 403
+    assert "Привязать аккаунт Госуслуг не получилось" in page.text and "другого человека" in page.text
 
 
 @pytest.mark.parametrize(
