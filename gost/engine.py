@@ -69,7 +69,7 @@ def _algorithm(curve: Curve) -> bytes:
     else:
         key, digest = _GOST2012_512, _STREEBOG_512
     parameters = _oid(curve.oids[0])
-    if curve.oids[0].startswith("1.2.643.2.2."):  # CryptoPro sets name their digest too
+    if not curve.oids[0].startswith("1.2.643.7.1.2.1.1."):  # as OpenSSL writes it: TC26's 256-bit sets name no digest
         parameters += _oid(digest)
     return _der(0x30, _oid(key) + _der(0x30, parameters))
 
