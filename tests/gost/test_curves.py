@@ -78,3 +78,14 @@ def test_u_p_plus_v_q_is_what_two_separate_multiplications_add_up_to(u: int, v: 
 def test_a_curve_whose_base_point_is_not_on_it_is_refused() -> None:
     with pytest.raises(ValueError, match="not on the curve"):
         curves.Curve("broken", p=CURVE.p, a=CURVE.a, b=CURVE.b, q=CURVE.q, x=CURVE.x, y=CURVE.y + 1)
+
+
+def test_a_key_verified_against_again_gets_its_own_table_and_the_same_answers() -> None:
+    """The second use of a key builds its table (the first goes through the simultaneous multiplication)."""
+    key = CURVE.multiply_base(0xFEEDFACE)
+    assert key is not None
+    expected = slow_add(CURVE, slow_multiply(CURVE, 12345, (CURVE.x, CURVE.y)), slow_multiply(CURVE, CURVE.q - 678, key))
+    answers = [CURVE.multiply_two(12345, CURVE.q - 678, key) for _ in range(3)]
+
+    assert (CURVE, key) in curves._tables
+    assert answers == [expected] * 3
