@@ -218,8 +218,13 @@ class Measured:
 
 
 def measure(args: argparse.Namespace, pids: list[int], esia_pids: list[int]) -> Measured:
-    """``args.users`` processes doing logins back to back for ``args.seconds``, after one warm-up login."""
-    one_login(Browser(), args)  # fail fast, and warm up
+    """``args.users`` processes doing logins back to back for ``args.seconds``, after ``args.warmup`` logins.
+
+    Each warm-up login opens new connections, so that every server process gets some and builds
+    what it builds once (imports, caches, the GOST tables) before the measurement.
+    """
+    for _ in range(max(1, args.warmup)):
+        one_login(Browser(), args)  # fail fast, and warm up
     cpu_before, _ = cpu_and_rss(pids)
     esia_before, busy_before = cpu_and_rss(esia_pids)[0], machine_busy_seconds()
     own_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -287,6 +292,7 @@ def main() -> None:
     parser.add_argument("--broker-pids", help="comma-separated; default: processes whose command line has --broker-match")
     parser.add_argument("--broker-match", default="broker:create_app")
     parser.add_argument("--esia-match", default="mock_esia", help="the mock ESIA's processes, for its CPU figure")
+    parser.add_argument("--warmup", type=int, default=20, help="logins before the measurement, each on new connections")
     parser.add_argument(
         "--flows",
         help="e.g. legacy,current: start the mock ESIA and the broker here for each flow in turn (no `make run` needed), "

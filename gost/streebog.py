@@ -6,13 +6,15 @@ of a digest are in memory order and every 512-bit value is a Python ``int`` read
 the standard's numbers themselves.
 
 Speed comes from the usual table form of the round function: the S-box, the byte transposition
-and the linear map L are folded into 64 tables of 256 entries (one per input byte position),
-each entry already a 512-bit number in its output place, so ``LPS(x)`` is 64 look-ups joined
-by XOR. The key schedule of the first block (the initial value, ``N = 0``) is the same for
+and the linear map L are folded into eight tables of 256 64-bit words (one per input row), so
+``LPS(x)`` is 64 look-ups joined by XOR into eight words. The key schedule of the first block (the initial value, ``N = 0``) is the same for
 every message and is computed once per digest size.
 """
 
 from __future__ import annotations
+
+import struct
+from collections.abc import Callable
 
 _MASK = (1 << 512) - 1
 
@@ -110,17 +112,17 @@ _C = (
 
 
 def _tables() -> tuple[tuple[int, ...], ...]:
-    """For each input byte position k: LPS of that byte alone, for each of its 256 values.
+    """For each input row t: the 64-bit output word that a byte of row t alone gives, for each of its 256 values.
 
-    S and the transposition τ move a byte; l is linear, so each table is built from the images
-    of the byte's eight bits: ``table[v] = table[v without its lowest bit] ^ image[lowest bit]``.
+    S and the transposition τ send byte (t, i) (row t, column i) to byte (i, t); l is linear, so
+    output word i is ``T[0][byte(0, i)] ^ … ^ T[7][byte(7, i)]`` with the same eight tables for
+    every word. Each table is built from the images of a byte's eight bits:
+    ``table[v] = table[v without its lowest bit] ^ image[lowest bit]``.
     """
     tables = []
-    for k in range(64):
-        place = (k % 8) * 8 + k // 8  # τ sends byte k to byte `place`
-        word, byte = divmod(place, 8)
-        # Bit j of the byte is bit 8*byte + j of its word, which selects row 63 - (8*byte + j) of A.
-        images = [_A[63 - 8 * byte - bit] << (64 * word) for bit in range(8)]
+    for t in range(8):
+        # Bit j of byte t of a word selects row 63 - (8t + j) of A.
+        images = [_A[63 - 8 * t - bit] for bit in range(8)]
         linear = [0] * 256
         for value in range(1, 256):
             lowest = (value & -value).bit_length() - 1
@@ -129,29 +131,40 @@ def _tables() -> tuple[tuple[int, ...], ...]:
     return tuple(tables)
 
 
-_T = _tables()
+def _make_lps(tables: tuple[tuple[int, ...], ...]) -> Callable[[int], int]:
+    """L(P(S(x))) of a 512-bit number: 64 look-ups in eight small tables, eight 64-bit words.
+
+    Written out in full, with the tables in local names: in pure Python the look-ups and the
+    XORs of small numbers are what a round costs, and nothing else should.
+    """
+    t0, t1, t2, t3, t4, t5, t6, t7 = tables
+    pack = struct.Struct("<8Q").pack
+    from_bytes = int.from_bytes
+
+    def lps(x: int) -> int:
+        # fmt: off
+        (
+            b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
+            b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31,
+            b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47,
+            b48, b49, b50, b51, b52, b53, b54, b55, b56, b57, b58, b59, b60, b61, b62, b63,
+        ) = x.to_bytes(64, "little")
+        return from_bytes(pack(
+            t0[b0] ^ t1[b8] ^ t2[b16] ^ t3[b24] ^ t4[b32] ^ t5[b40] ^ t6[b48] ^ t7[b56],
+            t0[b1] ^ t1[b9] ^ t2[b17] ^ t3[b25] ^ t4[b33] ^ t5[b41] ^ t6[b49] ^ t7[b57],
+            t0[b2] ^ t1[b10] ^ t2[b18] ^ t3[b26] ^ t4[b34] ^ t5[b42] ^ t6[b50] ^ t7[b58],
+            t0[b3] ^ t1[b11] ^ t2[b19] ^ t3[b27] ^ t4[b35] ^ t5[b43] ^ t6[b51] ^ t7[b59],
+            t0[b4] ^ t1[b12] ^ t2[b20] ^ t3[b28] ^ t4[b36] ^ t5[b44] ^ t6[b52] ^ t7[b60],
+            t0[b5] ^ t1[b13] ^ t2[b21] ^ t3[b29] ^ t4[b37] ^ t5[b45] ^ t6[b53] ^ t7[b61],
+            t0[b6] ^ t1[b14] ^ t2[b22] ^ t3[b30] ^ t4[b38] ^ t5[b46] ^ t6[b54] ^ t7[b62],
+            t0[b7] ^ t1[b15] ^ t2[b23] ^ t3[b31] ^ t4[b39] ^ t5[b47] ^ t6[b55] ^ t7[b63],
+        ), "little")
+        # fmt: on
+
+    return lps
 
 
-def _lps(x: int, t: tuple[tuple[int, ...], ...] = _T) -> int:
-    """L(P(S(x))) of a 512-bit number."""
-    # fmt: off
-    (
-        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
-        b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31,
-        b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47,
-        b48, b49, b50, b51, b52, b53, b54, b55, b56, b57, b58, b59, b60, b61, b62, b63,
-    ) = x.to_bytes(64, "little")
-    return (
-        t[0][b0] ^ t[1][b1] ^ t[2][b2] ^ t[3][b3] ^ t[4][b4] ^ t[5][b5] ^ t[6][b6] ^ t[7][b7] ^
-        t[8][b8] ^ t[9][b9] ^ t[10][b10] ^ t[11][b11] ^ t[12][b12] ^ t[13][b13] ^ t[14][b14] ^ t[15][b15] ^
-        t[16][b16] ^ t[17][b17] ^ t[18][b18] ^ t[19][b19] ^ t[20][b20] ^ t[21][b21] ^ t[22][b22] ^ t[23][b23] ^
-        t[24][b24] ^ t[25][b25] ^ t[26][b26] ^ t[27][b27] ^ t[28][b28] ^ t[29][b29] ^ t[30][b30] ^ t[31][b31] ^
-        t[32][b32] ^ t[33][b33] ^ t[34][b34] ^ t[35][b35] ^ t[36][b36] ^ t[37][b37] ^ t[38][b38] ^ t[39][b39] ^
-        t[40][b40] ^ t[41][b41] ^ t[42][b42] ^ t[43][b43] ^ t[44][b44] ^ t[45][b45] ^ t[46][b46] ^ t[47][b47] ^
-        t[48][b48] ^ t[49][b49] ^ t[50][b50] ^ t[51][b51] ^ t[52][b52] ^ t[53][b53] ^ t[54][b54] ^ t[55][b55] ^
-        t[56][b56] ^ t[57][b57] ^ t[58][b58] ^ t[59][b59] ^ t[60][b60] ^ t[61][b61] ^ t[62][b62] ^ t[63][b63]
-    )
-    # fmt: on
+_lps = _make_lps(_tables())
 
 
 def _keys(k: int) -> tuple[int, ...]:
@@ -163,38 +176,43 @@ def _keys(k: int) -> tuple[int, ...]:
     return tuple(keys)
 
 
-def _compress(n: int, h: int, m: int, keys: tuple[int, ...] | None = None) -> int:
+def _compress(n: int, h: int, m: int) -> int:
     """The compression function g_N(h, m) = E(LPS(h ⊕ N), m) ⊕ h ⊕ m."""
-    if keys is None:
-        keys = _keys(_lps(h ^ n))
+    lps = _lps
+    k = lps(h ^ n)
+    state = m
+    for c in _C:
+        state = lps(k ^ state)
+        k = lps(k ^ c)
+    return k ^ state ^ h ^ m
+
+
+def _compress_first(keys: tuple[int, ...], h: int, m: int) -> int:
+    """g_0(IV, m) with the round keys of the initial value, computed once."""
+    lps = _lps
     state = m
     for key in keys[:12]:
-        state = _lps(key ^ state)
+        state = lps(key ^ state)
     return keys[12] ^ state ^ h ^ m
 
 
-_IV_256 = int.from_bytes(b"\x01" * 64, "little")
-_FIRST_KEYS = {256: _keys(_lps(_IV_256)), 512: _keys(_lps(0))}
+_IV = {256: int.from_bytes(b"\x01" * 64, "little"), 512: 0}
+_FIRST_KEYS = {size: _keys(_lps(iv)) for size, iv in _IV.items()}
 
 
 def _digest(data: bytes, size: int) -> int:
-    h = _IV_256 if size == 256 else 0
-    n = sigma = 0
-    keys: tuple[int, ...] | None = _FIRST_KEYS[size]  # h = IV and N = 0: known in advance
     full = len(data) - len(data) % 64
-    for offset in range(0, full, 64):
-        m = int.from_bytes(data[offset : offset + 64], "little")
-        h = _compress(n, h, m, keys)
-        keys = None
-        n += 512
-        sigma += m
     tail = data[full:]
-    m = int.from_bytes(tail, "little") | 1 << (8 * len(tail))  # the padding: a 1 bit above the message
-    h = _compress(n, h, m, keys)
+    blocks = [int.from_bytes(data[offset : offset + 64], "little") for offset in range(0, full, 64)]
+    blocks.append(int.from_bytes(tail, "little") | 1 << (8 * len(tail)))  # the padding: a 1 bit above the message
+    h = _compress_first(_FIRST_KEYS[size], _IV[size], blocks[0])  # h = IV and N = 0: round keys known in advance
+    n = 0
+    for m in blocks[1:]:
+        n += 512
+        h = _compress(n, h, m)
     n = (n + 8 * len(tail)) & _MASK
-    sigma = (sigma + m) & _MASK
     h = _compress(0, h, n)
-    return _compress(0, h, sigma)
+    return _compress(0, h, sum(blocks) & _MASK)
 
 
 def streebog256(data: bytes) -> bytes:
