@@ -13,6 +13,17 @@ login/password) → the broker's callback → the portal's callback → the toke
 is linked already, so every login ends in a session (`signed_in`). Prints logins/s, p50/p99
 of a whole login, errors, and the broker processes' own CPU per login and peak RSS, read from
 /proc (the broker's pids: given, or found by their command line).
+
+    .venv/bin/python bench/login_load.py --flows legacy,current [--rounds 2] [--gost-backend python]
+
+compares ESIA's two flows in one run, without `make run`: for each flow in turn (interleaved,
+``--rounds`` times) it starts the mock ESIA and the broker as `make run` does
+(examples/run_demo.py: the same settings, registry and gunicorn shapes, a fresh instance folder,
+free ports, rate limits off), measures, and stops them. The legacy flow is the demo's (RSA CMS
+``client_secret``, RS256 tokens); the current flow signs with a GOST key (raw ``client_secret``)
+and the mock signs its tokens ``GOST3410_2012_256``. Both servers run with ``GOST_BACKEND`` as
+given (default ``python``: pure-Python GOST). It ends with each flow's broker CPU per login and
+their ratio.
 """
 
 from __future__ import annotations
