@@ -220,6 +220,10 @@ class Curve:
                 acc = self._sum_from_comb(self._comb, u)
                 assert acc is not None
                 return self.to_affine(self._add(acc, other))
+        return self._simultaneous(u, v, point)
+
+    def _simultaneous(self, u: int, v: int, point: Affine) -> Affine | None:
+        """``u·P + v·Q`` by interleaved width-w NAF: one chain of doublings for both scalars."""
         p = self.p
         adds: dict[int, list[Affine]] = {}
         for scalar, width, odd in ((u, _BASE_NAF, self._base_odd), (v, _KEY_NAF, _key_odd(self, point))):
@@ -235,8 +239,8 @@ class Curve:
         return self.to_affine(total)
 
     def multiply(self, k: int, point: Affine) -> Affine | None:
-        """``k·Q`` for any point Q of the curve."""
-        return self.multiply_two(0, k, point)
+        """``k·Q`` for any point Q of the curve and any ``k >= 0`` (not reduced modulo q)."""
+        return self._simultaneous(0, k, point)
 
 
 def _naf(k: int, width: int) -> list[tuple[int, int]]:

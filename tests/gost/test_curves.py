@@ -45,7 +45,8 @@ def test_each_base_point_has_the_order_its_parameter_set_says(curve: curves.Curv
     base = (curve.x, curve.y)
     assert curve.contains(base)
     assert curve.multiply(curve.q, base) is None
-    assert curve.multiply_base(curve.q - 1) == (curve.x, curve.p - curve.y)
+    assert curve.multiply(curve.q + 1, base) == base
+    assert curve.multiply(curve.q - 1, base) == curve.multiply_base(curve.q - 1) == (curve.x, curve.p - curve.y)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 127, 128, 129, 255, 256, 257, 2**128 + 1, CURVE.q - 2, CURVE.q - 1, CURVE.q + 5])
