@@ -33,7 +33,20 @@ from gost import signature as _signature
 from gost import streebog as _streebog
 from gost.curves import BY_OID, CURVES, Affine, Curve
 
-__all__ = ["BY_OID", "CURVES", "Affine", "Curve", "backend", "public_key", "sign", "streebog256", "streebog512", "verify"]
+__all__ = [
+    "BACKENDS",
+    "BY_OID",
+    "CURVES",
+    "Affine",
+    "BackendError",
+    "Curve",
+    "backend",
+    "public_key",
+    "sign",
+    "streebog256",
+    "streebog512",
+    "verify",
+]
 
 BACKENDS = ("auto", "engine", "python")
 

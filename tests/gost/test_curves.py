@@ -86,7 +86,9 @@ def test_a_key_verified_against_again_gets_its_own_table_and_the_same_answers() 
     key = CURVE.multiply_base(0xFEEDFACE)
     assert key is not None
     expected = slow_add(CURVE, slow_multiply(CURVE, 12345, (CURVE.x, CURVE.y)), slow_multiply(CURVE, CURVE.q - 678, key))
-    answers = [CURVE.multiply_two(12345, CURVE.q - 678, key) for _ in range(3)]
+    first = CURVE.multiply_two(12345, CURVE.q - 678, key)
+    assert (CURVE, key) not in curves._tables  # a key used once builds nothing
+    answers = [first] + [CURVE.multiply_two(12345, CURVE.q - 678, key) for _ in range(2)]
 
     assert (CURVE, key) in curves._tables
     assert answers == [expected] * 3

@@ -169,3 +169,42 @@ def test_the_engine_path_keeps_the_standards_range_checks(gost_engine: engine.En
     for bad_s, bad_r in [(0, r), (s, 0), (curve.q, r), (s, curve.q)]:
         assert not gost_engine.verify(curve, point, digest, s_then_r(curve, bad_s, bad_r))
     assert not gost_engine.verify(curve, (point[0], point[1] ^ 1), digest, gost_engine.sign(curve, d, digest))
+
+
+def test_a_fixed_k_that_gives_s_zero_is_refused_as_the_standard_says() -> None:
+    curve, example = TEST_256, EXAMPLE_256
+    k, d, q = example["k"], example["d"], curve.q
+    point = curve.multiply_base(k)
+    assert point is not None
+    r = point[0] % q
+    e = -r * d * pow(k, -1, q) % q  # r·d + k·e ≡ 0 (mod q)
+
+    with pytest.raises(ValueError, match="another"):
+        signature.sign(curve, d, digest_of(curve, e), k=k)
+
+
+def test_a_key_of_small_order_is_refused_without_building_a_broken_table() -> None:
+    """TC26-256-A has cofactor 4: q·R for a point R of the curve is a point of order 2 or 4."""
+    curve = curves.BY_OID["1.2.643.7.1.2.1.1.1"]
+    small = None
+    for x in range(1, 200):
+        rhs = (x * x * x + curve.a * x + curve.b) % curve.p
+        y = pow(rhs, (curve.p + 1) // 4, curve.p)  # p ≡ 3 (mod 4)
+        if y * y % curve.p == rhs:
+            small = curve.multiply(curve.q, (x, y))
+            if small is not None:
+                break
+    assert small is not None and curve.contains(small)
+    made = signature.sign(curve, 12345, streebog.streebog256(b"m"))
+
+    assert [signature.verify(curve, small, streebog.streebog256(b"m"), made) for _ in range(3)] == [False] * 3
+
+
+def test_the_engine_keeps_a_few_keys_and_lets_the_others_go(gost_engine: engine.Engine) -> None:
+    curve = curves.CURVES[0]
+    digest = streebog.streebog256(b"m")
+    pairs = [(signature.public_key(curve, d), signature.sign(curve, d, digest)) for d in range(1000, 1000 + 2 * engine._CACHED_KEYS)]
+
+    assert all(gost_engine.verify(curve, point, digest, made) for point, made in pairs)
+    assert len(gost_engine._keys) <= engine._CACHED_KEYS
+    assert all(gost_engine.verify(curve, point, digest, made) for point, made in pairs[:2])  # evicted, read again
