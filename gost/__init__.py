@@ -18,9 +18,9 @@ The functions here use the engine when it is there and the curve is a named one,
 otherwise. ``GOST_BACKEND=python`` (in the environment, read on first use) keeps to pure
 Python, ``GOST_BACKEND=engine`` refuses to run without the engine; the default is ``auto``.
 
-Pure Python is not constant-time (neither is the engine, per its own documentation of the
-generic EC code it uses). It serves development, tests and the legacy of small deployments;
-production in Russia needs certified crypto behind the broker's ``Signer`` interface.
+Pure Python is not constant-time. It serves development, tests and the legacy of small
+deployments; production in Russia needs certified crypto behind the broker's ``Signer``
+interface.
 """
 
 from __future__ import annotations
