@@ -1,6 +1,6 @@
 """The least CPU a login can cost on this machine with this stack, before any of our own code.
 
-    .venv/bin/python bench/floor.py [--requests 3000] [--signatures 500]
+    .venv/bin/python bench/floor.py [--requests 3000] [--signatures 500] [--flow legacy|current]
 
 A login costs signatures that the protocols demand and HTTP requests that the flow is made of,
 whatever the application does in between:
@@ -17,6 +17,11 @@ fresh key, and the server CPU per request of an empty WSGI app and an empty Flas
 gunicorn as `make run` starts it (gthread, keep-alive, one client connection), read from /proc.
 It prints the sum per login for the broker and for the mock, next to the targets of
 `bench/login_load.py`. Run it on a quiet machine; nothing else needs to be running.
+
+``--flow current`` counts ESIA's current flow instead: the broker's two ``client_secret`` are
+raw GOST signatures and it verifies the two GOST-signed tokens; the mock verifies the two
+``client_secret`` and signs the two tokens, all with the pure-Python ``gost`` library (the
+token figures over a 700-byte ``header.payload``, about what the mock's tokens are).
 """
 
 from __future__ import annotations
@@ -38,9 +43,11 @@ from bench import machine  # noqa: E402
 from bench.login_load import cpu_and_rss, pids_matching  # noqa: E402
 
 CMS, JWT = "CMS client_secret (RSA-2048)", "RS256 JWT (joserfc)"
-#: Per login: (CMS signatures, RS256 JWTs, requests served).
-BROKER = (2, 1, 3)
-MOCK = (0, 2, 4)
+GOST_SECRET, GOST_SECRET_CHECK = "GOST client_secret (pure Python)", "GOST client_secret verified"
+GOST_TOKEN, GOST_TOKEN_CHECK = "GOST token signature (pure Python)", "GOST token verified"
+#: Per login and flow: (signatures and verifications by kind, requests served).
+BROKER = {"legacy": ({CMS: 2, JWT: 1}, 3), "current": ({GOST_SECRET: 2, JWT: 1, GOST_TOKEN_CHECK: 2}, 3)}
+MOCK = {"legacy": ({JWT: 2}, 4), "current": ({GOST_SECRET_CHECK: 2, GOST_TOKEN: 2}, 4)}
 TARGET_BROKER_MS = 4.0
 TARGET_LOGINS_PER_SECOND = 150
 
@@ -95,6 +102,32 @@ def signature_costs(count: int) -> dict[str, float]:
     return {
         CMS: cpu_per_call(lambda: signer.sign(secret_input), count),
         JWT: cpu_per_call(lambda: jwt.encode({"alg": "RS256", "kid": "k"}, claims, jwk), count),
+        **gost_costs(secret_input, count),
+    }
+
+
+def gost_costs(secret_input: bytes, count: int) -> dict[str, float]:
+    """The current flow's GOST work in pure Python, on one key each side (as in a login)."""
+    import secrets
+
+    from gost import curves, signature, streebog
+
+    curve = curves.BY_OID["1.2.643.2.2.35.1"]
+    d = 1 + secrets.randbelow(curve.q - 1)
+    point = signature.public_key(curve, d)
+    token_input = b"e" * 700
+
+    def sign(data: bytes) -> bytes:
+        return signature.sign(curve, d, streebog.streebog256(data))
+
+    secret_signature, token_signature = sign(secret_input), sign(token_input)
+    return {
+        GOST_SECRET: cpu_per_call(lambda: sign(secret_input), count),
+        GOST_SECRET_CHECK: cpu_per_call(
+            lambda: signature.verify(curve, point, streebog.streebog256(secret_input), secret_signature), count
+        ),
+        GOST_TOKEN: cpu_per_call(lambda: sign(token_input), count),
+        GOST_TOKEN_CHECK: cpu_per_call(lambda: signature.verify(curve, point, streebog.streebog256(token_input), token_signature), count),
     }
 
 
@@ -147,6 +180,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--signatures", type=int, default=500)
+    parser.add_argument("--flow", choices=sorted(BROKER), default="legacy")
     args = parser.parse_args()
 
     print(f"machine: {machine.describe()}")
@@ -158,14 +192,17 @@ def main() -> None:
     print(f"  {'request, empty WSGI app, gunicorn':<40} {bare * 1000:6.3f} ms CPU (server processes)")
     print(f"  {'request, empty Flask view, gunicorn':<40} {flask * 1000:6.3f} ms CPU (server processes)")
 
-    def floor(cms: int, jwts: int, requests: int) -> float:
-        return cms * signatures[CMS] + jwts * signatures[JWT] + requests * flask
+    def floor(work: dict[str, int], requests: int) -> float:
+        return sum(times * signatures[kind] for kind, times in work.items()) + requests * flask
 
-    broker, mock = floor(*BROKER), floor(*MOCK)
+    def spelled(work: dict[str, int], requests: int) -> str:
+        return " + ".join([*(f"{times} × {kind}" for kind, times in work.items()), f"{requests} requests"])
+
+    broker, mock = floor(*BROKER[args.flow]), floor(*MOCK[args.flow])
     budget = 2 / TARGET_LOGINS_PER_SECOND  # two cores, every process of the login on them
-    print(f"floor per login, broker: {BROKER[0]} CMS + {BROKER[1]} JWT + {BROKER[2]} requests = "
+    print(f"floor per login, {args.flow} flow, broker: {spelled(*BROKER[args.flow])} = "
           f"{broker * 1000:.2f} ms (target: at most {TARGET_BROKER_MS:.0f} ms)")  # fmt: skip
-    print(f"floor per login, mock ESIA: {MOCK[1]} JWT + {MOCK[2]} requests = {mock * 1000:.2f} ms")
+    print(f"floor per login, {args.flow} flow, mock ESIA: {spelled(*MOCK[args.flow])} = {mock * 1000:.2f} ms")
     print(f"{TARGET_LOGINS_PER_SECOND} logins/s on 2 cores leaves {budget * 1000:.1f} ms of CPU per login for "
           f"everything; the floors above already take {(broker + mock) * 1000:.1f} ms, before the load "
           f"generator and before any application code")  # fmt: skip

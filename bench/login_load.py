@@ -13,28 +13,46 @@ login/password) → the broker's callback → the portal's callback → the toke
 is linked already, so every login ends in a session (`signed_in`). Prints logins/s, p50/p99
 of a whole login, errors, and the broker processes' own CPU per login and peak RSS, read from
 /proc (the broker's pids: given, or found by their command line).
+
+    .venv/bin/python bench/login_load.py --flows legacy,current [--rounds 2] [--gost-backend python]
+
+compares ESIA's two flows in one run, without `make run`: for each flow in turn (interleaved,
+``--rounds`` times) it starts the mock ESIA and the broker as `make run` does
+(examples/run_demo.py: the same settings, registry and gunicorn shapes, a fresh instance folder,
+free ports, rate limits off), measures, and stops them. The legacy flow is the demo's (RSA CMS
+``client_secret``, RS256 tokens); the current flow signs with a GOST key (raw ``client_secret``)
+and the mock signs its tokens ``GOST3410_2012_256``. Both servers run with ``GOST_BACKEND`` as
+given (default ``python``: pure-Python GOST). It ends with each flow's broker CPU per login and
+their ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import http.client
+import io
 import json
 import multiprocessing
 import os
 import resource
 import secrets
+import socket
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from bench import machine  # noqa: E402
 
@@ -191,27 +209,33 @@ def cpu_and_rss(pids: list[int]) -> tuple[float, int]:
     return cpu, rss
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--broker", default="http://127.0.0.1:5000")
-    parser.add_argument("--client-id", default="diary-demo")
-    parser.add_argument("--client-secret", help="default: the running demo portal's (read from its environment)")
-    parser.add_argument("--redirect-uri", default="http://127.0.0.1:8000/callback")
-    parser.add_argument("--region", default="77")
-    parser.add_argument("--person", default="namesake-1", help="a mock ESIA login whose account is linked")
-    parser.add_argument("--users", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--broker-pids", help="comma-separated; default: processes whose command line has --broker-match")
-    parser.add_argument("--broker-match", default="broker:create_app")
-    parser.add_argument("--esia-match", default="mock_esia", help="the mock ESIA's processes, for its CPU figure")
-    args = parser.parse_args()
+@dataclass
+class Measured:
+    """One load run: what the users saw and what each side spent."""
 
-    args.client_secret = args.client_secret or demo_portal_secret()
-    pids = [int(pid) for pid in args.broker_pids.split(",")] if args.broker_pids else pids_matching(args.broker_match)
-    if not pids:
-        raise SystemExit(f"no broker process found (looked for {args.broker_match!r}); pass --broker-pids")
-    esia_pids = pids_matching(args.esia_match)
-    one_login(Browser(), args)  # fail fast, and warm up
+    users: int
+    elapsed: float
+    latencies: list[float]
+    errors: int
+    broker_cpu: float  # seconds, over the run
+    esia_cpu: float
+    load_cpu: float
+    busy: float  # the whole machine's busy seconds
+    peak_rss: int
+    broker_processes: int
+
+    def per_login(self, seconds: float) -> float:
+        return seconds / len(self.latencies) if self.latencies else float("nan")
+
+
+def measure(args: argparse.Namespace, pids: list[int], esia_pids: list[int]) -> Measured:
+    """``args.users`` processes doing logins back to back for ``args.seconds``, after ``args.warmup`` logins.
+
+    Each warm-up login opens new connections, so that every server process gets some and builds
+    what it builds once (imports, caches, the GOST tables) before the measurement.
+    """
+    for _ in range(max(1, args.warmup)):
+        one_login(Browser(), args)  # fail fast, and warm up
     cpu_before, _ = cpu_and_rss(pids)
     esia_before, busy_before = cpu_and_rss(esia_pids)[0], machine_busy_seconds()
     own_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -232,29 +256,204 @@ def main() -> None:
     cpu_after, _ = cpu_and_rss(pids)
     esia_after, busy_after = cpu_and_rss(esia_pids)[0], machine_busy_seconds()
     own_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    load_cpu = (own_after.ru_utime + own_after.ru_stime) - (own_before.ru_utime + own_before.ru_stime)
-    latencies = sorted(latency for done, _ in outcomes for latency in done)
-    errors = sum(e for _, e in outcomes)
-    logins = len(latencies)
-    print(f"machine: {machine.describe()}")
-    print(f"{args.users} concurrent users, {elapsed:.1f} s, person {args.person} (linked: signed_in)")
+    return Measured(
+        users=args.users,
+        elapsed=elapsed,
+        latencies=sorted(latency for done, _ in outcomes for latency in done),
+        errors=sum(e for _, e in outcomes),
+        broker_cpu=cpu_after - cpu_before,
+        esia_cpu=esia_after - esia_before,
+        load_cpu=(own_after.ru_utime + own_after.ru_stime) - (own_before.ru_utime + own_before.ru_stime),
+        busy=busy_after - busy_before,
+        peak_rss=peak_rss,
+        broker_processes=len(pids),
+    )
+
+
+def report(run: Measured) -> None:
+    logins, latencies = len(run.latencies), run.latencies
     if not logins:
-        raise SystemExit(f"no login completed; errors: {errors}")
-    print(f"logins: {logins} ({logins / elapsed:.1f}/s), errors: {errors}")
+        raise SystemExit(f"no login completed; errors: {run.errors}")
+    print(f"logins: {logins} ({logins / run.elapsed:.1f}/s), errors: {run.errors}")
     print(
         f"whole login: p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, "
         f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms, mean {statistics.fmean(latencies) * 1000:.0f} ms"
     )
     print(
-        f"broker processes ({len(pids)}): CPU {(cpu_after - cpu_before) / logins * 1000:.1f} ms per login, "
-        f"peak RSS {peak_rss / 1024 / 1024:.0f} MB (summed over the processes: shared pages count once per process)"
+        f"broker processes ({run.broker_processes}): CPU {run.per_login(run.broker_cpu) * 1000:.1f} ms per login, "
+        f"peak RSS {run.peak_rss / 1024 / 1024:.0f} MB (summed over the processes: shared pages count once per process)"
     )
-    per_login = lambda seconds: f"{seconds / logins * 1000:.1f} ms"  # noqa: E731
     print(
-        f"CPU per login elsewhere: mock ESIA {per_login(esia_after - esia_before)}, load generator "
-        f"{per_login(load_cpu)}; the whole machine {per_login(busy_after - busy_before)} "
-        f"({(busy_after - busy_before) / elapsed / (os.cpu_count() or 1) * 100:.0f} % busy)"
+        f"CPU per login elsewhere: mock ESIA {run.per_login(run.esia_cpu) * 1000:.1f} ms, load generator "
+        f"{run.per_login(run.load_cpu) * 1000:.1f} ms; the whole machine {run.per_login(run.busy) * 1000:.1f} ms "
+        f"({run.busy / run.elapsed / (os.cpu_count() or 1) * 100:.0f} % busy)"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--broker", default="http://127.0.0.1:5000")
+    parser.add_argument("--client-id", default="diary-demo")
+    parser.add_argument("--client-secret", help="default: the running demo portal's (read from its environment)")
+    parser.add_argument("--redirect-uri", default="http://127.0.0.1:8000/callback")
+    parser.add_argument("--region", default="77")
+    parser.add_argument("--person", default="namesake-1", help="a mock ESIA login whose account is linked")
+    parser.add_argument("--users", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--broker-pids", help="comma-separated; default: processes whose command line has --broker-match")
+    parser.add_argument("--broker-match", default="broker:create_app")
+    parser.add_argument("--esia-match", default="mock_esia", help="the mock ESIA's processes, for its CPU figure")
+    parser.add_argument("--warmup", type=int, default=20, help="logins before the measurement, each on new connections")
+    parser.add_argument(
+        "--flows",
+        help="e.g. legacy,current: start the mock ESIA and the broker here for each flow in turn (no `make run` needed), "
+        "measure each, and compare their broker CPU per login",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="with --flows: how many times to run each flow, interleaved")
+    parser.add_argument("--gost-backend", default="python", help="with --flows: GOST_BACKEND of both servers (python, engine, auto)")
+    args = parser.parse_args()
+
+    if args.flows:
+        compare_flows(args, [flow.strip() for flow in args.flows.split(",")])
+        return
+    args.client_secret = args.client_secret or demo_portal_secret()
+    pids = [int(pid) for pid in args.broker_pids.split(",")] if args.broker_pids else pids_matching(args.broker_match)
+    if not pids:
+        raise SystemExit(f"no broker process found (looked for {args.broker_match!r}); pass --broker-pids")
+    run = measure(args, pids, pids_matching(args.esia_match))
+    print(f"machine: {machine.describe()}")
+    print(f"{args.users} concurrent users, {run.elapsed:.1f} s, person {args.person} (linked: signed_in)")
+    report(run)
+
+
+# --- --flows: the servers started here, one flow at a time -----------------------------------
+
+FLOWS = ("legacy", "current")
+GOST_JWT = "GOST3410_2012_256"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def demo_module() -> Any:
+    """examples/run_demo.py, whose setup `make run` uses: the same servers, settings and registry."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    import run_demo  # type: ignore[import-not-found]
+
+    return run_demo
+
+
+def prepare_instance(run_demo: Any, instance: Path) -> None:
+    """Config, migrated database and the demo registry, as `make run` prepares them (its output hidden)."""
+    from broker import create_app
+
+    config_path = run_demo.ensure_dev_config(instance)
+    os.environ.update({k: v for k, v in run_demo.base_env(instance).items() if k.startswith("BROKER_")})
+    with contextlib.redirect_stdout(io.StringIO()):
+        run_demo.report(create_app(), config_path)
+
+
+def gost_client_pair(demo: Path) -> tuple[Path, Path]:
+    """The broker's GOST key and certificate as ESIA's client system, made with the mock's tooling."""
+    import datetime as dt
+
+    from mock_esia.certificates import make_gost_certificate, to_pem
+    from mock_esia.gost import GostPrivateKey
+
+    key_path, certificate_path = demo / "client-gost.key", demo / "client-gost.cer"
+    if not (key_path.exists() and certificate_path.exists()):
+        key = GostPrivateKey.generate()
+        now = dt.datetime.now(dt.UTC)
+        certificate = make_gost_certificate(
+            key, common_name="DIARY01", organization="bench", not_before=now - dt.timedelta(days=1),
+            not_after=now + dt.timedelta(days=30), serial=1,
+        )  # fmt: skip
+        key_path.write_text(to_pem(key.to_pkcs8(), "PRIVATE KEY"))
+        key_path.chmod(0o600)
+        certificate_path.write_text(to_pem(certificate))
+    return key_path, certificate_path
+
+
+def start_flow(run_demo: Any, instance: Path, flow: str, secret: str, gost_backend: str) -> tuple[list[Any], Any]:
+    """The mock ESIA and the broker for ``flow`` on free ports; returns the processes and the ports.
+
+    The legacy flow is `make run`'s (RSA CMS client_secret, RS256 tokens); the current flow signs
+    with a GOST key (raw ``client_secret``) and the mock signs its tokens with GOST too.
+    """
+    ports = run_demo.Ports(free_port(), free_port(), free_port())
+    mock, broker = run_demo.make_servers(instance, ports, secret)[:2]  # the portal is not needed
+    demo = instance / "demo"
+    for server in (mock, broker):
+        server.env["GOST_BACKEND"] = gost_backend
+    broker.env["BROKER_RATE_LIMITS_ENABLED"] = "false"  # every user comes from one address
+    if flow == "current":
+        key, certificate = gost_client_pair(demo)
+        config = demo / "mock-esia.toml"
+        text = config.read_text(encoding="utf-8")
+        for old, new in (('certificate_files = ["esia.cer"]', f'certificate_files = ["{certificate.name}"]'), ('"RS256"', f'"{GOST_JWT}"')):
+            if old not in text:
+                raise SystemExit(f"examples/run_demo.py writes a mock config this script does not know: no {old!r}")
+            text = text.replace(old, new)
+        config.write_text(text, encoding="utf-8")
+        broker.env.update(
+            {
+                "BROKER_ESIA_FLOW": "current",
+                "BROKER_ESIA_SIGNER": "gost-raw",
+                "BROKER_ESIA_KEY_FILE": str(key),
+                "BROKER_ESIA_CERTIFICATE_FILE": str(certificate),
+                "BROKER_ESIA_TOKEN_CERTIFICATE_FILES": json.dumps([str(demo / "mock_esia" / "esia-gost.cer")]),
+            }
+        )
+    processes = []
+    try:
+        for server in (mock, broker):
+            process = run_demo.start(server)
+            processes.append(process)
+            run_demo.wait_until_ready(server, process)
+    except BaseException:
+        run_demo.stop(processes)
+        raise
+    return processes, ports
+
+
+def compare_flows(args: argparse.Namespace, flows: list[str]) -> None:
+    unknown = sorted(set(flows) - set(FLOWS))
+    if unknown:
+        raise SystemExit(f"--flows: unknown {', '.join(unknown)}; choose from {', '.join(FLOWS)}")
+    run_demo = demo_module()
+    secret = secrets.token_urlsafe(32)
+    print(f"machine: {machine.describe()}")
+    print(
+        f"{args.users} concurrent users, {args.seconds:.0f} s per run, person {args.person} (linked: signed_in); "
+        f"GOST_BACKEND={args.gost_backend}; flows {', '.join(flows)} × {args.rounds}, interleaved"
+    )
+    broker_ms: dict[str, list[float]] = {flow: [] for flow in flows}
+    with tempfile.TemporaryDirectory(prefix="bench-login-") as folder:
+        instance = Path(folder)
+        prepare_instance(run_demo, instance)
+        for round_number in range(1, args.rounds + 1):
+            for flow in flows:
+                processes, ports = start_flow(run_demo, instance, flow, secret, args.gost_backend)
+                try:
+                    args.broker = f"http://127.0.0.1:{ports.broker}"
+                    args.redirect_uri = f"http://127.0.0.1:{ports.portal}/callback"  # registered; the portal itself is not started
+                    args.client_secret = secret
+                    run = measure(args, pids_matching(f"127.0.0.1:{ports.broker}"), pids_matching(f"127.0.0.1:{ports.esia}"))
+                finally:
+                    run_demo.stop(processes)
+                print(f"\n{flow} flow, round {round_number}:")
+                report(run)
+                broker_ms[flow].append(run.per_login(run.broker_cpu) * 1000)
+    print()
+    for flow, figures in broker_ms.items():
+        print(f"broker CPU per login, {flow}: {', '.join(f'{ms:.1f}' for ms in figures)} ms (mean {statistics.fmean(figures):.1f} ms)")
+    if "legacy" in broker_ms and "current" in broker_ms:
+        ratio = statistics.fmean(broker_ms["current"]) / statistics.fmean(broker_ms["legacy"])
+        verdict = "met" if ratio <= 1.5 else "NOT met"
+        print(f"current / legacy: {ratio:.2f} (target: at most 1.5, {verdict})")
 
 
 if __name__ == "__main__":

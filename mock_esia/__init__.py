@@ -8,9 +8,10 @@ against it unchanged. It verifies client signatures for real, signs tokens with 
 or GOST key, lets a person pick a test identity on a Russian login page, and fails on demand
 (:mod:`mock_esia.scenarios`). ``python -m mock_esia`` runs it on loopback.
 
-Import rule: the standard library, flask, cryptography, joserfc and gostcrypto only; never
-``broker``, ``matching`` or ``providers``, because sharing code with the client under test
-would make the tests tautological.
+Import rule: the standard library, flask, cryptography, joserfc and the :mod:`gost` library
+(primitives the client uses too, as it uses ``cryptography``) only; never ``broker``,
+``matching`` or ``providers``, because sharing code with the client under test would make the
+tests tautological.
 """
 
 from __future__ import annotations

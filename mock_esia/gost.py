@@ -1,17 +1,16 @@
 """GOST R 34.10-2012 (256-bit) signatures and Streebog digests, in the byte order ESIA uses.
 
-The arithmetic is PyPI's pure-Python ``gostcrypto``; this module only fixes the byte order at
-its edges, so that signatures match OpenSSL's GOST engine and therefore ESIA (docs/esia.md):
+The arithmetic is the project's :mod:`gost` library, which the broker's ESIA client uses too (a
+library both depend on, as both depend on ``cryptography``; no client code is shared). It
+speaks the byte order OpenSSL's GOST engine and therefore ESIA use (docs/esia.md):
 
 * **Digest.** Streebog digests are byte strings exactly as ``openssl dgst -md_gost12_256``
-  prints them. GOST R 34.10 reads the digest as a little-endian number, ``gostcrypto`` reads a
-  big-endian one, so the digest is reversed before it reaches ``gostcrypto``.
+  prints them; GOST R 34.10 reads the digest as a little-endian number.
 * **Signature.** 64 bytes ``s || r``, each half a 32-byte big-endian integer: what
   ``openssl dgst -sign`` writes, what X.509 and CMS carry (RFC 4491 §2.2.2), and what ESIA
-  sends and expects as a raw ``client_secret`` and as a JWT signature. ``gostcrypto`` works
-  in ``r || s``, so the halves are swapped at both edges.
+  sends and expects as a raw ``client_secret`` and as a JWT signature.
 * **Public key** in a certificate: an OCTET STRING of ``x || y``, each half little-endian
-  (RFC 4491 §2.3.2); ``gostcrypto`` wants both big-endian.
+  (RFC 4491 §2.3.2); here the point's coordinates are numbers.
 * **Private key** in PKCS#8 as the OpenSSL engine writes it: an OCTET STRING holding the
   32-byte little-endian scalar.
 """
@@ -22,8 +21,7 @@ import functools
 import secrets
 from dataclasses import dataclass, field
 
-from gostcrypto import gosthash, gostsignature
-
+import gost
 from mock_esia import der
 
 #: OID of GOST R 34.10-2012 public keys with a 256-bit modulus.
@@ -36,19 +34,9 @@ STREEBOG_512 = "1.2.643.7.1.1.2.3"
 #: CryptoPro-A, OpenSSL's ``paramset:A`` and the mock's own choice.
 CRYPTOPRO_A = "1.2.643.2.2.35.1"
 
-_GOSTCRYPTO_CURVE = {
-    CRYPTOPRO_A: "id-tc26-gost-3410-2012-256-paramSetB",
-    "1.2.643.2.2.35.2": "id-tc26-gost-3410-2012-256-paramSetC",  # CryptoPro-B
-    "1.2.643.2.2.35.3": "id-tc26-gost-3410-2012-256-paramSetD",  # CryptoPro-C
-    "1.2.643.2.2.36.0": "id-tc26-gost-3410-2012-256-paramSetB",  # CryptoPro-XchA
-    "1.2.643.2.2.36.1": "id-tc26-gost-3410-2012-256-paramSetD",  # CryptoPro-XchB
-    "1.2.643.7.1.2.1.1.1": "id-tc26-gost-3410-2012-256-paramSetA",
-    "1.2.643.7.1.2.1.1.2": "id-tc26-gost-3410-2012-256-paramSetB",
-    "1.2.643.7.1.2.1.1.3": "id-tc26-gost-3410-2012-256-paramSetC",
-    "1.2.643.7.1.2.1.1.4": "id-tc26-gost-3410-2012-256-paramSetD",
-}
-#: Parameter sets a GOST R 34.10-2012 (256) key may use.
-PARAMSETS = frozenset(_GOSTCRYPTO_CURVE)
+#: Parameter sets a GOST R 34.10-2012 (256) key may use: CryptoPro A, B, C, XchA, XchB, TC26 A-D.
+_CURVES = {oid: curve for oid, curve in gost.BY_OID.items() if curve.size == 32}
+PARAMSETS = frozenset(_CURVES)
 
 
 class GostKeyError(ValueError):
@@ -57,27 +45,23 @@ class GostKeyError(ValueError):
 
 def streebog256(data: bytes) -> bytes:
     """Return the GOST R 34.11-2012 256-bit digest of ``data``."""
-    return bytes(gosthash.new("streebog256", data=bytearray(data)).digest())
+    return gost.streebog256(data)
 
 
 def streebog512(data: bytes) -> bytes:
     """Return the GOST R 34.11-2012 512-bit digest of ``data``."""
-    return bytes(gosthash.new("streebog512", data=bytearray(data)).digest())
+    return gost.streebog512(data)
 
 
 @functools.cache
-def _engine(paramset: str, curve: tuple[tuple[str, int], ...] = ()) -> gostsignature.GOST34102012:
+def _curve(paramset: str, curve: tuple[tuple[str, int], ...] = ()) -> gost.Curve:
     if curve:
-        return gostsignature.new(gostsignature.MODE_256, dict(curve))
+        values = dict(curve)
+        return gost.Curve(paramset, values["p"], values["a"], values["b"], values["q"], values["x"], values["y"])
     try:
-        name = _GOSTCRYPTO_CURVE[paramset]
+        return _CURVES[paramset]
     except KeyError:
         raise GostKeyError(f"unknown GOST R 34.10-2012 (256) parameter set {paramset}") from None
-    return gostsignature.new(gostsignature.MODE_256, gostsignature.CURVES_R_1323565_1_024_2019[name])
-
-
-def _swap_halves(signature: bytes) -> bytes:
-    return signature[32:] + signature[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +85,7 @@ class GostPublicKey:
         """Check a 64-byte ``s || r`` signature over a Streebog-256 digest."""
         if len(signature) != 64 or len(digest) != 32:
             return False
-        point = self.x.to_bytes(32, "big") + self.y.to_bytes(32, "big")
-        return bool(
-            _engine(self.paramset, self.curve).verify(bytearray(point), bytearray(digest[::-1]), bytearray(_swap_halves(signature)))
-        )
+        return gost.verify(_curve(self.paramset, self.curve), (self.x, self.y), digest, signature)
 
     def to_octets(self) -> bytes:
         """Return ``x || y``, little-endian halves, as a certificate carries the key."""
@@ -146,17 +127,11 @@ class GostPrivateKey:
     def generate(cls, paramset: str = CRYPTOPRO_A) -> GostPrivateKey:
         if paramset not in PARAMSETS:
             raise GostKeyError(f"unknown GOST R 34.10-2012 (256) parameter set {paramset}")
-        curve = gostsignature.CURVES_R_1323565_1_024_2019[_GOSTCRYPTO_CURVE[paramset]]
-        return cls(paramset, 1 + secrets.randbelow(curve["q"] - 1))
+        return cls(paramset, 1 + secrets.randbelow(_CURVES[paramset].q - 1))
 
     def public_key(self) -> GostPublicKey:
-        point = _engine(self.paramset, self.curve).public_key_generate(bytearray(self.d.to_bytes(32, "big")))
-        return GostPublicKey(
-            self.paramset,
-            int.from_bytes(point[:32], "big"),
-            int.from_bytes(point[32:], "big"),
-            self.curve,
-        )
+        x, y = gost.public_key(_curve(self.paramset, self.curve), self.d)
+        return GostPublicKey(self.paramset, x, y, self.curve)
 
     def sign(self, message: bytes) -> bytes:
         """Sign the Streebog-256 digest of ``message``; return 64 bytes ``s || r``."""
@@ -166,10 +141,7 @@ class GostPrivateKey:
         """Sign a Streebog-256 digest; ``k`` is fixed only to reproduce published vectors."""
         if len(digest) != 32:
             raise ValueError("a Streebog-256 digest has 32 bytes")
-        nonce = bytearray(k.to_bytes(32, "big")) if k is not None else bytearray()
-        # gostcrypto zero-fills the key buffer it is given, so it gets a fresh one each time.
-        signature = _engine(self.paramset, self.curve).sign(bytearray(self.d.to_bytes(32, "big")), bytearray(digest[::-1]), nonce)
-        return _swap_halves(bytes(signature))
+        return gost.sign(_curve(self.paramset, self.curve), self.d, digest, k)
 
     def to_pkcs8(self) -> bytes:
         """Encode as DER PKCS#8, in the OpenSSL GOST engine's layout."""

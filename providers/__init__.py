@@ -10,7 +10,7 @@ tier. Signers sit behind the :class:`Signer` protocol (:func:`load_signer`). Eve
 ``esia_unavailable``, ``esia_error``); no ``requests`` or crypto exception leaves the package.
 
 Import rule: the standard library, requests, Authlib's client parts, joserfc, cryptography,
-gostcrypto, marshmallow, and ``matching`` (value types only). Never Flask, SQLAlchemy,
+the :mod:`gost` library, marshmallow, and ``matching`` (value types only). Never Flask, SQLAlchemy,
 ``broker`` or ``mock_esia``. Configuration arrives through constructors and arguments.
 """
 

@@ -1,15 +1,16 @@
 """GOST R 34.10-2012 (256-bit) keys, signatures and Streebog-256, in ESIA's byte order.
 
-The arithmetic is PyPI's pure-Python ``gostcrypto``; this module owns the conversions at its
-edges (docs/esia.md, 'client_secret signing'), checked against OpenSSL's GOST engine:
+The arithmetic is the project's :mod:`gost` library (OpenSSL's GOST engine in process when it is
+installed, fast pure Python otherwise), which already speaks OpenSSL's byte order; this module
+owns the key containers at its edges (docs/esia.md, 'client_secret signing'):
 
 * A signature is 64 bytes ``s || r``, each half big-endian: what ``openssl dgst
   -md_gost12_256 -sign`` writes, what ESIA expects in ``client_secret`` and puts in a
-  ``GOST3410_2012_256`` JWT. ``gostcrypto`` works in ``r || s``, so the halves are swapped.
-* ``gostcrypto`` reads the Streebog digest as a big-endian number while the standard reads it
-  little-endian, so the digest (as OpenSSL prints it) is reversed before signing or verifying.
+  ``GOST3410_2012_256`` JWT.
+* The Streebog digest is the byte string OpenSSL prints; GOST R 34.10 reads it as a
+  little-endian number (:mod:`gost.signature`).
 * A certificate carries the public key as an OCTET STRING ``x || y`` with little-endian halves
-  (RFC 4491 §2.3.2); ``gostcrypto`` wants both big-endian.
+  (RFC 4491 §2.3.2); :class:`GostPublicKey` keeps ``x || y`` big-endian.
 * OpenSSL's GOST engine writes the private key in PKCS#8 as an OCTET STRING of the 32-byte
   little-endian scalar; other tools wrap it in a further OCTET STRING or write an INTEGER.
 
@@ -19,30 +20,17 @@ deployments; production in Russia needs certified crypto behind the same ``Signe
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
-from gostcrypto import gosthash, gostsignature
-from gostcrypto.gostsignature.gost_34_10_2012 import GOSTSignatureError
-
+import gost
 from providers import der
 
 #: Public key algorithm "GOST R 34.10-2012 with a 256-bit key".
 GOST3410_2012_256 = "1.2.643.7.1.1.1.1"
 
-# gostcrypto names its curves after R 1323565.1.024-2019; the CryptoPro sets are the same curves
-# (RFC 7836 Appendix A, RFC 4357 §11.4). OpenSSL's "paramset:A" is CryptoPro-A.
-_CURVES = {
-    "1.2.643.2.2.35.1": "id-tc26-gost-3410-2012-256-paramSetB",  # CryptoPro-A
-    "1.2.643.2.2.35.2": "id-tc26-gost-3410-2012-256-paramSetC",  # CryptoPro-B
-    "1.2.643.2.2.35.3": "id-tc26-gost-3410-2012-256-paramSetD",  # CryptoPro-C
-    "1.2.643.2.2.36.0": "id-tc26-gost-3410-2012-256-paramSetB",  # CryptoPro-XchA
-    "1.2.643.2.2.36.1": "id-tc26-gost-3410-2012-256-paramSetD",  # CryptoPro-XchB
-    "1.2.643.7.1.2.1.1.1": "id-tc26-gost-3410-2012-256-paramSetA",  # TC26 A (twisted Edwards)
-    "1.2.643.7.1.2.1.1.2": "id-tc26-gost-3410-2012-256-paramSetB",
-    "1.2.643.7.1.2.1.1.3": "id-tc26-gost-3410-2012-256-paramSetC",
-    "1.2.643.7.1.2.1.1.4": "id-tc26-gost-3410-2012-256-paramSetD",
-}
+# The 256-bit parameter sets by OID: CryptoPro A, B, C and XchA, XchB, and TC26's A-D
+# (RFC 4357 §11.4, RFC 7836 Appendix A). OpenSSL's "paramset:A" is CryptoPro-A.
+_CURVES = {oid: curve for oid, curve in gost.BY_OID.items() if curve.size == 32}
 
 
 class GostKeyError(ValueError):
@@ -51,20 +39,14 @@ class GostKeyError(ValueError):
 
 def streebog256(data: bytes) -> bytes:
     """The GOST R 34.11-2012 (Streebog) 256-bit digest, bytes as OpenSSL prints them."""
-    return bytes(gosthash.new("streebog256", data=bytearray(data)).digest())
+    return gost.streebog256(data)
 
 
-@functools.cache
-def _curve(paramset: str) -> gostsignature.GOST34102012:
+def _curve(paramset: str) -> gost.Curve:
     try:
-        name = _CURVES[paramset]
+        return _CURVES[paramset]
     except KeyError:
         raise GostKeyError(f"unknown GOST R 34.10-2012 (256) parameter set {paramset}") from None
-    return gostsignature.new(gostsignature.MODE_256, gostsignature.CURVES_R_1323565_1_024_2019[name])
-
-
-def _swap_halves(signature: bytes) -> bytes:
-    return signature[32:] + signature[:32]
 
 
 def _algorithm_paramset(algorithm: der.Node) -> str:
@@ -90,16 +72,10 @@ class GostPublicKey:
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """Is ``signature`` (64 bytes ``s || r``) valid for ``message`` under this key?"""
-        if len(signature) != 64:
+        if len(signature) != 64 or len(self.point) != 64:
             return False
-        try:
-            return bool(
-                _curve(self.paramset).verify(
-                    bytearray(self.point), bytearray(streebog256(message)[::-1]), bytearray(_swap_halves(signature))
-                )
-            )
-        except GOSTSignatureError:
-            return False
+        point = int.from_bytes(self.point[:32], "big"), int.from_bytes(self.point[32:], "big")
+        return gost.verify(_curve(self.paramset), point, streebog256(message), signature)
 
     @classmethod
     def from_spki(cls, spki: der.Node) -> GostPublicKey:
@@ -135,14 +111,12 @@ class GostPrivateKey:
     d: int = field(repr=False)
 
     def public_key(self) -> GostPublicKey:
-        point = _curve(self.paramset).public_key_generate(bytearray(self.d.to_bytes(32, "big")))
-        return GostPublicKey(self.paramset, bytes(point))
+        x, y = gost.public_key(_curve(self.paramset), self.d)
+        return GostPublicKey(self.paramset, x.to_bytes(32, "big") + y.to_bytes(32, "big"))
 
     def sign(self, message: bytes) -> bytes:
         """Sign Streebog-256 of ``message``; return 64 bytes ``s || r`` as OpenSSL does."""
-        # gostcrypto zero-fills the key buffer it is given: a fresh one every time.
-        signature = _curve(self.paramset).sign(bytearray(self.d.to_bytes(32, "big")), bytearray(streebog256(message)[::-1]))
-        return _swap_halves(bytes(signature))
+        return gost.sign(_curve(self.paramset), self.d, streebog256(message))
 
     @classmethod
     def from_pkcs8(cls, data: bytes) -> GostPrivateKey:

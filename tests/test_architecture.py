@@ -15,6 +15,7 @@ FORBIDDEN = {
     "providers": {"flask", "werkzeug", "sqlalchemy", "flask_sqlalchemy", "alembic", "broker", "mock_esia"},
     "broker": {"mock_esia"},
     "mock_esia": {"broker", "matching", "providers", "sqlalchemy", "flask_sqlalchemy", "requests", "authlib"},
+    "gost": {"broker", "matching", "providers", "mock_esia"},
 }
 
 
@@ -44,6 +45,23 @@ def test_matching_imports_the_standard_library_only() -> None:
     allowed = set(sys.stdlib_module_names) | {"matching"}
     for path in (ROOT / "matching").rglob("*.py"):
         assert imported_top_level_names(path) <= allowed, path
+
+
+def test_the_gost_library_imports_the_standard_library_only() -> None:
+    """Both the ESIA client (``providers``) and the mock depend on ``gost``: it holds primitives only,
+    so that protocol code cannot pass from one to the other through it, and needs no third party."""
+    import sys
+
+    allowed = set(sys.stdlib_module_names) | {"gost"}
+    for path in (ROOT / "gost").rglob("*.py"):
+        assert imported_top_level_names(path) <= allowed, path
+
+
+def test_the_client_and_the_mock_do_their_gost_cryptography_through_the_shared_library() -> None:
+    """``gostcrypto`` is the tests' independent reference, not a dependency of the code under test."""
+    for package in ("providers", "mock_esia", "gost"):
+        for path in (ROOT / package).rglob("*.py"):
+            assert "gostcrypto" not in imported_top_level_names(path), path
 
 
 def test_no_test_module_imports_another() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted(
     ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-    for package in ("broker", "matching", "providers", "mock_esia")
+    for package in ("broker", "matching", "providers", "mock_esia", "gost")
     for path in (ROOT / package).rglob("*.py")
     if "migrations" not in path.parts
 )
@@ -23,7 +23,7 @@ def test_every_module_imports_alone_in_a_fresh_interpreter() -> None:
         "import importlib, sys\n"
         "base = set(sys.modules)\n"
         "failed = []\n"
-        "ours = ('broker', 'matching', 'providers', 'mock_esia')\n"
+        "ours = ('broker', 'matching', 'providers', 'mock_esia', 'gost')\n"
         f"for name in {MODULES!r}:\n"
         "    for loaded in [m for m in sys.modules if m not in base and m.split('.')[0] in ours]:\n"
         "        del sys.modules[loaded]\n"
