@@ -16,8 +16,9 @@ A login, top to bottom:
    written.
 6. :func:`sign_in` — the diary session is created and the portal gets its authorization code.
 
-On the chooser and the first link's page the person may say «Это не я» (:func:`not_me`): the
-login ends, and the browser signs out of ESIA and comes back to the portal's request afresh.
+On the chooser, the invite code page and the first link's page the person may say «Это не я»
+(:func:`not_me`): the login ends, and the browser signs out of ESIA and comes back to the
+portal's request afresh.
 
 A refusal at any step ends the pending login but keeps its row, with the refusal, for the
 browser that met it (``pending.end``): a reload of that browser's callback or page shows the same

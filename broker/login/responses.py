@@ -49,7 +49,7 @@ def respond(result: flow.Result) -> Any:
                                       action=url_for("auth.choose"), not_me=url_for("auth.not_me"))  # fmt: skip
             return (chooser, 400) if invalid else chooser
         case flow.AskInviteCode(problem):
-            form = {"csrf_token": _csrf(), "action": url_for("auth.invite")}
+            form = {"csrf_token": _csrf(), "action": url_for("auth.invite"), "not_me": url_for("auth.not_me")}
             if problem is None:
                 return render_template("auth/invite.html", **form)
             return render_template("auth/invite.html", problem=problem, **form), 400

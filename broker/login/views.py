@@ -79,7 +79,7 @@ def confirm() -> Any:
 
 @bp.post("/not-me")
 def not_me() -> Any:
-    """«Это не я» on the chooser or the first link's page: sign out of Gosuslugi and start over."""
+    """«Это не я» on the chooser, the invite code page or the first link's page: sign out of Gosuslugi and start over."""
     browser = current_browser()
     if not _csrf_sent(browser):
         return respond(flow.EXPIRED)
