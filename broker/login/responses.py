@@ -20,8 +20,6 @@ from broker.web import cookies, pages
 ROLES_RU = {"student": "Ученик", "parent": "Родитель", "teacher": "Учитель", "staff": "Сотрудник"}
 #: The page each step waits on.
 PAGES = {Step.CHOOSE_ACCOUNT: "auth.choose", Step.INVITE_CODE: "auth.invite", Step.CONFIRM: "auth.confirm"}
-#: Where ``/oidc/logged-out`` (ESIA's way back from its logout) finds the address to go on to.
-AFTER_LOGOUT = "after_logout"
 
 
 def respond(result: flow.Result) -> Any:
@@ -75,7 +73,7 @@ def start_over(result: flow.ErrorPage | flow.StartOver) -> Any:
     registered with ESIA for it) goes on to the fresh start of the portal's login."""
     if not isinstance(result, flow.StartOver):
         return respond(result)
-    session[AFTER_LOGOUT] = result.restart_url
+    session[pages.AFTER_LOGOUT] = result.restart_url
     session[pages.LOGOUT_PORTAL] = result.client_id  # without a restart: the logged-out page leads to the portal
     to_esia = redirect(result.esia_logout_url, 303)
     cookies.forget(to_esia, pending.BINDING_COOKIE)

@@ -14,7 +14,7 @@ from broker import services
 from broker.login import flow
 from broker.login.responses import current_browser, respond, start_over
 from broker.oidc import sessions
-from broker.web import cookies
+from broker.web import cookies, pages
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -39,7 +39,7 @@ def esia_logout() -> Any:
         return respond(flow.EXPIRED)
     result = flow.leave_esia(browser)
     if isinstance(result, flow.LeaveEsia):
-        session["after_logout"] = result.return_to  # /oidc/logged-out goes on there
+        session[pages.AFTER_LOGOUT] = result.return_to  # /oidc/logged-out goes on there
         return redirect(result.url, 303)
     return respond(result)
 
