@@ -34,7 +34,7 @@ def test_no_session_key_is_spelled_as_a_string_where_it_is_used() -> None:
             ):
                 key = node.args[0]
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                spelled.append(f"{name}:{node.lineno}: {key.value!r}")
+                spelled.append(f"{name}:{key.lineno}: {key.value!r}")
     assert spelled == []
 
 
