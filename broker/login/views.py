@@ -12,7 +12,7 @@ from flask import Blueprint, redirect, request, session
 
 from broker import services
 from broker.login import flow
-from broker.login.responses import current_browser, respond, start_over
+from broker.login.responses import REFUSAL_COOKIE, current_browser, respond, start_over
 from broker.oidc import sessions
 from broker.web import cookies, pages
 
@@ -28,7 +28,7 @@ def esia_callback() -> Any:
 @bp.get("/link")
 def link() -> Any:
     """The link flow's browser step: redeem the portal's ticket, then off to ESIA."""
-    return respond(flow.open_link(request.args.get("state"), request.args.get("ticket")))
+    return respond(flow.open_link(request.args.get("state"), request.args.get("ticket"), current_browser(REFUSAL_COOKIE)))
 
 
 @bp.post("/esia/logout")

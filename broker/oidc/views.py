@@ -33,7 +33,8 @@ def jwks() -> Response:
 @bp.get("/oidc/authorize")
 def authorize() -> Any:
     """The portal's authorization request: single sign-on, a region to pick, a refusal, or off to ESIA."""
-    asked = flow.Authorize(request.args.to_dict(), cookies.read(sessions.COOKIE), responses.current_browser())
+    refused = responses.current_browser(responses.REFUSAL_COOKIE)  # a refusal before ESIA, replayed on reload
+    asked = flow.Authorize(request.args.to_dict(), cookies.read(sessions.COOKIE), refused)
     return responses.respond(flow.start(asked))
 
 
