@@ -186,9 +186,11 @@ _ONE_JOB = ("SECRET_KEY", "SNILS_HASH_KEY", "OID_HASH_KEY")
 RATE_LIMIT_KEYS = tuple(key for key in DEFAULTS if key.startswith("RATE_LIMIT_"))
 
 #: The broker's cookies, by their plain names: the SSO session, the pending login's binding to
-#: the browser, and Flask's signed session (staff sign-in, logout's way back).
+#: the browser, a refusal before ESIA's own binding, and Flask's signed session (staff sign-in,
+#: logout's way back).
 SSO_COOKIE = "broker_sso"
 LOGIN_COOKIE = "broker_login"
+REFUSAL_COOKIE = "broker_refusal"
 FLASK_COOKIE = "broker_flask"
 
 

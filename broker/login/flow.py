@@ -16,8 +16,9 @@ A login, top to bottom:
    written.
 6. :func:`sign_in` — the diary session is created and the portal gets its authorization code.
 
-On the chooser and the first link's page the person may say «Это не я» (:func:`not_me`): the
-login ends, and the browser signs out of ESIA and comes back to the portal's request afresh.
+On the chooser, the invite code page and the first link's page the person may say «Это не я»
+(:func:`not_me`): the login ends, and the browser signs out of ESIA and comes back to the
+portal's request afresh.
 
 A refusal at any step ends the pending login but keeps its row, with the refusal, for the
 browser that met it (``pending.end``): a reload of that browser's callback or page shows the same
@@ -85,7 +86,7 @@ class Authorize:
 
     args: dict[str, str]
     session_token: str | None  # the SSO cookie's token, if any
-    browser: Browser = Browser(None, None)  # the binding cookie: a refusal here is replayed to it
+    refused: Browser = Browser(None, None)  # the refusal cookie: a refusal here is replayed to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +174,9 @@ class Refused:
     link_flow: bool = False  # the link flow: back to the diary the person is signed in to
     other_person: bool = False  # the link flow met another person at ESIA (a parent for a child)
     keeps_login: bool = False  # the binding cookie is kept: the refusal is replayed to this browser
-    binding_cookie: str | None = None  # ``state.binding``: a new binding for a refusal before ESIA
+    #: ``state.binding`` of a refusal before ESIA, set as its own cookie (``REFUSAL_COOKIE``) beside,
+    #: never instead of, the binding cookie: a login under way in another tab goes on (docs/adr/0018).
+    refusal_cookie: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +313,7 @@ def start(request: Authorize) -> ErrorPage | Refused | ToEsia | ToPortal | Choos
     if not policies[region].enabled:
         if silent:
             return ToPortal(asked.error(InteractionRequiredError, "ESIA login is switched off in this region."))
-        return _region_disabled(request.browser, client, portal_request, region)
+        return _region_disabled(request.refused, client, portal_request, region)
     if usable:
         assert live is not None
         response = authorization.complete_authorization(client, portal_request, live)
@@ -326,19 +329,28 @@ def start(request: Authorize) -> ErrorPage | Refused | ToEsia | ToPortal | Choos
     return ToEsia(started.url, f"{started.state}.{started.binding}")
 
 
-def _region_disabled(browser: Browser, client: PortalClient, portal_request: dict[str, str], region: str) -> Refused:
+def _region_disabled(refused: Browser, client: PortalClient, portal_request: dict[str, str], region: str) -> Refused:
     """ESIA login is off in the region: refused before ESIA, recorded once; the same browser sending
-    the same request again (a reload) sees the same refusal, and nothing more is recorded."""
-    kept = pendings.ended(browser.state, browser.binding)
+    the same request again (a reload) sees the same refusal, and nothing more is recorded.
+
+    The refusal is bound to the browser by a cookie of its own (``refused``), so that a login of
+    this browser under way at ESIA in another tab keeps its binding cookie and goes on."""
+    kept = pendings.ended(refused.state, refused.binding)
     if kept is not None and (kept.client_id, kept.region, kept.portal_request) == (client.client_id, region, portal_request):
-        return _refusal_of(kept)
+        return _before_esia(kept)
     reason = matching.Reason.REGION_DISABLED
     attempt = attempts.record(client.client_id, region, services.current().clock(), "login", reason=reason, detail="region_disabled")
     state, binding = pendings.refused_at_start(client.client_id, portal_request, region, pendings.Ended(str(reason), attempt.reference))
     db.session.commit()
     ended = pendings.ended(state, binding)
     assert ended is not None
-    return dataclasses.replace(_refusal_of(ended), binding_cookie=f"{state}.{binding}")
+    return _before_esia(ended, f"{state}.{binding}")
+
+
+def _before_esia(login: Pending, cookie: str | None = None) -> Refused:
+    """The refusal page of a login refused before ESIA: the login's binding cookie (another tab's
+    login, if any) is left alone; a new refusal sets ``cookie``, the refusal's own."""
+    return dataclasses.replace(_refusal_of(login), keeps_login=False, refusal_cookie=cookie)
 
 
 def start_link(request: LinkRequest) -> LinkStarted | LinkRejected:
@@ -359,14 +371,40 @@ def start_link(request: LinkRequest) -> LinkStarted | LinkRejected:
     return LinkStarted(authorization.external("auth.link") + "?" + urlencode({"state": state, "ticket": ticket}))
 
 
-def open_link(state: str | None, ticket: str | None) -> ErrorPage | ToEsia:
-    """The link flow's browser step: redeem the portal's ticket, then off to ESIA."""
+def open_link(state: str | None, ticket: str | None, refused: Browser) -> ErrorPage | Refused | ToEsia:
+    """The link flow's browser step: redeem the portal's ticket, then off to ESIA with a pending
+    login of this browser's, its authorization request made and signed now.
+
+    A signer that fails refuses the link as :func:`start` refuses a login (``esia_unavailable``,
+    recorded with the ticket's portal and region): the ticket ends with the refusal, kept for this
+    browser by the refusal cookie (``refused``), so that a reload shows the same page.
+    """
     redeemed = pendings.redeem_link_ticket(state, ticket)
-    db.session.commit()
     if redeemed is None:
-        return EXPIRED
-    login, binding = redeemed
-    return ToEsia(login.portal_request["esia_url"], f"{login.state}.{binding}")
+        kept = pendings.ended(state, refused.binding) if state and refused.state == state else None
+        return _before_esia(kept) if kept is not None else EXPIRED
+    opened, _ = redeemed
+    return_to = str(opened.portal_request["return_to"])
+    try:
+        started = pendings.start(opened.client_id, {"return_to": return_to}, opened.region, link_account=opened.link_account)
+    except ProviderError as exc:  # the signing tool failed: nothing was sent to ESIA (its cause is in the log)
+        return _link_unavailable(opened, state, ticket, exc)
+    pendings.drop(opened)
+    db.session.commit()
+    return ToEsia(started.url, f"{started.state}.{started.binding}")
+
+
+def _link_unavailable(opened: Pending, state: str | None, ticket: str | None, exc: ProviderError) -> Refused:
+    """The link's ESIA request could not be signed: the attempt is recorded, and the ticket ends refused."""
+    db.session.rollback()  # the attempt is its transaction's first write (attempts.record); the ticket is redeemed again after it
+    attempt = attempts.record(opened.client_id, opened.region, services.current().clock(), "link", reason=exc.reason, detail=exc.code)
+    ended = pendings.Ended(str(exc.reason), attempt.reference)
+    again = pendings.redeem_link_ticket(state, ticket)
+    if again is not None:
+        pendings.end(again[0], ended)
+    db.session.commit()
+    cookie = f"{again[0].state}.{again[1]}" if again is not None else None  # redeemed meanwhile by another request: not kept
+    return _before_esia(dataclasses.replace(opened, ended=ended), cookie)
 
 
 # --- 2. ESIA's callback ---------------------------------------------------------------------

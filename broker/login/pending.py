@@ -245,13 +245,13 @@ def issue_link_ticket(client_id: str, account_id: str, region: str, return_to: s
     """The link flow's first step, asked by the portal for a person signed in with a password.
 
     Returns (state, ticket): the portal sends the browser to ``/auth/link`` with both. The
-    ticket is single use and short-lived; the pending login is bound to the browser that
-    redeems it.
+    ticket is single use and short-lived. Nothing is signed yet: the browser that redeems the
+    ticket gets a pending login of its own, with ESIA's authorization request made (and signed)
+    then, so that a failing signer is that browser's page, not the portal's 500.
     """
-    request = services.current().esia.authorize()
     ticket = secrets.token_urlsafe(32)
-    portal_request = {"return_to": return_to, "esia_url": request.url}
-    _insert_pending(request, _keys().link_ticket.digest(ticket), client_id, portal_request, region, account_id,
+    request = AuthorizationRequest(url="", state=secrets.token_urlsafe(32), nonce="-", code_verifier=None, timestamp="")
+    _insert_pending(request, _keys().link_ticket.digest(ticket), client_id, {"return_to": return_to}, region, account_id,
                     services.current().clock(), LINK_TICKET_SECONDS)  # fmt: skip
     return request.state, ticket
 

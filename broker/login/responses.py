@@ -11,17 +11,19 @@ from typing import Any
 
 from flask import current_app, make_response, redirect, render_template, session, url_for
 
-from broker import services
+from broker import config, services
 from broker.login import flow, pending
 from broker.login.pending import Step
 from broker.oidc import sessions
 from broker.web import cookies, pages
 
 ROLES_RU = {"student": "Ученик", "parent": "Родитель", "teacher": "Учитель", "staff": "Сотрудник"}
+#: The cookie of a refusal before ESIA (a region that is off, a link whose ESIA request could not
+#: be signed): ``state.binding`` as the binding cookie, but its own, so that it never replaces the
+#: binding of a login under way in another tab (docs/adr/0018).
+REFUSAL_COOKIE = config.REFUSAL_COOKIE
 #: The page each step waits on.
 PAGES = {Step.CHOOSE_ACCOUNT: "auth.choose", Step.INVITE_CODE: "auth.invite", Step.CONFIRM: "auth.confirm"}
-#: Where ``/oidc/logged-out`` (ESIA's way back from its logout) finds the address to go on to.
-AFTER_LOGOUT = "after_logout"
 
 
 def respond(result: flow.Result) -> Any:
@@ -49,7 +51,7 @@ def respond(result: flow.Result) -> Any:
                                       action=url_for("auth.choose"), not_me=url_for("auth.not_me"))  # fmt: skip
             return (chooser, 400) if invalid else chooser
         case flow.AskInviteCode(problem):
-            form = {"csrf_token": _csrf(), "action": url_for("auth.invite")}
+            form = {"csrf_token": _csrf(), "action": url_for("auth.invite"), "not_me": url_for("auth.not_me")}
             if problem is None:
                 return render_template("auth/invite.html", **form)
             return render_template("auth/invite.html", problem=problem, **form), 400
@@ -75,7 +77,7 @@ def start_over(result: flow.ErrorPage | flow.StartOver) -> Any:
     registered with ESIA for it) goes on to the fresh start of the portal's login."""
     if not isinstance(result, flow.StartOver):
         return respond(result)
-    session[AFTER_LOGOUT] = result.restart_url
+    session[pages.AFTER_LOGOUT] = result.restart_url
     session[pages.LOGOUT_PORTAL] = result.client_id  # without a restart: the logged-out page leads to the portal
     to_esia = redirect(result.esia_logout_url, 303)
     cookies.forget(to_esia, pending.BINDING_COOKIE)
@@ -85,21 +87,26 @@ def start_over(result: flow.ErrorPage | flow.StartOver) -> Any:
 
 def _refusal(refused: flow.Refused) -> Any:
     """The refusal page with its ways on; a refusal replayed to its browser keeps the binding cookie
-    (renewed for ``REFUSAL_KEPT_SECONDS``), so that a reload shows the same page."""
+    (renewed for ``REFUSAL_KEPT_SECONDS``), so that a reload shows the same page. A refusal before
+    ESIA sets its own cookie instead and leaves the binding cookie (another tab's login) alone."""
     sign_out = (url_for("auth.esia_logout"), _csrf()) if refused.other_person and current_browser().binding else None
     ways = pages.Ways(refused.portal, refused.retry_url, refused.back_url, refused.link_flow, refused.other_person, sign_out)
     page = make_response(pages.render_refusal(refused.reason, refused.reference, refused.login_url, ways))
-    binding = refused.binding_cookie or cookies.read(pending.BINDING_COOKIE)
+    kept = int(current_app.config["REFUSAL_KEPT_SECONDS"])
+    binding = cookies.read(pending.BINDING_COOKIE)
     if refused.ends_login:
         cookies.forget(page, pending.BINDING_COOKIE)
     elif refused.keeps_login and binding:
-        cookies.put(page, pending.BINDING_COOKIE, binding, int(current_app.config["REFUSAL_KEPT_SECONDS"]))
+        cookies.put(page, pending.BINDING_COOKIE, binding, kept)
+    if refused.refusal_cookie:
+        cookies.put(page, REFUSAL_COOKIE, refused.refusal_cookie, kept)
     return page
 
 
-def current_browser() -> flow.Browser:
-    """The pending login's state and the browser's secret, from the binding cookie."""
-    value = cookies.read(pending.BINDING_COOKIE) or ""
+def current_browser(cookie: str = pending.BINDING_COOKIE) -> flow.Browser:
+    """The pending login's state and the browser's secret, from the binding cookie (or from
+    ``REFUSAL_COOKIE``: a refusal before ESIA)."""
+    value = cookies.read(cookie) or ""
     state, _, binding = value.partition(".")
     return flow.Browser(state or None, binding or None)
 

@@ -12,9 +12,9 @@ from flask import Blueprint, redirect, request, session
 
 from broker import services
 from broker.login import flow
-from broker.login.responses import current_browser, respond, start_over
+from broker.login.responses import REFUSAL_COOKIE, current_browser, respond, start_over
 from broker.oidc import sessions
-from broker.web import cookies
+from broker.web import cookies, pages
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -28,7 +28,7 @@ def esia_callback() -> Any:
 @bp.get("/link")
 def link() -> Any:
     """The link flow's browser step: redeem the portal's ticket, then off to ESIA."""
-    return respond(flow.open_link(request.args.get("state"), request.args.get("ticket")))
+    return respond(flow.open_link(request.args.get("state"), request.args.get("ticket"), current_browser(REFUSAL_COOKIE)))
 
 
 @bp.post("/esia/logout")
@@ -39,7 +39,7 @@ def esia_logout() -> Any:
         return respond(flow.EXPIRED)
     result = flow.leave_esia(browser)
     if isinstance(result, flow.LeaveEsia):
-        session["after_logout"] = result.return_to  # /oidc/logged-out goes on there
+        session[pages.AFTER_LOGOUT] = result.return_to  # /oidc/logged-out goes on there
         return redirect(result.url, 303)
     return respond(result)
 
@@ -79,7 +79,7 @@ def confirm() -> Any:
 
 @bp.post("/not-me")
 def not_me() -> Any:
-    """«Это не я» on the chooser or the first link's page: sign out of Gosuslugi and start over."""
+    """«Это не я» on the chooser, the invite code page or the first link's page: sign out of Gosuslugi and start over."""
     browser = current_browser()
     if not _csrf_sent(browser):
         return respond(flow.EXPIRED)

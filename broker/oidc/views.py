@@ -33,7 +33,8 @@ def jwks() -> Response:
 @bp.get("/oidc/authorize")
 def authorize() -> Any:
     """The portal's authorization request: single sign-on, a region to pick, a refusal, or off to ESIA."""
-    asked = flow.Authorize(request.args.to_dict(), cookies.read(sessions.COOKIE), responses.current_browser())
+    refused = responses.current_browser(responses.REFUSAL_COOKIE)  # a refusal before ESIA, replayed on reload
+    asked = flow.Authorize(request.args.to_dict(), cookies.read(sessions.COOKIE), refused)
     return responses.respond(flow.start(asked))
 
 
@@ -122,7 +123,7 @@ def logout() -> Any:
         flow.sign_out(live)
     state = args.get("state")
     session[pages.LOGOUT_PORTAL] = client.client_id if client else None  # the way back from "you are logged out"
-    session["after_logout"] = target + ("?" + urlencode({"state": state}) if state else "") if target else None
+    session[pages.AFTER_LOGOUT] = target + ("?" + urlencode({"state": state}) if state else "") if target else None
     response = redirect(services.current().esia.logout_url(authorization.external("oidc.logged_out")), 303)
     cookies.forget(response, sessions.COOKIE)
     return response
@@ -137,7 +138,7 @@ def _hint_names(claims: dict[str, Any] | None, live: sessions.LiveSession | None
 
 @bp.get("/oidc/logged-out")
 def logged_out() -> Any:
-    target = session.pop("after_logout", None)
+    target = session.pop(pages.AFTER_LOGOUT, None)
     if target:
         session.pop(pages.LOGOUT_PORTAL, None)
         return redirect(target)

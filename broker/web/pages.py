@@ -48,6 +48,10 @@ class Ways:
 STAFF_PATHS = ("/admin", "/support", "/regions", "/preflight")
 #: Where the logout remembers the portal that asked for it, for the "you are logged out" page.
 LOGOUT_PORTAL = "logout_portal"
+#: Where a logout remembers the address ``/oidc/logged-out`` (ESIA's way back from its logout) goes
+#: on to: the portal's ``post_logout_redirect_uri``, its login afresh («Это не я») or the diary
+#: (the link flow's «Выйти из Госуслуг»). Set by both wings, read by ``oidc``.
+AFTER_LOGOUT = "after_logout"
 
 
 def onward(portal_id: str | None = None) -> list[tuple[str, str]]:

@@ -59,11 +59,13 @@ LIMITS: dict[str, Rule] = {
     "auth.esia_callback": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None),
     "auth.link": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None),
     # The broker's own pages of a login: their posts (a school's invite code, the account chosen,
-    # the contacts confirmed, «Это не я»). The invite code has its own limits per login and per account too.
+    # the contacts confirmed, «Это не я», «Выйти из Госуслуг» on the link flow's refusal). The invite
+    # code has its own limits per login and per account too.
     "auth.invite": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, methods=("POST",)),
     "auth.choose": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, methods=("POST",)),
     "auth.confirm": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, methods=("POST",)),
     "auth.not_me": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, methods=("POST",)),
+    "auth.esia_logout": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, methods=("POST",)),
     "oidc.logout": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None),
     "oidc.token": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL"),
     "oidc.start_link": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL"),

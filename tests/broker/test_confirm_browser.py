@@ -1,5 +1,5 @@
-"""In headless Chromium, at a phone's and a desktop's size: the first link's page and the account
-chooser, with their «Это не я», under the broker's real headers.
+"""In headless Chromium, at a phone's and a desktop's size: the first link's page, the account
+chooser and the invite code page, with their «Это не я», under the broker's real headers.
 
 The person's way to each page runs through the flow tests' world (portal → broker → mock ESIA);
 its binding cookie then goes to Chromium, which goes on by itself. Chromium reaches the apps by
@@ -23,6 +23,7 @@ from werkzeug.serving import make_server
 from broker.config import LOGIN_COOKIE, cookie_name
 from broker.db.models import DiarySession, EsiaLink, LoginAttempt, PendingLogin
 from broker.extensions import db
+from broker.regions import admin as regionadmin
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, SIZES, check_page, require, sized_page
 from tests.keymaterial import write_rsa_pair
 from tests.world import BROKER, ESIA, PORTAL, PORTAL_CALLBACK, World, log_in
@@ -202,12 +203,18 @@ def test_the_chooser_tells_the_accounts_apart_in_44px_targets_that_pick_an_accou
 # --- «Это не я» -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("person", "where"), [("adult-verified", "/auth/confirm"), ("teacher", "/auth/choose")])
+@pytest.mark.parametrize(("person", "where"), [("adult-verified", "/auth/confirm"), ("teacher", "/auth/choose"), ("kid", "/auth/invite")])
 def test_not_me_signs_out_of_esia_and_comes_back_to_a_fresh_start_of_the_same_portal_login(
     world: World, sized: Any, person: str, where: str
 ) -> None:
     page = sized
+    if where == "/auth/invite":  # the child's first link, in a region that asks for the school's code
+        with world.broker.app_context():
+            regionadmin.change_region("77", enabled=None, policy={"under_14_first_link": "invite_code"}, comment="test",
+                                      actor_staff=None, actor="cli:ops")  # fmt: skip
+            db.session.remove()
     at(world, page, person, where)
+    check_page(page)
     [(old_state, asked)] = pending_requests(world).items()
     assert small_targets(page, "form.not-me button") == []
 

@@ -11,7 +11,7 @@ from requests.structures import CaseInsensitiveDict
 from werkzeug.datastructures import Headers
 
 from broker import create_app
-from broker.config import FLASK_COOKIE, LOGIN_COOKIE, SSO_COOKIE, cookie_name
+from broker.config import FLASK_COOKIE, LOGIN_COOKIE, REFUSAL_COOKIE, SSO_COOKIE, cookie_name
 from tests.broker.staffing import PASSWORD, csrf_from, make_staff
 from tests.world import BROKER, World, log_in, start_login
 
@@ -55,8 +55,8 @@ def test_without_secure_cookies_there_is_no_hsts_and_cookies_keep_their_plain_na
 
 
 def test_with_secure_cookies_every_cookie_name_has_the_host_prefix(app: Flask) -> None:
-    names = [cookie_name(app.config, n) for n in (SSO_COOKIE, LOGIN_COOKIE, FLASK_COOKIE)]
-    assert names == ["__Host-broker_sso", "__Host-broker_login", "__Host-broker_flask"]
+    names = [cookie_name(app.config, n) for n in (SSO_COOKIE, LOGIN_COOKIE, REFUSAL_COOKIE, FLASK_COOKIE)]
+    assert names == ["__Host-broker_sso", "__Host-broker_login", "__Host-broker_refusal", "__Host-broker_flask"]
     assert app.config["SESSION_COOKIE_NAME"] == "__Host-broker_flask"
     assert (app.config["SESSION_COOKIE_PATH"], app.config["SESSION_COOKIE_DOMAIN"]) == ("/", None)
 

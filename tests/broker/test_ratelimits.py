@@ -115,6 +115,8 @@ def test_one_address_is_held_to_the_default_limit_and_another_address_is_not(mak
         ("POST", "/auth/invite", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
         ("POST", "/auth/choose", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
         ("POST", "/auth/confirm", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
+        ("POST", "/auth/not-me", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
+        ("POST", "/auth/esia/logout", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
         ("GET", "/oidc/logout?client_id=nope", "RATE_LIMIT_LOGIN_PER_ADDRESS"),
         ("POST", "/admin/login", "RATE_LIMIT_STAFF_LOGIN_PER_ADDRESS"),
     ],
@@ -263,6 +265,14 @@ def test_every_entry_of_the_table_is_an_endpoint_with_limits_checked_at_start(ma
     for name, rule in ratelimits.LIMITS.items():
         assert name in app.view_functions or (name.endswith(".*") and name[:-2] in app.blueprints), name
         assert {rule.per_address, rule.per_portal or rule.per_address} <= set(config.RATE_LIMIT_KEYS), name
+
+
+def test_every_post_of_a_login_or_a_portal_is_in_the_table(make_app: Callable[..., Flask]) -> None:
+    """A form added to a login's pages (``auth``) or an OIDC endpoint taking posts is limited like the others."""
+    app = make_app()
+    posts = [r for r in app.url_map.iter_rules() if r.endpoint.startswith(("auth.", "oidc.")) and "POST" in (r.methods or ())]
+    assert "auth.not_me" in {r.endpoint for r in posts}
+    assert [r.rule for r in posts if r.endpoint not in ratelimits.LIMITS] == []
 
 
 # --- storage -------------------------------------------------------------------------------------

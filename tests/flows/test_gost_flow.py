@@ -5,6 +5,8 @@ stand-ins in tests/cryptopro, any command) through a whole login in the flow it 
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,10 +14,26 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
+from sqlalchemy import func, select
 
+import matching
+from broker.db.models import LoginAttempt
+from broker.extensions import db
 from tests.databases import MigratedDatabases
 from tests.opensslgost import Openssl
-from tests.world import ESIA, GOST_CLIENT, World, confirm_contacts, log_in, opened_world, start_login, verify_id_token
+from tests.world import (
+    ESIA,
+    GOST_CLIENT,
+    World,
+    ask_link,
+    confirm_contacts,
+    log_in,
+    opened_world,
+    query_of,
+    start_login,
+    verify_id_token,
+)
 
 pytestmark = pytest.mark.flow
 GOST_SETUPS = ["current-gost-rs256", "current-gost-gost"]
@@ -139,3 +157,38 @@ def test_a_failing_signing_tool_stops_the_login_before_esia_and_names_the_cause_
         assert urlsplit(response.headers.get("Location", "")).netloc != urlsplit(ESIA).netloc
         assert response.status_code == 503 and "Госуслуги" in response.text
         assert "0x80090019" in caplog.text and "csptest failed" in caplog.text
+
+
+def test_a_failing_signing_tool_in_the_link_flow_refuses_on_the_persons_page_recorded_once(
+    store: Path, openssl: Openssl, material: dict[str, Path], migrated: MigratedDatabases, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """The portal's back channel signs nothing: the browser redeeming the ticket has ESIA's request
+    signed, and a failing tool is that person's «Госуслуги недоступны» page, as at /oidc/authorize."""
+    with signer_world("csptest-raw", store, openssl, material, migrated, tmp_path, CRYPTOPRO_STANDIN_FAULT="fail") as world:
+        asked = ask_link("d-001")
+        assert asked.status_code == 200, asked.text
+        url = asked.json()["url"]
+        page = world.go(url)
+        assert page.status_code == 503 and int(page.headers["Retry-After"]) > 0
+        text = html.unescape(page.text)
+        assert matching.REFUSALS[matching.Reason.ESIA_UNAVAILABLE].message_ru in text
+        assert "Привязать аккаунт Госуслуг не получилось" in text
+        back = re.search(r'<a class="button[^"]*" href="([^"]+)">Вернуться в дневник</a>', page.text)
+        assert back is not None
+        assert query_of(html.unescape(back.group(1))) == {"error": "access_denied", "error_description": "esia_unavailable"}
+        assert "csptest failed" in caplog.text
+        reference = re.search(r'<span class="ref">([0-9A-Z]{4}-[0-9A-Z]{4})</span>', page.text)
+        assert reference is not None
+        with world.broker.app_context():
+            [attempt] = db.session.scalars(select(LoginAttempt)).all()
+            assert (attempt.reference, attempt.flow, attempt.region) == (reference.group(1), "link", "77")
+            assert (attempt.reason, attempt.detail) == ("esia_unavailable", "signer_failed")
+            db.session.remove()
+
+        again = world.go(url)  # a reload: the same page, nothing recorded again
+        assert again.status_code == 503 and reference.group(1) in again.text
+        assert requests.get(url, allow_redirects=False).status_code == 400  # another browser: the ticket is spent
+        with world.broker.app_context():
+            assert db.session.scalar(select(func.count()).select_from(LoginAttempt)) == 1
+            db.session.remove()

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from broker.config import LOGIN_COOKIE, SSO_COOKIE, cookie_name
 from broker.db.models import DiarySession, EsiaLink, LoginAttempt, PendingLogin
 from broker.extensions import db
+from broker.regions import admin as regionadmin
 from tests.world import BROKER, ESIA, PORTAL_CALLBACK, Login, World, csrf, log_in, query_of, start_login, verify_id_token
 
 pytestmark = pytest.mark.flow
@@ -206,3 +207,21 @@ def test_the_chooser_tells_the_accounts_apart_by_role_login_and_school(world: Wo
     text = " ".join(page.text.split())
     for role, account_login in (("Учитель", "teacher.diary"), ("Родитель", "teacher.parent.diary")):
         assert f"<strong>{role}</strong> <span>Логин: {account_login}</span> <span>Школа (код в дневнике): sch-1001</span>" in text
+
+
+def test_not_me_on_the_invite_code_page_ends_the_login_and_its_code_form(world: World) -> None:
+    with world.broker.app_context():
+        regionadmin.change_region("77", enabled=None, policy={"under_14_first_link": "invite_code"}, comment="test",
+                                  actor_staff=None, actor="cli:ops")  # fmt: skip
+        db.session.remove()
+    login = log_in(world, "kid")
+    assert login.page is not None and login.page.url == f"{BROKER}/auth/invite"
+    answer = not_me(world, login.page)
+    assert answer.status_code == 303 and answer.headers["Location"].startswith(f"{ESIA}/idp/ext/Logout?")
+    assert pending_states(world) == [] and not has_cookie(world, LOGIN_COOKIE)
+    attempt = the_attempt(world)
+    assert (attempt.reason, attempt.detail) == ("invite_code_required", "not_me")
+    assert count(world, EsiaLink) == 2 and count(world, DiarySession) == 0
+    # The page's code form is over too: the login it belonged to has ended.
+    typed = world.go(f"{BROKER}/auth/invite", data={"csrf_token": csrf(login.page.text), "code": "ABCDE-FGHIJ"})
+    assert typed.status_code == 400 and "Сеанс входа истёк" in typed.text

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 
 import matching
 from broker import services
+from broker.config import LOGIN_COOKIE, cookie_name
 from broker.db.models import Account, LoginAttempt
 from broker.extensions import db
 from broker.login import flow
@@ -43,6 +44,8 @@ from tests.world import (
     link_through_esia,
     log_in,
     query_of,
+    start_login,
+    verify_id_token,
 )
 
 pytestmark = pytest.mark.flow
@@ -77,6 +80,10 @@ def reference_of(page: requests.Response) -> str:
 def attempts(world: World) -> int:
     with world.broker.app_context():
         return db.session.scalar(select(func.count()).select_from(LoginAttempt)) or 0
+
+
+def cookie_value(world: World, plain: str) -> str | None:
+    return world.browser.cookies.get(cookie_name(world.broker.config, plain), domain="broker.test")
 
 
 def ways(page: requests.Response) -> tuple[str | None, ...]:
@@ -311,3 +318,47 @@ def test_a_reload_of_a_disabled_regions_refusal_shows_the_same_refusal_and_recor
     assert reference_of(requests.get(authorize, allow_redirects=False)) != reference_of(page)
     other = world.go(authorize.replace("region=39", "region=39&prompt=login"))
     assert other.status_code == 403 and reference_of(other) != reference_of(page) and attempts(world) == 3
+
+
+def test_a_disabled_regions_refusal_in_another_tab_leaves_a_login_at_esia_to_finish(world: World, portal: FlaskClient) -> None:
+    """Tab A is at ESIA's login page; tab B of the same browser asks for a region that is off. The
+    refusal binds itself by a cookie of its own: tab A's binding cookie is left alone, its login
+    finishes, and tab B's reload still shows the same refusal."""
+    with world.broker.app_context():
+        clients = services.current().clients
+        clients["portal"] = dataclasses.replace(clients["portal"], regions=frozenset({"77", "50", "39"}))
+    tab_a, response = start_login(world, "77")
+    at_esia = world.follow(response, lambda url: urlsplit(url).path == "/login")
+    assert isinstance(at_esia, str)
+    binding = cookie_value(world, LOGIN_COOKIE)
+
+    authorize = portal.get(f"{PORTAL}/start").location.replace("region=77", "region=39")
+    refused = world.go(authorize)  # tab B
+    assert refused.status_code == 403 and attempts(world) == 1
+    set_cookies = refused.headers.get("Set-Cookie", "")
+    assert set_cookies.startswith("__Host-broker_refusal=") and "broker_login" not in set_cookies
+    assert all(attribute in set_cookies for attribute in ("Secure", "HttpOnly", "Path=/", "SameSite=Lax", "Max-Age=3600"))
+    assert cookie_value(world, LOGIN_COOKIE) == binding
+
+    answer = world.go(at_esia, data={"login": "namesake-1", "password": "test1234"})  # tab A goes on
+    callback = world.follow(answer, lambda url: url.startswith(PORTAL_CALLBACK))
+    assert isinstance(callback, str) and query_of(callback)["state"] == tab_a.state
+    tab_a.callback = callback
+    assert verify_id_token(tab_a.token()["id_token"], tab_a.nonce)["sub"] == "d-016"
+
+    again = world.go(authorize)  # tab B reloaded, after tab A's login ended and took its cookie away
+    assert again.status_code == 403 and reference_of(again) == reference_of(refused) and attempts(world) == 2
+
+
+def test_a_disabled_regions_refusal_replayed_leaves_the_login_cookie_alone(world: World, portal: FlaskClient) -> None:
+    with world.broker.app_context():
+        clients = services.current().clients
+        clients["portal"] = dataclasses.replace(clients["portal"], regions=frozenset({"77", "50", "39"}))
+    authorize = portal.get(f"{PORTAL}/start").location.replace("region=77", "region=39")
+    world.go(authorize)
+    _, response = start_login(world, "77")  # then a login of this browser goes to ESIA
+    assert urlsplit(response.headers["Location"]).netloc == urlsplit(ESIA).netloc
+    binding = cookie_value(world, LOGIN_COOKIE)
+    again = world.go(authorize)
+    assert again.status_code == 403 and "broker_login" not in again.headers.get("Set-Cookie", "")
+    assert cookie_value(world, LOGIN_COOKIE) == binding
