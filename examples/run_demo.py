@@ -601,13 +601,14 @@ def staff_hint(instance: Path, broker: str) -> list[str]:
     ]
 
 
-def flow_hint(flow: Flow) -> str:
+def flow_hint(flow: Flow) -> list[str]:
     """Which of ESIA's flows runs, and how to run the other."""
+    lines = [f"Схема ЕСИА / ESIA flow: {flow.name} ({flow.said})"]
     if flow.name == DEFAULT_FLOW:
-        switch = "DEMO_ESIA_FLOW=legacy make run runs the legacy one"
+        lines.append("  другая схема / the legacy flow:  DEMO_ESIA_FLOW=legacy make run")
     else:
-        switch = f"make run without DEMO_ESIA_FLOW runs the {DEFAULT_FLOW} one"
-    return f"Схема ЕСИА / ESIA flow: {flow.name} ({flow.said}); {switch}."
+        lines.append(f"  схема по умолчанию / the {DEFAULT_FLOW} flow, as in production:  make run (DEMO_ESIA_FLOW unset)")
+    return lines
 
 
 def serve(instance: Path, ports: Ports, flow: Flow) -> int:
@@ -637,7 +638,7 @@ def serve(instance: Path, ports: Ports, flow: Flow) -> int:
         print()
         print("\n".join(staff_hint(instance, servers[1].url)))
         print()
-        print(flow_hint(flow))
+        print("\n".join(flow_hint(flow)))
         print(f"Откройте / open:  http://{HOST}:{ports.portal}/")
         print(f"(mock ESIA on port {ports.esia}, the broker on port {ports.broker}; logs in {servers[0].log.parent}. "
               "Ctrl-C stops all three.)", flush=True)  # fmt: skip

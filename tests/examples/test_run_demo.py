@@ -62,7 +62,7 @@ def test_make_run_runs_esias_current_flow_by_default_and_says_how_to_run_the_leg
     broker can check with the mock's GOST certificate only: a login (the tests below) can take no
     RSA path."""
     assert "ESIA flow: current (GOST R 34.10-2012 client_secret, GOST-signed ESIA tokens" in demo.output
-    assert "DEMO_ESIA_FLOW=legacy make run runs the legacy one" in demo.output
+    assert "the legacy flow:  DEMO_ESIA_FLOW=legacy make run\n" in demo.output
     broker = demo.environ(1)
     assert (broker["BROKER_ESIA_FLOW"], broker["BROKER_ESIA_SIGNER"]) == ("current", "gost-raw")
     assert [Path(path).name for path in json.loads(broker["BROKER_ESIA_TOKEN_CERTIFICATE_FILES"])] == ["esia-gost.cer"]
@@ -75,7 +75,7 @@ def test_make_run_runs_esias_current_flow_by_default_and_says_how_to_run_the_leg
 
 def test_demo_esia_flow_legacy_runs_the_legacy_flow_and_a_linked_person_signs_in(legacy_demo: Demo, browser: requests.Session) -> None:
     assert "ESIA flow: legacy (RSA detached CMS client_secret, RS256 ESIA tokens)" in legacy_demo.output
-    assert "make run without DEMO_ESIA_FLOW runs the current one" in legacy_demo.output
+    assert "the current flow, as in production:  make run (DEMO_ESIA_FLOW unset)\n" in legacy_demo.output
     broker = legacy_demo.environ(1)
     assert (broker["BROKER_ESIA_FLOW"], broker["BROKER_ESIA_SIGNER"]) == ("legacy", "rsa-cms")
     page = log_in(legacy_demo, browser, "namesake-1")
