@@ -21,6 +21,7 @@ import requests
 
 from examples.demo import ensure_dev_config
 from tests.examples.demo import ROOT, STOP_SECONDS, Demo, free_port, launch, server_groups, terminate, wait_until_ready
+from tests.opensslgost import Openssl
 
 pytestmark = pytest.mark.flow
 
@@ -71,6 +72,22 @@ def test_make_run_runs_esias_current_flow_by_default_and_says_how_to_run_the_leg
     assert mock["CLIENTS"]["DIARY01"]["certificate_files"] == ["esia-gost.cer"]
     key = Path(broker["BROKER_ESIA_KEY_FILE"])
     assert key.parent == demo.folder / "instance" / "demo" and key.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_demos_gost_certificate_and_key_are_what_openssl_makes_and_checks(demo: Demo, openssl: Openssl) -> None:
+    """The pair `broker esia keygen --self-signed` would write: OpenSSL's GOST engine checks the
+    certificate's own signature and signs with the key what the certificate verifies."""
+    broker = demo.environ(1)
+    key, certificate = broker["BROKER_ESIA_KEY_FILE"], broker["BROKER_ESIA_CERTIFICATE_FILE"]
+    assert openssl.run("verify", "-check_ss_sig", "-CAfile", certificate, certificate).stdout.strip().endswith(b": OK")
+    text = openssl.run("x509", "-in", certificate, "-noout", "-text").stdout.decode()
+    assert "GOST R 34.10-2012 with GOST R 34.11-2012 (256 bit)" in text and "CryptoPro-A" in text and "CN = DIARY01" in text
+    public = demo.folder / "esia-gost.pub"
+    public.write_bytes(openssl.run("x509", "-in", certificate, "-pubkey", "-noout").stdout)
+    signature = demo.folder / "signature"
+    openssl.run("dgst", "-md_gost12_256", "-sign", key, "-out", str(signature), data=b"client_secret input")
+    checked = openssl.run("dgst", "-md_gost12_256", "-verify", str(public), "-signature", str(signature), data=b"client_secret input")
+    assert checked.stdout.strip() == b"Verified OK"
 
 
 def test_demo_esia_flow_legacy_runs_the_legacy_flow_and_a_linked_person_signs_in(legacy_demo: Demo, browser: requests.Session) -> None:
