@@ -213,8 +213,9 @@ def _pem(data: bytes, label: str) -> bytes:
 
 def write_gost_client_pair(key_path: Path, certificate_path: Path) -> None:
     """The broker's GOST R 34.10-2012 (256) key and self-signed certificate as ESIA's client system
-    (one year), made with the ``gost`` library: the key in PKCS#8 as OpenSSL's GOST engine writes
-    it, the certificate signed with Streebog-256, as `broker esia keygen --self-signed` makes them."""
+    (one year), made with the ``gost`` library, so without OpenSSL's GOST engine: the kind of pair
+    `broker esia keygen --self-signed` writes (CryptoPro-A, the key in PKCS#8 as the engine writes
+    it, the certificate signed GOST R 34.10-2012 with Streebog-256), for ESIA's test environment only."""
     d = 1 + secrets.randbelow(GOST_CURVE.q - 1)
     name = _der(0x30, _der(0x31, _der(0x30, _der_oid("2.5.4.3"), _der(0x0C, ESIA_CLIENT_ID.encode()))),
                 _der(0x31, _der(0x30, _der_oid("2.5.4.10"), _der(0x0C, b"make run demo"))),
@@ -251,7 +252,7 @@ def ensure_key_material(demo: Path, flow: Flow) -> tuple[Path, Path, Path]:
     demo.mkdir(parents=True, exist_ok=True)
     key, certificate, signing = demo / flow.key_file, demo / flow.certificate_file, demo / "oidc.pem"
     if not (key.exists() and certificate.exists()) or is_expiring(certificate):
-        (write_gost_client_pair if flow.signer.startswith("gost") else write_client_pair)(key, certificate)
+        (write_gost_client_pair if flow.signer == "gost-raw" else write_client_pair)(key, certificate)
     if not signing.exists():
         keys.generate_key_file(signing)
     return key, certificate, signing
