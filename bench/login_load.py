@@ -1,7 +1,8 @@
 """Login load: complete logins (portal → broker → mock ESIA → back, code exchange at the broker)
 with N concurrent users, against a running demo started without rate limits (every user here
 comes from one address, which the per-address limits would refuse after a few hundred logins a
-minute): `BROKER_RATE_LIMITS_ENABLED=false make run` in another terminal.
+minute): `BROKER_RATE_LIMITS_ENABLED=false make run` in another terminal. That measures ESIA's
+current flow, `make run`'s default; add `DEMO_ESIA_FLOW=legacy` to measure the legacy one.
 
     .venv/bin/python bench/login_load.py [--users 16] [--seconds 20] [--person namesake-1]
     .venv/bin/python bench/login_load.py --broker http://127.0.0.1:5000 --client-id ID \\
@@ -17,13 +18,13 @@ of a whole login, errors, and the broker processes' own CPU per login and peak R
     .venv/bin/python bench/login_load.py --flows legacy,current [--rounds 2] [--gost-backend python]
 
 compares ESIA's two flows in one run, without `make run`: for each flow in turn (interleaved,
-``--rounds`` times) it starts the mock ESIA and the broker as `make run` does
-(examples/run_demo.py: the same settings, registry and gunicorn shapes, a fresh instance folder,
-free ports, rate limits off), measures, and stops them. The legacy flow is the demo's (RSA CMS
-``client_secret``, RS256 tokens); the current flow signs with a GOST key (raw ``client_secret``)
-and the mock signs its tokens ``GOST3410_2012_256``. Both servers run with ``GOST_BACKEND`` as
-given (default ``python``: pure-Python GOST). It ends with each flow's broker CPU per login and
-their ratio.
+``--rounds`` times) it starts the mock ESIA and the broker as ``DEMO_ESIA_FLOW=<flow> make run``
+does (examples/run_demo.py: the same settings, keys, registry and gunicorn shapes, a fresh
+instance folder, free ports, rate limits off), measures, and stops them. The current flow signs
+``client_secret`` with a GOST key (raw) and the mock signs its tokens ``GOST3410_2012_256``; the
+legacy flow signs a detached RSA CMS and gets RS256 tokens. Both servers run with
+``GOST_BACKEND`` as given (default ``python``: pure-Python GOST). It ends with each flow's broker
+CPU per login and their ratio.
 """
 
 from __future__ import annotations
@@ -329,7 +330,6 @@ def main() -> None:
 # --- --flows: the servers started here, one flow at a time -----------------------------------
 
 FLOWS = ("legacy", "current")
-GOST_JWT = "GOST3410_2012_256"
 
 
 def free_port() -> int:
@@ -346,67 +346,30 @@ def demo_module() -> Any:
     return run_demo
 
 
-def prepare_instance(run_demo: Any, instance: Path) -> None:
-    """Config, migrated database and the demo registry, as `make run` prepares them (its output hidden)."""
+def prepare_instance(run_demo: Any, instance: Path) -> tuple[Path, Any]:
+    """Config, migrated database and the demo registry, as `make run` prepares them (its output
+    hidden); returns the config's path and the registry's verdicts."""
     from broker import create_app
 
     config_path = run_demo.ensure_dev_config(instance)
     os.environ.update({k: v for k, v in run_demo.base_env(instance).items() if k.startswith("BROKER_")})
     with contextlib.redirect_stdout(io.StringIO()):
-        run_demo.report(create_app(), config_path)
+        verdicts = run_demo.report(create_app(), config_path)
+    return config_path, verdicts
 
 
-def gost_client_pair(demo: Path) -> tuple[Path, Path]:
-    """The broker's GOST key and certificate as ESIA's client system, made with the mock's tooling."""
-    import datetime as dt
-
-    from mock_esia.certificates import make_gost_certificate, to_pem
-    from mock_esia.gost import GostPrivateKey
-
-    key_path, certificate_path = demo / "client-gost.key", demo / "client-gost.cer"
-    if not (key_path.exists() and certificate_path.exists()):
-        key = GostPrivateKey.generate()
-        now = dt.datetime.now(dt.UTC)
-        certificate = make_gost_certificate(
-            key, common_name="DIARY01", organization="bench", not_before=now - dt.timedelta(days=1),
-            not_after=now + dt.timedelta(days=30), serial=1,
-        )  # fmt: skip
-        key_path.write_text(to_pem(key.to_pkcs8(), "PRIVATE KEY"))
-        key_path.chmod(0o600)
-        certificate_path.write_text(to_pem(certificate))
-    return key_path, certificate_path
-
-
-def start_flow(run_demo: Any, instance: Path, flow: str, secret: str, gost_backend: str) -> tuple[list[Any], Any]:
-    """The mock ESIA and the broker for ``flow`` on free ports; returns the processes and the ports.
-
-    The legacy flow is `make run`'s (RSA CMS client_secret, RS256 tokens); the current flow signs
-    with a GOST key (raw ``client_secret``) and the mock signs its tokens with GOST too.
-    """
+def start_flow(
+    run_demo: Any, instance: Path, prepared: tuple[Path, Any], flow: str, secret: str, gost_backend: str
+) -> tuple[list[Any], Any]:
+    """The mock ESIA and the broker for ``flow`` on free ports, set up as `make run` sets them up
+    with ``DEMO_ESIA_FLOW=flow``; returns the processes and the ports."""
     ports = run_demo.Ports(free_port(), free_port(), free_port())
-    mock, broker = run_demo.make_servers(instance, ports, secret)[:2]  # the portal is not needed
-    demo = instance / "demo"
+    config_path, verdicts = prepared
+    broker_env = run_demo.broker_settings(instance, ports, secret, config_path, run_demo.FLOWS[flow])
+    mock, broker = run_demo.make_servers(instance, ports, broker_env, secret, verdicts, run_demo.FLOWS[flow])[:2]  # no portal
     for server in (mock, broker):
         server.env["GOST_BACKEND"] = gost_backend
     broker.env["BROKER_RATE_LIMITS_ENABLED"] = "false"  # every user comes from one address
-    if flow == "current":
-        key, certificate = gost_client_pair(demo)
-        config = demo / "mock-esia.toml"
-        text = config.read_text(encoding="utf-8")
-        for old, new in (('certificate_files = ["esia.cer"]', f'certificate_files = ["{certificate.name}"]'), ('"RS256"', f'"{GOST_JWT}"')):
-            if old not in text:
-                raise SystemExit(f"examples/run_demo.py writes a mock config this script does not know: no {old!r}")
-            text = text.replace(old, new)
-        config.write_text(text, encoding="utf-8")
-        broker.env.update(
-            {
-                "BROKER_ESIA_FLOW": "current",
-                "BROKER_ESIA_SIGNER": "gost-raw",
-                "BROKER_ESIA_KEY_FILE": str(key),
-                "BROKER_ESIA_CERTIFICATE_FILE": str(certificate),
-                "BROKER_ESIA_TOKEN_CERTIFICATE_FILES": json.dumps([str(demo / "mock_esia" / "esia-gost.cer")]),
-            }
-        )
     processes = []
     try:
         for server in (mock, broker):
@@ -433,10 +396,10 @@ def compare_flows(args: argparse.Namespace, flows: list[str]) -> None:
     broker_ms: dict[str, list[float]] = {flow: [] for flow in flows}
     with tempfile.TemporaryDirectory(prefix="bench-login-") as folder:
         instance = Path(folder)
-        prepare_instance(run_demo, instance)
+        prepared = prepare_instance(run_demo, instance)
         for round_number in range(1, args.rounds + 1):
             for flow in flows:
-                processes, ports = start_flow(run_demo, instance, flow, secret, args.gost_backend)
+                processes, ports = start_flow(run_demo, instance, prepared, flow, secret, args.gost_backend)
                 try:
                     args.broker = f"http://127.0.0.1:{ports.broker}"
                     args.redirect_uri = f"http://127.0.0.1:{ports.portal}/callback"  # registered; the portal itself is not started

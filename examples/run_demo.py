@@ -1,25 +1,35 @@
 """`make run`: the mock ESIA, the broker and a demo diary portal on loopback, ready to click through.
 
-First run: development secrets and the demo registry (``examples/demo.py``), and key material under
-``instance/demo/``: the broker's RSA key and self-signed certificate as ESIA's client system
-``DIARY01`` (legacy flow, detached CMS) and its id_token signing key. Every run: the mock ESIA's
-config and persons (its own and every example person of ``examples/persons/`` it lacks) and the
-broker's settings for the ports in use, then three child processes: the mock ESIA, the broker and
-the portal, each under gunicorn with several threads. The broker serves the demo portal
-(``diary-demo``) and any portal the operator registered in the instance config
-(``[OIDC_CLIENTS.x]``) or ``BROKER_OIDC_CLIENTS``. It prints which test person shows which
-outcome, the ESIA faults to pick, the portal's own password login and link flow, how to create a
-staff login, and the portal's URL; Ctrl-C or SIGTERM stops all three.
+It runs ESIA's current flow, as production does: the broker signs ``client_secret`` with a GOST
+R 34.10-2012 key (raw signature, signer ``gost-raw``: the ``gost`` library, OpenSSL's GOST engine
+in process when installed, pure Python otherwise) and the mock ESIA signs its tokens
+``GOST3410_2012_256``. ``DEMO_ESIA_FLOW=legacy`` runs the legacy flow instead: an RSA key, detached
+CMS (``rsa-cms``) and RS256 tokens.
 
-Environment: ``DEMO_INSTANCE_DIR`` (default ``instance/``), ``DEMO_ESIA_PORT`` (8800),
-``DEMO_BROKER_PORT`` (5000), ``DEMO_PORTAL_PORT`` (8000), ``DEMO_DATABASE_URL`` (default: the
-SQLite file ``<instance>/broker.sqlite3``; a PostgreSQL URL runs the demo on the production
-store, e.g. for ``bench/login_load.py``), ``DEMO_BROKER_WORKERS`` and ``DEMO_BROKER_THREADS``
+First run: development secrets and the demo registry (``examples/demo.py``), and key material under
+``instance/demo/``: the broker's key and self-signed certificate as ESIA's client system
+``DIARY01`` for the flow that runs (GOST ``esia-gost.key``/``esia-gost.cer``, or RSA
+``esia.key``/``esia.cer``) and its id_token signing key. Every run: the mock ESIA's config (the
+broker registered with the flow's certificate and token algorithm) and persons (its own and every
+example person of ``examples/persons/`` it lacks) and the broker's settings for the ports in use,
+then three child processes: the mock ESIA, the broker and the portal, each under gunicorn with
+several threads. The broker serves the demo portal (``diary-demo``) and any portal the operator
+registered in the instance config (``[OIDC_CLIENTS.x]``) or ``BROKER_OIDC_CLIENTS``. It prints
+which test person shows which outcome, the ESIA faults to pick, the portal's own password login
+and link flow, how to create a staff login, which ESIA flow runs, and the portal's URL; Ctrl-C or
+SIGTERM stops all three.
+
+Environment: ``DEMO_ESIA_FLOW`` (``current``, the default, or ``legacy``), ``DEMO_INSTANCE_DIR``
+(default ``instance/``), ``DEMO_ESIA_PORT`` (8800), ``DEMO_BROKER_PORT`` (5000),
+``DEMO_PORTAL_PORT`` (8000), ``DEMO_DATABASE_URL`` (default: the SQLite file
+``<instance>/broker.sqlite3``; a PostgreSQL URL runs the demo on the production store, e.g. for
+``bench/login_load.py``), ``DEMO_BROKER_WORKERS`` and ``DEMO_BROKER_THREADS``
 (gunicorn's, 2 and 4). Server output: ``<instance>/demo/log/``.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import hashlib
@@ -47,6 +57,8 @@ from cryptography.x509.oid import NameOID
 from demo import DEMO_REGIONS, EXAMPLES, ROOT, Verdict, ensure_dev_config, report
 from diary_portal import REGIONS as PORTAL_REGIONS
 
+import gost
+import gost.engine
 import matching
 from broker import create_app
 from broker.config import DEFAULTS as BROKER_DEFAULTS
@@ -70,10 +82,44 @@ DEFAULT_PORTS = {"DEMO_ESIA_PORT": 8800, "DEMO_BROKER_PORT": 5000, "DEMO_PORTAL_
 READY_SECONDS = 30.0
 STOP_SECONDS = 10.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: The broker's GOST key for the current flow: CryptoPro-A, as `broker esia keygen` makes it
+#: (OpenSSL's ``paramset:A``), signing certificates with Streebog-256.
+GOST_CURVE = gost.BY_OID["1.2.643.2.2.35.1"]
+GOST_SIGN_WITH_STREEBOG_256 = "1.2.643.7.1.1.3.2"
 
 
 class DemoError(Exception):
     """The demo cannot start; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """One of ESIA's two flows as the demo runs it (docs/esia.md): the broker's signer and key
+    files in ``instance/demo/``, and the algorithm of the mock's tokens and its certificate."""
+
+    name: str
+    signer: str
+    key_file: str
+    certificate_file: str
+    jwt_alg: str
+    token_certificate_file: str  # in the mock's data folder, written on its first start
+    said: str
+
+
+FLOWS = {
+    "current": Flow("current", "gost-raw", "esia-gost.key", "esia-gost.cer", "GOST3410_2012_256", "esia-gost.cer",
+                    "GOST R 34.10-2012 client_secret, GOST-signed ESIA tokens, as in production"),
+    "legacy": Flow("legacy", "rsa-cms", "esia.key", "esia.cer", "RS256", "esia-rsa.cer",
+                   "RSA detached CMS client_secret, RS256 ESIA tokens"),
+}  # fmt: skip
+DEFAULT_FLOW = "current"
+
+
+def flow_from_env(env: Mapping[str, str]) -> Flow:
+    raw = env.get("DEMO_ESIA_FLOW") or DEFAULT_FLOW
+    if raw not in FLOWS:
+        raise DemoError(f"DEMO_ESIA_FLOW={raw!r} is not an ESIA flow: choose current (the default) or legacy.")
+    return FLOWS[raw]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,17 +177,82 @@ def write_client_pair(key_path: Path, certificate_path: Path) -> None:
     certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
 
 
+def _der(tag: int, *parts: bytes) -> bytes:
+    content = b"".join(parts)
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    raw = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(raw)]) + raw + content
+
+
+def _der_oid(dotted: str) -> bytes:
+    first, second, *rest = (int(part) for part in dotted.split("."))
+    body = bytearray([40 * first + second])
+    for part in rest:
+        chunk = [part & 0x7F]
+        while part := part >> 7:
+            chunk.append(0x80 | (part & 0x7F))
+        body.extend(reversed(chunk))
+    return _der(0x06, bytes(body))
+
+
+def _der_integer(value: int) -> bytes:
+    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+def _der_time(moment: dt.datetime) -> bytes:
+    return _der(0x17, moment.astimezone(dt.UTC).strftime("%y%m%d%H%M%SZ").encode())  # UTCTime: until 2049
+
+
+def _pem(data: bytes, label: str) -> bytes:
+    body = base64.encodebytes(data).decode().replace("\n", "")
+    lines = [body[start : start + 64] for start in range(0, len(body), 64)]
+    return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----", ""]).encode()
+
+
+def write_gost_client_pair(key_path: Path, certificate_path: Path) -> None:
+    """The broker's GOST R 34.10-2012 (256) key and self-signed certificate as ESIA's client system
+    (one year), made with the ``gost`` library, so without OpenSSL's GOST engine: the kind of pair
+    `broker esia keygen --self-signed` writes (CryptoPro-A, the key in PKCS#8 as the engine writes
+    it, the certificate signed GOST R 34.10-2012 with Streebog-256), for ESIA's test environment only."""
+    d = 1 + secrets.randbelow(GOST_CURVE.q - 1)
+    name = _der(0x30, _der(0x31, _der(0x30, _der_oid("2.5.4.3"), _der(0x0C, ESIA_CLIENT_ID.encode()))),
+                _der(0x31, _der(0x30, _der_oid("2.5.4.10"), _der(0x0C, b"make run demo"))),
+                _der(0x31, _der(0x30, _der_oid("2.5.4.6"), _der(0x13, b"RU"))))  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    algorithm = _der(0x30, _der_oid(GOST_SIGN_WITH_STREEBOG_256))
+    tbs = _der(
+        0x30,
+        _der(0xA0, _der_integer(2)),  # X.509 v3
+        _der_integer(x509.random_serial_number()),
+        algorithm,
+        name,
+        _der(0x30, _der_time(now - dt.timedelta(days=1)), _der_time(now + dt.timedelta(days=365))),
+        name,
+        gost.engine.public_key_der(GOST_CURVE, gost.public_key(GOST_CURVE, d)),
+    )
+    signature = gost.sign(GOST_CURVE, d, gost.streebog256(tbs))  # s || r, as certificates carry it
+    certificate = _der(0x30, tbs, algorithm, _der(0x03, b"\x00", signature))
+    key_path.unlink(missing_ok=True)
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(_pem(gost.engine.private_key_der(GOST_CURVE, d), "PRIVATE KEY"))
+    certificate_path.write_bytes(_pem(certificate, "CERTIFICATE"))
+
+
 def is_expiring(certificate_path: Path) -> bool:
     certificate = x509.load_pem_x509_certificate(certificate_path.read_bytes())
     return certificate.not_valid_after_utc < dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
 
 
-def ensure_key_material(demo: Path) -> tuple[Path, Path, Path]:
-    """Create the broker's ESIA key pair and id_token key once; renew the certificate near its end."""
+def ensure_key_material(demo: Path, flow: Flow) -> tuple[Path, Path, Path]:
+    """Create the broker's ESIA key pair for ``flow`` and its id_token key once; renew the
+    certificate near its end."""
     demo.mkdir(parents=True, exist_ok=True)
-    key, certificate, signing = demo / "esia.key", demo / "esia.cer", demo / "oidc.pem"
+    key, certificate, signing = demo / flow.key_file, demo / flow.certificate_file, demo / "oidc.pem"
     if not (key.exists() and certificate.exists()) or is_expiring(certificate):
-        write_client_pair(key, certificate)
+        (write_gost_client_pair if flow.signer == "gost-raw" else write_client_pair)(key, certificate)
     if not signing.exists():
         keys.generate_key_file(signing)
     return key, certificate, signing
@@ -192,15 +303,16 @@ def write_mock_persons(demo: Path, verdicts: Sequence[Verdict]) -> Path:
     return path
 
 
-def write_mock_config(demo: Path, ports: Ports, persons: Path) -> Path:
-    """The mock ESIA's settings: the broker registered as client system DIARY01, and the test persons."""
+def write_mock_config(demo: Path, ports: Ports, persons: Path, flow: Flow) -> Path:
+    """The mock ESIA's settings: the broker registered as client system DIARY01 with the flow's
+    certificate and token algorithm, and the test persons."""
     broker = f"http://{HOST}:{ports.broker}"
     client = {
         "name": "Электронный дневник (демо)",
-        "certificate_files": ["esia.cer"],
+        "certificate_files": [flow.certificate_file],
         "redirect_uris": [f"{broker}/auth/esia/callback", f"{broker}/oidc/logged-out"],
         "scopes": list(BROKER_DEFAULTS["ESIA_SCOPES"]),
-        "jwt_alg": "RS256",
+        "jwt_alg": flow.jwt_alg,
     }
     lines = [
         "# Written by `make run` on every start (the ports may change). Relative paths: this folder.",
@@ -250,10 +362,10 @@ def portal_clients(config_path: Path, env: Mapping[str, str], demo_client: dict[
     return {**clients, PORTAL_CLIENT_ID: demo_client}
 
 
-def broker_settings(instance: Path, ports: Ports, portal_secret: str, config_path: Path) -> dict[str, str]:
-    """The broker's environment: the instance's files, the demo's keys, the portals, the mock ESIA."""
+def broker_settings(instance: Path, ports: Ports, portal_secret: str, config_path: Path, flow: Flow) -> dict[str, str]:
+    """The broker's environment: the instance's files, the demo's keys, the portals, the mock ESIA in ``flow``."""
     demo = instance / "demo"
-    key, certificate, signing = ensure_key_material(demo)
+    key, certificate, signing = ensure_key_material(demo, flow)
     esia, broker, portal = (f"http://{HOST}:{port}" for port in (ports.esia, ports.broker, ports.portal))
     env = base_env(instance)
     demo_client = {
@@ -272,13 +384,13 @@ def broker_settings(instance: Path, ports: Ports, portal_secret: str, config_pat
         "BROKER_COOKIE_SECURE": "false",  # plain HTTP, loopback only
         "BROKER_ESIA_BASE_URL": esia,
         "BROKER_ESIA_CLIENT_ID": ESIA_CLIENT_ID,
-        "BROKER_ESIA_FLOW": "legacy",
-        "BROKER_ESIA_SIGNER": "rsa-cms",
+        "BROKER_ESIA_FLOW": flow.name,
+        "BROKER_ESIA_SIGNER": flow.signer,
         "BROKER_ESIA_KEY_FILE": str(key),
         "BROKER_ESIA_CERTIFICATE_FILE": str(certificate),
         "BROKER_ESIA_ISSUER": BROKER_DEFAULTS["ESIA_ISSUER"],
         # The mock writes its token certificate into its data folder on start.
-        "BROKER_ESIA_TOKEN_CERTIFICATE_FILES": json.dumps([str(demo / "mock_esia" / "esia-rsa.cer")]),
+        "BROKER_ESIA_TOKEN_CERTIFICATE_FILES": json.dumps([str(demo / "mock_esia" / flow.token_certificate_file)]),
         "BROKER_ESIA_REDIRECT_URI": f"{broker}/auth/esia/callback",
     }
 
@@ -288,11 +400,11 @@ OIDC_SETTINGS = ("BROKER_OIDC_ISSUER", "BROKER_OIDC_SIGNING_KEY_FILES", "BROKER_
 
 
 def make_servers(
-    instance: Path, ports: Ports, broker_env: Mapping[str, str], portal_secret: str, verdicts: Sequence[Verdict]
+    instance: Path, ports: Ports, broker_env: Mapping[str, str], portal_secret: str, verdicts: Sequence[Verdict], flow: Flow
 ) -> list[Server]:
     """The mock ESIA, the broker and the portal, in the order they must start."""
     demo = instance / "demo"
-    mock_config = write_mock_config(demo, ports, write_mock_persons(demo, verdicts))
+    mock_config = write_mock_config(demo, ports, write_mock_persons(demo, verdicts), flow)
     broker, portal = (f"http://{HOST}:{port}" for port in (ports.broker, ports.portal))
     env = base_env(instance)
     logs = demo / "log"
@@ -490,18 +602,28 @@ def staff_hint(instance: Path, broker: str) -> list[str]:
     ]
 
 
-def serve(instance: Path, ports: Ports) -> int:
+def flow_hint(flow: Flow) -> list[str]:
+    """Which of ESIA's flows runs, and how to run the other."""
+    lines = [f"Схема ЕСИА / ESIA flow: {flow.name} ({flow.said})"]
+    if flow.name == DEFAULT_FLOW:
+        lines.append("  другая схема / the legacy flow:  DEMO_ESIA_FLOW=legacy make run")
+    else:
+        lines.append(f"  схема по умолчанию / the {DEFAULT_FLOW} flow, as in production:  make run (DEMO_ESIA_FLOW unset)")
+    return lines
+
+
+def serve(instance: Path, ports: Ports, flow: Flow) -> int:
     """Prepare, start the three servers, print the URL, and run until stopped."""
     check_ports(ports)
     config_path = ensure_dev_config(instance)
     portal_secret = secrets.token_urlsafe(32)
-    broker_env = broker_settings(instance, ports, portal_secret, config_path)
+    broker_env = broker_settings(instance, ports, portal_secret, config_path, flow)
     os.environ.update({name: broker_env[name] for name in ("BROKER_CONFIG", "BROKER_DATABASE_URL", *OIDC_SETTINGS)})
     try:
         verdicts = report(create_app(), config_path)
     except ConfigError as error:
         raise DemoError(f"the broker's settings ({config_path} and BROKER_* variables): {error}") from None
-    servers = make_servers(instance, ports, broker_env, portal_secret, verdicts)
+    servers = make_servers(instance, ports, broker_env, portal_secret, verdicts, flow)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for server in servers:
@@ -517,6 +639,7 @@ def serve(instance: Path, ports: Ports) -> int:
         print()
         print("\n".join(staff_hint(instance, servers[1].url)))
         print()
+        print("\n".join(flow_hint(flow)))
         print(f"Откройте / open:  http://{HOST}:{ports.portal}/")
         print(f"(mock ESIA on port {ports.esia}, the broker on port {ports.broker}; logs in {servers[0].log.parent}. "
               "Ctrl-C stops all three.)", flush=True)  # fmt: skip
@@ -542,7 +665,7 @@ def main() -> int:
         signal.signal(signum, _interrupt)
     instance = Path(os.environ.get("DEMO_INSTANCE_DIR") or ROOT / "instance").resolve()
     try:
-        code = serve(instance, Ports.from_env(os.environ))
+        code = serve(instance, Ports.from_env(os.environ), flow_from_env(os.environ))
         print("Stopped.")
         return code
     except DemoError as error:

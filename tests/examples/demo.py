@@ -36,6 +36,11 @@ class Demo:
     def output(self) -> str:
         return (self.folder / "run_demo.out").read_text(encoding="utf-8", errors="replace")
 
+    def environ(self, server: int) -> dict[str, str]:
+        """The environment the script gave a server (0: the mock ESIA, 1: the broker, 2: the portal)."""
+        raw = Path(f"/proc/{self.servers[server]}/environ").read_bytes()
+        return dict(item.decode().split("=", 1) for item in raw.split(b"\0") if b"=" in item)
+
     def logs(self) -> str:
         return "".join(
             path.read_text(encoding="utf-8", errors="replace") for path in sorted((self.folder / "instance" / "demo" / "log").glob("*.log"))

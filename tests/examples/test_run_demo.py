@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +21,7 @@ import requests
 
 from examples.demo import ensure_dev_config
 from tests.examples.demo import ROOT, STOP_SECONDS, Demo, free_port, launch, server_groups, terminate, wait_until_ready
+from tests.opensslgost import Openssl
 
 pytestmark = pytest.mark.flow
 
@@ -54,6 +56,70 @@ def test_make_run_prints_the_decision_table_the_staff_pages_and_the_portal_to_op
     assert re.findall(r"https?://\S+", output) == [demo.broker + "/admin", demo.portal + "/"]
     assert re.search(r"namesake-1\s+signed_in\s+d-016", output)
     assert "test1234" in output and "teen-simple (tier_insufficient)" in output
+
+
+def test_make_run_runs_esias_current_flow_by_default_and_says_how_to_run_the_legacy_one(demo: Demo) -> None:
+    """GOST client_secret (gost-raw) registered with a GOST certificate only, and GOST tokens the
+    broker can check with the mock's GOST certificate only: a login (the tests below) can take no
+    RSA path."""
+    assert "ESIA flow: current (GOST R 34.10-2012 client_secret, GOST-signed ESIA tokens" in demo.output
+    assert "the legacy flow:  DEMO_ESIA_FLOW=legacy make run\n" in demo.output
+    broker = demo.environ(1)
+    assert (broker["BROKER_ESIA_FLOW"], broker["BROKER_ESIA_SIGNER"]) == ("current", "gost-raw")
+    assert [Path(path).name for path in json.loads(broker["BROKER_ESIA_TOKEN_CERTIFICATE_FILES"])] == ["esia-gost.cer"]
+    mock = tomllib.loads(Path(demo.environ(0)["MOCK_ESIA_CONFIG_FILE"]).read_text(encoding="utf-8"))
+    assert mock["CLIENTS"]["DIARY01"]["jwt_alg"] == "GOST3410_2012_256"
+    assert mock["CLIENTS"]["DIARY01"]["certificate_files"] == ["esia-gost.cer"]
+    key = Path(broker["BROKER_ESIA_KEY_FILE"])
+    assert key.parent == demo.folder / "instance" / "demo" and key.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_demos_gost_certificate_and_key_are_what_openssl_makes_and_checks(demo: Demo, openssl: Openssl) -> None:
+    """The pair `broker esia keygen --self-signed` would write: OpenSSL's GOST engine checks the
+    certificate's own signature and signs with the key what the certificate verifies."""
+    broker = demo.environ(1)
+    key, certificate = broker["BROKER_ESIA_KEY_FILE"], broker["BROKER_ESIA_CERTIFICATE_FILE"]
+    assert openssl.run("verify", "-check_ss_sig", "-CAfile", certificate, certificate).stdout.strip().endswith(b": OK")
+    text = openssl.run("x509", "-in", certificate, "-noout", "-text").stdout.decode()
+    assert "GOST R 34.10-2012 with GOST R 34.11-2012 (256 bit)" in text and "CryptoPro-A" in text and "CN = DIARY01" in text
+    public = demo.folder / "esia-gost.pub"
+    public.write_bytes(openssl.run("x509", "-in", certificate, "-pubkey", "-noout").stdout)
+    signature = demo.folder / "signature"
+    openssl.run("dgst", "-md_gost12_256", "-sign", key, "-out", str(signature), data=b"client_secret input")
+    checked = openssl.run("dgst", "-md_gost12_256", "-verify", str(public), "-signature", str(signature), data=b"client_secret input")
+    assert checked.stdout.strip() == b"Verified OK"
+
+
+def test_demo_esia_flow_legacy_runs_the_legacy_flow_and_a_linked_person_signs_in(legacy_demo: Demo, browser: requests.Session) -> None:
+    assert "ESIA flow: legacy (RSA detached CMS client_secret, RS256 ESIA tokens)" in legacy_demo.output
+    assert "the current flow, as in production:  make run (DEMO_ESIA_FLOW unset)\n" in legacy_demo.output
+    broker = legacy_demo.environ(1)
+    assert (broker["BROKER_ESIA_FLOW"], broker["BROKER_ESIA_SIGNER"]) == ("legacy", "rsa-cms")
+    page = log_in(legacy_demo, browser, "namesake-1")
+    assert page.status_code == 200 and page.url == legacy_demo.portal + "/me" and "<code>d-016</code>" in page.text
+
+
+@pytest.mark.parametrize("started", ["demo", "legacy_demo"])
+def test_broker_esia_check_passes_on_the_demos_own_settings(started: str, request: pytest.FixtureRequest) -> None:
+    """What an operator runs before going live, on the demo broker's config and environment."""
+    demo: Demo = request.getfixturevalue(started)
+    program = Path(sys.executable).with_name("broker")
+    run = subprocess.run([str(program), "esia", "check"], env=demo.environ(1), cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ESIA keys are in order." in run.stdout and "DIARY01" in run.stdout
+
+
+def test_an_unknown_esia_flow_stops_the_demo_with_one_line_naming_the_variable(tmp_path: Path) -> None:
+    ports = {name: str(free_port()) for name in ("DEMO_ESIA_PORT", "DEMO_BROKER_PORT", "DEMO_PORTAL_PORT")}
+    process = launch(tmp_path, DEMO_ESIA_FLOW="gost\nrsa", **ports)
+    try:
+        assert process.wait(timeout=STOP_SECONDS) == 1
+    finally:
+        terminate(process)
+    output = (tmp_path / "run_demo.out").read_text(encoding="utf-8")
+    assert output == "make run: DEMO_ESIA_FLOW='gost\\nrsa' is not an ESIA flow: choose current (the default) or legacy.\n"
+    assert not (tmp_path / "instance").exists(), "nothing is prepared for an unknown flow"
 
 
 def test_every_example_person_is_a_test_person_at_the_mock_esia(demo: Demo) -> None:
@@ -191,6 +257,17 @@ def test_the_login_load_benchmark_runs_against_the_demo(demo: Demo) -> None:
     found = re.search(r"logins: (\d+) \([0-9.]+/s\), errors: (\d+)", run.stdout)
     assert found and int(found.group(1)) > 0 and found.group(2) == "0", run.stdout
     assert "ms per login" in run.stdout and "mock ESIA" in run.stdout
+
+
+def test_the_login_load_benchmark_compares_both_flows_set_up_as_make_run_sets_them_up() -> None:
+    command = [sys.executable, str(ROOT / "bench" / "login_load.py"), "--flows", "legacy,current", "--rounds", "1",
+               "--users", "1", "--seconds", "1", "--warmup", "2"]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    for flow in ("legacy", "current"):
+        assert re.search(rf"broker CPU per login, {flow}: [0-9.]+ ms", run.stdout), run.stdout
+    assert re.search(r"current / legacy: [0-9.]+ \(target: at most 1.5", run.stdout), run.stdout
+    assert re.findall(r"errors: (\d+)", run.stdout) == ["0", "0"], run.stdout
 
 
 def test_sigterm_stops_all_three_servers(tmp_path: Path) -> None:
