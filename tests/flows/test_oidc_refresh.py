@@ -26,7 +26,7 @@ from broker.extensions import db
 from broker.support import links as support_links
 from tests.broker.staffing import bearer, make_staff
 from tests.clock import FrozenClock
-from tests.databases import MigratedDatabases
+from tests.databases import DATABASES, MigratedDatabases
 from tests.world import BROKER, EXAMPLES, PORTAL, PORTAL_CALLBACK, PORTAL_SECRET, World, opened_world
 
 pytestmark = pytest.mark.flow
@@ -37,9 +37,10 @@ ACCOUNT = "d-016"  # namesake-1's diary account, linked by the registry: no ques
 DAY = 24 * 3600
 
 
-@pytest.fixture
-def world(material: dict[str, Path], tmp_path: Path, migrated: MigratedDatabases) -> Iterator[World]:
-    """The flow tests' world with the diary's mobile app registered (public: no secret) next to a portal."""
+@pytest.fixture(params=DATABASES)
+def world(request: pytest.FixtureRequest, material: dict[str, Path], tmp_path: Path, migrated: MigratedDatabases) -> Iterator[World]:
+    """The flow tests' world with the diary's mobile app registered (public: no secret) next to a portal,
+    on SQLite and (with TEST_DATABASE_URL) on PostgreSQL."""
     clients = {
         APP: {"redirect_uris": [APP_CALLBACK], "regions": ["77"], "login_url": f"{PORTAL}/login", "name": "Дневник"},
         "portal": {
@@ -49,7 +50,7 @@ def world(material: dict[str, Path], tmp_path: Path, migrated: MigratedDatabases
             "secret_sha256": hashlib.sha256(PORTAL_SECRET.encode()).hexdigest(),
         },
     }
-    with opened_world(material, migrated.copy("sqlite", tmp_path), broker_config={"OIDC_CLIENTS": clients}) as opened:
+    with opened_world(material, migrated.copy(request.param, tmp_path), broker_config={"OIDC_CLIENTS": clients}) as opened:
         yield opened
 
 
