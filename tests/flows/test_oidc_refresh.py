@@ -8,6 +8,8 @@ import csv
 import hashlib
 import logging
 import secrets
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +20,7 @@ import pytest
 import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
-from sqlalchemy import select, update
+from sqlalchemy import create_engine, select, text, update
 
 from broker import services
 from broker.db.models import Account, EsiaLink, RefreshFamily, RefreshToken
@@ -26,7 +28,7 @@ from broker.extensions import db
 from broker.support import links as support_links
 from tests.broker.staffing import bearer, make_staff
 from tests.clock import FrozenClock
-from tests.databases import DATABASES, MigratedDatabases
+from tests.databases import DATABASES, POSTGRES_URL, MigratedDatabases
 from tests.world import BROKER, EXAMPLES, PORTAL, PORTAL_CALLBACK, PORTAL_SECRET, World, opened_world
 
 pytestmark = pytest.mark.flow
@@ -197,6 +199,41 @@ def test_the_same_token_refreshed_twice_in_a_row_ends_the_family(world: World) -
     assert refresh(first["refresh_token"]).ok
     answer = refresh(first["refresh_token"])
     assert refused(answer)
+    assert families(world)[0].revoked_at is not None
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_URL, reason="row locks between two transactions: PostgreSQL (TEST_DATABASE_URL)")
+@pytest.mark.parametrize("world", ["postgresql"], indirect=True)
+def test_of_two_refreshes_at_once_with_one_token_the_later_ends_the_family(world: World) -> None:
+    """The app's request and a thief's arrive together: one spends the token, the other finds it
+    spent once the first commits (it waits on the row's lock) and ends the family."""
+    _, token = sign_in(world)
+    with world.broker.app_context():
+        digest = services.current().keyring.refresh_token.digest(token["refresh_token"])
+        url = world.broker.config["SQLALCHEMY_DATABASE_URI"]
+    other = create_engine(url)
+    answers: list[requests.Response] = []
+    try:
+        with other.connect() as first:  # the first request, between spending the token and its commit
+            spent = first.execute(
+                text("UPDATE oidc_refresh_tokens SET used_at = now() WHERE digest = :digest AND used_at IS NULL"), {"digest": digest}
+            )
+            assert spent.rowcount == 1
+            second = threading.Thread(target=lambda: answers.append(refresh(token["refresh_token"])))
+            second.start()
+            waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
+            for _ in range(200):
+                if first.execute(waiting).scalar_one():
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the second refresh never waited on the token's row")
+            first.commit()
+            second.join(30)
+    finally:
+        other.dispose()
+    assert refused(answers[0])
     assert families(world)[0].revoked_at is not None
 
 
