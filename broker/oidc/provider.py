@@ -389,7 +389,7 @@ class RefreshGrant(grants.RefreshTokenGrant):
         if family is None:
             return None
         found = signed_in(family.session_id)
-        if found is None or found.session.revoked_at is not None:  # never: logout ended the family
+        if found is None or found.session.revoked_at is not None:  # logout ends it too; whatever ended the session
             refresh.end_families(db.session, refresh.family_is(family.id), services.current().clock())
             return None
         self._signed_in = found

@@ -23,7 +23,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from sqlalchemy import create_engine, select, text, update
 
 from broker import services
-from broker.db.models import Account, EsiaLink, RefreshFamily, RefreshToken
+from broker.db.models import Account, DiarySession, EsiaLink, RefreshFamily, RefreshToken
 from broker.extensions import db
 from broker.support import links as support_links
 from tests.broker.staffing import bearer, make_staff
@@ -345,7 +345,7 @@ def test_the_sync_api_blocking_the_account_ends_the_family(world: World) -> None
     assert userinfo(token["access_token"]) == 401
 
 
-def test_a_refresh_checks_the_account_is_still_active_and_linked(world: World) -> None:
+def test_a_refresh_checks_the_account_is_still_active_and_linked_and_its_session_not_ended(world: World) -> None:
     """Whatever ended the account's standing without ending its families: the refresh itself refuses."""
     _, blocked = sign_in(world)
     with world.broker.app_context():
@@ -362,3 +362,13 @@ def test_a_refresh_checks_the_account_is_still_active_and_linked(world: World) -
         )
         db.session.commit()  # a link made after the family began: not the one the family came from
     assert refused(refresh(unlinked["refresh_token"]))
+    with world.broker.app_context():
+        db.session.execute(
+            update(EsiaLink).where(EsiaLink.account_id == ACCOUNT).values(linked_at=services.current().clock() - timedelta(days=1))
+        )
+        db.session.commit()
+    _, ended = sign_in(world)
+    with world.broker.app_context():
+        db.session.execute(update(DiarySession).values(revoked_at=services.current().clock()))
+        db.session.commit()  # the diary session ended without ending its families
+    assert refused(refresh(ended["refresh_token"]))
