@@ -59,6 +59,11 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_SIGNING_KEY_FILES": [],
     "ACCESS_TOKEN_SECONDS": 600,
     "ID_TOKEN_SECONDS": 600,
+    # The mobile app's session (refresh tokens, public clients asking for offline_access; ADR
+    # 0020): it ends this many days after the login through Gosuslugi, whatever happens ...
+    "REFRESH_TOKEN_DAYS": 30,
+    # ... or once the app has not refreshed for this many days (at most REFRESH_TOKEN_DAYS).
+    "REFRESH_TOKEN_IDLE_DAYS": 14,
     # How long a broker session (SSO across portals) lasts.
     "SESSION_SECONDS": 8 * 3600,
     # How long a person may take at ESIA and on the broker's pages.
@@ -256,6 +261,7 @@ def validate(config: Mapping[str, Any]) -> None:
         )
     _validate_keys(config)
     _check_proxies_and_limits(config)
+    _check_refresh_lifetimes(config)
     if config.get("TESTING"):
         return
     missing = [key for key in REQUIRED if not config.get(key)]
@@ -288,6 +294,19 @@ def _validate_keys(config: Mapping[str, Any]) -> None:
                     f"{first} and {second} are the same key: each must have its own (one key, one job). "
                     'Create one with `python -c "import secrets; print(secrets.token_hex(32))"`.'
                 )
+
+
+def _check_refresh_lifetimes(config: Mapping[str, Any]) -> None:
+    """Refuse refresh token lifetimes that are not whole days, or an idle one past the absolute one."""
+    days = {key: config.get(key, DEFAULTS[key]) for key in ("REFRESH_TOKEN_DAYS", "REFRESH_TOKEN_IDLE_DAYS")}
+    for key, value in days.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 365:
+            raise ConfigError(f"{key} must be a whole number of days from 1 to 365, not {value!r}.")
+    if days["REFRESH_TOKEN_IDLE_DAYS"] > days["REFRESH_TOKEN_DAYS"]:
+        raise ConfigError(
+            f"REFRESH_TOKEN_IDLE_DAYS ({days['REFRESH_TOKEN_IDLE_DAYS']}) is longer than REFRESH_TOKEN_DAYS "
+            f"({days['REFRESH_TOKEN_DAYS']}): the session ends at REFRESH_TOKEN_DAYS anyway; make it at most that."
+        )
 
 
 def _check_proxies_and_limits(config: Mapping[str, Any]) -> None:

@@ -11,7 +11,9 @@ touching the others:
   session cookies signed with it, and these purposes still accept its digests, while everything
   new is made under the new secret. Drop the fallback once what was made under it has expired
   (``PENDING_LOGIN_SECONDS``, the staff sessions, the invite codes' ``INVITE_CODE_MAX_DAYS``), or
-  earlier, re-issuing the invite codes still outstanding.
+  earlier, re-issuing the invite codes still outstanding. The mobile app's refresh tokens are
+  made under ``SECRET_KEY`` too (``REFRESH_TOKEN_DAYS``): dropping the fallback earlier signs the
+  app out, and the person logs in again.
 * stored lookups (the ESIA oid digests of ``login_attempts``, kept for months and searched by
   support) use ``OID_HASH_KEY``, which has nothing to do with ``SECRET_KEY``. Its old keys go in
   ``OID_HASH_KEY_FALLBACKS``: searches look under every key, and ``broker keys rehash-oids``
@@ -46,6 +48,7 @@ class Purpose(StrEnum):
     LINK_TICKET = "link_ticket"
     LOGIN_CSRF = "login_csrf"
     INVITE_CODE = "invite_code"
+    REFRESH_TOKEN = "refresh_token"
 
 
 _INFO_PREFIX = b"broker/keyring/v1/"
@@ -94,6 +97,7 @@ class Keyring:
     link_ticket: Keys
     login_csrf: Keys
     invite_code: Keys
+    refresh_token: Keys
     oid: Keys
 
 
@@ -110,6 +114,7 @@ def make_keyring(config: Mapping[str, Any]) -> Keyring:
         link_ticket=Keys(tuple(derive(secret, Purpose.LINK_TICKET) for secret in secret_keys)),
         login_csrf=Keys(tuple(derive(secret, Purpose.LOGIN_CSRF) for secret in secret_keys)),
         invite_code=Keys(tuple(derive(secret, Purpose.INVITE_CODE) for secret in secret_keys)),
+        refresh_token=Keys(tuple(derive(secret, Purpose.REFRESH_TOKEN) for secret in secret_keys)),
         oid=Keys(oid_keys),
     )
 

@@ -200,8 +200,49 @@ class AccessToken(Model):
     # The code it was issued for (no foreign key: the code row goes long before the token).
     # Indexed: a replayed code revokes its tokens.
     code_digest: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The refresh token family it was issued in, if any (no foreign key: a revoked family's
+    # tokens are deleted with it, by broker.oidc.refresh). Indexed: a family's end revokes them.
+    family_id: Mapped[int | None] = mapped_column(index=True)
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RefreshFamily(Model):
+    """A public client's refresh tokens for one grant (an authorization code), rotated on every use.
+
+    The family lives until ``expires_at`` (``REFRESH_TOKEN_DAYS`` after the code was exchanged)
+    or until its current token idles past ``idle_expires_at``, whichever comes first, or until
+    it is revoked (a rotated-out token presented again, logout, unlink, a blocked account).
+    """
+
+    __tablename__ = "oidc_refresh_families"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(256))
+    # The code it was issued for (indexed: a replayed code revokes the family too).
+    code_digest: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    idle_expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class RefreshToken(Model):
+    """One refresh token of a family, as the keyed digest of the token (never the token).
+
+    ``used_at`` is set when it is exchanged; it is kept, spent, for as long as its family lives:
+    presented again, it revokes the family (RFC 9700 §4.14.2).
+    """
+
+    __tablename__ = "oidc_refresh_tokens"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("oidc_refresh_families.id", ondelete="CASCADE"), index=True)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Staff(Model):

@@ -2,7 +2,10 @@
 
 Each comes from config (``OIDC_CLIENTS``), with exact redirect URIs and the regions it serves.
 A confidential client is registered with the SHA-256 of its secret (``secret_sha256``), never
-the secret itself; a client without one is public (the mobile app) and must use PKCE.
+the secret itself; a client without one is public (the mobile app) and must use PKCE. A public
+client that asks for ``offline_access`` gets refresh tokens (rotated, ``broker.oidc.refresh``); a
+confidential portal's ``offline_access`` is dropped from its scope (OIDC Core §11: ignored), and
+it may not use the refresh grant (ADR 0020).
 Native apps may use loopback redirects on any port (RFC 8252 §7.3): the IP literals
 ``127.0.0.1`` and ``[::1]`` only, never ``localhost`` (a name that DNS or the hosts file may send
 elsewhere, RFC 8252 §8.3). Every other redirect URI is compared as an exact string.
@@ -23,7 +26,11 @@ from typing import Any
 
 from broker.errors import ConfigError
 
-SCOPES = ("openid", "profile", "email", "phone")
+SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+#: What only a public client is given (a confidential portal asking for it gets the rest).
+PUBLIC_ONLY_SCOPES = frozenset({"offline_access"})
+#: The grants: every client exchanges codes; only public clients refresh.
+GRANTS = ("authorization_code", "refresh_token")
 _LOOPBACK = frozenset({"127.0.0.1", "[::1]"})
 # RFC 3986 Appendix B: a URI's five components, as every conforming parser splits them.
 _URI = re.compile(r"^(?:([^:/?#]+):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?$", re.DOTALL)
@@ -77,7 +84,7 @@ class PortalClient:
         return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
 
     def get_allowed_scope(self, scope: str) -> str:
-        return " ".join(s for s in (scope or "").split() if s in SCOPES)
+        return " ".join(s for s in (scope or "").split() if s in SCOPES and (self.is_public or s not in PUBLIC_ONLY_SCOPES))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         if redirect_uri in self.redirect_uris:
@@ -101,7 +108,7 @@ class PortalClient:
         return response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == "authorization_code"
+        return grant_type == GRANTS[0] or (grant_type == GRANTS[1] and self.is_public)
 
     def may_serve(self, region: str) -> bool:
         return region in self.regions

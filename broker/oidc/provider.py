@@ -6,8 +6,10 @@ diary account id; its claims carry role, region, school, the ESIA tier (``acr``)
 never names or contacts (those come from userinfo: portals put id_tokens into URLs).
 Codes and access tokens are stored as digests. A redeemed code is marked spent and kept until
 it expires: a second exchange of it by its client is a replay, which revokes the access tokens
-issued from it (RFC 6749 §4.1.2); another client presenting it is only refused. Authorization
-responses, errors included, carry ``iss`` (RFC 9207).
+and the refresh token family issued from it (RFC 6749 §4.1.2); another client presenting it is
+only refused. Public clients (the mobile app) that ask for ``offline_access`` also get a refresh
+token, rotated on every use (``broker.oidc.refresh``, ADR 0020); confidential portals get none.
+Authorization responses, errors included, carry ``iss`` (RFC 9207).
 Rows are written and read with Core statements (every login passes here); the callers commit
 (the login flow, or the token endpoint through ``broker.oidc.authorization``).
 """
@@ -22,7 +24,7 @@ from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import ClientMixin, InvalidRequestError, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import ClientMixin, InvalidRequestError, OAuth2Request, TokenMixin, grants
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -40,6 +42,7 @@ from broker.db.dml import execute_dml
 from broker.db.models import AccessToken, Account, AuthorizationCode, DiarySession
 from broker.digests import digest
 from broker.extensions import db
+from broker.oidc import refresh
 from broker.oidc.clients import SCOPES, PortalClient
 from broker.oidc.sessions import LiveSession
 
@@ -267,6 +270,24 @@ class CodeGrant(grants.AuthorizationCodeGrant):
     def generate_authorization_code(self) -> str:
         return random_token()
 
+    def generate_token(
+        self,
+        user: Any = None,
+        scope: str | None = None,
+        grant_type: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        """The token response; a refresh token only for a public client that asked for ``offline_access``.
+
+        OIDC Core §11: ``offline_access`` asks for a refresh token. A confidential portal's
+        ``offline_access`` never reaches here (``PortalClient.get_allowed_scope`` drops it).
+        """
+        client = self.request.client
+        assert isinstance(client, PortalClient)  # Authlib found it before any grant step
+        wanted = refresh.OFFLINE_ACCESS in (scope or "").split() and client.check_grant_type(refresh.GRANT_TYPE)
+        return super().generate_token(user, scope, grant_type, expires_in, include_refresh_token and wanted)
+
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         session = request.user
         assert isinstance(session, LiveSession)  # the login flow grants the code to the live session
@@ -333,8 +354,9 @@ def revoke_replayed(code_digest: str, client_id: str) -> None:
     server MUST deny the request and SHOULD revoke (when possible) all tokens previously issued
     based on that authorization code" — the client's code, exchanged by that client. Another
     client presenting it (a leaked code) is only refused: it must not be able to end the
-    first client's tokens. Only access tokens are issued here (no refresh tokens); the id_token
-    is a signed statement and cannot be taken back. The token endpoint commits.
+    first client's tokens. What it bought: its access tokens and its refresh token family (with
+    the family's later access tokens); the id_token is a signed statement and cannot be taken
+    back. The token endpoint commits.
     """
     spent = db.session.execute(_SPENT_CODE, {"digest": code_digest}).first()
     if spent is None:
@@ -343,7 +365,41 @@ def revoke_replayed(code_digest: str, client_id: str) -> None:
         log.warning("client %s presented a spent authorization code of client %s: refused, nothing revoked", client_id, spent.client_id)
         return
     revoked = execute_dml(db.session, _REVOKE_CODE_TOKENS, {"digest": code_digest}).rowcount
-    log.warning("an authorization code of client %s was replayed: %d access token(s) revoked", spent.client_id, revoked)
+    families = refresh.end_for_code(db.session, code_digest, services.current().clock())
+    log.warning(
+        "an authorization code of client %s was replayed: %d access token(s), %d refresh token family revoked",
+        spent.client_id, revoked, families,
+    )  # fmt: skip
+
+
+class RefreshGrant(grants.RefreshTokenGrant):
+    """``grant_type=refresh_token`` for public clients: each refresh spends the token presented and
+    issues the next one of its family (RFC 9700 §4.14.2); see :mod:`broker.oidc.refresh`.
+
+    Whatever is refused answers ``invalid_grant``: an unknown, spent, expired or revoked token,
+    another client's, or one whose account was blocked or unlinked or whose diary session ended.
+    No id_token is issued on refresh (OIDC Core §12.2 makes it optional).
+    """
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    INCLUDE_NEW_REFRESH_TOKEN = True  # rotation: a new refresh token with every access token
+
+    def authenticate_refresh_token(self, refresh_token: str) -> refresh.Family | None:  # type: ignore[override]
+        family = refresh.redeem(refresh_token, _client_id(self.request))
+        if family is None:
+            return None
+        found = signed_in(family.session_id)
+        if found is None or found.session.revoked_at is not None:  # logout ends it too; whatever ended the session
+            refresh.end_families(db.session, refresh.family_is(family.id), services.current().clock())
+            return None
+        self._signed_in = found
+        return family
+
+    def authenticate_user(self, refresh_token: refresh.Family) -> SignedIn:
+        return self._signed_in
+
+    def revoke_old_credential(self, refresh_token: TokenMixin) -> None:
+        """Spent already, as it was read (:func:`broker.oidc.refresh.redeem`)."""
 
 
 class DiaryOpenIDCode(OpenIDCode):
@@ -456,8 +512,22 @@ class StoredAuthorizationRequest(OAuth2Request):
 def _save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     now = services.current().clock()
     code: RedeemedCode | None = getattr(request, "authorization_code", None)
+    family: refresh.Family | None = getattr(request, "refresh_token", None)
     user = request.user
-    assert isinstance(user, SignedIn)  # CodeGrant.authenticate_user found it
+    assert isinstance(user, SignedIn)  # CodeGrant or RefreshGrant.authenticate_user found it
+    family_id = family.id if family is not None else None
+    if "refresh_token" in token:
+        if family is not None:
+            refresh.continue_family(family, token["refresh_token"])
+        else:
+            family_id = refresh.start_family(
+                token["refresh_token"],
+                client_id=_client_id(request),
+                account_id=user.account.id,
+                session_id=user.id,
+                scope=token.get("scope", ""),
+                code_digest=code.code_digest if code is not None else None,
+            )
     db.session.execute(
         _INSERT_TOKEN,
         dict(
@@ -466,6 +536,7 @@ def _save_token(token: dict[str, Any], request: OAuth2Request) -> None:
             scope=token.get("scope", ""),
             session_id=user.id,
             code_digest=code.code_digest if code is not None else None,
+            family_id=family_id,
             issued_at=now,
             expires_at=now + timedelta(seconds=int(token["expires_in"])),
         ),
@@ -473,11 +544,14 @@ def _save_token(token: dict[str, Any], request: OAuth2Request) -> None:
 
 
 def create_server(app: Flask, clients: dict[str, PortalClient]) -> tuple[AuthorizationServer, ResourceProtector]:
-    app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {"authorization_code": app.config["ACCESS_TOKEN_SECONDS"]})
+    seconds = app.config["ACCESS_TOKEN_SECONDS"]
+    app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {"authorization_code": seconds, refresh.GRANT_TYPE: seconds})
     app.config.setdefault("OAUTH2_SCOPES_SUPPORTED", list(SCOPES))
     app.config.setdefault("OAUTH2_ACCESS_TOKEN_GENERATOR", random_token)
+    app.config.setdefault("OAUTH2_REFRESH_TOKEN_GENERATOR", random_token)  # CodeGrant.generate_token says when
     server = AuthorizationServer(app, query_client=clients.get, save_token=_save_token)
     server.register_grant(CodeGrant, [DiaryOpenIDCode(require_nonce=False), S256Challenge(required=True)])
+    server.register_grant(RefreshGrant)
     server.register_extension(IssuerInResponse())
     protector = ResourceProtector()
     protector.register_token_validator(TokenValidator())
@@ -538,7 +612,7 @@ def discovery(issuer: str, url_for: Any) -> dict[str, Any]:
         "jwks_uri": url_for("oidc.jwks"),
         "end_session_endpoint": url_for("oidc.logout"),
         "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", refresh.GRANT_TYPE],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": list(SCOPES),

@@ -1,8 +1,9 @@
 """Diary sessions: what the broker remembers of a person it has signed in (its SSO session).
 
 The browser holds a random token in an ``HttpOnly`` cookie; the table keeps only its digest.
-A session is valid until it expires or is revoked (logout). Rows are written and read with
-Core statements (this is on every login's path); the view commits.
+A session is valid until it expires or is revoked (logout). Ending a session ends the mobile
+app's refresh token families begun in it (``broker.oidc.refresh``). Rows are written and read
+with Core statements (this is on every login's path); the view commits.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from broker.db.dml import Executor, execute_dml
 from broker.db.models import DiarySession
 from broker.digests import digest
 from broker.extensions import db
+from broker.oidc import refresh
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement
@@ -103,16 +105,21 @@ def find_session(token: str | None) -> LiveSession | None:
 
 
 def revoke(live: LiveSession) -> None:
-    """End a session (the view commits)."""
-    db.session.execute(update(_SESSIONS).where(_SESSIONS.c.id == live.id).values(revoked_at=services.current().clock()))
+    """End a session and the refresh token families begun in it (the view commits)."""
+    now = services.current().clock()
+    db.session.execute(update(_SESSIONS).where(_SESSIONS.c.id == live.id).values(revoked_at=now))
+    refresh.end_for_session(db.session, live.id, now)
 
 
 def end_live_sessions(executor: Executor, account_id: str, now: datetime) -> int:
-    """End the account's live diary sessions in the caller's transaction; return how many.
+    """End the account's live diary sessions, and every refresh token family of the account (the
+    mobile app's sessions, which outlive the diary session they began in), in the caller's
+    transaction; return how many diary sessions ended.
 
     Whenever the ESIA person behind an account changes (an unlink by support, a link a registry moves in
     :mod:`broker.registry.links`), whoever signed in through the old link is signed out at once.
     """
+    refresh.end_for_account(executor, account_id, now)
     return execute_dml(executor, update(_SESSIONS).where(*_live(account_id, now)).values(revoked_at=now)).rowcount
 
 

@@ -3,8 +3,10 @@
 * login attempts older than ``ATTEMPT_RETENTION_DAYS`` and audit events older than
   ``AUDIT_RETENTION_DAYS`` (personal data is kept no longer than its purpose needs, 152-FZ);
 * what has expired anyway: pending logins, OIDC codes (spent or not: a spent code is kept until
-  its expiry only to recognise a replay) and access tokens past their expiry,
-  diary sessions past theirs (revoked or not) and staff sessions that ended, expired or idled out;
+  its expiry only to recognise a replay) and access tokens past their expiry, the mobile app's
+  refresh token families once revoked or past their lifetime (their spent tokens go with them),
+  diary sessions past theirs (revoked or not; kept while a refresh token family begun in them
+  lives) and staff sessions that ended, expired or idled out;
 * invite codes past their expiry (used, revoked or not: the audit log keeps their history) and
   wrong invite codes older than ``INVITE_FAILURE_WINDOW_SECONDS`` (they count for nothing then).
 
@@ -23,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from broker.db.dml import execute_dml
@@ -37,6 +39,7 @@ from broker.db.models import (
     LoginAttempt,
     Model,
     PendingLogin,
+    RefreshFamily,
     StaffSession,
 )
 from broker.errors import InputError
@@ -84,14 +87,21 @@ def targets(now: datetime, *, attempt_days: int, audit_days: int) -> list[Target
     # An access token may be issued up to a code's lifetime after its session's last moment and
     # then lives ACCESS_TOKEN_SECONDS: keep the session (which the token needs) until then.
     session_grace = timedelta(seconds=float(config["ACCESS_TOKEN_SECONDS"]) + oidc.CODE_SECONDS)
+    # A family's last access token may be issued at its idle expiry (never later than its absolute
+    # one) and lives ACCESS_TOKEN_SECONDS; a revoked family's access tokens went with it.
+    family_grace = timedelta(seconds=float(config["ACCESS_TOKEN_SECONDS"]))
+    family_of_session = exists().where(RefreshFamily.session_id == DiarySession.id)
     idle = timedelta(seconds=float(config["STAFF_IDLE_SECONDS"]))
     invite_window = timedelta(seconds=float(config["INVITE_FAILURE_WINDOW_SECONDS"]))
     return [
         Target("oidc_codes", AuthorizationCode, AuthorizationCode.expires_at < now,
                AuthorizationCode.code_digest, "expired (spent ones too: past expiry a replay is refused anyway)"),
         Target("oidc_tokens", AccessToken, AccessToken.expires_at < now, AccessToken.token_digest, "expired"),
-        Target("sessions", DiarySession, DiarySession.expires_at < now - session_grace, DiarySession.id,
-               "expired (revoked or not), and no access token of theirs is live"),
+        Target("oidc_refresh_families", RefreshFamily,
+               or_(RefreshFamily.revoked_at.is_not(None), RefreshFamily.idle_expires_at < now - family_grace), RefreshFamily.id,
+               "revoked, or past their lifetime and no access token of theirs is live (their spent tokens with them)"),
+        Target("sessions", DiarySession, (DiarySession.expires_at < now - session_grace) & ~family_of_session, DiarySession.id,
+               "expired (revoked or not), no access token of theirs is live, no refresh token family begun in them is left"),
         Target("pending_logins", PendingLogin, PendingLogin.expires_at < now, PendingLogin.expires_at, "expired"),
         Target(
             "staff_sessions",

@@ -32,6 +32,7 @@ from broker import services
 from broker.clock import Clock
 from broker.db.models import Account, AuditEvent, EsiaLink
 from broker.errors import BrokerError, InputError
+from broker.oidc import refresh
 from broker.registry import links as registrylinks
 from broker.registry.sql import snils_digest
 from broker.staff import audit
@@ -714,6 +715,7 @@ def _write_rows(
     for start in range(0, len(ids), 1000):
         existing += connection.execute(_EXISTING, {"ids": ids[start : start + 1000]}).scalar_one()
     writer.write([account for _, account, _ in batch])
+    refresh.end_blocked(connection, ids, run.clock())  # a blocked account's app sessions end
     mine = [changes[line] for line, _, _ in batch if line in changes]
     counts = registrylinks.apply(connection, mine, event=run.event, key_name="line", actor=run.actor, now=run.clock())
     return len(ids) - existing, counts

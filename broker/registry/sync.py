@@ -25,6 +25,7 @@ from broker import services
 from broker.db.models import Account, AuditEvent
 from broker.errors import BadField, InvalidFieldsError
 from broker.extensions import db
+from broker.oidc import refresh
 from broker.regions import policies as regions
 from broker.registry import importer
 from broker.registry import links as registrylinks
@@ -158,5 +159,6 @@ def _write(rows: list[Row], warnings: list[BadField], allow_links: bool) -> tupl
         audit.event_values(audit.Action.REGISTRY_UPSERTED, "registry", after=after),
     ).scalar_one()
     writer.write([writer.shape(account, now) for _, account, _ in rows])
+    refresh.end_blocked(connection, [account["id"] for _, account, _ in rows], now)  # a blocked account's app sessions end
     done = registrylinks.apply(connection, changes, event=event, key_name="index", actor=audit.request_actor(), now=now)
     return len(rows), done.created + done.moved

@@ -22,6 +22,8 @@ from broker.db.models import (
     InviteFailure,
     LoginAttempt,
     PendingLogin,
+    RefreshFamily,
+    RefreshToken,
     StaffSession,
 )
 from broker.extensions import db
@@ -90,6 +92,18 @@ def add_token(session_id: str, expires_in: timedelta) -> None:
     )  # fmt: skip
 
 
+def add_family(session_id: str, idle_expires_in: timedelta, *, revoked: bool = False) -> None:
+    """A refresh token family begun in ``session_id`` a day ago, with one spent and one current token."""
+    family = RefreshFamily(
+        client_id="app", account_id="acc-1", session_id=session_id, scope="openid offline_access", created_at=Clock.now - DAY,
+        expires_at=Clock.now + 29 * DAY, idle_expires_at=Clock.now + idle_expires_in, revoked_at=Clock.now if revoked else None,
+    )  # fmt: skip
+    db.session.add(family)
+    db.session.flush()
+    db.session.add(RefreshToken(digest=_id("F").ljust(64, "0"), family_id=family.id, issued_at=Clock.now - DAY, used_at=Clock.now))
+    db.session.add(RefreshToken(digest=_id("F").ljust(64, "0"), family_id=family.id, issued_at=Clock.now))
+
+
 def add_pending(expires_in: timedelta) -> None:
     db.session.add(
         PendingLogin(
@@ -135,6 +149,11 @@ def world(app: Flask) -> dict[str, Any]:
     revoked_live = add_session(timedelta(hours=2), revoked=True)
     in_grace = add_session(-timedelta(minutes=5))  # expired, but a token issued in it may live on
     gone = add_session(-timedelta(days=2), revoked=True)
+    app_session = add_session(-timedelta(days=2))  # expired, but the mobile app's family begun in it lives
+    add_family(app_session, timedelta(days=13))
+    add_family(live, -timedelta(minutes=11))  # idle past its lifetime, and its last access token expired
+    add_family(live, -timedelta(minutes=9))  # idle past its lifetime, but its last access token may live
+    add_family(live, timedelta(days=13), revoked=True)
     add_code(live, -timedelta(seconds=1))
     add_code(live, timedelta(minutes=10))
     add_token(live, -timedelta(minutes=1))
@@ -151,12 +170,13 @@ def world(app: Flask) -> dict[str, Any]:
     db.session.add(InviteFailure(account_id="acc-1", at=Clock.now - timedelta(days=1, minutes=1)))
     db.session.add(InviteFailure(account_id="acc-1", at=Clock.now - timedelta(hours=23)))
     db.session.commit()
-    return {"recent_attempt": recent.id, "sessions": {live, revoked_live, in_grace}, "gone": gone}
+    return {"recent_attempt": recent.id, "sessions": {live, revoked_live, in_grace, app_session}, "gone": gone}
 
 
 EXPECTED = {
     "oidc_codes": 1,
     "oidc_tokens": 1,
+    "oidc_refresh_families": 2,
     "sessions": 1,
     "pending_logins": 1,
     "staff_sessions": 3,
@@ -173,6 +193,7 @@ def counts() -> dict[str, int]:
         "oidc_codes": AuthorizationCode, "oidc_tokens": AccessToken, "sessions": DiarySession,
         "pending_logins": PendingLogin, "staff_sessions": StaffSession, "invite_codes": InviteCode,
         "invite_failures": InviteFailure, "login_attempts": LoginAttempt, "audit_events": AuditEvent,
+        "oidc_refresh_families": RefreshFamily,
     }  # fmt: skip
     return {name: db.session.scalar(select(func.count()).select_from(model)) or 0 for name, model in models.items()}
 
@@ -183,7 +204,7 @@ def test_a_dry_run_counts_and_writes_nothing(world: dict[str, Any], runner: Flas
     assert result.exit_code == 0, result.output
     for table, number in EXPECTED.items():
         assert f"{table} " in result.output and f"{number} would remove" in result.output.split(table, 1)[1].splitlines()[0]
-    assert "dry run: 12 rows would be removed; nothing was deleted" in result.output
+    assert "dry run: 14 rows would be removed; nothing was deleted" in result.output
     assert counts() == before
     assert audit_rows("retention_purge") == []
 
@@ -196,7 +217,7 @@ def test_purges_old_and_expired_rows_keeps_the_rest_and_prints_the_counts(world:
     for table, number in EXPECTED.items():
         assert lines[table].split()[1:3] == [str(number), "removed"], lines[table]
     assert "(started before" in lines["login_attempts"] and "ATTEMPT_RETENTION_DAYS=180" in lines["login_attempts"]
-    assert "12 rows removed; the purge is recorded in the audit log" in result.output
+    assert "14 rows removed; the purge is recorded in the audit log" in result.output
     after = counts()
     # The purge's own audit event is new: one old event gone, one added.
     assert after == {table: before[table] - EXPECTED[table] + (table == "audit_events") for table in before}
@@ -204,6 +225,8 @@ def test_purges_old_and_expired_rows_keeps_the_rest_and_prints_the_counts(world:
     assert set(db.session.scalars(select(DiarySession.id))) == world["sessions"]
     assert all(row.attempt_id is None for row in db.session.scalars(select(DiarySession)))
     assert db.session.scalar(select(func.count()).select_from(AccessToken).where(AccessToken.expires_at > Clock.now)) == 1
+    # The purged families' spent and current tokens went with them; the two families left keep theirs.
+    assert db.session.scalar(select(func.count()).select_from(RefreshToken)) == 4
 
 
 def test_the_purge_is_audited_with_its_counts(world: dict[str, Any], runner: FlaskCliRunner) -> None:
