@@ -374,7 +374,7 @@ class Writer:
             # Staged rows leave the staging table as they are upserted (DELETE … RETURNING), so a
             # second write in the same transaction starts from an empty table; the commit then
             # truncates it (ON COMMIT DELETE ROWS) and the dead rows go with it.
-            staged = select(*(column(key) for key in _ACCOUNT_COLUMNS)).select_from(table("staged"))
+            staged = select(*(column(key) for key in _ACCOUNT_COLUMNS)).select_from(table("staged"))  # type: ignore[var-annotated]
             accounts = accounts.from_select(_ACCOUNT_COLUMNS, staged)
         self.upsert_accounts = accounts.on_conflict_do_update(
             index_elements=["id"],
