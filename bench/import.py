@@ -99,7 +99,8 @@ def measure(path: Path, url: str, rows: int) -> dict[str, float]:
     run([BROKER, "db", "upgrade"], env)
     first, peak, output, cpu = run([BROKER, "registry", "import", "--allow-links", str(path)], env)
     again, peak_again, _, cpu_again = run([BROKER, "registry", "import", "--allow-links", str(path)], env)
-    print(f"  importer says: {output.strip().splitlines()[-1]}", flush=True)
+    print(f"  importer says: {output.strip().splitlines()[-1]}")
+    print(f"  first import {first:.1f} s ({rows / first:,.0f} rows/s), re-import {again:.1f} s ({rows / again:,.0f} rows/s)", flush=True)
     return {
         "first": first, "first_rate": rows / first, "first_cpu": cpu,
         "again": again, "again_rate": rows / again, "again_cpu": cpu_again,
@@ -111,6 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database-url", help="a PostgreSQL DSN to measure beside SQLite; its public schema is replaced")
+    parser.add_argument("--skip-sqlite", action="store_true", help="measure PostgreSQL only")
     args = parser.parse_args()
 
     print(f"machine: {machine.describe()}")
@@ -120,8 +122,9 @@ def main() -> None:
         started = time.perf_counter()
         synthetic.write_csv(path, args.rows, date.today())
         print(f"file: {args.rows:,} rows, {path.name} generated in {time.perf_counter() - started:.1f} s (not timed)")
-        print("SQLite (a file in a temporary folder):", flush=True)
-        results["SQLite"] = measure(path, f"sqlite:///{folder}/broker.sqlite3", args.rows)
+        if not args.skip_sqlite:
+            print("SQLite (a file in a temporary folder):", flush=True)
+            results["SQLite"] = measure(path, f"sqlite:///{folder}/broker.sqlite3", args.rows)
         if args.database_url:
             print(f"PostgreSQL ({args.database_url.split('@')[-1]}):", flush=True)
             reset_postgres(args.database_url)
