@@ -48,7 +48,8 @@ def default_workers() -> int:
 
 
 def forwarded_allow_ips(trusted: proxies.TrustedProxies) -> str:
-    """gunicorn's ``--forwarded-allow-ips`` for the broker's ``TRUSTED_PROXIES``: the same peers.
+    """gunicorn's ``--forwarded-allow-ips`` for the broker's ``TRUSTED_PROXIES``: the same peers
+    (networks as gunicorn reads them since 24.1.1; setup.cfg asks for it).
 
     gunicorn believes the scheme headers (X-Forwarded-Proto) and the PROXY protocol only from
     these. None by default, as the broker believes no X-Forwarded-For; any peer with a hop
