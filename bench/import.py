@@ -1,9 +1,12 @@
 """Import speed: rows per second and the importer's peak memory for a large registry file.
 
-    .venv/bin/python bench/import.py [--rows 1000000] [--database-url URL]
+    .venv/bin/python bench/import.py [--rows 1000000] [--database-url postgresql+psycopg://...]
 
-Generates a CSV of synthetic accounts (not timed), migrates a fresh database, then times
-`broker registry import FILE` as a separate process and reads its peak RSS from the kernel.
+Generates a CSV of synthetic accounts (not timed), migrates a fresh SQLite file (and, with
+--database-url, a fresh PostgreSQL schema), then times `broker registry import FILE` as a
+separate process on each, twice (into an empty registry, then every row an update), reads its
+peak memory from the kernel, and prints the figures side by side with PostgreSQL's ratio to
+SQLite's. The importer writes to PostgreSQL by COPY (broker/registry/importer.py).
 """
 
 from __future__ import annotations
@@ -73,35 +76,78 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, int, str, float]:
     return elapsed, peak, output, usage.ru_utime + usage.ru_stime
 
 
+def reset_postgres(url: str) -> None:
+    """Replace the public schema of the PostgreSQL database at ``url`` (the bench's own)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def measure(path: Path, url: str, rows: int) -> dict[str, float]:
+    """Migrate the database at ``url`` and import ``path`` twice: into the empty registry, then over it."""
+    env = {
+        **os.environ,
+        "BROKER_SECRET_KEY": "bench",
+        "BROKER_SNILS_HASH_KEY": "bench-snils",
+        "BROKER_OID_HASH_KEY": "bench-oid",
+        "DATABASE_URL": url,
+    }
+    run([BROKER, "db", "upgrade"], env)
+    first, peak, output, cpu = run([BROKER, "registry", "import", "--allow-links", str(path)], env)
+    again, peak_again, _, cpu_again = run([BROKER, "registry", "import", "--allow-links", str(path)], env)
+    print(f"  importer says: {output.strip().splitlines()[-1]}")
+    print(f"  first import {first:.1f} s ({rows / first:,.0f} rows/s), re-import {again:.1f} s ({rows / again:,.0f} rows/s)", flush=True)
+    return {
+        "first": first, "first_rate": rows / first, "first_cpu": cpu,
+        "again": again, "again_rate": rows / again, "again_cpu": cpu_again,
+        "peak": max(peak, peak_again) / 1024 / 1024,
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary folder")
+    parser.add_argument("--database-url", help="a PostgreSQL DSN to measure beside SQLite; its public schema is replaced")
+    parser.add_argument("--skip-sqlite", action="store_true", help="measure PostgreSQL only")
     args = parser.parse_args()
 
+    print(f"machine: {machine.describe()}")
+    results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-import-") as folder:
         path = Path(folder) / "registry.csv"
         started = time.perf_counter()
         synthetic.write_csv(path, args.rows, date.today())
-        generated = time.perf_counter() - started
-        env = {
-            **os.environ,
-            "BROKER_SECRET_KEY": "bench",
-            "BROKER_SNILS_HASH_KEY": "bench-snils",
-            "BROKER_OID_HASH_KEY": "bench-oid",
-            "DATABASE_URL": args.database_url or f"sqlite:///{folder}/broker.sqlite3",
-        }
-        run([BROKER, "db", "upgrade"], env)
-        seconds, peak, output, cpu = run([BROKER, "registry", "import", "--allow-links", str(path)], env)
-        again, _, _, cpu_again = run([BROKER, "registry", "import", "--allow-links", str(path)], env)
+        print(f"file: {args.rows:,} rows, {path.name} generated in {time.perf_counter() - started:.1f} s (not timed)")
+        if not args.skip_sqlite:
+            print("SQLite (a file in a temporary folder):", flush=True)
+            results["SQLite"] = measure(path, f"sqlite:///{folder}/broker.sqlite3", args.rows)
+        if args.database_url:
+            print(f"PostgreSQL ({args.database_url.split('@')[-1]}):", flush=True)
+            reset_postgres(args.database_url)
+            results["PostgreSQL"] = measure(path, args.database_url, args.rows)
 
-    print(f"machine: {machine.describe()}")
-    print(f"database: {'SQLite (file)' if not args.database_url else args.database_url.split('@')[-1]}")
-    print(f"file: {args.rows:,} rows, {path.name} generated in {generated:.1f} s (not timed)")
-    print(f"importer says: {output.strip().splitlines()[-1]}")
-    print(f"first import (empty registry): {seconds:.1f} s, {args.rows / seconds:,.0f} rows/s, CPU {cpu:.1f} s")
-    print(f"re-import (every row an update): {again:.1f} s, {args.rows / again:,.0f} rows/s, CPU {cpu_again:.1f} s")
-    print(f"importer peak memory (PSS of writer and parser processes together): {peak / 1024 / 1024:.0f} MB")
+    names = list(results)
+    print()
+    print(f"| {args.rows:,} rows | " + " | ".join(names) + (" | PostgreSQL ÷ SQLite |" if len(names) == 2 else " |"))
+    print("|---|" + "---:|" * (len(names) + (len(names) == 2)))
+    lines = [
+        ("first import (empty registry), rows/s", "first_rate", "{:,.0f}"),
+        ("first import, time", "first", "{:.1f} s"),
+        ("first import, CPU of the importer (writer + parser)", "first_cpu", "{:.1f} s"),
+        ("re-import (every row an update), rows/s", "again_rate", "{:,.0f}"),
+        ("re-import, time", "again", "{:.1f} s"),
+        ("re-import, CPU of the importer", "again_cpu", "{:.1f} s"),
+        ("importer peak memory (PSS, writer + parser)", "peak", "{:.0f} MB"),
+    ]
+    for label, key, shape in lines:
+        cells = [shape.format(results[name][key]) for name in names]
+        if len(names) == 2:
+            cells.append(f"{results['PostgreSQL'][key] / results['SQLite'][key]:.2f}")
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

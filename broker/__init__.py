@@ -20,7 +20,7 @@ from sqlalchemy import event
 from broker import config
 from broker.db import dbfile
 from broker.extensions import db
-from broker.web import proxies
+from broker.web import logs, proxies
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -28,12 +28,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     config.load(app, test_config)
     config.validate(app.config)
+    logs.init_app(app)  # the log lines' format (LOG_FORMAT), and each request's login context
     dbfile.prepare(app)  # an owner-only instance folder, before Flask-SQLAlchemy makes one
     proxies.init_app(app)  # the client's address behind a reverse proxy (TRUSTED_PROXIES)
     db.init_app(app)
     with app.app_context():
         dbfile.protect(app, db.engine)  # an owner-only SQLite file, before SQLite makes one
         event.listen(db.engine, "connect", _sqlite_pragmas)
+        logs.listen_for_attempts(db.engine)  # an attempt's reference code into its request's log lines
 
     from broker import cli, errors, wiring
     from broker.api import views as api

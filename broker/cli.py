@@ -27,6 +27,7 @@ from broker.errors import ConfigError
 from broker.login import cli as logincli
 from broker.oidc import cli as oidccli
 from broker.ops import cli as opscli
+from broker.ops import serve
 from broker.regions import cli as regionscli
 from broker.registry import cli as registrycli
 from broker.staff import cli as staffcli
@@ -40,6 +41,7 @@ def init_app(app: Flask) -> None:
     for wing in (dbcli, registrycli, regionscli, logincli, staffcli, opscli):
         wing.init_app(app)
     app.cli.add_command(keys_group)
+    app.cli.add_command(serve.serve_command)  # gunicorn in front of create_app (broker/ops/serve.py)
 
 
 @click.group("keys", help="The broker's keys: id_token signing keys, and re-keying stored oid digests.")

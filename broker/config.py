@@ -145,6 +145,16 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
     # Connect and read timeout of each call to Redis (seconds).
     "REDIS_TIMEOUT": 0.5,
+    # --- logs (broker.web.logs) -----------------------------------------------------------------
+    # "text" (one readable line each) or "json" (JSON lines: time, level, logger, message, and the
+    # login's reference code, portal and step when known). Neither ever holds a name, SNILS, code,
+    # token, address or query string.
+    "LOG_FORMAT": "text",
+    # The broker's own loggers' level: DEBUG, INFO, WARNING or ERROR (other libraries keep theirs).
+    "LOG_LEVEL": "INFO",
+    # One line per request (method, endpoint, status, duration, the login's context), in place of
+    # an access log (gunicorn's would copy the query strings that carry ESIA's codes).
+    "LOG_REQUESTS": True,
     # --- ESIA ------------------------------------------------------------------------------
     "ESIA_BASE_URL": None,
     "ESIA_CLIENT_ID": None,
@@ -186,6 +196,9 @@ DEFAULTS: dict[str, Any] = {
 REQUIRED = ("SECRET_KEY", "SNILS_HASH_KEY", "OID_HASH_KEY")
 # Secrets that must all differ from each other.
 _ONE_JOB = ("SECRET_KEY", "SNILS_HASH_KEY", "OID_HASH_KEY")
+
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 # The limits of broker.web.ratelimits.LIMITS, each checked at start.
 RATE_LIMIT_KEYS = tuple(key for key in DEFAULTS if key.startswith("RATE_LIMIT_"))
@@ -310,7 +323,7 @@ def _check_refresh_lifetimes(config: Mapping[str, Any]) -> None:
 
 
 def _check_proxies_and_limits(config: Mapping[str, Any]) -> None:
-    """Refuse a TRUSTED_PROXIES, limit string or REDIS_URL the broker cannot use, naming each."""
+    """Refuse a TRUSTED_PROXIES, limit string, REDIS_URL or LOG_* the broker cannot use, naming each."""
     problems = []
     try:
         proxies.parse_trusted_proxies(config.get("TRUSTED_PROXIES"))
@@ -325,6 +338,10 @@ def _check_proxies_and_limits(config: Mapping[str, Any]) -> None:
             parse_many(value) if value.strip() else None
         except ValueError:
             problems.append(f'{key}: {value!r} is not a limit such as "300 per minute" or "10/second; 1000/hour"')
+    if config.get("LOG_FORMAT", "text") not in LOG_FORMATS:
+        problems.append(f"LOG_FORMAT: must be one of {', '.join(LOG_FORMATS)}")
+    if config.get("LOG_LEVEL", "INFO") not in LOG_LEVELS:
+        problems.append(f"LOG_LEVEL: must be one of {', '.join(LOG_LEVELS)}")
     url = config.get("REDIS_URL")
     if url and not (isinstance(url, str) and url.startswith(("redis://", "rediss://", "redis+unix://"))):
         problems.append("REDIS_URL: must start with redis://, rediss:// or redis+unix://")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy import func, inspect, select
+from sqlalchemy import event, func, inspect, select
 
 from broker import services
 from broker.db.models import Account, EsiaLink
@@ -344,3 +344,61 @@ def test_a_huge_line_is_never_read_into_memory_whole(fmt: str) -> None:
         (2 if fmt == "csv" else 1, f"(line): is longer than {importer.MAX_LINE} characters")
     ]
     assert stream.longest <= importer.MAX_LINE + 1
+
+
+def test_a_later_row_with_the_same_id_wins_within_one_batch(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    """One rule on both databases: rows are upserted in file order (on PostgreSQL one statement
+    upserts the batch, and only the last row of an id is staged)."""
+    path = write_csv(tmp_path / "r.csv", [row(), row(school_id="sch-2", status="blocked"), row(id="acc-2", login="other")])
+    result = runner.invoke(args=["registry", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "3 rows read: 3 accounts written, 0 links, 0 rejected" in result.output
+    db.session.remove()
+    account = db.session.get(Account, "acc-1")
+    assert account is not None and (account.school_id, account.status) == ("sch-2", "blocked")
+    assert count(Account) == 2
+
+
+def test_on_postgresql_an_initial_load_copies_into_the_table_and_later_imports_upsert_from_a_copied_batch(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's import path (TEST_DATABASE_URL)")
+    app.config["IMPORT_BATCH_SIZE"] = 5
+    statements: list[tuple[str, bool]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, executemany: bool) -> None:
+        statements.append((statement, executemany))
+
+    rows = [row(id=f"acc-{n}", login=f"login-{n}", snils=make_snils(100000000 + n)) for n in range(12)]
+    path = write_csv(tmp_path / "r.csv", rows)
+    event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        first = runner.invoke(args=["registry", "import", str(path)])
+        initial = list(statements)
+        again = runner.invoke(args=["registry", "import", str(path)])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+    assert (first.exit_code, again.exit_code) == (0, 0), first.output + again.output
+    assert "12 new, 0 updated" in first.output and "0 new, 12 updated" in again.output
+    assert not any("INSERT INTO accounts" in statement for statement, _ in initial)  # COPY, not seen here
+    upserts = [statement for statement, _ in statements[len(initial) :] if "INSERT INTO accounts" in statement]
+    assert len(upserts) == 3 and all(statement.startswith("WITH staged AS (DELETE FROM registry_staged_accounts") for statement in upserts)
+    assert not any(many for statement, many in statements if "accounts" in statement)
+    assert count(Account) == 12
+
+
+def test_an_initial_load_takes_a_later_batchs_row_over_an_earlier_one_with_the_same_id(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    """A row whose id came in an earlier batch of the same load (PostgreSQL: the straight copy is
+    refused and the batch is upserted) updates the account, as on SQLite."""
+    app.config["IMPORT_BATCH_SIZE"] = 2
+    rows = [row(), row(id="acc-2", login="other"), row(school_id="sch-9"), row(id="acc-3", login="third")]
+    result = runner.invoke(args=["registry", "import", str(write_csv(tmp_path / "r.csv", rows))])
+    assert result.exit_code == 0, result.output
+    assert "accounts: 3 new, 1 updated" in result.output
+    db.session.remove()
+    account = db.session.get(Account, "acc-1")
+    assert account is not None and account.school_id == "sch-9"
+    assert count(Account) == 3
