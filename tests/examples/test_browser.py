@@ -226,6 +226,8 @@ def test_the_portals_password_login_links_gosuslugi_and_then_esia_login_lands_in
         log_in_at_esia(page, item.login.removesuffix(".diary"))
         page.wait_for_url(demo.portal + f"/me?linked={account.group(0)}")
         assert "Аккаунт портала Госуслуги привязан" in page.inner_text("main")
+        assert "Привяжите" not in page.inner_text("main")
+        assert page.get_by_role("button", name="Привязать аккаунт портала Госуслуги").count() == 0
         checked(page, number)
         page.get_by_role("button", name="Выйти").click()
         page.wait_for_url(demo.portal + "/")
@@ -259,7 +261,8 @@ def test_the_brokers_error_response_reads_in_russian_with_the_reason_and_the_pas
             demo.portal + "/callback?" + urlencode({"error": "access_denied", "error_description": "tier_insufficient", "state": state})
         )
         alert = page.get_by_role("alert").inner_text()
-        assert "Войти через Госуслуги не получилось" in alert and "tier_insufficient" in alert
+        assert "Войти через Госуслуги не получилось" in alert and "стандартная или подтверждённая" in alert
+        assert "tier_insufficient" not in alert
         checked(page, number)
         page.get_by_role("link", name="по логину и паролю дневника").click()
         page.wait_for_url(demo.portal + "/login")
