@@ -266,3 +266,22 @@ def test_the_brokers_error_response_reads_in_russian_with_the_reason_and_the_pas
         checked(page, number)
         page.get_by_role("link", name="по логину и паролю дневника").click()
         page.wait_for_url(demo.portal + "/login")
+
+
+def test_a_failed_link_and_a_foreign_initiate_login_read_in_russian_at_both_sizes(demo: Demo, pages: Callable[[int], Any]) -> None:
+    for number in range(len(SIZES)):
+        page = pages(number)
+        page.goto(demo.portal + "/login")
+        page.fill("#login", "kid.diary")
+        page.fill("#password", PASSWORD)
+        page.get_by_role("button", name="Войти", exact=True).click()
+        page.wait_for_url(demo.portal + "/me")
+        page.goto(
+            demo.portal + "/me?" + urlencode({"error": "access_denied", "error_description": "linked_elsewhere", "reference": "7K3M9QXT"})
+        )
+        alert = page.get_by_role("alert").inner_text()
+        assert "Привязать аккаунт портала Госуслуги не получилось" in alert and "7K3M-9QXT" in alert and "linked_elsewhere" not in alert
+        checked(page, number)
+        page.goto(demo.portal + "/login/initiate?iss=https%3A%2F%2Felsewhere.example")
+        assert "не от сервиса входа" in page.get_by_role("alert").inner_text()
+        checked(page, number)
