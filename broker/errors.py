@@ -238,6 +238,17 @@ def oauth_error(error: str, description: str, status: int, headers: dict[str, st
     return jsonify(error=error, error_description=description), status, headers or {}
 
 
+#: A broker error's page (title, what to do), by its status class: its own description is English.
+SERVER_FAILED_RU = (
+    "Сервис входа недоступен",
+    "Сервис входа сейчас не может выполнить запрос. Повторите попытку через несколько минут или войдите по логину и паролю.",
+)
+REQUEST_FAILED_RU = (
+    "Запрос не выполнен",
+    "Сервис входа не может выполнить этот запрос. Вернитесь назад, проверьте введённые данные и повторите попытку.",
+)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Broker errors become a page (or JSON for API clients) with their code; nothing leaks."""
 
@@ -250,7 +261,9 @@ def register_error_handlers(app: Flask) -> None:
             log.warning("broker error %s on %s", error.code, request.path)
         if wants_json():
             return jsonify(problem(error)), error.status
-        return render_error("Сервис входа недоступен", error.description, error.code, error.status)
+        # The description is English (logs, the JSON API): a person reads the status's own words.
+        title, message = SERVER_FAILED_RU if error.status >= 500 else REQUEST_FAILED_RU
+        return render_error(title, message, error.code, error.status)
 
     @app.errorhandler(ValidationError)
     def validation_error(error: ValidationError) -> Any:
@@ -265,7 +278,8 @@ def register_error_handlers(app: Flask) -> None:
             return jsonify(error="forbidden", error_description="Your role or regions do not allow this."), 403
         return render_error(
             "Недостаточно прав",
-            "Ваша роль или ваши регионы не позволяют открыть эту страницу или выполнить это действие.",
+            "Ваша роль или ваши регионы не позволяют открыть эту страницу или выполнить это действие. "
+            "Если это нужно для работы, попросите администратора сервиса входа изменить вашу роль или регионы.",
             "forbidden",
             403,
         )

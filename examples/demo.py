@@ -45,6 +45,10 @@ class Verdict:
     account_ids: tuple[str, ...]
 
 
+#: The regions' change in the audit log, as an operator reads it in «Последние изменения».
+DEMO_COMMENT = "Демо: вход через Госуслуги включён для регионов демонстрационного портала"
+
+
 def ensure_dev_config(instance: Path) -> Path:
     """Write a development-only config with random secrets, once; add a key a newer broker needs."""
     path = instance / "config.toml"
@@ -88,8 +92,7 @@ def prepare() -> int:
             report = importer.import_registry(connection, importer.read_rows(stream, "csv"), parser, actor="demo", allow_links=True)
         count = report.written
         for code in DEMO_REGIONS:
-            regionadmin.change_region(code, enabled=True, policy=None, comment="make run: the demo's regions",
-                                      actor_staff=None, actor="demo")  # fmt: skip
+            regionadmin.change_region(code, enabled=True, policy=None, comment=DEMO_COMMENT, actor_staff=None, actor="demo")
     return count
 
 

@@ -375,6 +375,13 @@ def broker_settings(instance: Path, ports: Ports, portal_secret: str, config_pat
         "regions": sorted(PORTAL_REGIONS),
         "login_url": f"{portal}/login",
         "secret_sha256": hashlib.sha256(portal_secret.encode()).hexdigest(),
+        # Where the broker's pages send a person who needs the portal's help (an https page and
+        # an address of the reserved .example domain: the demo has no real support desk).
+        "support_phone": "8 800 100-00-00",
+        "support_url": "https://diary.example/support",
+        "support_email": "help@diary.example",
+        # Uncomment once broker/oidc/clients.py takes initiate_login_uri (the parallel branch's field).
+        # "initiate_login_uri": f"{portal}/login/initiate",
     }
     return {
         **{name: value for name, value in env.items() if name.startswith("BROKER_")},

@@ -95,14 +95,29 @@ def logout() -> Any:
     hint = args.get("id_token_hint")
     claims = oidc.read_id_token_hint(hint) if hint else None
     if hint and claims is None:
-        return pages.render_error("Выход не выполнен", "Портал передал недействительный id_token_hint.", "invalid_request", 400)
+        return pages.render_error(
+            "Выход не выполнен",
+            "Портал передал неверные данные для выхода. Вернитесь на портал и нажмите «Выйти» ещё раз.",
+            "invalid_request",
+            400,
+        )
     client_id = args.get("client_id") or (oidc.audience(claims)[0] if claims and len(oidc.audience(claims)) == 1 else "")
     client = services.current().clients.get(client_id)
     if claims is not None and client_id not in oidc.audience(claims):
-        return pages.render_error("Выход не выполнен", "client_id не совпадает с получателем id_token_hint.", "invalid_request", 400)
+        return pages.render_error(
+            "Выход не выполнен",
+            "Портал передал данные для выхода, которые относятся к другому порталу. Вернитесь на портал и нажмите «Выйти» ещё раз.",
+            "invalid_request",
+            400,
+        )
     target = args.get("post_logout_redirect_uri")
     if target and (client is None or not client.check_post_logout_redirect_uri(target)):
-        return pages.render_error("Выход не выполнен", "Портал указал адрес возврата, который не зарегистрирован.", "invalid_request", 400)
+        return pages.render_error(
+            "Выход не выполнен",
+            "Портал указал адрес возврата, который не зарегистрирован. Вернитесь на портал и нажмите «Выйти» ещё раз.",
+            "invalid_request",
+            400,
+        )
     live = sessions.find_session(cookies.read(sessions.COOKIE))
     if request.method == "POST":
         # The staff pages' synchronizer token, kept in this browser's session cookie.

@@ -34,7 +34,7 @@ class Bar:
     label: str
     value: int
     percent: float
-    refused: bool
+    outcome: str  # its colour: the trend's colour of the same outcome (``outcome_class``)
     lines: tuple[str, ...] = ()
     y: int = 0
 
@@ -42,19 +42,37 @@ class Bar:
     def bar_y(self) -> int:
         return self.y + len(self.lines) * BAR_LINE + 4
 
+    @property
+    def refused(self) -> bool:
+        return self.outcome == REFUSED
 
-def lay_out_bars(items: list[tuple[str, int, bool]]) -> tuple[list[Bar], int]:
-    """Bars for ``(label, value, refused)`` items with a value, and the chart's height.
+    @property
+    def css_class(self) -> str:
+        return outcome_class(self.outcome)
+
+
+#: The outcome of a refusal (``matching.Outcome.REFUSED``), whatever its reason.
+REFUSED = "refused"
+
+
+def outcome_class(outcome: str) -> str:
+    """The CSS class that colours ``outcome`` on every chart of the region page (bars, trend
+    columns and the legend alike): one outcome, one colour."""
+    return f"o-{outcome}"
+
+
+def lay_out_bars(items: list[tuple[str, int, str]]) -> tuple[list[Bar], int]:
+    """Bars for ``(label, value, outcome)`` items with a value, and the chart's height.
 
     Lengths are relative to the largest bar, at most 78% of the width so that the number after
     the bar always fits; a label longer than a phone's width goes on several lines.
     """
-    shown = [(label, value, refused) for label, value, refused in items if value]
+    shown = [(label, value, outcome) for label, value, outcome in items if value]
     top = max((value for _, value, _ in shown), default=0)
     bars, y = [], 0
-    for label, value, refused in shown:
+    for label, value, outcome in shown:
         lines = tuple(textwrap.wrap(label, BAR_LABEL_WIDTH, break_long_words=True)) or (label,)
-        bar = Bar(label, value, max(round(78 * value / top, 2), 1.0), refused, lines, y)
+        bar = Bar(label, value, max(round(78 * value / top, 2), 1.0), str(outcome), lines, y)
         bars.append(bar)
         y = bar.bar_y + BAR_HEIGHT + BAR_GAP
     return bars, y

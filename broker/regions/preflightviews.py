@@ -18,6 +18,7 @@ from broker.errors import InputError
 from broker.regions import policies as regions
 from broker.regions import preflight
 from broker.staff import access
+from broker.support import glossary
 
 bp = Blueprint("preflight", __name__, url_prefix="/preflight")
 bp.after_request(access.staff_page_headers)
@@ -54,10 +55,18 @@ def report(code: str) -> Any:
     return render_template(
         "preflight/report.html",
         report=found,
+        reasons=[(*staff_words(reason), count) for reason, count in found.by_reason.items()],
         schools=found.schools()[:20],
         findings=matching.FINDINGS,
-        refusals=matching.REFUSALS,
     )
+
+
+def staff_words(reason: matching.Reason) -> tuple[str, str]:
+    """A predicted refusal as staff read it (the support pages' words, not the person's «Ваш
+    аккаунт…»): its label, capitalised, and who fixes it."""
+    label = glossary.REASON_RU[reason]
+    fixer = glossary.FIXER_STAFF_BY_REASON_RU.get(reason) or glossary.FIXER_STAFF_RU[matching.REFUSALS[reason].fixer]
+    return label[:1].upper() + label[1:], fixer
 
 
 @bp.get("/<code>.csv")

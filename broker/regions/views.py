@@ -10,7 +10,6 @@ affects; the change is written only when that second form is sent. The rules liv
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -33,24 +32,48 @@ bp.after_request(access.staff_page_headers)
 _CODE = re.compile(r"[0-9]{2}")
 POLICY_PREFIX = "policy."
 
-#: What each policy override means, for the operator: a label and a hint (the form shows the
-#: field's code next to them). An override without words here is shown by its code only.
+#: What each policy override means, for the operator: a label and a hint, in words only (an
+#: override without words here is shown by its name, the one case a page shows a setting's key).
 POLICY_RU: dict[str, tuple[str, str]] = {
     "auto_link_under_14": (
         "Первая привязка детей младше 14 лет при входе через Госуслуги",
-        "«да» (по общим правилам) — аккаунт ребёнка младше 14 лет связывается с Госуслугами при первом "
-        "входе, если совпали ФИО и дата рождения. «нет» — первую привязку делают только в дневнике, "
+        "«Да» (по общим правилам) — аккаунт ребёнка младше 14 лет связывается с Госуслугами при первом "
+        "входе, если совпали ФИО и дата рождения. «Нет» — первую привязку делают только в дневнике, "
         "войдя по логину и паролю («Привязать аккаунт портала Госуслуги»); до этого вход через "
-        "Госуслуги отклоняется с причиной link_required. Уже привязанные аккаунты и взрослых это не затрагивает.",
+        "Госуслуги отклоняется с причиной «до 14 лет первая привязка только из дневника». "
+        "Уже привязанные аккаунты и взрослых это не затрагивает.",
     ),
     "under_14_first_link": (
         "Как делать первую привязку детей младше 14 лет при входе через Госуслуги",
-        "auto (по общим правилам) — по совпадению ФИО и даты рождения. invite_code — ещё и по одноразовому коду "
-        "приглашения, который школа выдаёт семье (сотрудники выпускают коды через API или `broker invites`); "
-        "до ввода кода вход отклоняется с причиной invite_code_required. Если первая привязка детей при входе "
-        "выключена (auto_link_under_14 = «нет»), действует она, и код не спрашивается.",
+        "«По совпадению ФИО и даты рождения» (по общим правилам) или «ещё и по коду приглашения от школы»: "
+        "школа выдаёт семье одноразовый код, сотрудники выпускают коды через API или командной строкой; "
+        "до ввода кода вход отклоняется с причиной «до 14 лет первая привязка по коду приглашения от школы». "
+        "Если первая привязка детей при входе выключена (предыдущая настройка — «нет»), действует она, "
+        "и код не спрашивается.",
     ),
 }
+#: The operator's words for a choice override's values, by override (a value without words is shown as it is).
+CHOICES_RU: dict[str, dict[str, str]] = {
+    "under_14_first_link": {
+        "auto": "по совпадению ФИО и даты рождения",
+        "invite_code": "ещё и по коду приглашения от школы",
+    },
+}
+
+
+def policy_label(name: str) -> str:
+    """An override's label for the operator (its name only if it has no words)."""
+    words = POLICY_RU.get(name)
+    return words[0] if words else name
+
+
+def policy_value_ru(name: str, value: Any) -> str:
+    """An override's value in the operator's words: «да»/«нет», a choice's words, else the value."""
+    if isinstance(value, bool):
+        return "да" if value else "нет"
+    if value is None:
+        return "по общим правилам"
+    return CHOICES_RU.get(name, {}).get(str(value), str(value))
 
 
 def outcome_ru(outcome: str) -> str:
@@ -78,8 +101,8 @@ def describe_change(before: dict[str, Any] | None, after: dict[str, Any] | None)
     old, new = before.get("policy") or {}, after.get("policy") or {}
     for name in sorted(set(old) | set(new)):
         if old.get(name) != new.get(name):
-            shown = json.dumps(new[name], ensure_ascii=False) if name in new else "по общим правилам"
-            parts.append(f"{name}: {shown}")
+            shown = policy_value_ru(name, new[name]) if name in new else "по общим правилам"
+            parts.append(f"{policy_label(name)}: {shown}")
     return "; ".join(parts) or "—"
 
 
@@ -185,6 +208,9 @@ def _page(region: regionadmin.RegionView, *, values: MultiDict[str, str] | None,
         of_attempts=of_attempts,
         prefix=POLICY_PREFIX,
         policy_ru=POLICY_RU,
+        choices_ru=CHOICES_RU,
+        policy_label=policy_label,
+        policy_value_ru=policy_value_ru,
         outcome_ru=outcome_ru,
         reason_ru=reason_ru,
         describe_change=describe_change,
@@ -263,11 +289,11 @@ def bar_label(outcome: str, reason: str | None) -> str:
     return "Отказ: " + (reason_ru(reason) or reason or "без причины")
 
 
-def bar_items(figures: regionadmin.Figures, period: str) -> list[tuple[str, int, bool]]:
+def bar_items(figures: regionadmin.Figures, period: str) -> list[tuple[str, int, str]]:
     """One period's bars: successful outcomes, then each refusal reason, most frequent first."""
     lines = [line for line in figures.by_outcome() if line.outcome != matching.Outcome.REFUSED]
     lines += figures.refusals()
-    return [(bar_label(line.outcome, line.reason), getattr(line, period), line.outcome == matching.Outcome.REFUSED) for line in lines]
+    return [(bar_label(line.outcome, line.reason), getattr(line, period), str(line.outcome)) for line in lines]
 
 
 def chart_bars(figures: regionadmin.Figures, period: str) -> list[Bar]:

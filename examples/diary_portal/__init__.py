@@ -9,7 +9,14 @@ password), and from there offers «Привязать аккаунт порта�
 
 When the broker sends the person back without a login (OIDC Core 3.1.2.6: ``error``, e.g.
 ``access_denied`` or ``temporarily_unavailable``, ``error_description`` with the broker's reason
-code, and ``state``), the portal says so in Russian and offers its password login.
+code, ``reference``, the attempt's code for support, and ``state``), the portal says why in
+Russian words from its own table of the broker's reason codes, shows the reference as «Код для
+поддержки» and offers its password login. It never shows the answer's own text: a code it does
+not know reads as a failed login, a reference not of the broker's shape is left out.
+
+The broker's «Попробовать ещё раз» comes to ``/login/initiate?iss=…`` (OpenID Connect Core §4,
+Initiating Login from a Third Party; registered as the client's ``initiate_login_uri``): when
+``iss`` is the broker's issuer, the portal starts a brand-new login (new state, nonce and PKCE).
 
 Settings come from ``DIARY_PORTAL_*`` environment variables (``examples/run_demo.py`` sets
 them): ``BROKER_URL`` (the broker's issuer), ``CLIENT_ID``, ``CLIENT_SECRET``, ``PUBLIC_URL``
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import hmac
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,7 +50,55 @@ ERRORS = {
     "temporarily_unavailable": "Вход через Госуслуги временно недоступен.",
 }
 OTHER_ERROR = "Войти через Госуслуги не получилось."
-LONGEST_REASON = 100  # characters of error_description shown
+#: Why, by the broker's reason code (its ``error_description``), in the portal's own words.
+REASONS = {
+    "region_disabled": "Вход через Госуслуги в вашем регионе пока не подключён.",
+    "esia_denied": "На Госуслугах не было дано согласие на передачу данных.",
+    "esia_unavailable": "Госуслуги сейчас не отвечают.",
+    "esia_error": "Не удалось проверить ответ Госуслуг.",
+    "esia_data_incomplete": "Госуслуги не передали данные, нужные для входа, или передали их с ошибкой.",
+    "tier_insufficient": "С 14 лет для входа нужна стандартная или подтверждённая учётная запись Госуслуг, а ваша — упрощённая.",
+    "no_account": "В дневнике не найден аккаунт с вашими данными с Госуслуг.",
+    "account_blocked": "Ваш аккаунт в дневнике заблокирован.",
+    "not_attached": "Ваш аккаунт в дневнике не прикреплён к школе.",
+    "name_mismatch": "Фамилия, имя или отчество на Госуслугах и в дневнике не совпадают.",
+    "birthdate_mismatch": "Дата рождения на Госуслугах и в дневнике не совпадает.",
+    "gender_mismatch": "Пол на Госуслугах и в дневнике не совпадает.",
+    "snils_mismatch": "СНИЛС на Госуслугах и в дневнике не совпадает.",
+    "snils_missing_in_diary": "В дневнике у вашего аккаунта не указан СНИЛС.",
+    "ambiguous": "Ваши данные подходят к аккаунтам разных людей в дневнике.",
+    "linked_elsewhere": "Этот аккаунт дневника уже привязан к другой учётной записи Госуслуг.",
+    "link_required": "В вашем регионе аккаунт ребёнка младше 14 лет связывают с Госуслугами только из дневника.",
+    "invite_code_required": "В вашем регионе аккаунт ребёнка младше 14 лет в первый раз связывают с Госуслугами "
+    "по коду приглашения от школы.",
+    "invite_code_invalid": "Код приглашения не подошёл.",
+    "reauthentication_required": "Госуслуги не попросили пароль заново, хотя вход нужно было подтвердить.",
+}
+#: The broker's reference code of an attempt: 8 of Crockford's base32, maybe split by a hyphen.
+REFERENCE = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}-?[0-9A-HJKMNP-TV-Z]{4}")
+#: What the portal says when a login came back wrong before any reason (``problem``).
+PROBLEMS = {
+    "invalid_state": "Ответ о входе не относится ко входу, начатому в этом браузере, или уже был получен.",
+    "wrong_issuer": "Ссылка для входа пришла не от сервиса входа, с которым работает дневник.",
+}
+OTHER_PROBLEM = "Сервис входа не подтвердил вход."
+
+
+def reference_of(value: str | None) -> str | None:
+    """The broker's reference code, as ``XXXX-XXXX``, if ``value`` is one; else None (never shown)."""
+    if not value or not REFERENCE.fullmatch(value):
+        return None
+    plain = value.replace("-", "")
+    return f"{plain[:4]}-{plain[4:]}"
+
+
+def refusal(args: Mapping[str, str]) -> dict[str, Any]:
+    """What a page says about the broker's error response ``args``: only known words, a checked reference."""
+    return {
+        "refused": ERRORS.get(args.get("error", ""), OTHER_ERROR),
+        "reason": REASONS.get(args.get("error_description", "")),
+        "reference": reference_of(args.get("reference")),
+    }
 
 
 def read_accounts(path: str) -> dict[str, dict[str, str]]:
@@ -89,6 +145,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         extra = {"region": region} if region in REGIONS else {}  # else the broker asks for it
         return broker.authorize_redirect(public_url + url_for("callback"), **extra)
 
+    @app.get("/login/initiate")
+    def initiate_login() -> Any:
+        """OIDC Core §4: the broker (``iss``) asks for a login; a brand-new one starts (new state, nonce, PKCE)."""
+        if request.args.get("iss", "").rstrip("/") != broker_url:
+            return home_page(400, problem=PROBLEMS["wrong_issuer"])
+        return broker.authorize_redirect(public_url + url_for("callback"))
+
     @app.get("/callback")
     def callback() -> Any:
         if request.args.get("error"):
@@ -99,7 +162,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             # names, login, e-mail and phone come from userinfo only (the id_token travels in URLs).
             claims = {**token["userinfo"], **broker.userinfo(token=token)}
         except OAuthError as error:  # a stale or foreign state, or the code did not redeem
-            return home_page(400, problem=error.error or "invalid_request")
+            return home_page(400, problem=PROBLEMS.get(error.error or "", OTHER_PROBLEM))
         session.clear()
         session["claims"] = claims
         session["id_token"] = token["id_token"]  # the logout's id_token_hint
@@ -109,11 +172,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         """The broker's error response (OIDC Core 3.1.2.6) to a login this browser started."""
         state = request.args.get("state", "")
         if not state or broker.framework.get_state_data(session, state) is None:
-            return home_page(400, problem="invalid_state")  # not our login: its words are not shown
+            return home_page(400, problem=PROBLEMS["invalid_state"])  # not our login: its words are not shown
         broker.framework.clear_state_data(session, state)
-        error = request.args["error"]
-        reason = request.args.get("error_description", "")[:LONGEST_REASON]
-        return home_page(refused=ERRORS.get(error, OTHER_ERROR), error=error, reason=reason)
+        return home_page(**refusal(request.args))
 
     @app.get("/me")
     def me() -> Any:
@@ -122,8 +183,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         account = accounts.get(session.get("account", ""))
         if account is None:
             return redirect(url_for("home"))
+        # The broker's way back from its link flow: ``linked`` (the account, now linked) or an
+        # error response without state (the link was asked for on the back channel).
         linked = request.args.get("linked") == account["id"]
+        if linked:
+            session["linked"] = account["id"]
+        failed = refusal(request.args) if request.args.get("error") else None
         return render_template("account.html", account=account, regions=REGIONS, roles=ROLES, linked=linked,
+                               is_linked=session.get("linked") == account["id"], failed=failed,
                                problem=session.pop("link_problem", None))  # fmt: skip
 
     @app.post("/logout")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskCliRunner
 
 import matching
 from broker.regions import admin as regionadmin
+from tests.broker.staffing import audit_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 # A fixed instant keeps the ages of the example people (children born 2012-2016) stable.
@@ -93,3 +96,12 @@ def test_simulate_shows_link_required_for_the_example_child_when_the_region_requ
     assert (policy["result"], policy["account_id"]) == ("fail", "d-001") and "auto_link_under_14" in policy["detail"]
     adult = str(ROOT / "examples" / "persons" / "adult-verified.json")
     assert json.loads(demo.invoke(args=["simulate", "--person", adult, "--region", "77", "--at", AT]).stdout)["outcome"] == "linked"
+
+
+def test_the_demo_enables_its_regions_with_a_russian_comment_for_the_operators(app: Flask) -> None:
+    from examples import demo
+
+    with app.app_context():
+        assert demo.prepare() > 0
+        comments = {row.comment or "" for row in audit_rows("region_changed")}
+    assert comments and all(re.search("[А-Яа-я]{4}", text) and not re.search("[A-Za-z]", text) for text in comments), comments

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from html import unescape
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
+import matching
 from broker.extensions import db
-from broker.regions import preflight
+from broker.regions import preflight, preflightviews
 from broker.staff import tokens as apitokens
+from broker.support import glossary
 from tests.broker.staffing import StaffBrowser, make_staff
 from tests.builders import ADULT_SNILS
 
@@ -85,3 +90,24 @@ def test_a_registry_value_that_looks_like_a_formula_is_defused_in_the_csv() -> N
         "school-1",
         "",
     ]
+
+
+def test_the_report_says_why_and_who_fixes_in_the_staff_words_not_the_persons(
+    preflight_registry: FlaskCliRunner, browser: StaffBrowser
+) -> None:
+    text = signed_in(browser, "op77", "operator", ("77",)).get("/preflight/77").get_data(as_text=True)
+    reasons = text.split('<table class="preflight-table" id="reasons">')[1].split("</table>")[0]
+    rows = re.findall(r'<tr><th scope="row">([^<]+)</th><td class="number">\d+</td><td>([^<]+)</td></tr>', reasons)
+    assert rows, reasons
+    for label, fixer in rows:
+        reason = next(r for r in matching.Reason if preflightviews.staff_words(r)[0] == label)
+        assert unescape(fixer) == preflightviews.staff_words(reason)[1]
+    assert "Ваш" not in reasons and "вы " not in reasons.lower() and "<code" not in text
+
+
+@pytest.mark.parametrize("reason", list(matching.Reason))
+def test_every_reason_has_staff_words_apart_from_the_persons(reason: matching.Reason) -> None:
+    label, fixer = preflightviews.staff_words(reason)
+    assert label[:1].isupper() and label.lower() == glossary.REASON_RU[reason].lower()
+    assert label != matching.REFUSALS[reason].message_ru and fixer != matching.REFUSALS[reason].fixer_ru
+    assert not label.startswith("Ваш") and not fixer.startswith("Вы ")

@@ -153,8 +153,8 @@ def test_trend_columns_stack_the_outcomes_to_scale_and_the_labels_stay_inside() 
 
 
 def test_a_long_bar_label_is_wrapped_to_fit_a_phone() -> None:
-    bars, height = charts.lay_out_bars([("Отказ: до 14 лет первая привязка по коду приглашения от школы (настройка региона)", 4, True),
-                                        ("Вход по связи", 8, False), ("Выбор аккаунта", 0, False)])  # fmt: skip
+    bars, height = charts.lay_out_bars([("Отказ: до 14 лет первая привязка по коду приглашения от школы (настройка региона)", 4, "refused"),
+                                        ("Вход по связи", 8, "signed_in"), ("Выбор аккаунта", 0, "choose_account")])  # fmt: skip
     assert [bar.value for bar in bars] == [4, 8]  # no bar for nothing
     assert len(bars[0].lines) == 3 and all(len(line) <= charts.BAR_LABEL_WIDTH for line in bars[0].lines)
     assert bars[1].y == bars[0].bar_y + charts.BAR_HEIGHT + charts.BAR_GAP and height == bars[1].bar_y + charts.BAR_HEIGHT + charts.BAR_GAP

@@ -183,7 +183,7 @@ def test_an_operator_turns_off_auto_linking_of_children_with_a_comment(app: Flas
         '<select id="policy.auto_link_under_14" name="policy.auto_link_under_14" aria-describedby="policy.auto_link_under_14-hint">' in form
     )
     assert "Первая привязка детей младше 14 лет при входе через Госуслуги" in form and "по общим правилам (да)" in form
-    assert 'id="policy.auto_link_under_14-hint"' in form and "link_required" in form
+    assert 'id="policy.auto_link_under_14-hint"' in form and "до 14 лет первая привязка только из дневника" in form
     comment = "по решению министерства: первая привязка детей только из дневника"
     answer = browser.post("/regions/77", {"enabled": "on", "policy_form": "1", "policy.auto_link_under_14": "false", "comment": comment})
     assert answer.status_code == 302
@@ -195,15 +195,15 @@ def test_an_operator_turns_off_auto_linking_of_children_with_a_comment(app: Flas
         {"enabled": True, "policy": {"auto_link_under_14": False}},
     )
     page = html(browser.get("/regions/77"))
-    assert "<code>auto_link_under_14</code> = false" in page  # the region's summary
+    assert "Первая привязка детей младше 14 лет при входе через Госуслуги: нет" in page  # the region's summary
     assert '<option value="false" selected>нет</option>' in page  # the form shows the stored value
     history = page.split("Последние изменения")[1]
-    assert "auto_link_under_14: false" in history and comment in history
+    assert "Первая привязка детей младше 14 лет при входе через Госуслуги: нет" in history and comment in history
     # An empty choice goes back to the general rule, audited too.
     answer = browser.post("/regions/77", {"enabled": "on", "policy_form": "1", "policy.auto_link_under_14": "", "comment": "откат"})
     assert answer.status_code == 302 and moscow().policy == {}
     assert audit_rows("region_changed")[-1].after == {"enabled": True, "policy": {}}
-    assert "auto_link_under_14: по общим правилам" in html(browser.get("/regions/77"))
+    assert "Первая привязка детей младше 14 лет при входе через Госуслуги: по общим правилам" in html(browser.get("/regions/77"))
 
 
 def test_a_bad_override_value_posted_is_named_and_nothing_is_written(app: Flask, browser: StaffBrowser) -> None:
@@ -243,7 +243,7 @@ def test_the_figures_are_a_table_and_an_accessible_chart(app: Flask, browser: St
         ("аккаунт не найден", 0, 1),
         ("Всего попыток", 3, 4),
     ]
-    assert "region_<wbr>disabled" in table  # the code too, under the staff label, for a search in the docs
+    assert "region_disabled" not in table and "region_<wbr>disabled" not in table  # the staff words, not the code
     assert "Скользящие окна" in page and "не календарные сутки" in page
     assert re.findall(r'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="([^"]+)" aria-describedby="([^"]+)"', page) == [
         ("chart-day-title", "chart-day-desc"),
@@ -344,7 +344,10 @@ def test_switching_off_asks_first_with_what_it_affects_and_writes_nothing(app: F
     assert answer.status_code == 200 and "Выключить вход через Госуслуги в регионе 77 — Москва?" in page
     assert "в среднем 2 в сутки</strong> за последние 7 суток (14 за 7 суток, 5 за последние 24 часа)" in page
     assert "Аккаунты региона, связанные с Госуслугами: <strong>2</strong> из 3" in page
-    assert "вход через Госуслуги выключен; auto_link_under_14: false" in page and "«сбой у поставщика дневника»" in page
+    assert (
+        "вход через Госуслуги выключен; Первая привязка детей младше 14 лет при входе через Госуслуги: нет" in page
+        and "«сбой у поставщика дневника»" in page
+    )
     assert moscow().enabled and moscow().policy == {} and audit_rows("region_changed") == before  # nothing yet
     assert 'href="/regions/77">Нет, оставить включённым</a>' in page
     assert not re.search(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", page.split("<main>")[1])  # no setting's name
@@ -435,3 +438,68 @@ def test_no_configuration_key_is_shown_and_the_delay_is_said_in_seconds(app: Fla
     page = html(browser.get("/regions/77"))
     assert "Сохранено. Вход через Госуслуги в регионе 77 включён. Новые попытки входа видят изменение не позже чем через 30 с." in page
     assert not re.search(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", page.split("<main>")[1])  # no setting's name
+
+
+# --- words, not keys: what an operator reads on a region's page ---------------------------------
+
+#: A setting's key, a choice's raw value, a reason's code or a CLI command: never in the page's text.
+KEYS = re.compile(r"auto_link_under_14|under_14_first_link|invite_code|\bauto\b|link_required|`|broker invites|"
+                  r"\btrue\b|\bfalse\b")  # fmt: skip
+
+
+def visible_text(page: str) -> str:
+    """The page's main text, as a person reads it (no tags, no attributes, no style sheet)."""
+    main = page.split("<main")[1].split("</main>")[0]
+    main = re.sub(r"<style.*?</style>", "", main, flags=re.S)
+    return unescape(re.sub(r"<[^>]+>", " ", main.split(">", 1)[1]))
+
+
+def test_the_region_page_names_settings_values_and_changes_in_words(app: Flask, browser: StaffBrowser) -> None:
+    regionadmin.change_region("77", enabled=True, policy={"auto_link_under_14": False, "under_14_first_link": "invite_code"},
+                              comment="пилот", actor_staff=None, actor="cli:ops")  # fmt: skip
+    db.session.add(LoginAttempt(reference="W0000001", started_at=datetime.now(UTC) - timedelta(hours=1), client_id="portal",
+                                flow="login", region="77", outcome="refused", reason="link_required"))  # fmt: skip
+    db.session.commit()
+    signed_in(browser, "ivanov", "operator", ("77",))
+    page = html(browser.get("/regions/77"))
+    text = visible_text(page)
+    assert KEYS.findall(text) == []
+    assert "Первая привязка детей младше 14 лет при входе через Госуслуги: нет" in text
+    assert "Как делать первую привязку детей младше 14 лет при входе через Госуслуги: ещё и по коду приглашения от школы" in text
+    assert re.search(r'<option value="invite_code" selected>ещё и по коду приглашения от школы</option>', page)
+    assert "по общим правилам (по совпадению ФИО и даты рождения)" in text
+    history = text.split("Последние изменения")[1]
+    assert "вход через Госуслуги включён; Первая привязка детей младше 14 лет при входе через Госуслуги: нет" in history
+
+
+def test_a_change_reads_in_words_with_its_values() -> None:
+    change = regionpages.describe_change({"enabled": False, "policy": {"under_14_first_link": "auto"}},
+                                         {"enabled": False, "policy": {"under_14_first_link": "invite_code"}})  # fmt: skip
+    assert change == "Как делать первую привязку детей младше 14 лет при входе через Госуслуги: ещё и по коду приглашения от школы"
+    assert regionpages.describe_change({"policy": {"auto_link_under_14": True}}, {"policy": {}}).endswith(": по общим правилам")
+
+
+def test_every_choice_of_an_override_has_operator_words() -> None:
+    for item in regionadmin.policy_fields():
+        if item.kind == "choice":
+            assert set(regionpages.CHOICES_RU[item.name]) == set(item.choices), item.name
+
+
+def test_a_bar_has_the_colour_of_its_outcome_in_the_trend(app: Flask, browser: StaffBrowser) -> None:
+    now = datetime.now(UTC)
+    for number, outcome in enumerate(["signed_in", "linked", "choose_account", "refused"]):
+        db.session.add(LoginAttempt(reference=f"C{number:07d}", started_at=now - timedelta(hours=1), client_id="portal", flow="login",
+                                    region="77", outcome=outcome, reason="no_account" if outcome == "refused" else None))  # fmt: skip
+    db.session.commit()
+    signed_in(browser, "helper", "support")
+    page = html(browser.get("/regions/77"))
+    bars = page.split('id="chart-day-title"')[1].split("</svg>")[0]
+    trend = page.split('id="trend-hourly-title"')[1].split("</svg>")[0]
+    bar_classes = re.findall(r'<rect x="0" y="[^"]+" width="[^"]+" height="14" rx="3" class="([^"]+)">', bars)
+    assert sorted(bar_classes) == ["o-choose_account", "o-linked", "o-refused", "o-signed_in"]
+    assert set(bar_classes) <= set(re.findall(r'class="(o-[a-z_]+)"', trend))
+    legend = page.split('<ul class="legend">')[1].split("</ul>")[0]
+    assert set(bar_classes) == set(re.findall(r'class="(o-[a-z_]+)"', legend))
+    styles = page.split("<style")[-1].split("</style>")[0]  # the region page's own
+    for name in bar_classes:
+        assert f".{name} {{ fill:" in styles, name

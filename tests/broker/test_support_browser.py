@@ -23,6 +23,12 @@ from tests.browser import SIZES, check_page, sized_page
 from tests.world import World, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.flow]
+#: The space between a blockquote's padding and its first and last element (0 when no margin adds to it).
+QUOTE_GAPS = """() => {
+  const quote = document.querySelector("blockquote"), style = getComputedStyle(quote), box = quote.getBoundingClientRect();
+  return [quote.firstElementChild.getBoundingClientRect().top - box.top - parseFloat(style.paddingTop),
+          box.bottom - quote.lastElementChild.getBoundingClientRect().bottom - parseFloat(style.paddingBottom)];
+}"""
 
 
 def test_a_support_person_finds_a_refused_attempt_from_its_reference_and_sees_why(world: World, live_broker: str, page: Any) -> None:
@@ -91,6 +97,9 @@ def test_the_attempt_the_account_card_and_the_unlink_confirmation_at_phone_and_d
         page.goto(f"{live_broker}/support/attempts/{reference.group(1)}")
         assert "Проверки решения по порядку" in page.inner_text("main")
         assert "вошёл в него" not in page.inner_text("main")
+        # The quoted page's text starts at the quote's padding, not a paragraph's margin below it.
+        gaps = page.evaluate(QUOTE_GAPS)
+        assert all(abs(gap) < 1 for gap in gaps), gaps
         russian_page(page)
         page.get_by_role("button", name="Проверить снова сейчас").click()
         page.wait_for_url(re.compile(r"recheck=1"))

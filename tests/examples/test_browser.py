@@ -226,6 +226,8 @@ def test_the_portals_password_login_links_gosuslugi_and_then_esia_login_lands_in
         log_in_at_esia(page, item.login.removesuffix(".diary"))
         page.wait_for_url(demo.portal + f"/me?linked={account.group(0)}")
         assert "Аккаунт портала Госуслуги привязан" in page.inner_text("main")
+        assert "Привяжите" not in page.inner_text("main")
+        assert page.get_by_role("button", name="Привязать аккаунт портала Госуслуги").count() == 0
         checked(page, number)
         page.get_by_role("button", name="Выйти").click()
         page.wait_for_url(demo.portal + "/")
@@ -259,7 +261,27 @@ def test_the_brokers_error_response_reads_in_russian_with_the_reason_and_the_pas
             demo.portal + "/callback?" + urlencode({"error": "access_denied", "error_description": "tier_insufficient", "state": state})
         )
         alert = page.get_by_role("alert").inner_text()
-        assert "Войти через Госуслуги не получилось" in alert and "tier_insufficient" in alert
+        assert "Войти через Госуслуги не получилось" in alert and "стандартная или подтверждённая" in alert
+        assert "tier_insufficient" not in alert
         checked(page, number)
         page.get_by_role("link", name="по логину и паролю дневника").click()
         page.wait_for_url(demo.portal + "/login")
+
+
+def test_a_failed_link_and_a_foreign_initiate_login_read_in_russian_at_both_sizes(demo: Demo, pages: Callable[[int], Any]) -> None:
+    for number in range(len(SIZES)):
+        page = pages(number)
+        page.goto(demo.portal + "/login")
+        page.fill("#login", "kid.diary")
+        page.fill("#password", PASSWORD)
+        page.get_by_role("button", name="Войти", exact=True).click()
+        page.wait_for_url(demo.portal + "/me")
+        page.goto(
+            demo.portal + "/me?" + urlencode({"error": "access_denied", "error_description": "linked_elsewhere", "reference": "7K3M9QXT"})
+        )
+        alert = page.get_by_role("alert").inner_text()
+        assert "Привязать аккаунт портала Госуслуги не получилось" in alert and "7K3M-9QXT" in alert and "linked_elsewhere" not in alert
+        checked(page, number)
+        page.goto(demo.portal + "/login/initiate?iss=https%3A%2F%2Felsewhere.example")
+        assert "не от сервиса входа" in page.get_by_role("alert").inner_text()
+        checked(page, number)

@@ -199,15 +199,26 @@ def test_the_brokers_error_response_is_said_in_russian_with_its_reason_and_the_p
     query = {"error": error, "error_description": "tier_insufficient", "state": state}
     page = browser.get(demo.portal + "/callback", params=query)
     assert page.status_code == 200 and words in page.text and "Вы не вошли в дневник" in page.text
-    assert "<code>tier_insufficient</code>" in page.text and 'href="/login"' in page.text
+    assert "стандартная или подтверждённая учётная запись" in page.text and 'href="/login"' in page.text
+    assert "tier_insufficient" not in page.text and error not in page.text
     again = browser.get(demo.portal + "/callback", params=query)
     assert again.status_code == 400 and "tier_insufficient" not in again.text, "a state is answered once"
 
 
-def test_a_long_error_description_is_cut_short(demo: Demo, browser: requests.Session) -> None:
+def test_an_error_description_the_portal_does_not_know_is_not_shown(demo: Demo, browser: requests.Session) -> None:
     query = {"error": "access_denied", "error_description": "x" * 500, "state": portal_state(demo, browser)}
     page = browser.get(demo.portal + "/callback", params=query)
-    assert page.status_code == 200 and f"<code>{'x' * 100}</code>" in page.text
+    assert page.status_code == 200 and "Войти через Госуслуги не получилось" in page.text and "xxx" not in page.text
+
+
+def test_the_brokers_pages_show_the_demo_portals_support_contact(demo: Demo, browser: requests.Session) -> None:
+    page = log_in(demo, browser, "teen-simple")
+    assert "Код обращения" in page.text and "8 800 100-00-00" in page.text and "help@diary.example" in page.text
+
+
+def test_the_portals_initiate_login_starts_a_login_at_the_demo_broker(demo: Demo, browser: requests.Session) -> None:
+    answer = browser.get(demo.portal + "/login/initiate", params={"iss": demo.broker}, allow_redirects=False)
+    assert answer.status_code == 302 and answer.headers["Location"].startswith(demo.broker + "/oidc/authorize?")
 
 
 def test_an_error_response_to_a_login_this_browser_did_not_start_shows_none_of_its_words(demo: Demo, browser: requests.Session) -> None:
