@@ -204,7 +204,7 @@ def problem(error: BrokerError) -> dict[str, Any]:
 
 #: The endpoints a portal's server calls (never a browser): every answer of theirs, errors and
 #: refusals included, is JSON in OAuth's error shape (RFC 6749 §5.2). The one list of them.
-OAUTH_ENDPOINTS = frozenset({"oidc.token", "oidc.userinfo", "oidc.start_link"})
+OAUTH_ENDPOINTS = frozenset({"oidc.token", "oidc.revoke", "oidc.userinfo", "oidc.start_link"})
 
 
 #: The JSON API's path: a request there is the API's, even one that matched no view (404, 405).

@@ -9,6 +9,7 @@ it expires: a second exchange of it by its client is a replay, which revokes the
 and the refresh token family issued from it (RFC 6749 §4.1.2); another client presenting it is
 only refused. Public clients (the mobile app) that ask for ``offline_access`` also get a refresh
 token, rotated on every use (``broker.oidc.refresh``, ADR 0020); confidential portals get none.
+A client revokes its own tokens at ``/oidc/revoke`` (RFC 7009, :class:`Revocation`).
 Authorization responses, errors included, carry ``iss`` (RFC 9207).
 Rows are written and read with Core statements (every login passes here); the callers commit
 (the login flow, or the token endpoint through ``broker.oidc.authorization``).
@@ -27,6 +28,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import ClientMixin, InvalidRequestError, OAuth2Request, TokenMixin, grants
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, OAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import UserInfo
@@ -80,6 +82,10 @@ _SIGNED_IN = (
 )
 _INSERT_TOKEN = insert(_TOKENS)
 _SELECT_TOKEN = select(*_TOKENS.c).where(_TOKENS.c.token_digest == bindparam("digest"))
+_DELETE_TOKEN = delete(_TOKENS).where(_TOKENS.c.token_digest == bindparam("digest"))
+#: How a client may authenticate at the token and revocation endpoints (each client by the one
+#: kind it is registered as: ``PortalClient.check_endpoint_auth_method``).
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +271,7 @@ def _payload(request: OAuth2Request) -> OAuth2Payload:
 
 
 class CodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)
 
     def generate_authorization_code(self) -> str:
         return random_token()
@@ -381,7 +387,7 @@ class RefreshGrant(grants.RefreshTokenGrant):
     No id_token is issued on refresh (OIDC Core §12.2 makes it optional).
     """
 
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)
     INCLUDE_NEW_REFRESH_TOKEN = True  # rotation: a new refresh token with every access token
 
     def authenticate_refresh_token(self, refresh_token: str) -> refresh.Family | None:  # type: ignore[override]
@@ -494,6 +500,87 @@ class TokenValidator(BearerTokenValidator):
         return StoredToken(row, signed_in(row.session_id)) if row else None
 
 
+ACCESS_TOKEN, REFRESH_TOKEN = "access_token", "refresh_token"
+
+
+@dataclass(frozen=True, slots=True)
+class Revocable:
+    """A token a client asked to revoke, as found: an access token (by its digest) and the refresh
+    token family it was issued in, if any; or a refresh token's family."""
+
+    kind: str  # ACCESS_TOKEN or REFRESH_TOKEN: what the token turned out to be, whatever the hint said
+    client_id: str
+    family_id: int | None
+    access_digest: str | None = None
+
+    def check_client(self, client: ClientMixin) -> bool:
+        return bool(self.client_id == client.get_client_id())
+
+
+class Revocation(RevocationEndpoint):
+    """OAuth 2.0 Token Revocation (RFC 7009) at ``/oidc/revoke``: a client ends its own tokens.
+
+    The client authenticates as at the token endpoint: a public client (the mobile app) by
+    ``client_id`` alone, a confidential portal with its secret, never without (Authlib accepts
+    ``none`` only from a client whose token endpoint method it is); a wrong secret is 401
+    ``invalid_client``. A refresh token, spent or current, ends its whole family and the family's
+    access tokens. An access token is deleted, and if it was issued in a refresh token family, the
+    family ends too (RFC 7009 §2.1 allows it; ADR 0020: whichever token the app sends at logout
+    ends its session). ``token_type_hint`` says where to look first, and the other kind is looked
+    up too (§2.1); an unknown hint is ignored. An unknown, expired or already revoked token, and
+    another client's token, answer 200 alike and nothing is revoked (§2.2): the answer tells a
+    client nothing about tokens it does not hold, and no client can end another's session. The
+    view commits.
+    """
+
+    CLIENT_AUTH_METHODS = list(AUTH_METHODS)
+
+    def check_params(self, request: OAuth2Request, client: ClientMixin) -> None:
+        if not request.form.get("token"):
+            raise InvalidRequestError("Missing 'token'.")
+        # RFC 7009 §2.1: "An invalid token type hint value is ignored" (Authlib refuses it).
+
+    def authenticate_token(self, request: OAuth2Request, client: ClientMixin) -> Revocable | None:
+        self.check_params(request, client)
+        found = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        if found is not None and not found.check_client(client):
+            # Authlib answers invalid_grant; RFC 7009 §2.2 lets us answer as for an invalid token.
+            asking = client.get_client_id()
+            log.warning("client %s asked to revoke a token (%s) of client %s: nothing revoked", asking, found.kind, found.client_id)
+            return None
+        return found
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Revocable | None:
+        lookups = [_revocable_refresh_token, _revocable_access_token]
+        if token_type_hint != REFRESH_TOKEN:
+            lookups.reverse()  # most revoked tokens are access tokens: those first, unless hinted
+        for lookup in lookups:
+            found = lookup(token_string)
+            if found is not None:
+                return found
+        return None
+
+    def revoke_token(self, token: Revocable, request: OAuth2Request) -> None:
+        now = services.current().clock()
+        deleted = execute_dml(db.session, _DELETE_TOKEN, {"digest": token.access_digest}).rowcount if token.access_digest else 0
+        families = refresh.end_families(db.session, refresh.family_is(token.family_id), now) if token.family_id is not None else 0
+        log.info(
+            "client %s revoked a token (%s): %d access token(s) deleted, %d refresh token family ended",
+            token.client_id, token.kind, deleted, families,
+        )  # fmt: skip
+
+
+def _revocable_access_token(token_string: str) -> Revocable | None:
+    token_digest = digest(token_string)
+    row = db.session.execute(_SELECT_TOKEN, {"digest": token_digest}).first()
+    return Revocable(ACCESS_TOKEN, row.client_id, row.family_id, token_digest) if row is not None else None
+
+
+def _revocable_refresh_token(token_string: str) -> Revocable | None:
+    found = refresh.owner(token_string)
+    return Revocable(REFRESH_TOKEN, found.client_id, found.family_id) if found is not None else None
+
+
 class StoredAuthorizationRequest(OAuth2Request):
     """A portal's authorization request kept while the person was away at ESIA."""
 
@@ -552,6 +639,7 @@ def create_server(app: Flask, clients: dict[str, PortalClient]) -> tuple[Authori
     server = AuthorizationServer(app, query_client=clients.get, save_token=_save_token)
     server.register_grant(CodeGrant, [DiaryOpenIDCode(require_nonce=False), S256Challenge(required=True)])
     server.register_grant(RefreshGrant)
+    server.register_endpoint(Revocation)
     server.register_extension(IssuerInResponse())
     protector = ResourceProtector()
     protector.register_token_validator(TokenValidator())
@@ -616,7 +704,9 @@ def discovery(issuer: str, url_for: Any) -> dict[str, Any]:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": list(SCOPES),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint": url_for("oidc.revoke"),
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3
         "claims_supported": [

@@ -6,8 +6,9 @@ issues the next one in the family; a spent token presented again means that two 
 the family's tokens (RFC 9700 §4.14.2), and the whole family is revoked, its newest token and
 its access tokens too. A family ends ``REFRESH_TOKEN_DAYS`` after it began, once its current
 token is ``REFRESH_TOKEN_IDLE_DAYS`` unused, or when it is revoked: a replayed token or code,
-logout (the diary session it came from ends), an unlink or a moved link (the account's
-families end), a blocked account (the registry writes it).
+logout (the diary session it came from ends), the app's own revocation request (RFC 7009,
+``/oidc/revoke``: any token of the family, spent or current), an unlink or a moved link (the
+account's families end), a blocked account (the registry writes it).
 
 Only the keyed digest of a token is stored (HMAC-SHA256 under a key of its own purpose,
 ``broker.keyring``): the database alone can neither give a token back nor make a valid one.
@@ -121,6 +122,20 @@ def continue_family(family: Family, token: str) -> None:
     _, idle = lifetimes()
     db.session.execute(_INSERT_TOKEN, dict(digest=_keys().digest(token), family_id=family.id, issued_at=now))
     db.session.execute(update(_FAMILIES).where(_FAMILIES.c.id == family.id).values(idle_expires_at=min(now + idle, family.expires_at)))
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Which family a refresh token belongs to and its client (for revocation, whatever the family's state)."""
+
+    family_id: int
+    client_id: str
+
+
+def owner(token: str) -> Owner | None:
+    """The family and client of refresh ``token``, spent or current, live or not; None if unknown."""
+    row = db.session.execute(_PRESENTED, {"digests": list(_keys().digests(token))}).first()
+    return Owner(row.family_id, row.family_client_id) if row is not None else None
 
 
 def redeem(token: str, client_id: str) -> Family | None:

@@ -1,5 +1,5 @@
 """The OpenID Connect endpoints the diary portals use: discovery, JWKS, authorize, token,
-userinfo and logout (the blueprint ``oidc``)."""
+revocation, userinfo and logout (the blueprint ``oidc``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from authlib.integrations.flask_oauth2 import current_token
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 
 from broker import services
+from broker.extensions import db
 from broker.login import flow, responses
 from broker.oidc import authorization, sessions
 from broker.oidc import provider as oidc
@@ -69,6 +70,14 @@ def _authenticated_client() -> PortalClient | None:
 @bp.post("/oidc/token")
 def token() -> Any:
     return authorization.token_response()
+
+
+@bp.post("/oidc/revoke")
+def revoke() -> Any:
+    """RFC 7009: a client revokes one of its own tokens (``broker.oidc.provider.Revocation``); committed."""
+    response = services.current().oidc.create_endpoint_response("revocation")
+    db.session.commit()
+    return response
 
 
 @bp.route("/oidc/userinfo", methods=["GET", "POST"])

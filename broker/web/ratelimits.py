@@ -68,6 +68,7 @@ LIMITS: dict[str, Rule] = {
     "auth.esia_logout": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None, methods=("POST",)),
     "oidc.logout": Rule("RATE_LIMIT_LOGIN_PER_ADDRESS", None),
     "oidc.token": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL"),
+    "oidc.revoke": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL"),
     "oidc.start_link": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", "RATE_LIMIT_BACK_CHANNEL_PER_PORTAL"),
     "oidc.userinfo": Rule("RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS", None),
     "admin.login": Rule("RATE_LIMIT_STAFF_LOGIN_PER_ADDRESS", None, methods=("POST",)),

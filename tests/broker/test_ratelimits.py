@@ -148,7 +148,7 @@ def test_the_staff_login_page_itself_is_not_limited_only_the_password_posts(make
     assert client.get("/admin/login").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/oidc/token", "/oidc/link", "/oidc/userinfo"])
+@pytest.mark.parametrize("path", ["/oidc/token", "/oidc/revoke", "/oidc/link", "/oidc/userinfo"])
 def test_a_portal_back_end_past_the_limit_gets_oauth_json_with_retry_after(make_app: Callable[..., Flask], path: str) -> None:
     client = make_app(RATE_LIMIT_BACK_CHANNEL_PER_ADDRESS="1 per minute").test_client()
     assert post(client, path, data={"grant_type": "authorization_code"}).status_code != 429
