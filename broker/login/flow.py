@@ -868,9 +868,10 @@ def _refuse(login: Pending, reason: matching.Reason, reference: str, *, other_pe
 def _refusal_of(login: Pending) -> Refused:
     """The refusal page of a login that ended refused: the same at its end and at every reload.
 
-    Its ways on: a new ESIA login for the portal's same request (``retry_url``), the portal's
-    password login, and the portal's request answered with an OIDC error response (``back_url``);
-    in the link flow, back to where the portal asked, with the error.
+    Its ways on: a fresh login started by the portal itself (``retry_url``, :func:`retry_url`),
+    the portal's password login, and the portal's request answered with an OIDC error response
+    carrying the attempt's reference code (``back_url``); in the link flow, back to where the
+    portal asked, with the error and the reference code.
     """
     ended = login.ended
     assert ended is not None
@@ -879,17 +880,30 @@ def _refusal_of(login: Pending) -> Refused:
     login_url = _login_url(login)
     if login.link_account:
         return_to = str(login.portal_request["return_to"])
-        to_diary = _with_query(return_to, {"error": "access_denied", "error_description": str(reason)})
+        to_diary = _with_query(return_to, {"error": "access_denied", "error_description": str(reason), "reference": ended.reference})
         return Refused(reason, ended.reference, login_url, portal=client, back_url=to_diary, link_flow=True,
                        other_person=ended.other_person, keeps_login=True)  # fmt: skip
     if client is None:  # the portal was unregistered since: no request of it to answer
         return Refused(reason, ended.reference, None, keeps_login=True)
     portal_request = {key: str(value) for key, value in login.portal_request.items()}
-    back = authorization.refusal_url(portal_request, str(reason), unavailable=reason is matching.Reason.ESIA_UNAVAILABLE)
-    # A region that is off: «Попробовать ещё раз» leads to the region chooser (another region).
-    region = None if reason is matching.Reason.REGION_DISABLED else login.region
-    return Refused(reason, ended.reference, login_url, portal=client, retry_url=_authorize_url(portal_request, region),
-                   back_url=back, keeps_login=True)  # fmt: skip
+    back = authorization.refusal_url(portal_request, str(reason), reference=ended.reference,
+                                     unavailable=reason is matching.Reason.ESIA_UNAVAILABLE)  # fmt: skip
+    return Refused(reason, ended.reference, login_url, portal=client, retry_url=retry_url(client), back_url=back, keeps_login=True)
+
+
+def retry_url(client: PortalClient) -> str:
+    """«Попробовать ещё раз»: a fresh login at the portal, never the portal's old request again.
+
+    The old request's ``state`` may be spent: after «Вернуться на сайт» the portal has answered it,
+    and a login that then succeeds under it is one the portal rejects (``mismatching_state``). So
+    the portal starts a login of its own, with a new ``state``, ``nonce`` and PKCE: at its
+    registered ``initiate_login_uri`` with ``iss`` ("Initiating Login from a Third Party", OIDC
+    Core §4; no ``login_hint``: the broker names nobody), else at its ``login_url``, where its
+    «Войти через Госуслуги» starts one (docs/adr/0018).
+    """
+    if client.initiate_login_uri is None:
+        return client.login_url
+    return _with_query(client.initiate_login_uri, {"iss": current_app.config["OIDC_ISSUER"]})
 
 
 def another_person(decision: matching.Decision) -> bool:
@@ -926,12 +940,6 @@ def _gone(browser: Browser) -> ErrorPage | Refused:
     with, if it did (a reload after the refusal), else the expired page."""
     login = pendings.ended(browser.state, browser.binding)
     return _refusal_of(login) if login is not None else EXPIRED
-
-
-def _authorize_url(portal_request: dict[str, str], region: str | None) -> str:
-    """The portal's authorization request again (with its region, if any): a new ESIA login."""
-    carried = {**portal_request, **({"region": region} if region else {})}
-    return authorization.external("oidc.authorize") + "?" + urlencode(carried)
 
 
 def _with_query(url: str, params: dict[str, str]) -> str:
