@@ -576,6 +576,7 @@ def _finish_link(login: Pending, finished: Finished) -> Refused | Linked:
     if pendings.link_accounts(finished.oid, [account_id], finished.tier, "link"):
         return _linked_meanwhile(login)
     return_to = login.portal_request["return_to"]
+    attempts.complete_attempt(finished.attempt.id)  # the link is written: the person's way ends here
     pendings.drop(login)
     db.session.commit()
     return Linked(return_to + ("&" if "?" in return_to else "?") + urlencode({"linked": account_id}))
@@ -769,8 +770,8 @@ def sign_in(login: Pending, account_id: str, claims: dict[str, Any] | None = Non
         account_id, tier=stage.tier or "simplified", amr=stage.amr or "PWD",
         attempt_id=stage.attempt_id, claims=claims, auth_time=stage.auth_time,
     )  # fmt: skip
-    if record_account and stage.attempt_id:
-        attempts.set_attempt_account(stage.attempt_id, account_id)  # the account entered (after a chooser, too)
+    if stage.attempt_id:  # the person got in: the attempt is completed, with the account entered (after a chooser, too)
+        attempts.complete_attempt(stage.attempt_id, account_id if record_account else None)
     client = services.current().clients[login.client_id]
     pendings.drop(login)
     response = authorization.complete_authorization(client, dict(login.portal_request), live, login_started=login.created_at)
