@@ -27,6 +27,11 @@ _INSERT_ATTEMPT = insert(_ATTEMPTS)
 
 # Crockford's base32 without I, L, O, U: read aloud over the phone without confusion.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: ``detail`` of an attempt the person ended with «Это не я» (its outcome stays as decided; never completed).
+NOT_ME = "not_me"
+#: ``detail`` of a link flow refused because another person was signed in to ESIA (a parent for a
+#: child): the refusal page says so instead of the reason's words, and support shows the same.
+ANOTHER_PERSON = "another_person_at_esia"
 
 
 @dataclass(frozen=True, slots=True)

@@ -501,6 +501,8 @@ def callback(request: Callback) -> ErrorPage | Refused | ToPortal | Next | Signe
     if decision is None or finished.reason is not None:
         reason = finished.reason or matching.Reason.ESIA_ERROR
         other = bool(login.link_account) and decision is not None and another_person(decision)
+        if other:  # the page says so, not the reason's words: the attempt records which the person read
+            attempts.set_detail(finished.attempt.id, attempts.ANOTHER_PERSON)
         return _refuse(login, reason, finished.attempt.reference, other_person=other)
     if login.link_account:
         return _finish_link(login, finished)
@@ -816,8 +818,12 @@ def not_me(request: NotMe) -> ErrorPage | StartOver:
     login = pendings.staged(request.browser.state, request.browser.binding)
     if login is None or login.stage is None:
         return EXPIRED
-    check = matching.Check("person", matching.CheckResult.INFO, "the person said the ESIA account is not theirs and signed out of ESIA")
-    attempts.note_attempt(login.stage.attempt_id, "not_me", check)
+    check = matching.Check(
+        "not_me",
+        matching.CheckResult.INFO,
+        "the person said the ESIA account is not theirs: the login ended, nothing was linked, and they signed out of ESIA",
+    )
+    attempts.note_attempt(login.stage.attempt_id, attempts.NOT_ME, check)
     pendings.drop(login)
     live = sessions.find_session(request.session_token)
     if live is not None:

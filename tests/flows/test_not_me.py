@@ -84,7 +84,8 @@ def test_not_me_on_the_first_link_page_signs_out_of_esia_and_starts_the_same_por
     assert count(world, EsiaLink) == 2 and count(world, DiarySession) == 0  # the registry's two links, as imported
     attempt = the_attempt(world)
     assert attempt.detail == "not_me" and attempt.account_id == "d-005"
-    assert attempt.trace[-1]["field"] == "person" and "not theirs" in attempt.trace[-1]["detail"]
+    assert attempt.trace[-1]["field"] == "not_me" and "not theirs" in attempt.trace[-1]["detail"]
+    assert attempt.completed_at is None  # nobody got in
 
     # The right person logs in to ESIA, and the portal gets its answer to the same request.
     answer = world.go(at_esia, data={"login": "namesake-1", "password": "test1234"})
