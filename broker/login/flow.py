@@ -63,8 +63,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_PHONE = re.compile(r"\+?[0-9]{10,15}")
-_PHONE_NOISE = re.compile(r"[\s()\-]")
+_PHONE_NOISE = re.compile(r"[\s()\-.]")
+_E164 = re.compile(r"\+[1-9][0-9]{9,14}")  # E.164: a country code and the number, 10 to 15 digits in all
 _RUSSIAN_MOBILE = re.compile(r"\+7[0-9]{10}")  # how the page spaces a number (shown_phone), not a rule on it
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}")
 
@@ -217,6 +217,7 @@ class ChooseAccount:
 
     accounts: list[Account]
     invalid: bool = False
+    portal: PortalClient | None = None  # the portal the person came from (its name heads the page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,18 +225,35 @@ class AskInviteCode:
     """The invite code page; ``problem`` after a wrong code."""
 
     problem: str | None = None
+    portal: PortalClient | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ConfirmContacts:
-    """The first link's page: the account's name and birth date, and the contacts to confirm."""
+    """The first link's page: the account's name and birth date, and the contacts to confirm.
+
+    ``problems``: what is wrong with each field sent (``phone``, ``email``), every one at once.
+    """
 
     account: Account
     phone: str
     email: str
-    problem: str | None = None
+    problems: dict[str, str] = dataclasses.field(default_factory=dict)
     phone_from_esia: bool = False  # the phone shown is the one ESIA confirmed (said so on the page)
     email_from_esia: bool = False
+    esia_phone: bool = False  # ESIA had a confirmed mobile (the page was first filled with it)
+    portal: PortalClient | None = None
+
+    @property
+    def child_without_phone(self) -> bool:
+        """A pupil whom ESIA knows no mobile for (children's accounts often have none): a parent's will do."""
+        return self.account.role == "student" and not self.esia_phone
+
+    @property
+    def middle_name(self) -> str:
+        """The patronymic as the page shows it: nothing for none (the registry's «-», «нет»)."""
+        middle = self.account.middle_name or ""
+        return "" if matching.is_placeholder(middle) else middle.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -593,7 +611,7 @@ def accounts_to_choose(browser: Browser) -> ErrorPage | Refused | ChooseAccount:
     if login is None:
         return _gone(browser)
     assert login.stage is not None
-    return ChooseAccount(_accounts(login.stage))
+    return ChooseAccount(_accounts(login.stage), portal=_portal(login))
 
 
 def choose(request: Choice) -> ErrorPage | Refused | ChooseAccount | Next | SignedIn:
@@ -607,7 +625,7 @@ def choose(request: Choice) -> ErrorPage | Refused | ChooseAccount | Next | Sign
     assert stage is not None
     chosen = request.account_id
     if chosen not in stage.account_ids:
-        return ChooseAccount(_accounts(stage), invalid=True)
+        return ChooseAccount(_accounts(stage), invalid=True, portal=_portal(login))
     account = db.session.get(Account, chosen)
     if account is not None and _linked_to(account.id, stage.oid):
         return sign_in(login, account.id)
@@ -630,7 +648,8 @@ def _linked_to(account_id: str, oid: str) -> bool:
 
 def invite_page(browser: Browser) -> ErrorPage | Refused | AskInviteCode:
     """The invite code page, for a login that waits for one."""
-    return AskInviteCode() if _waiting(browser, Step.INVITE_CODE) is not None else _gone(browser)
+    login = _waiting(browser, Step.INVITE_CODE)
+    return AskInviteCode(portal=_portal(login)) if login is not None else _gone(browser)
 
 
 def invite(request: InviteCode) -> ErrorPage | Refused | AskInviteCode | Next:
@@ -669,7 +688,7 @@ def invite(request: InviteCode) -> ErrorPage | Refused | AskInviteCode | Next:
         # The wrong code counts against the account and the person, committed with the refusal.
         return _refuse(login, matching.Reason.INVITE_CODE_INVALID, stage.reference)
     db.session.commit()
-    return AskInviteCode(f"Код не подошёл. Проверьте его и введите ещё раз. Осталось попыток: {most - tries}.")
+    return AskInviteCode(f"Код не подошёл. Проверьте его и введите ещё раз. Осталось попыток: {most - tries}.", _portal(login))
 
 
 def _resume(browser: Browser) -> ErrorPage | Next:
@@ -698,11 +717,15 @@ def confirm(request: Contacts) -> ErrorPage | ConfirmContacts | Refused | Signed
     login, page = found
     stage = login.stage
     assert stage is not None
-    digits = _phone_digits(page.phone)
-    if not _PHONE.fullmatch(digits):
-        return dataclasses.replace(page, problem="Укажите мобильный телефон: от 10 до 15 цифр.")
+    phone = e164(page.phone)
+    problems = {}
+    if phone is None:
+        problems["phone"] = PHONE_PROBLEM
     if not _EMAIL.fullmatch(page.email):
-        return dataclasses.replace(page, problem="Укажите адрес электронной почты.")
+        problems["email"] = EMAIL_PROBLEM
+    if problems:  # every field's problem at once
+        return dataclasses.replace(page, problems=problems)
+    assert phone is not None
     account = page.account
     if pendings.link_accounts(stage.oid, [account.id], stage.tier, "login"):
         return _linked_meanwhile(login)
@@ -714,8 +737,8 @@ def confirm(request: Contacts) -> ErrorPage | ConfirmContacts | Refused | Signed
     claims = {
         "email": page.email,
         "email_verified": page.email == (stage.email or ""),
-        "phone_number": digits,
-        "phone_number_verified": digits == _phone_digits(stage.mobile or ""),
+        "phone_number": phone,  # E.164, as OIDC Core §5.1 recommends: +7XXXXXXXXXX
+        "phone_number_verified": phone == e164(stage.mobile or ""),
     }
     return sign_in(login, account.id, claims)
 
@@ -733,26 +756,45 @@ def _confirming(request: Contacts) -> tuple[Pending, ConfirmContacts] | None:
     phone = (request.phone if request.phone is not None else stage.mobile or "").strip()
     email = (request.email if request.email is not None else stage.email or "").strip()
     # As confirm's ``phone_number_verified`` and ``email_verified``: what ESIA confirmed, unchanged.
-    phone_from_esia = bool(stage.mobile) and _phone_digits(phone) == _phone_digits(stage.mobile or "")
+    phone_from_esia = bool(stage.mobile) and e164(phone) is not None and e164(phone) == e164(stage.mobile or "")
     email_from_esia = bool(stage.email) and email == stage.email
-    return login, ConfirmContacts(account, phone, email, phone_from_esia=phone_from_esia, email_from_esia=email_from_esia)
+    page = ConfirmContacts(account, phone, email, phone_from_esia=phone_from_esia, email_from_esia=email_from_esia,
+                           esia_phone=bool(stage.mobile), portal=_portal(login))  # fmt: skip
+    return login, page
 
 
-def _phone_digits(text: str) -> str:
-    """A phone number without spaces, brackets and dashes (as typed, or as ESIA spells it)."""
-    return _PHONE_NOISE.sub("", text)
+#: What the first link's page says of a phone number it cannot read, and of an e-mail address.
+PHONE_PROBLEM = "Укажите мобильный телефон: +7 и 10 цифр (или 8 и 10 цифр); номер другой страны — с «+» и кодом страны."
+EMAIL_PROBLEM = "Укажите адрес электронной почты, например ivanova@mail.ru."
+
+
+def e164(text: str) -> str | None:
+    """A phone number in E.164 (``+79161234567``), as the portal gets it; None if it cannot be one.
+
+    The one rule the first link checks and writes with: spaces, brackets, dashes and dots are
+    dropped; a Russian number may be written ``8 916 123-45-67``, ``7 916…`` or ``916…`` (ten
+    digits), all ``+7 916…``; any other country's number starts with ``+`` and its code. In all,
+    10 to 15 digits.
+    """
+    digits = _PHONE_NOISE.sub("", text)
+    if not digits.startswith("+"):
+        if len(digits) == 11 and digits[0] in "78":
+            digits = "+7" + digits[1:]
+        elif len(digits) == 10:
+            digits = "+7" + digits
+    return digits if _E164.fullmatch(digits) else None
 
 
 def shown_phone(text: str) -> str:
     """A phone number as the page shows it: a Russian mobile as ``+7 900 123-45-67``, any other as given.
 
-    Only the spacing changes (what :func:`_phone_digits` removes again), so the number the
-    confirmation checks and writes is the same whether the page showed it spaced or not.
+    A number :func:`e164` reads as a Russian one is shown in that form, spaced (what :func:`e164`
+    removes again), so the number the confirmation checks and writes is the one the page shows.
     """
-    digits = _phone_digits(text)
-    if not _RUSSIAN_MOBILE.fullmatch(digits):
+    number = e164(text)
+    if number is None or not _RUSSIAN_MOBILE.fullmatch(number):
         return text
-    return f"+7 {digits[2:5]} {digits[5:8]}-{digits[8:10]}-{digits[10:12]}"
+    return f"+7 {number[2:5]} {number[5:8]}-{number[8:10]}-{number[10:12]}"
 
 
 # --- 6. signing in --------------------------------------------------------------------------
@@ -766,8 +808,9 @@ def sign_in(login: Pending, account_id: str, claims: dict[str, Any] | None = Non
         claims = {}
         if stage.email:
             claims.update(email=stage.email, email_verified=True)
-        if stage.mobile:
-            claims.update(phone_number=_phone_digits(stage.mobile), phone_number_verified=True)
+        phone = e164(stage.mobile or "")
+        if phone:
+            claims.update(phone_number=phone, phone_number_verified=True)
     live, token = sessions.create_session(
         account_id, tier=stage.tier or "simplified", amr=stage.amr or "PWD",
         attempt_id=stage.attempt_id, claims=claims, auth_time=stage.auth_time,
@@ -959,6 +1002,11 @@ def _waiting(browser: Browser, step: Step) -> Pending | None:
     if login is None or browser.binding is None or login.stage is None or login.stage.step is not step:
         return None
     return login
+
+
+def _portal(login: Pending) -> PortalClient | None:
+    """The portal the login came from (its name heads the broker's pages); None if it is gone."""
+    return services.current().clients.get(login.client_id)
 
 
 def _login_url(login: Pending) -> str | None:
