@@ -169,8 +169,8 @@ class Refused:
     login_url: str | None  # the portal's password login, offered instead
     ends_login: bool = False  # the browser's binding cookie is forgotten
     portal: PortalClient | None = None  # the portal the person came from: its name, support, logo
-    retry_url: str | None = None  # «Попробовать ещё раз»: the portal's request again, a new ESIA login
-    back_url: str | None = None  # «Вернуться на сайт»: the OIDC error response; the link flow's return_to
+    retry_url: str | None = None  # «Попробовать ещё раз»: a fresh login at the portal (initiate_login_uri, else login_url)
+    back_url: str | None = None  # «Вернуться на сайт»: the OIDC error response with the reference; the link flow's return_to
     link_flow: bool = False  # the link flow: back to the diary the person is signed in to
     other_person: bool = False  # the link flow met another person at ESIA (a parent for a child)
     keeps_login: bool = False  # the binding cookie is kept: the refusal is replayed to this browser
