@@ -140,6 +140,7 @@ def opened_world(
                     "post_logout_redirect_uris": [f"{PORTAL}/bye"],
                     "regions": ["77", "50", "39"],
                     "login_url": f"{PORTAL}/login",
+                    "initiate_login_uri": f"{PORTAL}/initiate",  # tests/flows/authlib_portal.py
                     "secret_sha256": hashlib.sha256(PORTAL_SECRET.encode()).hexdigest(),
                 },
                 SECOND_PORTAL: {

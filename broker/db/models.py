@@ -133,6 +133,10 @@ class LoginAttempt(Model):
     age: Mapped[int | None]
     trace: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     detail: Mapped[str | None] = mapped_column(String(200))  # e.g. the provider error code
+    # When the person got in: signed in to the diary (the portal got its code) or, in the link
+    # flow, the link was written. None: refused, or a step the person never finished (the first
+    # link's confirmation, the chooser, «Это не я»). The figures' successes are these.
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     # A region's attempts over a time range: the operators' figures and the support search;
     # a refusal reason's latest attempts, whatever the region: the support search.

@@ -27,6 +27,11 @@ _INSERT_ATTEMPT = insert(_ATTEMPTS)
 
 # Crockford's base32 without I, L, O, U: read aloud over the phone without confusion.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: ``detail`` of an attempt the person ended with «Это не я» (its outcome stays as decided; never completed).
+NOT_ME = "not_me"
+#: ``detail`` of a link flow refused because another person was signed in to ESIA (a parent for a
+#: child): the refusal page says so instead of the reason's words, and support shows the same.
+ANOTHER_PERSON = "another_person_at_esia"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +115,23 @@ def snils_digest_of(person: matching.Person) -> str | None:
         return None
 
 
-def set_attempt_account(attempt_id: int, account_id: str) -> None:
-    """The account the person entered (after a chooser, the one chosen)."""
-    db.session.execute(update(_ATTEMPTS).where(_ATTEMPTS.c.id == attempt_id).values(account_id=account_id))
+def complete_attempt(attempt_id: int, account_id: str | None = None) -> None:
+    """The person got in: signed in to the diary (or, in the link flow, the link is written).
+
+    Until then an attempt's outcome is only what the broker decided, and a first link never
+    confirmed, a chooser never answered or «Это не я» is no success; the figures count the
+    attempts marked here (``completed_at``). ``account_id``: the account entered, when the
+    decision did not name it alone (after a chooser). One UPDATE, in the login step's commit.
+    """
+    values: dict[str, object] = {"completed_at": services.current().clock()}
+    if account_id is not None:
+        values["account_id"] = account_id
+    db.session.execute(update(_ATTEMPTS).where(_ATTEMPTS.c.id == attempt_id).values(**values))
+
+
+def set_detail(attempt_id: int, detail: str) -> None:
+    """What the attempt's ``detail`` says of how it ended, e.g. the page variant the person saw (the login step commits)."""
+    db.session.execute(update(_ATTEMPTS).where(_ATTEMPTS.c.id == attempt_id).values(detail=detail))
 
 
 def refusal_attempt(client_id: str, region: str | None, reason: matching.Reason, detail: str) -> Attempt:

@@ -63,8 +63,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_PHONE = re.compile(r"\+?[0-9]{10,15}")
-_PHONE_NOISE = re.compile(r"[\s()\-]")
+_PHONE_NOISE = re.compile(r"[\s()\-.]")
+_E164 = re.compile(r"\+[1-9][0-9]{9,14}")  # E.164: a country code and the number, 10 to 15 digits in all
 _RUSSIAN_MOBILE = re.compile(r"\+7[0-9]{10}")  # how the page spaces a number (shown_phone), not a rule on it
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}")
 
@@ -169,8 +169,8 @@ class Refused:
     login_url: str | None  # the portal's password login, offered instead
     ends_login: bool = False  # the browser's binding cookie is forgotten
     portal: PortalClient | None = None  # the portal the person came from: its name, support, logo
-    retry_url: str | None = None  # «Попробовать ещё раз»: the portal's request again, a new ESIA login
-    back_url: str | None = None  # «Вернуться на сайт»: the OIDC error response; the link flow's return_to
+    retry_url: str | None = None  # «Попробовать ещё раз»: a fresh login at the portal (initiate_login_uri, else login_url)
+    back_url: str | None = None  # «Вернуться на сайт»: the OIDC error response with the reference; the link flow's return_to
     link_flow: bool = False  # the link flow: back to the diary the person is signed in to
     other_person: bool = False  # the link flow met another person at ESIA (a parent for a child)
     keeps_login: bool = False  # the binding cookie is kept: the refusal is replayed to this browser
@@ -217,6 +217,7 @@ class ChooseAccount:
 
     accounts: list[Account]
     invalid: bool = False
+    portal: PortalClient | None = None  # the portal the person came from (its name heads the page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,18 +225,35 @@ class AskInviteCode:
     """The invite code page; ``problem`` after a wrong code."""
 
     problem: str | None = None
+    portal: PortalClient | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ConfirmContacts:
-    """The first link's page: the account's name and birth date, and the contacts to confirm."""
+    """The first link's page: the account's name and birth date, and the contacts to confirm.
+
+    ``problems``: what is wrong with each field sent (``phone``, ``email``), every one at once.
+    """
 
     account: Account
     phone: str
     email: str
-    problem: str | None = None
+    problems: dict[str, str] = dataclasses.field(default_factory=dict)
     phone_from_esia: bool = False  # the phone shown is the one ESIA confirmed (said so on the page)
     email_from_esia: bool = False
+    esia_phone: bool = False  # ESIA had a confirmed mobile (the page was first filled with it)
+    portal: PortalClient | None = None
+
+    @property
+    def child_without_phone(self) -> bool:
+        """A pupil whom ESIA knows no mobile for (children's accounts often have none): a parent's will do."""
+        return self.account.role == "student" and not self.esia_phone
+
+    @property
+    def middle_name(self) -> str:
+        """The patronymic as the page shows it: nothing for none (the registry's «-», «нет»)."""
+        middle = self.account.middle_name or ""
+        return "" if matching.is_placeholder(middle) else middle.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,6 +519,8 @@ def callback(request: Callback) -> ErrorPage | Refused | ToPortal | Next | Signe
     if decision is None or finished.reason is not None:
         reason = finished.reason or matching.Reason.ESIA_ERROR
         other = bool(login.link_account) and decision is not None and another_person(decision)
+        if other:  # the page says so, not the reason's words: the attempt records which the person read
+            attempts.set_detail(finished.attempt.id, attempts.ANOTHER_PERSON)
         return _refuse(login, reason, finished.attempt.reference, other_person=other)
     if login.link_account:
         return _finish_link(login, finished)
@@ -576,6 +596,7 @@ def _finish_link(login: Pending, finished: Finished) -> Refused | Linked:
     if pendings.link_accounts(finished.oid, [account_id], finished.tier, "link"):
         return _linked_meanwhile(login)
     return_to = login.portal_request["return_to"]
+    attempts.complete_attempt(finished.attempt.id)  # the link is written: the person's way ends here
     pendings.drop(login)
     db.session.commit()
     return Linked(return_to + ("&" if "?" in return_to else "?") + urlencode({"linked": account_id}))
@@ -590,7 +611,7 @@ def accounts_to_choose(browser: Browser) -> ErrorPage | Refused | ChooseAccount:
     if login is None:
         return _gone(browser)
     assert login.stage is not None
-    return ChooseAccount(_accounts(login.stage))
+    return ChooseAccount(_accounts(login.stage), portal=_portal(login))
 
 
 def choose(request: Choice) -> ErrorPage | Refused | ChooseAccount | Next | SignedIn:
@@ -604,7 +625,7 @@ def choose(request: Choice) -> ErrorPage | Refused | ChooseAccount | Next | Sign
     assert stage is not None
     chosen = request.account_id
     if chosen not in stage.account_ids:
-        return ChooseAccount(_accounts(stage), invalid=True)
+        return ChooseAccount(_accounts(stage), invalid=True, portal=_portal(login))
     account = db.session.get(Account, chosen)
     if account is not None and _linked_to(account.id, stage.oid):
         return sign_in(login, account.id)
@@ -627,7 +648,8 @@ def _linked_to(account_id: str, oid: str) -> bool:
 
 def invite_page(browser: Browser) -> ErrorPage | Refused | AskInviteCode:
     """The invite code page, for a login that waits for one."""
-    return AskInviteCode() if _waiting(browser, Step.INVITE_CODE) is not None else _gone(browser)
+    login = _waiting(browser, Step.INVITE_CODE)
+    return AskInviteCode(portal=_portal(login)) if login is not None else _gone(browser)
 
 
 def invite(request: InviteCode) -> ErrorPage | Refused | AskInviteCode | Next:
@@ -666,7 +688,7 @@ def invite(request: InviteCode) -> ErrorPage | Refused | AskInviteCode | Next:
         # The wrong code counts against the account and the person, committed with the refusal.
         return _refuse(login, matching.Reason.INVITE_CODE_INVALID, stage.reference)
     db.session.commit()
-    return AskInviteCode(f"Код не подошёл. Проверьте его и введите ещё раз. Осталось попыток: {most - tries}.")
+    return AskInviteCode(f"Код не подошёл. Проверьте его и введите ещё раз. Осталось попыток: {most - tries}.", _portal(login))
 
 
 def _resume(browser: Browser) -> ErrorPage | Next:
@@ -695,11 +717,15 @@ def confirm(request: Contacts) -> ErrorPage | ConfirmContacts | Refused | Signed
     login, page = found
     stage = login.stage
     assert stage is not None
-    digits = _phone_digits(page.phone)
-    if not _PHONE.fullmatch(digits):
-        return dataclasses.replace(page, problem="Укажите мобильный телефон: от 10 до 15 цифр.")
+    phone = e164(page.phone)
+    problems = {}
+    if phone is None:
+        problems["phone"] = PHONE_PROBLEM
     if not _EMAIL.fullmatch(page.email):
-        return dataclasses.replace(page, problem="Укажите адрес электронной почты.")
+        problems["email"] = EMAIL_PROBLEM
+    if problems:  # every field's problem at once
+        return dataclasses.replace(page, problems=problems)
+    assert phone is not None
     account = page.account
     if pendings.link_accounts(stage.oid, [account.id], stage.tier, "login"):
         return _linked_meanwhile(login)
@@ -711,8 +737,8 @@ def confirm(request: Contacts) -> ErrorPage | ConfirmContacts | Refused | Signed
     claims = {
         "email": page.email,
         "email_verified": page.email == (stage.email or ""),
-        "phone_number": digits,
-        "phone_number_verified": digits == _phone_digits(stage.mobile or ""),
+        "phone_number": phone,  # E.164, as OIDC Core §5.1 recommends: +7XXXXXXXXXX
+        "phone_number_verified": phone == e164(stage.mobile or ""),
     }
     return sign_in(login, account.id, claims)
 
@@ -730,26 +756,45 @@ def _confirming(request: Contacts) -> tuple[Pending, ConfirmContacts] | None:
     phone = (request.phone if request.phone is not None else stage.mobile or "").strip()
     email = (request.email if request.email is not None else stage.email or "").strip()
     # As confirm's ``phone_number_verified`` and ``email_verified``: what ESIA confirmed, unchanged.
-    phone_from_esia = bool(stage.mobile) and _phone_digits(phone) == _phone_digits(stage.mobile or "")
+    phone_from_esia = bool(stage.mobile) and e164(phone) is not None and e164(phone) == e164(stage.mobile or "")
     email_from_esia = bool(stage.email) and email == stage.email
-    return login, ConfirmContacts(account, phone, email, phone_from_esia=phone_from_esia, email_from_esia=email_from_esia)
+    page = ConfirmContacts(account, phone, email, phone_from_esia=phone_from_esia, email_from_esia=email_from_esia,
+                           esia_phone=bool(stage.mobile), portal=_portal(login))  # fmt: skip
+    return login, page
 
 
-def _phone_digits(text: str) -> str:
-    """A phone number without spaces, brackets and dashes (as typed, or as ESIA spells it)."""
-    return _PHONE_NOISE.sub("", text)
+#: What the first link's page says of a phone number it cannot read, and of an e-mail address.
+PHONE_PROBLEM = "Укажите мобильный телефон: +7 и 10 цифр (или 8 и 10 цифр); номер другой страны — с «+» и кодом страны."
+EMAIL_PROBLEM = "Укажите адрес электронной почты, например ivanova@mail.ru."
+
+
+def e164(text: str) -> str | None:
+    """A phone number in E.164 (``+79161234567``), as the portal gets it; None if it cannot be one.
+
+    The one rule the first link checks and writes with: spaces, brackets, dashes and dots are
+    dropped; a Russian number may be written ``8 916 123-45-67``, ``7 916…`` or ``916…`` (ten
+    digits), all ``+7 916…``; any other country's number starts with ``+`` and its code. In all,
+    10 to 15 digits.
+    """
+    digits = _PHONE_NOISE.sub("", text)
+    if not digits.startswith("+"):
+        if len(digits) == 11 and digits[0] in "78":
+            digits = "+7" + digits[1:]
+        elif len(digits) == 10:
+            digits = "+7" + digits
+    return digits if _E164.fullmatch(digits) else None
 
 
 def shown_phone(text: str) -> str:
     """A phone number as the page shows it: a Russian mobile as ``+7 900 123-45-67``, any other as given.
 
-    Only the spacing changes (what :func:`_phone_digits` removes again), so the number the
-    confirmation checks and writes is the same whether the page showed it spaced or not.
+    A number :func:`e164` reads as a Russian one is shown in that form, spaced (what :func:`e164`
+    removes again), so the number the confirmation checks and writes is the one the page shows.
     """
-    digits = _phone_digits(text)
-    if not _RUSSIAN_MOBILE.fullmatch(digits):
+    number = e164(text)
+    if number is None or not _RUSSIAN_MOBILE.fullmatch(number):
         return text
-    return f"+7 {digits[2:5]} {digits[5:8]}-{digits[8:10]}-{digits[10:12]}"
+    return f"+7 {number[2:5]} {number[5:8]}-{number[8:10]}-{number[10:12]}"
 
 
 # --- 6. signing in --------------------------------------------------------------------------
@@ -763,14 +808,15 @@ def sign_in(login: Pending, account_id: str, claims: dict[str, Any] | None = Non
         claims = {}
         if stage.email:
             claims.update(email=stage.email, email_verified=True)
-        if stage.mobile:
-            claims.update(phone_number=_phone_digits(stage.mobile), phone_number_verified=True)
+        phone = e164(stage.mobile or "")
+        if phone:
+            claims.update(phone_number=phone, phone_number_verified=True)
     live, token = sessions.create_session(
         account_id, tier=stage.tier or "simplified", amr=stage.amr or "PWD",
         attempt_id=stage.attempt_id, claims=claims, auth_time=stage.auth_time,
     )  # fmt: skip
-    if record_account and stage.attempt_id:
-        attempts.set_attempt_account(stage.attempt_id, account_id)  # the account entered (after a chooser, too)
+    if stage.attempt_id:  # the person got in: the attempt is completed, with the account entered (after a chooser, too)
+        attempts.complete_attempt(stage.attempt_id, account_id if record_account else None)
     client = services.current().clients[login.client_id]
     pendings.drop(login)
     response = authorization.complete_authorization(client, dict(login.portal_request), live, login_started=login.created_at)
@@ -815,8 +861,12 @@ def not_me(request: NotMe) -> ErrorPage | StartOver:
     login = pendings.staged(request.browser.state, request.browser.binding)
     if login is None or login.stage is None:
         return EXPIRED
-    check = matching.Check("person", matching.CheckResult.INFO, "the person said the ESIA account is not theirs and signed out of ESIA")
-    attempts.note_attempt(login.stage.attempt_id, "not_me", check)
+    check = matching.Check(
+        "not_me",
+        matching.CheckResult.INFO,
+        "the person said the ESIA account is not theirs: the login ended, nothing was linked, and they signed out of ESIA",
+    )
+    attempts.note_attempt(login.stage.attempt_id, attempts.NOT_ME, check)
     pendings.drop(login)
     live = sessions.find_session(request.session_token)
     if live is not None:
@@ -868,9 +918,10 @@ def _refuse(login: Pending, reason: matching.Reason, reference: str, *, other_pe
 def _refusal_of(login: Pending) -> Refused:
     """The refusal page of a login that ended refused: the same at its end and at every reload.
 
-    Its ways on: a new ESIA login for the portal's same request (``retry_url``), the portal's
-    password login, and the portal's request answered with an OIDC error response (``back_url``);
-    in the link flow, back to where the portal asked, with the error.
+    Its ways on: a fresh login started by the portal itself (``retry_url``, :func:`retry_url`),
+    the portal's password login, and the portal's request answered with an OIDC error response
+    carrying the attempt's reference code (``back_url``); in the link flow, back to where the
+    portal asked, with the error and the reference code.
     """
     ended = login.ended
     assert ended is not None
@@ -879,17 +930,30 @@ def _refusal_of(login: Pending) -> Refused:
     login_url = _login_url(login)
     if login.link_account:
         return_to = str(login.portal_request["return_to"])
-        to_diary = _with_query(return_to, {"error": "access_denied", "error_description": str(reason)})
+        to_diary = _with_query(return_to, {"error": "access_denied", "error_description": str(reason), "reference": ended.reference})
         return Refused(reason, ended.reference, login_url, portal=client, back_url=to_diary, link_flow=True,
                        other_person=ended.other_person, keeps_login=True)  # fmt: skip
     if client is None:  # the portal was unregistered since: no request of it to answer
         return Refused(reason, ended.reference, None, keeps_login=True)
     portal_request = {key: str(value) for key, value in login.portal_request.items()}
-    back = authorization.refusal_url(portal_request, str(reason), unavailable=reason is matching.Reason.ESIA_UNAVAILABLE)
-    # A region that is off: «Попробовать ещё раз» leads to the region chooser (another region).
-    region = None if reason is matching.Reason.REGION_DISABLED else login.region
-    return Refused(reason, ended.reference, login_url, portal=client, retry_url=_authorize_url(portal_request, region),
-                   back_url=back, keeps_login=True)  # fmt: skip
+    back = authorization.refusal_url(portal_request, str(reason), reference=ended.reference,
+                                     unavailable=reason is matching.Reason.ESIA_UNAVAILABLE)  # fmt: skip
+    return Refused(reason, ended.reference, login_url, portal=client, retry_url=retry_url(client), back_url=back, keeps_login=True)
+
+
+def retry_url(client: PortalClient) -> str:
+    """«Попробовать ещё раз»: a fresh login at the portal, never the portal's old request again.
+
+    The old request's ``state`` may be spent: after «Вернуться на сайт» the portal has answered it,
+    and a login that then succeeds under it is one the portal rejects (``mismatching_state``). So
+    the portal starts a login of its own, with a new ``state``, ``nonce`` and PKCE: at its
+    registered ``initiate_login_uri`` with ``iss`` ("Initiating Login from a Third Party", OIDC
+    Core §4; no ``login_hint``: the broker names nobody), else at its ``login_url``, where its
+    «Войти через Госуслуги» starts one (docs/adr/0018).
+    """
+    if client.initiate_login_uri is None:
+        return client.login_url
+    return _with_query(client.initiate_login_uri, {"iss": current_app.config["OIDC_ISSUER"]})
 
 
 def another_person(decision: matching.Decision) -> bool:
@@ -928,12 +992,6 @@ def _gone(browser: Browser) -> ErrorPage | Refused:
     return _refusal_of(login) if login is not None else EXPIRED
 
 
-def _authorize_url(portal_request: dict[str, str], region: str | None) -> str:
-    """The portal's authorization request again (with its region, if any): a new ESIA login."""
-    carried = {**portal_request, **({"region": region} if region else {})}
-    return authorization.external("oidc.authorize") + "?" + urlencode(carried)
-
-
 def _with_query(url: str, params: dict[str, str]) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(params)
 
@@ -944,6 +1002,11 @@ def _waiting(browser: Browser, step: Step) -> Pending | None:
     if login is None or browser.binding is None or login.stage is None or login.stage.step is not step:
         return None
     return login
+
+
+def _portal(login: Pending) -> PortalClient | None:
+    """The portal the login came from (its name heads the broker's pages); None if it is gone."""
+    return services.current().clients.get(login.client_id)
 
 
 def _login_url(login: Pending) -> str | None:

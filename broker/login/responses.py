@@ -7,7 +7,7 @@ whichever door it came through.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app, make_response, redirect, render_template, session, url_for
 
@@ -16,6 +16,9 @@ from broker.login import flow, pending
 from broker.login.pending import Step
 from broker.oidc import sessions
 from broker.web import cookies, pages
+
+if TYPE_CHECKING:
+    from broker.oidc.clients import PortalClient
 
 ROLES_RU = {"student": "Ученик", "parent": "Родитель", "teacher": "Учитель", "staff": "Сотрудник"}
 #: The cookie of a refusal before ESIA (a region that is off, a link whose ESIA request could not
@@ -46,21 +49,18 @@ def respond(result: flow.Result) -> Any:
                                    carried=sorted(portal_request.items()), regions=regions, problem=problem)  # fmt: skip
         case flow.Next(step):
             return redirect(url_for(PAGES[step]))
-        case flow.ChooseAccount(accounts, invalid):
-            chooser = render_template("auth/choose.html", accounts=accounts, roles=ROLES_RU, csrf_token=_csrf(),
+        case flow.ChooseAccount(accounts, invalid, portal):
+            chooser = render_template("auth/choose.html", accounts=accounts, roles=ROLES_RU, csrf_token=_csrf(), portal=portal,
                                       action=url_for("auth.choose"), not_me=url_for("auth.not_me"))  # fmt: skip
-            return (chooser, 400) if invalid else chooser
-        case flow.AskInviteCode(problem):
-            form = {"csrf_token": _csrf(), "action": url_for("auth.invite"), "not_me": url_for("auth.not_me")}
-            if problem is None:
-                return render_template("auth/invite.html", **form)
-            return render_template("auth/invite.html", problem=problem, **form), 400
-        case flow.ConfirmContacts(account, phone, email, problem):
+            return chooser, 400 if invalid else 200, _showing(portal)
+        case flow.AskInviteCode(problem, portal):
+            form = {"csrf_token": _csrf(), "action": url_for("auth.invite"), "not_me": url_for("auth.not_me"), "portal": portal}
+            return render_template("auth/invite.html", problem=problem, **form), 400 if problem else 200, _showing(portal)
+        case flow.ConfirmContacts(account, phone, email, problems):
             shown = {"page": result, "account": account, "phone": flow.shown_phone(phone), "email": email, "csrf_token": _csrf(),
-                     "action": url_for("auth.confirm"), "not_me": url_for("auth.not_me")}  # fmt: skip
-            if problem is None:
-                return render_template("auth/confirm.html", **shown)
-            return render_template("auth/confirm.html", problem=problem, **shown), 400
+                     "action": url_for("auth.confirm"), "not_me": url_for("auth.not_me"), "portal": result.portal}  # fmt: skip
+            page = render_template("auth/confirm.html", problems=problems, **shown)
+            return page, 400 if problems else 200, _showing(result.portal)
         case flow.SignedIn(signed_in, token):
             cookies.put(signed_in, sessions.COOKIE, token, int(current_app.config["SESSION_SECONDS"]))
             cookies.forget(signed_in, pending.BINDING_COOKIE)
@@ -109,6 +109,11 @@ def current_browser(cookie: str = pending.BINDING_COOKIE) -> flow.Browser:
     value = cookies.read(cookie) or ""
     state, _, binding = value.partition(".")
     return flow.Browser(state or None, binding or None)
+
+
+def _showing(portal: PortalClient | None) -> dict[str, str]:
+    """The headers of a login page headed by ``portal``: its logo's origin joins the page policy's images."""
+    return pages._showing(portal, {})  # noqa: SLF001 -- the people's pages' one rule for a portal's logo
 
 
 def _csrf() -> str:

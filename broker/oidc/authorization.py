@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import AccessDeniedError
 from authlib.oidc.core.errors import LoginRequiredError
@@ -116,10 +117,13 @@ class TemporarilyUnavailableError(OAuth2Error):
     error = "temporarily_unavailable"
 
 
-def refusal_url(portal_request: dict[str, str], reason: str, *, unavailable: bool = False) -> str | None:
+def refusal_url(portal_request: dict[str, str], reason: str, *, reference: str | None = None, unavailable: bool = False) -> str | None:
     """Where «Вернуться на сайт» sends the browser: the portal's request answered with an error
     (``access_denied``, or ``temporarily_unavailable`` when ESIA could not be reached), its
-    ``state`` and the refusal's reason code as ``error_description``, never personal data.
+    ``state`` and the refusal's reason code as ``error_description``, never personal data; and
+    ``reference``, the attempt's reference code, as an extension parameter (RFC 6749 §4.1.2.1:
+    clients ignore parameters they do not know), so that the portal can show the code its
+    support finds the attempt by.
 
     Only to the redirect URI the request named and the client registered (Authlib checks the kept
     request again): None when it no longer validates (the portal changed its registration).
@@ -131,7 +135,13 @@ def refusal_url(portal_request: dict[str, str], reason: str, *, unavailable: boo
         return None
     kind = TemporarilyUnavailableError if unavailable else AccessDeniedError
     error = kind(reason, redirect_uri=redirect_uri, state=stored.payload.state)
-    return str(oidc.error_response(server, error).location)
+    location = str(oidc.error_response(server, error).location)
+    return with_reference(location, reference)
+
+
+def with_reference(url: str, reference: str | None) -> str:
+    """``url`` (an error response to a portal) with the attempt's reference code as ``reference``."""
+    return add_params_to_uri(url, [("reference", reference)]) if reference else url
 
 
 def stored_grant(portal_request: dict[str, str]) -> tuple[Any, oidc.StoredAuthorizationRequest, Any]:

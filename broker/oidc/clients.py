@@ -13,6 +13,12 @@ elsewhere, RFC 8252 §8.3). Every other redirect URI is compared as an exact str
 The people's pages name the portal: its display name (``name``), its support contact
 (``support_phone``, ``support_url``, ``support_email``: any of them, shown next to the reference
 code a person reads out to support) and optionally its logo (``logo_url``, an ``https`` image).
+
+``initiate_login_uri`` (OpenID Connect Dynamic Client Registration's client metadata) is the
+portal's address that starts a login of its own, with a new ``state``, ``nonce`` and PKCE
+("Initiating Login from a Third Party", OIDC Core §4): the refusal pages' «Попробовать ещё раз»
+goes there, with ``iss``, never replaying the portal's old request, whose ``state`` the portal
+may have spent already. It must be on the origin of one of the portal's redirect URIs.
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ class PortalClient:
     secret_sha256: str | None = None
     support: Support = Support()  # the portal's support contact, shown on the people's pages
     logo_url: str | None = None  # the portal's logo (https), shown on the people's pages
+    initiate_login_uri: str | None = None  # where the portal starts a fresh login of its own (OIDC Core §4)
 
     @property
     def is_public(self) -> bool:
@@ -187,6 +194,7 @@ def load_clients(config: Mapping[str, Mapping[str, Any]]) -> dict[str, PortalCli
             secret_sha256=secret,
             support=_support(where, values),
             logo_url=_https_url(where, "logo_url", values.get("logo_url")),
+            initiate_login_uri=_initiate_login_uri(where, values.get("initiate_login_uri"), redirect_uris),
         )
     return clients
 
@@ -204,6 +212,40 @@ def _support(where: str, values: Mapping[str, Any]) -> Support:
         url=_https_url(where, "support_url", values.get("support_url")),
         email=email.strip() if email else None,
     )
+
+
+def _initiate_login_uri(where: str, value: Any, redirect_uris: tuple[str, ...]) -> str | None:
+    """The portal's third-party login initiation URI (OIDC Core §4), or None if not given.
+
+    An absolute URL without user info or fragment, on the origin (scheme, host, port) of one of
+    the portal's redirect URIs: the broker sends people there, so it is the portal's own address,
+    https wherever the portal's redirect URIs are.
+    """
+    if value is None:
+        return None
+    target = _origin(value) if isinstance(value, str) else None
+    if target is None or not any(target == _origin(uri) for uri in redirect_uris):
+        raise ConfigError(
+            f"{where}.initiate_login_uri must be an absolute URL without user info or fragment, "
+            "on the origin (scheme, host and port) of one of the portal's redirect_uris."
+        )
+    return str(value)
+
+
+def _origin(url: str) -> tuple[str, str, str] | None:
+    """``(scheme, host, port)`` of an absolute http(s) URL as RFC 3986 splits it; None for anything else."""
+    if any(not "!" <= char <= "~" for char in url):
+        return None
+    match = _URI.match(url)
+    if match is None:
+        return None
+    scheme, authority, _, _, fragment = match.groups()
+    if scheme not in ("http", "https") or not authority or "@" in authority or fragment is not None:
+        return None
+    host, port = _host_and_port(authority.lower())
+    if not host or (port is not None and _PORT.fullmatch(port) is None):
+        return None
+    return scheme, host, port or ("443" if scheme == "https" else "80")
 
 
 def _https_url(where: str, key: str, value: Any) -> str | None:

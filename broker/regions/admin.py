@@ -106,6 +106,8 @@ class FigureLine:
     reason: str | None
     day: int
     week: int
+    day_completed: int = 0  # of ``day``, the attempts in which the person got in (``completed_at``)
+    week_completed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,8 @@ class Figures:
         lines = []
         for outcome in matching.Outcome:
             mine = [line for line in self.lines if line.outcome == outcome]
-            lines.append(FigureLine(str(outcome), None, sum(x.day for x in mine), sum(x.week for x in mine)))
+            lines.append(FigureLine(str(outcome), None, sum(x.day for x in mine), sum(x.week for x in mine),
+                                    sum(x.day_completed for x in mine), sum(x.week_completed for x in mine)))  # fmt: skip
         known = {str(outcome) for outcome in matching.Outcome}
         lines.extend(line for line in self.lines if line.outcome not in known)
         return lines
@@ -145,8 +148,9 @@ class Figures:
         return [line for line in self.lines if line.outcome == matching.Outcome.REFUSED]
 
     def successes(self, period: str) -> int:
-        """Attempts of ``period`` (``"day"``, ``"week"``) in which the person got into the diary."""
-        return sum(getattr(line, period) for line in self.lines if line.outcome in trends.SUCCESSES)
+        """Attempts of ``period`` (``"day"``, ``"week"``) in which the person got into the diary
+        (signed in, or linked in the link flow), whatever the broker first decided."""
+        return sum(getattr(line, f"{period}_completed") for line in self.lines)
 
     def success_rate(self, period: str) -> int | None:
         """Successes among all attempts of ``period``, in whole percent; None without attempts."""
@@ -365,12 +369,17 @@ def figures(code: str, *, now: datetime) -> Figures:
     until = now.astimezone(UTC)
     day_since, week_since = until - DAY, until - WEEK
     in_day = func.sum(case((LoginAttempt.started_at >= day_since, 1), else_=0))
+    done = trends.completed()
+    done_in_day = func.sum(case((LoginAttempt.started_at >= day_since, done), else_=0))
     query = (
-        select(LoginAttempt.outcome, LoginAttempt.reason, func.count(), in_day)
+        select(LoginAttempt.outcome, LoginAttempt.reason, func.count(), in_day, func.sum(done), done_in_day)
         .where(LoginAttempt.region == code, LoginAttempt.started_at >= week_since, LoginAttempt.started_at <= until)
         .group_by(LoginAttempt.outcome, LoginAttempt.reason)
     )
-    found = [FigureLine(outcome, reason, int(day or 0), int(week)) for outcome, reason, week, day in db.session.execute(query)]
+    found = [
+        FigureLine(outcome, reason, int(day or 0), int(week), int(day_done or 0), int(week_done or 0))
+        for outcome, reason, week, day, week_done, day_done in db.session.execute(query)
+    ]
     order = {str(outcome): index for index, outcome in enumerate(matching.Outcome)}
     found.sort(key=lambda line: (order.get(line.outcome, len(order)), -line.week, line.reason or ""))
     return Figures(code, until, day_since, week_since, tuple(found))

@@ -24,8 +24,11 @@ from broker.extensions import db
 STAFF_ZONE = ZoneInfo("Europe/Moscow")
 HOURS = 24
 DAYS = 30
-#: The outcomes in which the person got into the diary: through their link, by a first link, or
-#: by choosing one of their accounts. The success rate is these among all finished attempts.
+#: The success rate is the attempts in which the person got into the diary (``completed_at``: signed
+#: in, or the link flow's link written) among all attempts. An outcome the broker decided
+#: (``linked``, ``choose_account``) is no success by itself: the person may never confirm the first
+#: link, never answer the chooser, or say «Это не я».
+#: The decided outcomes through which a person can get in (the region page names them).
 SUCCESSES = (matching.Outcome.SIGNED_IN, matching.Outcome.LINKED, matching.Outcome.CHOOSE_ACCOUNT)
 OUTCOMES = tuple(str(outcome) for outcome in matching.Outcome)
 
@@ -36,6 +39,7 @@ class Bucket:
 
     start: datetime
     counts: dict[str, int]
+    completed: int = 0  # of these, the attempts in which the person got in
 
     @property
     def total(self) -> int:
@@ -43,7 +47,7 @@ class Bucket:
 
     @property
     def successes(self) -> int:
-        return sum(self.counts.get(str(outcome), 0) for outcome in SUCCESSES)
+        return self.completed
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,11 @@ def day_starts(now: datetime, count: int = DAYS) -> list[datetime]:
     return [datetime(day.year, day.month, day.day, tzinfo=STAFF_ZONE).astimezone(UTC) for day in days]
 
 
+def completed() -> ColumnElement[Any]:
+    """1 for an attempt in which the person got in, else 0: summed, the successes (both databases)."""
+    return case((LoginAttempt.completed_at.is_not(None), 1), else_=0)
+
+
 def _bucket_of(starts: list[datetime]) -> ColumnElement[Any]:
     """``CASE``: the index of the last start at or before the attempt's start; NULL before the first."""
     whens = [(LoginAttempt.started_at >= start, index) for index, start in reversed(list(enumerate(starts)))]
@@ -111,19 +120,24 @@ def trends(code: str, *, now: datetime) -> tuple[Trend, Trend]:
             _bucket_of(days).label("day"),
             _bucket_of(hours).label("hour"),
             LoginAttempt.outcome.label("outcome"),
+            completed().label("completed"),
         )
         .where(LoginAttempt.region == code, LoginAttempt.started_at >= min(days[0], hours[0]))
         .where(LoginAttempt.started_at <= until)
         .subquery()
     )
-    query = select(inner.c.day, inner.c.hour, inner.c.outcome, func.count()).group_by(inner.c.day, inner.c.hour, inner.c.outcome)
+    query = select(inner.c.day, inner.c.hour, inner.c.outcome, func.count(), func.sum(inner.c.completed)).group_by(
+        inner.c.day, inner.c.hour, inner.c.outcome
+    )
     by_day: list[dict[str, int]] = [{} for _ in days]
     by_hour: list[dict[str, int]] = [{} for _ in hours]
-    for day, hour, outcome, count in db.session.execute(query):
-        for index, buckets in ((day, by_day), (hour, by_hour)):
+    done_day, done_hour = [0] * len(days), [0] * len(hours)
+    for day, hour, outcome, count, done in db.session.execute(query):
+        for index, buckets, finished in ((day, by_day, done_day), (hour, by_hour, done_hour)):
             if index is not None:
                 buckets[int(index)][outcome] = buckets[int(index)].get(outcome, 0) + int(count)
+                finished[int(index)] += int(done or 0)
     return (
-        Trend("hour", until, tuple(Bucket(start, counts) for start, counts in zip(hours, by_hour, strict=True))),
-        Trend("day", until, tuple(Bucket(start, counts) for start, counts in zip(days, by_day, strict=True))),
+        Trend("hour", until, tuple(Bucket(*bucket) for bucket in zip(hours, by_hour, done_hour, strict=True))),
+        Trend("day", until, tuple(Bucket(*bucket) for bucket in zip(days, by_day, done_day, strict=True))),
     )

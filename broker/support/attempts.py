@@ -117,6 +117,7 @@ class AttemptRow:
     tier: str | None
     age: int | None
     detail: str | None
+    completed_at: datetime | None  # when the person got in; None: refused, or never finished
 
     @property
     def reason_ru(self) -> str | None:
@@ -138,6 +139,7 @@ def to_row(row: Any) -> AttemptRow:
     values = {name: row._mapping[name] for name in _ROW_NAMES}
     values["started_at"] = values["started_at"]
     values["finished_at"] = values["finished_at"] if values["finished_at"] else None
+    values["completed_at"] = values["completed_at"] if values["completed_at"] else None
     values["candidate_ids"] = tuple(values["candidate_ids"] or ())
     return AttemptRow(**values)
 
@@ -177,12 +179,15 @@ class AttemptDetail:
     account_ids: tuple[str, ...]  # every account the attempt concerns, entered first
     has_snils: bool  # ESIA gave a usable SNILS (only its keyed digest is kept)
     has_oid: bool  # ESIA named the person (only the oid's keyed digest is kept)
+    ended_ru: str | None = None  # how it ended, when the outcome alone would mislead («Это не я», unfinished)
 
     @property
     def entered_account(self) -> str | None:
-        """The account the person entered: a granted attempt's, never a refusal's (a refusal's
-        ``account_id`` is the one account its checks were about)."""
-        return self.attempt.account_id if self.attempt.outcome != matching.Outcome.REFUSED else None
+        """The account the person entered: a completed attempt's, never a refusal's (a refusal's
+        ``account_id`` is the one account its checks were about), nor one the person never got
+        into (a first link not confirmed, «Это не я»)."""
+        entered = self.attempt.outcome != matching.Outcome.REFUSED and self.attempt.completed_at is not None
+        return self.attempt.account_id if entered else None
 
 
 def get(reference: str, *, regions: frozenset[str] | None) -> AttemptDetail:
@@ -223,20 +228,55 @@ def _detail(row: Any) -> AttemptDetail:
         fixer_staff = glossary.FIXER_STAFF_BY_REASON_RU.get(refusal.reason) or glossary.FIXER_STAFF_RU[refusal.fixer]
     else:
         message = matching.message_ru(matching.Decision(matching.Outcome(row.outcome)))
+    if row.detail == login_attempts.ANOTHER_PERSON and refusal is not None:  # the page's other variant, as the person read it
+        return _detail_of(row, attempt, policy, trace, message=glossary.OTHER_PERSON_MESSAGE_RU,
+                          next_step=glossary.OTHER_PERSON_NEXT_STEP_RU, fixer=str(matching.Fixer.PERSON),
+                          fixer_ru=glossary.OTHER_PERSON_FIXER_RU, fixer_staff=glossary.OTHER_PERSON_FIXER_STAFF_RU,
+                          text_en=refusal.text_en, ended=glossary.OTHER_PERSON_ENDED_RU)  # fmt: skip
+    return _detail_of(row, attempt, policy, trace, message=message, next_step=refusal.next_step_ru if refusal else None,
+                      fixer=str(refusal.fixer) if refusal else None, fixer_ru=refusal.fixer_ru if refusal else None,
+                      fixer_staff=fixer_staff, text_en=refusal.text_en if refusal else None, ended=_ended_ru(attempt))  # fmt: skip
+
+
+def _ended_ru(attempt: AttemptRow) -> str | None:
+    """How the attempt ended, when its outcome alone would mislead: «Это не я», or a granted
+    attempt in which nobody got in (a first link not confirmed, a chooser not answered)."""
+    if attempt.detail == login_attempts.NOT_ME:
+        return glossary.NOT_ME_RU
+    if attempt.outcome != matching.Outcome.REFUSED and attempt.completed_at is None:
+        return glossary.NOT_COMPLETED_RU.get(attempt.outcome, glossary.NOT_COMPLETED_DEFAULT_RU)
+    return None
+
+
+def _detail_of(
+    row: Any,
+    attempt: AttemptRow,
+    policy: matching.RegionPolicy | None,
+    trace: tuple[TraceRow, ...],
+    *,
+    message: str,
+    next_step: str | None,
+    fixer: str | None,
+    fixer_ru: str | None,
+    fixer_staff: str | None,
+    text_en: str | None,
+    ended: str | None,
+) -> AttemptDetail:
     return AttemptDetail(
         attempt=attempt,
         region_name=policy.name if policy else None,
         timezone=policy.timezone if policy else None,
         trace=trace,
         message_ru=message,
-        next_step_ru=refusal.next_step_ru if refusal else None,
-        fixer=str(refusal.fixer) if refusal else None,
-        fixer_ru=refusal.fixer_ru if refusal else None,
+        next_step_ru=next_step,
+        fixer=fixer,
+        fixer_ru=fixer_ru,
         fixer_staff_ru=fixer_staff,
-        text_en=refusal.text_en if refusal else None,
+        text_en=text_en,
         account_ids=involved_accounts(row),
         has_snils=row.snils_digest is not None,
         has_oid=row.oid_digest is not None,
+        ended_ru=ended,
     )
 
 

@@ -64,6 +64,8 @@ FIELD_RU = {
     "policy": "Настройка региона",
     "invite_code": "Код приглашения от школы",
     "auth_time": "Когда Госуслуги спросили пароль",
+    "not_me": "«Это не я»",
+    "person": "«Это не я»",  # how attempts recorded it before it had a field of its own
 }
 RESULT_RU = {"pass": "пройдена", "fail": "не пройдена", "info": "сведения"}
 RULE_RU = {
@@ -106,6 +108,49 @@ VERDICT_RU = {
     "still_allowed": "Аккаунт, в который человек вошёл, по-прежнему доступен для входа через Госуслуги.",
     "no_longer_allowed": "Войти так, как при этой попытке, сейчас не получится.",
 }
+#: ``still_allowed`` of an attempt in which nobody entered an account (see :func:`verdict_ru`).
+STILL_ALLOWED_NOT_ENTERED_RU = {
+    str(matching.Outcome.CHOOSE_ACCOUNT): "Аккаунты, из которых человек выбирал, по-прежнему доступны для входа через Госуслуги.",
+    str(matching.Outcome.LINKED): "Аккаунт, найденный при попытке, по-прежнему доступен для первого входа через Госуслуги.",
+}
+STILL_ALLOWED_NOT_ENTERED_DEFAULT_RU = "Аккаунт, найденный при попытке, по-прежнему доступен для входа через Госуслуги."
+
+
+def verdict_ru(verdict: str, *, outcome: str, entered: bool) -> str:
+    """What the re-check concludes, in words that fit the attempt: «вошёл» only if someone did."""
+    if verdict == "still_allowed" and not entered:
+        return STILL_ALLOWED_NOT_ENTERED_RU.get(outcome, STILL_ALLOWED_NOT_ENTERED_DEFAULT_RU)
+    return VERDICT_RU[verdict]
+
+
+#: How an attempt ended when its outcome alone would mislead (the attempt's page, «Чем закончилось»).
+NOT_ME_RU = "Человек нажал «Это не я»: вход прерван, ничего не привязано, выполнен выход из Госуслуг."
+#: A granted attempt in which nobody got in (no ``completed_at``), by outcome.
+NOT_COMPLETED_RU = {
+    str(matching.Outcome.LINKED): "Вход не завершён: человек не подтвердил телефон и почту на странице первого входа, ничего не привязано.",
+    str(matching.Outcome.CHOOSE_ACCOUNT): "Вход не завершён: человек не выбрал аккаунт.",
+}
+NOT_COMPLETED_DEFAULT_RU = "Вход не завершён: человек не дошёл до конца."
+#: The link flow met another person at ESIA than the account's owner (a parent linking a child's
+#: account while signed in to Gosuslugi as themselves): how it ended, and what the person read,
+#: word for word as the refusal page (broker/templates/refusal.html) says it.
+OTHER_PERSON_ENDED_RU = (
+    "Привязку начали из дневника, а на Госуслугах был выполнен вход под учётной записью другого человека "
+    "(например, родителя): ничего не привязано."
+)
+OTHER_PERSON_MESSAGE_RU = (
+    "На Госуслугах сейчас выполнен вход в учётную запись другого человека, а не владельца этого дневника. "
+    "Так бывает, когда родитель привязывает аккаунт ребёнка, а на Госуслугах вошёл под своей учётной записью."
+)
+OTHER_PERSON_NEXT_STEP_RU = (
+    "Выйдите из Госуслуг, затем снова нажмите в дневнике «Привязать аккаунт портала Госуслуги» и войдите на Госуслуги "
+    "под учётной записью владельца дневника. Или привяжите аккаунт из дневника самого ребёнка, на его устройстве, "
+    "где на Госуслугах выполнен вход под его учётной записью."
+)
+OTHER_PERSON_FIXER_RU = "Вы сами. Данные в дневнике исправлять не нужно."
+OTHER_PERSON_FIXER_STAFF_RU = (
+    "Сам человек: выйти из Госуслуг и привязать аккаунт под учётной записью владельца дневника. Записи дневника исправлять не нужно."
+)
 #: The re-check's names for what it checks again, by topic (most are the trace's field names).
 RECHECK_LABEL_RU = {
     "region": FIELD_RU["region"],
@@ -316,6 +361,9 @@ _TRACE_PATTERNS: tuple[tuple[str, object], ...] = (
     (_N + r" different people match; not guessing", lambda n: f"Подходят аккаунты разных людей ({n}): брокер не выбирает наугад"),
     (r"one person owns " + _N + r" accounts", lambda n: f"У одного человека аккаунтов — {n}"),
     # the login flow
+    (r"the person said the ESIA account is not theirs: the login ended, nothing was linked, and they signed out of ESIA",
+     lambda: NOT_ME_RU),
+    (r"the person said the ESIA account is not theirs and signed out of ESIA", lambda: NOT_ME_RU),  # as recorded before
     (r"ESIA answered from an authentication older than the portal's prompt=login or max_age allows",
      lambda: "Портал просил войти заново, а Госуслуги пустили по прежнему входу, без пароля"),
 )  # fmt: skip

@@ -119,7 +119,8 @@ class Recheck:
 
     @property
     def verdict_ru(self) -> str:
-        return glossary.VERDICT_RU[self.verdict]
+        entered = self.attempt.outcome != matching.Outcome.REFUSED and self.attempt.completed_at is not None
+        return glossary.verdict_ru(str(self.verdict), outcome=self.attempt.outcome, entered=entered)
 
 
 def decide_again(attempt: int | str, *, regions: frozenset[str] | None, at: datetime | None = None) -> Recheck:

@@ -209,3 +209,32 @@ def test_without_them_a_portal_is_named_by_its_id_and_has_no_support_contact_or_
 def test_a_bad_name_support_contact_or_logo_names_its_key(key: str, value: object) -> None:
     with pytest.raises(ConfigError, match=rf"OIDC_CLIENTS\.portal\.{key} "):
         load_clients({"portal": {**SUPPORTED, key: value}})
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["https://dnevnik.example/login/esia", "https://dnevnik.example:443/login/esia?from=broker", "https://DNEVNIK.example/x"],
+)
+def test_a_portal_may_register_where_it_starts_a_fresh_login_on_its_own_origin(uri: str) -> None:
+    clients = load_clients({"portal": {**CLIENTS["portal"], "initiate_login_uri": uri}})
+    assert clients["portal"].initiate_login_uri == uri
+    assert load_clients({"portal": CLIENTS["portal"]})["portal"].initiate_login_uri is None
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://evil.example/login/esia",  # another origin: the broker would send people anywhere
+        "http://dnevnik.example/login/esia",  # another scheme
+        "https://dnevnik.example:8443/login/esia",  # another port
+        "https://user@dnevnik.example/login/esia",
+        "https://dnevnik.example/login#esia",
+        "https://dnevnik.example/login esia",
+        "/login/esia",
+        "javascript:alert(1)",
+        42,
+    ],
+)
+def test_an_initiate_login_uri_off_the_portals_origin_names_its_key(uri: object) -> None:
+    with pytest.raises(ConfigError, match=r"OIDC_CLIENTS\.portal\.initiate_login_uri"):
+        load_clients({"portal": {**CLIENTS["portal"], "initiate_login_uri": uri}})

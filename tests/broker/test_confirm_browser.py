@@ -150,7 +150,7 @@ def test_the_first_link_page_says_why_shows_the_phone_spaced_and_has_44px_target
     at(world, page, "adult-verified", "/auth/confirm")
     check_page(page)
     main = page.inner_text("main")
-    assert "нужны электронному дневнику" in main and "подтверждено в вашей учётной записи на Госуслугах" in main
+    assert "нужны электронному дневнику" in main and "телефон и почту, подтверждённые в вашей учётной записи на Госуслугах" in main
     phone = page.get_by_label("Мобильный телефон")
     assert phone.input_value() == "+7 900 000-00-51"  # ESIA's +7(900)0000051
     assert small_targets(page, "main button, main input:not([type=hidden])") == []
@@ -171,6 +171,24 @@ def test_the_first_link_page_says_why_shows_the_phone_spaced_and_has_44px_target
         [claims] = db.session.scalars(select(DiarySession.claims)).all()
         db.session.remove()
     assert (claims["phone_number"], claims["phone_number_verified"]) == ("+79001234567", False)
+
+
+def test_the_first_link_page_shows_every_error_by_its_field_and_in_a_summary(world: World, sized: Any) -> None:
+    page = sized
+    at(world, page, "adult-verified", "/auth/confirm")
+    page.get_by_label("Мобильный телефон").fill("12")
+    page.get_by_label("Электронная почта").fill("not an address")
+    page.get_by_role("button", name="Подтвердить и войти").click()
+    summary = page.get_by_role("alert")
+    assert "Мобильный телефон" in summary.inner_text() and "Электронная почта" in summary.inner_text()
+    for label in ("Мобильный телефон", "Электронная почта"):
+        field = page.get_by_label(label)
+        assert field.get_attribute("aria-invalid") == "true"
+        described = " ".join(page.locator(f"#{name}").inner_text() for name in (field.get_attribute("aria-describedby") or "").split())
+        assert "Укажите" in described  # its own error is read with the field
+    page.get_by_role("link", name="Электронная почта").click()  # the summary leads to the field
+    assert page.evaluate("location.hash") == "#email"
+    check_page(page)
 
 
 # --- the chooser ----------------------------------------------------------------------------

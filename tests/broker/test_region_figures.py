@@ -25,9 +25,11 @@ MIDNIGHT = datetime(2026, 12, 4, 21, 0, tzinfo=UTC)
 _REFERENCES = itertools.count(1)
 
 
-def attempt(at: datetime, outcome: str, reason: str | None = None, region: str | None = "77") -> None:
+def attempt(at: datetime, outcome: str, reason: str | None = None, region: str | None = "77", *, completed: bool | None = None) -> None:
+    """An attempt; a granted one is completed (the person got in) unless ``completed`` says otherwise."""
+    done = outcome != "refused" if completed is None else completed
     db.session.add(LoginAttempt(reference=f"R{next(_REFERENCES):07d}", started_at=at, client_id="portal", flow="login",
-                                region=region, outcome=outcome, reason=reason))  # fmt: skip
+                                region=region, outcome=outcome, reason=reason, completed_at=at if done else None))  # fmt: skip
 
 
 def counts(trend: trends.Trend) -> list[tuple[str, dict[str, int]]]:
@@ -115,6 +117,23 @@ def test_the_success_rate_counts_every_way_in_among_all_attempts(app: Flask) -> 
     assert (found.successes("day"), found.day_total, found.success_rate("day")) == (3, 4, 75)
     assert (found.successes("week"), found.week_total, found.success_rate("week")) == (3, 5, 60)
     assert regionadmin.figures("41", now=NOW).success_rate("day") is None
+
+
+def test_only_attempts_in_which_the_person_got_in_are_successes(app: Flask) -> None:
+    # Decided, but nobody got in: a first link never confirmed, a chooser never answered, «Это не я».
+    attempt(NOW - timedelta(hours=1), "linked", completed=False)
+    attempt(NOW - timedelta(hours=1), "choose_account", completed=False)
+    attempt(NOW - timedelta(minutes=5), "linked", completed=False)  # not_me
+    attempt(NOW - timedelta(minutes=5), "linked")  # confirmed: signed in
+    attempt(NOW - timedelta(days=2), "signed_in")
+    db.session.commit()
+    found = regionadmin.figures("77", now=NOW)
+    assert (found.successes("day"), found.day_total, found.success_rate("day")) == (1, 4, 25)
+    assert (found.successes("week"), found.week_total) == (2, 5)
+    assert {line.outcome: line.week for line in found.by_outcome()}["linked"] == 3  # the outcomes stay as decided
+    hourly, daily = trends.trends("77", now=NOW)
+    assert (hourly.successes, hourly.total, daily.successes, daily.total) == (1, 4, 2, 5)
+    assert hourly.buckets[-1].successes == 1 and hourly.buckets[-2].successes == 0
 
 
 def test_the_success_rate_is_rounded_down() -> None:

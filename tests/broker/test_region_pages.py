@@ -326,7 +326,8 @@ def enabled_moscow_with_use(tmp_path: Path) -> None:
     for number, outcome in enumerate(outcomes + outcomes_week):
         ago = timedelta(hours=1 if number < len(outcomes) else 50)
         db.session.add(LoginAttempt(reference=f"S{number:07d}", started_at=now - ago, client_id="portal", flow="login",
-                                    region="77", outcome=outcome, reason="no_account" if outcome == "refused" else None))  # fmt: skip
+                                    region="77", outcome=outcome, reason="no_account" if outcome == "refused" else None,
+                                    completed_at=None if outcome == "refused" else now - ago))  # fmt: skip
     db.session.commit()
 
 

@@ -16,6 +16,7 @@ from flask import Flask
 import matching
 from broker.db.models import EsiaLink, Region
 from broker.extensions import db
+from broker.login import attempts as login_attempts
 from broker.login import pending
 from broker.login.attempts import Attempt
 from broker.oidc import sessions
@@ -111,6 +112,10 @@ def test_a_refusal_never_says_the_person_entered_the_account_it_was_about(linked
     signed_in(browser, "helpdesk", "support")
     refused = page_of(browser.get(f"/support/attempts/{linked['no_snils'].reference}"))  # about acc-6 only
     assert 'href="/support/accounts/acc-6"' in refused and "вошёл в него" not in refused
+    unfinished = page_of(browser.get(f"/support/attempts/{linked['kid'].reference}"))  # decided, never confirmed
+    assert 'href="/support/accounts/acc-4"' in unfinished and "вошёл в него" not in unfinished
+    login_attempts.complete_attempt(linked["kid"].id)  # the person confirmed and got in
+    db.session.commit()
     granted = page_of(browser.get(f"/support/attempts/{linked['kid'].reference}"))
     assert re.search(r'acc-4</a> <span class="muted">\(вошёл в него\)</span>', granted)
 

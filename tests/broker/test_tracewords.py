@@ -90,6 +90,10 @@ EXAMPLES = {
     "ESIA answered from an authentication older than the portal's prompt=login or max_age allows":
         "Портал просил войти заново, а Госуслуги пустили по прежнему входу, без пароля",
     "another ESIA person linked the account meanwhile": "Пока шёл вход, аккаунт связали с другой учётной записью Госуслуг",
+    "the person said the ESIA account is not theirs: the login ended, nothing was linked, and they signed out of ESIA":
+        "Человек нажал «Это не я»: вход прерван, ничего не привязано, выполнен выход из Госуслуг.",
+    "the person said the ESIA account is not theirs and signed out of ESIA":  # as attempts recorded it before
+        "Человек нажал «Это не я»: вход прерван, ничего не привязано, выполнен выход из Госуслуг.",
 }  # fmt: skip
 
 

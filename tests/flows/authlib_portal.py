@@ -19,7 +19,8 @@ from tests.world import BROKER, PORTAL, PORTAL_CALLBACK, PORTAL_SECRET, World
 
 
 def portal_app() -> Flask:
-    """The portal: ``/start`` sends the browser to the broker, ``/callback`` reads the answer.
+    """The portal: ``/start`` sends the browser to the broker (``/initiate`` too, when the broker
+    asks for a fresh login: its ``initiate_login_uri``), ``/callback`` reads the answer.
 
     The callback answers JSON: ``{"sub": …}`` when signed in, ``{"error", "description"}`` (401)
     for an OIDC error response, 400 for a state this browser's session never sent.
@@ -37,6 +38,14 @@ def portal_app() -> Flask:
 
     @app.get("/start")
     def start() -> Any:
+        return broker.authorize_redirect(PORTAL_CALLBACK, region="77")
+
+    @app.get("/initiate")
+    def initiate() -> Any:
+        # OIDC Core §4, "Initiating Login from a Third Party": a fresh login of the portal's own
+        # (new state, nonce and PKCE), started only for the issuer it knows.
+        if request.args.get("iss") != BROKER:
+            return "unknown issuer", 400
         return broker.authorize_redirect(PORTAL_CALLBACK, region="77")
 
     @app.get("/callback")

@@ -84,7 +84,8 @@ def test_not_me_on_the_first_link_page_signs_out_of_esia_and_starts_the_same_por
     assert count(world, EsiaLink) == 2 and count(world, DiarySession) == 0  # the registry's two links, as imported
     attempt = the_attempt(world)
     assert attempt.detail == "not_me" and attempt.account_id == "d-005"
-    assert attempt.trace[-1]["field"] == "person" and "not theirs" in attempt.trace[-1]["detail"]
+    assert attempt.trace[-1]["field"] == "not_me" and "not theirs" in attempt.trace[-1]["detail"]
+    assert attempt.completed_at is None  # nobody got in
 
     # The right person logs in to ESIA, and the portal gets its answer to the same request.
     answer = world.go(at_esia, data={"login": "namesake-1", "password": "test1234"})
@@ -176,12 +177,13 @@ def test_the_first_link_page_no_longer_says_gosuslugi_for_contacts_the_person_ch
     [
         ("+7 (900) 123 45 67", "+7 900 123-45-67"),
         ("+79001234567", "+7 900 123-45-67"),
-        ("8 900 123-45-67", "8 900 123-45-67"),  # not spelt +7: shown as typed
+        ("8 900 123-45-67", "+7 900 123-45-67"),  # a Russian number as people write it: +7, as the portal gets it
+        ("9001234567", "+7 900 123-45-67"),
         ("+44 20 7946 0958", "+44 20 7946 0958"),
         ("12", "12"),
     ],
 )
-def test_a_typed_phone_comes_back_spaced_only_when_it_is_a_russian_mobile(world: World, typed: str, shown: str) -> None:
+def test_a_typed_phone_comes_back_spaced_only_when_it_is_a_russian_number(world: World, typed: str, shown: str) -> None:
     page = confirm_page(world).page
     assert page is not None
     answer = world.go(f"{BROKER}/auth/confirm", data={"csrf_token": csrf(page.text), "phone": typed, "email": "not an address"})

@@ -7,7 +7,10 @@
   (OIDC Core §3.1.2.6): ``access_denied`` (``temporarily_unavailable`` when ESIA is down), the
   reason code as ``error_description`` and the request's ``state``, at its registered redirect
   URI only. The portal here is a standard one: Authlib's Flask client.
-* «Попробовать ещё раз» is a new ESIA login for the same request of the portal.
+* «Вернуться на сайт» also carries the attempt's reference code (``reference``), so that the
+  portal can show the code its support searches by.
+* «Попробовать ещё раз» is a fresh login started by the portal (its ``initiate_login_uri``, with
+  ``iss``), never the portal's old request again; without one, the portal's login page.
 * The link flow that meets another person at ESIA says so, and leads out of Gosuslugi and back
   to the diary.
 """
@@ -161,9 +164,10 @@ def test_back_to_the_site_answers_the_portals_request_with_access_denied_and_the
     back = button(page, "Вернуться на сайт")
     assert back is not None and back.startswith(PORTAL_CALLBACK + "?")
     answer = query_of(back)
-    # The reason code only: nothing of the person (their name, ESIA's data, the reference code).
-    assert set(answer) == {"error", "error_description", "state", "iss"}
+    # The reason code and the attempt's reference code: nothing of the person (their name, ESIA's data).
+    assert set(answer) == {"error", "error_description", "state", "iss", "reference"}
     assert (answer["error"], answer["error_description"], answer["iss"]) == ("access_denied", "tier_insufficient", BROKER)
+    assert answer["reference"] == reference_of(page)
     arrived = portal.get(back)
     assert arrived.status_code == 401 and arrived.json == {"error": "access_denied", "description": "tier_insufficient"}
 
@@ -177,20 +181,35 @@ def test_back_to_the_site_says_temporarily_unavailable_when_esia_is_down(world: 
     assert back is not None
     arrived = portal.get(back)
     assert arrived.json == {"error": "temporarily_unavailable", "description": "esia_unavailable"}
+    assert query_of(back)["reference"] == reference_of(page)
 
 
-def test_try_again_is_a_new_esia_login_for_the_same_request_of_the_portal(world: World, portal: FlaskClient) -> None:
+def test_try_again_after_back_to_the_site_is_a_fresh_login_the_portal_accepts(world: World, portal: FlaskClient) -> None:
     page = refused_at_esia(world, start_at_portal(world, portal), "decline")  # esia_denied: the person said no
-    retry = button(page, "Попробовать ещё раз")
-    assert retry is not None and retry.startswith(f"{BROKER}/oidc/authorize?")
-    at_esia = world.follow(world.go(retry), lambda url: urlsplit(url).path == "/login")
+    back, retry = button(page, "Вернуться на сайт"), button(page, "Попробовать ещё раз")
+    assert back is not None and retry is not None
+    assert portal.get(back).status_code == 401  # the portal has answered its request: that state is spent
+    # Back to the refusal, then «Попробовать ещё раз»: the portal's initiate_login_uri, with iss only.
+    assert retry.startswith(f"{PORTAL}/initiate?") and query_of(retry) == {"iss": BROKER}
+    fresh = portal.get(retry)
+    assert fresh.status_code == 302 and fresh.location.startswith(f"{BROKER}/oidc/authorize?")
+    assert query_of(fresh.location)["state"] != query_of(back)["state"]  # a new state (and nonce, PKCE)
+    at_esia = world.follow(world.go(fresh.location), lambda url: urlsplit(url).path == "/login")
     assert isinstance(at_esia, str)
     answer = world.go(at_esia, data={"login": "namesake-1", "password": "test1234"})
     callback = world.follow(answer, lambda url: url.startswith(PORTAL_CALLBACK))
     assert isinstance(callback, str)
-    arrived = portal.get(callback)  # the portal's own state, nonce and PKCE verifier: it signs in
+    arrived = portal.get(callback)  # the portal's own new state, nonce and PKCE verifier: it signs in
     assert arrived.status_code == 200 and arrived.json == {"sub": "d-016"}
     assert attempts(world) == 2
+
+
+def test_try_again_without_an_initiate_login_uri_is_the_portals_login_page(world: World) -> None:
+    with world.broker.app_context():
+        clients = services.current().clients
+        clients["portal"] = dataclasses.replace(clients["portal"], initiate_login_uri=None)
+    page = log_in(world, "teen-simple").page
+    assert page is not None and button(page, "Попробовать ещё раз") == f"{PORTAL}/login"
 
 
 def test_the_password_login_is_the_portals_registered_one(world: World) -> None:
@@ -209,7 +228,7 @@ def test_a_portal_that_changed_its_redirect_uris_gets_no_error_response(world: W
     assert button(again, "Вернуться на сайт") is None and "portal.test/callback" not in again.text
 
 
-def test_a_disabled_region_leads_back_with_access_denied_and_to_the_region_chooser(world: World, portal: FlaskClient) -> None:
+def test_a_disabled_region_leads_back_with_access_denied_and_to_a_fresh_login(world: World, portal: FlaskClient) -> None:
     with world.broker.app_context():
         clients = services.current().clients
         clients["portal"] = dataclasses.replace(clients["portal"], regions=frozenset({"77", "50", "39"}))
@@ -219,8 +238,8 @@ def test_a_disabled_region_leads_back_with_access_denied_and_to_the_region_choos
     back, retry = button(page, "Вернуться на сайт"), button(page, "Попробовать ещё раз")
     assert back is not None and retry is not None
     assert portal.get(back).json == {"error": "access_denied", "description": "region_disabled"}
-    chooser = world.go(retry)
-    assert chooser.status_code == 200 and "region" not in query_of(retry)
+    assert query_of(back)["reference"] == reference_of(page)
+    assert retry == f"{PORTAL}/initiate?iss={BROKER.replace(':', '%3A').replace('/', '%2F')}"
 
 
 def test_the_page_names_the_portal_and_its_support_next_to_the_reference(world: World) -> None:
@@ -253,7 +272,7 @@ def test_a_parent_linking_a_childs_account_reads_that_gosuslugi_has_another_pers
     assert "дневника самого ребёнка" in text and "исправить ФИО" not in text and "администратор" not in text
     back = button(page, "Вернуться в дневник")
     assert back is not None and back.startswith(f"{PORTAL}/settings?")
-    assert query_of(back) == {"error": "access_denied", "error_description": "name_mismatch"}
+    assert query_of(back) == {"error": "access_denied", "error_description": "name_mismatch", "reference": reference_of(page)}
     assert button(page, "Попробовать ещё раз") is None  # the diary starts a link, never the broker
 
 
