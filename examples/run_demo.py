@@ -380,8 +380,8 @@ def broker_settings(instance: Path, ports: Ports, portal_secret: str, config_pat
         "support_phone": "8 800 100-00-00",
         "support_url": "https://diary.example/support",
         "support_email": "help@diary.example",
-        # Uncomment once broker/oidc/clients.py takes initiate_login_uri (the parallel branch's field).
-        # "initiate_login_uri": f"{portal}/login/initiate",
+        # «Попробовать ещё раз» on the broker's refusal pages starts a fresh login here.
+        "initiate_login_uri": f"{portal}/login/initiate",
     }
     return {
         **{name: value for name, value in env.items() if name.startswith("BROKER_")},

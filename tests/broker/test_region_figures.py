@@ -195,7 +195,8 @@ def test_the_page_shows_the_rate_and_the_trend_at_the_broker_clock(app: Flask, b
     assert re.search(r'<span class="rate">50 %</span> — 1 из 2 попыток', page)
     assert re.search(r'<span class="rate">66 %</span> — 2 из 3 попыток', page)
     assert "вход по связи, первый вход: связь с Госуслугами, выбор аккаунта" in page  # what counts
-    assert "от всех завершённых попыток" in page
+    assert "брошенные на полпути, и «Это не я» успехом не считаются" in page
+    assert "от всех попыток за то же время, включая отказы" in page
     bars = page.split('id="chart-day-title"')[1].split("</svg>")[0]
     assert "с 14 лет упрощённой учётной записи мало" in bars and "tier_insufficient" not in bars
 

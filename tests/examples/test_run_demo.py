@@ -4,6 +4,7 @@ and logins through the demo portal over real HTTP (portal → broker → mock ES
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
@@ -219,6 +220,17 @@ def test_the_brokers_pages_show_the_demo_portals_support_contact(demo: Demo, bro
 def test_the_portals_initiate_login_starts_a_login_at_the_demo_broker(demo: Demo, browser: requests.Session) -> None:
     answer = browser.get(demo.portal + "/login/initiate", params={"iss": demo.broker}, allow_redirects=False)
     assert answer.status_code == 302 and answer.headers["Location"].startswith(demo.broker + "/oidc/authorize?")
+
+
+def test_a_refusals_try_again_starts_a_fresh_login_at_the_demo_portal(demo: Demo, browser: requests.Session) -> None:
+    page = log_in(demo, browser, "teen-simple")
+    links = dict(
+        (html.unescape(text).strip(), html.unescape(href))
+        for href, text in re.findall(r'<a[^>]*href="([^"]+)"[^>]*>([^<]+)</a>', page.text)
+    )
+    assert links["Попробовать ещё раз"] == demo.portal + "/login/initiate?" + urlencode({"iss": demo.broker})
+    fresh = browser.get(links["Попробовать ещё раз"], allow_redirects=False)
+    assert fresh.status_code == 302 and fresh.headers["Location"].startswith(demo.broker + "/oidc/authorize?")
 
 
 def test_an_error_response_to_a_login_this_browser_did_not_start_shows_none_of_its_words(demo: Demo, browser: requests.Session) -> None:

@@ -12,7 +12,7 @@ a diary session still names were completed; the rest (the chooser and first-link
 no session left) are not counted as successes.
 
 Revision ID: 0013
-Revises: 0011 (0012, the refresh tokens, is added in parallel: the lead chains them)
+Revises: 0012
 Create Date: 2026-12-07
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
