@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -23,20 +22,15 @@ from authlib.integrations.requests_client import OAuth2Session
 from sqlalchemy import create_engine, select, text, update
 
 from broker import services
-from broker.db.models import Account, DiarySession, EsiaLink, RefreshFamily, RefreshToken
+from broker.db.models import Account, DiarySession, EsiaLink, RefreshToken
 from broker.extensions import db
 from broker.support import links as support_links
 from tests.broker.staffing import bearer, make_staff
-from tests.clock import FrozenClock
 from tests.databases import DATABASES, POSTGRES_URL, MigratedDatabases
+from tests.flows.mobileapp import ACCOUNT, APP, APP_CALLBACK, DAY, families, frozen, refresh, refused, sign_in, userinfo
 from tests.world import BROKER, EXAMPLES, PORTAL, PORTAL_CALLBACK, PORTAL_SECRET, World, opened_world
 
 pytestmark = pytest.mark.flow
-
-APP = "diary-app"
-APP_CALLBACK = "http://127.0.0.1/callback"  # a native app's loopback redirect (RFC 8252 §7.3)
-ACCOUNT = "d-016"  # namesake-1's diary account, linked by the registry: no questions at login
-DAY = 24 * 3600
 
 
 @pytest.fixture(params=DATABASES)
@@ -54,62 +48,6 @@ def world(request: pytest.FixtureRequest, material: dict[str, Path], tmp_path: P
     }
     with opened_world(material, migrated.copy(request.param, tmp_path), broker_config={"OIDC_CLIENTS": clients}) as opened:
         yield opened
-
-
-def sign_in(world: World, scope: str = "openid profile offline_access", client_id: str = APP) -> tuple[OAuth2Session, dict[str, Any]]:
-    """The app's login through the system browser (namesake-1 at ESIA), then its token request."""
-    public = client_id == APP
-    client = OAuth2Session(
-        client_id=client_id,
-        client_secret=None if public else PORTAL_SECRET,
-        scope=scope,
-        redirect_uri=APP_CALLBACK if public else PORTAL_CALLBACK,
-        code_challenge_method="S256",
-        token_endpoint_auth_method="none" if public else "client_secret_basic",
-    )
-    verifier = secrets.token_urlsafe(48)
-    url, _ = client.create_authorization_url(
-        f"{BROKER}/oidc/authorize", code_verifier=verifier, nonce=secrets.token_urlsafe(16), region="77"
-    )
-    back = APP_CALLBACK if public else PORTAL_CALLBACK
-    end = world.follow(world.go(url), lambda u: u.startswith(back) or urlsplit(u).path == "/login")
-    assert isinstance(end, str)
-    if not end.startswith(back):  # no broker session in this browser yet: off to ESIA
-        answer = world.go(end, data={"login": "namesake-1", "password": "test1234"})
-        end = world.follow(answer, lambda u: u.startswith(back))
-        assert isinstance(end, str)
-    return client, client.fetch_token(f"{BROKER}/oidc/token", authorization_response=end, code_verifier=verifier)
-
-
-def refresh(refresh_token: str, client_id: str = APP, auth: tuple[str, str] | None = None) -> requests.Response:
-    """A refresh request as any client sends it, read raw (errors included)."""
-    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-    if auth is None:
-        data["client_id"] = client_id
-    return requests.post(f"{BROKER}/oidc/token", data=data, auth=auth)
-
-
-def refused(answer: requests.Response) -> bool:
-    return answer.status_code == 400 and answer.json()["error"] == "invalid_grant" and "access_token" not in answer.json()
-
-
-def userinfo(access_token: str) -> int:
-    return requests.get(f"{BROKER}/oidc/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code
-
-
-def frozen(world: World) -> FrozenClock:
-    """Stop the broker's clock where it is now; the test moves it."""
-    clock = FrozenClock()
-    with world.broker.app_context():
-        services.current().clock = clock
-    return clock
-
-
-def families(world: World) -> list[Any]:
-    with world.broker.app_context():
-        rows = db.session.execute(select(RefreshFamily)).scalars().all()
-        db.session.remove()
-    return list(rows)
 
 
 # --- getting and rotating -----------------------------------------------------------------------

@@ -15,7 +15,7 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session
 
 from tests.databases import DATABASES, MigratedDatabases
-from tests.flows.test_oidc_refresh import APP, APP_CALLBACK, DAY, families, frozen, refresh, refused, sign_in, userinfo
+from tests.flows.mobileapp import APP, APP_CALLBACK, DAY, families, frozen, refresh, refused, sign_in, userinfo
 from tests.world import BROKER, PORTAL, PORTAL_CALLBACK, PORTAL_SECRET, World, opened_world
 
 pytestmark = pytest.mark.flow
