@@ -243,7 +243,7 @@ def scrape() -> Response:
 
 def registry() -> CollectorRegistry:
     """What a scrape reports: every process's counted values (multi-process mode) or this one's, and the pending logins."""
-    found = CollectorRegistry(auto_describe=True)
+    found = CollectorRegistry()  # no auto_describe: it would run the pending query twice
     if os.environ.get(MULTIPROCESS_DIR):
         MultiProcessCollector(found)
     else:

@@ -9,21 +9,25 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import responses
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import event, insert
 
-from broker import create_app
+from broker import create_app, services
+from broker.db.models import LoginAttempt
 from broker.errors import ConfigError
 from broker.extensions import db
 from broker.ops import gunicornhooks, serve
 from broker.web import metrics
-from tests.broker.test_serve import environment, free_port, wait_for
+from tests.broker.test_serve import children, environment, free_port, wait_for
 from tests.databases import TEST_SNILS_KEY, MigratedDatabases
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +76,11 @@ def test_without_a_token_or_networks_metrics_are_off_and_nothing_is_counted(make
     app = make_app()
     assert get(app.test_client()).status_code == 404
     assert "metrics" not in app.extensions
+    with app.app_context():
+        assert not isinstance(services.current().registry, metrics.TimedRegistry)
+        assert not event.contains(db.engine, "before_execute", metrics._attempt_inserted)
+    with make_app(METRICS_TOKEN=TOKEN).app_context():
+        assert isinstance(services.current().registry, metrics.TimedRegistry)
 
 
 def test_a_token_is_needed_and_compared_whole(make_app: Callable[..., Flask]) -> None:
@@ -175,6 +184,71 @@ def test_an_esia_call_is_named_by_its_kind_never_by_the_oid_in_its_url(url: str,
     assert metrics.esia_call(url) == call
 
 
+def test_labels_outside_their_closed_sets_are_counted_as_other(make_app: Callable[..., Flask]) -> None:
+    """An attempt row with values no login writes (a made-up reason, a region name, an unknown
+    outcome) adds no series of its own: labels stay bounded whatever reaches the table."""
+    app = make_app(METRICS_TOKEN=TOKEN)
+    odd = labels_of(outcome="other", reason="other", region="other", flow="other", esia_flow="current")
+    plain = labels_of(outcome="refused", reason="esia_unavailable", region="", flow="login", esia_flow="current")
+    before = get(app.test_client(), headers=BEARER).text
+    with app.test_request_context("/"):
+        for outcome, reason, region, flow in (("hacked", "1000299703", "Moscow", "d-016"), ("refused", "esia_unavailable", None, "login")):
+            db.session.execute(insert(LoginAttempt.__table__), {  # as the login records one: the values as parameters
+                "reference": f"REF-{len(outcome)}", "started_at": datetime.now(UTC), "client_id": "unregistered", "flow": flow,
+                "region": region, "outcome": outcome, "reason": reason, "candidate_ids": [], "trace": []})  # fmt: skip
+        db.session.rollback()
+    after = get(app.test_client(), headers=BEARER).text
+    assert sample(after, "broker_logins_total", **odd) - sample(before, "broker_logins_total", **odd) == 1
+    assert sample(after, "broker_logins_total", **plain) - sample(before, "broker_logins_total", **plain) == 1
+    assert "Moscow" not in after and "1000299703" not in after and "unregistered" not in after
+    # An attempt without a decision (ESIA failed: no checks, no lookups) is not a decision.
+    decided = "broker_decision_seconds_count"
+    assert sample(after, decided, outcome="refused") == sample(before, decided, outcome="refused")
+
+
+def labels_of(**given: str) -> dict[str, str]:
+    return given
+
+
+def test_a_scrape_reads_the_pending_logins_with_one_query(make_app: Callable[..., Flask]) -> None:
+    app = make_app(METRICS_TOKEN=TOKEN)
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert get(app.test_client(), headers=BEARER).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len([text for text in statements if "pending_logins" in text]) == 1
+
+
+@responses.activate
+def test_esia_calls_are_timed_by_result_also_when_esia_does_not_answer() -> None:
+    session = metrics.esia_session(None, None)
+    token, person = "https://esia.test/aas/oauth2/v3/te", "https://esia.test/rs/prns/1000299703"
+    responses.post(token, status=400, json={"error": "invalid_grant"})
+    responses.get(person, status=503)
+    responses.get(person + "/ctts", body=requests.ConnectionError("refused"))
+    before = {key: counted(*key) for key in (("token", "refused"), ("person", "unavailable"), ("contacts", "unavailable"))}
+    assert session.post(token).status_code == 400
+    assert session.get(person).status_code == 503
+    with pytest.raises(requests.ConnectionError):
+        session.get(person + "/ctts")
+    assert {key: counted(*key) - value for key, value in before.items()} == dict.fromkeys(before, 1.0)
+
+
+def counted(call: str, result: str) -> float:
+    return sum(
+        found.value for family in metrics.ESIA_CALLS.collect() for found in family.samples
+        if found.name.endswith("_count") and found.labels == {"call": call, "result": result}
+    )  # fmt: skip
+
+
 # --- the dashboard ------------------------------------------------------------------------------------
 
 DASHBOARD = ROOT / "docs" / "grafana-dashboard.json"
@@ -257,6 +331,12 @@ def test_under_broker_serve_a_scrape_sums_every_worker_that_counted(tmp_path: Pa
         status = f"{statuses.pop() // 100}xx"
         pids = {int(match) for name in folder.glob("*.db") for match in re.findall(r"_(\d+)\.db$", name.name)}
         assert 99999 not in pids and len(pids) >= 5, pids
+
+        def live_gauges_only_of_live_workers() -> bool:  # child_exit marked the replaced workers dead
+            live = {int(name.stem.rsplit("_", 1)[1]) for name in folder.glob("gauge_livesum_*.db")}
+            return bool(live) and live <= children(process.pid) | {process.pid}  # the master's, at import: 0
+
+        wait_for(live_gauges_only_of_live_workers, 20)
         for _ in range(3):  # whichever worker answers, the same sum
             text = requests.get(f"{url}/metrics", headers=BEARER, timeout=10).text
             assert sample(text, "broker_requests_seconds_count", step="authorize", status=status) == 20
