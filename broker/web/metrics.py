@@ -13,6 +13,9 @@ What is measured, and where from (the login flow itself writes nothing for it):
   recorded (the ``login_attempts`` INSERT, read by a SQLAlchemy event as the log lines read the
   reference), that is as ESIA's answer was decided. ``flow`` is ``login`` or ``link``;
   ``esia_flow`` the instance's ``ESIA_FLOW``.
+* ``broker_logins_changed_total{outcome, reason}``: an attempt's outcome changed later, on the
+  broker's own pages (a wrong invite code, ``reauthentication_required``, an invite code accepted):
+  the ``login_attempts`` UPDATE that sets ``outcome``.
 * ``broker_esia_call_seconds{call, result}``: each HTTP call to ESIA, until its answer's headers,
   timed by the requests session the provider is built with (``call``: token, person, contacts,
   documents; ``result``: ok, refused (4xx), unavailable (5xx, 429, no answer)).
@@ -52,7 +55,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import Insert, event, func, select
+from sqlalchemy import Insert, Update, event, func, select
 
 import matching
 from broker.db.models import LoginAttempt, PendingLogin
@@ -103,6 +106,13 @@ REQUESTS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0),
     registry=None,
 )
+CHANGED = Counter(
+    "broker_logins_changed",
+    "Login attempts whose outcome changed after they were recorded (refused on the broker's pages, an invite code "
+    "accepted), by the new outcome and reason.",
+    ["outcome", "reason"],
+    registry=None,
+)
 RATE_LIMIT_HITS = Counter(
     "broker_rate_limit_hits",
     "Requests refused by a rate limit (429), by endpoint and what was counted (address or portal).",
@@ -120,7 +130,7 @@ POOL_SIZE = Gauge(
     "broker_db_pool_size", "The processes' database pool sizes (without overflow).", multiprocess_mode="livesum", registry=None
 )
 #: The metrics each process counts (the pending logins are read at the scrape instead).
-COUNTED = (LOGINS, ESIA_CALLS, DECISIONS, REQUESTS, RATE_LIMIT_HITS, POOL_CONNECTIONS, POOL_SIZE)
+COUNTED = (LOGINS, CHANGED, ESIA_CALLS, DECISIONS, REQUESTS, RATE_LIMIT_HITS, POOL_CONNECTIONS, POOL_SIZE)
 
 
 # --- the config --------------------------------------------------------------------------------
@@ -280,11 +290,17 @@ def note_pool() -> None:
 
 
 def _attempt_inserted(_conn: Any, statement: Any, multiparams: Any, params: Any, _options: Any) -> None:
-    """A login attempt recorded: count it, and its decision's registry time."""
-    if not (isinstance(statement, Insert) and statement.table is LoginAttempt.__table__ and has_request_context()):
+    """A login attempt recorded: count it, and its decision's registry time; its outcome changed: count that."""
+    if not (isinstance(statement, (Insert, Update)) and statement.table is LoginAttempt.__table__ and has_request_context()):
         return
     settings = _settings()
     if settings is None:
+        return
+    if isinstance(statement, Update):
+        changed = statement.compile().params  # the values the UPDATE sets (the flow passes them inline)
+        if changed.get("outcome"):
+            reason = _closed(changed.get("reason"), _REASONS) if changed.get("reason") else ""
+            CHANGED.labels(_closed(changed["outcome"], _OUTCOMES), reason).inc()
         return
     rows = multiparams or [params]
     values = rows[-1] if isinstance(rows, (list, tuple)) and rows else {}

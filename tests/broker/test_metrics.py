@@ -19,7 +19,7 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, update
 
 from broker import create_app, services
 from broker.db.models import LoginAttempt
@@ -204,6 +204,22 @@ def test_labels_outside_their_closed_sets_are_counted_as_other(make_app: Callabl
     # An attempt without a decision (ESIA failed: no checks, no lookups) is not a decision.
     decided = "broker_decision_seconds_count"
     assert sample(after, decided, outcome="refused") == sample(before, decided, outcome="refused")
+
+
+def test_an_outcome_changed_later_is_counted_by_its_new_outcome_and_reason(make_app: Callable[..., Flask]) -> None:
+    app = make_app(METRICS_TOKEN=TOKEN)
+    table = LoginAttempt.__table__
+    before = get(app.test_client(), headers=BEARER).text
+    with app.test_request_context("/"):
+        db.session.execute(update(table).where(table.c.id == 1).values(outcome="refused", reason="invite_code_invalid", detail="x"))
+        db.session.execute(update(table).where(table.c.id == 1).values(outcome="linked", reason=None))
+        db.session.execute(update(table).where(table.c.id == 1).values(account_id="d-016"))  # not an outcome
+        db.session.rollback()
+    after = get(app.test_client(), headers=BEARER).text
+    name = "broker_logins_changed_total"
+    for labels in ({"outcome": "refused", "reason": "invite_code_invalid"}, {"outcome": "linked", "reason": ""}):
+        assert sample(after, name, **labels) - sample(before, name, **labels) == 1
+    assert "d-016" not in after
 
 
 def labels_of(**given: str) -> dict[str, str]:
