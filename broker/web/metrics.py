@@ -58,6 +58,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Insert, Update, event, func, select
 
 import matching
+from broker import services
 from broker.db.models import LoginAttempt, PendingLogin
 from broker.extensions import db
 from broker.web import logs, ratelimits
@@ -267,7 +268,7 @@ class PendingLogins(Collector):
     """``broker_pending_logins``: one query, at the scrape, in the scraping process only."""
 
     def collect(self) -> Iterable[Metric]:
-        now = current_app.extensions["broker"].clock()
+        now = services.current().clock()
         count = db.session.execute(
             select(func.count()).select_from(PendingLogin).where(PendingLogin.consumed_at.is_(None), PendingLogin.expires_at > now)
         ).scalar_one()
