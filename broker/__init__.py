@@ -46,7 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from broker.regions import views as regionpages
     from broker.staff import views as admin
     from broker.support import views as support
-    from broker.web import csrf, headers, ratelimits
+    from broker.web import csrf, headers, metrics, ratelimits
 
     app.extensions["broker"] = wiring.build_services(app)
     cli.init_app(app)
@@ -57,6 +57,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(api.bp)  # bearer tokens; exempts itself from CSRF (after csrf.init_app)
     ratelimits.init_app(app)  # limits the views above by endpoint name; answers its own 429s
+    metrics.init_app(app)  # /metrics for a scraper (METRICS_TOKEN, METRICS_ALLOW), unlimited; off without them
     errors.register_error_handlers(app)
     headers.init_app(app)  # every answer, error pages too
     return app

@@ -155,6 +155,13 @@ DEFAULTS: dict[str, Any] = {
     # One line per request (method, endpoint, status, duration, the login's context), in place of
     # an access log (gunicorn's would copy the query strings that carry ESIA's codes).
     "LOG_REQUESTS": True,
+    # --- metrics (broker.web.metrics) ------------------------------------------------------------
+    # /metrics (Prometheus) is off, answering 404 and counting nothing, unless one of these is set.
+    # A bearer token the scraper sends (Authorization: Bearer ...), at least 32 characters. Secret.
+    "METRICS_TOKEN": None,
+    # Networks a scrape may come from ("10.0.0.0/8, ::1"), checked against the client's address as
+    # TRUSTED_PROXIES makes it. With both keys set, a scrape needs both.
+    "METRICS_ALLOW": [],
     # --- ESIA ------------------------------------------------------------------------------
     "ESIA_BASE_URL": None,
     "ESIA_CLIENT_ID": None,
@@ -323,7 +330,7 @@ def _check_refresh_lifetimes(config: Mapping[str, Any]) -> None:
 
 
 def _check_proxies_and_limits(config: Mapping[str, Any]) -> None:
-    """Refuse a TRUSTED_PROXIES, limit string, REDIS_URL or LOG_* the broker cannot use, naming each."""
+    """Refuse a TRUSTED_PROXIES, limit string, REDIS_URL, LOG_* or METRICS_* the broker cannot use, naming each."""
     problems = []
     try:
         proxies.parse_trusted_proxies(config.get("TRUSTED_PROXIES"))
@@ -345,5 +352,8 @@ def _check_proxies_and_limits(config: Mapping[str, Any]) -> None:
     url = config.get("REDIS_URL")
     if url and not (isinstance(url, str) and url.startswith(("redis://", "rediss://", "redis+unix://"))):
         problems.append("REDIS_URL: must start with redis://, rediss:// or redis+unix://")
+    from broker.web import metrics  # here: it imports the web's modules, which read this one
+
+    problems += metrics.config_problems(config)
     if problems:
         raise ConfigError("; ".join(problems))

@@ -24,10 +24,14 @@ from broker.oidc.keys import SigningKeys, load_signing_keys
 from broker.regions.policies import RegionCache
 from broker.registry.sql import SqlRegistry
 from broker.services import Services
+from broker.web import metrics
 from providers import EsiaConfig, EsiaProvider, ProviderConfigError, Signer
 from providers.toolsigners import SignerConfigError, SignerSettings, build_signer
 
 if TYPE_CHECKING:
+    import requests
+
+    import matching
     from matching import Person
     from providers import AuthorizationRequest, EsiaContacts, EsiaTokens
 
@@ -43,16 +47,26 @@ def build_services(app: Flask, clock: Clock = system_clock) -> Services:
     server, protector = oidc.create_server(app, clients)
     return Services(
         clock=clock,
-        registry=SqlRegistry(lambda: db.session.connection(), key),
+        registry=timed(SqlRegistry(lambda: db.session.connection(), key), config),
         snils_key=key,
         keyring=make_keyring(config),
         clients=clients,
         signing_keys=load_signing_keys(files) if files else SigningKeys(()),
-        esia=make_esia_provider(config) if config["ESIA_BASE_URL"] else UnconfiguredEsia(),
+        esia=make_esia_provider(config, esia_session(config)) if config["ESIA_BASE_URL"] else UnconfiguredEsia(),
         oidc=server,
         resource_protector=protector,
         region_cache=RegionCache(),
     )
+
+
+def timed(registry: SqlRegistry, config: Mapping[str, Any]) -> matching.Registry:
+    """The registry, its lookups timed for ``broker_decision_seconds`` when metrics are on."""
+    return metrics.TimedRegistry(registry) if metrics.is_enabled(config) else registry
+
+
+def esia_session(config: Mapping[str, Any]) -> requests.Session | None:
+    """With metrics on, the session that times each call to ESIA; else None (the provider's own)."""
+    return metrics.esia_session(config["ESIA_PROXY"], config["ESIA_CA_BUNDLE"]) if metrics.is_enabled(config) else None
 
 
 def snils_key(config: Mapping[str, Any]) -> bytes:
@@ -69,7 +83,7 @@ def snils_key(config: Mapping[str, Any]) -> bytes:
     return str(configured).encode()
 
 
-def make_esia_provider(config: Mapping[str, Any]) -> EsiaProvider:
+def make_esia_provider(config: Mapping[str, Any], session: requests.Session | None = None) -> EsiaProvider:
     """Build the ESIA client from the ESIA_* keys; raise ConfigError naming what is wrong."""
     missing = [k for k in ("ESIA_CLIENT_ID", "ESIA_CERTIFICATE_FILE", "ESIA_REDIRECT_URI") if not config.get(k)]
     if config.get("ESIA_SIGNER") in KEY_FILE_SIGNERS and not config.get("ESIA_KEY_FILE"):
@@ -100,7 +114,8 @@ def make_esia_provider(config: Mapping[str, Any]) -> EsiaProvider:
                 proxy=config["ESIA_PROXY"],
                 ca_bundle=config["ESIA_CA_BUNDLE"],
                 certificate_warn_days=warn_days,
-            )
+            ),
+            session,
         )
     except ProviderConfigError as exc:
         raise ConfigError(f"ESIA configuration: {exc}") from None

@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import MutableMapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,7 +25,8 @@ from gunicorn import glogging
 
 from broker import commandline, config
 from broker.extensions import db
-from broker.web import logs, proxies
+from broker.ops import gunicornhooks as hooks
+from broker.web import logs, metrics, proxies
 
 #: Threads per worker. The login waits on ESIA for most of its time (two calls at the callback),
 #: so each worker serves several logins at once; 2 workers × 4 threads served the most logins on
@@ -77,6 +80,8 @@ def gunicorn_command(
         "--error-logfile", "-", "--log-level", str(app.config["LOG_LEVEL"]).lower(),
         "--logger-class", f"{__name__}.GunicornLogger",
     ]  # fmt: skip
+    if metrics.is_enabled(app.config):
+        command += ["--config", f"python:{hooks.__name__}"]  # marks a stopped worker's live gauges dead
     if tuple(gunicorn.version_info) >= (25, 1):
         command.append("--no-control-socket")  # one per host by default: several instances would share it
     return [*command, *extra, "broker:create_app()"]
@@ -130,10 +135,32 @@ def serve_command(binds: tuple[str, ...], workers: int | None, threads: int, tim
         app, binds=binds, workers=workers or default_workers(), threads=threads, timeout=timeout,
         graceful_timeout=graceful_timeout, keep_alive=keep_alive, extra=gunicorn_args,
     )  # fmt: skip
+    if metrics.is_enabled(app.config):
+        prepare_metrics_directory(os.environ)
     db.engine.dispose()  # the workers open their own connections
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(command[0], command)
+
+
+def prepare_metrics_directory(environ: MutableMapping[str, str]) -> Path:
+    """Where the workers write their metrics (``PROMETHEUS_MULTIPROC_DIR``), empty for this start.
+
+    The operator's directory if the variable is set (its old files removed: a new start counts
+    from zero, as one process would), else a new one of this start's own, removed when gunicorn
+    stops (``broker.ops.gunicornhooks``).
+    """
+    given = environ.get(metrics.MULTIPROCESS_DIR)
+    if given:
+        folder = Path(given)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="broker-metrics-"))
+        environ[metrics.MULTIPROCESS_DIR] = str(folder)
+        environ[hooks.OWNED] = str(folder)
+    return folder
 
 
 class GunicornLogger(glogging.Logger):

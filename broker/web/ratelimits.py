@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from blinker import Namespace
 from flask import Blueprint, current_app, jsonify, request
 from flask_limiter import Limiter, RateLimitExceeded
 
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CODE = "rate_limited"
+
+#: Sent with each 429: ``limit_hit.send(app, endpoint=..., per="address" | "portal")`` (the metrics count it).
+limit_hit = Namespace().signal("broker-rate-limit-hit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +200,7 @@ def too_many_requests(error: RateLimitExceeded) -> Any:
     per_portal = breached is not None and any(str(arg).startswith(_PORTAL) for arg in breached.request_args)
     # Counted in the log, with no personal data: the endpoint and the limit, not the address.
     log.warning("rate limit hit on %s: %s per %s", request.endpoint, error.limit.limit, "portal" if per_portal else "address")
+    limit_hit.send(current_app._get_current_object(), endpoint=request.endpoint, per="portal" if per_portal else "address")  # type: ignore[attr-defined]
     headers = {"Retry-After": str(seconds), "Cache-Control": "no-store"}
     english = f"Too many requests {'for this portal' if per_portal else 'from this address'}; retry after {seconds} seconds."
     if request.endpoint in OAUTH_ENDPOINTS:
