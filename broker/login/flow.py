@@ -468,6 +468,7 @@ class Finished:
             auth_time=self.auth_time,
             email=contacts.email,
             mobile=contacts.mobile,
+            reference=self.attempt.reference,
         )
 
 
@@ -512,7 +513,7 @@ def callback(request: Callback) -> ErrorPage | Refused | ToPortal | Next | Signe
     if _older_than_asked(login, finished):
         return _reauthentication_required(login, finished, client)
     if finished.is_waiting_for_invite:  # the region asks for the school's code
-        stage = dataclasses.replace(finished.stage(Step.INVITE_CODE), tries=0, reference=finished.attempt.reference)
+        stage = dataclasses.replace(finished.stage(Step.INVITE_CODE), tries=0)
         pendings.set_stage(login, stage)
         db.session.commit()
         return Next(Step.INVITE_CODE)

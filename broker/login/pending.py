@@ -36,6 +36,7 @@ from broker.db.dml import execute_dml
 from broker.db.models import EsiaLink, PendingLogin
 from broker.extensions import db
 from broker.keyring import Keyring
+from broker.web import logs
 from providers import AuthorizationRequest
 
 _PENDING = PendingLogin.__table__
@@ -97,7 +98,7 @@ class Stage:
     auth_time: float | None  # when ESIA last asked the person to authenticate, if it said
     email: str | None  # the contacts ESIA gave
     mobile: str | None
-    reference: str | None = None  # the attempt's reference code (for the invite code's steps)
+    reference: str | None = None  # the attempt's reference code (None in stages stored before it was kept)
     tries: int = 0  # invite codes typed at this login
     invite_id: int | None = None  # the right invite code, spent with the link
 
@@ -306,7 +307,10 @@ def staged(state: str | None, binding: str | None) -> Pending | None:
         or row.expires_at <= services.current().clock()
     ):
         return None
-    return Pending.from_row(row)
+    login = Pending.from_row(row)
+    if login.stage is not None and login.stage.reference is not None:
+        logs.note(reference=login.stage.reference)  # the later pages' log lines name their login too
+    return login
 
 
 def end(pending: Pending, ended: Ended) -> None:

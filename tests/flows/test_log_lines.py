@@ -105,7 +105,7 @@ def test_a_signed_in_login_logs_json_lines_with_its_reference_portal_and_steps_a
     }  # fmt: skip
     assert (lines["auth.esia_callback"]["reference"], lines["auth.esia_callback"]["client"]) == (reference, "portal")
     assert lines["auth.esia_callback"]["step"] == "esia_callback"
-    assert lines["auth.confirm"]["step"] == "confirm_contacts"
+    assert (lines["auth.confirm"]["step"], lines["auth.confirm"]["reference"]) == ("confirm_contacts", reference)
     assert (lines["oidc.token"]["client"], lines["oidc.token"]["step"], lines["oidc.token"]["status"]) == ("portal", "token", 200)
 
     text = "\n".join(json.dumps(record, ensure_ascii=False) for record in records)
