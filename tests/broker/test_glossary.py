@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 
 import matching
@@ -29,4 +31,11 @@ def test_the_recheck_words_fill_in_their_values() -> None:
 def test_staff_are_told_that_a_technical_error_may_be_the_logins_configuration() -> None:
     """Not «Региональный оператор: вход включается по регионам»: a wrong issuer or key is whoever set the login up."""
     words = glossary.FIXER_STAFF_BY_REASON_RU[matching.Reason.ESIA_ERROR]
-    assert "ESIA_ISSUER" in words and "временный сбой" in words
+    assert "издателя токенов" in words and "ключ клиента" in words and "временный сбой" in words
+
+
+def test_no_staff_words_carry_markdown_backticks_or_a_settings_key() -> None:
+    """The glossary's words are shown as they are on HTML pages: no `code` marks, no UPPER_SNAKE setting names."""
+    texts = [text for value in vars(glossary).values() if isinstance(value, dict) for text in value.values() if isinstance(text, str)]
+    assert len(texts) > 20
+    assert [text for text in texts if "`" in text or re.search(r"\b[A-Z]+(?:_[A-Z]+)+\b", text)] == []
