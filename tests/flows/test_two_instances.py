@@ -204,6 +204,8 @@ def started_cluster(folder: Path, material: dict[str, Path], database_url: str) 
         finally:
             for instance in cluster.instances:
                 instance.kill()
+                if instance.log.exists():  # pytest shows it when the test fails
+                    print(f"--- broker {instance.name}:\n{instance.log.read_text(errors='replace')[-5000:]}")
 
 
 @pytest.fixture
