@@ -61,18 +61,17 @@ import matching
 from broker import services
 from broker.db.models import LoginAttempt, PendingLogin
 from broker.extensions import db
-from broker.web import logs, ratelimits
+from broker.web import logs, proxies, ratelimits
 
 if TYPE_CHECKING:
     from prometheus_client import Metric
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Network = proxies.Network
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 OTHER = "other"
 #: The classic text format, which every Prometheus reads (what ``generate_latest`` writes).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_SPLIT = re.compile(r"[\s,;]+")
 _REGION = re.compile(r"[0-9]{2}")
 _OUTCOMES = frozenset(str(outcome) for outcome in matching.Outcome)
 _REASONS = frozenset(str(reason) for reason in matching.Reason)
@@ -141,21 +140,7 @@ def parse_allow(value: Any) -> tuple[Network, ...]:
     """``METRICS_ALLOW`` as networks: a list, or text separated by commas or spaces; ValueError says what is wrong."""
     if value is None or value == "" or value == []:
         return ()
-    if isinstance(value, str):
-        texts: list[Any] = [text for text in _SPLIT.split(value.strip()) if text]
-    elif isinstance(value, (list, tuple)):
-        texts = list(value)
-    else:
-        raise ValueError("must be a list of networks such as 10.0.0.0/8 (or the same as text, separated by commas)")
-    networks = []
-    for text in texts:
-        if not isinstance(text, str):
-            raise ValueError(f"{text!r} is not a network such as 10.0.0.0/8")
-        try:
-            networks.append(ipaddress.ip_network(text.strip(), strict=True))
-        except ValueError as exc:
-            raise ValueError(f"{text!r} is not a network such as 10.0.0.0/8 or an address ({exc})") from None
-    return tuple(networks)
+    return proxies.parse_networks(value, "must be a list of networks such as 10.0.0.0/8 (or the same as text, separated by commas)")
 
 
 def config_problems(config: Mapping[str, Any]) -> list[str]:

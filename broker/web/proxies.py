@@ -46,12 +46,18 @@ def parse_trusted_proxies(value: Any) -> TrustedProxies:
         if not 0 <= value <= MAX_HOPS:
             raise ValueError(f"a number of proxy hops must be between 0 and {MAX_HOPS}, not {value}")
         return value
+    return parse_networks(value, "must be a number of proxy hops or a list of the proxies' networks")
+
+
+def parse_networks(value: Any, wrong_type: str) -> tuple[Network, ...]:
+    """Networks and addresses, as a list or as text separated by commas or spaces ("10.0.0.0/8, ::1");
+    ValueError says which one is wrong (``wrong_type`` when ``value`` is neither)."""
     if isinstance(value, str):
         texts: list[Any] = [text for text in _SPLIT.split(value.strip()) if text]
     elif isinstance(value, (list, tuple)):
         texts = list(value)
     else:
-        raise ValueError("must be a number of proxy hops or a list of the proxies' networks")
+        raise ValueError(wrong_type)
     networks = []
     for text in texts:
         if not isinstance(text, str):
