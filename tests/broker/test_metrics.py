@@ -5,12 +5,9 @@ gunicorn's workers under ``broker serve``."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,10 +27,9 @@ from broker.errors import ConfigError
 from broker.extensions import db
 from broker.ops import gunicornhooks, serve
 from broker.web import metrics
+from tests.broker.served import ROOT, children, environment, free_port, wait_for
 from tests.databases import TEST_SNILS_KEY, MigratedDatabases
 
-ROOT = Path(__file__).resolve().parents[2]
-SECRETS = {"BROKER_SECRET_KEY": "s" * 32, "BROKER_SNILS_HASH_KEY": "n" * 32, "BROKER_OID_HASH_KEY": "o" * 32}
 TOKEN = "t" * 40
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 SCRAPER, STRANGER, PROXY = "10.0.0.7", "192.0.2.9", "172.16.0.2"
@@ -319,38 +315,6 @@ def test_broker_serve_with_metrics_adds_the_hooks_and_a_fresh_directory(make_app
             patch.setenv(key, value)
         gunicornhooks.on_exit(None)
     assert not made.exists()  # the directory of this start goes when gunicorn stops
-
-
-def environment(tmp_path: Path, database_url: str, **more: str) -> dict[str, str]:
-    """A served instance's config: the environment only (an empty config file), as tests/broker/test_serve.py's."""
-    empty = tmp_path / "empty.toml"
-    empty.touch()
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(("BROKER_", "FLASK_", "GUNICORN_", "PROMETHEUS_"))}
-    clean.pop("DATABASE_URL", None)
-    return {**clean, **SECRETS, "PYTHONPATH": str(ROOT), "BROKER_CONFIG": str(empty), "BROKER_DATABASE_URL": database_url, **more}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def children(pid: int) -> set[int]:
-    try:
-        return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
-    except OSError:
-        return set()
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("gave up waiting")
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the workers from /proc")
