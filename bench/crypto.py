@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import datetime as dt
 import hashlib
 import os
 import subprocess
@@ -31,8 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import machine  # noqa: E402
+from bench.certificates import self_signed_rsa  # noqa: E402
 from gost import curves, engine, signature, streebog  # noqa: E402
-from tests.opensslgost import OPENSSL_GOST_CONF  # noqa: E402
+from providers.toolsigners import OPENSSL_GOST_CONF  # noqa: E402
 
 MESSAGE = b"openid fullname birthdate gender snils2026.12.07 09:00:00 +0300DIARY01" + b"a3f1c8d0-0000-4000-8000-000000000001"
 CURVE = curves.BY_OID["1.2.643.2.2.35.1"]
@@ -168,21 +168,12 @@ def openssl_command(d: int, point: curves.Affine, count: int, folder: Path) -> d
 
 def rsa_reference(count: int) -> dict[str, float]:
     """RSA-2048: the broker's CMS client_secret signer, an RS256 verification, SHA-256."""
-    from cryptography import x509
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-    from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives.asymmetric import padding
 
     from providers.signing import RsaCmsSigner
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    key, certificate = self_signed_rsa("bench")
     signer = RsaCmsSigner(key, certificate)
     public = key.public_key()
     made = key.sign(MESSAGE, padding.PKCS1v15(), hashes.SHA256())

@@ -27,7 +27,6 @@ token figures over a 700-byte ``header.payload``, about what the mock's tokens a
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import http.client
 import socket
 import subprocess
@@ -40,6 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import machine  # noqa: E402
+from bench.certificates import self_signed_rsa  # noqa: E402
 from bench.login_load import cpu_and_rss, pids_matching  # noqa: E402
 
 CMS, JWT = "CMS client_secret (RSA-2048)", "RS256 JWT (joserfc)"
@@ -78,23 +78,12 @@ def cpu_per_call(call: Callable[[], object], count: int) -> float:
 
 
 def signature_costs(count: int) -> dict[str, float]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
     from joserfc import jwt
     from joserfc.jwk import RSAKey
 
     from providers.signing import RsaCmsSigner
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "floor")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    key, certificate = self_signed_rsa("floor")
     signer = RsaCmsSigner(key, certificate)
     secret_input = b"openid fullname birthdate gender snils2026.12.03 21:00:00 +0000DIARY01" + b"0" * 36
     jwk = RSAKey.generate_key(2048, private=True)
