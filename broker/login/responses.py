@@ -18,7 +18,7 @@ from broker.oidc import sessions
 from broker.web import cookies, pages
 
 if TYPE_CHECKING:
-    from broker.oidc.clients import PortalClient
+    pass
 
 ROLES_RU = {"student": "Ученик", "parent": "Родитель", "teacher": "Учитель", "staff": "Сотрудник"}
 #: The cookie of a refusal before ESIA (a region that is off, a link whose ESIA request could not
@@ -52,15 +52,15 @@ def respond(result: flow.Result) -> Any:
         case flow.ChooseAccount(accounts, invalid, portal):
             chooser = render_template("auth/choose.html", accounts=accounts, roles=ROLES_RU, csrf_token=_csrf(), portal=portal,
                                       action=url_for("auth.choose"), not_me=url_for("auth.not_me"))  # fmt: skip
-            return chooser, 400 if invalid else 200, _showing(portal)
+            return chooser, 400 if invalid else 200, pages.showing(portal)
         case flow.AskInviteCode(problem, portal):
             form = {"csrf_token": _csrf(), "action": url_for("auth.invite"), "not_me": url_for("auth.not_me"), "portal": portal}
-            return render_template("auth/invite.html", problem=problem, **form), 400 if problem else 200, _showing(portal)
+            return render_template("auth/invite.html", problem=problem, **form), 400 if problem else 200, pages.showing(portal)
         case flow.ConfirmContacts(account, phone, email, problems):
             shown = {"page": result, "account": account, "phone": flow.shown_phone(phone), "email": email, "csrf_token": _csrf(),
                      "action": url_for("auth.confirm"), "not_me": url_for("auth.not_me"), "portal": result.portal}  # fmt: skip
             page = render_template("auth/confirm.html", problems=problems, **shown)
-            return page, 400 if problems else 200, _showing(result.portal)
+            return page, 400 if problems else 200, pages.showing(result.portal)
         case flow.SignedIn(signed_in, token):
             cookies.put(signed_in, sessions.COOKIE, token, int(current_app.config["SESSION_SECONDS"]))
             cookies.forget(signed_in, pending.BINDING_COOKIE)
@@ -109,11 +109,6 @@ def current_browser(cookie: str = pending.BINDING_COOKIE) -> flow.Browser:
     value = cookies.read(cookie) or ""
     state, _, binding = value.partition(".")
     return flow.Browser(state or None, binding or None)
-
-
-def _showing(portal: PortalClient | None) -> dict[str, str]:
-    """The headers of a login page headed by ``portal``: its logo's origin joins the page policy's images."""
-    return pages._showing(portal, {})  # noqa: SLF001 -- the people's pages' one rule for a portal's logo
 
 
 def _csrf() -> str:

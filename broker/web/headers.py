@@ -48,10 +48,12 @@ def csp_nonce() -> str:
     return str(request.environ.setdefault(_NONCE, secrets.token_urlsafe(16)))
 
 
-def content_security_policy(nonce: str | None) -> str:
-    """The policy of an answer whose page used ``nonce`` (None: the page has no stylesheet)."""
+def content_security_policy(nonce: str | None, image_origin: str | None = None) -> str:
+    """The policy of an answer whose page used ``nonce`` (None: the page has no stylesheet);
+    ``image_origin`` (``scheme://host[:port]``) may serve images besides the broker itself."""
     style = f"'nonce-{nonce}'" if nonce else "'none'"
-    return f"default-src 'none'; style-src {style}; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    images = f"'self' {image_origin}" if image_origin else "'self'"
+    return f"default-src 'none'; style-src {style}; img-src {images}; frame-ancestors 'none'; base-uri 'none'"
 
 
 def add_headers(response: Response) -> Response:

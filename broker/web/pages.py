@@ -79,14 +79,14 @@ def render_error(title: str, message: str, code: str | None, status: int, header
     """An error page: what happened (``title``), what to do (``message``), the error's code and the way on."""
     portal = _portal()
     page = render_template("error.html", title=title, message=message, code=code, links=onward(), portal=portal)
-    return page, status, _showing(portal, dict(headers or {}))
+    return page, status, showing(portal, dict(headers or {}))
 
 
 def render_logged_out() -> Page:
     """The "you are logged out" page, leading back to the portal that asked for the logout (if known)."""
     portal_id = session.pop(LOGOUT_PORTAL, None)
     portal = _portal(portal_id)
-    return render_template("auth/logged_out.html", links=onward(portal_id), portal=portal), 200, _showing(portal, {})
+    return render_template("auth/logged_out.html", links=onward(portal_id), portal=portal), 200, showing(portal)
 
 
 def _portal(portal_id: str | None = None) -> Any:
@@ -97,15 +97,14 @@ def _portal(portal_id: str | None = None) -> Any:
     return services.current().clients.get(portal_id or request.args.get("client_id") or "")
 
 
-def _showing(portal: Any, answer: dict[str, str]) -> dict[str, str]:
+def showing(portal: Any, answer: dict[str, str] | None = None) -> dict[str, str]:
     """The answer's headers for a page that shows ``portal``: its logo's origin joins the page
     policy's image sources (nothing else does)."""
+    answer = {} if answer is None else answer
     logo = getattr(portal, "logo_url", None)
     if logo:
         parts = urlsplit(logo)
-        policy = content_security_policy(csp_nonce())
-        assert "img-src 'self'" in policy
-        answer["Content-Security-Policy"] = policy.replace("img-src 'self'", f"img-src 'self' {parts.scheme}://{parts.netloc}")
+        answer["Content-Security-Policy"] = content_security_policy(csp_nonce(), f"{parts.scheme}://{parts.netloc}")
     return answer
 
 
@@ -120,7 +119,7 @@ def render_refusal(reason: matching.Reason, reference: str, login_url: str | Non
     known = ways.retry_url or ways.back_url or login_url
     page = render_template("refusal.html", refusal=matching.REFUSALS[reason], reference=reference, login_url=login_url,
                            ways=ways, portal=ways.portal, links=[] if known else onward())  # fmt: skip
-    return page, status, _showing(ways.portal, retry_after() if status in statuses.RETRY_LATER else {})
+    return page, status, showing(ways.portal, retry_after() if status in statuses.RETRY_LATER else {})
 
 
 def render_too_many(*, per_portal: bool, wait: str, from_portal: bool, code: str, headers: Mapping[str, str]) -> Page:
@@ -128,4 +127,4 @@ def render_too_many(*, per_portal: bool, wait: str, from_portal: bool, code: str
     portal = _portal()
     page = render_template("too_many.html", per_portal=per_portal, wait=wait, from_portal=from_portal, code=code,
                            links=onward(), portal=portal)  # fmt: skip
-    return page, 429, _showing(portal, dict(headers))
+    return page, 429, showing(portal, dict(headers))
