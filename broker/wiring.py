@@ -31,7 +31,6 @@ from providers.toolsigners import SignerConfigError, SignerSettings, build_signe
 if TYPE_CHECKING:
     import requests
 
-    import matching
     from matching import Person
     from providers import AuthorizationRequest, EsiaContacts, EsiaTokens
 
@@ -47,7 +46,7 @@ def build_services(app: Flask, clock: Clock = system_clock) -> Services:
     server, protector = oidc.create_server(app, clients)
     return Services(
         clock=clock,
-        registry=timed(SqlRegistry(lambda: db.session.connection(), key), config),
+        registry=SqlRegistry(lambda: db.session.connection(), key),
         snils_key=key,
         keyring=make_keyring(config),
         clients=clients,
@@ -57,11 +56,6 @@ def build_services(app: Flask, clock: Clock = system_clock) -> Services:
         resource_protector=protector,
         region_cache=RegionCache(),
     )
-
-
-def timed(registry: SqlRegistry, config: Mapping[str, Any]) -> matching.Registry:
-    """The registry, its lookups timed for ``broker_decision_seconds`` when metrics are on."""
-    return metrics.TimedRegistry(registry) if metrics.is_enabled(config) else registry
 
 
 def esia_session(config: Mapping[str, Any]) -> requests.Session | None:
