@@ -147,6 +147,23 @@ def limit_settings(limits: str) -> dict[str, str]:
     return {}
 
 
+def attempt_storage(app: Any) -> int:
+    """Bytes the ``login_attempts`` table and its indexes take on disk now (SQLite's pages, PostgreSQL's relation)."""
+    from sqlalchemy import text
+
+    from broker.extensions import db
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            found = db.session.execute(
+                text("SELECT SUM(pgsize) FROM dbstat WHERE name IN (SELECT name FROM sqlite_master WHERE tbl_name = 'login_attempts')")
+            ).scalar()
+        else:
+            found = db.session.execute(text("SELECT pg_total_relation_size('login_attempts')")).scalar()
+        db.session.remove()
+    return int(found or 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--logins", type=int, default=400)
@@ -156,6 +173,7 @@ def main() -> None:
     parser.add_argument("--limits", choices=("off", "high", "as-configured"), default="off")
     parser.add_argument("--sql", action="store_true", help="count statements and commits per login, and list one login's")
     parser.add_argument("--profile", help="write a cProfile of the measured logins to this file")
+    parser.add_argument("--bytes", action="store_true", help="the login_attempts table's growth (rows and indexes) per login")
     args = parser.parse_args()
 
     with contextlib.ExitStack() as stack:
@@ -227,6 +245,7 @@ def run(args: argparse.Namespace, client_id: str, secret: str, redirect_uri: str
         one_login(client)
         statements.listing = None
         SPENT.clear()
+    stored = attempt_storage(app) if args.bytes else 0
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:
         profiler.enable()
@@ -236,6 +255,9 @@ def run(args: argparse.Namespace, client_id: str, secret: str, redirect_uri: str
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
+    if args.bytes:
+        grown = attempt_storage(app) - stored
+        print(f"login_attempts grew {grown} bytes (rows and indexes) over {args.logins} logins: {grown / args.logins:.0f} bytes per login")
     print(f"machine: {machine.describe()}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"limits: {args.limits}; database: {app.config['SQLALCHEMY_DATABASE_URI'].split(':', 1)[0]}")
     endpoints = [label for label in SPENT if label.startswith("/")]
