@@ -323,13 +323,24 @@ class RedisPendingLogins:
         if not writes:
             return
         with _reached():
-            pipe = self._client.pipeline(transaction=True)
-            for key, arguments in writes:
-                self._write(keys=[key], args=arguments, client=pipe)
-            replies = pipe.execute()
+            try:
+                replies = self._applied(writes)
+            except redis.exceptions.NoScriptError:  # Redis restarted (or its scripts were flushed) since we loaded it
+                self._client.script_load(_WRITE)
+                replies = self._applied(writes)
         for (key, _), reply in zip(writes, replies, strict=True):
             if reply:
                 work.undo.append(_Undo(key, int(reply[0]), int(reply[1]), list(reply[2])))
+
+    def _applied(self, writes: list[tuple[str, list[Any]]]) -> list[Any]:
+        """The writes' replies: one ``EVALSHA``, or several in one ``MULTI`` (all or none applied)."""
+        if len(writes) == 1:
+            key, arguments = writes[0]
+            return [self._client.evalsha(self._write.sha, 1, key, *arguments)]
+        pipe = self._client.pipeline(transaction=True)
+        for key, arguments in writes:
+            pipe.evalsha(self._write.sha, 1, key, *arguments)
+        return pipe.execute()
 
     def revert(self, work: _Work) -> None:
         """Undo a step's applied writes, newest first (the rollback's hook); a failure is logged, not raised."""

@@ -183,6 +183,22 @@ def test_a_login_that_is_no_link_ticket_is_not_redeemed(store: str) -> None:
     assert pending.redeem_link_ticket(login.state, login.binding) is None
 
 
+def test_only_an_unconsumed_link_flow_login_is_redeemed_by_a_ticket(store: str) -> None:
+    """Even a pending login whose kept digest is a ticket's is redeemed only if it is the link flow's and unused."""
+    digest = services.current().keyring.link_ticket.digest("ticket")
+    now = clock().now
+    row = dict(client_id="portal", portal_request={"return_to": "https://portal.test/linked"}, region="77", esia_nonce="-",
+               esia_code_verifier=None, created_at=now, expires_at=now + timedelta(seconds=120), stage=None,
+               browser_digest=digest)  # fmt: skip
+    services.current().pending_logins.insert({**row, "state": "not-a-link", "link_account": None, "consumed_at": None})
+    services.current().pending_logins.insert({**row, "state": "used-link", "link_account": "acc-1", "consumed_at": now})
+    services.current().pending_logins.insert({**row, "state": "open-link", "link_account": "acc-1", "consumed_at": None})
+    db.session.commit()
+    assert pending.redeem_link_ticket("not-a-link", "ticket") is None
+    assert pending.redeem_link_ticket("used-link", "ticket") is None
+    assert pending.redeem_link_ticket("open-link", "ticket") is not None
+
+
 # --- stages ------------------------------------------------------------------------------------
 
 
@@ -237,6 +253,33 @@ def test_a_second_step_cannot_advance_a_stage_another_step_took_and_has_not_comm
     assert right.stage is not None and found is not None and found.stage == right.stage
     with current_app_context():  # the hold ended with the commit: the stage is simply at another step now
         assert pending.advance_stage(waiting, Stage(**{**_fields(INVITE), "tries": 2}), step=Step.INVITE_CODE, tries=1) is None
+
+
+def test_a_step_that_wrote_after_another_took_the_stage_wins_as_if_it_had_waited_for_it(store: str) -> None:
+    """On PostgreSQL the second writer waits for the first's row lock and commits last: its write stays."""
+    if store == "sql":
+        pytest.skip("SQLite takes one writer at a time: the second step would wait for the database's lock")
+    login, waiting = staged_at(INVITE)
+    assert pending.advance_stage(waiting, Stage(**{**_fields(INVITE), "tries": 1}), step=Step.INVITE_CODE, tries=0) is not None
+    with current_app_context():  # another step (the chooser's «Это не я», say) ends the login meanwhile
+        pending.end(waiting, REFUSAL)
+        db.session.commit()
+    pending.set_stage(waiting, Stage(**{**_fields(INVITE), "step": Step.CONFIRM, "tries": 1}))
+    db.session.commit()
+    kept = pending.ended(login.state, login.binding)
+    assert kept is not None and kept.ended == REFUSAL
+
+
+def test_a_rolled_back_step_never_brings_back_a_login_another_step_dropped_meanwhile(store: str) -> None:
+    if store == "sql":
+        pytest.skip("SQLite takes one writer at a time: the second step would wait for the database's lock")
+    login, waiting = staged_at(INVITE)
+    assert pending.advance_stage(waiting, Stage(**{**_fields(INVITE), "tries": 1}), step=Step.INVITE_CODE, tries=0) is not None
+    with current_app_context():
+        pending.drop(waiting)
+        db.session.commit()
+    db.session.rollback()
+    assert services.current().pending_logins.find(login.state) is None
 
 
 def test_a_hold_left_by_a_step_that_never_ended_lapses(store: str) -> None:
