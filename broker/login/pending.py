@@ -1,8 +1,8 @@
 """Pending logins: what the broker keeps of a login between the person's steps.
 
-A pending login lives in the database (any broker instance can finish it), single use,
-short-lived, and bound to the browser by an ``HttpOnly`` cookie whose value only the browser
-has (the table keeps its HMAC). Once ESIA has answered and the engine has decided, the login
+A pending login lives where every broker instance finds it (the database, or Redis), single
+use, short-lived, and bound to the browser by an ``HttpOnly`` cookie whose value only the
+browser has (the store keeps its HMAC). Once ESIA has answered and the engine has decided, the login
 may still wait on one of the broker's own pages (the chooser, the invite code, the contacts):
 what those pages need is its :class:`Stage`, kept in the row's ``stage`` column.
 
@@ -371,7 +371,8 @@ def advance_stage(pending: Pending, stage: Stage, *, step: Step, tries: int) -> 
     """Replace the stage only if it is still at ``step`` with ``tries`` tries.
 
     A compare-and-set: of two submissions of one page racing, one wins and the other gets None
-    (on PostgreSQL the loser waits for the winner's row lock, then finds the stage changed), so
+    (on PostgreSQL the loser waits for the winner's row lock, then finds the stage changed; in
+    Redis the winner holds the login until its step ends, and the loser fails at once), so
     neither can undo the other's step (a wrong code's count overwriting a just-set ``linked``).
     """
     changed = _store().advance(pending.state, stage.to_json(), str(step), tries, services.current().clock())
