@@ -18,8 +18,8 @@ import redis
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
 
 #: The flow tests the ``redis`` pass (``.ci/run``) runs again with pending logins in Redis: start →
-#: callback → chooser, invite code, contacts → token; refusals kept for reloads; the link flow;
-#: «Это не я»; two instances.
+#: callback → chooser, invite code, contacts → token; refusals kept for reloads; the link flow.
+#: (test_not_me.py reads the ``pending_logins`` table itself, so it stays with the database.)
 REDIS_FLOWS = (
     "tests/flows/test_login.py",
     "tests/flows/test_link.py",

@@ -21,11 +21,13 @@ from sqlalchemy import event, func, select
 
 from broker import create_app, services
 from broker.db.models import LoginAttempt, PendingLogin
+from broker.errors import ConfigError
 from broker.extensions import db
 from broker.keyring import make_keyring
 from broker.login import attempts, pending
 from broker.login.pending import Ended, Stage, Step
 from broker.login.redisstore import HOLD_SECONDS, TTL_SLACK, RedisPendingLogins, RedisUnavailableError
+from broker.login.sqlstore import SqlPendingLogins
 from broker.web import metrics
 from matching import Reason
 from providers import AuthorizationRequest
@@ -461,3 +463,22 @@ def test_with_redis_down_a_step_fails_whole_and_the_database_keeps_nothing_of_it
     with pytest.raises(RedisUnavailableError):
         pending.claim("state-0001-0000-0000", "binding")
     assert services.current().pending_logins.unreachable() == "unreachable (ConnectionError)"
+
+
+# --- wiring ------------------------------------------------------------------------------------
+
+
+def test_the_store_is_chosen_once_by_redis_url(tmp_path: Path, migrated: MigratedDatabases) -> None:
+    database = migrated.copy("sqlite", tmp_path)
+    with broker_app(database).app_context():
+        assert isinstance(services.current().pending_logins, SqlPendingLogins)
+        db.session.remove()
+    with broker_app(database, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0").app_context():  # built, not yet called
+        assert isinstance(services.current().pending_logins, RedisPendingLogins)
+        db.session.remove()
+
+
+@pytest.mark.parametrize("prefix", ["", "a*b", "has space", "x" * 65, 7])
+def test_a_key_prefix_that_is_no_plain_word_is_refused_at_start(prefix: object, tmp_path: Path, migrated: MigratedDatabases) -> None:
+    with pytest.raises(ConfigError, match="REDIS_KEY_PREFIX"):
+        broker_app(migrated.copy("sqlite", tmp_path), REDIS_KEY_PREFIX=prefix)
