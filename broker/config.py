@@ -8,6 +8,7 @@ Order (as Flask's tutorial): ``DEFAULTS`` -> the TOML file named by ``BROKER_CON
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -137,14 +138,20 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_API_PER_ADDRESS": "600 per minute",
     # Password posts to /admin/login per address; failures also count towards STAFF_MAX_FAILURES_PER_ADDRESS.
     "RATE_LIMIT_STAFF_LOGIN_PER_ADDRESS": "30 per minute",
-    # Where the counters live. None: each process's memory (each gunicorn worker counts alone, so
-    # N workers let up to N times a limit through). A redis:// URL shares them between processes
-    # and instances. If Redis is unreachable, each process falls back to in-memory counters with
-    # the same limits, logs a warning and tries Redis again after 1, 2, 4 ... 32 s: an outage of
-    # Redis never refuses a login, it only makes the limits per process for a while.
+    # Where the counters and the pending logins live. None: the counters in each process's memory
+    # (each gunicorn worker counts alone, so N workers let up to N times a limit through) and the
+    # pending logins in the database. A redis:// URL holds both, shared by every process and
+    # instance, each key expiring by itself (docs/adr/0022). If Redis is unreachable, each process
+    # falls back to in-memory counters with the same limits, logs a warning and tries Redis again
+    # after 1, 2, 4 ... 32 s; but a login cannot start or go on without its pending login, so the
+    # person gets the "service unavailable" page (redis_unavailable) and /readyz answers 503.
     "REDIS_URL": None,
     # Connect and read timeout of each call to Redis (seconds).
     "REDIS_TIMEOUT": 0.5,
+    # The first part of every key the broker writes to Redis (pending logins: <prefix>:pending:<state>),
+    # so that several deployments (staging and production, two regions' brokers) can share one Redis.
+    # Letters, digits, "_", "-" and "." only. (The rate limits' counters keep Flask-Limiter's own "broker/...".)
+    "REDIS_KEY_PREFIX": "broker",
     # --- logs (broker.web.logs) -----------------------------------------------------------------
     # "text" (one readable line each) or "json" (JSON lines: time, level, logger, message, and the
     # login's reference code, portal and step when known). Neither ever holds a name, SNILS, code,
@@ -209,6 +216,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 # The limits of broker.web.ratelimits.LIMITS, each checked at start.
 RATE_LIMIT_KEYS = tuple(key for key in DEFAULTS if key.startswith("RATE_LIMIT_"))
+#: What REDIS_KEY_PREFIX may be: a plain word, so that keys stay readable and no prefix holds a glob.
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 #: The broker's cookies, by their plain names: the SSO session, the pending login's binding to
 #: the browser, a refusal before ESIA's own binding, and Flask's signed session (staff sign-in,
@@ -352,6 +361,9 @@ def _check_proxies_and_limits(config: Mapping[str, Any]) -> None:
     url = config.get("REDIS_URL")
     if url and not (isinstance(url, str) and url.startswith(("redis://", "rediss://", "redis+unix://"))):
         problems.append("REDIS_URL: must start with redis://, rediss:// or redis+unix://")
+    prefix = config.get("REDIS_KEY_PREFIX", DEFAULTS["REDIS_KEY_PREFIX"])
+    if not (isinstance(prefix, str) and _KEY_PREFIX.fullmatch(prefix)):
+        problems.append('REDIS_KEY_PREFIX: must be 1 to 64 letters, digits, "_", "-" or "." such as "broker-staging"')
     from broker.web import metrics  # here: it imports the web's modules, which read this one
 
     problems += metrics.config_problems(config)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import matching
     from broker.clock import Clock
     from broker.keyring import Keyring
+    from broker.login.pending import PendingLogins
     from broker.oidc.clients import PortalClient
     from broker.oidc.keys import SigningKeys
     from broker.regions.policies import RegionCache
@@ -40,6 +41,8 @@ class Services:
     oidc: AuthorizationServer
     resource_protector: ResourceProtector
     region_cache: RegionCache
+    #: Where pending logins are kept: the database, or Redis when REDIS_URL is set (docs/adr/0022).
+    pending_logins: PendingLogins
 
 
 def current() -> Services:

@@ -18,6 +18,9 @@ from broker.clock import Clock, system_clock
 from broker.errors import ConfigError
 from broker.extensions import db
 from broker.keyring import make_keyring
+from broker.login.pending import PendingLogins
+from broker.login.redisstore import RedisPendingLogins
+from broker.login.sqlstore import SqlPendingLogins
 from broker.oidc import provider as oidc
 from broker.oidc.clients import load_clients
 from broker.oidc.keys import SigningKeys, load_signing_keys
@@ -55,7 +58,17 @@ def build_services(app: Flask, clock: Clock = system_clock) -> Services:
         oidc=server,
         resource_protector=protector,
         region_cache=RegionCache(),
+        pending_logins=make_pending_logins(config),
     )
+
+
+def make_pending_logins(config: Mapping[str, Any]) -> PendingLogins:
+    """Pending logins in Redis when REDIS_URL is set (shared by every instance, expiring by themselves),
+    else in the database (docs/adr/0022)."""
+    url = config["REDIS_URL"]
+    if not url:
+        return SqlPendingLogins()
+    return RedisPendingLogins.from_url(url, str(config["REDIS_KEY_PREFIX"]), float(config["REDIS_TIMEOUT"]))
 
 
 def esia_session(config: Mapping[str, Any]) -> requests.Session | None:

@@ -3,6 +3,7 @@ what several test packages share: the flow tests' world, a live server, Chromium
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.browser import launched_chromium, phone_page
 from tests.databases import DATABASES, MigratedDatabases, running_app
 from tests.liveserver import serving
 from tests.opensslgost import Openssl, gost_openssl
+from tests.redisdb import is_redis_flow, pending_logins_in_redis, require_redis
 from tests.world import DEFAULT_SETUP, World, make_material, opened_world
 
 
@@ -59,9 +61,23 @@ def esia_setup() -> str:
     return DEFAULT_SETUP
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``redis`` the flow tests that also run with pending logins in Redis (tests/redisdb.py)."""
+    for item in items:
+        if "world" in getattr(item, "fixturenames", ()) and is_redis_flow(item.nodeid):
+            item.add_marker(pytest.mark.redis)
+
+
 @pytest.fixture
-def world(material: dict[str, Path], tmp_path: Path, esia_setup: str, migrated: MigratedDatabases) -> Iterator[World]:
-    with opened_world(material, migrated.copy("sqlite", tmp_path), esia_setup) as world:
+def world(
+    request: pytest.FixtureRequest, material: dict[str, Path], tmp_path: Path, esia_setup: str, migrated: MigratedDatabases
+) -> Iterator[World]:
+    """The flow tests' world; a ``redis`` test keeps its pending logins in Redis when REDIS_URL is set (the CI's Redis pass)."""
+    in_redis = request.node.get_closest_marker("redis") is not None and bool(os.environ.get("REDIS_URL"))
+    config = pending_logins_in_redis(require_redis()) if in_redis else None
+    with opened_world(material, migrated.copy("sqlite", tmp_path), esia_setup, config) as world:
+        if in_redis:  # the rate limits count in that Redis too: this test starts with none counted
+            world.broker.extensions["ratelimits"].reset()
         yield world
 
 

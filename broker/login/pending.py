@@ -1,8 +1,8 @@
 """Pending logins: what the broker keeps of a login between the person's steps.
 
-A pending login lives in the database (any broker instance can finish it), single use,
-short-lived, and bound to the browser by an ``HttpOnly`` cookie whose value only the browser
-has (the table keeps its HMAC). Once ESIA has answered and the engine has decided, the login
+A pending login lives where every broker instance finds it (the database, or Redis), single
+use, short-lived, and bound to the browser by an ``HttpOnly`` cookie whose value only the
+browser has (the store keeps its HMAC). Once ESIA has answered and the engine has decided, the login
 may still wait on one of the broker's own pages (the chooser, the invite code, the contacts):
 what those pages need is its :class:`Stage`, kept in the row's ``stage`` column.
 
@@ -12,10 +12,12 @@ that the same browser reloading the callback (or coming back to it) sees the sam
 the page can still answer the portal's authorization request (its redirect URI and state are
 in the row). Only the browser whose binding cookie matches the row ever sees it.
 
-This is the hot path of every login, so it speaks SQL through Core statements built once
-(``RETURNING`` where a row is both changed and read). Nothing here commits: every function
-writes into the transaction of the login step that calls it, and ``broker.login.flow`` commits
-once per step of the person's way.
+Where the rows live is the :class:`PendingLogins` port's business, chosen once in the composition
+root (``broker.wiring``): the database by default (``broker.login.sqlstore``), or Redis when
+``REDIS_URL`` is set (``broker.login.redisstore``, docs/adr/0022). Nothing here commits: every
+function writes into the unit of work of the login step that calls it (the database's transaction;
+Redis's writes are applied with its commit and undone if it rolls back), and ``broker.login.flow``
+commits once per step of the person's way.
 """
 
 from __future__ import annotations
@@ -25,42 +27,22 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import insert, select, update
 
 from broker import services
 from broker.config import LOGIN_COOKIE
-from broker.db.dml import execute_dml
-from broker.db.models import EsiaLink, PendingLogin
+from broker.db.models import EsiaLink
 from broker.extensions import db
 from broker.keyring import Keyring
 from broker.web import logs
 from providers import AuthorizationRequest
 
-_PENDING = PendingLogin.__table__
 _LINKS = EsiaLink.__table__
-#: One ``start`` in this many also deletes the expired pending logins (an indexed range delete).
+#: One ``start`` in this many also deletes the expired pending logins (the database's store only).
 SWEEP_EVERY = 64
-
-# The statements every login runs, built once: SQLAlchemy then skips building them and finds
-# their compiled form by a cache key memoised on the statement object.
-_INSERT_PENDING = insert(_PENDING)
-_SWEEP_PENDING = delete(_PENDING).where(_PENDING.c.expires_at < bindparam("now"))
-_CLAIM_PENDING = (
-    update(_PENDING)
-    .where(
-        _PENDING.c.state == bindparam("key"),
-        _PENDING.c.browser_digest.in_(bindparam("digests", expanding=True)),
-        _PENDING.c.consumed_at.is_(None),
-        _PENDING.c.expires_at > bindparam("now"),
-    )
-    .values(consumed_at=bindparam("now"))
-    .returning(*_PENDING.c)
-)
-_STAGE_PENDING = update(_PENDING).where(_PENDING.c.state == bindparam("key")).values(stage=bindparam("new_stage"))
-_DROP_PENDING = delete(_PENDING).where(_PENDING.c.state == bindparam("key"))
 
 BINDING_COOKIE = LOGIN_COOKIE  # its plain name: broker.web.cookies names it on the wire
 
@@ -192,6 +174,54 @@ class Pending:
         return "link" if self.link_account else "login"
 
 
+class PendingLogins(Protocol):
+    """Where pending logins are kept: a port with two adapters (``SqlPendingLogins``, ``RedisPendingLogins``).
+
+    Each method is one statement's worth of work on one pending login, with the guarantees the
+    functions above promise: ``claim``, ``redeem`` and ``advance`` are atomic compare-and-sets whose
+    result is known at once; the other writes belong to the step's unit of work (seen by others
+    once it commits, never if it rolls back). ``stage`` values are :meth:`Stage.to_json`'s (or
+    :meth:`Ended.to_json`'s) dicts; instants are the service clock's.
+    """
+
+    def insert(self, row: dict[str, Any]) -> None:
+        """Keep a new pending login (``row`` holds every field of :class:`Pending`, ``stage`` as JSON)."""
+
+    def sweep(self, now: datetime) -> None:
+        """Forget the pending logins expired before ``now`` (where nothing expires them by itself)."""
+
+    def claim(self, state: str, digests: list[str], now: datetime) -> Pending | None:
+        """Consume the unconsumed, unexpired login ``state`` if its browser digest is one of ``digests``."""
+
+    def redeem(self, state: str, ticket_digests: list[str], browser_digest: str, now: datetime, expires_at: datetime) -> Pending | None:
+        """Rebind the unconsumed, unexpired link ticket ``state`` to a browser, if its digest is one of ``ticket_digests``."""
+
+    def find(self, state: str) -> Pending | None:
+        """The login ``state`` as kept, whatever its state (the caller checks the binding and the expiry)."""
+
+    def set_stage(self, state: str, stage: dict[str, Any]) -> None:
+        """Replace the login's stage."""
+
+    def end(self, state: str, ended: dict[str, Any], now: datetime, expires_at: datetime) -> None:
+        """Keep the login's refusal until ``expires_at``; consumed now."""
+
+    def advance(self, state: str, stage: dict[str, Any], step: str, tries: int, now: datetime) -> bool:
+        """Replace the stage only if it is at ``step`` with ``tries`` tries; whether it was replaced."""
+
+    def drop(self, state: str) -> None:
+        """Forget the login."""
+
+    def count_waiting(self, now: datetime) -> int:
+        """How many logins are gone to ESIA and not back yet (unexpired, unclaimed): the metrics' gauge."""
+
+    def unreachable(self) -> str | None:
+        """Why the store cannot be used now (for ``/readyz``), or None when it answers."""
+
+
+def _store() -> PendingLogins:
+    return services.current().pending_logins
+
+
 def _keys() -> Keyring:
     """The per-purpose keys (broker/keyring.py): digests are made under the current key of
     their purpose and accepted under its fallbacks too (rotation)."""
@@ -204,7 +234,7 @@ def start(client_id: str, portal_request: dict[str, str], region: str, link_acco
     binding = secrets.token_urlsafe(32)
     now = services.current().clock()
     if secrets.randbelow(SWEEP_EVERY) == 0:  # keep the table small without a statement per login
-        db.session.execute(_SWEEP_PENDING, {"now": now})
+        _store().sweep(now)
     _insert_pending(request, _keys().browser_binding.digest(binding), client_id, portal_request, region, link_account,
                     now, current_app.config["PENDING_LOGIN_SECONDS"])  # fmt: skip
     return Started(url=request.url, state=request.state, binding=binding)
@@ -220,8 +250,7 @@ def _insert_pending(
     now: datetime,
     seconds: float,
 ) -> None:
-    db.session.execute(
-        _INSERT_PENDING,
+    _store().insert(
         dict(
             state=request.state,
             browser_digest=browser_digest,
@@ -263,22 +292,9 @@ def redeem_link_ticket(state: str | None, ticket: str | None) -> tuple[Pending, 
         return None
     binding = secrets.token_urlsafe(32)
     now = services.current().clock()
-    row = db.session.execute(
-        update(_PENDING)
-        .where(
-            _PENDING.c.state == state,
-            _PENDING.c.browser_digest.in_(_keys().link_ticket.digests(ticket)),
-            _PENDING.c.link_account.is_not(None),
-            _PENDING.c.consumed_at.is_(None),
-            _PENDING.c.expires_at > now,
-        )
-        .values(
-            browser_digest=_keys().browser_binding.digest(binding),
-            expires_at=now + timedelta(seconds=current_app.config["PENDING_LOGIN_SECONDS"]),
-        )
-        .returning(*_PENDING.c)
-    ).first()
-    return (Pending.from_row(row), binding) if row is not None else None
+    redeemed = _store().redeem(state, list(_keys().link_ticket.digests(ticket)), _keys().browser_binding.digest(binding), now,
+                               now + timedelta(seconds=current_app.config["PENDING_LOGIN_SECONDS"]))  # fmt: skip
+    return (redeemed, binding) if redeemed is not None else None
 
 
 def claim(state: str | None, binding: str | None) -> Pending | None:
@@ -291,23 +307,21 @@ def claim(state: str | None, binding: str | None) -> Pending | None:
         return None
     now = services.current().clock()
     digests = list(_keys().browser_binding.digests(binding))
-    row = db.session.execute(_CLAIM_PENDING, {"key": state, "digests": digests, "now": now}).first()
-    return Pending.from_row(row) if row is not None else None
+    return _store().claim(state, digests, now)
 
 
 def staged(state: str | None, binding: str | None) -> Pending | None:
     """A claimed pending login that is waiting on one of the broker's pages."""
     if not state or not binding:
         return None
-    row = db.session.execute(select(*_PENDING.c).where(_PENDING.c.state == state)).first()
+    login = _store().find(state)
     if (
-        row is None
-        or row.stage is None
-        or not _keys().browser_binding.verify(binding, row.browser_digest)
-        or row.expires_at <= services.current().clock()
+        login is None
+        or login.stage is None
+        or not _keys().browser_binding.verify(binding, login.browser_digest)
+        or login.expires_at <= services.current().clock()
     ):
         return None
-    login = Pending.from_row(row)
     if login.stage is not None and login.stage.reference is not None:
         logs.note(reference=login.stage.reference)  # the later pages' log lines name their login too
     return login
@@ -317,12 +331,7 @@ def end(pending: Pending, ended: Ended) -> None:
     """The login ended refused: keep the refusal (and the portal's request) for this browser's
     reloads, for ``REFUSAL_KEPT_SECONDS``; it can never be claimed or staged again."""
     now = services.current().clock()
-    db.session.execute(
-        update(_PENDING)
-        .where(_PENDING.c.state == pending.state)
-        .values(stage=ended.to_json(), consumed_at=now,
-                expires_at=now + timedelta(seconds=int(current_app.config["REFUSAL_KEPT_SECONDS"])))
-    )  # fmt: skip
+    _store().end(pending.state, ended.to_json(), now, now + timedelta(seconds=int(current_app.config["REFUSAL_KEPT_SECONDS"])))
 
 
 def refused_at_start(client_id: str, portal_request: dict[str, str], region: str, ended: Ended) -> tuple[str, str]:
@@ -330,8 +339,7 @@ def refused_at_start(client_id: str, portal_request: dict[str, str], region: str
     portal's request for this browser's reloads; returns (state, binding) for its cookie."""
     state, binding = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     now = services.current().clock()
-    db.session.execute(
-        _INSERT_PENDING,
+    _store().insert(
         dict(state=state, browser_digest=_keys().browser_binding.digest(binding), client_id=client_id,
              portal_request=portal_request, region=region, link_account=None, esia_nonce="-", esia_code_verifier=None,
              created_at=now, expires_at=now + timedelta(seconds=int(current_app.config["REFUSAL_KEPT_SECONDS"])),
@@ -345,18 +353,17 @@ def ended(state: str | None, binding: str | None) -> Pending | None:
     started it (None for any other browser, or once the refusal is no longer kept)."""
     if not state or not binding or len(state) > 64:
         return None
-    row = db.session.execute(select(*_PENDING.c).where(_PENDING.c.state == state)).first()
-    if row is None or row.expires_at <= services.current().clock():
+    login = _store().find(state)
+    if login is None or login.expires_at <= services.current().clock():
         return None
-    if not _keys().browser_binding.verify(binding, row.browser_digest):
+    if not _keys().browser_binding.verify(binding, login.browser_digest):
         return None
-    login = Pending.from_row(row)
     return login if login.ended is not None else None
 
 
 def set_stage(pending: Pending, stage: Stage) -> Pending:
     """Keep what the person still has to do here."""
-    db.session.execute(_STAGE_PENDING, {"key": pending.state, "new_stage": stage.to_json()})
+    _store().set_stage(pending.state, stage.to_json())
     return dataclasses.replace(pending, stage=stage)
 
 
@@ -364,25 +371,17 @@ def advance_stage(pending: Pending, stage: Stage, *, step: Step, tries: int) -> 
     """Replace the stage only if it is still at ``step`` with ``tries`` tries.
 
     A compare-and-set: of two submissions of one page racing, one wins and the other gets None
-    (on PostgreSQL the loser waits for the winner's row lock, then finds the stage changed), so
+    (on PostgreSQL the loser waits for the winner's row lock, then finds the stage changed; in
+    Redis the winner holds the login until its step ends, and the loser fails at once), so
     neither can undo the other's step (a wrong code's count overwriting a just-set ``linked``).
     """
-    changed = execute_dml(
-        db.session,
-        update(_PENDING)
-        .where(
-            _PENDING.c.state == pending.state,
-            _PENDING.c.stage["outcome"].as_string() == str(step),
-            _PENDING.c.stage["tries"].as_integer() == tries,
-        )
-        .values(stage=stage.to_json()),
-    ).rowcount
-    return dataclasses.replace(pending, stage=stage) if changed == 1 else None
+    changed = _store().advance(pending.state, stage.to_json(), str(step), tries, services.current().clock())
+    return dataclasses.replace(pending, stage=stage) if changed else None
 
 
 def drop(pending: Pending) -> None:
     """Forget a pending login."""
-    db.session.execute(_DROP_PENDING, {"key": pending.state})
+    _store().drop(pending.state)
 
 
 def link_accounts(oid: str, account_ids: list[str], tier: str | None, source: str) -> list[str]:

@@ -63,7 +63,7 @@ def purge_command(dry_run: bool, batch_size: int) -> None:
               help="Linked oids per transaction.")  # fmt: skip
 @commandline.needs_schema
 def keys_rehash_oids(dry_run: bool, batch_size: int) -> None:
-    """Re-key the oid digests of linked persons' attempts from OID_HASH_KEY_FALLBACKS to OID_HASH_KEY.
+    """Re-key the oid digests of linked persons' attempts and wrong invite codes from OID_HASH_KEY_FALLBACKS to OID_HASH_KEY.
 
     Attempts of persons never linked keep their old digest (the broker has no oid in clear for
     them): searches still find them through the fallback until ATTEMPT_RETENTION_DAYS deletes
@@ -74,7 +74,8 @@ def keys_rehash_oids(dry_run: bool, batch_size: int) -> None:
         click.echo("OID_HASH_KEY_FALLBACKS is empty: every oid digest is under OID_HASH_KEY already")
         return
     verb = "would move" if dry_run else "moved"
-    click.echo(f"{report.linked_oids} linked oids: {report.attempts_rekeyed} attempts {verb} to OID_HASH_KEY")
+    click.echo(f"{report.linked_oids} linked oids: {report.attempts_rekeyed} attempts and "
+               f"{report.invite_failures_rekeyed} wrong invite codes {verb} to OID_HASH_KEY")  # fmt: skip
     if not dry_run:
         click.echo("recorded in the audit log; attempts of persons never linked keep their old digest until retention")
 

@@ -28,7 +28,7 @@ def healthz() -> Any:
 
 @bp.get("/readyz")
 def readyz() -> Any:
-    """The database answers and is at the latest schema: send logins here."""
+    """The database answers and is at the latest schema, and Redis answers if pending logins are kept there: send logins here."""
     try:
         db.session.execute(text("SELECT 1"))
         current = revision.current_revision()
@@ -37,6 +37,9 @@ def readyz() -> Any:
         return jsonify(status="unavailable", database="unreachable"), 503
     if current != revision.head_revision():
         return jsonify(status="unavailable", database=f"schema at {current}, run `broker db upgrade`"), 503
+    redis = services.current().pending_logins.unreachable()
+    if redis is not None:  # pending logins live there (REDIS_URL): no login can start or go on
+        return jsonify(status="unavailable", redis=redis), 503
     notices = esia_certificate_notices()
     if notices:
         return jsonify(status="ok", esia_certificates=notices)

@@ -25,8 +25,8 @@ What is measured, and where from (the login flow itself writes nothing for it):
 * ``broker_requests_seconds{step, status}``: each request of a login step (``logs.STEPS``), by
   status class, from the ``request_done`` signal the request log line also listens to.
 * ``broker_rate_limit_hits_total{endpoint, per}``: each 429 of the rate limits.
-* ``broker_pending_logins``: logins gone to ESIA and not back yet (unexpired, unclaimed rows),
-  one query per scrape.
+* ``broker_pending_logins``: logins gone to ESIA and not back yet (unexpired, unclaimed), one
+  query per scrape (or one ``SCAN`` of the prefix with pending logins in Redis).
 * ``broker_db_pool_connections{state}`` and ``broker_db_pool_size``: this process's SQLAlchemy
   pool, set as each request ends and at the scrape.
 
@@ -55,11 +55,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import Insert, Update, event, func, select
+from sqlalchemy import Insert, Update, event
 
 import matching
 from broker import services
-from broker.db.models import LoginAttempt, PendingLogin
+from broker.db.models import LoginAttempt
 from broker.extensions import db
 from broker.web import logs, proxies, ratelimits
 
@@ -250,14 +250,11 @@ def registry() -> CollectorRegistry:
 
 
 class PendingLogins(Collector):
-    """``broker_pending_logins``: one query, at the scrape, in the scraping process only."""
+    """``broker_pending_logins``: counted by the pending logins' store (one query, or one ``SCAN`` of
+    Redis), at the scrape, in the scraping process only."""
 
     def collect(self) -> Iterable[Metric]:
-        now = services.current().clock()
-        count = db.session.execute(
-            select(func.count()).select_from(PendingLogin).where(PendingLogin.consumed_at.is_(None), PendingLogin.expires_at > now)
-        ).scalar_one()
-        db.session.rollback()  # a read only: end its transaction now
+        count = services.current().pending_logins.count_waiting(services.current().clock())
         yield GaugeMetricFamily("broker_pending_logins", "Logins gone to ESIA and not back yet (unexpired, unclaimed).", value=count)
 
 

@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from broker import config, services
-from broker.db.models import AuditEvent, LoginAttempt
+from broker.db.models import AuditEvent, InviteFailure, LoginAttempt
 from broker.errors import ConfigError
 from broker.extensions import db
 from broker.keyring import Keyring, make_keyring
@@ -188,23 +188,31 @@ def test_rehash_moves_the_linked_persons_digests_to_the_current_key_and_is_audit
     unlinked = attempt_for(IVANOV, "77").reference  # never linked: the broker has no oid in clear for it
     pending.link_accounts(str(TESTOV.oid), ["acc-1", "acc-2"], "verified", "login")
     pending.link_accounts(str(KID.oid), ["acc-4"], "simplified", "login")
+    # A wrong invite code the child typed before the link, and one of a person never linked.
+    at = services.current().clock()
+    db.session.add(InviteFailure(account_id="acc-4", person_digest=hmac_hex("oid-old", str(KID.oid)), at=at))
+    db.session.add(InviteFailure(account_id="acc-4", person_digest=hmac_hex("oid-old", str(IVANOV.oid)), at=at))
     db.session.commit()
     restart(attempts_registry, OID_HASH_KEY="oid-new", OID_HASH_KEY_FALLBACKS=["oid-old"])
 
-    assert "2 attempts would move" in rehash(attempts_registry, "--dry-run")
+    assert "2 attempts and 1 wrong invite codes would move" in rehash(attempts_registry, "--dry-run")
     assert oid_digests_of(str(TESTOV.oid)) == {hmac_hex("oid-old", str(TESTOV.oid))}
     assert db.session.scalars(select(AuditEvent).where(AuditEvent.action == "oid_digests_rehashed")).all() == []
 
     output = rehash(attempts_registry, "--batch-size", "1")
-    assert "2 linked oids: 2 attempts moved" in output
+    assert "2 linked oids: 2 attempts and 1 wrong invite codes moved" in output
     assert oid_digests_of(str(TESTOV.oid)) == {hmac_hex("oid-new", str(TESTOV.oid))}
     assert oid_digests_of(str(KID.oid)) == {hmac_hex("oid-new", str(KID.oid))}
     assert oid_digests_of(str(IVANOV.oid)) == {hmac_hex("oid-old", str(IVANOV.oid))}
     event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "oid_digests_rehashed")).one()
     assert event.actor.startswith("cli:")
-    assert event.after == {"linked_oids": 2, "attempts_rekeyed": 2, "fallback_keys": 1}
+    assert event.after == {"linked_oids": 2, "attempts_rekeyed": 2, "invite_failures_rekeyed": 1, "fallback_keys": 1}
+    assert set(db.session.scalars(select(InviteFailure.person_digest))) == {
+        hmac_hex("oid-new", str(KID.oid)),
+        hmac_hex("oid-old", str(IVANOV.oid)),  # never linked: counted under the fallback within its window
+    }
 
-    assert "0 attempts moved" in rehash(attempts_registry)  # idempotent
+    assert "0 attempts and 0 wrong invite codes moved" in rehash(attempts_registry)  # idempotent
     # Once the fallback is dropped, the linked persons' attempts are still found; the others
     # only until retention deletes them, which is why the fallback stays until then.
     restart(attempts_registry, OID_HASH_KEY_FALLBACKS=[])
