@@ -148,7 +148,8 @@ class RedisCommands:
     """The commands sent to one Redis database while it runs, counted by name through ``MONITOR``.
 
     ``MONITOR`` shows every command with its database number (``+1733.1 [4 127.0.0.1:5000] "GET"
-    …``); only ``url``'s database is counted, so other users of the server do not count.
+    …``); only ``url``'s database is counted, so other users of the server do not count. The
+    commands a Lua script runs (``[4 lua]``) are counted apart: they cost no round trip.
     """
 
     def __init__(self, url: str) -> None:
@@ -157,6 +158,7 @@ class RedisCommands:
         self.password = parts.password
         self.database = int(parts.path.strip("/") or 0)
         self.counts: Counter[str] = Counter()
+        self.scripted: Counter[str] = Counter()
         self.socket: socket.socket | None = None
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.ready = threading.Event()
@@ -187,12 +189,9 @@ class RedisCommands:
                 if line.startswith("+OK"):
                     self.ready.set()
                 elif line.startswith("+") and tag in line:
-                    command = line.split("] ", 1)[1].split(" ", 1)[0].strip().strip('"').upper()
-                    self.counts[command] += 1
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
+                    where, _, rest = line.partition("] ")
+                    command = rest.split(" ", 1)[0].strip().strip('"').upper()
+                    (self.scripted if where.endswith(" lua") else self.counts)[command] += 1
 
 
 # --- retention ---------------------------------------------------------------------------------
@@ -214,3 +213,26 @@ def kept_seconds(config: Mapping[str, Any], purge_every: float = DAY) -> dict[st
         "oidc_tokens": config["ACCESS_TOKEN_SECONDS"] + purge_every,
         "pending_logins": config["PENDING_LOGIN_SECONDS"] + purge_every,
     }
+
+
+def compact_sizes(url: str, tables: list[str]) -> dict[str, tuple[int, int]]:
+    """Each table's bytes (table, indexes, TOAST) and rows once compacted: what its live rows take
+    when the versions that updates and deletes left behind are gone. PostgreSQL: ``VACUUM FULL``
+    rewrites the table (run it only on the benchmark's own database); SQLite reuses freed pages
+    and updates in place, so its sizes are already about that."""
+    if not is_postgres(url):
+        store = sqlite_snapshot(Path(make_url(url).database or ""))
+        return {name: (store.tables[name].size, store.tables[name].inserted) for name in tables if name in store.tables}
+    import psycopg
+    from psycopg import sql
+
+    sizes = {}
+    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
+        for name in tables:
+            connection.execute(sql.SQL("VACUUM FULL {}").format(sql.Identifier(name)))
+            row = connection.execute(
+                sql.SQL("SELECT pg_total_relation_size({}), (SELECT count(*) FROM {})").format(sql.Literal(name), sql.Identifier(name))
+            ).fetchone()
+            assert row is not None
+            sizes[name] = (int(row[0]), int(row[1]))
+    return sizes

@@ -525,11 +525,14 @@ class Phase:
     elapsed: float
     broker_cpu: list[float] | None  # seconds, per instance; None when they restarted (their processes changed)
     store: costs.Store | None
-    redis: Counter[str] | None
+    redis: costs.RedisCommands | None
     most_connections: int | None
     load: tuple[float, float]  # load average (1 min) at the start and the end
     retries: Counter[str]
     restarts: list[tuple[float, float, int]] = field(default_factory=list)  # from, to, exit code
+    compact: dict[str, tuple[int, int]] = field(default_factory=dict)  # table: bytes and rows, compacted
+    mock_cpu: float = 0.0
+    busy: float = 0.0  # the whole machine's busy CPU seconds (other sessions' too)
 
     @property
     def done(self) -> list[Record]:
@@ -577,6 +580,7 @@ def load_phase(args: argparse.Namespace, servers: cluster.Cluster, balancer: Bal
     time.sleep(costs.STATS_DELAY if costs.is_postgres(servers.database_url) else 0)  # the warm-up in the statistics
     store_before = costs.snapshot(servers.database_url)
     cpu_before = [cpu_and_rss(instance.pids())[0] for instance in servers.instances]
+    mock_before, busy_before = cpu_and_rss(servers.mock.pids())[0], machine_busy_seconds()
     load_before = os.getloadavg()[0]
     most: list[int] = []
     restarts: list[tuple[float, float, int]] = []
@@ -595,14 +599,16 @@ def load_phase(args: argparse.Namespace, servers: cluster.Cluster, balancer: Bal
             roller.join()
     load_after = os.getloadavg()[0]
     cpu = [cpu_and_rss(instance.pids())[0] - before for instance, before in zip(servers.instances, cpu_before, strict=True)]
+    mock_cpu, busy = cpu_and_rss(servers.mock.pids())[0] - mock_before, machine_busy_seconds() - busy_before
     time.sleep(costs.STATS_DELAY if costs.is_postgres(servers.database_url) else 0)
     store = costs.snapshot(servers.database_url).minus(store_before)
     if store.commits is not None:  # less this script's own: the snapshot before, the connection counts
         store = dataclasses.replace(store, commits=store.commits - costs.SNAPSHOT_TRANSACTIONS - len(most))
+    grown = [name for name, table in store.tables.items() if table.inserted]
     return Phase(
         records, elapsed, None if args.rolling_restart else cpu, store,
-        redis.counts if isinstance(redis, costs.RedisCommands) else None, max(most, default=0) if store.commits is not None else None,
-        (load_before, load_after), retries, restarts,
+        redis if isinstance(redis, costs.RedisCommands) else None, max(most, default=0) if store.commits is not None else None,
+        (load_before, load_after), retries, restarts, costs.compact_sizes(servers.database_url, grown), mock_cpu, busy,
     )  # fmt: skip
 
 
@@ -666,20 +672,24 @@ def report_costs(args: argparse.Namespace, servers: cluster.Cluster, phase: Phas
         ms = phase.per_login(sum(phase.broker_cpu)) * 1000
         shares = ", ".join(f"{cpu / sum(phase.broker_cpu):.0%}" for cpu in phase.broker_cpu)
         print(f"  broker CPU {ms:.1f} ms (instances' shares {shares}): {1000 / ms:.0f} logins/s per broker core")
+    print(f"  CPU elsewhere: mock ESIA {phase.per_login(phase.mock_cpu) * 1000:.1f} ms; the whole machine "
+          f"{phase.per_login(phase.busy) * 1000:.1f} ms ({phase.busy / phase.elapsed / (os.cpu_count() or 1):.0%} busy, "
+          "other sessions' work included)")  # fmt: skip
     store = phase.store
     if store is not None:
         if store.commits is not None:
             print(f"  database commits {phase.per_login(store.commits):.2f} (every connection of the database, /readyz too)")
         rows = "inserted" if store.commits is not None else "net rows"  # SQLite keeps no write statistics
-        print(f"  {'table':<24} {rows:>9} {'updated':>9} {'deleted':>9} {'bytes':>9}   stored at 1 M logins/day")
+        print(f"  {'':<16} {rows:>8} {'updated':>8} {'deleted':>8} {'growth':>8} {'row':>8} {'rows':>5}   1 M logins a day:")
+        print(f"  {'table':<16} {'':>8} {'':>8} {'':>8} {'bytes':>8} {'bytes':>8} {'left':>5} {'a day':>10}  kept (retention)")
         kept = costs.kept_seconds(DEFAULTS)
         for name, table in sorted(store.tables.items(), key=lambda item: -item[1].size):
             if table.inserted or table.updated or table.deleted or table.size:
                 print(table_line(phase, name, table, kept.get(name)))
     if phase.redis is not None:
-        total = sum(phase.redis.values())
-        named = ", ".join(f"{name} {phase.per_login(count):.2f}" for name, count in phase.redis.most_common())
-        print(f"  Redis commands {phase.per_login(total):.2f} ({named or 'none'})")
+        for what, counts in (("calls (round trips)", phase.redis.counts), ("commands run by its scripts", phase.redis.scripted)):
+            named = ", ".join(f"{name} {phase.per_login(count):.2f}" for name, count in counts.most_common())
+            print(f"  Redis {what} {phase.per_login(sum(counts.values())):.2f} ({named or 'none'})")
     if phase.most_connections is not None:
         workers = len(servers.instances) * args.workers
         print(f"  database connections at most {phase.most_connections} ({phase.most_connections / workers:.1f} per worker, "
@@ -691,17 +701,21 @@ def report_costs(args: argparse.Namespace, servers: cluster.Cluster, phase: Phas
 
 
 def table_line(phase: Phase, name: str, table: costs.Table, kept: float | None) -> str:
-    """One table's rows per login, its growth in bytes per login, and that at 1 M logins a day: a
-    day's growth, and what stays at the retention settings (``kept`` seconds). A row deleted within
-    the login (a pending login) stays for none of it: the vacuum reuses its space."""
-    rows = " ".join(f"{'-':>9}" if count is None else f"{phase.per_login(count):>9.2f}"
+    """One table per login: rows written, the table's growth in bytes, and what stays: rows left
+    (a pending login, deleted within its login, leaves none) at their compacted size; that at 1 M
+    logins a day for one day, and for as long as the retention settings keep it (``kept`` seconds)."""
+    rows = " ".join(f"{'-':>8}" if count is None else f"{phase.per_login(count):>8.2f}"
                     for count in (table.inserted, table.updated, table.deleted))  # fmt: skip
-    size = phase.per_login(table.size)
-    stored = f"{size * MILLION / 1e9:.2f} GB a day"
+    line = f"  {name:<16} {rows} {phase.per_login(table.size):>8,.0f}"
+    size, count = phase.compact.get(name, (0, 0))
+    if not count:
+        return line
+    left = phase.per_login(table.inserted - (table.deleted or 0))
+    day = size / count * left * MILLION
+    line += f" {size / count:>8,.0f} {left:>5.2f} {day / 1e9:>7.2f} GB"
     if kept is not None:
-        stays = 1.0 if table.deleted is None or not table.inserted else max(0.0, 1 - table.deleted / table.inserted)
-        stored += f", {size * stays * MILLION * kept / costs.DAY / 1e9:.1f} GB kept ({kept / costs.DAY:.3g} days)"
-    return f"  {name:<24} {rows} {size:>9,.0f}   {stored}"
+        line += f"  {day * kept / costs.DAY / 1e9:,.1f} GB over {kept / costs.DAY:.3g} days"
+    return line
 
 
 def soak(args: argparse.Namespace, servers: cluster.Cluster, balancer: Balancer, rate: float, said: str) -> None:
