@@ -119,6 +119,14 @@ class Cluster:
     def broker_pids(self) -> list[int]:
         return [pid for instance in self.instances for pid in instance.pids()]
 
+    def broker_processes(self) -> dict[int, str]:
+        """Each broker process now, named: "broker 1 master", "broker 1 worker"."""
+        return {
+            pid: f"{instance.server.name} {'worker' if number else 'master'}"
+            for instance in self.instances
+            for number, pid in enumerate(instance.pids())
+        }
+
 
 def broker_command(port: int, settings: Settings) -> list[str]:
     """``broker serve`` on ``port``, from this tree (its defaults but the shape)."""

@@ -25,6 +25,28 @@ instance folder, free ports, rate limits off), measures, and stops them. The cur
 legacy flow signs a detached RSA CMS and gets RS256 tokens. Both servers run with
 ``GOST_BACKEND`` as given (default ``python``: pure-Python GOST). It ends with each flow's broker
 CPU per login and their ratio.
+
+    .venv/bin/python bench/login_load.py --instances 2 [--database-url postgresql+psycopg://…/DB]
+        [--redis-url redis://…/N] [--flow current] [--rate R] [--seconds 20] [--soak 300 [--rate-of-peak 0.7]]
+        [--rolling-restart]
+
+runs several brokers as production does, without `make run`: the mock ESIA and ``--instances``
+``broker serve`` processes (``--workers`` × ``--threads`` each; one config, one SECRET_KEY and
+keys, one database: a SQLite file, or the PostgreSQL database given, whose public schema is
+replaced) behind one public address, with ``REDIS_URL`` if given (bench/cluster.py). The load
+generator is the load balancer (bench/balancer.py): each request goes to the next instance in
+turn with the public ``Host``, so the steps of one login land on different instances. The load
+phase runs ``--users`` back to back, or ``--rate`` logins/s arriving at random (Poisson, open
+loop: each login timed from when it was due) for ``--seconds``; it prints logins/s, errors,
+p50/p99, and per login what the servers spent and kept (bench/costs.py): broker CPU (and so
+logins/s per broker core), database commits and rows written per table, the tables' growth and
+their rows' compacted size, with that at 1 M logins a day over the retention settings, Redis
+round trips, database connections, memory per instance. ``--rolling-restart`` restarts each
+instance in turn during that phase (out of the rotation, SIGTERM, exit, start, ``/readyz``, back)
+and counts the logins under way that were lost. ``--soak S`` then runs S seconds at ``--rate``,
+or at ``--rate-of-peak`` × the load phase's logins/s, and compares each broker process's memory
+after a warm-up with the end (pass: 0 errors and growth under 10 %). Rate limits are on, far above
+the load (``--rate-limits far``), so that the limiter's work and its Redis calls count.
 """
 
 from __future__ import annotations
@@ -79,7 +101,7 @@ class Browser:
         self.balancer = balancer
         self.connections: dict[str, http.client.HTTPConnection] = {}
         self.cookies: dict[str, dict[str, str]] = {}
-        self.reconnects = 0
+        self.reopened: Counter[str] = Counter()  # by host:port
 
     def request(
         self, method: str, url: str, body: dict[str, str] | None = None, headers: dict[str, str] | None = None
@@ -126,7 +148,7 @@ class Browser:
                 self.drop(netloc)
                 if attempt == 2 or not kept_alive:
                     raise
-                self.reconnects += 1
+                self.reopened[netloc] += 1
             except OSError:  # refused, unreachable: the caller decides
                 self.drop(netloc)
                 raise
@@ -217,7 +239,10 @@ def user(
             records.append((due, time.monotonic(), ""))
         except (AssertionError, OSError, http.client.HTTPException, ValueError, KeyError) as error:
             records.append((due, time.monotonic(), f"{type(error).__name__}: {error}"[:80]))
-    retries = Counter({"reopened": browser.reconnects, "refused": balancer.refusals if balancer else 0})
+    upstreams = balancer.upstreams if balancer else []
+    retries = Counter(
+        {"reopened": sum(browser.reopened[upstream] for upstream in upstreams), "refused": balancer.refusals if balancer else 0}
+    )
     results.put((records, retries))
 
 
@@ -228,7 +253,7 @@ def drive(
     """``args.users`` load processes for ``seconds`` (at ``rate`` logins/s in all, if given),
     calling ``every`` about every 0.2 s meanwhile; returns their logins, the elapsed time, and how
     often a request went out again (``reopened``: a kept-alive connection the server had closed;
-    ``refused``: to another instance)."""
+    ``refused``: to another instance; both for requests to the balanced instances only)."""
     results: multiprocessing.Queue[tuple[list[Record], Counter[str]]] = multiprocessing.Queue()
     deadline = time.monotonic() + seconds
     started = time.perf_counter()
@@ -695,9 +720,9 @@ def report_costs(args: argparse.Namespace, servers: cluster.Cluster, phase: Phas
         print(f"  database connections at most {phase.most_connections} ({phase.most_connections / workers:.1f} per worker, "
               f"{args.threads} threads each)")  # fmt: skip
     for instance in servers.instances:
-        pids = instance.pids()
-        pss = sum(costs.memory(pid)[1] for pid in pids)
-        print(f"  memory of {instance.server.name}: {pss / 2**20:.0f} MB PSS ({len(pids)} processes: master and workers)")
+        pss = [costs.memory(pid)[1] / 2**20 for pid in instance.pids()]
+        each = ", ".join(f"{'worker' if number else 'master'} {mb:.0f}" for number, mb in enumerate(pss))
+        print(f"  memory of {instance.server.name}: {sum(pss):.0f} MB PSS ({each}; RSS counts shared pages in each)")
 
 
 def table_line(phase: Phase, name: str, table: costs.Table, kept: float | None) -> str:
@@ -723,6 +748,7 @@ def soak(args: argparse.Namespace, servers: cluster.Cluster, balancer: Balancer,
     after a warm-up (a tenth of the soak, at most 30 s) against the end."""
     samples: list[tuple[float, dict[int, tuple[int, int]]]] = []
     started = time.monotonic()
+    names = servers.broker_processes()
 
     def sample() -> None:
         if not samples or time.monotonic() - samples[-1][0] >= SAMPLE_SECONDS:
@@ -736,16 +762,18 @@ def soak(args: argparse.Namespace, servers: cluster.Cluster, balancer: Balancer,
     report_logins(records, elapsed)
     warm = next((memory for at, memory in samples if at - started >= min(30.0, args.soak / 10)), samples[0][1])
     end = samples[-1][1]
-    worst = 0.0
-    for pid in sorted(end):
-        if pid in warm and warm[pid][1]:
-            growth = end[pid][1] / warm[pid][1] - 1
-            worst = max(worst, growth)
-            print(f"  process {pid}: PSS {warm[pid][1] / 2**20:.1f} → {end[pid][1] / 2**20:.1f} MB ({growth:+.1%}), "
-                  f"RSS {warm[pid][0] / 2**20:.1f} → {end[pid][0] / 2**20:.1f} MB")  # fmt: skip
+    growths = []
+    for pid in sorted(set(warm) | set(end)):
+        if pid not in warm or pid not in end or not warm[pid][1]:
+            print(f"  process {pid} ({names.get(pid, 'new')}): {'gone' if pid in warm else 'started'} during the soak")
+            growths.append(float("inf"))  # a worker replaced: a crash or a timeout
+            continue
+        growths.append(end[pid][1] / warm[pid][1] - 1)
+        print(f"  {names[pid]} ({pid}): PSS {warm[pid][1] / 2**20:.1f} → {end[pid][1] / 2**20:.1f} MB ({growths[-1]:+.1%}), "
+              f"RSS {warm[pid][0] / 2**20:.1f} → {end[pid][0] / 2**20:.1f} MB")  # fmt: skip
     errors = sum(1 for *_, error in records if error)
-    verdict = "PASS" if errors == 0 and worst < GROWTH_LIMIT else "FAIL"
-    print(f"soak: {errors} errors, largest memory growth {worst:+.1%} (limit {GROWTH_LIMIT:.0%}): {verdict}")
+    verdict = "PASS" if errors == 0 and max(growths) < GROWTH_LIMIT else "FAIL"
+    print(f"soak: {errors} errors, largest memory growth {max(growths):+.1%} (limit {GROWTH_LIMIT:.0%}): {verdict}")
 
 
 if __name__ == "__main__":
