@@ -189,6 +189,7 @@ def one_login(browser: Browser, args: argparse.Namespace) -> None:
         "code_challenge": challenge, "code_challenge_method": "S256", "region": args.region,
     })  # fmt: skip
     login_form = follow(browser, f"{args.broker}/oidc/authorize?{query}", lambda url: urlsplit(url).path == "/login")
+    time.sleep(args.think)  # the person at ESIA's login page
     status, headers, _ = browser.request("POST", login_form, {"login": args.person, "password": "test1234"})
     assert status in (301, 302, 303), f"ESIA login: {status}"
     callback = follow(browser, urljoin(login_form, headers["location"]), lambda url: url.startswith(args.redirect_uri))
@@ -461,6 +462,10 @@ def add_instances_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--soak", type=float, help="then this many seconds at --rate, or at --rate-of-peak × the load phase's logins/s")
     group.add_argument("--rate-of-peak", type=float, default=0.7)
     group.add_argument("--rolling-restart", action="store_true", help="restart each instance in turn during the load phase")
+    group.add_argument(
+        "--think", type=float, default=0.0,
+        help="seconds each person spends at ESIA's login page (then many logins are under way across a restart)",
+    )  # fmt: skip
 
 
 # --- --flows: the servers started here, one flow at a time -----------------------------------
