@@ -615,6 +615,7 @@ def load_phase(args: argparse.Namespace, servers: cluster.Cluster, balancer: Bal
     most: list[int] = []
     restarts: list[tuple[float, float, int]] = []
     roller = threading.Thread(target=roll, args=(servers, rotation, args.seconds * 0.2, restarts), daemon=True)
+    started = time.monotonic()
 
     def sample() -> None:
         if len(most) < (time.monotonic() - started) / CONNECTIONS_SECONDS:
@@ -623,7 +624,6 @@ def load_phase(args: argparse.Namespace, servers: cluster.Cluster, balancer: Bal
     with costs.RedisCommands(args.redis_url) if args.redis_url else contextlib.nullcontext() as redis:
         if args.rolling_restart:
             roller.start()
-        started = time.monotonic()
         records, elapsed, retries = drive(args, args.seconds, balancer, args.rate, every=sample)
         if args.rolling_restart:
             roller.join()
@@ -636,10 +636,19 @@ def load_phase(args: argparse.Namespace, servers: cluster.Cluster, balancer: Bal
         store = dataclasses.replace(store, commits=store.commits - costs.SNAPSHOT_TRANSACTIONS - len(most))
     grown = [name for name, table in store.tables.items() if table.inserted]
     return Phase(
-        records, elapsed, None if args.rolling_restart else cpu, store,
-        redis if isinstance(redis, costs.RedisCommands) else None, max(most, default=0) if store.commits is not None else None,
-        (load_before, load_after), retries, restarts, costs.compact_sizes(servers.database_url, grown), mock_cpu, busy,
-    )  # fmt: skip
+        records=records,
+        elapsed=elapsed,
+        broker_cpu=None if args.rolling_restart else cpu,
+        store=store,
+        redis=redis if isinstance(redis, costs.RedisCommands) else None,
+        most_connections=max(most, default=0) if store.commits is not None else None,
+        load=(load_before, load_after),
+        retries=retries,
+        restarts=restarts,
+        compact=costs.compact_sizes(servers.database_url, grown),
+        mock_cpu=mock_cpu,
+        busy=busy,
+    )
 
 
 def roll(servers: cluster.Cluster, rotation: Any, after: float, restarts: list[tuple[float, float, int]]) -> None:
@@ -685,6 +694,8 @@ def report_restarts(servers: cluster.Cluster, phase: Phase) -> None:
     (their next steps went to the other instances, or to the restarted one)."""
     for (out, back, code), instance in zip(phase.restarts, servers.instances, strict=False):
         print(f"{instance.server.name}: out of the rotation, SIGTERM, exit code {code}, ready and back after {back - out:.1f} s")
+    for instance in servers.instances[len(phase.restarts) :]:
+        print(f"{instance.server.name}: NOT restarted (the error is above); its log:\n{instance.run_demo.log_tail(instance.server.log)}")
     spanning = [record for record in phase.records if any(record[0] < out < record[1] for out, _, _ in phase.restarts)]
     lost = sum(1 for *_, error in spanning if error)
     print(f"logins under way when an instance left: {len(spanning)}, lost: {lost}; requests sent again: "
@@ -766,19 +777,25 @@ def soak(args: argparse.Namespace, servers: cluster.Cluster, balancer: Balancer,
           f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f}")  # fmt: skip
     report_logins(records, elapsed)
     warm = next((memory for at, memory in samples if at - started >= min(30.0, args.soak / 10)), samples[0][1])
-    end = samples[-1][1]
+    growth = memory_growth(warm, samples[-1][1], names)
+    errors = sum(1 for *_, error in records if error)
+    verdict = "PASS" if errors == 0 and growth < GROWTH_LIMIT else "FAIL"
+    print(f"soak: {errors} errors, largest memory growth {growth:+.1%} (limit {GROWTH_LIMIT:.0%}): {verdict}")
+
+
+def memory_growth(warm: dict[int, tuple[int, int]], end: dict[int, tuple[int, int]], names: dict[int, str]) -> float:
+    """Print each broker process's memory (RSS, PSS) after the warm-up and at the end; return the
+    largest growth of PSS (infinite when a process was replaced: a worker that crashed or timed out)."""
     growths = []
     for pid in sorted(set(warm) | set(end)):
         if pid not in warm or pid not in end or not warm[pid][1]:
             print(f"  process {pid} ({names.get(pid, 'new')}): {'gone' if pid in warm else 'started'} during the soak")
-            growths.append(float("inf"))  # a worker replaced: a crash or a timeout
+            growths.append(float("inf"))
             continue
         growths.append(end[pid][1] / warm[pid][1] - 1)
         print(f"  {names[pid]} ({pid}): PSS {warm[pid][1] / 2**20:.1f} → {end[pid][1] / 2**20:.1f} MB ({growths[-1]:+.1%}), "
               f"RSS {warm[pid][0] / 2**20:.1f} → {end[pid][0] / 2**20:.1f} MB")  # fmt: skip
-    errors = sum(1 for *_, error in records if error)
-    verdict = "PASS" if errors == 0 and max(growths) < GROWTH_LIMIT else "FAIL"
-    print(f"soak: {errors} errors, largest memory growth {max(growths):+.1%} (limit {GROWTH_LIMIT:.0%}): {verdict}")
+    return max(growths)
 
 
 if __name__ == "__main__":
