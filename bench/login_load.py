@@ -463,6 +463,10 @@ def add_instances_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rate-of-peak", type=float, default=0.7)
     group.add_argument("--rolling-restart", action="store_true", help="restart each instance in turn during the load phase")
     group.add_argument(
+        "--drain", type=float, default=1.0,
+        help="with --rolling-restart: seconds an instance is out of the rotation before its SIGTERM (0: never taken out)",
+    )  # fmt: skip
+    group.add_argument(
         "--think", type=float, default=0.0,
         help="seconds each person spends at ESIA's login page (then many logins are under way across a restart)",
     )  # fmt: skip
@@ -536,8 +540,6 @@ def compare_flows(args: argparse.Namespace, flows: list[str]) -> None:
 
 # --- --instances: brokers behind one address, the stores' costs, a soak, a rolling restart --------
 
-#: An instance leaves the rotation this long before its SIGTERM (a load balancer's deregistration delay).
-DRAIN_SECONDS = 1.0
 #: Memory samples of the brokers during a soak, and the growth a soak must stay under.
 SAMPLE_SECONDS = 5.0
 GROWTH_LIMIT = 0.10
@@ -614,7 +616,7 @@ def load_phase(args: argparse.Namespace, servers: cluster.Cluster, balancer: Bal
     load_before = os.getloadavg()[0]
     most: list[int] = []
     restarts: list[tuple[float, float, int]] = []
-    roller = threading.Thread(target=roll, args=(servers, rotation, args.seconds * 0.2, restarts), daemon=True)
+    roller = threading.Thread(target=roll, args=(servers, rotation, args.seconds * 0.2, args.drain, restarts), daemon=True)
     started = time.monotonic()
 
     def sample() -> None:
@@ -651,14 +653,15 @@ def load_phase(args: argparse.Namespace, servers: cluster.Cluster, balancer: Bal
     )
 
 
-def roll(servers: cluster.Cluster, rotation: Any, after: float, restarts: list[tuple[float, float, int]]) -> None:
-    """A rolling restart: each instance in turn out of the rotation, SIGTERM, its exit, started again,
-    ``/readyz``, back in the rotation. Records (out, back, exit code) in ``restarts``."""
+def roll(servers: cluster.Cluster, rotation: Any, after: float, drain: float, restarts: list[tuple[float, float, int]]) -> None:
+    """A rolling restart: each instance in turn out of the rotation ``drain`` seconds before its SIGTERM
+    (0: left in, the balancer learns from refused connections), its exit, started again, ``/readyz``,
+    back in the rotation. Records (out, back, exit code) in ``restarts``."""
     time.sleep(after)
     for index, instance in enumerate(servers.instances):
-        rotation[index] = 0
+        rotation[index] = 0 if drain else 1
         out = time.monotonic()
-        time.sleep(DRAIN_SECONDS)
+        time.sleep(drain)
         code = instance.stop()
         instance.start()
         rotation[index] = 1
@@ -685,15 +688,16 @@ def report_phase(args: argparse.Namespace, servers: cluster.Cluster, phase: Phas
     print(f"\nload: {shape}, {phase.elapsed:.0f} s; load average {phase.load[0]:.1f} → {phase.load[1]:.1f}")
     report_logins(phase.records, phase.elapsed)
     if phase.restarts:
-        report_restarts(servers, phase)
+        report_restarts(servers, phase, args.drain)
     report_costs(args, servers, phase)
 
 
-def report_restarts(servers: cluster.Cluster, phase: Phase) -> None:
+def report_restarts(servers: cluster.Cluster, phase: Phase, drain: float) -> None:
     """Each restart, and the logins under way when an instance left the rotation: begun before, ended after
     (their next steps went to the other instances, or to the restarted one)."""
     for (out, back, code), instance in zip(phase.restarts, servers.instances, strict=False):
-        print(f"{instance.server.name}: out of the rotation, SIGTERM, exit code {code}, ready and back after {back - out:.1f} s")
+        how = f"out of the rotation, SIGTERM {drain:g} s later" if drain else "SIGTERM while in the rotation"
+        print(f"{instance.server.name}: {how}, exit code {code}, ready and back after {back - out:.1f} s")
     for instance in servers.instances[len(phase.restarts) :]:
         print(f"{instance.server.name}: NOT restarted (the error is above); its log:\n{instance.run_demo.log_tail(instance.server.log)}")
     spanning = [record for record in phase.records if any(record[0] < out < record[1] for out, _, _ in phase.restarts)]
