@@ -15,7 +15,6 @@ import dataclasses
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,19 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from broker.config import RATE_LIMIT_KEYS
-from tests.broker.served import children
+from tests.broker.served import children, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A rate limit far above any load of this machine: the limiter counts (its cost and its calls to
 #: Redis are in the figures) and never refuses.
 FAR_LIMIT = "1000000 per minute"
 STOP_SECONDS = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def demo_module() -> Any:
