@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.config import RATE_LIMIT_KEYS
-from tests.broker.served import children, free_port
+from examples.localhost import children, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A rate limit far above any load of this machine: the limiter counts (its cost and its calls to

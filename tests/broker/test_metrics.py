@@ -27,7 +27,8 @@ from broker.errors import ConfigError
 from broker.extensions import db
 from broker.ops import gunicornhooks, serve
 from broker.web import metrics
-from tests.broker.served import ROOT, children, environment, free_port, wait_for
+from examples.localhost import children, free_port
+from tests.broker.served import ROOT, environment, wait_for
 from tests.databases import TEST_SNILS_KEY, MigratedDatabases
 
 TOKEN = "t" * 40
