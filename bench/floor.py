@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import socket
 import subprocess
 import sys
 import time
@@ -41,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import machine  # noqa: E402
 from bench.certificates import self_signed_rsa  # noqa: E402
 from bench.login_load import cpu_and_rss, pids_matching  # noqa: E402
+from examples.localhost import free_port  # noqa: E402
 
 CMS, JWT = "CMS client_secret (RSA-2048)", "RS256 JWT (joserfc)"
 GOST_SECRET, GOST_SECRET_CHECK = "GOST client_secret (pure Python)", "GOST client_secret verified"
@@ -118,12 +118,6 @@ def gost_costs(secret_input: bytes, count: int) -> dict[str, float]:
         GOST_TOKEN: cpu_per_call(lambda: sign(token_input), count),
         GOST_TOKEN_CHECK: cpu_per_call(lambda: signature.verify(curve, point, streebog.streebog256(token_input), token_signature), count),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def server_cpu_per_request(app: str, count: int) -> float:

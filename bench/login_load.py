@@ -25,6 +25,28 @@ instance folder, free ports, rate limits off), measures, and stops them. The cur
 legacy flow signs a detached RSA CMS and gets RS256 tokens. Both servers run with
 ``GOST_BACKEND`` as given (default ``python``: pure-Python GOST). It ends with each flow's broker
 CPU per login and their ratio.
+
+    .venv/bin/python bench/login_load.py --instances 2 [--database-url postgresql+psycopg://…/DB]
+        [--redis-url redis://…/N] [--flow current] [--rate R] [--seconds 20] [--soak 300 [--rate-of-peak 0.7]]
+        [--rolling-restart]
+
+runs several brokers as production does, without `make run`: the mock ESIA and ``--instances``
+``broker serve`` processes (``--workers`` × ``--threads`` each; one config, one SECRET_KEY and
+keys, one database: a SQLite file, or the PostgreSQL database given, whose public schema is
+replaced) behind one public address, with ``REDIS_URL`` if given (bench/cluster.py). The load
+generator is the load balancer (bench/balancer.py): each request goes to the next instance in
+turn with the public ``Host``, so the steps of one login land on different instances. The load
+phase runs ``--users`` back to back, or ``--rate`` logins/s arriving at random (Poisson, open
+loop: each login timed from when it was due) for ``--seconds``; it prints logins/s, errors,
+p50/p99, and per login what the servers spent and kept (bench/costs.py): broker CPU (and so
+logins/s per broker core), database commits and rows written per table, the tables' growth and
+their rows' compacted size, with that at 1 M logins a day over the retention settings, Redis
+round trips, database connections, memory per instance. ``--rolling-restart`` restarts each
+instance in turn during that phase (out of the rotation, SIGTERM, exit, start, ``/readyz``, back)
+and counts the logins under way that were lost. ``--soak S`` then runs S seconds at ``--rate``,
+or at ``--rate-of-peak`` × the load phase's logins/s, and compares each broker process's memory
+after a warm-up with the end (pass: 0 errors and growth under 10 %). Rate limits are on, far above
+the load (``--rate-limits far``), so that the limiter's work and its Redis calls count.
 """
 
 from __future__ import annotations
@@ -32,21 +54,24 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import http.client
-import io
+import importlib
 import json
 import multiprocessing
 import os
+import random
 import resource
 import secrets
-import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -55,7 +80,9 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import machine  # noqa: E402
+from bench import cluster, costs, machine  # noqa: E402
+from bench.balancer import Balancer  # noqa: E402
+from bench.cluster import demo_module, free_port, prepare_instance  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -65,12 +92,16 @@ class Browser:
 
     ``requests`` costs about 0.7 ms of CPU per call; on a 2-core machine that shares the CPU
     with the servers it measures, the load generator must be cheap. Cookies are kept per
-    host by name (the servers set them on ``/``); a cookie set to expire is dropped.
+    host by name (the servers set them on ``/``); a cookie set to expire is dropped. With a
+    ``balancer`` (``--instances``), requests to its public address go to the instance it picks,
+    with the public ``Host`` header.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, balancer: Balancer | None = None) -> None:
+        self.balancer = balancer
         self.connections: dict[str, http.client.HTTPConnection] = {}
         self.cookies: dict[str, dict[str, str]] = {}
+        self.reopened: Counter[str] = Counter()  # by host:port
 
     def request(
         self, method: str, url: str, body: dict[str, str] | None = None, headers: dict[str, str] | None = None
@@ -85,20 +116,10 @@ class Browser:
             payload = urlencode(body).encode()
             sent["Content-Type"] = "application/x-www-form-urlencoded"
         target = parts.path + ("?" + parts.query if parts.query else "")
-        for attempt in (1, 2):  # a keep-alive connection the server closed: reconnect once
-            connection = self.connections.get(parts.netloc)
-            if connection is None:
-                connection = self.connections[parts.netloc] = http.client.HTTPConnection(parts.netloc, timeout=30)
-            try:
-                connection.request(method, target, body=payload, headers=sent)
-                response = connection.getresponse()
-                data = response.read()
-                break
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                connection.close()
-                del self.connections[parts.netloc]
-                if attempt == 2:
-                    raise
+        if self.balancer is not None and parts.netloc == self.balancer.public:
+            response, data = self.send_balanced(self.balancer, method, target, payload, {**sent, "Host": parts.netloc})
+        else:
+            response, data = self.send(parts.netloc, method, target, payload, sent)
         for header in response.headers.get_all("Set-Cookie") or []:
             cookie = SimpleCookie()
             cookie.load(header)
@@ -108,6 +129,50 @@ class Browser:
                 else:
                     jar[name] = morsel.value
         return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+    def send(
+        self, netloc: str, method: str, target: str, payload: bytes | None, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        """One request on the keep-alive connection to ``netloc``; a kept-alive connection the server
+        closed before answering (it closes idle ones) is opened again once, as browsers do."""
+        for attempt in (1, 2):
+            connection = self.connections.get(netloc)
+            if connection is None:
+                connection = self.connections[netloc] = http.client.HTTPConnection(netloc, timeout=30)
+            kept_alive = connection.sock is not None
+            try:
+                connection.request(method, target, body=payload, headers=headers)
+                response = connection.getresponse()
+                return response, response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.drop(netloc)
+                if attempt == 2 or not kept_alive:
+                    raise
+                self.reopened[netloc] += 1
+            except OSError:  # refused, unreachable: the caller decides
+                self.drop(netloc)
+                raise
+        raise AssertionError("unreachable")
+
+    def send_balanced(
+        self, balancer: Balancer, method: str, target: str, payload: bytes | None, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        """One request to the instance ``balancer`` picks; sent again to the next one only when the
+        connection was refused, so before anything was sent."""
+        for attempt in range(1, len(balancer.upstreams) + 1):
+            upstream = balancer.pick()
+            try:
+                return self.send(upstream, method, target, payload, headers)
+            except ConnectionRefusedError:
+                balancer.refused(upstream)
+                if attempt == len(balancer.upstreams):
+                    raise
+        raise AssertionError("unreachable")
+
+    def drop(self, netloc: str) -> None:
+        connection = self.connections.pop(netloc, None)
+        if connection is not None:
+            connection.close()
 
     def clear_cookies(self) -> None:
         self.cookies.clear()
@@ -124,6 +189,7 @@ def one_login(browser: Browser, args: argparse.Namespace) -> None:
         "code_challenge": challenge, "code_challenge_method": "S256", "region": args.region,
     })  # fmt: skip
     login_form = follow(browser, f"{args.broker}/oidc/authorize?{query}", lambda url: urlsplit(url).path == "/login")
+    time.sleep(args.think)  # the person at ESIA's login page
     status, headers, _ = browser.request("POST", login_form, {"login": args.person, "password": "test1234"})
     assert status in (301, 302, 303), f"ESIA login: {status}"
     callback = follow(browser, urljoin(login_form, headers["location"]), lambda url: url.startswith(args.redirect_uri))
@@ -148,19 +214,70 @@ def follow(browser: Browser, url: str, stop: Callable[[str], bool]) -> str:
     return url
 
 
-def user(args: argparse.Namespace, deadline: float, results: multiprocessing.Queue[tuple[list[float], int]]) -> None:
-    browser = Browser()
-    latencies: list[float] = []
-    errors = 0
-    while time.monotonic() < deadline:
+#: One login as a load process saw it: when it was due (monotonic seconds), when it ended, and
+#: its error ("" for a token response).
+Record = tuple[float, float, str]
+
+
+def user(
+    args: argparse.Namespace, deadline: float, results: multiprocessing.Queue[tuple[list[Record], Counter[str]]],
+    balancer: Balancer | None = None, rate: float | None = None, seed: int = 0,
+) -> None:  # fmt: skip
+    """Logins until ``deadline``: back to back, or at Poisson arrivals of ``rate`` per second (open
+    loop: each login timed from when it was due, so that a slow server cannot slow the arrivals)."""
+    browser = Browser(balancer)
+    arrivals = random.Random(seed)
+    records: list[Record] = []
+    due = time.monotonic()
+    while True:
+        due = due + arrivals.expovariate(rate) if rate else time.monotonic()
+        if due >= deadline:
+            break
+        time.sleep(max(0.0, due - time.monotonic()))
         browser.clear_cookies()  # a new person each time: no SSO shortcut
-        started = time.perf_counter()
         try:
             one_login(browser, args)
-            latencies.append(time.perf_counter() - started)
-        except (AssertionError, OSError, http.client.HTTPException, ValueError, KeyError):
-            errors += 1
-    results.put((latencies, errors))
+            records.append((due, time.monotonic(), ""))
+        except (AssertionError, OSError, http.client.HTTPException, ValueError, KeyError) as error:
+            records.append((due, time.monotonic(), f"{type(error).__name__}: {error}"[:80]))
+    upstreams = balancer.upstreams if balancer else []
+    retries = Counter(
+        {"reopened": sum(browser.reopened[upstream] for upstream in upstreams), "refused": balancer.refusals if balancer else 0}
+    )
+    results.put((records, retries))
+
+
+def drive(
+    args: argparse.Namespace, seconds: float, balancer: Balancer | None = None, rate: float | None = None,
+    every: Callable[[], None] | None = None,
+) -> tuple[list[Record], float, Counter[str]]:  # fmt: skip
+    """``args.users`` load processes for ``seconds`` (at ``rate`` logins/s in all, if given),
+    calling ``every`` about every 0.2 s meanwhile; returns their logins, the elapsed time, and how
+    often a request went out again (``reopened``: a kept-alive connection the server had closed;
+    ``refused``: to another instance; both for requests to the balanced instances only)."""
+    results: multiprocessing.Queue[tuple[list[Record], Counter[str]]] = multiprocessing.Queue()
+    deadline = time.monotonic() + seconds
+    started = time.perf_counter()
+    share = rate / args.users if rate else None
+    workers = [
+        multiprocessing.Process(target=user, args=(args, deadline, results, balancer, share, secrets.randbits(32)))
+        for _ in range(args.users)
+    ]
+    for worker in workers:
+        worker.start()
+    while any(worker.is_alive() for worker in workers) and results.qsize() < len(workers):
+        if every is not None:
+            every()
+        time.sleep(0.2)
+    records: list[Record] = []
+    retries: Counter[str] = Counter()
+    for _ in workers:
+        done, again = results.get()
+        records += done
+        retries += again
+    for worker in workers:
+        worker.join()
+    return records, time.perf_counter() - started, retries
 
 
 def pids_matching(match: str) -> list[int]:
@@ -240,28 +357,21 @@ def measure(args: argparse.Namespace, pids: list[int], esia_pids: list[int]) -> 
     cpu_before, _ = cpu_and_rss(pids)
     esia_before, busy_before = cpu_and_rss(esia_pids)[0], machine_busy_seconds()
     own_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    results: multiprocessing.Queue[tuple[list[float], int]] = multiprocessing.Queue()
-    deadline = time.monotonic() + args.seconds
-    started = time.perf_counter()
-    workers = [multiprocessing.Process(target=user, args=(args, deadline, results)) for _ in range(args.users)]
     peak_rss = 0
-    for worker in workers:
-        worker.start()
-    while any(worker.is_alive() for worker in workers) and results.qsize() < len(workers):
+
+    def sample() -> None:
+        nonlocal peak_rss
         peak_rss = max(peak_rss, cpu_and_rss(pids)[1])
-        time.sleep(0.2)
-    outcomes = [results.get() for _ in workers]
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - started
+
+    records, elapsed, _ = drive(args, args.seconds, every=sample)
     cpu_after, _ = cpu_and_rss(pids)
     esia_after, busy_after = cpu_and_rss(esia_pids)[0], machine_busy_seconds()
     own_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return Measured(
         users=args.users,
         elapsed=elapsed,
-        latencies=sorted(latency for done, _ in outcomes for latency in done),
-        errors=sum(e for _, e in outcomes),
+        latencies=sorted(ended - due for due, ended, error in records if not error),
+        errors=sum(1 for *_, error in records if error),
         broker_cpu=cpu_after - cpu_before,
         esia_cpu=esia_after - esia_before,
         load_cpu=(own_after.ru_utime + own_after.ru_stime) - (own_before.ru_utime + own_before.ru_stime),
@@ -311,9 +421,15 @@ def main() -> None:
         "measure each, and compare their broker CPU per login",
     )
     parser.add_argument("--rounds", type=int, default=2, help="with --flows: how many times to run each flow, interleaved")
-    parser.add_argument("--gost-backend", default="python", help="with --flows: GOST_BACKEND of both servers (python, engine, auto)")
+    parser.add_argument(
+        "--gost-backend", default="python", help="with --flows or --instances: GOST_BACKEND of the servers (python, engine, auto)"
+    )
+    add_instances_arguments(parser)
     args = parser.parse_args()
 
+    if args.instances:
+        run_instances(args)
+        return
     if args.flows:
         compare_flows(args, [flow.strip() for flow in args.flows.split(",")])
         return
@@ -327,35 +443,38 @@ def main() -> None:
     report(run)
 
 
+def add_instances_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("--instances: brokers behind one address, started here (the servers' costs per login)")
+    group.add_argument(
+        "--instances", type=int, help="start the mock ESIA and this many `broker serve` processes (one config, one database)"
+    )
+    group.add_argument("--workers", type=int, default=1, help="gunicorn workers per instance")
+    group.add_argument("--threads", type=int, default=4, help="threads per worker")
+    group.add_argument("--flow", choices=FLOWS, default="current", help="ESIA's flow")
+    group.add_argument("--database-url", help="PostgreSQL (its public schema is replaced); default: a SQLite file")
+    group.add_argument("--redis-url", help="the brokers' REDIS_URL (its commands are counted through MONITOR)")
+    group.add_argument(
+        "--rate-limits", choices=("off", "far"), default="far",
+        help="far (default): on, every limit 1,000,000 per minute, so that the limiter counts (in memory or in Redis) "
+        "and never refuses; off: BROKER_RATE_LIMITS_ENABLED=false",
+    )  # fmt: skip
+    group.add_argument("--rate", type=float, help="logins/s arriving (Poisson, open loop) instead of --users back to back")
+    group.add_argument("--soak", type=float, help="then this many seconds at --rate, or at --rate-of-peak × the load phase's logins/s")
+    group.add_argument("--rate-of-peak", type=float, default=0.7)
+    group.add_argument("--rolling-restart", action="store_true", help="restart each instance in turn during the load phase")
+    group.add_argument(
+        "--drain", type=float, default=1.0,
+        help="with --rolling-restart: seconds an instance is out of the rotation before its SIGTERM (0: never taken out)",
+    )  # fmt: skip
+    group.add_argument(
+        "--think", type=float, default=0.0,
+        help="seconds each person spends at ESIA's login page (then many logins are under way across a restart)",
+    )  # fmt: skip
+
+
 # --- --flows: the servers started here, one flow at a time -----------------------------------
 
 FLOWS = ("legacy", "current")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def demo_module() -> Any:
-    """examples/run_demo.py, whose setup `make run` uses: the same servers, settings and registry."""
-    sys.path.insert(0, str(ROOT / "examples"))
-    import run_demo  # type: ignore[import-not-found]
-
-    return run_demo
-
-
-def prepare_instance(run_demo: Any, instance: Path) -> tuple[Path, Any]:
-    """Config, migrated database and the demo registry, as `make run` prepares them (its output
-    hidden); returns the config's path and the registry's verdicts."""
-    from broker import create_app
-
-    config_path = run_demo.ensure_dev_config(instance)
-    os.environ.update({k: v for k, v in run_demo.base_env(instance).items() if k.startswith("BROKER_")})
-    with contextlib.redirect_stdout(io.StringIO()):
-        verdicts = run_demo.report(create_app(), config_path)
-    return config_path, verdicts
 
 
 def start_flow(
@@ -417,6 +536,270 @@ def compare_flows(args: argparse.Namespace, flows: list[str]) -> None:
         ratio = statistics.fmean(broker_ms["current"]) / statistics.fmean(broker_ms["legacy"])
         verdict = "met" if ratio <= 1.5 else "NOT met"
         print(f"current / legacy: {ratio:.2f} (target: at most 1.5, {verdict})")
+
+
+# --- --instances: brokers behind one address, the stores' costs, a soak, a rolling restart --------
+
+#: Memory samples of the brokers during a soak, and the growth a soak must stay under.
+SAMPLE_SECONDS = 5.0
+GROWTH_LIMIT = 0.10
+#: How often the database's connections are counted during a load phase.
+CONNECTIONS_SECONDS = 2.0
+#: Logins a day of the sizing figures.
+MILLION = 1_000_000
+
+
+@dataclass
+class Phase:
+    """One load phase against the cluster: the logins, and what the servers spent meanwhile."""
+
+    records: list[Record]
+    elapsed: float
+    broker_cpu: list[float] | None  # seconds, per instance; None when they restarted (their processes changed)
+    store: costs.Store | None
+    redis: costs.RedisCommands | None
+    most_connections: int | None
+    load: tuple[float, float]  # load average (1 min) at the start and the end
+    retries: Counter[str]
+    restarts: list[tuple[float, float, int]] = field(default_factory=list)  # from, to, exit code
+    compact: dict[str, tuple[int, int]] = field(default_factory=dict)  # table: bytes and rows, compacted
+    mock_cpu: float = 0.0
+    busy: float = 0.0  # the whole machine's busy CPU seconds (other sessions' too)
+
+    @property
+    def done(self) -> list[Record]:
+        return [record for record in self.records if not record[2]]
+
+    def per_login(self, value: float) -> float:
+        return value / len(self.done) if self.done else float("nan")
+
+
+def run_instances(args: argparse.Namespace) -> None:
+    """``--instances``: start the servers, warm up, measure a load phase, then soak if asked."""
+    settings = cluster.Settings(
+        flow=args.flow, instances=args.instances, workers=args.workers, threads=args.threads, database_url=args.database_url,
+        redis_url=args.redis_url, gost_backend=args.gost_backend, rate_limits=args.rate_limits,
+    )  # fmt: skip
+    if args.database_url and costs.is_postgres(args.database_url):
+        importlib.import_module("bench.import").reset_postgres(args.database_url)  # a fresh schema: sizes from zero
+    print(f"machine: {machine.describe()}; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{settings.instances} instances of `broker serve` × {settings.workers} worker(s) × {settings.threads} threads, "
+        f"ESIA flow {settings.flow}, GOST_BACKEND={settings.gost_backend}, rate limits {settings.rate_limits}; "
+        f"database {'PostgreSQL' if args.database_url else 'SQLite'}, Redis {'yes' if args.redis_url else 'no'}; "
+        f"person {args.person} (linked: signed_in)"
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-instances-") as folder,
+        cluster.started(Path(folder), settings, secrets.token_urlsafe(32)) as servers,
+    ):
+        args.broker, args.redirect_uri, args.client_secret = f"http://{servers.public}", servers.redirect_uri, servers.client_secret
+        rotation = multiprocessing.Array("b", [1] * len(servers.instances), lock=False)
+        balancer = Balancer(servers.public, [instance.netloc for instance in servers.instances], rotation)
+        for _ in range(max(1, args.warmup)):
+            one_login(Browser(balancer), args)  # fail fast, and warm up every worker
+        phase = load_phase(args, servers, balancer, rotation)
+        report_phase(args, servers, phase)
+        if args.soak:
+            peak = len(phase.done) / phase.elapsed
+            rate = args.rate or args.rate_of_peak * peak
+            soak(args, servers, balancer, rate, f"{args.rate_of_peak:.0%} of {peak:.1f}/s" if not args.rate else "--rate")
+
+
+def load_phase(args: argparse.Namespace, servers: cluster.Cluster, balancer: Balancer, rotation: Any) -> Phase:
+    """``args.seconds`` of load (closed loop, or ``args.rate`` arrivals), the stores' counters around it,
+    and with ``args.rolling_restart`` each instance restarted in turn meanwhile."""
+    time.sleep(costs.STATS_DELAY if costs.is_postgres(servers.database_url) else 0)  # the warm-up in the statistics
+    store_before = costs.snapshot(servers.database_url)
+    cpu_before = [cpu_and_rss(instance.pids())[0] for instance in servers.instances]
+    mock_before, busy_before = cpu_and_rss(servers.mock.pids())[0], machine_busy_seconds()
+    load_before = os.getloadavg()[0]
+    most: list[int] = []
+    restarts: list[tuple[float, float, int]] = []
+    roller = threading.Thread(target=roll, args=(servers, rotation, args.seconds * 0.2, args.drain, restarts), daemon=True)
+    started = time.monotonic()
+
+    def sample() -> None:
+        if len(most) < (time.monotonic() - started) / CONNECTIONS_SECONDS:
+            most.append(costs.connections(servers.database_url) or 0)
+
+    with costs.RedisCommands(args.redis_url) if args.redis_url else contextlib.nullcontext() as redis:
+        if args.rolling_restart:
+            roller.start()
+        records, elapsed, retries = drive(args, args.seconds, balancer, args.rate, every=sample)
+        if args.rolling_restart:
+            roller.join()
+    load_after = os.getloadavg()[0]
+    cpu = [cpu_and_rss(instance.pids())[0] - before for instance, before in zip(servers.instances, cpu_before, strict=True)]
+    mock_cpu, busy = cpu_and_rss(servers.mock.pids())[0] - mock_before, machine_busy_seconds() - busy_before
+    time.sleep(costs.STATS_DELAY if costs.is_postgres(servers.database_url) else 0)
+    store = costs.snapshot(servers.database_url).minus(store_before)
+    if store.commits is not None:  # less this script's own: the snapshot before, the connection counts
+        store = dataclasses.replace(store, commits=store.commits - costs.SNAPSHOT_TRANSACTIONS - len(most))
+    grown = [name for name, table in store.tables.items() if table.inserted]
+    return Phase(
+        records=records,
+        elapsed=elapsed,
+        broker_cpu=None if args.rolling_restart else cpu,
+        store=store,
+        redis=redis if isinstance(redis, costs.RedisCommands) else None,
+        most_connections=max(most, default=0) if store.commits is not None else None,
+        load=(load_before, load_after),
+        retries=retries,
+        restarts=restarts,
+        compact=costs.compact_sizes(servers.database_url, grown),
+        mock_cpu=mock_cpu,
+        busy=busy,
+    )
+
+
+def roll(servers: cluster.Cluster, rotation: Any, after: float, drain: float, restarts: list[tuple[float, float, int]]) -> None:
+    """A rolling restart: each instance in turn out of the rotation ``drain`` seconds before its SIGTERM
+    (0: left in, the balancer learns from refused connections), its exit, started again, ``/readyz``,
+    back in the rotation. Records (out, back, exit code) in ``restarts``."""
+    time.sleep(after)
+    for index, instance in enumerate(servers.instances):
+        rotation[index] = 0 if drain else 1
+        out = time.monotonic()
+        time.sleep(drain)
+        code = instance.stop()
+        instance.start()
+        rotation[index] = 1
+        restarts.append((out, time.monotonic(), code))
+        time.sleep(2.0)
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))]
+
+
+def report_logins(records: list[Record], elapsed: float) -> None:
+    latencies = sorted(ended - due for due, ended, error in records if not error)
+    errors = Counter(error for *_, error in records if error)
+    print(f"logins: {len(latencies)} ({len(latencies) / elapsed:.1f}/s), errors: {sum(errors.values())}")
+    for error, count in errors.most_common(5):
+        print(f"  {count} × {error}")
+    if latencies:
+        print(f"whole login: p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms")
+
+
+def report_phase(args: argparse.Namespace, servers: cluster.Cluster, phase: Phase) -> None:
+    shape = f"{args.users} users back to back" if not args.rate else f"{args.rate:.1f} logins/s arriving (Poisson)"
+    print(f"\nload: {shape}, {phase.elapsed:.0f} s; load average {phase.load[0]:.1f} → {phase.load[1]:.1f}")
+    report_logins(phase.records, phase.elapsed)
+    if phase.restarts:
+        report_restarts(servers, phase, args.drain)
+    report_costs(args, servers, phase)
+
+
+def report_restarts(servers: cluster.Cluster, phase: Phase, drain: float) -> None:
+    """Each restart, and the logins under way when an instance left the rotation: begun before, ended after
+    (their next steps went to the other instances, or to the restarted one)."""
+    for (out, back, code), instance in zip(phase.restarts, servers.instances, strict=False):
+        how = f"out of the rotation, SIGTERM {drain:g} s later" if drain else "SIGTERM while in the rotation"
+        print(f"{instance.server.name}: {how}, exit code {code}, ready and back after {back - out:.1f} s")
+    for instance in servers.instances[len(phase.restarts) :]:
+        print(f"{instance.server.name}: NOT restarted (the error is above); its log:\n{instance.run_demo.log_tail(instance.server.log)}")
+    spanning = [record for record in phase.records if any(record[0] < out < record[1] for out, _, _ in phase.restarts)]
+    lost = sum(1 for *_, error in spanning if error)
+    print(f"logins under way when an instance left: {len(spanning)}, lost: {lost}; requests sent again: "
+          f"{phase.retries['refused']} to another instance (connection refused), {phase.retries['reopened']} on a new "
+          "connection (a kept-alive one closed before any answer)")  # fmt: skip
+
+
+def report_costs(args: argparse.Namespace, servers: cluster.Cluster, phase: Phase) -> None:
+    """Per login: broker CPU, database commits and rows, Redis commands, bytes stored; memory per instance."""
+    from broker.config import DEFAULTS
+
+    logins = len(phase.done)
+    print(f"\nper login ({logins} logins):")
+    if phase.broker_cpu is not None:
+        ms = phase.per_login(sum(phase.broker_cpu)) * 1000
+        shares = ", ".join(f"{cpu / sum(phase.broker_cpu):.0%}" for cpu in phase.broker_cpu)
+        print(f"  broker CPU {ms:.1f} ms (instances' shares {shares}): {1000 / ms:.0f} logins/s per broker core")
+    print(f"  CPU elsewhere: mock ESIA {phase.per_login(phase.mock_cpu) * 1000:.1f} ms; the whole machine "
+          f"{phase.per_login(phase.busy) * 1000:.1f} ms ({phase.busy / phase.elapsed / (os.cpu_count() or 1):.0%} busy, "
+          "other sessions' work included)")  # fmt: skip
+    store = phase.store
+    if store is not None:
+        if store.commits is not None:
+            print(f"  database commits {phase.per_login(store.commits):.2f} (every connection of the database, /readyz too)")
+        rows = "inserted" if store.commits is not None else "net rows"  # SQLite keeps no write statistics
+        print(f"  {'':<16} {rows:>8} {'updated':>8} {'deleted':>8} {'growth':>8} {'row':>8} {'rows':>5}   1 M logins a day:")
+        print(f"  {'table':<16} {'':>8} {'':>8} {'':>8} {'bytes':>8} {'bytes':>8} {'left':>5} {'a day':>10}  kept (retention)")
+        kept = costs.kept_seconds(DEFAULTS)
+        for name, table in sorted(store.tables.items(), key=lambda item: -item[1].size):
+            if table.inserted or table.updated or table.deleted or table.size:
+                print(table_line(phase, name, table, kept.get(name)))
+    if phase.redis is not None:
+        for what, counts in (("calls (round trips)", phase.redis.counts), ("commands run by its scripts", phase.redis.scripted)):
+            named = ", ".join(f"{name} {phase.per_login(count):.2f}" for name, count in counts.most_common())
+            print(f"  Redis {what} {phase.per_login(sum(counts.values())):.2f} ({named or 'none'})")
+    if phase.most_connections is not None:
+        workers = len(servers.instances) * args.workers
+        print(f"  database connections at most {phase.most_connections} ({phase.most_connections / workers:.1f} per worker, "
+              f"{args.threads} threads each)")  # fmt: skip
+    for instance in servers.instances:
+        pss = [costs.memory(pid)[1] / 2**20 for pid in instance.pids()]
+        each = ", ".join(f"{'worker' if number else 'master'} {mb:.0f}" for number, mb in enumerate(pss))
+        print(f"  memory of {instance.server.name}: {sum(pss):.0f} MB PSS ({each}; RSS counts shared pages in each)")
+
+
+def table_line(phase: Phase, name: str, table: costs.Table, kept: float | None) -> str:
+    """One table per login: rows written, the table's growth in bytes, and what stays: rows left
+    (a pending login, deleted within its login, leaves none) at their compacted size; that at 1 M
+    logins a day for one day, and for as long as the retention settings keep it (``kept`` seconds)."""
+    rows = " ".join(f"{'-':>8}" if count is None else f"{phase.per_login(count):>8.2f}"
+                    for count in (table.inserted, table.updated, table.deleted))  # fmt: skip
+    line = f"  {name:<16} {rows} {phase.per_login(table.size):>8,.0f}"
+    size, count = phase.compact.get(name, (0, 0))
+    if not count:
+        return line
+    left = phase.per_login(table.inserted - (table.deleted or 0))
+    day = size / count * left * MILLION
+    line += f" {size / count:>8,.0f} {left:>5.2f} {day / 1e9:>7.2f} GB"
+    if kept is not None:
+        line += f"  {day * kept / costs.DAY / 1e9:,.1f} GB over {kept / costs.DAY:.3g} days"
+    return line
+
+
+def soak(args: argparse.Namespace, servers: cluster.Cluster, balancer: Balancer, rate: float, said: str) -> None:
+    """``args.soak`` seconds at ``rate`` logins/s: errors, latency, and each broker process's memory
+    after a warm-up (a tenth of the soak, at most 30 s) against the end."""
+    samples: list[tuple[float, dict[int, tuple[int, int]]]] = []
+    started = time.monotonic()
+    names = servers.broker_processes()
+
+    def sample() -> None:
+        if not samples or time.monotonic() - samples[-1][0] >= SAMPLE_SECONDS:
+            samples.append((time.monotonic(), {pid: costs.memory(pid) for pid in servers.broker_pids()}))
+
+    load_before = os.getloadavg()[0]
+    records, elapsed, _ = drive(args, args.soak, balancer, rate, every=sample)
+    sample()
+    print(f"\nsoak: {rate:.1f} logins/s ({said}), Poisson arrivals, {elapsed:.0f} s; "
+          f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f}")  # fmt: skip
+    report_logins(records, elapsed)
+    warm = next((memory for at, memory in samples if at - started >= min(30.0, args.soak / 10)), samples[0][1])
+    growth = memory_growth(warm, samples[-1][1], names)
+    errors = sum(1 for *_, error in records if error)
+    verdict = "PASS" if errors == 0 and growth < GROWTH_LIMIT else "FAIL"
+    print(f"soak: {errors} errors, largest memory growth {growth:+.1%} (limit {GROWTH_LIMIT:.0%}): {verdict}")
+
+
+def memory_growth(warm: dict[int, tuple[int, int]], end: dict[int, tuple[int, int]], names: dict[int, str]) -> float:
+    """Print each broker process's memory (RSS, PSS) after the warm-up and at the end; return the
+    largest growth of PSS (infinite when a process was replaced: a worker that crashed or timed out)."""
+    growths = []
+    for pid in sorted(set(warm) | set(end)):
+        if pid not in warm or pid not in end or not warm[pid][1]:
+            print(f"  process {pid} ({names.get(pid, 'new')}): {'gone' if pid in warm else 'started'} during the soak")
+            growths.append(float("inf"))
+            continue
+        growths.append(end[pid][1] / warm[pid][1] - 1)
+        print(f"  {names[pid]} ({pid}): PSS {warm[pid][1] / 2**20:.1f} → {end[pid][1] / 2**20:.1f} MB ({growths[-1]:+.1%}), "
+              f"RSS {warm[pid][0] / 2**20:.1f} → {end[pid][0] / 2**20:.1f} MB")  # fmt: skip
+    return max(growths)
 
 
 if __name__ == "__main__":

@@ -121,12 +121,12 @@ def settings_from_running() -> tuple[str, str, str]:
 
 def settings_of_own_instance(flow: str, instance: Path, stack: contextlib.ExitStack) -> tuple[str, str, str]:
     """A fresh demo instance in ``instance`` and the mock ESIA for ``flow`` (stopped with ``stack``)."""
-    from bench import login_load
+    from bench import cluster
 
-    run_demo = login_load.demo_module()
+    run_demo = cluster.demo_module()
     secret = secrets.token_urlsafe(32)
-    config_path, verdicts = login_load.prepare_instance(run_demo, instance)
-    ports = run_demo.Ports(login_load.free_port(), login_load.free_port(), login_load.free_port())
+    config_path, verdicts = cluster.prepare_instance(run_demo, instance)
+    ports = run_demo.Ports(cluster.free_port(), cluster.free_port(), cluster.free_port())
     broker_env = run_demo.broker_settings(instance, ports, secret, config_path, run_demo.FLOWS[flow])
     mock = run_demo.make_servers(instance, ports, broker_env, secret, verdicts, run_demo.FLOWS[flow])[0]
     process = run_demo.start(mock)

@@ -14,7 +14,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script (make screenshots): the project's packages
+
+from examples.localhost import free_port  # noqa: E402
+
 CHROMIUM = Path("/usr/bin/chromium")
 PHONE = {"width": 390, "height": 844}
 #: The longest picture: two phone screens (the staff pages run long on a phone).
@@ -33,12 +36,6 @@ PASSWORD = "test1234"  # the demo's test persons' (examples/run_demo.py prints i
 STAFF_PASSWORD = "screenshots-only-" + os.urandom(6).hex()
 READY_MARK = "Откройте / open:"
 START_SECONDS = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager

@@ -4,7 +4,6 @@ gunicorn workers under it, and waiting until it answers; shared by the serve and
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,21 +21,6 @@ def environment(tmp_path: Path, database_url: str, **more: str) -> dict[str, str
     clean = {key: value for key, value in os.environ.items() if not key.startswith(("BROKER_", "FLASK_", "GUNICORN_", "PROMETHEUS_"))}
     clean.pop("DATABASE_URL", None)
     return {**clean, **SECRETS, "PYTHONPATH": str(ROOT), "BROKER_CONFIG": str(empty), "BROKER_DATABASE_URL": database_url, **more}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def children(pid: int) -> set[int]:
-    """The processes ``pid`` started (gunicorn's workers under its arbiter)."""
-    try:
-        return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
-    except OSError:
-        return set()
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:

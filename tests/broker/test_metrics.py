@@ -29,7 +29,8 @@ from broker.extensions import db
 from broker.login import attempts, decisions
 from broker.ops import gunicornhooks, serve
 from broker.web import metrics
-from tests.broker.served import ROOT, children, environment, free_port, wait_for
+from examples.localhost import children, free_port
+from tests.broker.served import ROOT, environment, wait_for
 from tests.builders import make_person
 from tests.databases import TEST_SNILS_KEY, MigratedDatabases
 

@@ -29,9 +29,9 @@ from broker.login.pending import Ended, Stage, Step
 from broker.login.redisstore import HOLD_SECONDS, TTL_SLACK, RedisPendingLogins, RedisUnavailableError
 from broker.login.sqlstore import SqlPendingLogins
 from broker.web import metrics
+from examples.localhost import free_port
 from matching import Reason
 from providers import AuthorizationRequest
-from tests.broker.served import free_port
 from tests.clock import FrozenClock
 from tests.databases import TEST_SNILS_KEY, MigratedDatabases
 from tests.redisdb import pending_logins_in_redis, require_redis

@@ -18,7 +18,8 @@ from flask import Flask
 
 from broker import create_app
 from broker.ops import serve
-from tests.broker.served import answers, children, environment, free_port, wait_for
+from examples.localhost import children, free_port
+from tests.broker.served import answers, environment, wait_for
 from tests.databases import MigratedDatabases
 
 

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.examples.demo import Demo, free_port, launch, server_groups, terminate, wait_until_ready
+from examples.localhost import free_port
+from tests.examples.demo import Demo, launch, server_groups, terminate, wait_until_ready
 
 
 @contextmanager

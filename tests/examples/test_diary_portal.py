@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 
 import matching
 from examples.diary_portal import REASONS, create_app
-from tests.examples.demo import ROOT, free_port
+from examples.localhost import free_port
+from tests.examples.demo import ROOT
 
 
 @pytest.fixture

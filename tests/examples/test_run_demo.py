@@ -21,7 +21,8 @@ import pytest
 import requests
 
 from examples.demo import ensure_dev_config
-from tests.examples.demo import ROOT, STOP_SECONDS, Demo, free_port, launch, server_groups, terminate, wait_until_ready
+from examples.localhost import free_port
+from tests.examples.demo import ROOT, STOP_SECONDS, Demo, launch, server_groups, terminate, wait_until_ready
 from tests.opensslgost import Openssl
 
 pytestmark = pytest.mark.flow

@@ -18,7 +18,7 @@ from broker import services
 from broker.db.models import DiarySession, EsiaLink, LoginAttempt
 from broker.extensions import db
 from broker.login.redisstore import RedisPendingLogins
-from tests.broker.served import free_port
+from examples.localhost import free_port
 from tests.databases import MigratedDatabases
 from tests.redisdb import pending_logins_in_redis, require_redis
 from tests.world import BROKER, PORTAL_CALLBACK, World, csrf, log_in, opened_world, start_login

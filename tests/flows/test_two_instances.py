@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from joserfc.jwk import KeySet
 import mock_esia
 from broker import create_app
 from broker.extensions import db
+from examples.localhost import free_port
 from tests.databases import POSTGRES_URL, MigratedDatabases
 from tests.liveserver import serving
 from tests.world import EXAMPLES, PORTAL_CALLBACK, PORTAL_SECRET, csrf
@@ -50,12 +50,6 @@ FRONT = "https://broker.test"
 START_SECONDS = 60.0
 STOP_SECONDS = 30.0
 TIMEOUT = 30  # every request the test sends
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
