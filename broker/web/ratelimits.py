@@ -49,6 +49,8 @@ from broker.errors import OAUTH_ENDPOINTS, ErrorSchema
 from broker.web.pages import render_too_many
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from flask import Flask, Response
 
 log = logging.getLogger(__name__)
@@ -121,30 +123,31 @@ class Windows(Protocol):
 class MemoryWindows:
     """Moving windows in this process's memory: per counter, the times of the requests of its last window.
 
-    Expired times are dropped as a counter is touched, and counters idle for a whole window are
-    swept every ``SWEEP_EVERY`` hits: no thread, no timer (the ``limits`` library's memory storage
-    starts a timer thread per hit). Thread-safe (gunicorn's threads share it).
+    Expired times are dropped as a counter is touched, and counters whose every request has left
+    their window are swept every ``SWEEP_EVERY`` hits: no thread, no timer (the ``limits``
+    library's memory storage starts a timer thread per hit). Thread-safe (gunicorn's threads share it).
     """
 
     SWEEP_EVERY = 10_000
 
-    def __init__(self) -> None:
-        self._times: dict[str, deque[float]] = {}
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._times: dict[str, tuple[float, deque[float]]] = {}  # key: (its window in seconds, the times in it)
         self._lock = threading.Lock()
         self._hits = 0
+        self._clock = clock
 
     def _window(self, limit: RateLimitItem, keys: tuple[str, ...], now: float) -> deque[float]:
         key = limit.key_for(*keys)
-        times = self._times.get(key)
-        if times is None:
-            times = self._times[key] = deque()
-        oldest = now - limit.get_expiry()
-        while times and times[0] <= oldest:
+        found = self._times.get(key)
+        if found is None:
+            found = self._times[key] = (float(limit.get_expiry()), deque())
+        seconds, times = found
+        while times and times[0] <= now - seconds:
             times.popleft()
         return times
 
     def hit(self, limit: RateLimitItem, *keys: str) -> bool:
-        now = time.time()
+        now = self._clock()
         with self._lock:
             times = self._window(limit, keys, now)
             if len(times) >= limit.amount:
@@ -157,19 +160,23 @@ class MemoryWindows:
 
     def test(self, limit: RateLimitItem, *keys: str) -> bool:
         with self._lock:
-            return len(self._window(limit, keys, time.time())) < limit.amount
+            return len(self._window(limit, keys, self._clock())) < limit.amount
 
     def reset_at(self, limit: RateLimitItem, *keys: str) -> float:
-        now = time.time()
+        now = self._clock()
         with self._lock:
             times = self._window(limit, keys, now)
             return times[0] + limit.get_expiry() if times else now
 
     def _sweep(self, now: float) -> None:
-        """Forget counters whose every request has left the longest window any of them has (a day)."""
-        idle = [key for key, times in self._times.items() if not times or times[-1] <= now - 86400]
+        """Forget the counters whose every request has left their window (they count nothing)."""
+        idle = [key for key, (seconds, times) in self._times.items() if not times or times[-1] <= now - seconds]
         for key in idle:
             del self._times[key]
+
+    def __len__(self) -> int:
+        """How many counters are kept."""
+        return len(self._times)
 
 
 class StorageWindows:
