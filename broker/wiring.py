@@ -34,7 +34,6 @@ from providers.toolsigners import SignerConfigError, SignerSettings, build_signe
 if TYPE_CHECKING:
     import requests
 
-    import matching
     from matching import Person
     from providers import AuthorizationRequest, EsiaContacts, EsiaTokens
 
@@ -50,7 +49,7 @@ def build_services(app: Flask, clock: Clock = system_clock) -> Services:
     server, protector = oidc.create_server(app, clients)
     return Services(
         clock=clock,
-        registry=timed(SqlRegistry(lambda: db.session.connection(), key), config),
+        registry=SqlRegistry(lambda: db.session.connection(), key),
         snils_key=key,
         keyring=make_keyring(config),
         clients=clients,
@@ -70,11 +69,6 @@ def make_pending_logins(config: Mapping[str, Any]) -> PendingLogins:
     if not url:
         return SqlPendingLogins()
     return RedisPendingLogins.from_url(url, str(config["REDIS_KEY_PREFIX"]), float(config["REDIS_TIMEOUT"]))
-
-
-def timed(registry: SqlRegistry, config: Mapping[str, Any]) -> matching.Registry:
-    """The registry, its lookups timed for ``broker_decision_seconds`` when metrics are on."""
-    return metrics.TimedRegistry(registry) if metrics.is_enabled(config) else registry
 
 
 def esia_session(config: Mapping[str, Any]) -> requests.Session | None:

@@ -32,6 +32,9 @@ NOT_ME = "not_me"
 #: ``detail`` of a link flow refused because another person was signed in to ESIA (a parent for a
 #: child): the refusal page says so instead of the reason's words, and support shows the same.
 ANOTHER_PERSON = "another_person_at_esia"
+#: ``detail`` of a lean row (:func:`record` with ``signed_in_by_link``): a sign-in through a link
+#: the person already had, completed at ESIA's callback; its checks all passed and are not kept.
+BY_LINK = "signed_in_by_link"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +62,23 @@ def record(
     oid: str | None = None,
     snils_digest: str | None = None,
     tier: str | None = None,
+    signed_in_by_link: bool = False,
 ) -> Attempt:
     """Write one attempt row (never a name, SNILS or token: the trace is masked already).
 
     It must be the first write of its transaction: a reference code that is already taken
     rolls the transaction back and draws again. The login step commits.
+
+    ``signed_in_by_link``: the decision signs the person in through the link they already have,
+    and the caller signs them in within this transaction: the row is written completed (no
+    UPDATE later) and lean (docs/adr/0023): outcome, times, portal, region, flow, the account,
+    the oid's digest, tier and age, ``detail`` :data:`BY_LINK`; no trace, candidates or SNILS
+    digest. Every check of such a login passed, and the link it went through is the evidence
+    that stays (``esia_links``); a first link, a chooser and every refusal keep the whole trace.
     """
     now = services.current().clock()
+    if signed_in_by_link and (decision is None or decision.reason is not None or decision.outcome is not matching.Outcome.SIGNED_IN):
+        raise ValueError("only a decision that signs the person in is recorded as a sign-in through a link")
     # The accounts the attempt concerns: a granted login's are the decision's (the one entered,
     # or the chooser's candidates); a refusal's are the ones its checks compared, so that
     # support finds a refusal by the account it was about.
@@ -89,9 +102,11 @@ def record(
         snils_digest=snils_digest,
         tier=tier,
         age=decision.age if decision else None,
-        trace=[check.as_dict() for check in decision.checks] if decision else [],
+        trace=[check.as_dict() for check in decision.checks] if decision and not signed_in_by_link else [],
         detail=detail,
     )
+    if signed_in_by_link:
+        values.update(candidate_ids=[], snils_digest=None, detail=BY_LINK, completed_at=now)
     for _ in range(5):
         reference = new_reference()
         try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import matching
 from broker import services
 from broker.errors import InputError
 from broker.regions import policies as regions
+from broker.web import metrics
 
 
 def decide(
@@ -16,12 +18,17 @@ def decide(
     at: datetime,
     link_account: matching.AccountId | None = None,
 ) -> matching.Decision:
-    """Decide for ``person`` logging in through ``region_code`` at ``at``; writes nothing."""
+    """Decide for ``person`` logging in through ``region_code`` at ``at``; writes nothing.
+
+    The whole of it is timed for ``broker_decision_seconds`` (the region's policies, the
+    registry's lookups and the engine), observed when the attempt is recorded.
+    """
+    started = time.perf_counter()
     policies = regions.policies()
     region = policies.get(region_code)
     if region is None:
         raise InputError("region", f"{region_code!r} is not a federal subject code (see `broker regions list`)")
-    return matching.decide(
+    decision = matching.decide(
         person,
         registry=services.current().registry,
         region=region,
@@ -29,6 +36,8 @@ def decide(
         regions=policies,
         link_account=link_account,
     )
+    metrics.note_decision(time.perf_counter() - started)
+    return decision
 
 
 def decision_report(decision: matching.Decision) -> dict[str, object]:

@@ -441,6 +441,20 @@ class Finished:
     tier: str | None = None
     amr: str = "PWD"
     auth_time: float | None = None  # when ESIA last asked the person to authenticate, if it said
+    #: ESIA let the person in from an older authentication than the portal asked for (:func:`_older_than_asked`).
+    too_old: bool = False
+
+    @property
+    def signs_in_now(self) -> bool:
+        """The person goes through a link they already have: signed in at the callback."""
+        decision = self.decision
+        return (
+            decision is not None
+            and decision.reason is None
+            and decision.outcome is matching.Outcome.SIGNED_IN
+            and not self.pending.link_account
+            and not self.too_old
+        )
 
     @property
     def is_waiting_for_invite(self) -> bool:
@@ -510,7 +524,7 @@ def callback(request: Callback) -> ErrorPage | Refused | ToPortal | Next | Signe
         )
     finished = finish(login, request.args)
     decision = finished.decision
-    if _older_than_asked(login, finished):
+    if finished.too_old:
         return _reauthentication_required(login, finished, client)
     if finished.is_waiting_for_invite:  # the region asks for the school's code
         stage = dataclasses.replace(finished.stage(Step.INVITE_CODE), tries=0)
@@ -526,8 +540,8 @@ def callback(request: Callback) -> ErrorPage | Refused | ToPortal | Next | Signe
     if login.link_account:
         return _finish_link(login, finished)
     stage = finished.stage(_STEP_OF[decision.outcome])
-    if stage.step is Step.SIGN_IN:  # signed in now: the stage is never stored
-        return sign_in(dataclasses.replace(login, stage=stage), decision.account_ids[0], record_account=False)
+    if finished.signs_in_now:  # the stage is never stored; the attempt was recorded completed
+        return sign_in(dataclasses.replace(login, stage=stage), decision.account_ids[0], at_callback=True)
     pendings.set_stage(login, stage)
     db.session.commit()
     return Next(stage.step)
@@ -553,6 +567,10 @@ def finish(login: Pending, args: dict[str, str]) -> Finished:
         services.current().clock(),
         link_account=matching.AccountId(login.link_account) if login.link_account else None,
     )
+    amr = tokens.amr[0] if tokens.amr else "PWD"
+    decided = Finished(login, _UNRECORDED, decision.reason, decision, person.oid, contacts, str(person.tier), amr, tokens.auth_time)
+    decided = dataclasses.replace(decided, too_old=_older_than_asked(login, decided))
+    by_link = decided.signs_in_now  # recorded completed and lean: the caller signs the person in now
     attempt = attempts.record(
         login.client_id,
         login.region,
@@ -560,16 +578,24 @@ def finish(login: Pending, args: dict[str, str]) -> Finished:
         flow,
         decision=decision,
         oid=person.oid,
-        snils_digest=attempts.snils_digest_of(person),
+        snils_digest=None if by_link else attempts.snils_digest_of(person),
         tier=str(person.tier),
+        signed_in_by_link=by_link,
     )
-    amr = tokens.amr[0] if tokens.amr else "PWD"
-    return Finished(login, attempt, decision.reason, decision, person.oid, contacts, str(person.tier), amr, tokens.auth_time)
+    return dataclasses.replace(decided, attempt=attempt)
+
+
+#: The attempt of a :class:`Finished` made before its row is written (in :func:`finish` only).
+_UNRECORDED = attempts.Attempt(0, "")
 
 
 def _older_than_asked(login: Pending, finished: Finished) -> bool:
     """Whether ESIA let the person in from an authentication older than the portal asked for
-    (``prompt=login``, ``max_age``): its single sign-on may answer without asking again."""
+    (``prompt=login``, ``max_age``): its single sign-on may answer without asking again.
+
+    Checked once, at the callback: a sign-in there (:func:`sign_in` with ``at_callback``) does
+    not check it again; a later page's sign-in does, as time has passed since.
+    """
     granted = finished.decision is not None and (finished.reason is None or finished.is_waiting_for_invite)
     if not granted or login.link_account:
         return False
@@ -801,8 +827,14 @@ def shown_phone(text: str) -> str:
 # --- 6. signing in --------------------------------------------------------------------------
 
 
-def sign_in(login: Pending, account_id: str, claims: dict[str, Any] | None = None, *, record_account: bool = True) -> SignedIn:
-    """Create the diary session, hand the portal its code, forget the pending login: one commit."""
+def sign_in(login: Pending, account_id: str, claims: dict[str, Any] | None = None, *, at_callback: bool = False) -> SignedIn:
+    """Create the diary session, hand the portal its code, forget the pending login: one commit.
+
+    ``at_callback``: signed in at ESIA's callback through an existing link, where the attempt was
+    recorded completed (``attempts.record``'s ``signed_in_by_link``) and the login's freshness was
+    checked a moment ago (:func:`_older_than_asked`): neither is done again. After a chooser or
+    the first link's page, the attempt is completed here and the freshness checked again.
+    """
     stage = login.stage
     assert stage is not None
     if claims is None:
@@ -816,11 +848,12 @@ def sign_in(login: Pending, account_id: str, claims: dict[str, Any] | None = Non
         account_id, tier=stage.tier or "simplified", amr=stage.amr or "PWD",
         attempt_id=stage.attempt_id, claims=claims, auth_time=stage.auth_time,
     )  # fmt: skip
-    if stage.attempt_id:  # the person got in: the attempt is completed, with the account entered (after a chooser, too)
-        attempts.complete_attempt(stage.attempt_id, account_id if record_account else None)
+    if stage.attempt_id and not at_callback:  # the person got in: the attempt is completed, with the account entered
+        attempts.complete_attempt(stage.attempt_id, account_id)
     client = services.current().clients[login.client_id]
     pendings.drop(login)
-    response = authorization.complete_authorization(client, dict(login.portal_request), live, login_started=login.created_at)
+    started = None if at_callback else login.created_at  # None: freshness checked at the callback just now
+    response = authorization.complete_authorization(client, dict(login.portal_request), live, login_started=started)
     db.session.commit()
     return SignedIn(response, token)
 

@@ -2,8 +2,9 @@
 error response of a refused login (OIDC Core §3.1.2.6) that the person's «Вернуться на сайт» carries.
 
 The portal's request is validated by Authlib when it arrives (``/oidc/authorize``) and kept with
-the pending login while the person is at ESIA; these functions rebuild its grant from the kept
-arguments and answer it. They write into the caller's transaction (the login flow commits).
+the pending login while the person is at ESIA; a code for it is issued without validating it again
+(:func:`issue_code`), and its error responses rebuild its grant from the kept arguments. They
+write into the caller's transaction (the login flow commits).
 """
 
 from __future__ import annotations
@@ -16,17 +17,18 @@ from urllib.parse import urlencode
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749.errors import AccessDeniedError
+from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError, UnauthorizedClientError
 from authlib.oidc.core.errors import LoginRequiredError
-from flask import current_app, url_for
+from flask import Response, current_app, url_for
 
 from broker import services
 from broker.extensions import db
 from broker.oidc import provider as oidc
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from authlib.integrations.flask_oauth2 import AuthorizationServer
-    from flask import Response
 
     from broker.oidc.clients import PortalClient
     from broker.oidc.sessions import LiveSession
@@ -78,7 +80,8 @@ def complete_authorization(
     """Issue the portal's authorization code for session ``live`` and send the browser back.
 
     ``login_started``: when the broker sent the person to ESIA for this request (None when the
-    live session answered it). If ESIA's single sign-on answered without asking the person,
+    live session answered it, or when the caller has just checked the login's freshness itself).
+    If ESIA's single sign-on answered without asking the person,
     and the portal asked for a new authentication (``prompt=login``, ``max_age``), the portal
     gets ``login_required`` instead of a code: OIDC Core §3.1.2.1, "If it cannot
     reauthenticate the End-User, it MUST return an error, typically login_required", and a
@@ -87,15 +90,46 @@ def complete_authorization(
     """
     if login_started is not None and not is_fresh_enough(portal_request, oidc.auth_time(live), login_started):
         return login_required(client, portal_request)
-    server, stored, grant = stored_grant(portal_request)
-    return server.create_authorization_response(request=stored, grant_user=live, grant=grant)
+    return issue_code(client, portal_request, live)
 
 
-def is_fresh_enough(portal_request: dict[str, str], authenticated: float, login_started: datetime) -> bool:
+def issue_code(client: PortalClient, portal_request: Mapping[str, str], live: LiveSession) -> Response:
+    """The authorization response to a request Authlib validated when it arrived: a code, ``state`` and ``iss``.
+
+    What Authlib's ``create_authorization_response`` would do, without validating the request a
+    second time (docs/adr/0023): the request is the one ``/oidc/authorize`` validated (in this
+    request, or kept server-side with the pending login since, where nobody else can change it).
+    What may have changed meanwhile is the portal's registration, which is read again: the
+    redirect URI and the response type must still be registered (a rolling restart may bring a
+    new registration). The scope is the one the client may have (RFC 6749 §3.3), as Authlib
+    narrows it; the code's row is written as Authlib's grant writes it (``oidc.save_code``).
+    """
+    state = portal_request.get("state")
+    redirect_uri = portal_request.get("redirect_uri") or client.get_default_redirect_uri()
+    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
+        error: OAuth2Error = InvalidRequestError("The redirect URI is no longer registered for this client.", state=state)
+        return oidc.error_response(_server(), error)
+    if not client.check_response_type(portal_request.get("response_type", "")):
+        error = UnauthorizedClientError("The client may no longer use this response_type.", redirect_uri=redirect_uri, state=state)
+        return oidc.error_response(_server(), error)
+    code = oidc.random_token()
+    oidc.save_code(code, client.client_id, portal_request, client.get_allowed_scope(portal_request.get("scope", "")), live)
+    params = [("code", code)]
+    if state:
+        params.append(("state", state))
+    params.append(("iss", current_app.config["OIDC_ISSUER"]))  # RFC 9207 §2
+    if "?" in redirect_uri or "#" in redirect_uri:  # its own query kept, as Authlib keeps it
+        location = add_params_to_uri(redirect_uri, params)
+    else:
+        location = redirect_uri + "?" + urlencode(params)
+    return Response("", status=302, headers={"Location": location})
+
+
+def is_fresh_enough(portal_request: Mapping[str, str], authenticated: float, login_started: datetime) -> bool:
     """Whether an ESIA login begun at ``login_started``, in which ESIA last asked the person at
     ``authenticated`` (Unix time), gives the portal's request the login it asked for."""
-    _, _, grant = stored_grant(portal_request)
-    return oidc.Freshness.of(grant).met_by(authenticated, login_started, services.current().clock())
+    asked = oidc.Freshness.asked(portal_request)
+    return asked.met_by(authenticated, login_started, services.current().clock())
 
 
 def login_required(client: PortalClient, portal_request: dict[str, str]) -> Response:

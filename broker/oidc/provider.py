@@ -21,7 +21,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
@@ -47,6 +47,9 @@ from broker.extensions import db
 from broker.oidc import refresh
 from broker.oidc.clients import SCOPES, PortalClient
 from broker.oidc.sessions import LiveSession
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 CODE_SECONDS = 60
 _CODES = AuthorizationCode.__table__
@@ -187,17 +190,27 @@ class Freshness:
     @classmethod
     def of(cls, grant: Any) -> Freshness:
         """Read a validated authorization request; a malformed ``max_age`` is the portal's error."""
-        data = grant.request.payload.data
+        try:
+            return cls.asked(grant.request.payload.data)
+        except ValueError:
+            raise InvalidRequestError(
+                "max_age must be a whole number of seconds.",
+                redirect_uri=grant.redirect_uri,
+                state=grant.request.payload.state,
+            ) from None
+
+    @classmethod
+    def asked(cls, data: Mapping[str, Any]) -> Freshness:
+        """What the request's ``prompt`` and ``max_age`` ask for; ValueError for a malformed ``max_age``.
+
+        A request kept with a pending login was read by :meth:`of` when it arrived, so it reads again here.
+        """
         prompts = (data.get("prompt") or "").split()
         raw = data.get("max_age")
         max_age = None
         if raw is not None:
             if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
-                raise InvalidRequestError(
-                    "max_age must be a whole number of seconds.",
-                    redirect_uri=grant.redirect_uri,
-                    state=grant.request.payload.state,
-                )
+                raise ValueError("max_age must be a whole number of seconds")
             max_age = int(raw)
         return cls(silent="none" in prompts, forced="login" in prompts or max_age == 0, max_age=max_age)
 
@@ -298,22 +311,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         session = request.user
         assert isinstance(session, LiveSession)  # the login flow grants the code to the live session
         payload = _payload(request)
-        data = payload.data
-        db.session.execute(
-            _INSERT_CODE,
-            dict(
-                code_digest=digest(code),
-                client_id=_client_id(request),
-                redirect_uri=payload.redirect_uri or "",
-                scope=request.scope or "",
-                nonce=data.get("nonce"),
-                code_challenge=data.get("code_challenge"),
-                code_challenge_method=data.get("code_challenge_method"),
-                session_id=session.id,
-                auth_time=auth_time(session),
-                expires_at=services.current().clock() + timedelta(seconds=CODE_SECONDS),
-            ),
-        )  # the caller commits (the login flow)
+        save_code(code, _client_id(request), payload.data, request.scope or "", session)
 
     def query_authorization_code(self, code: str, client: ClientMixin) -> RedeemedCode | None:
         # Single use: the row is marked spent as it is read, and only an unspent row of this
@@ -351,6 +349,29 @@ class CodeGrant(grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code: RedeemedCode) -> SignedIn | None:
         found = authorization_code.signed_in
         return found if found.session.revoked_at is None else None
+
+
+def save_code(code: str, client_id: str, portal_request: Mapping[str, Any], scope: str, session: LiveSession) -> None:
+    """Keep authorization code ``code`` for the portal's request, granted to ``session`` (as a digest).
+
+    ``scope``: what the client may have of the scope it asked (``PortalClient.get_allowed_scope``).
+    The caller commits (the login flow).
+    """
+    db.session.execute(
+        _INSERT_CODE,
+        dict(
+            code_digest=digest(code),
+            client_id=client_id,
+            redirect_uri=portal_request.get("redirect_uri") or "",
+            scope=scope,
+            nonce=portal_request.get("nonce"),
+            code_challenge=portal_request.get("code_challenge"),
+            code_challenge_method=portal_request.get("code_challenge_method"),
+            session_id=session.id,
+            auth_time=auth_time(session),
+            expires_at=services.current().clock() + timedelta(seconds=CODE_SECONDS),
+        ),
+    )
 
 
 def revoke_replayed(code_digest: str, client_id: str) -> None:

@@ -182,6 +182,12 @@ class AttemptDetail:
     ended_ru: str | None = None  # how it ended, when the outcome alone would mislead («Это не я», unfinished)
 
     @property
+    def by_link(self) -> bool:
+        """A sign-in through the link the person already had: a lean row, with no trace, candidates
+        or SNILS digest kept (``broker.login.attempts.BY_LINK``, docs/adr/0023)."""
+        return self.attempt.detail == login_attempts.BY_LINK
+
+    @property
     def entered_account(self) -> str | None:
         """The account the person entered: a completed attempt's, never a refusal's (a refusal's
         ``account_id`` is the one account its checks were about), nor one the person never got
@@ -243,6 +249,8 @@ def _ended_ru(attempt: AttemptRow) -> str | None:
     attempt in which nobody got in (a first link not confirmed, a chooser not answered)."""
     if attempt.detail == login_attempts.NOT_ME:
         return glossary.NOT_ME_RU
+    if attempt.detail == login_attempts.BY_LINK:
+        return glossary.BY_LINK_ENDED_RU
     if attempt.outcome != matching.Outcome.REFUSED and attempt.completed_at is None:
         return glossary.NOT_COMPLETED_RU.get(attempt.outcome, glossary.NOT_COMPLETED_DEFAULT_RU)
     return None

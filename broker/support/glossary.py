@@ -131,6 +131,15 @@ NOT_COMPLETED_RU = {
     str(matching.Outcome.CHOOSE_ACCOUNT): "Вход не завершён: человек не выбрал аккаунт.",
 }
 NOT_COMPLETED_DEFAULT_RU = "Вход не завершён: человек не дошёл до конца."
+#: A sign-in through the link the person already had (a lean row, docs/adr/0023): how it ended,
+#: why the page shows no checks, and what it says of SNILS (not kept, rather than "not received").
+BY_LINK_ENDED_RU = "Вошёл сразу по уже существующей привязке к Госуслугам."
+BY_LINK_TRACE_RU = (
+    "Вход по существующей привязке: все проверки пройдены, и по отдельности они не сохраняются — "
+    "хранятся только итог, время, портал, регион, аккаунт и ключевой хэш идентификатора человека на Госуслугах. "
+    "Подробную запись проверок хранят первая привязка, выбор аккаунта и каждый отказ."
+)
+BY_LINK_SNILS_RU = "СНИЛС при входе по привязке не сохраняется"
 #: The link flow met another person at ESIA than the account's owner (a parent linking a child's
 #: account while signed in to Gosuslugi as themselves): how it ended, and what the person read,
 #: word for word as the refusal page (broker/templates/refusal.html) says it.

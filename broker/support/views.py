@@ -168,7 +168,8 @@ def attempt(reference: str) -> Any:
     rechecked = None
     if request.args.get("recheck"):
         rechecked = recheck.decide_again(detail.attempt.reference, regions=scope)
-    return render_template("support/attempt.html", detail=detail, recheck=rechecked, **_page_context())
+    by_link = {"by_link_trace": glossary.BY_LINK_TRACE_RU, "by_link_snils": glossary.BY_LINK_SNILS_RU}
+    return render_template("support/attempt.html", detail=detail, recheck=rechecked, **by_link, **_page_context())
 
 
 def _not_found(message: str) -> Any:

@@ -19,8 +19,9 @@ What is measured, and where from (the login flow itself writes nothing for it):
 * ``broker_esia_call_seconds{call, result}``: each HTTP call to ESIA, until its answer's headers,
   timed by the requests session the provider is built with (``call``: token, person, contacts,
   documents; ``result``: ok, refused (4xx), unavailable (5xx, 429, no answer)).
-* ``broker_decision_seconds{outcome}``: per decided login, the time its decision spent in the
-  registry's lookups (the matching engine is pure: its own work is microseconds beside them).
+* ``broker_decision_seconds{outcome}``: per decided login, the time its whole decision took
+  (``broker.login.decisions.decide``: the region's policies, the registry's lookups and the
+  matching engine), reported by :func:`note_decision`.
 * ``broker_requests_seconds{step, status}``: each request of a login step (``logs.STEPS``), by
   status class, from the ``request_done`` signal the request log line also listens to.
 * ``broker_rate_limit_hits_total{endpoint, per}``: each 429 of the rate limits.
@@ -45,8 +46,7 @@ import ipaddress
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -94,7 +94,7 @@ ESIA_CALLS = Histogram(
 )
 DECISIONS = Histogram(
     "broker_decision_seconds",
-    "Per decided login, the time its decision spent in the registry's lookups, by outcome.",
+    "Per decided login, the time its whole decision took (lookups and matching), by outcome.",
     ["outcome"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
     registry=None,
@@ -273,7 +273,7 @@ def note_pool() -> None:
 
 
 def _attempt_inserted(_conn: Any, statement: Any, multiparams: Any, params: Any, _options: Any) -> None:
-    """A login attempt recorded: count it, and its decision's registry time; its outcome changed: count that."""
+    """A login attempt recorded: count it, and its decision's time; its outcome changed: count that."""
     if not (isinstance(statement, (Insert, Update)) and statement.table is LoginAttempt.__table__ and has_request_context()):
         return
     settings = _settings()
@@ -294,9 +294,9 @@ def _attempt_inserted(_conn: Any, statement: Any, multiparams: Any, params: Any,
     region = str(values.get("region") or "")
     region = region if not region or _REGION.fullmatch(region) else OTHER
     LOGINS.labels(outcome, reason, region, _closed(values.get("flow"), _FLOWS), settings.esia_flow).inc()
-    spent = g.pop(_REGISTRY_TIME, None)
-    if spent is not None or values.get("trace"):  # decided (an ESIA failure has no checks, and no lookups)
-        DECISIONS.labels(outcome).observe(spent or 0.0)  # a refusal on the person alone looks nothing up
+    spent = g.pop(_DECISION_TIME, None)
+    if spent is not None:  # decided in this request (an ESIA failure records no decision)
+        DECISIONS.labels(outcome).observe(spent)
 
 
 def _closed(value: object, allowed: frozenset[str]) -> str:
@@ -362,57 +362,11 @@ def esia_session(proxy: str | None, ca_bundle: str | None) -> TimedSession:
     return session
 
 
-_REGISTRY_TIME = "broker_metrics_registry_seconds"
+_DECISION_TIME = "broker_metrics_decision_seconds"
 
 
-class TimedRegistry:
-    """The registry, its lookups timed into the request (read when the decided attempt is recorded)."""
-
-    def __init__(self, registry: matching.Registry) -> None:
-        self.inner = registry
-
-    def _timed(self, started: float) -> None:
-        if has_request_context():
-            g.setdefault(_REGISTRY_TIME, 0.0)
-            setattr(g, _REGISTRY_TIME, getattr(g, _REGISTRY_TIME) + time.perf_counter() - started)
-
-    def snils_digest(self, snils: matching.Snils) -> str:
-        return self.inner.snils_digest(snils)
-
-    def get(self, account_id: matching.AccountId) -> matching.Account | None:
-        started = time.perf_counter()
-        try:
-            return self.inner.get(account_id)
-        finally:
-            self._timed(started)
-
-    def find_by_oid(self, oid: matching.EsiaOid) -> Sequence[matching.Account]:
-        started = time.perf_counter()
-        try:
-            return self.inner.find_by_oid(oid)
-        finally:
-            self._timed(started)
-
-    def find_by_snils(self, digest: str) -> Sequence[matching.Account]:
-        started = time.perf_counter()
-        try:
-            return self.inner.find_by_snils(digest)
-        finally:
-            self._timed(started)
-
-    def find_by_name(self, key: str, birth_date: date | None) -> Sequence[matching.Account]:
-        started = time.perf_counter()
-        try:
-            return self.inner.find_by_name(key, birth_date)
-        finally:
-            self._timed(started)
-
-    def find_by_short_name(self, key: str, birth_date: date) -> Sequence[matching.Account]:
-        started = time.perf_counter()
-        try:
-            return self.inner.find_by_short_name(key, birth_date)
-        finally:
-            self._timed(started)
-
-    def __getattr__(self, name: str) -> Any:  # anything else the broker's own registry offers
-        return getattr(self.inner, name)
+def note_decision(seconds: float) -> None:
+    """How long this request's decision took (``broker.login.decisions.decide``, the registry's
+    lookups included), observed when its attempt is recorded, by the attempt's outcome."""
+    if has_request_context() and "metrics" in current_app.extensions:
+        setattr(g, _DECISION_TIME, seconds)

@@ -4,6 +4,7 @@ typed, the readable trace and the words the person saw."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
@@ -12,8 +13,10 @@ import matching
 from broker.db.models import LoginAttempt
 from broker.extensions import db
 from broker.login import attempts as login
-from broker.support import attempts
+from broker.support import attempts, glossary
 from tests.broker.attemptdata import ALL, TESTOV, attempt_for
+
+TESTOV_AT = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
 # --- the attempts are what the login recorded ----------------------------------------------------
 
@@ -83,3 +86,28 @@ def test_the_trace_names_the_normalisation_rules_in_russian(attempts_registry: F
     first = next(row for row in detail.trace if row.field == "first_name")
     assert "esia:yo" not in first.rules and "diary:yo" in first.rules
     assert "дневник: «ё» прочитана как «е»" in first.rules_ru
+
+
+# --- a sign-in through an existing link: a lean row (docs/adr/0023) ------------------------------
+
+
+def test_only_a_decision_that_signs_in_may_be_recorded_as_a_sign_in_through_a_link(made: dict[str, login.Attempt]) -> None:
+    refused = matching.Decision(matching.Outcome.REFUSED, matching.Reason.NO_ACCOUNT)
+    chooser = matching.Decision(matching.Outcome.CHOOSE_ACCOUNT, None, (matching.AccountId("acc-1"), matching.AccountId("acc-2")))
+    for decision in (refused, chooser, None):
+        with pytest.raises(ValueError, match="signs the person in"):
+            login.record("portal", "77", TESTOV_AT, "login", decision=decision, signed_in_by_link=True)
+
+
+def test_a_lean_row_is_completed_and_explained_without_checks_or_snils(made: dict[str, login.Attempt]) -> None:
+    lookup = matching.Check("lookup", matching.CheckResult.INFO, "through links: 1 account(s); names are not compared again")
+    decision = matching.Decision(matching.Outcome.SIGNED_IN, None, (matching.AccountId("acc-1"),), (lookup,), age=36)
+    recorded = login.record("portal", "77", TESTOV_AT, "login", decision=decision, oid=TESTOV.oid, snils_digest="d" * 64,
+                            tier="verified", signed_in_by_link=True)  # fmt: skip
+    db.session.commit()
+    row = db.session.get(LoginAttempt, recorded.id)
+    assert row is not None and row.completed_at is not None and row.detail == login.BY_LINK
+    assert (row.trace, row.candidate_ids, row.snils_digest, row.account_id, row.age) == ([], [], None, "acc-1", 36)
+    detail = attempts.get(recorded.reference, regions=ALL)
+    assert detail.by_link and detail.entered_account == "acc-1" and detail.has_oid and detail.trace == ()
+    assert detail.ended_ru == glossary.BY_LINK_ENDED_RU

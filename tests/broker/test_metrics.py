@@ -16,19 +16,22 @@ from typing import Any
 import pytest
 import requests
 import responses
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, insert, update
 
-from broker import create_app, services
+import matching
+from broker import create_app
 from broker.db.models import LoginAttempt
 from broker.errors import ConfigError
 from broker.extensions import db
+from broker.login import attempts, decisions
 from broker.ops import gunicornhooks, serve
 from broker.web import metrics
 from examples.localhost import children, free_port
 from tests.broker.served import ROOT, environment, wait_for
+from tests.builders import make_person
 from tests.databases import TEST_SNILS_KEY, MigratedDatabases
 
 TOKEN = "t" * 40
@@ -77,10 +80,25 @@ def test_without_a_token_or_networks_metrics_are_off_and_nothing_is_counted(make
     assert get(app.test_client()).status_code == 404
     assert "metrics" not in app.extensions
     with app.app_context():
-        assert not isinstance(services.current().registry, metrics.TimedRegistry)
         assert not event.contains(db.engine, "before_execute", metrics._attempt_inserted)
-    with make_app(METRICS_TOKEN=TOKEN).app_context():
-        assert isinstance(services.current().registry, metrics.TimedRegistry)
+    with app.test_request_context("/"):
+        decisions.decide(make_person(), "77", datetime.now(UTC))
+        assert not hasattr(g, "broker_metrics_decision_seconds")  # nothing noted for nobody to read
+
+
+def test_the_whole_decision_is_timed_even_one_that_looks_nothing_up(make_app: Callable[..., Flask]) -> None:
+    """A refusal on the region alone runs no registry lookup, yet its decision took time: it is observed."""
+    app = make_app(METRICS_TOKEN=TOKEN)
+    before = get(app.test_client(), headers=BEARER).text
+    with app.test_request_context("/"):
+        decision = decisions.decide(make_person(), "77", datetime.now(UTC))  # region 77 is off in a new database
+        assert decision.reason is matching.Reason.REGION_DISABLED
+        attempts.record("diary-demo", "77", datetime.now(UTC), "login", decision=decision)
+        db.session.rollback()
+    after = get(app.test_client(), headers=BEARER).text
+    name = "broker_decision_seconds"
+    assert sample(after, f"{name}_count", outcome="refused") - sample(before, f"{name}_count", outcome="refused") == 1
+    assert sample(after, f"{name}_sum", outcome="refused") > sample(before, f"{name}_sum", outcome="refused")
 
 
 def test_a_token_is_needed_and_compared_whole(make_app: Callable[..., Flask]) -> None:

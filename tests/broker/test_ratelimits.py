@@ -14,6 +14,7 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from limits import parse
 
 from broker import config, create_app, services
 from broker.errors import ConfigError
@@ -304,3 +305,39 @@ def test_with_redis_unreachable_the_same_limits_hold_in_memory_and_logins_go_on(
     answers = [get(client, "/oidc/authorize?client_id=nope").status_code for _ in range(3)]
     assert answers[:2] == [400, 400] and answers[2] == 429
     assert "falling back to in-memory storage" in caplog.text
+
+
+# --- the windows in memory -----------------------------------------------------------------------
+
+
+class Clock:
+    """A clock the test moves (seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_window_in_memory_lets_no_burst_through_at_its_edge_and_says_when_it_opens() -> None:
+    clock = Clock()
+    windows = ratelimits.MemoryWindows(clock)
+    limit = parse("2 per minute")
+    assert [windows.hit(limit, "a"), windows.hit(limit, "a")] == [True, True]
+    clock.now += 59  # a fixed window would start afresh at the minute's edge here
+    assert not windows.hit(limit, "a") and not windows.test(limit, "a")
+    assert windows.reset_at(limit, "a") == 1_000_060.0 and windows.test(limit, "b")
+    clock.now += 1
+    assert windows.hit(limit, "a")  # the first request has left the window
+
+
+def test_the_sweep_forgets_idle_counters_and_keeps_a_long_windows_requests() -> None:
+    clock = Clock()
+    windows = ratelimits.MemoryWindows(clock)
+    windows.SWEEP_EVERY = 3
+    minute, month = parse("5 per minute"), parse("1 per month")
+    assert windows.hit(minute, "short") and windows.hit(month, "long")
+    clock.now += 2 * 86400  # past the minute, inside the month
+    assert windows.hit(minute, "other")  # the third hit sweeps
+    assert len(windows) == 2 and not windows.hit(month, "long")  # the month's request still counts

@@ -3,12 +3,15 @@ authorization response names its issuer (RFC 6749 §4.1.2, RFC 9207)."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 from sqlalchemy import select
 
+from broker import services
 from broker.db.models import AccessToken, AuthorizationCode
 from broker.extensions import db
 from broker.ops import retention
@@ -123,6 +126,38 @@ def test_an_error_sent_back_to_the_portal_names_the_issuer_too(world: World) -> 
     assert answer.status_code == 302
     query = query_of(answer.headers["Location"])
     assert (query["error"], query["state"], query["iss"]) == ("invalid_request", "s1", BROKER)
+
+
+def test_the_code_at_the_callback_is_kept_as_the_request_asked_it_and_answers_its_state(world: World) -> None:
+    """The callback issues the code without Authlib validating the kept request again (docs/adr/0023):
+    the code's row carries the request's redirect URI, nonce, PKCE challenge and the scope the portal may have."""
+    login, response = start_login(world, scope="openid profile offline_access")  # offline_access: public clients only
+    at_esia = world.follow(response, lambda url: urlsplit(url).path == "/login")
+    assert isinstance(at_esia, str)
+    end = world.follow(world.go(at_esia, data={"login": "namesake-1", "password": "test1234"}), lambda url: url.startswith(PORTAL_CALLBACK))
+    assert isinstance(end, str)
+    answer = query_of(end)
+    assert (answer["state"], answer["iss"]) == (login.state, BROKER) and set(answer) == {"code", "state", "iss"}
+    with world.broker.app_context():
+        code = db.session.scalars(select(AuthorizationCode)).one()
+        assert (code.redirect_uri, code.nonce, code.code_challenge_method) == (PORTAL_CALLBACK, login.nonce, "S256")
+        assert code.scope == "openid profile" and code.code_challenge
+
+
+def test_a_redirect_uri_unregistered_while_the_person_was_at_esia_gets_no_code(world: World) -> None:
+    """What the kept request cannot vouch for is read again at the callback: the portal's registration."""
+    _, response = start_login(world)
+    at_esia = world.follow(response, lambda url: urlsplit(url).path == "/login")
+    assert isinstance(at_esia, str)
+    with world.broker.app_context():
+        clients = services.current().clients
+        clients["portal"] = dataclasses.replace(clients["portal"], redirect_uris=("https://portal.test/new-callback",))
+    answer = world.go(at_esia, data={"login": "namesake-1", "password": "test1234"})
+    end = world.follow(answer, lambda url: url.startswith(PORTAL_CALLBACK))
+    assert not isinstance(end, str), "no code may go to a redirect URI the portal no longer has"
+    assert end.status_code == 400 and end.json()["error"] == "invalid_request"
+    with world.broker.app_context():
+        assert db.session.scalars(select(AuthorizationCode)).all() == []
 
 
 def verify_discovery() -> dict[str, object]:

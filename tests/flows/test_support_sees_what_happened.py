@@ -79,3 +79,16 @@ def test_support_sees_the_words_a_parent_read_when_linking_a_childs_account(worl
         assert words in person_read and words in saw
     assert "ФИО" not in saw
     assert glossary.OTHER_PERSON_ENDED_RU in page
+
+
+def test_a_sign_in_through_an_existing_link_reads_plainly_though_its_checks_are_not_kept(world: World) -> None:
+    """A lean row (docs/adr/0023): support reads that the person got in at once, why no checks are
+    listed, and that SNILS is not kept (not that ESIA gave none); no raw code, no "decision not made"."""
+    login = log_in(world, "namesake-1")  # linked already: signed in at the callback
+    assert login.callback is not None
+    page = support_page(world, reference_of(world))
+    assert "Чем закончилось " + glossary.BY_LINK_ENDED_RU in page
+    assert glossary.BY_LINK_TRACE_RU in page and glossary.BY_LINK_SNILS_RU in page
+    assert "СНИЛС от Госуслуг не получен" not in page and "Решение не принималось" not in page
+    assert "Код ошибки" not in page and "signed_in_by_link" not in page
+    assert "(вошёл в него)" in page  # the account entered
