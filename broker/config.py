@@ -117,7 +117,7 @@ DEFAULTS: dict[str, Any] = {
     # ("10.0.0.0/8, 192.168.1.5"): then the header is read only when the peer is in them.
     "TRUSTED_PROXIES": 0,
     # --- rate limits (broker.web.ratelimits) ----------------------------------------------------
-    # Limits are Flask-Limiter strings ("300 per minute", "10/second; 1000/hour"); "" switches one
+    # Limits are strings of the `limits` library ("300 per minute", "10/second; 1000/hour"); "" switches one
     # off. Each endpoint counts on its own; addresses as TRUSTED_PROXIES makes them, IPv6 per /64.
     "RATE_LIMITS_ENABLED": True,
     # The browser's steps of a login (/oidc/authorize, ESIA's callback, /auth/link), per client
@@ -150,7 +150,8 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_TIMEOUT": 0.5,
     # The first part of every key the broker writes to Redis (pending logins: <prefix>:pending:<state>),
     # so that several deployments (staging and production, two regions' brokers) can share one Redis.
-    # Letters, digits, "_", "-" and "." only. (The rate limits' counters keep Flask-Limiter's own "broker/...".)
+    # Letters, digits, "_", "-" and "." only. (The rate limits' counters keep the limits library's own
+    # "LIMITER/broker/...".)
     "REDIS_KEY_PREFIX": "broker",
     # --- logs (broker.web.logs) -----------------------------------------------------------------
     # "text" (one readable line each) or "json" (JSON lines: time, level, logger, message, and the
