@@ -206,12 +206,16 @@ def _bounded_body(response: requests.Response, max_bytes: int, what: str) -> byt
 
 
 def form_of(fields: Mapping[str, str]) -> str:
-    """``urlencode(fields)``, the same text, quoting only the values that need it.
+    """``urlencode(fields)``, the same text, quoting only the names and values that need it.
 
     Most of what the client sends is already URL-safe (base64url signatures, UUIDs, nonces);
     ``quote_plus`` costs a few microseconds a value even then.
     """
-    return "&".join(f"{quote_plus(name)}={value if _URL_SAFE.fullmatch(value) else quote_plus(value)}" for name, value in fields.items())
+    return "&".join(f"{_quoted(name)}={_quoted(value)}" for name, value in fields.items())
+
+
+def _quoted(text: str) -> str:
+    return text if _URL_SAFE.fullmatch(text) else quote_plus(text)
 
 
 def _read(response: Answer, what: str) -> JsonAnswer:
