@@ -2,7 +2,7 @@
 
 The broker makes three calls to ESIA per login (the token request, the person, perhaps the
 contacts). Through ``requests`` each costs about 0.5 ms of CPU before any byte is sent
-(docs/benchmarks.md, 'A lean HTTP client for ESIA'); ``http.client`` does the same HTTP for about
+(docs/benchmarks.md, 'A lean HTTP client for ESIA (#13 item 6)'); ``http.client`` does the same HTTP for about
 a quarter of that. What ``requests`` and urllib3 gave the transport is kept here, explicitly
 (docs/adr/0024-a-lean-http-client-for-esia.md):
 

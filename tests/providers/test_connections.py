@@ -171,6 +171,22 @@ def test_a_read_the_server_dropped_on_a_kept_alive_connection_is_sent_once_more_
     assert (server.connections, len(server.requests)) == (2, 3)
 
 
+def test_a_dropped_kept_alive_connection_does_not_use_up_the_read_s_one_retry(lean: Callable[..., ConnectionSender]) -> None:
+    connections = iter(range(100))
+
+    def handle(peer: Peer) -> None:
+        if next(connections) == 0:  # the first: one answer, then the next request dropped
+            drops_the_second_request()(peer)
+            return
+        answers_in_turn((503, b"{}", {}), OK)(peer)  # the new one: a 5xx first, retried
+
+    with raw_server(handle) as server:
+        transport = transport_for(lean())
+        get(transport, server)
+        assert get(transport, server) == {"ok": True}
+    assert (server.connections, len(server.requests)) == (2, 4)
+
+
 def test_a_token_request_the_server_dropped_is_not_sent_again(lean: Callable[..., ConnectionSender]) -> None:
     with raw_server(drops_the_second_request()) as server:
         transport = transport_for(lean())
