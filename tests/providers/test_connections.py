@@ -215,6 +215,28 @@ def test_no_answer_within_the_read_timeout_is_unavailable_and_only_a_read_is_tri
     assert len(server.requests) == sent
 
 
+def test_a_connection_never_accepted_is_unavailable_after_the_connect_timeout(lean: Callable[..., ConnectionSender]) -> None:
+    """The accept queue of a listener that never accepts is full: the handshake waits, and the
+    connect timeout ends it (with the hour-long read timeout instead, this test would hang)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        queued = [socket.socket() for _ in range(4)]
+        try:
+            for waiting in queued:
+                waiting.setblocking(False)
+                waiting.connect_ex(("127.0.0.1", port))
+            time.sleep(0.1)
+            transport = Transport(lean(), connect_timeout=0.2, read_timeout=3600, max_response_bytes=CAP)
+            with pytest.raises(UpstreamUnavailableError, match="did not answer the person data in time") as raised:
+                get(transport, RawServer(never_answers, url=f"http://127.0.0.1:{port}"))
+        finally:
+            for waiting in queued:
+                waiting.close()
+    assert isinstance(raised.value.__cause__, TimeoutError)
+
+
 def test_a_closed_port_is_unavailable(lean: Callable[..., ConnectionSender]) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
