@@ -9,9 +9,9 @@ tier. Signers sit behind the :class:`Signer` protocol (:func:`load_signer`). Eve
 :class:`ProviderError` with a stable ``code`` and a public ``reason`` (``esia_denied``,
 ``esia_unavailable``, ``esia_error``); no ``requests`` or crypto exception leaves the package.
 
-Import rule: the standard library, requests, Authlib's client parts, joserfc, cryptography,
-the :mod:`gost` library, marshmallow, and ``matching`` (value types only). Never Flask, SQLAlchemy,
-``broker`` or ``mock_esia``. Configuration arrives through constructors and arguments.
+Import rule: the standard library, requests, certifi (ESIA's default CA bundle), Authlib's
+client parts, joserfc, cryptography, the :mod:`gost` library, marshmallow, and ``matching``
+(value types only). Never Flask, SQLAlchemy, ``broker`` or ``mock_esia``. Configuration arrives through constructors and arguments.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
@@ -43,7 +43,17 @@ from providers.certificates import EsiaCertificates
 from providers.person import embedded_of, is_embedded, person_from_esia
 from providers.signing import Signer, client_certificate_hash
 from providers.tokens import TokenVerifier
-from providers.transport import JsonAnswer, Transport, esia_code_of, oauth_error_of, refusal
+from providers.transport import (
+    JsonAnswer,
+    RequestsSender,
+    Sender,
+    Transport,
+    esia_code_of,
+    form_of,
+    make_sender,
+    oauth_error_of,
+    refusal,
+)
 
 Flow = Literal["current", "legacy"]
 AccessType = Literal["online", "offline"]
@@ -198,7 +208,9 @@ class EsiaProvider:
 
     name = "esia"
 
-    def __init__(self, config: EsiaConfig, session: requests.Session | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: EsiaConfig, sender: Sender | requests.Session | None = None, clock: Callable[[], float] = time.time) -> None:
+        """``sender``: how requests reach ESIA; by default :func:`providers.transport.make_sender`'s for
+        the config's proxy and CA bundle. A ``requests.Session`` is sent through as it is configured."""
         self.config = config
         self._clock = clock
         self._base_url = config.base_url.rstrip("/")
@@ -207,8 +219,12 @@ class EsiaProvider:
         self._verifier = TokenVerifier(
             self.certificates, issuer=config.issuer, client_id=config.client_id, leeway=config.leeway, clock=clock
         )
+        if sender is None:
+            sender = make_sender(config.proxy, config.ca_bundle)
+        elif isinstance(sender, requests.Session):
+            sender = RequestsSender(sender)
         self._transport = Transport(
-            session if session is not None else _session(config.proxy, config.ca_bundle),
+            sender,
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
             max_response_bytes=config.max_response_bytes,
@@ -243,7 +259,7 @@ class EsiaProvider:
             params["code_challenge_method"] = "S256"
         if config.person_filter:
             params["person_filter"] = base64.b64encode(config.person_filter.encode("ascii")).decode("ascii")
-        url = f"{self._base_url}{_PATHS[config.flow][0]}?{urlencode(params)}"
+        url = f"{self._base_url}{_PATHS[config.flow][0]}?{form_of(params)}"
         return AuthorizationRequest(url=url, state=state, nonce=nonce, code_verifier=verifier, timestamp=timestamp)
 
     def parse_callback(self, args: Mapping[str, str], request: AuthorizationRequest) -> str:
@@ -339,7 +355,7 @@ class EsiaProvider:
 
     def logout_url(self, redirect_url: str) -> str:
         """Where to send the browser to end the ESIA session (note ``redirect_url``, docs/esia.md)."""
-        return f"{self._base_url}/idp/ext/Logout?{urlencode({'client_id': self.config.client_id, 'redirect_url': redirect_url})}"
+        return f"{self._base_url}/idp/ext/Logout?{form_of({'client_id': self.config.client_id, 'redirect_url': redirect_url})}"
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -369,21 +385,6 @@ class EsiaProvider:
         )
         _check_oid(answer, tokens.oid)
         return answer
-
-
-def _session(proxy: str | None, ca_bundle: str | None) -> requests.Session:
-    """A keep-alive session with one explicit route to ESIA.
-
-    ``trust_env`` off: requests would otherwise look up proxy variables, ``.netrc`` and CA
-    bundle settings in the environment on every call (a fifth of a call's CPU time).
-    """
-    session = requests.Session()
-    session.trust_env = False
-    if proxy:
-        session.proxies = {"http": proxy, "https": proxy}
-    if ca_bundle:
-        session.verify = ca_bundle
-    return session
 
 
 def _amr(value: object) -> tuple[str, ...]:

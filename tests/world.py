@@ -29,6 +29,7 @@ import mock_esia
 from broker import create_app
 from broker.extensions import db
 from broker.oidc import keys
+from broker.wiring import esia_session, make_esia_provider
 from tests.databases import TEST_SNILS_KEY
 from tests.keymaterial import write_rsa_pair
 from tests.routing import route
@@ -161,6 +162,9 @@ def opened_world(
             **(broker_config or {}),
         }
     )
+    # The broker's own ESIA client speaks http.client, which responses cannot route: here it sends
+    # through requests (the timed session when metrics are on, as the broker would give it).
+    broker.extensions["broker"].esia = make_esia_provider(broker.config, esia_session(broker.config) or requests.Session())
     with broker.app_context():
         runner = broker.test_cli_runner()
         assert runner.invoke(args=["registry", "import", "--allow-links", str(EXAMPLES / "registry.csv")]).exit_code == 0

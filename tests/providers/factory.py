@@ -45,4 +45,9 @@ class ProviderFactory:
         return EsiaConfig(**values)
 
     def __call__(self, **overrides: Any) -> EsiaProvider:
+        """Sending through ``requests``, which the tests' ``responses`` routes."""
         return EsiaProvider(self.config(**overrides), requests.Session(), clock=self.clock)
+
+    def lean(self, **overrides: Any) -> EsiaProvider:
+        """Sending as in production (``http.client``): to a live server only."""
+        return EsiaProvider(self.config(**overrides), clock=self.clock)

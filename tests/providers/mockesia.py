@@ -59,6 +59,14 @@ def start_mock_esia(routes: responses.RequestsMock, data_dir: Path, rsa_certific
     ``rsa_certificate`` is the legacy clients' certificate (the current ones use the GOST one in
     ``DATA``); ``overrides`` go to the mock's config.
     """
+    app = mock_esia.create_app(mock_config(data_dir, rsa_certificate, **overrides))
+    routes.reset()
+    route(routes, BASE_URL, app)
+    return MockEsia(app, data_dir, requests.Session())
+
+
+def mock_config(data_dir: Path, rsa_certificate: Path, **overrides: Any) -> dict[str, Any]:
+    """The mock's config with ``MOCK_CLIENTS`` registered (see :func:`start_mock_esia`)."""
     certificates = {
         "legacy": [rsa_certificate.read_text()],
         "current": [(DATA / "client-gost.cer").read_text()],
@@ -77,7 +85,4 @@ def start_mock_esia(routes: responses.RequestsMock, data_dir: Path, rsa_certific
         },
     }
     config.update(overrides)
-    app = mock_esia.create_app(config)
-    routes.reset()
-    route(routes, BASE_URL, app)
-    return MockEsia(app, data_dir, requests.Session())
+    return config

@@ -9,7 +9,7 @@ import pytest
 import requests
 import responses
 
-import providers.esia as esia_module
+import providers.transport as transport
 from matching import Gender, Reason, Tier
 from providers import (
     EsiaContacts,
@@ -265,15 +265,17 @@ def test_a_profile_refuses_embedded_contacts_that_name_another_person(
     assert info.value.field == "elements"
 
 
-def test_the_session_takes_its_proxy_and_ca_bundle_from_config_not_the_environment(
-    make_provider: ProviderFactory, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+def test_the_requests_session_takes_its_proxy_and_ca_bundle_from_config_not_the_environment(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bundle = tmp_path / "esia-ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     monkeypatch.setenv("HTTPS_PROXY", "http://from-the-environment:1")
-    session = esia_module._session("http://proxy.internal:3128", str(bundle))
-    assert (session.trust_env, session.proxies["https"], session.verify) == (False, "http://proxy.internal:3128", str(bundle))
-    assert esia_module._session(None, None).proxies == {}
+    sender = transport.make_sender("https://proxy.internal:3128", str(bundle))  # TLS to the proxy: urllib3's
+    assert isinstance(sender, transport.RequestsSender)
+    session = sender.session
+    assert (session.trust_env, session.proxies["https"], session.verify) == (False, "https://proxy.internal:3128", str(bundle))
+    assert transport.requests_session(None, None).proxies == {}
 
 
 @pytest.mark.parametrize(("field", "value"), [("proxy", "proxy.internal:3128"), ("ca_bundle", "/nonexistent/ca.pem")])

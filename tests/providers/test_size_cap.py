@@ -11,7 +11,7 @@ import responses
 
 from matching import Reason
 from providers import EsiaProvider, EsiaTokens, ProviderConfigError, ResponseTooLargeError
-from providers.transport import Transport
+from providers.transport import RequestsSender, Transport
 
 from .factory import ProviderFactory
 from .upstream import BASE_URL, OID, Upstream, person_document
@@ -84,7 +84,9 @@ def test_an_answer_of_exactly_the_cap_is_read_and_one_byte_more_is_not(
     http: responses.RequestsMock, cap_over_length: int, accepted: bool
 ) -> None:
     document = json.dumps(person_document()).encode()
-    transport = Transport(requests.Session(), connect_timeout=1, read_timeout=1, max_response_bytes=len(document) + cap_over_length)
+    transport = Transport(
+        RequestsSender(requests.Session()), connect_timeout=1, read_timeout=1, max_response_bytes=len(document) + cap_over_length
+    )
     http.add(responses.GET, PRNS, body=document, content_type="application/json")
     if accepted:
         assert transport.get_json(PRNS, "the person", headers={}, params={}).body["lastName"] == "Соколова"
