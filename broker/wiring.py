@@ -30,10 +30,9 @@ from broker.services import Services
 from broker.web import metrics
 from providers import EsiaConfig, EsiaProvider, ProviderConfigError, Signer
 from providers.toolsigners import SignerConfigError, SignerSettings, build_signer
+from providers.transport import Sender, make_sender
 
 if TYPE_CHECKING:
-    import requests
-
     from matching import Person
     from providers import AuthorizationRequest, EsiaContacts, EsiaTokens
 
@@ -54,7 +53,7 @@ def build_services(app: Flask, clock: Clock = system_clock) -> Services:
         keyring=make_keyring(config),
         clients=clients,
         signing_keys=load_signing_keys(files) if files else SigningKeys(()),
-        esia=make_esia_provider(config, esia_session(config)) if config["ESIA_BASE_URL"] else UnconfiguredEsia(),
+        esia=make_esia_provider(config) if config["ESIA_BASE_URL"] else UnconfiguredEsia(),
         oidc=server,
         resource_protector=protector,
         region_cache=RegionCache(),
@@ -71,11 +70,6 @@ def make_pending_logins(config: Mapping[str, Any]) -> PendingLogins:
     return RedisPendingLogins.from_url(url, str(config["REDIS_KEY_PREFIX"]), float(config["REDIS_TIMEOUT"]))
 
 
-def esia_session(config: Mapping[str, Any]) -> requests.Session | None:
-    """With metrics on, the session that times each call to ESIA; else None (the provider's own)."""
-    return metrics.esia_session(config["ESIA_PROXY"], config["ESIA_CA_BUNDLE"]) if metrics.is_enabled(config) else None
-
-
 def snils_key(config: Mapping[str, Any]) -> bytes:
     """The key of the SNILS digests; under ``TESTING`` without one, a random key for this app only.
 
@@ -90,8 +84,12 @@ def snils_key(config: Mapping[str, Any]) -> bytes:
     return str(configured).encode()
 
 
-def make_esia_provider(config: Mapping[str, Any], session: requests.Session | None = None) -> EsiaProvider:
-    """Build the ESIA client from the ESIA_* keys; raise ConfigError naming what is wrong."""
+def make_esia_provider(config: Mapping[str, Any], sender: Sender | None = None) -> EsiaProvider:
+    """Build the ESIA client from the ESIA_* keys; raise ConfigError naming what is wrong.
+
+    ``sender``: how requests reach ESIA (None: ``make_sender``'s for ESIA_PROXY and ESIA_CA_BUNDLE,
+    the lean one); with metrics on, each call through it is timed (``metrics.TimedSender``).
+    """
     missing = [k for k in ("ESIA_CLIENT_ID", "ESIA_CERTIFICATE_FILE", "ESIA_REDIRECT_URI") if not config.get(k)]
     if config.get("ESIA_SIGNER") in KEY_FILE_SIGNERS and not config.get("ESIA_KEY_FILE"):
         missing.insert(1, "ESIA_KEY_FILE")
@@ -104,6 +102,10 @@ def make_esia_provider(config: Mapping[str, Any], session: requests.Session | No
         raise ConfigError("ESIA_CERTIFICATE_WARN_DAYS: must be a whole number of days from 0 to 365, such as 30.")
     signer = make_signer(config)
     try:
+        if sender is None:
+            sender = make_sender(config["ESIA_PROXY"], config["ESIA_CA_BUNDLE"])
+        if metrics.is_enabled(config):
+            sender = metrics.TimedSender(sender)
         return EsiaProvider(
             EsiaConfig(
                 base_url=config["ESIA_BASE_URL"],
@@ -122,7 +124,7 @@ def make_esia_provider(config: Mapping[str, Any], session: requests.Session | No
                 ca_bundle=config["ESIA_CA_BUNDLE"],
                 certificate_warn_days=warn_days,
             ),
-            session,
+            sender,
         )
     except ProviderConfigError as exc:
         raise ConfigError(f"ESIA configuration: {exc}") from None

@@ -19,7 +19,7 @@ only earn ESIA-007011.
 The bytes travel through a :class:`Sender`: by default :class:`providers.connections.ConnectionSender`
 (keep-alive ``http.client``, docs/adr/0024-a-lean-http-client-for-esia.md), or a
 :class:`RequestsSender` on a ``requests.Session`` (an ``https://`` proxy; a session the caller
-configured, such as the broker's timed one or the tests' ``responses``).
+configured, such as the tests' one that ``responses`` routes).
 """
 
 from __future__ import annotations

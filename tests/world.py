@@ -29,7 +29,8 @@ import mock_esia
 from broker import create_app
 from broker.extensions import db
 from broker.oidc import keys
-from broker.wiring import esia_session, make_esia_provider
+from broker.wiring import make_esia_provider
+from providers.transport import RequestsSender
 from tests.databases import TEST_SNILS_KEY
 from tests.keymaterial import write_rsa_pair
 from tests.routing import route
@@ -163,8 +164,8 @@ def opened_world(
         }
     )
     # The broker's own ESIA client speaks http.client, which responses cannot route: here it sends
-    # through requests (the timed session when metrics are on, as the broker would give it).
-    broker.extensions["broker"].esia = make_esia_provider(broker.config, esia_session(broker.config) or requests.Session())
+    # through requests (timed when metrics are on, as the broker's own sender would be).
+    broker.extensions["broker"].esia = make_esia_provider(broker.config, RequestsSender(requests.Session()))
     with broker.app_context():
         runner = broker.test_cli_runner()
         assert runner.invoke(args=["registry", "import", "--allow-links", str(EXAMPLES / "registry.csv")]).exit_code == 0

@@ -16,9 +16,10 @@ What is measured, and where from (the login flow itself writes nothing for it):
 * ``broker_logins_changed_total{outcome, reason}``: an attempt's outcome changed later, on the
   broker's own pages (a wrong invite code, ``reauthentication_required``, an invite code accepted):
   the ``login_attempts`` UPDATE that sets ``outcome``.
-* ``broker_esia_call_seconds{call, result}``: each HTTP call to ESIA, until its answer's headers,
-  timed by the requests session the provider is built with (``call``: token, person, contacts,
-  documents; ``result``: ok, refused (4xx), unavailable (5xx, 429, no answer)).
+* ``broker_esia_call_seconds{call, result}``: each HTTP call to ESIA, until its answer is read,
+  timed by the sender the provider is built with (:class:`TimedSender`; ``call``: token, person,
+  contacts, documents; ``result``: ok, refused (4xx, or an answer over the size cap),
+  unavailable (5xx, 429, no answer)).
 * ``broker_decision_seconds{outcome}``: per decided login, the time its whole decision took
   (``broker.login.decisions.decide``: the region's policies, the registry's lookups and the
   matching engine), reported by :func:`note_decision`.
@@ -49,7 +50,6 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import requests
 from flask import Blueprint, Flask, Response, abort, current_app, g, has_request_context, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -62,9 +62,13 @@ from broker import services
 from broker.db.models import LoginAttempt
 from broker.extensions import db
 from broker.web import logs, proxies, ratelimits
+from providers import ProviderError, UpstreamUnavailableError
 
 if TYPE_CHECKING:
     from prometheus_client import Metric
+
+    from providers.connections import Answer
+    from providers.transport import Sender
 
 Network = proxies.Network
 
@@ -334,32 +338,38 @@ def esia_call(url: str) -> str:
     return OTHER
 
 
-class TimedSession(requests.Session):
-    """The requests session the ESIA provider is given: each call's time into ``broker_esia_call_seconds``."""
+class TimedSender:
+    """The ESIA client's sender (any :class:`~providers.transport.Sender`, the lean one by default),
+    each call's time into ``broker_esia_call_seconds``, by its result."""
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def __init__(self, inner: Sender) -> None:
+        self.inner = inner
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        *,
+        timeout: tuple[float, float],
+        max_bytes: int,
+        what: str,
+    ) -> Answer:
         started = time.perf_counter()
-        call = esia_call(request.url or "")
+        call = esia_call(url)
         try:
-            response = super().send(request, **kwargs)
-        except Exception:
+            answer = self.inner.send(method, url, headers, body, timeout=timeout, max_bytes=max_bytes, what=what)
+        except UpstreamUnavailableError:
             ESIA_CALLS.labels(call, "unavailable").observe(time.perf_counter() - started)
             raise
-        status = response.status_code
+        except ProviderError:  # an answer the broker will not take (larger than the cap)
+            ESIA_CALLS.labels(call, "refused").observe(time.perf_counter() - started)
+            raise
+        status = answer.status
         result = "unavailable" if status >= 500 or status == 429 else "refused" if status >= 400 else "ok"
         ESIA_CALLS.labels(call, result).observe(time.perf_counter() - started)
-        return response
-
-
-def esia_session(proxy: str | None, ca_bundle: str | None) -> TimedSession:
-    """A timed session with the provider's own settings (one explicit route, nothing from the environment)."""
-    session = TimedSession()
-    session.trust_env = False
-    if proxy:
-        session.proxies = {"http": proxy, "https": proxy}
-    if ca_bundle:
-        session.verify = ca_bundle
-    return session
+        return answer
 
 
 _DECISION_TIME = "broker_metrics_decision_seconds"

@@ -30,9 +30,13 @@ from broker.login import attempts, decisions
 from broker.ops import gunicornhooks, serve
 from broker.web import metrics
 from examples.localhost import children, free_port
+from providers import UpstreamUnavailableError
+from providers.connections import Answer, ConnectionSender
+from providers.transport import RequestsSender, make_sender
 from tests.broker.served import ROOT, environment, wait_for
 from tests.builders import make_person
 from tests.databases import TEST_SNILS_KEY, MigratedDatabases
+from tests.liveserver import serving
 
 TOKEN = "t" * 40
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -263,17 +267,36 @@ def test_a_scrape_reads_the_pending_logins_with_one_query(make_app: Callable[...
 
 @responses.activate
 def test_esia_calls_are_timed_by_result_also_when_esia_does_not_answer() -> None:
-    session = metrics.esia_session(None, None)
+    sender = metrics.TimedSender(RequestsSender(requests.Session()))
     token, person = "https://esia.test/aas/oauth2/v3/te", "https://esia.test/rs/prns/1000299703"
     responses.post(token, status=400, json={"error": "invalid_grant"})
     responses.get(person, status=503)
     responses.get(person + "/ctts", body=requests.ConnectionError("refused"))
     before = {key: counted(*key) for key in (("token", "refused"), ("person", "unavailable"), ("contacts", "unavailable"))}
-    assert session.post(token).status_code == 400
-    assert session.get(person).status_code == 503
-    with pytest.raises(requests.ConnectionError):
-        session.get(person + "/ctts")
+    assert send(sender, "POST", token).status == 400
+    assert send(sender, "GET", person).status == 503
+    with pytest.raises(UpstreamUnavailableError):
+        send(sender, "GET", person + "/ctts")
     assert {key: counted(*key) - value for key, value in before.items()} == dict.fromkeys(before, 1.0)
+
+
+def test_the_lean_sender_that_the_broker_builds_by_default_is_timed_over_real_http() -> None:
+    """make_sender gives the lean sender (no proxy), and TimedSender times it: metrics no longer swap it for requests."""
+
+    def esia(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"oid": 1000299703}']
+
+    sender = metrics.TimedSender(make_sender(None, None))
+    assert isinstance(sender.inner, ConnectionSender)
+    with serving(esia) as base:
+        before = counted("person", "ok")
+        assert send(sender, "GET", base + "/rs/prns/1000299703").status == 200
+    assert counted("person", "ok") - before == 1.0
+
+
+def send(sender: metrics.TimedSender, method: str, url: str) -> Answer:
+    return sender.send(method, url, {}, None, timeout=(2.0, 2.0), max_bytes=10_000, what="the test's call")
 
 
 def counted(call: str, result: str) -> float:
