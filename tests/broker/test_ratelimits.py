@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from limits import parse
@@ -23,6 +21,7 @@ from broker.oidc.clients import PortalClient
 from broker.web import ratelimits
 from tests.broker.staffing import StaffBrowser
 from tests.databases import TEST_SNILS_KEY, MigratedDatabases
+from tests.redisdb import require_redis
 
 SCHOOL = "203.0.113.40"
 OTHER = "198.51.100.41"
@@ -31,21 +30,11 @@ PORTAL = PortalClient(
     login_url="https://d77.test/login", secret_sha256="0" * 64,
 )  # fmt: skip
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
-
 
 @pytest.fixture
 def redis_url() -> str:
     """The test Redis (TEST_REDIS_URL or REDIS_URL); skipped without one, failed under REQUIRE_REDIS=1."""
-    if not REDIS_URL:
-        if os.environ.get("REQUIRE_REDIS") == "1":
-            pytest.fail("REQUIRE_REDIS=1 but neither TEST_REDIS_URL nor REDIS_URL is set")
-        pytest.skip("set TEST_REDIS_URL (or REDIS_URL), e.g. redis://127.0.0.1:6379/0, to run against Redis")
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2).ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"the test Redis at {REDIS_URL} does not answer: {exc}")
-    return REDIS_URL
+    return require_redis()
 
 
 @pytest.fixture
