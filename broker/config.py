@@ -148,10 +148,10 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
     # Connect and read timeout of each call to Redis (seconds).
     "REDIS_TIMEOUT": 0.5,
-    # The first part of every key the broker writes to Redis (pending logins: <prefix>:pending:<state>),
-    # so that several deployments (staging and production, two regions' brokers) can share one Redis.
-    # Letters, digits, "_", "-" and "." only. (The rate limits' counters keep the limits library's own
-    # "LIMITER/broker/...".)
+    # The first part of every key the broker writes to Redis (pending logins: <prefix>:pending:<state>;
+    # the rate limits' counters: LIMITS:LIMITER/<prefix>/...), so that several deployments (staging and
+    # production, two regions' brokers) can share one Redis and count apart. Letters, digits, "_", "-"
+    # and "." only.
     "REDIS_KEY_PREFIX": "broker",
     # --- logs (broker.web.logs) -----------------------------------------------------------------
     # "text" (one readable line each) or "json" (JSON lines: time, level, logger, message, and the

@@ -93,7 +93,6 @@ LIMITS: dict[str, Rule] = {
 }
 
 _ADDRESS, _PORTAL = "address:", "portal:"
-_PREFIX = "broker"  # every counter's key starts so (shared Redis)
 #: How long Redis is left alone after it failed, the limits counted in memory meanwhile: 1, 2, 4 … 32 s.
 REDIS_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 _CHARGE = "broker_ratelimit_charge"  # g: the portal counter to charge once the answer is known
@@ -203,6 +202,7 @@ class Counting:
 
     primary: Windows
     fallback: MemoryWindows | None  # with Redis: the limits in memory while it is down
+    prefix: str  # every counter's key starts so (REDIS_KEY_PREFIX: deployments sharing a Redis count apart)
     down_until: float = 0.0
     failures: int = 0  # Redis's failures in a row (each leaves it alone longer)
 
@@ -235,11 +235,11 @@ def init_app(app: Flask) -> Counting | None:
     app.register_error_handler(TooManyRequestsError, too_many_requests)
     if not app.config["RATE_LIMITS_ENABLED"]:
         return None
-    url = app.config["REDIS_URL"]
+    url, prefix = app.config["REDIS_URL"], str(app.config["REDIS_KEY_PREFIX"])
     if url:
-        counting = Counting(StorageWindows(url, float(app.config["REDIS_TIMEOUT"])), MemoryWindows())
+        counting = Counting(StorageWindows(url, float(app.config["REDIS_TIMEOUT"])), MemoryWindows(), prefix)
     else:
-        counting = Counting(MemoryWindows(), None)
+        counting = Counting(MemoryWindows(), None, prefix)
     app.extensions["ratelimits"] = counting
     app.before_request(_check)
     app.after_request(_charge)
@@ -283,7 +283,7 @@ def _check() -> None:
         portal = None
     windows = counting.windows()
     try:
-        _count(windows, scope, per_address, per_portal, portal)
+        _count(windows, counting.prefix, scope, per_address, per_portal, portal)
     except TooManyRequestsError:
         counting.counted(windows)
         raise
@@ -293,7 +293,7 @@ def _check() -> None:
             log.exception("rate limits could not be counted: the request goes on")
             return
         try:
-            _count(fallback, scope, per_address, per_portal, portal)
+            _count(fallback, counting.prefix, scope, per_address, per_portal, portal)
         except TooManyRequestsError:
             raise
         except Exception:  # noqa: BLE001
@@ -302,14 +302,14 @@ def _check() -> None:
         counting.counted(windows)
 
 
-def _count(windows: Windows, scope: str, per_address: str, per_portal: str | None, portal: str | None) -> None:
+def _count(windows: Windows, prefix: str, scope: str, per_address: str, per_portal: str | None, portal: str | None) -> None:
     if per_address:
-        keys = (_PREFIX, by_address(), scope)
+        keys = (prefix, by_address(), scope)
         for limit in _parsed(str(per_address)):
             if not windows.hit(limit, *keys):
                 raise TooManyRequestsError(limit, "address", _retry_after(windows, limit, keys))
     if per_portal and portal is not None:
-        keys = (_PREFIX, _PORTAL + portal, scope)
+        keys = (prefix, _PORTAL + portal, scope)
         limits = _parsed(str(per_portal))
         for limit in limits:
             if not windows.test(limit, *keys):

@@ -287,6 +287,16 @@ def test_with_redis_every_process_shares_the_counters(make_app: Callable[..., Fl
     assert get(second, "/oidc/authorize", address=address).status_code == 429
 
 
+def test_deployments_sharing_one_redis_under_their_own_key_prefix_count_apart(make_app: Callable[..., Flask], redis_url: str) -> None:
+    address = f"100.{secrets.randbelow(64) + 64}.{secrets.randbelow(256)}.{secrets.randbelow(256)}"
+    config = {"REDIS_URL": redis_url, "RATE_LIMIT_LOGIN_PER_ADDRESS": "1 per minute"}
+    staging = make_app(**config, REDIS_KEY_PREFIX=f"staging-{secrets.token_hex(4)}").test_client()
+    production = make_app(**config, REDIS_KEY_PREFIX=f"production-{secrets.token_hex(4)}").test_client()
+    assert get(staging, "/oidc/authorize", address=address).status_code != 429
+    assert get(production, "/oidc/authorize", address=address).status_code != 429  # not staging's count
+    assert get(staging, "/oidc/authorize", address=address).status_code == 429
+
+
 def test_with_redis_unreachable_the_same_limits_hold_in_memory_and_logins_go_on(
     make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
 ) -> None:
