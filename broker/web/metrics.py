@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import os
 import re
 import time
@@ -197,7 +196,7 @@ class Scrape:
 
     def admits(self, authorization: str | None, address: str | None) -> int | None:
         """None if the scrape may go on; else the status to answer (404 outside METRICS_ALLOW, 401 without the token)."""
-        if self.allow and not _in_networks(address, self.allow):
+        if self.allow and not proxies.in_networks(address, self.allow):
             return 404
         if self.token_digest is not None:
             scheme, _, given = (authorization or "").partition(" ")
@@ -205,16 +204,6 @@ class Scrape:
             if scheme.lower() != "bearer" or not hmac.compare_digest(digest, self.token_digest):
                 return 401
         return None
-
-
-def _in_networks(address: str | None, networks: tuple[Network, ...]) -> bool:
-    try:
-        found = ipaddress.ip_address((address or "").strip())
-    except ValueError:
-        return False
-    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
-        found = found.ipv4_mapped  # a dual-stack socket's peer ::ffff:10.0.0.1
-    return any(found in network for network in networks)
 
 
 def _settings() -> Scrape | None:

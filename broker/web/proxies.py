@@ -114,10 +114,16 @@ class TrustedNetworks:
         return hops
 
     def is_trusted(self, address: str | None) -> bool:
-        try:
-            found = ipaddress.ip_address((address or "").strip())
-        except ValueError:
-            return False
-        if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
-            found = found.ipv4_mapped  # a dual-stack socket's peer ::ffff:10.0.0.1
-        return any(found in network for network in self.networks)
+        return in_networks(address, self.networks)
+
+
+def in_networks(address: str | None, networks: tuple[Network, ...]) -> bool:
+    """Whether ``address`` (a peer's, as text) is in one of ``networks``; an IPv4 peer of a
+    dual-stack socket (``::ffff:10.0.0.1``) counts as its IPv4 address, and garbage as none."""
+    try:
+        found = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return False
+    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
+        found = found.ipv4_mapped
+    return any(found in network for network in networks)
